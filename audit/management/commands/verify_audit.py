@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from audit.verification import verify_chain
+
+
+class Command(BaseCommand):
+    help = "Verify the audit trail's hash chain; exits non-zero at the first broken link."
+
+    def handle(self, *args, **options):
+        report = verify_chain()
+        if not report.ok:
+            broken = report.broken
+            raise CommandError(
+                f"Audit chain broken at event #{broken.sequence}: {broken.reason} "
+                f"({report.checked} events verified before it)."
+            )
+        self.stdout.write(f"Audit chain intact: {report.checked} events verified.")

@@ -1,0 +1,86 @@
+"""The only writer of audit events."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import models, transaction
+
+from .hashing import event_hash
+from .models import AuditChainHead, AuditEvent
+
+SYSTEM_ACTOR = "system"
+
+
+def _json_safe(value: Any) -> Any:
+    """Audit data must be plain JSON: NaN/Infinity become strings, other objects their str()."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def record_event(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction.
+
+    Callers are services, which call this in the same transaction as the change it records,
+    so an event exists exactly when its change was committed.
+    """
+    if target is not None:
+        object_type = object_type or target._meta.label_lower
+        object_id = object_id or str(getattr(target, "audit_id", target.pk))
+    if not object_type or object_id is None:
+        raise ValueError("record_event needs a target or an object_type and object_id")
+    actor_name = getattr(actor, "username", None) or SYSTEM_ACTOR
+    before = _json_safe(before)
+    after = _json_safe(after)
+    # Round-trip through JSON so the hash covers exactly what the JSON column will return.
+    before, after = json.loads(json.dumps(before)), json.loads(json.dumps(after))
+    with transaction.atomic():
+        # Appends from concurrent transactions must form one chain: the head row is the lock.
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
+        sequence = head.sequence + 1
+        created_at = datetime.now(UTC)
+        digest = event_hash(
+            sequence=sequence,
+            created_at=created_at,
+            actor_name=actor_name,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            before=before,
+            after=after,
+            previous_hash=head.hash,
+        )
+        event = AuditEvent.objects.create(
+            sequence=sequence,
+            created_at=created_at,
+            actor=actor if getattr(actor, "pk", None) else None,
+            actor_name=actor_name,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            before=before,
+            after=after,
+            previous_hash=head.hash,
+            hash=digest,
+        )
+        AuditChainHead.objects.filter(id=1).update(sequence=sequence, hash=digest)
+    return event

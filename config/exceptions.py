@@ -1,0 +1,110 @@
+"""One family of domain errors, translated once at each edge.
+
+Services raise these; the DRF handler below, the MLflow adapter and dashboard forms turn them
+into responses. Every error can name the field (or the line of an uploaded file) it is about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+
+class ApplicationError(Exception):
+    """Base of every error a service raises on purpose; never a 5xx."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "message": str(self), "field": self.field}
+
+
+class InvalidInput(ApplicationError):
+    """Input that breaks a rule (a limit, a format, a type)."""
+
+
+class NotFound(ApplicationError):
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    http_status = 404
+
+
+class AlreadyExists(ApplicationError):
+    error_code = "RESOURCE_ALREADY_EXISTS"
+    http_status = 409
+
+
+class Conflict(ApplicationError):
+    """The request contradicts what is stored (a param re-logged with another value)."""
+
+    error_code = "RESOURCE_CONFLICT"
+    http_status = 409
+
+
+class PermissionDenied(ApplicationError):
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class Unauthenticated(ApplicationError):
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+def error_response(error: ApplicationError) -> Response:
+    return Response(error.as_dict(), status=error.http_status)
+
+
+def _first_drf_detail(detail: Any, prefix: str = "") -> tuple[str | None, str]:
+    """Flatten DRF's nested error detail to (field path, first message)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = key if key != "non_field_errors" else ""
+            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
+            return _first_drf_detail(value, path)
+    if isinstance(detail, list) and detail:
+        for index, item in enumerate(detail):
+            if item:
+                if isinstance(item, (dict, list)):
+                    return _first_drf_detail(item, f"{prefix}[{index}]")
+                return prefix or None, str(item)
+    return prefix or None, str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF edge: domain errors and DRF's own errors share the {error_code, message, field} shape."""
+    if isinstance(exc, ApplicationError):
+        return error_response(exc)
+    if isinstance(exc, Http404):
+        return error_response(NotFound("Not found."))
+    if isinstance(exc, DjangoPermissionDenied):
+        return error_response(PermissionDenied("You do not have permission to do this."))
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        response = error_response(Unauthenticated(str(exc.detail)))
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        return error_response(PermissionDenied(str(exc.detail)))
+    if isinstance(exc, drf_exceptions.NotFound):
+        return error_response(NotFound(str(exc.detail)))
+    if isinstance(exc, drf_exceptions.ValidationError):
+        field, message = _first_drf_detail(exc.detail)
+        return error_response(InvalidInput(message, field=field))
+    if isinstance(exc, drf_exceptions.ParseError):
+        return error_response(InvalidInput(f"Malformed request body: {exc.detail}", field="body"))
+    if isinstance(exc, drf_exceptions.APIException):
+        body = {"error_code": exc.default_code.upper(), "message": str(exc.detail), "field": None}
+        return Response(body, status=exc.status_code)
+    return None

@@ -1,0 +1,11 @@
+"""Test settings: the embedded defaults plus a fast hasher and a throwaway artifact root."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import STORAGES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="labledger-test-artifacts-"))
+STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location": str(ARTIFACT_ROOT)}}}

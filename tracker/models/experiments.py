@@ -1,0 +1,40 @@
+from django.db import models
+
+# MLflow clients expect experiment "0", named "Default", to exist; a migration creates it.
+DEFAULT_EXPERIMENT_ID = 0
+
+
+class Lifecycle(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DELETED = "deleted", "Deleted"
+
+
+class Experiment(models.Model):
+    """A named group of runs that answer one question."""
+
+    name = models.CharField(max_length=500, unique=True)
+    description = models.TextField(blank=True)
+    artifact_location = models.CharField(max_length=1000, blank=True)
+    lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ExperimentTag(models.Model):
+    """A mutable key/value label on an experiment."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="tags")
+    key = models.CharField(max_length=250)
+    value = models.TextField(max_length=20000)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "key"], name="experiment_tag_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}"

@@ -1,0 +1,59 @@
+from django.db import models
+
+from .runs import Run
+
+
+class MetricKey(models.Model):
+    """A metric name, normalised to a small id so point rows stay narrow."""
+
+    id = models.AutoField(primary_key=True)
+    name = models.CharField(max_length=250, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricPoint(models.Model):
+    """One logged value: the big table.
+
+    The key is MLflow's natural key. Several points may share a step (the mlflow client
+    logs step 0 when none is given), and an exact re-send of a point is the same point, so a
+    client retry adds nothing. NaN is stored as value 0 with is_nan, since SQLite cannot hold
+    NaN. There is no surrogate id: the primary key's index also serves (run, key, step) reads.
+    """
+
+    pk = models.CompositePrimaryKey("run", "key", "step", "timestamp", "value", "is_nan")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.ForeignKey(MetricKey, on_delete=models.PROTECT, related_name="+", db_index=False)
+    step = models.BigIntegerField()
+    timestamp = models.BigIntegerField(help_text="Milliseconds since the epoch, as the client sent it.")
+    value = models.FloatField()
+    is_nan = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "tracker_metricpoint"
+
+
+class MetricSummary(models.Model):
+    """Latest value, min, max and count per run and key, kept in step with the points.
+
+    The run table filters and sorts on this table and never touches MetricPoint. last_value
+    is NULL when the newest point is NaN, so comparisons skip it as MLflow's do.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries")
+    key = models.ForeignKey(MetricKey, on_delete=models.PROTECT, related_name="summaries")
+    last_value = models.FloatField(null=True)
+    last_is_nan = models.BooleanField(default=False)
+    last_step = models.BigIntegerField()
+    last_timestamp = models.BigIntegerField()
+    min_value = models.FloatField(null=True)
+    max_value = models.FloatField(null=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_summary_unique_key")]
+        indexes = [models.Index(fields=["key", "last_value"])]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.last_step}={self.last_value}"
