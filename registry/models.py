@@ -31,7 +31,9 @@ class RegisteredModelTag(models.Model):
     value = models.TextField(max_length=100000)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "key"], name="registered_model_tag_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "key"], name="registered_model_tag_unique_key")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -80,7 +82,9 @@ class ModelVersionTag(models.Model):
     value = models.TextField(max_length=100000)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["version", "key"], name="model_version_tag_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "key"], name="model_version_tag_unique_key")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"

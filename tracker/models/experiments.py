@@ -34,7 +34,9 @@ class ExperimentTag(models.Model):
     value = models.TextField(max_length=20000)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["experiment", "key"], name="experiment_tag_unique_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "key"], name="experiment_tag_unique_key")
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"

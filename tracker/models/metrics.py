@@ -33,6 +33,9 @@ class MetricPoint(models.Model):
     class Meta:
         db_table = "tracker_metricpoint"
 
+    def __str__(self) -> str:
+        return f"{self.key_id}@{self.step}={'NaN' if self.is_nan else self.value}"
+
 
 class MetricSummary(models.Model):
     """Latest value, min, max and count per run and key, kept in step with the points.

@@ -33,7 +33,9 @@ class Run(models.Model):
     )
     artifact_uri = models.CharField(max_length=1000, blank=True)
     lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
     # Context: where the run came from, so "why this model?" can name code and environment.
     code_commit = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=1000, blank=True)

@@ -1,0 +1,440 @@
+"""Writes to the registry. Every alias or stage move goes through `move_label`, so the review
+workflow can be put in front of that one function for every path (browser, API, mlflow client)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import AlreadyExists, InvalidInput, NotFound
+from tracker.models import Lifecycle, Run
+from tracker.services import TagInput
+from tracker.validation import validate_key, validate_text
+
+from .models import (
+    AliasHistory,
+    ModelAlias,
+    ModelVersion,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelTag,
+    Stage,
+)
+
+MAX_MODEL_NAME_LENGTH = 250
+MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
+_ALIAS_PATTERN = re.compile(r"^[\w\-]+$")
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Label:
+    """Where a version is promoted to: an alias (`production`) or a legacy stage (`Staging`)."""
+
+    kind: str  # AliasHistory.Kind
+    name: str
+
+    @classmethod
+    def alias(cls, name: str) -> Label:
+        return cls(AliasHistory.Kind.ALIAS, name)
+
+    @classmethod
+    def stage(cls, name: str) -> Label:
+        return cls(AliasHistory.Kind.STAGE, name)
+
+
+def _validated_model_name(name: Any, *, field: str = "name") -> str:
+    name = validate_text(name, field=field, max_length=MAX_MODEL_NAME_LENGTH, allow_empty=False).strip()
+    if "/" in name or ":" in name or "@" in name:
+        raise InvalidInput(f"{name!r} must not contain '/', ':' or '@'", field=field)
+    return name
+
+
+def validate_alias(alias: Any, *, field: str = "alias") -> str:
+    alias = validate_text(alias, field=field, max_length=255, allow_empty=False)
+    if not _ALIAS_PATTERN.match(alias):
+        raise InvalidInput(f"{alias!r} may only contain letters, digits, '_' and '-'", field=field)
+    if _RESERVED_ALIAS.match(alias):
+        raise InvalidInput(f"{alias!r} is reserved ('latest' and 'v<number>' name versions)", field=field)
+    return alias
+
+
+def _validated_tags(tags: Sequence[TagInput]) -> list[TagInput]:
+    for index, tag in enumerate(tags):
+        validate_key(tag.key, field=f"tags[{index}].key")
+        validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_REGISTRY_TAG_VALUE_LENGTH)
+    return list(tags)
+
+
+def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "run": version.run.uuid,
+        "source": version.source,
+        "stage": version.stage,
+        "description": version.description,
+    }
+
+
+# Registered models ----------------------------------------------------------------------------
+
+
+def create_registered_model(
+    *, actor: Any, name: str, description: str = "", tags: Sequence[TagInput] = ()
+) -> RegisteredModel:
+    require_role(actor, Role.CONTRIBUTOR, action="Registering a model")
+    name = _validated_model_name(name)
+    description = validate_text(description, field="description", max_length=5000)
+    tags = _validated_tags(tags)
+    if RegisteredModel.objects.filter(name=name).exists():
+        raise AlreadyExists(f"registered model {name!r} already exists", field="name")
+    try:
+        with transaction.atomic():
+            model = RegisteredModel.objects.create(name=name, description=description)
+            RegisteredModelTag.objects.bulk_create(
+                [RegisteredModelTag(model=model, key=t.key, value=t.value) for t in tags]
+            )
+            record_event(
+                actor=actor,
+                action="registered_model.created",
+                target=model,
+                after={"name": name, "description": description, "tags": {t.key: t.value for t in tags}},
+            )
+    except IntegrityError as error:  # created concurrently
+        raise AlreadyExists(f"registered model {name!r} already exists", field="name") from error
+    return model
+
+
+def update_registered_model(*, actor: Any, model: RegisteredModel, description: str) -> RegisteredModel:
+    require_role(actor, Role.CONTRIBUTOR, action="Updating a registered model")
+    description = validate_text(description, field="description", max_length=5000)
+    with transaction.atomic():
+        before = model.description
+        model.description = description
+        model.save(update_fields=["description", "updated_at"])
+        record_event(
+            actor=actor,
+            action="registered_model.updated",
+            target=model,
+            before={"description": before},
+            after={"description": description},
+        )
+    return model
+
+
+def rename_registered_model(*, actor: Any, model: RegisteredModel, name: str) -> RegisteredModel:
+    require_role(actor, Role.CONTRIBUTOR, action="Renaming a registered model")
+    name = _validated_model_name(name, field="new_name")
+    if name == model.name:
+        return model
+    if RegisteredModel.objects.filter(name=name).exists():
+        raise AlreadyExists(f"registered model {name!r} already exists", field="new_name")
+    with transaction.atomic():
+        before = model.name
+        model.name = name
+        model.save(update_fields=["name", "updated_at"])
+        record_event(
+            actor=actor,
+            action="registered_model.renamed",
+            target=model,
+            before={"name": before},
+            after={"name": name},
+        )
+    return model
+
+
+def delete_registered_model(*, actor: Any, model: RegisteredModel) -> None:
+    """Remove a model with its versions and aliases; the audit trail keeps what they were."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model")
+    with transaction.atomic():
+        versions = [_version_snapshot(v) for v in model.versions.select_related("run")]
+        aliases = dict(model.aliases.values_list("alias", "version__version"))
+        record_event(
+            actor=actor,
+            action="registered_model.deleted",
+            target=model,
+            before={"name": model.name, "versions": versions, "aliases": aliases},
+        )
+        model.delete()
+
+
+def set_registered_model_tag(*, actor: Any, model: RegisteredModel, tag: TagInput) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Tagging a registered model")
+    (tag,) = _validated_tags([tag])
+    with transaction.atomic():
+        existing = model.tags.filter(key=tag.key).values_list("value", flat=True).first()
+        RegisteredModelTag.objects.update_or_create(model=model, key=tag.key, defaults={"value": tag.value})
+        record_event(
+            actor=actor,
+            action="registered_model.tag_set",
+            target=model,
+            before={tag.key: existing} if existing is not None else None,
+            after={tag.key: tag.value},
+        )
+
+
+def delete_registered_model_tag(*, actor: Any, model: RegisteredModel, key: str) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model tag")
+    with transaction.atomic():
+        tag = model.tags.filter(key=key).first()
+        if tag is None:
+            raise NotFound(f"registered model {model.name!r} has no tag {key!r}", field="key")
+        tag.delete()
+        record_event(
+            actor=actor, action="registered_model.tag_deleted", target=model, before={key: tag.value}
+        )
+
+
+# Model versions -------------------------------------------------------------------------------
+
+
+def create_model_version(
+    *,
+    actor: Any,
+    model: RegisteredModel,
+    run: Run,
+    source: str = "",
+    description: str = "",
+    tags: Sequence[TagInput] = (),
+) -> ModelVersion:
+    """Register a run's model as the next version; the run is the version's evidence."""
+    require_role(actor, Role.CONTRIBUTOR, action="Registering a model version")
+    if run is None:
+        raise InvalidInput("a model version must name the run that produced it", field="run_id")
+    if run.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"run {run.uuid} is deleted", field="run_id")
+    source = validate_text(source, field="source", max_length=1000) or f"{run.artifact_uri}/model"
+    description = validate_text(description, field="description", max_length=5000)
+    tags = _validated_tags(tags)
+    with transaction.atomic():
+        # Version numbers are per model and gap-free: lock the model while picking the next one.
+        RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        number = (model.versions.aggregate(top=Max("version"))["top"] or 0) + 1
+        version = ModelVersion.objects.create(
+            model=model, version=number, run=run, source=source, description=description, created_by=actor
+        )
+        ModelVersionTag.objects.bulk_create(
+            [ModelVersionTag(version=version, key=t.key, value=t.value) for t in tags]
+        )
+        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+        record_event(
+            actor=actor,
+            action="model_version.created",
+            target=version,
+            after={**_version_snapshot(version), "tags": {t.key: t.value for t in tags}},
+        )
+    return version
+
+
+def update_model_version(*, actor: Any, version: ModelVersion, description: str) -> ModelVersion:
+    require_role(actor, Role.CONTRIBUTOR, action="Updating a model version")
+    description = validate_text(description, field="description", max_length=5000)
+    with transaction.atomic():
+        before = version.description
+        version.description = description
+        version.save(update_fields=["description", "updated_at"])
+        record_event(
+            actor=actor,
+            action="model_version.updated",
+            target=version,
+            before={"description": before},
+            after={"description": description},
+        )
+    return version
+
+
+def delete_model_version(*, actor: Any, version: ModelVersion) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version")
+    with transaction.atomic():
+        aliases = list(version.aliases.values_list("alias", flat=True))
+        now = timezone.now()
+        AliasHistory.objects.filter(version=version, removed_at__isnull=True).update(
+            removed_at=now, removed_by=actor if getattr(actor, "pk", None) else None
+        )
+        record_event(
+            actor=actor,
+            action="model_version.deleted",
+            target=version,
+            before={**_version_snapshot(version), "aliases": aliases},
+        )
+        version.delete()
+
+
+def set_model_version_tag(*, actor: Any, version: ModelVersion, tag: TagInput) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Tagging a model version")
+    (tag,) = _validated_tags([tag])
+    with transaction.atomic():
+        existing = version.tags.filter(key=tag.key).values_list("value", flat=True).first()
+        ModelVersionTag.objects.update_or_create(version=version, key=tag.key, defaults={"value": tag.value})
+        record_event(
+            actor=actor,
+            action="model_version.tag_set",
+            target=version,
+            before={tag.key: existing} if existing is not None else None,
+            after={tag.key: tag.value},
+        )
+
+
+def delete_model_version_tag(*, actor: Any, version: ModelVersion, key: str) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version tag")
+    with transaction.atomic():
+        tag = version.tags.filter(key=key).first()
+        if tag is None:
+            raise NotFound(f"model version {version} has no tag {key!r}", field="key")
+        tag.delete()
+        record_event(actor=actor, action="model_version.tag_deleted", target=version, before={key: tag.value})
+
+
+# Aliases and stages ---------------------------------------------------------------------------
+
+
+def move_label(
+    *,
+    actor: Any,
+    model: RegisteredModel,
+    label: Label,
+    version: ModelVersion | None,
+    archive_existing_versions: bool = False,
+) -> None:
+    """Point an alias or stage at `version` (None removes the alias), recording history and audit.
+
+    This is the only function that moves an alias or a stage.
+    """
+    require_role(actor, Role.CONTRIBUTOR, action="Moving an alias or stage")
+    if version is not None and version.model_id != model.pk:
+        raise InvalidInput(f"version {version.version} belongs to another model", field="version")
+    assigner = actor if getattr(actor, "pk", None) else None
+    with transaction.atomic():
+        # Two moves of the same model's labels must not interleave: lock the model row.
+        RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        now = timezone.now()
+        if label.kind == AliasHistory.Kind.ALIAS:
+            _move_alias(
+                actor=actor, model=model, alias=label.name, version=version, now=now, assigner=assigner
+            )
+        else:
+            _move_stage(
+                actor=actor,
+                model=model,
+                stage=label.name,
+                version=version,
+                now=now,
+                assigner=assigner,
+                archive_existing_versions=archive_existing_versions,
+            )
+        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=now)
+
+
+def _close_history(*, model, kind, name, version, now, actor) -> None:
+    AliasHistory.objects.filter(
+        model=model, kind=kind, name=name, version=version, removed_at__isnull=True
+    ).update(removed_at=now, removed_by=actor)
+
+
+def _move_alias(*, actor, model, alias, version, now, assigner) -> None:
+    current = ModelAlias.objects.select_related("version").filter(model=model, alias=alias).first()
+    before = {"alias": alias, "version": current.version.version if current else None}
+    if version is None:
+        if current is None:
+            raise NotFound(f"registered model {model.name!r} has no alias {alias!r}", field="alias")
+        _close_history(
+            model=model, kind="alias", name=alias, version=current.version, now=now, actor=assigner
+        )
+        current.delete()
+        record_event(actor=actor, action="model_alias.deleted", target=model, before=before)
+        return
+    if current is not None and current.version_id == version.pk:
+        return
+    if current is not None:
+        _close_history(
+            model=model, kind="alias", name=alias, version=current.version, now=now, actor=assigner
+        )
+        current.version = version
+        current.save(update_fields=["version", "updated_at"])
+    else:
+        ModelAlias.objects.create(model=model, alias=alias, version=version)
+    AliasHistory.objects.create(
+        model=model, kind="alias", name=alias, version=version, assigned_at=now, assigned_by=assigner
+    )
+    record_event(
+        actor=actor,
+        action="model_alias.set",
+        target=model,
+        before=before,
+        after={"alias": alias, "version": version.version, "run": version.run.uuid},
+    )
+
+
+def _set_version_stage(*, actor, model, version, stage, now, assigner) -> None:
+    old_stage = version.stage
+    if old_stage == stage:
+        return
+    if old_stage != Stage.NONE:
+        _close_history(model=model, kind="stage", name=old_stage, version=version, now=now, actor=assigner)
+    if stage != Stage.NONE:
+        AliasHistory.objects.create(
+            model=model, kind="stage", name=stage, version=version, assigned_at=now, assigned_by=assigner
+        )
+    version.stage = stage
+    version.save(update_fields=["stage", "updated_at"])
+    record_event(
+        actor=actor,
+        action="model_version.stage_changed",
+        target=version,
+        before={"stage": old_stage},
+        after={"stage": stage},
+    )
+
+
+def _move_stage(*, actor, model, stage, version, now, assigner, archive_existing_versions) -> None:
+    if stage not in Stage.values:
+        raise InvalidInput(f"{stage!r} is not one of {', '.join(Stage.values)}", field="stage")
+    if version is None:
+        raise InvalidInput("a stage transition needs a version", field="version")
+    if archive_existing_versions and stage in (Stage.STAGING, Stage.PRODUCTION):
+        others = model.versions.filter(stage=stage).exclude(pk=version.pk).select_related("run")
+        for other in others:
+            _set_version_stage(
+                actor=actor, model=model, version=other, stage=Stage.ARCHIVED, now=now, assigner=assigner
+            )
+    _set_version_stage(actor=actor, model=model, version=version, stage=stage, now=now, assigner=assigner)
+
+
+def set_alias(*, actor: Any, model: RegisteredModel, alias: str, version: ModelVersion) -> None:
+    move_label(actor=actor, model=model, label=Label.alias(validate_alias(alias)), version=version)
+
+
+def delete_alias(*, actor: Any, model: RegisteredModel, alias: str) -> None:
+    move_label(actor=actor, model=model, label=Label.alias(alias), version=None)
+
+
+def transition_stage(
+    *, actor: Any, version: ModelVersion, stage: str, archive_existing_versions: bool = False
+) -> ModelVersion:
+    stage = _canonical_stage(stage)
+    move_label(
+        actor=actor,
+        model=version.model,
+        label=Label.stage(stage),
+        version=version,
+        archive_existing_versions=archive_existing_versions,
+    )
+    version.refresh_from_db()
+    return version
+
+
+def _canonical_stage(stage: Any) -> str:
+    """MLflow accepts stages case-insensitively ('production', 'PRODUCTION')."""
+    if isinstance(stage, str):
+        for value in Stage.values:
+            if value.lower() == stage.strip().lower():
+                return value
+    raise InvalidInput(f"{stage!r} is not one of {', '.join(Stage.values)}", field="stage")

@@ -1,0 +1,83 @@
+"""Storing a run's files in Django storage with their size and sha256."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import IO, Any
+
+from django.core.files import File
+from django.db import transaction
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import NotFound
+from tracker.models import Artifact, Run
+from tracker.validation import validate_artifact_path
+
+from .runs import ensure_run_writable
+
+_CHUNK = 1024 * 1024
+
+
+def _digest(stream: IO[bytes]) -> tuple[int, str]:
+    sha = hashlib.sha256()
+    size = 0
+    stream.seek(0)
+    while chunk := stream.read(_CHUNK):
+        sha.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return size, sha.hexdigest()
+
+
+def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Artifact:
+    """Save a file under the run; a file already at that path is replaced, as MLflow does."""
+    require_role(actor, Role.CONTRIBUTOR, action="Uploading an artifact")
+    ensure_run_writable(run)
+    path = validate_artifact_path(path)
+    size, sha256 = _digest(content)
+    with transaction.atomic():
+        artifact = Artifact.objects.select_for_update().filter(run=run, path=path).first()
+        before = {"size": artifact.size, "sha256": artifact.sha256} if artifact else None
+        old_name = artifact.file.name if artifact else None
+        if artifact is None:
+            artifact = Artifact(run=run, path=path)
+        artifact.size, artifact.sha256 = size, sha256
+        # A fresh storage name each time, so the old file stays valid until the commit succeeds.
+        artifact.file.save(path.rsplit("/", 1)[-1], File(content), save=False)
+        storage, new_name = artifact.file.storage, artifact.file.name
+        try:
+            artifact.save()
+            record_event(
+                actor=actor,
+                action="run.artifact_stored",
+                target=run,
+                before={path: before} if before else None,
+                after={path: {"size": size, "sha256": sha256}},
+            )
+        except Exception:
+            storage.delete(new_name)  # nobody can see this file without its row
+            raise
+        if old_name and old_name != new_name:
+            transaction.on_commit(lambda: storage.delete(old_name))
+    return artifact
+
+
+def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
+    """Remove a file (or every file under a folder path) from a run."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting an artifact")
+    ensure_run_writable(run)
+    path = validate_artifact_path(path)
+    with transaction.atomic():
+        doomed = list(Artifact.objects.filter(run=run, path=path)) or list(
+            Artifact.objects.filter(run=run, path__startswith=path.rstrip("/") + "/")
+        )
+        if not doomed:
+            raise NotFound(f"run {run.uuid} has no artifact at {path!r}", field="path")
+        names = [a.file.name for a in doomed]
+        storage = doomed[0].file.storage
+        Artifact.objects.filter(pk__in=[a.pk for a in doomed]).delete()
+        record_event(
+            actor=actor, action="run.artifact_deleted", target=run, before={"paths": [a.path for a in doomed]}
+        )
+        transaction.on_commit(lambda: [storage.delete(n) for n in names])

@@ -1,0 +1,256 @@
+"""Logging params, metrics and tags: one validated batch, one transaction, one audit event."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import transaction
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import Conflict, InvalidInput, NotFound
+from tracker.models import MetricKey, MetricSummary, Param, Run, Tag
+from tracker.validation import (
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_PARAMS_PER_BATCH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS_PER_BATCH,
+    coerce_int64,
+    coerce_metric_value,
+    validate_key,
+    validate_text,
+)
+
+from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .point_store import PointRow, insert_points
+from .runs import ensure_run_writable
+
+
+def _check_batch_size(items: Sequence[Any], limit: int, field: str) -> None:
+    if len(items) > limit:
+        raise InvalidInput(f"{len(items)} items in one batch; the limit is {limit}", field=field)
+
+
+def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
+    """(key, step, timestamp, value, is_nan) per metric, exact duplicates within the batch removed."""
+    now_ms = int(time.time() * 1000)
+    seen_keys: set[str] = set()
+    rows: dict[tuple[str, int, int, float, bool], None] = {}
+    for index, metric in enumerate(metrics):
+        if metric.key not in seen_keys:
+            validate_key(metric.key, field=f"metrics[{index}].key")
+            seen_keys.add(metric.key)
+        value = coerce_metric_value(metric.value, field=f"metrics[{index}].value")
+        step = coerce_int64(metric.step if metric.step is not None else 0, field=f"metrics[{index}].step")
+        timestamp = (
+            now_ms
+            if metric.timestamp is None
+            else coerce_int64(metric.timestamp, field=f"metrics[{index}].timestamp", minimum=0)
+        )
+        is_nan = math.isnan(value)
+        rows[(metric.key, step, timestamp, 0.0 if is_nan else value, is_nan)] = None
+    return list(rows)
+
+
+def _validated_params(params: Sequence[ParamInput]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for index, param in enumerate(params):
+        validate_key(param.key, field=f"params[{index}].key")
+        value = param.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        value = validate_text(value, field=f"params[{index}].value", max_length=MAX_PARAM_VALUE_LENGTH)
+        if param.key in values and values[param.key] != value:
+            raise InvalidInput(
+                f"param {param.key!r} appears twice in the batch with different values "
+                f"({values[param.key]!r} and {value!r})",
+                field=f"params[{index}].value",
+            )
+        values[param.key] = value
+    return values
+
+
+def _validated_tags(tags: Sequence[TagInput]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for index, tag in enumerate(tags):
+        validate_key(tag.key, field=f"tags[{index}].key")
+        values[tag.key] = validate_text(
+            tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH
+        )
+    return values
+
+
+def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
+    """Ids for metric names, creating the missing ones (safe under concurrent creation)."""
+    names = set(names)
+    found = dict(MetricKey.objects.filter(name__in=names).values_list("name", "id"))
+    missing = names - found.keys()
+    if missing:
+        MetricKey.objects.bulk_create([MetricKey(name=n) for n in sorted(missing)], ignore_conflicts=True)
+        found.update(MetricKey.objects.filter(name__in=missing).values_list("name", "id"))
+    return found
+
+
+def _newer(a: PointRow, b: PointRow) -> bool:
+    """Is point a newer than b? MLflow's rule: compare (step, timestamp, value)."""
+    return (a[1], a[2], a[3]) > (b[1], b[2], b[3])
+
+
+def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
+    """Fold newly inserted points into the run's summaries; caller holds the run's row lock."""
+    if not rows:
+        return
+    batch: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        key_id, _, _, value, is_nan = row
+        entry = batch.get(key_id)
+        if entry is None:
+            entry = batch[key_id] = {"last": row, "min": None, "max": None, "count": 0}
+        elif _newer(row, entry["last"]):
+            entry["last"] = row
+        entry["count"] += 1
+        if not is_nan:
+            entry["min"] = value if entry["min"] is None else min(entry["min"], value)
+            entry["max"] = value if entry["max"] is None else max(entry["max"], value)
+    existing = {s.key_id: s for s in MetricSummary.objects.filter(run=run, key_id__in=batch)}
+    merged = []
+    for key_id, entry in batch.items():
+        summary = existing.get(key_id)
+        last = entry["last"]
+        if summary is None:
+            summary = MetricSummary(run=run, key_id=key_id, count=0)
+            take_last = True
+        else:
+            stored = (key_id, summary.last_step, summary.last_timestamp, summary.last_value or 0.0, False)
+            take_last = _newer(last, stored)
+        if take_last:
+            summary.last_step, summary.last_timestamp = last[1], last[2]
+            summary.last_is_nan = last[4]
+            summary.last_value = None if last[4] else last[3]
+        summary.count += entry["count"]
+        for bound, pick in (("min", min), ("max", max)):
+            current = getattr(summary, f"{bound}_value")
+            incoming = entry[bound]
+            if incoming is not None:
+                setattr(summary, f"{bound}_value", incoming if current is None else pick(current, incoming))
+        merged.append(summary)
+    MetricSummary.objects.bulk_create(
+        merged,
+        update_conflicts=True,
+        unique_fields=["run", "key"],
+        update_fields=[
+            "last_value", "last_is_nan", "last_step", "last_timestamp", "min_value", "max_value", "count",
+        ],
+    )  # fmt: skip
+
+
+def _store_params(run: Run, params: dict[str, str]) -> int:
+    """Insert new params; a key already logged with another value is a conflict naming both."""
+    if not params:
+        return 0
+    stored = dict(Param.objects.filter(run=run, key__in=params).values_list("key", "value"))
+    for key, value in params.items():
+        if key in stored and stored[key] != value:
+            raise Conflict(
+                f"param {key!r} was already logged as {stored[key]!r}; it cannot be changed to {value!r}",
+                field=f"params.{key}",
+            )
+    new = [Param(run=run, key=k, value=v) for k, v in params.items() if k not in stored]
+    Param.objects.bulk_create(new)
+    return len(new)
+
+
+def _store_tags(run: Run, tags: dict[str, str]) -> int:
+    if not tags:
+        return 0
+    Tag.objects.bulk_create(
+        [Tag(run=run, key=k, value=v) for k, v in tags.items()],
+        update_conflicts=True,
+        unique_fields=["run", "key"],
+        update_fields=["value"],
+    )
+    return len(tags)
+
+
+def log_batch(
+    *,
+    actor: Any,
+    run: Run,
+    metrics: Sequence[MetricInput] = (),
+    params: Sequence[ParamInput] = (),
+    tags: Sequence[TagInput] = (),
+) -> BatchResult:
+    """Log params, metrics and tags together: all stored, or none (MLflow's limits apply)."""
+    require_role(actor, Role.CONTRIBUTOR, action="Logging to a run")
+    _check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
+    _check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
+    _check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
+    metric_rows = _validated_metric_rows(metrics)
+    param_values = _validated_params(params)
+    tag_values = _validated_tags(tags)
+    with transaction.atomic():
+        # Batches for one run are serialised so that summary merges never lose an update.
+        locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
+        if locked is None:
+            raise NotFound(f"run {run.uuid} does not exist", field="run_id")
+        ensure_run_writable(locked)
+        params_logged = _store_params(run, param_values)
+        tags_set = _store_tags(run, tag_values)
+        inserted: list[PointRow] = []
+        key_names: tuple[str, ...] = ()
+        if metric_rows:
+            key_ids = metric_key_ids(row[0] for row in metric_rows)
+            point_rows = [(key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows]
+            inserted = insert_points(run_id=run.pk, rows=point_rows)
+            update_metric_summaries(run=run, rows=inserted)
+            key_names = tuple(sorted(key_ids))
+        record_event(
+            actor=actor,
+            action="run.batch_logged",
+            target=run,
+            after={
+                "metrics": {"received": len(metrics), "inserted": len(inserted), "keys": list(key_names)},
+                "params": param_values,
+                "tags": tag_values,
+            },
+        )
+    return BatchResult(
+        points_received=len(metrics),
+        points_inserted=len(inserted),
+        params_logged=params_logged,
+        tags_set=tags_set,
+        metric_keys=key_names,
+    )
+
+
+def log_metrics(*, actor: Any, run: Run, points: Sequence[MetricInput]) -> BatchResult:
+    return log_batch(actor=actor, run=run, metrics=points)
+
+
+def log_metric(*, actor: Any, run: Run, point: MetricInput) -> BatchResult:
+    return log_batch(actor=actor, run=run, metrics=[point])
+
+
+def log_params(*, actor: Any, run: Run, params: Sequence[ParamInput]) -> BatchResult:
+    return log_batch(actor=actor, run=run, params=params)
+
+
+def set_tags(*, actor: Any, run: Run, tags: Sequence[TagInput]) -> BatchResult:
+    return log_batch(actor=actor, run=run, tags=tags)
+
+
+def delete_tag(*, actor: Any, run: Run, key: str) -> None:
+    """Remove a run tag; deleting a tag that does not exist is an error naming the key."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a run tag")
+    validate_key(key, field="key")
+    with transaction.atomic():
+        ensure_run_writable(run)
+        tag = Tag.objects.filter(run=run, key=key).first()
+        if tag is None:
+            raise NotFound(f"run {run.uuid} has no tag {key!r}", field="key")
+        tag.delete()
+        record_event(actor=actor, action="run.tag_deleted", target=run, before={key: tag.value})

@@ -1,0 +1,60 @@
+"""Recording which datasets (name, version, digest) a run trained and validated on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from tracker.models import DatasetInput, Run
+from tracker.validation import validate_text
+
+from .inputs import DatasetSpec
+from .runs import ensure_run_writable
+
+# MLflow's limits; the digest allows a full sha256 where MLflow stops at 36 characters.
+_DATASET_LIMITS = {
+    "name": 500,
+    "digest": 64,
+    "version": 100,
+    "source_type": 100,
+    "source": 65535,
+    "context": 100,
+    "schema": 1024 * 1024,
+    "profile": 16 * 1024 * 1024,
+}
+
+
+def log_inputs(*, actor: Any, run: Run, datasets: Sequence[DatasetSpec]) -> list[DatasetInput]:
+    """Attach dataset inputs to a run; logging the same (name, digest, context) again is a no-op."""
+    require_role(actor, Role.CONTRIBUTOR, action="Logging dataset inputs")
+    ensure_run_writable(run)
+    rows = []
+    for index, spec in enumerate(datasets):
+        values = {
+            field: validate_text(
+                getattr(spec, field),
+                field=f"datasets[{index}].{field}",
+                max_length=limit,
+                allow_empty=field not in {"name", "digest"},
+            )
+            for field, limit in _DATASET_LIMITS.items()
+        }
+        rows.append(DatasetInput(run=run, **values))
+    with transaction.atomic():
+        DatasetInput.objects.bulk_create(rows, ignore_conflicts=True)
+        record_event(
+            actor=actor,
+            action="run.inputs_logged",
+            target=run,
+            after={
+                "datasets": [
+                    {"name": r.name, "digest": r.digest, "version": r.version, "context": r.context}
+                    for r in rows
+                ]
+            },
+        )
+    return list(DatasetInput.objects.filter(run=run))

@@ -1,0 +1,156 @@
+"""Creating, renaming, tagging, deleting and restoring experiments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import AlreadyExists, InvalidInput
+from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
+from tracker.validation import (
+    MAX_EXPERIMENT_NAME_LENGTH,
+    MAX_EXPERIMENT_TAG_VALUE_LENGTH,
+    validate_key,
+    validate_text,
+)
+
+from .inputs import TagInput
+
+
+def _validated_name(name: Any) -> str:
+    return validate_text(name, field="name", max_length=MAX_EXPERIMENT_NAME_LENGTH, allow_empty=False).strip()
+
+
+def _ensure_name_free(name: str, *, exclude_pk: int | None = None) -> None:
+    clash = Experiment.objects.filter(name=name).exclude(pk=exclude_pk)
+    if clash.exists():
+        raise AlreadyExists(f"an experiment named {name!r} already exists", field="name")
+
+
+def create_experiment(
+    *,
+    actor: Any,
+    name: str,
+    description: str = "",
+    artifact_location: str = "",
+    tags: Sequence[TagInput] = (),
+) -> Experiment:
+    """Create an experiment; names are unique, including among deleted experiments (as in MLflow)."""
+    require_role(actor, Role.CONTRIBUTOR, action="Creating an experiment")
+    name = _validated_name(name)
+    description = validate_text(description, field="description", max_length=20000)
+    for index, tag in enumerate(tags):
+        validate_key(tag.key, field=f"tags[{index}].key")
+        validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+    _ensure_name_free(name)
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(
+                name=name, description=description, artifact_location=artifact_location or ""
+            )
+            ExperimentTag.objects.bulk_create(
+                [ExperimentTag(experiment=experiment, key=t.key, value=t.value) for t in tags]
+            )
+            record_event(
+                actor=actor,
+                action="experiment.created",
+                target=experiment,
+                after={"name": name, "tags": {t.key: t.value for t in tags}},
+            )
+    except IntegrityError as error:  # a concurrent create won the race for the name
+        raise AlreadyExists(f"an experiment named {name!r} already exists", field="name") from error
+    return experiment
+
+
+def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Experiment:
+    require_role(actor, Role.CONTRIBUTOR, action="Renaming an experiment")
+    name = _validated_name(name)
+    if name == experiment.name:
+        return experiment
+    _ensure_name_free(name, exclude_pk=experiment.pk)
+    with transaction.atomic():
+        before = experiment.name
+        experiment.name = name
+        experiment.save(update_fields=["name", "updated_at"])
+        record_event(
+            actor=actor,
+            action="experiment.renamed",
+            target=experiment,
+            before={"name": before},
+            after={"name": name},
+        )
+    return experiment
+
+
+def update_experiment(*, actor: Any, experiment: Experiment, description: str) -> Experiment:
+    require_role(actor, Role.CONTRIBUTOR, action="Updating an experiment")
+    description = validate_text(description, field="description", max_length=20000)
+    with transaction.atomic():
+        before = experiment.description
+        experiment.description = description
+        experiment.save(update_fields=["description", "updated_at"])
+        record_event(
+            actor=actor,
+            action="experiment.updated",
+            target=experiment,
+            before={"description": before},
+            after={"description": description},
+        )
+    return experiment
+
+
+def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> ExperimentTag:
+    require_role(actor, Role.CONTRIBUTOR, action="Tagging an experiment")
+    validate_key(tag.key, field="key")
+    validate_text(tag.value, field="value", max_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
+    with transaction.atomic():
+        existing = ExperimentTag.objects.filter(experiment=experiment, key=tag.key).first()
+        row, _ = ExperimentTag.objects.update_or_create(
+            experiment=experiment, key=tag.key, defaults={"value": tag.value}
+        )
+        record_event(
+            actor=actor,
+            action="experiment.tag_set",
+            target=experiment,
+            before={tag.key: existing.value} if existing else None,
+            after={tag.key: tag.value},
+        )
+    return row
+
+
+def _set_lifecycle(*, actor: Any, experiment: Experiment, lifecycle: str, action: str) -> Experiment:
+    if experiment.lifecycle == lifecycle:
+        return experiment
+    with transaction.atomic():
+        before = experiment.lifecycle
+        experiment.lifecycle = lifecycle
+        experiment.save(update_fields=["lifecycle", "updated_at"])
+        record_event(
+            actor=actor,
+            action=action,
+            target=experiment,
+            before={"lifecycle": before},
+            after={"lifecycle": lifecycle},
+        )
+    return experiment
+
+
+def delete_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
+    """Soft-delete: the experiment and its runs disappear from lists but can be restored."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting an experiment")
+    if experiment.pk == DEFAULT_EXPERIMENT_ID:
+        raise InvalidInput("the default experiment cannot be deleted", field="experiment_id")
+    return _set_lifecycle(
+        actor=actor, experiment=experiment, lifecycle=Lifecycle.DELETED, action="experiment.deleted"
+    )
+
+
+def restore_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
+    require_role(actor, Role.CONTRIBUTOR, action="Restoring an experiment")
+    return _set_lifecycle(
+        actor=actor, experiment=experiment, lifecycle=Lifecycle.ACTIVE, action="experiment.restored"
+    )

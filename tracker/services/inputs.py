@@ -1,0 +1,48 @@
+"""Plain values that callers hand to the tracker services, already parsed from their wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInput:
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int | None = None  # milliseconds; the server's clock when missing
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInput:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagInput:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    name: str
+    digest: str
+    version: str = ""
+    source_type: str = ""
+    source: str = ""
+    context: str = ""
+    schema: str = ""
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a log call stored; `points_inserted` excludes exact re-sends of stored points."""
+
+    points_received: int = 0
+    points_inserted: int = 0
+    params_logged: int = 0
+    tags_set: int = 0
+    metric_keys: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,178 @@
+"""A run's lifecycle: start, update, finish, delete, restore."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import InvalidInput
+from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
+from tracker.validation import MAX_RUN_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, validate_key, validate_text
+
+from .inputs import TagInput
+
+TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
+
+_ADJECTIVES = (
+    "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "gentle", "glad",
+    "keen", "lucid", "merry", "nimble", "quiet", "rapid", "silent", "steady", "swift", "vivid",
+)  # fmt: skip
+_NOUNS = (
+    "badger", "crane", "falcon", "fox", "heron", "ibis", "lynx", "marten", "moth", "newt",
+    "otter", "owl", "panda", "quail", "raven", "seal", "swan", "tern", "wolf", "wren",
+)  # fmt: skip
+
+
+def generate_run_name() -> str:
+    """A readable name for runs started without one, like MLflow's `adjective-noun-123`."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.randbelow(1000)}"
+
+
+def _run_snapshot(run: Run) -> dict[str, Any]:
+    return {
+        "name": run.name,
+        "status": run.status,
+        "lifecycle": run.lifecycle,
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+    }
+
+
+def ensure_run_writable(run: Run) -> None:
+    if run.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"run {run.uuid} is deleted; restore it before logging to it", field="run_id")
+
+
+def start_run(
+    *,
+    actor: Any,
+    experiment: Experiment,
+    name: str = "",
+    start_time: datetime | None = None,
+    status: str = RunStatus.RUNNING,
+    tags: Sequence[TagInput] = (),
+    parent: Run | None = None,
+    code_commit: str = "",
+    source: str = "",
+    environment: dict[str, Any] | None = None,
+) -> Run:
+    """Create a run in an active experiment; the run belongs to the authenticated actor."""
+    require_role(actor, Role.CONTRIBUTOR, action="Starting a run")
+    if experiment.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
+    name = (
+        validate_text(name, field="run_name", max_length=MAX_RUN_NAME_LENGTH).strip() or generate_run_name()
+    )
+    if status not in RunStatus.values:
+        raise InvalidInput(f"{status!r} is not one of {', '.join(RunStatus.values)}", field="status")
+    code_commit = validate_text(code_commit, field="code_commit", max_length=64)
+    source = validate_text(source, field="source", max_length=1000)
+    if environment is not None and not isinstance(environment, dict):
+        raise InvalidInput("must be an object", field="environment")
+    for index, tag in enumerate(tags):
+        validate_key(tag.key, field=f"tags[{index}].key")
+        validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH)
+    with transaction.atomic():
+        run = Run(
+            experiment=experiment,
+            name=name,
+            status=status,
+            start_time=start_time or timezone.now(),
+            user=actor,
+            parent=parent,
+            code_commit=code_commit,
+            source=source,
+            environment=environment or {},
+        )
+        run.artifact_uri = f"mlflow-artifacts:/{experiment.pk}/{run.uuid}/artifacts"
+        run.save()
+        Tag.objects.bulk_create([Tag(run=run, key=t.key, value=t.value) for t in tags])
+        record_event(
+            actor=actor,
+            action="run.started",
+            target=run,
+            after={
+                **_run_snapshot(run),
+                "experiment": experiment.pk,
+                "parent": parent.uuid if parent else None,
+                "code_commit": code_commit,
+                "tags": {t.key: t.value for t in tags},
+            },
+        )
+    return run
+
+
+def update_run(
+    *,
+    actor: Any,
+    run: Run,
+    status: str | None = None,
+    end_time: datetime | None = None,
+    name: str | None = None,
+) -> Run:
+    """Change a run's status, end time or name; a terminal status without an end time ends it now."""
+    require_role(actor, Role.CONTRIBUTOR, action="Updating a run")
+    if status is not None and status not in RunStatus.values:
+        raise InvalidInput(f"{status!r} is not one of {', '.join(RunStatus.values)}", field="status")
+    if name is not None:
+        name = validate_text(
+            name, field="run_name", max_length=MAX_RUN_NAME_LENGTH, allow_empty=False
+        ).strip()
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        before = _run_snapshot(run)
+        if status is not None:
+            run.status = status
+            if status in TERMINAL_STATUSES and end_time is None and run.end_time is None:
+                end_time = timezone.now()
+            if status not in TERMINAL_STATUSES:
+                run.end_time = None
+        if end_time is not None:
+            if end_time < run.start_time:
+                raise InvalidInput("must not be before the run's start time", field="end_time")
+            run.end_time = end_time
+        if name is not None:
+            run.name = name
+        after = _run_snapshot(run)
+        if after != before:
+            run.save(update_fields=["status", "end_time", "name", "updated_at"])
+            record_event(actor=actor, action="run.updated", target=run, before=before, after=after)
+    return run
+
+
+def finish_run(
+    *, actor: Any, run: Run, status: str = RunStatus.FINISHED, end_time: datetime | None = None
+) -> Run:
+    if status not in TERMINAL_STATUSES:
+        raise InvalidInput(
+            f"a finished run's status is FINISHED, FAILED or KILLED, not {status!r}", field="status"
+        )
+    return update_run(actor=actor, run=run, status=status, end_time=end_time)
+
+
+def _set_run_lifecycle(*, actor: Any, run: Run, lifecycle: str, action: str) -> Run:
+    with transaction.atomic():
+        run = Run.objects.select_for_update().get(pk=run.pk)
+        if run.lifecycle != lifecycle:
+            before = _run_snapshot(run)
+            run.lifecycle = lifecycle
+            run.save(update_fields=["lifecycle", "updated_at"])
+            record_event(actor=actor, action=action, target=run, before=before, after=_run_snapshot(run))
+    return run
+
+
+def delete_run(*, actor: Any, run: Run) -> Run:
+    """Soft-delete: hidden from searches, kept with its evidence, restorable."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a run")
+    return _set_run_lifecycle(actor=actor, run=run, lifecycle=Lifecycle.DELETED, action="run.deleted")
+
+
+def restore_run(*, actor: Any, run: Run) -> Run:
+    require_role(actor, Role.CONTRIBUTOR, action="Restoring a run")
+    return _set_run_lifecycle(actor=actor, run=run, lifecycle=Lifecycle.ACTIVE, action="run.restored")
