@@ -29,11 +29,13 @@ def insert_points(*, run_id: int, rows: Sequence[PointRow]) -> list[PointRow]:
     if not rows:
         return []
     if connection.vendor == "postgresql":
+        import psycopg
+
         try:
             with transaction.atomic():  # savepoint: a duplicate must not abort the caller's transaction
                 _copy_points(run_id, rows)
             return list(rows)
-        except IntegrityError:
+        except (IntegrityError, psycopg.errors.UniqueViolation):
             pass
     return _insert_points_skipping_duplicates(run_id, rows)
 

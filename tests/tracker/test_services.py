@@ -1,0 +1,288 @@
+"""Tracker services: validation that names the field, immutability, summaries, audit events."""
+
+import math
+
+import pytest
+
+from audit.models import AuditEvent
+from config.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
+from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, MetricPoint, MetricSummary, Param, Tag
+from tracker.selectors import metric_history, run_detail
+from tracker.services import (
+    DatasetSpec,
+    MetricInput,
+    ParamInput,
+    TagInput,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
+    finish_run,
+    log_batch,
+    log_inputs,
+    rename_experiment,
+    restore_run,
+    start_run,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_default_experiment_always_exists():
+    assert Experiment.objects.get(pk=DEFAULT_EXPERIMENT_ID).name == "Default"
+
+
+def test_default_experiment_cannot_be_deleted(contributor):
+    default = Experiment.objects.get(pk=DEFAULT_EXPERIMENT_ID)
+    with pytest.raises(InvalidInput, match="the default experiment cannot be deleted"):
+        delete_experiment(actor=contributor, experiment=default)
+
+
+def test_experiment_names_are_unique(contributor):
+    create_experiment(actor=contributor, name="sweep")
+    with pytest.raises(AlreadyExists) as error:
+        create_experiment(actor=contributor, name="sweep")
+    assert str(error.value) == "name: an experiment named 'sweep' already exists"
+
+
+def test_renaming_an_experiment_is_audited(contributor):
+    experiment = create_experiment(actor=contributor, name="old")
+    rename_experiment(actor=contributor, experiment=experiment, name="new")
+    event = AuditEvent.objects.get(action="experiment.renamed")
+    assert (event.before, event.after, event.actor_name) == (
+        {"name": "old"},
+        {"name": "new"},
+        contributor.username,
+    )
+
+
+def test_started_run_gets_a_32_hex_id_and_a_generated_name(contributor, experiment):
+    run = start_run(actor=contributor, experiment=experiment)
+    assert len(run.uuid) == 32 and int(run.uuid, 16) >= 0
+    assert run.name.count("-") == 2
+    assert run.user == contributor
+    assert run.artifact_uri == f"mlflow-artifacts:/{experiment.pk}/{run.uuid}/artifacts"
+
+
+def test_viewer_cannot_start_a_run(viewer, experiment):
+    with pytest.raises(PermissionDenied) as error:
+        start_run(actor=viewer, experiment=experiment)
+    assert str(error.value) == "Starting a run needs the contributor role."
+
+
+def test_outsider_cannot_log_to_a_run(outsider, run):
+    with pytest.raises(PermissionDenied):
+        log_batch(actor=outsider, run=run, metrics=[MetricInput("loss", 1.0)])
+    assert not MetricPoint.objects.exists()
+
+
+def test_param_relogged_with_same_value_is_accepted(contributor, run):
+    log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
+    log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
+    assert Param.objects.get(run=run, key="lr").value == "0.01"
+
+
+def test_param_relogged_with_a_different_value_names_key_and_both_values(contributor, run):
+    log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
+    with pytest.raises(Conflict) as error:
+        log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.1")])
+    assert (
+        str(error.value)
+        == "params.lr: param 'lr' was already logged as '0.01'; it cannot be changed to '0.1'"
+    )
+    assert error.value.field == "params.lr"
+
+
+def test_failed_batch_stores_nothing(contributor, run):
+    log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
+    with pytest.raises(Conflict):
+        log_batch(
+            actor=contributor,
+            run=run,
+            metrics=[MetricInput("loss", 0.5, step=1)],
+            params=[ParamInput("lr", "0.2")],
+            tags=[TagInput("team", "nlp")],
+        )
+    assert not MetricPoint.objects.exists()
+    assert not MetricSummary.objects.exists()
+    assert not Tag.objects.filter(run=run).exists()
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ({"metrics": [MetricInput("bad key!", 1.0)]}, "metrics[0].key: 'bad key!' may only contain letters"),
+        (
+            {"metrics": [MetricInput("a/../b", 1.0)]},
+            "metrics[0].key: 'a/../b' must be a normalised relative path",
+        ),
+        (
+            {"metrics": [MetricInput("k" * 251, 1.0)]},
+            "metrics[0].key: is 251 characters long; the limit is 250",
+        ),
+        ({"metrics": [MetricInput("loss", "high")]}, "metrics[0].value: must be a number, not 'high'"),
+        ({"metrics": [MetricInput("loss", True)]}, "metrics[0].value: must be a number, not a boolean"),
+        ({"metrics": [MetricInput("loss", 1.0, step="x")]}, "metrics[0].step: must be an integer, not 'x'"),
+        (
+            {"metrics": [MetricInput("loss", 1.0, step=2**63)]},
+            "metrics[0].step: 9223372036854775808 is outside",
+        ),
+        (
+            {"metrics": [MetricInput("loss", 1.0, timestamp=-5)]},
+            "metrics[0].timestamp: -5 is outside the range",
+        ),
+        (
+            {"params": [ParamInput("lr", "x" * 6001)]},
+            "params[0].value: is 6001 characters long; the limit is 6000",
+        ),
+        (
+            {"tags": [TagInput("note", "x" * 8001)]},
+            "tags[0].value: is 8001 characters long; the limit is 8000",
+        ),
+        (
+            {"metrics": [MetricInput("m", 1.0, step=i) for i in range(1001)]},
+            "metrics: 1001 items in one batch",
+        ),
+        ({"params": [ParamInput(f"p{i}", "1") for i in range(101)]}, "params: 101 items in one batch"),
+        ({"tags": [TagInput(f"t{i}", "1") for i in range(101)]}, "tags: 101 items in one batch"),
+        (
+            {"params": [ParamInput("lr", "1"), ParamInput("lr", "2")]},
+            "params[1].value: param 'lr' appears twice in the batch with different values ('1' and '2')",
+        ),
+    ],
+)
+def test_invalid_batches_are_rejected_naming_the_field(contributor, run, batch, message):
+    with pytest.raises(InvalidInput) as error:
+        log_batch(actor=contributor, run=run, **batch)
+    assert str(error.value).startswith(message)
+    assert not MetricPoint.objects.exists()
+
+
+def test_batch_of_1000_metrics_100_params_100_tags_is_accepted(contributor, run):
+    result = log_batch(
+        actor=contributor,
+        run=run,
+        metrics=[MetricInput(f"m{i % 10}", float(i), step=i) for i in range(1000)],
+        params=[ParamInput(f"p{i}", str(i)) for i in range(100)],
+        tags=[TagInput(f"t{i}", str(i)) for i in range(100)],
+    )
+    assert (result.points_inserted, result.params_logged, result.tags_set) == (1000, 100, 100)
+    assert MetricPoint.objects.filter(run=run).count() == 1000
+
+
+def test_summary_tracks_latest_by_step_even_when_points_arrive_out_of_order(contributor, run):
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.2, step=5, timestamp=100)])
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.9, step=1, timestamp=200)])
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.5, step=3, timestamp=300)])
+    summary = MetricSummary.objects.get(run=run, key__name="loss")
+    assert (summary.last_step, summary.last_value) == (5, 0.2)
+    assert (summary.min_value, summary.max_value, summary.count) == (0.2, 0.9, 3)
+
+
+def test_points_sharing_a_step_are_all_kept_and_the_latest_timestamp_wins(contributor, run):
+    # The mlflow client logs step 0 when none is given.
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", 0.1, step=0, timestamp=10)])
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", 0.3, step=0, timestamp=20)])
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", 0.2, step=0, timestamp=15)])
+    assert MetricPoint.objects.filter(run=run).count() == 3
+    summary = MetricSummary.objects.get(run=run, key__name="acc")
+    assert (summary.last_value, summary.last_timestamp, summary.count) == (0.3, 20, 3)
+
+
+def test_resending_the_same_batch_adds_nothing(contributor, run):
+    points = [MetricInput("loss", 1.0 / (i + 1), step=i, timestamp=1000 + i) for i in range(50)]
+    first = log_batch(actor=contributor, run=run, metrics=points)
+    again = log_batch(actor=contributor, run=run, metrics=points)
+    assert (first.points_inserted, again.points_inserted) == (50, 0)
+    assert MetricPoint.objects.filter(run=run).count() == 50
+    assert MetricSummary.objects.get(run=run, key__name="loss").count == 50
+
+
+def test_partly_repeated_batch_inserts_only_the_new_points(contributor, run):
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 1.0, step=0, timestamp=1)])
+    result = log_batch(
+        actor=contributor,
+        run=run,
+        metrics=[
+            MetricInput("loss", 1.0, step=0, timestamp=1),
+            MetricInput("loss", 0.5, step=1, timestamp=2),
+        ],
+    )
+    assert result.points_inserted == 1
+    assert MetricSummary.objects.get(run=run, key__name="loss").count == 2
+
+
+def test_nan_and_infinity_round_trip(contributor, run):
+    log_batch(
+        actor=contributor,
+        run=run,
+        metrics=[
+            MetricInput("x", "NaN", step=0, timestamp=1),
+            MetricInput("x", "Infinity", step=1, timestamp=2),
+            MetricInput("x", "-Infinity", step=2, timestamp=3),
+            MetricInput("x", math.nan, step=3, timestamp=4),
+        ],
+    )
+    values = [p[2] for p in metric_history(run=run, key="x").points]
+    assert (
+        math.isnan(values[0]) and values[1] == math.inf and values[2] == -math.inf and math.isnan(values[3])
+    )
+    summary = MetricSummary.objects.get(run=run, key__name="x")
+    assert summary.last_is_nan and summary.last_value is None
+    assert (summary.min_value, summary.max_value, summary.count) == (-math.inf, math.inf, 4)
+
+
+def test_a_metric_batch_is_one_audit_event(contributor, run):
+    before = AuditEvent.objects.count()
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("m", float(i), step=i) for i in range(500)])
+    assert AuditEvent.objects.count() == before + 1
+    event = AuditEvent.objects.latest("sequence")
+    assert event.action == "run.batch_logged"
+    assert event.after["metrics"] == {"received": 500, "inserted": 500, "keys": ["m"]}
+
+
+def test_tags_are_mutable_and_deletable(contributor, run):
+    log_batch(actor=contributor, run=run, tags=[TagInput("team", "vision")])
+    log_batch(actor=contributor, run=run, tags=[TagInput("team", "nlp")])
+    assert run_detail(run=run).tags == {"team": "nlp"}
+    delete_tag(actor=contributor, run=run, key="team")
+    assert run_detail(run=run).tags == {}
+
+
+def test_finishing_a_run_sets_status_and_end_time(contributor, run):
+    run = finish_run(actor=contributor, run=run, status="FAILED")
+    assert run.status == "FAILED" and run.end_time is not None
+
+
+def test_deleted_run_refuses_logging_until_restored(contributor, run):
+    delete_run(actor=contributor, run=run)
+    run.refresh_from_db()
+    with pytest.raises(InvalidInput, match="is deleted; restore it before logging to it"):
+        log_batch(actor=contributor, run=run, metrics=[MetricInput("m", 1.0)])
+    restore_run(actor=contributor, run=run)
+    run.refresh_from_db()
+    assert log_batch(actor=contributor, run=run, metrics=[MetricInput("m", 1.0)]).points_inserted == 1
+
+
+def test_dataset_inputs_are_recorded_once(contributor, run):
+    spec = DatasetSpec(
+        name="digits", digest="ab" * 32, version="2.1", context="training", source="gen://digits"
+    )
+    log_inputs(actor=contributor, run=run, datasets=[spec])
+    log_inputs(actor=contributor, run=run, datasets=[spec])
+    (dataset,) = run_detail(run=run).datasets
+    assert (dataset.name, dataset.version, dataset.context) == ("digits", "2.1", "training")
+
+
+def test_dataset_without_a_digest_is_rejected(contributor, run):
+    with pytest.raises(InvalidInput) as error:
+        log_inputs(actor=contributor, run=run, datasets=[DatasetSpec(name="digits", digest="")])
+    assert str(error.value) == "datasets[0].digest: must not be empty"
+
+
+def test_hostile_run_name_is_stored_verbatim(contributor, experiment):
+    run = start_run(
+        actor=contributor, experiment=experiment, name="<script>alert(1)</script>'; DROP TABLE x;--"
+    )
+    run.refresh_from_db()
+    assert run.name == "<script>alert(1)</script>'; DROP TABLE x;--"
