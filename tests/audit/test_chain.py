@@ -1,5 +1,7 @@
 """The audit trail is append-only and hash-chained; tampering is found and named."""
 
+import itertools
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -21,7 +23,7 @@ def events(contributor):
 
 def test_each_event_links_to_the_previous_hash(events):
     assert events[0].previous_hash == "0" * 64
-    for previous, event in zip(events, events[1:], strict=False):
+    for previous, event in itertools.pairwise(events):
         assert event.previous_hash == previous.hash
         assert event.sequence == previous.sequence + 1
 
