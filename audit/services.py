@@ -84,3 +84,22 @@ def record_event(
         )
         AuditChainHead.objects.filter(id=1).update(sequence=sequence, hash=digest)
     return event
+
+
+def record_chain_verification(*, checked: int, broken_sequence: int | None, reason: str | None) -> AuditEvent:
+    """Write the result of a chain check into the chain itself, so checks are part of the trail."""
+    if broken_sequence is None:
+        return record_event(
+            actor=None,
+            action="audit.chain_verified",
+            object_type="audit.chain",
+            object_id="main",
+            after={"checked": checked},
+        )
+    return record_event(
+        actor=None,
+        action="audit.chain_broken",
+        object_type="audit.chain",
+        object_id="main",
+        after={"checked": checked, "broken_sequence": broken_sequence, "reason": reason},
+    )

@@ -9,3 +9,6 @@ from .base import STORAGES
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="labledger-test-artifacts-"))
 STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location": str(ARTIFACT_ROOT)}}}
+
+# Tests run tasks in-process unless a test starts a real worker and turns this off itself.
+CELERY_TASK_ALWAYS_EAGER = True

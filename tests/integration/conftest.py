@@ -1,0 +1,94 @@
+"""Integration fixtures: the real PostgreSQL, Redis and a Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from tests.conftest import skip_or_fail
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def postgres(transactional_db):
+    if connection.vendor != "postgresql":
+        skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://…")
+    return connection
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        skip_or_fail("this test needs Redis: set REDIS_URL=redis://…")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        skip_or_fail(f"Redis at {url} does not answer: {error}")
+    return url
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(postgres, redis_url):
+    """A real `celery worker` on the test database, consuming from Redis."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "REDIS_URL": redis_url,
+        "CELERY_EAGER": "false",
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+@pytest.fixture
+def real_broker(redis_url):
+    """Send tasks to Redis instead of running them in-process, for this test only."""
+    from config.celery import app
+
+    # settings.CELERY_BROKER_URL already comes from REDIS_URL; only eager mode is switched off.
+    assert app.conf.broker_url == settings.CELERY_BROKER_URL == redis_url
+    app.conf.task_always_eager = False
+    yield app
+    app.conf.task_always_eager = True
+
+
+def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    return None
