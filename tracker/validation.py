@@ -20,6 +20,7 @@ MAX_RUN_NAME_LENGTH = 250
 MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 # Steps and timestamps are stored as signed 64-bit integers.
 MAX_INT64 = 2**63 - 1
+MIN_INT64 = -(2**63)
 
 _KEY_PATTERN = re.compile(r"^[/\w.\- :]*$")
 
@@ -72,7 +73,7 @@ def coerce_metric_value(value: Any, *, field: str) -> float:
     return number
 
 
-def coerce_int64(value: Any, *, field: str, minimum: int = -MAX_INT64 - 1) -> int:
+def coerce_int64(value: Any, *, field: str, minimum: int = MIN_INT64) -> int:
     if isinstance(value, bool):
         raise InvalidInput("must be an integer, not a boolean", field=field)
     if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):

@@ -14,11 +14,13 @@ from audit.services import record_event
 from config.exceptions import Conflict, InvalidInput, NotFound
 from tracker.models import MetricKey, MetricSummary, Param, Run, Tag
 from tracker.validation import (
+    MAX_INT64,
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VALUE_LENGTH,
     MAX_PARAMS_PER_BATCH,
     MAX_TAG_VALUE_LENGTH,
     MAX_TAGS_PER_BATCH,
+    MIN_INT64,
     coerce_int64,
     coerce_metric_value,
     validate_key,
@@ -36,23 +38,34 @@ def _check_batch_size(items: Sequence[Any], limit: int, field: str) -> None:
 
 
 def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
-    """(key, step, timestamp, value, is_nan) per metric, exact duplicates within the batch removed."""
+    """(key, step, timestamp, value, is_nan) per metric, exact duplicates within the batch removed.
+
+    This loop runs for every logged point, so well-typed values take a fast path and only
+    unusual ones go through the full coercion (which names the field when it fails).
+    """
     now_ms = int(time.time() * 1000)
     seen_keys: set[str] = set()
     rows: dict[tuple[str, int, int, float, bool], None] = {}
+    isnan = math.isnan
     for index, metric in enumerate(metrics):
-        if metric.key not in seen_keys:
-            validate_key(metric.key, field=f"metrics[{index}].key")
-            seen_keys.add(metric.key)
-        value = coerce_metric_value(metric.value, field=f"metrics[{index}].value")
-        step = coerce_int64(metric.step if metric.step is not None else 0, field=f"metrics[{index}].step")
-        timestamp = (
-            now_ms
-            if metric.timestamp is None
-            else coerce_int64(metric.timestamp, field=f"metrics[{index}].timestamp", minimum=0)
-        )
-        is_nan = math.isnan(value)
-        rows[(metric.key, step, timestamp, 0.0 if is_nan else value, is_nan)] = None
+        key, value, step, timestamp = metric.key, metric.value, metric.step, metric.timestamp
+        if key not in seen_keys:
+            validate_key(key, field=f"metrics[{index}].key")
+            seen_keys.add(key)
+        if type(value) is not float:
+            value = coerce_metric_value(value, field=f"metrics[{index}].value")
+        if step is None:
+            step = 0
+        elif type(step) is not int or not MIN_INT64 <= step <= MAX_INT64:
+            step = coerce_int64(step, field=f"metrics[{index}].step")
+        if timestamp is None:
+            timestamp = now_ms
+        elif type(timestamp) is not int or not 0 <= timestamp <= MAX_INT64:
+            timestamp = coerce_int64(timestamp, field=f"metrics[{index}].timestamp", minimum=0)
+        if isnan(value):
+            rows[(key, step, timestamp, 0.0, True)] = None
+        else:
+            rows[(key, step, timestamp, value, False)] = None
     return list(rows)
 
 
