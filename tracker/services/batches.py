@@ -12,7 +12,7 @@ from django.db import transaction
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import Conflict, InvalidInput, NotFound
-from tracker.models import MetricKey, MetricSummary, Param, Run, Tag
+from tracker.models import MetricKey, Param, Run, Tag
 from tracker.validation import (
     MAX_INT64,
     MAX_METRICS_PER_BATCH,
@@ -28,7 +28,7 @@ from tracker.validation import (
 )
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
-from .point_store import PointRow, insert_points
+from .metric_store import PointRow, insert_points, upsert_summaries
 from .runs import ensure_run_writable
 
 
@@ -108,57 +108,28 @@ def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
     return found
 
 
-def _newer(a: PointRow, b: PointRow) -> bool:
-    """Is point a newer than b? MLflow's rule: compare (step, timestamp, value)."""
-    return (a[1], a[2], a[3]) > (b[1], b[2], b[3])
-
-
 def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
-    """Fold newly inserted points into the run's summaries; caller holds the run's row lock."""
+    """Fold newly inserted points into the run's summaries (last, min, max, count per key)."""
     if not rows:
         return
-    batch: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        key_id, _, _, value, is_nan = row
+    batch: dict[int, list[Any]] = {}
+    for key_id, step, timestamp, value, is_nan in rows:
         entry = batch.get(key_id)
         if entry is None:
-            entry = batch[key_id] = {"last": row, "min": None, "max": None, "count": 0}
-        elif _newer(row, entry["last"]):
-            entry["last"] = row
-        entry["count"] += 1
+            entry = batch[key_id] = [(step, timestamp, value, is_nan), None, None, 0]
+        elif (step, timestamp, value) > entry[0][:3]:
+            entry[0] = (step, timestamp, value, is_nan)
+        entry[3] += 1
         if not is_nan:
-            entry["min"] = value if entry["min"] is None else min(entry["min"], value)
-            entry["max"] = value if entry["max"] is None else max(entry["max"], value)
-    existing = {s.key_id: s for s in MetricSummary.objects.filter(run=run, key_id__in=batch)}
-    merged = []
-    for key_id, entry in batch.items():
-        summary = existing.get(key_id)
-        last = entry["last"]
-        if summary is None:
-            summary = MetricSummary(run=run, key_id=key_id, count=0)
-            take_last = True
-        else:
-            stored = (key_id, summary.last_step, summary.last_timestamp, summary.last_value or 0.0, False)
-            take_last = _newer(last, stored)
-        if take_last:
-            summary.last_step, summary.last_timestamp = last[1], last[2]
-            summary.last_is_nan = last[4]
-            summary.last_value = None if last[4] else last[3]
-        summary.count += entry["count"]
-        for bound, pick in (("min", min), ("max", max)):
-            current = getattr(summary, f"{bound}_value")
-            incoming = entry[bound]
-            if incoming is not None:
-                setattr(summary, f"{bound}_value", incoming if current is None else pick(current, incoming))
-        merged.append(summary)
-    MetricSummary.objects.bulk_create(
-        merged,
-        update_conflicts=True,
-        unique_fields=["run", "key"],
-        update_fields=[
-            "last_value", "last_is_nan", "last_step", "last_timestamp", "min_value", "max_value", "count",
-        ],
-    )  # fmt: skip
+            if entry[1] is None or value < entry[1]:
+                entry[1] = value
+            if entry[2] is None or value > entry[2]:
+                entry[2] = value
+    summaries = [
+        (key_id, None if last[3] else last[2], last[3], last[0], last[1], low, high, count)
+        for key_id, (last, low, high, count) in batch.items()
+    ]
+    upsert_summaries(run_id=run.pk, rows=summaries)
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:

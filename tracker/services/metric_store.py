@@ -1,4 +1,6 @@
-"""Moves metric points into the big table in bulk, never row by row.
+"""SQL for the two metric tables, written by hand because they are the hot path.
+
+Points move into the big table in bulk, never row by row.
 
 PostgreSQL gets COPY (the fastest path the database offers). A batch that repeats points
 already stored (a client retrying after a lost response) makes COPY hit the primary key; it is
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 
 from django.db import IntegrityError, connection, transaction
 
-from tracker.models import MetricPoint
+from tracker.models import MetricPoint, MetricSummary
 
 # (key_id, step, timestamp, value, is_nan) — the run is the same for the whole batch.
 PointRow = tuple[int, int, int, float, bool]
@@ -70,3 +72,47 @@ def _insert_points_skipping_duplicates(run_id: int, rows: Sequence[PointRow]) ->
                 for key_id, step, timestamp, value, is_nan in cursor.fetchall()
             )
     return inserted
+
+
+# (key_id, last_value, last_is_nan, last_step, last_timestamp, min_value, max_value, count)
+SummaryRow = tuple[int, float | None, bool, int, int, float | None, float | None, int]
+
+_SUMMARY_TABLE = MetricSummary._meta.db_table
+_SUMMARY_COLUMNS = (
+    "run_id, key_id, last_value, last_is_nan, last_step, last_timestamp, min_value, max_value, count"
+)
+# The stored row is `s`, the batch's row `excluded`. The newest point wins by (step, timestamp,
+# value), as in MLflow; min and max ignore NULL (NaN). Written with CASE rather than
+# LEAST/GREATEST so it means the same on PostgreSQL and SQLite.
+_NEWER = (
+    "(excluded.last_step, excluded.last_timestamp, COALESCE(excluded.last_value, 0)) > "
+    "(s.last_step, s.last_timestamp, COALESCE(s.last_value, 0))"
+)
+_SUMMARY_UPSERT = f"""
+INSERT INTO {_SUMMARY_TABLE} AS s ({_SUMMARY_COLUMNS}) VALUES {{values}}
+ON CONFLICT (run_id, key_id) DO UPDATE SET
+    last_value = CASE WHEN {_NEWER} THEN excluded.last_value ELSE s.last_value END,
+    last_is_nan = CASE WHEN {_NEWER} THEN excluded.last_is_nan ELSE s.last_is_nan END,
+    last_step = CASE WHEN {_NEWER} THEN excluded.last_step ELSE s.last_step END,
+    last_timestamp = CASE WHEN {_NEWER} THEN excluded.last_timestamp ELSE s.last_timestamp END,
+    min_value = CASE
+        WHEN s.min_value IS NULL OR excluded.min_value < s.min_value THEN excluded.min_value
+        ELSE s.min_value END,
+    max_value = CASE
+        WHEN s.max_value IS NULL OR excluded.max_value > s.max_value THEN excluded.max_value
+        ELSE s.max_value END,
+    count = s.count + excluded.count
+"""
+
+
+def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
+    """Merge per-key aggregates of a batch into the stored summaries in one statement."""
+    if not rows:
+        return
+    placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+    params: list[object] = []
+    for row in rows:
+        params.append(run_id)
+        params.extend(row)
+    with connection.cursor() as cursor:
+        cursor.execute(_SUMMARY_UPSERT.format(values=placeholders), params)
