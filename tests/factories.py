@@ -4,8 +4,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from tracker.models import DatasetInput, Experiment, Run
 from registry.models import ModelVersion, RegisteredModel
+from tracker.models import DatasetInput, Experiment, Run
 
 
 class UserFactory(factory.django.DjangoModelFactory):
