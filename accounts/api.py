@@ -1,0 +1,140 @@
+"""The native API's common ground: who may call it, how it renders, and `GET /api/v1/me`.
+
+Every /api/v1 view derives from `ApiView`. Reads need the viewer role; each write is checked
+again, for the role it needs, by the service it calls, so the native API, the MLflow API and the
+dashboard refuse the same things. This lives in `accounts` because every app already depends on
+it (for roles), so the tracker, registry and audit APIs can share it without importing each other.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, renderers, serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .roles import Role, role_of
+
+
+class HasViewerRole(permissions.BasePermission):
+    """An authenticated user with at least the viewer role; anonymous requests get 401."""
+
+    message = "Using the API needs the viewer role."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return False  # DRF answers NotAuthenticated (401) when no authenticator succeeded
+        return role_of(user) >= Role.VIEWER
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and ±Infinity as the strings "NaN", "Infinity" and "-Infinity" (protobuf's JSON spelling)."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """Strict JSON: a bare `NaN` token is invalid JSON, so non-finite floats become strings."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except ValueError:
+            # Only responses that hold a non-finite float pay for this second walk.
+            return super().render(json_safe(data), accepted_media_type, renderer_context)
+
+
+class IgnoreAcceptHeader(BaseContentNegotiation):
+    """For file downloads: the body is the file whatever the client accepts; errors stay JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ApiSchema(AutoSchema):
+    """Names nested serializers after their view (`RunCreateApi.InputSerializer` → `RunCreateInput`).
+
+    Every view has an `InputSerializer` and an `OutputSerializer`; named by class name alone they
+    would collide in the OpenAPI components.
+    """
+
+    def get_serializer_name(self, serializer, direction):
+        parts = type(serializer).__qualname__.split(".")
+        return "".join(part.removesuffix("Api").removesuffix("Serializer") for part in parts)
+
+
+class ApiView(APIView):
+    """Base of every /api/v1 view: viewer role for reads, strict JSON out, tidy schema names."""
+
+    permission_classes = [HasViewerRole]
+    renderer_classes = [JSONRenderer]
+    schema = ApiSchema()
+
+
+def route(**operations: type[APIView]) -> Callable:
+    """Serve one URL with one view class per HTTP method: `route(get=RunListApi, post=RunCreateApi)`.
+
+    Django matches URLs without looking at the method, so a small dispatcher class picks the
+    operation's view. It carries each operation's handler (with its `extend_schema` annotation
+    and the operation class's docstring) only so that drf-spectacular and OPTIONS see them; at
+    run time the request goes straight to the operation's own view.
+    """
+    if len(operations) == 1:
+        (view,) = operations.values()
+        return view.as_view()
+    views = {method: view.as_view() for method, view in operations.items()}
+    if "get" in views:
+        views.setdefault("head", views["get"])
+    handlers = {}
+    for method, view in operations.items():
+        handler = getattr(view, method)
+        handlers[method] = extend_schema(description=inspect.getdoc(view))(handler)
+
+    def dispatch(self, request, *args, **kwargs):
+        view = views.get(request.method.lower())
+        if view is None:  # OPTIONS, or a method no operation serves: authenticated 405 as JSON
+            return ApiView.dispatch(self, request, *args, **kwargs)
+        return view(request, *args, **kwargs)
+
+    name = "".join(view.__name__.removesuffix("Api") for view in operations.values()) + "Resource"
+    resource = type(name, (ApiView,), {**handlers, "dispatch": dispatch, "__doc__": None})
+    return resource.as_view()
+
+
+class MeApi(ApiView):
+    """The authenticated user and the role the server gives them."""
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        email = serializers.CharField()
+        role = serializers.ChoiceField(choices=[r.group_name for r in Role if r is not Role.NONE])
+        is_superuser = serializers.BooleanField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        user = request.user
+        data = {
+            "username": user.username,
+            "email": user.email,
+            "role": role_of(user).group_name,
+            "is_superuser": user.is_superuser,
+        }
+        return Response(self.OutputSerializer(data).data)
