@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 
 def healthz(request):
@@ -10,4 +11,12 @@ def healthz(request):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("config.api_urls")),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("dashboard.urls")),
 ]

@@ -1,0 +1,160 @@
+"""Dashboard pages: parse the request, call a selector or service, render.
+
+Every view is wrapped in `viewer_required` (login plus at least the viewer role).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+
+from django.contrib import messages
+from django.db.models import prefetch_related_objects
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import ApiToken
+from accounts.services import create_api_token, revoke_api_token
+from config.exceptions import ApplicationError, InvalidInput
+from registry.selectors import list_registered_models
+from tracker import selectors
+
+from .access import viewer_required
+from .charts import chart_configs, series_payload
+from .forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm, TokenCreateForm
+from .tables import RunTable
+
+
+@require_GET
+@viewer_required
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    experiments = selectors.list_experiments()
+    return render(request, "dashboard/experiment_list.html", {"experiments": experiments})
+
+
+@require_GET
+@viewer_required
+def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    experiment = selectors.get_experiment(experiment_id=experiment_id)
+    form = RunTableForm(request.GET)
+    order_by = [item for item in request.GET.getlist("order_by") if item.strip()]
+    page_token = request.GET.get("page_token") or None
+    page = None
+    if form.is_valid():
+        try:
+            page = selectors.search_runs(
+                experiment_ids=[experiment.pk],
+                filter_string=form.cleaned_data["filter"],
+                order_by=order_by,
+                max_results=form.cleaned_data["page_size"],
+                page_token=page_token,
+            )
+        except InvalidInput as error:
+            # A filter error sits next to the filter box; the others (order_by, page_token) above the table.
+            if error.field == "filter":
+                form.add_error("filter", error.message)
+            else:
+                form.add_error(None, str(error))
+    table = None
+    if page is not None:
+        # Until search_runs selects the user with the run, load all users of the page in one query.
+        prefetch_related_objects([data.run for data in page.runs], "user")
+        table = RunTable(
+            page.runs,
+            param_keys=page.param_keys,
+            metric_keys=page.metric_keys,
+            query=request.GET,
+            order_by=order_by,
+        )
+    context = {
+        "experiment": experiment,
+        "form": form,
+        "order_by": order_by,
+        "page": page,
+        "page_token": page_token,
+        "page_sizes": PAGE_SIZES,
+        "page_size": form.cleaned_data.get("page_size", PAGE_SIZES[0]),
+        "table": table,
+    }
+    return render(request, "dashboard/run_table.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@viewer_required
+def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = selectors.get_run(run_id=run_id)
+    data = selectors.run_detail(run=run)
+    context = {
+        "run": run,
+        "data": data,
+        "tags": sorted(data.tags.items()),
+        "artifacts": selectors.list_artifacts(run=run),
+        "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
+        "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
+    }
+    return render(request, "dashboard/run_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def artifact_download(request: HttpRequest, run_id: str, path: str) -> FileResponse:
+    run = selectors.get_run(run_id=run_id)
+    artifact = selectors.get_artifact(run=run, path=path)
+    filename = posixpath.basename(artifact.path)
+    return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=filename)
+
+
+@require_GET
+@viewer_required
+def metric_series(request: HttpRequest, run_id: str, key: str) -> JsonResponse:
+    form = SeriesQueryForm(request.GET)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        error = InvalidInput(errors[0], field=None if field == "__all__" else field)
+        return JsonResponse(error.as_dict(), status=error.http_status)
+    try:
+        series = selectors.metric_series(
+            run=selectors.get_run(run_id=run_id),
+            key=key,
+            max_points=form.cleaned_data["max_points"] or DEFAULT_MAX_POINTS,
+            x_range=form.x_range,
+        )
+    except ApplicationError as error:
+        return JsonResponse(error.as_dict(), status=error.http_status)
+    return JsonResponse(series_payload(series))
+
+
+@require_GET
+@viewer_required
+def registry(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/registry.html", {"models": list_registered_models()})
+
+
+@require_http_methods(["GET", "POST"])
+@viewer_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """API tokens: a new token's plain text is shown in this one response and never again."""
+    form = TokenCreateForm(request.POST or None)
+    new_token = raw_token = None
+    if request.method == "POST" and form.is_valid():
+        new_token, raw_token = create_api_token(user=request.user, name=form.cleaned_data["name"])
+        form = TokenCreateForm()
+    context = {
+        "form": form,
+        "new_token": new_token,
+        "raw_token": raw_token,
+        "tokens": ApiToken.objects.filter(user=request.user).order_by("-created_at"),
+    }
+    response = render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
+    # The page may hold a credential: keep it out of caches and the back/forward cache.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@viewer_required
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = revoke_api_token(user=request.user, token_id=token_id)
+    messages.success(request, f"Token “{token.name}” was revoked.")
+    return redirect("dashboard:settings")

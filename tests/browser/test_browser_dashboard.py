@@ -1,0 +1,121 @@
+"""The dashboard in a real browser: login, run table filter and sort, run detail charts."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROWS = ".run-table tbody tr"
+
+
+def run_names(page) -> list[str]:
+    return page.locator(f"{ROWS} td:first-child a").all_text_contents()
+
+
+def test_login_form_leads_to_the_experiment_list_and_the_run_table(page, live_server, viewer, sweep):
+    experiment, _ = sweep
+    page.goto(f"{live_server.url}/")
+    assert page.url.startswith(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", viewer.username)
+    page.fill("input[name=password]", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+    assert page.locator("h1").text_content() == "Experiments"
+    assert page.locator(".session .who").text_content() == viewer.username
+    assert page.locator(".session .badge.role").text_content() == "viewer"
+    page.click("text=lr-sweep")
+    page.wait_for_url(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    assert page.locator(ROWS).count() == 5
+    page.screenshot(path="/tmp/labledger-run-table.png", full_page=True)
+
+
+def test_a_filter_narrows_the_rows_and_a_bad_one_shows_an_inline_error(login, viewer, sweep, live_server):
+    experiment, _ = sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+
+    page.fill("input[name=filter]", "datasets.version = '2.1' and metrics.val_f1 > 0.85")
+    page.press("input[name=filter]", "Enter")
+    page.wait_for_load_state()
+    assert sorted(run_names(page)) == ["lr-0.001", "lr-0.01"]
+    assert page.locator("#filter-error").count() == 0
+
+    page.fill("input[name=filter]", "metrics.val_f1 >> 0.85")
+    page.press("input[name=filter]", "Enter")
+    page.wait_for_selector("#filter-error")
+    error = page.locator("#filter-error").text_content()
+    assert "Syntax error at position 16" in error
+    assert page.locator(ROWS).count() == 0
+    assert page.input_value("input[name=filter]") == "metrics.val_f1 >> 0.85"
+
+
+def test_clicking_a_metric_header_sorts_the_runs(login, viewer, sweep, live_server):
+    experiment, _ = sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/?filter=params.optimizer+%3D+%27adam%27")
+    page.click("th a.sort-link:text-is('val_f1')")
+    page.wait_for_url("**order_by=metrics.val_f1+DESC**")
+    assert run_names(page) == ["lr-0.01", "lr-0.001", "lr-0.1", "lr-0.0001"]
+    assert page.input_value("input[name=filter]") == "params.optimizer = 'adam'"  # the filter survives
+
+    page.click("th a.sort-link:text-is('val_f1')")
+    page.wait_for_url("**order_by=metrics.val_f1+ASC**")
+    assert run_names(page) == ["lr-0.0001", "lr-0.1", "lr-0.001", "lr-0.01"]
+
+
+def test_the_run_detail_draws_a_plotly_chart_and_fetches_finer_data_on_zoom(
+    login, viewer, sweep, live_server, recorded
+):
+    experiment, _ = sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.click("a:text-is('lr-0.01')")
+    page.wait_for_selector("h1.run-name")
+    page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
+    assert page.locator(".js-plotly-plot").count() == 2  # loss and val_f1
+    assert "Showing" in page.locator("#metric-chart-0-note").text_content()
+
+    with page.expect_response(lambda response: "x_min=" in response.url) as zoomed:
+        page.evaluate(
+            "() => Plotly.relayout(document.getElementById('metric-chart-0'), {'xaxis.range': [100, 200]})"
+        )
+    body = zoomed.value.json()
+    assert body["steps"][0] == 100
+    assert body["steps"][-1] == 200
+    assert body["downsampled"] is False
+    page.wait_for_function(
+        "() => document.getElementById('metric-chart-0-note').textContent.includes('in steps 100')"
+    )
+    page.screenshot(path="/tmp/labledger-run-detail.png", full_page=True)
+    assert recorded.console_errors == []
+
+
+def test_a_hostile_run_name_is_shown_as_text(login, viewer, sweep, live_server, recorded):
+    experiment, runs = sweep
+    hostile_name = runs["hostile"].name
+    assert hostile_name == "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    assert hostile_name in run_names(page)
+    assert page.locator(".run-table img").count() == 0
+
+    page.goto(f"{live_server.url}/runs/{runs['hostile'].uuid}/")
+    assert page.locator("h1.run-name").text_content().strip().startswith(hostile_name)
+    page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
+    assert page.locator("main img").count() == 0
+    assert recorded.dialogs == []
+
+
+def test_settings_creates_and_revokes_a_token(login, viewer, live_server):
+    page = login(viewer)
+    page.click("nav >> text=Settings")
+    page.fill("input[name=name]", "laptop")
+    page.click("button:text-is('Create token')")
+    token = page.locator("#new-token-value").text_content()
+    assert token.startswith("llt_")
+    page.click("button:text-is('Revoke')")
+    page.wait_for_selector(".message")
+    assert page.locator(".message").text_content() == "Token “laptop” was revoked."
+    assert token not in page.content()

@@ -1,0 +1,261 @@
+"""The run table: columns, filter, server-side sort, keyset pages and bounded queries."""
+
+from __future__ import annotations
+
+import math
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.urls import reverse
+
+from config.exceptions import InvalidInput
+from tracker.selectors import search_runs
+from tracker.services import DatasetSpec
+
+HOSTILE = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def run_names(response) -> list[str]:
+    return [data.run.name for data in response.context["page"].runs]
+
+
+@pytest.fixture
+def sweep(make_experiment, make_run):
+    experiment = make_experiment("lr-sweep")
+    for index, (lr, f1, version) in enumerate(
+        [("0.1", 0.80, "2.0"), ("0.01", 0.91, "2.1"), ("0.001", 0.87, "2.1")]
+    ):
+        make_run(
+            experiment,
+            f"lr-{lr}",
+            params={"lr": lr, "optimizer": "adam"},
+            metrics={"val_f1": f1, "loss": [1.0, 0.5, 0.25]},
+            datasets=[
+                DatasetSpec(name="digits", digest=f"{index:064x}", version=version, context="training")
+            ],
+            minutes=index,
+        )
+    return experiment
+
+
+def table_url(experiment, **query) -> str:
+    url = reverse("dashboard:run-table", args=[experiment.pk])
+    return url if not query else url + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+
+def test_run_table_shows_runs_with_their_params_and_latest_metrics(viewer_client, sweep):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    for header in ("Name", "Status", "Start (UTC)", "Duration", "User", "lr", "optimizer", "val_f1", "loss"):
+        assert re.search(rf">{re.escape(header)}<", content), header
+    assert run_names(response) == ["lr-0.001", "lr-0.01", "lr-0.1"]  # newest first by default
+    run = response.context["page"].runs[0].run
+    assert f'href="{reverse("dashboard:run-detail", args=[run.uuid])}"' in content
+    assert '<span class="badge status-finished">FINISHED</span>' in content
+    assert "carl-contributor" in content
+    assert "1m 35s" in content  # the duration
+    assert '<span title="step 0">0.87</span>' in content
+    assert '<span title="step 2">0.25</span>' in content
+
+
+def test_a_nan_metric_shows_as_nan(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    make_run(experiment, "diverged", metrics={"loss": [0.5, math.nan]})
+    content = viewer_client.get(reverse("dashboard:run-table", args=[experiment.pk])).content.decode()
+    assert '<span title="step 1">NaN</span>' in content
+
+
+def test_hostile_run_names_and_params_are_escaped(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    make_run(experiment, HOSTILE, params={"note": HOSTILE}, tags={"team": HOSTILE})
+    content = viewer_client.get(reverse("dashboard:run-table", args=[experiment.pk])).content.decode()
+    assert HOSTILE not in content
+    assert content.count(ESCAPED) == 3  # the name link, its title and the param cell
+    assert f'title="{ESCAPED}"' in content
+
+
+def test_the_filter_narrows_the_rows(viewer_client, sweep):
+    response = viewer_client.get(
+        reverse("dashboard:run-table", args=[sweep.pk]),
+        {"filter": "datasets.version = '2.1' and metrics.val_f1 > 0.88"},
+    )
+    assert response.status_code == 200
+    assert run_names(response) == ["lr-0.01"]
+    assert (
+        'value="datasets.version = &#x27;2.1&#x27; and metrics.val_f1 &gt; 0.88"' in response.content.decode()
+    )
+
+
+def test_a_filter_error_is_shown_next_to_the_box_with_its_position(viewer_client, sweep):
+    bad = "metrics.val_f1 > and params.lr = '0.1'"
+    with pytest.raises(InvalidInput) as expected:
+        search_runs(experiment_ids=[sweep.pk], filter_string=bad)
+    assert expected.value.field == "filter"
+    assert "position 17" in expected.value.message
+
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"filter": bad})
+
+    assert response.status_code == 400
+    content = response.content.decode()
+    error_box = re.search(
+        r'<div class="form-error filter-error" role="alert" id="filter-error">(.*?)</div>', content
+    )
+    assert error_box is not None
+    assert unescape(error_box.group(1)) == f"<p>{expected.value.message}</p>"
+    assert 'name="filter"' in content  # the form is still there to fix the filter
+    assert response.context["table"] is None
+
+
+def test_a_hostile_filter_is_escaped_in_the_box_and_the_error(viewer_client, sweep):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"filter": HOSTILE})
+    assert response.status_code == 400
+    assert HOSTILE not in response.content.decode()
+    assert "<script>alert" not in response.content.decode()
+
+
+def test_a_bad_order_by_is_reported_above_the_table(viewer_client, sweep):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"order_by": "bogus.lr"})
+    assert response.status_code == 400
+    assert "Invalid entity type &#x27;bogus&#x27;" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("order_by", "expected"),
+    [
+        ("metrics.val_f1 DESC", ["lr-0.01", "lr-0.001", "lr-0.1"]),
+        ("metrics.val_f1 ASC", ["lr-0.1", "lr-0.001", "lr-0.01"]),
+        ("params.lr ASC", ["lr-0.001", "lr-0.01", "lr-0.1"]),
+        ("attributes.start_time ASC", ["lr-0.1", "lr-0.01", "lr-0.001"]),
+    ],
+)
+def test_sorting_orders_the_rows(viewer_client, sweep, order_by, expected):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"order_by": order_by})
+    assert run_names(response) == expected
+
+
+def header_link(content: str, header: str) -> str:
+    match = re.search(rf'<a class="sort-link" href="([^"]+)" title="Sort by {re.escape(header)}">', content)
+    assert match, header
+    return unescape(match.group(1))
+
+
+def test_clicking_a_metric_header_sorts_by_it_best_first_then_flips(viewer_client, sweep):
+    url = reverse("dashboard:run-table", args=[sweep.pk])
+    first = viewer_client.get(url, {"filter": "params.optimizer = 'adam'", "page_size": "50"})
+    link = header_link(first.content.decode(), "val_f1")
+    query = parse_qs(urlsplit(link).query)
+    assert query == {
+        "order_by": ["metrics.val_f1 DESC"],
+        "filter": ["params.optimizer = 'adam'"],
+        "page_size": ["50"],
+    }
+
+    second = viewer_client.get(url + link)
+    assert run_names(second) == ["lr-0.01", "lr-0.001", "lr-0.1"]
+    content = second.content.decode()
+    assert 'aria-sort="descending"' in content
+    assert parse_qs(urlsplit(header_link(content, "val_f1")).query)["order_by"] == ["metrics.val_f1 ASC"]
+
+
+def test_param_and_attribute_headers_sort_ascending_first(viewer_client, sweep):
+    content = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk])).content.decode()
+    assert parse_qs(urlsplit(header_link(content, "lr")).query)["order_by"] == ["params.lr ASC"]
+    assert parse_qs(urlsplit(header_link(content, "Name")).query)["order_by"] == ["attributes.run_name ASC"]
+    # Runs are newest-first by default, so the Start header flips that.
+    assert parse_qs(urlsplit(header_link(content, "Start (UTC)")).query)["order_by"] == [
+        "attributes.start_time ASC"
+    ]
+
+
+def test_keys_that_need_quoting_get_sortable_headers(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    make_run(experiment, "a", metrics={"val loss": 0.3})
+    make_run(experiment, "b", metrics={"val loss": 0.1})
+    content = viewer_client.get(reverse("dashboard:run-table", args=[experiment.pk])).content.decode()
+    link = header_link(content, "val loss")
+    assert parse_qs(urlsplit(link).query)["order_by"] == ["metrics.`val loss` DESC"]
+    response = viewer_client.get(reverse("dashboard:run-table", args=[experiment.pk]) + link)
+    assert run_names(response) == ["a", "b"]
+
+
+def test_pagination_returns_every_run_exactly_once(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    for index in range(57):
+        make_run(experiment, f"run-{index:02d}", metrics={"acc": (index * 7) % 10 / 10}, minutes=index % 5)
+    url = reverse("dashboard:run-table", args=[experiment.pk])
+    seen, link, pages = [], f"{url}?order_by=metrics.acc+DESC&page_size=25", 0
+    while link:
+        response = viewer_client.get(link)
+        assert response.status_code == 200
+        seen += run_names(response)
+        pages += 1
+        match = re.search(r'<a class="button" rel="next" href="([^"]+)">', response.content.decode())
+        link = url + unescape(match.group(1)) if match else None
+    assert pages == 3
+    assert sorted(seen) == [f"run-{index:02d}" for index in range(57)]
+    assert len(seen) == len(set(seen))
+
+
+def test_later_pages_link_back_to_the_first_page(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    for index in range(30):
+        make_run(experiment, f"run-{index:02d}", minutes=index)
+    url = reverse("dashboard:run-table", args=[experiment.pk])
+    first = viewer_client.get(url, {"page_size": "25", "filter": "attributes.status = 'FINISHED'"})
+    assert "First page" not in first.content.decode()
+    token = first.context["page"].next_page_token
+    second = viewer_client.get(
+        url, {"page_size": "25", "filter": "attributes.status = 'FINISHED'", "page_token": token}
+    )
+    assert len(run_names(second)) == 5
+    match = re.search(r'<a class="button" href="([^"]+)">« First page</a>', second.content.decode())
+    assert parse_qs(urlsplit(unescape(match.group(1))).query) == {
+        "page_size": ["25"],
+        "filter": ["attributes.status = 'FINISHED'"],
+    }
+
+
+def test_page_size_is_selectable_and_validated(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    for index in range(30):
+        make_run(experiment, f"run-{index:02d}", finished=False)
+    url = reverse("dashboard:run-table", args=[experiment.pk])
+    assert len(run_names(viewer_client.get(url))) == 25
+    assert len(run_names(viewer_client.get(url, {"page_size": "50"}))) == 30
+    response = viewer_client.get(url, {"page_size": "7"})
+    assert response.status_code == 400
+    assert "Select a valid choice. 7 is not one of the available choices." in response.content.decode()
+
+
+def test_a_tampered_page_token_is_reported(viewer_client, sweep):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"page_token": "garbage!"})
+    assert response.status_code == 400
+    assert "page_token: Invalid page token" in response.content.decode()
+
+
+def test_run_table_runs_a_fixed_number_of_queries(
+    viewer_client, make_experiment, make_run, django_assert_max_num_queries
+):
+    experiment = make_experiment()
+    for index in range(30):
+        make_run(
+            experiment,
+            f"run-{index}",
+            params={f"p{k}": str(index * k) for k in range(5)},
+            metrics={f"m{k}": index / (k + 1) for k in range(5)},
+            tags={"team": "vision"},
+            datasets=[DatasetSpec(name="digits", digest=f"{index:064x}", version="1")],
+            finished=index % 2 == 0,
+        )
+    url = reverse("dashboard:run-table", args=[experiment.pk])
+    viewer_client.get(url)  # warm the session
+    with django_assert_max_num_queries(11):
+        response = viewer_client.get(
+            url, {"page_size": "50", "order_by": "metrics.m3 DESC", "filter": "params.p1 > 3"}
+        )
+    assert response.status_code == 200
+    assert len(run_names(response)) == 26
