@@ -9,12 +9,11 @@ import json
 import posixpath
 
 from django.contrib import messages
-from django.db.models import prefetch_related_objects
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import ApiToken
+from accounts.selectors import list_api_tokens
 from accounts.services import create_api_token, revoke_api_token
 from config.exceptions import ApplicationError, InvalidInput
 from registry.selectors import list_registered_models
@@ -58,8 +57,6 @@ def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
                 form.add_error(None, str(error))
     table = None
     if page is not None:
-        # Until search_runs selects the user with the run, load all users of the page in one query.
-        prefetch_related_objects([data.run for data in page.runs], "user")
         table = RunTable(
             page.runs,
             param_keys=page.param_keys,
@@ -144,7 +141,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "new_token": new_token,
         "raw_token": raw_token,
-        "tokens": ApiToken.objects.filter(user=request.user).order_by("-created_at"),
+        "tokens": list_api_tokens(user=request.user),
     }
     response = render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
     # The page may hold a credential: keep it out of caches and the back/forward cache.

@@ -126,10 +126,24 @@ def run_data(runs: Sequence[Run]) -> list[RunData]:
 
 @dataclass(frozen=True)
 class RunPage:
+    """A page of runs; the key lists cover every run searched, so columns stay put across pages."""
+
     runs: list[RunData]
     next_page_token: str | None
     param_keys: list[str]
     metric_keys: list[str]
+
+
+def column_keys(*, runs: QuerySet[Run]) -> tuple[list[str], list[str]]:
+    """The distinct param and metric keys among `runs`, for table columns (two queries)."""
+    param_keys = Param.objects.filter(run__in=runs).order_by("key").values_list("key", flat=True).distinct()
+    metric_keys = (
+        MetricKey.objects.filter(summaries__run__in=runs)
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    return list(param_keys), list(metric_keys)
 
 
 def search_runs(
@@ -147,12 +161,12 @@ def search_runs(
     runs = Run.objects.filter(experiment_id__in=[get_experiment(experiment_id=e).pk for e in experiment_ids])
     if lifecycle:
         runs = runs.filter(lifecycle=lifecycle)
-    result = search.apply_search(runs, filter_string=filter_string, order_by=order_by)
+    result = search.apply_search(runs.select_related("user"), filter_string=filter_string, order_by=order_by)
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
-    data = run_data(page)
-    param_keys = sorted({k for d in data for k in d.params})
-    metric_keys = sorted({k for d in data for k in d.metrics})
-    return RunPage(runs=data, next_page_token=next_token, param_keys=param_keys, metric_keys=metric_keys)
+    param_keys, metric_keys = column_keys(runs=runs)
+    return RunPage(
+        runs=run_data(page), next_page_token=next_token, param_keys=param_keys, metric_keys=metric_keys
+    )
 
 
 def run_detail(*, run: Run) -> RunData:

@@ -12,3 +12,5 @@ STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location
 
 # Tests run tasks in-process unless a test starts a real worker and turns this off itself.
 CELERY_TASK_ALWAYS_EAGER = True
+# Serve static files from the finders: tests never run collectstatic.
+WHITENOISE_AUTOREFRESH = True

@@ -1,0 +1,58 @@
+import math
+
+import pytest
+
+from tracker.selectors import metric_history, metric_series, search_runs
+from tracker.services import MetricInput, ParamInput, log_batch, start_run
+
+pytestmark = pytest.mark.django_db
+
+
+def test_page_columns_cover_every_run_searched_not_just_the_page(contributor, experiment):
+    first = start_run(actor=contributor, experiment=experiment, name="first")
+    log_batch(actor=contributor, run=first, params=[ParamInput("only_on_first", "1")])
+    for index in range(3):
+        start_run(actor=contributor, experiment=experiment, name=f"later-{index}")
+    page = search_runs(experiment_ids=[experiment.pk], order_by=["attributes.run_name DESC"], max_results=2)
+    assert "first" not in {data.run.name for data in page.runs}
+    assert page.param_keys == ["only_on_first"]
+
+
+def test_series_is_downsampled_keeping_first_last_and_extremes(contributor, run):
+    values = [math.sin(i / 50) for i in range(5000)]
+    values[2500] = 10.0  # a spike a reader must see
+    for start in range(0, 5000, 1000):
+        points = [MetricInput("loss", values[i], step=i, timestamp=i) for i in range(start, start + 1000)]
+        log_batch(actor=contributor, run=run, metrics=points)
+    series = metric_series(run=run, key="loss", max_points=300)
+    assert series.downsampled and series.total_points == 5000
+    assert len(series.steps) <= 300
+    assert (series.steps[0], series.steps[-1]) == (0, 4999)
+    assert 10.0 in series.values
+
+
+def test_zoomed_series_reads_only_the_window_at_full_resolution(contributor, run):
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", i / 1000, step=i) for i in range(1000)])
+    series = metric_series(run=run, key="acc", max_points=300, x_range=(100, 199))
+    assert not series.downsampled
+    assert series.steps == list(range(100, 200))
+
+
+def test_nan_points_become_gaps_in_a_series(contributor, run):
+    points = [MetricInput("x", 1.0, step=0), MetricInput("x", "NaN", step=1), MetricInput("x", 3.0, step=2)]
+    log_batch(actor=contributor, run=run, metrics=points)
+    assert metric_series(run=run, key="x").values == [1.0, None, 3.0]
+
+
+def test_metric_history_pages_through_a_long_series_in_order(contributor, run):
+    for start in range(0, 3000, 1000):
+        points = [MetricInput("loss", float(i), step=i, timestamp=7) for i in range(start, start + 1000)]
+        log_batch(actor=contributor, run=run, metrics=points)
+    steps, token = [], None
+    while True:
+        page = metric_history(run=run, key="loss", max_results=700, page_token=token)
+        steps.extend(step for step, _, _ in page.points)
+        token = page.next_page_token
+        if token is None:
+            break
+    assert steps == list(range(3000))
