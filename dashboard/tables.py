@@ -129,9 +129,12 @@ class RunTable(tables.Table):
         sort_key="attributes.start_time",
         descending_first=True,
     )
-    # Duration is end - start, which the search language cannot sort on.
     duration = SortableColumn(
-        accessor="run__duration", verbose_name="Duration", empty_values=(), attrs={"td": {"class": "num"}}
+        accessor="run__duration",
+        verbose_name="Duration",
+        sort_key="attributes.duration",
+        empty_values=(),
+        attrs={"td": {"class": "num"}},
     )
     user = SortableColumn(
         accessor="run__user__username", verbose_name="User", sort_key="attributes.user_id", default=""

@@ -21,7 +21,19 @@ from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
-from django.db.models import Case, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import (
+    Case,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.db.models.functions import Cast
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -82,6 +94,7 @@ STRING_ATTRIBUTES = {
     "artifact_uri": "artifact_uri", "lifecycle": "lifecycle",
 }  # fmt: skip
 TIME_ATTRIBUTES = ("start_time", "end_time")
+SORT_ONLY_ATTRIBUTE = "duration"  # end_time - start_time; the run table sorts by it
 _NULLABLE_ATTRIBUTES = {"user_id": "user", "end_time": "end_time"}  # guarded so NOT stays two-valued
 DATASET_FIELDS = ["name", "digest", "context", "version"]
 
@@ -134,7 +147,7 @@ class OrderClause:
 class SortColumn:  # an annotation the result is ordered by
     name: str
     descending: bool
-    kind: str  # number | string | datetime: tells cursors how to round-trip values
+    kind: str  # number | string | datetime | duration: tells cursors how to round-trip values
 
 
 @dataclass(frozen=True)
@@ -163,8 +176,9 @@ def _parse_identifier(text: str, field: str) -> tuple[str, str]:
         entity, key = "attribute", text
     if entity == "attribute":
         key = ATTRIBUTE_ALIASES.get(key, key)
-        if key not in STRING_ATTRIBUTES and key not in TIME_ATTRIBUTES:
-            valid = sorted([*STRING_ATTRIBUTES, *TIME_ATTRIBUTES])
+        sort_only = (SORT_ONLY_ATTRIBUTE,) if field == "order_by" else ()
+        if key not in STRING_ATTRIBUTES and key not in TIME_ATTRIBUTES and key not in sort_only:
+            valid = sorted([*STRING_ATTRIBUTES, *TIME_ATTRIBUTES, *sort_only])
             raise InvalidInput(f"Invalid attribute key '{key}'. Valid values are {valid}", field=field)
     elif entity == "dataset" and key not in DATASET_FIELDS:
         raise InvalidInput(f"Invalid dataset key '{key}'. Valid values are {DATASET_FIELDS}", field=field)
@@ -377,6 +391,8 @@ def _sort_expression(clause: OrderClause) -> tuple[Any, str]:
         return Subquery(rows), "number" if clause.entity == "metric" else "string"
     if clause.key in TIME_ATTRIBUTES:
         return F(clause.key), "datetime"
+    if clause.key == SORT_ONLY_ATTRIBUTE:
+        return ExpressionWrapper(F("end_time") - F("start_time"), output_field=DurationField()), "duration"
     return F(STRING_ATTRIBUTES[clause.key]), "string"
 
 
@@ -398,8 +414,16 @@ def apply_search(
     return SearchResult(queryset, tuple(columns))
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value // timedelta(microseconds=1)
+    return value
+
+
 def encode_cursor(values: Sequence[object]) -> str:
-    plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    plain = [_plain(value) for value in values]
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -413,19 +437,27 @@ def decode_cursor(token: str) -> list:
     return values
 
 
+def _restore(kind: str, value: object) -> object:
+    if value is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "duration":
+        return timedelta(microseconds=value)
+    return value
+
+
 def _cursor_values(result: SearchResult, token: str) -> list:
     """Decode a cursor and restore each value's type, refusing one made for another sort."""
-    raw, types = decode_cursor(token), {"number": (int, float), "string": str, "datetime": str}
+    raw = decode_cursor(token)
+    types = {"number": (int, float), "string": str, "datetime": str, "duration": int}
     valid = len(raw) == len(result.columns) and all(
         value is None or (isinstance(value, types[column.kind]) and not isinstance(value, bool))
         for column, value in zip(result.columns, raw, strict=False)
     )
     try:
         if valid:
-            return [
-                datetime.fromisoformat(value) if column.kind == "datetime" and value is not None else value
-                for column, value in zip(result.columns, raw, strict=True)
-            ]
+            return [_restore(column.kind, value) for column, value in zip(result.columns, raw, strict=True)]
     except ValueError:
         pass
     raise InvalidInput("Invalid page token", field="page_token")

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from config.exceptions import InvalidInput
+from tests.factories import RunFactory
 from tracker.models import DEFAULT_EXPERIMENT_ID, DatasetInput, MetricKey, MetricSummary, Param, Run, Tag
 from tracker.search import (
     BoolOp,
@@ -638,3 +639,24 @@ def test_a_cursor_from_another_sort_is_an_invalid_page_token(many_runs):
             page_after(result, cursor=encode_cursor(values), limit=3)
         error = caught.value
         assert (error.field, error.message) == ("page_token", "Invalid page token")
+
+
+def test_runs_sort_by_duration_with_running_runs_last_and_pages_across_it(db):
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    lengths = {"short": 5, "long": 50, "middle": 20, "running": None}
+    for name, seconds in lengths.items():
+        end = start + timedelta(seconds=seconds) if seconds is not None else None
+        RunFactory(name=name, start_time=start, end_time=end)
+    result = apply_search(Run.objects.all(), filter_string=None, order_by=["attributes.duration DESC"])
+    names, cursor = [], None
+    while True:
+        page, cursor = page_after(result, cursor=cursor, limit=1)
+        names.extend(run.name for run in page)
+        if cursor is None:
+            break
+    assert names == ["long", "middle", "short", "running"]
+
+
+def test_duration_is_for_sorting_only(db):
+    with pytest.raises(InvalidInput, match="Invalid attribute key 'duration'"):
+        compile_filter("attributes.duration > 5")
