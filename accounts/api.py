@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, renderers, serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import parsers, permissions, renderers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -69,12 +71,65 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class ApiSchema(AutoSchema):
-    """Names nested serializers after their view (`RunCreateApi.InputSerializer` → `RunCreateInput`).
+class ErrorSerializer(serializers.Serializer):
+    """Every error: `message` starts with the field it is about, which `field` also names."""
 
-    Every view has an `InputSerializer` and an `OutputSerializer`; named by class name alone they
-    would collide in the OpenAPI components.
+    error_code = serializers.CharField(help_text="e.g. INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST")
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True, help_text="e.g. metrics[12].value; null if none")
+
+
+ERROR_RESPONSES = {
+    400: "Bad input; `field` names it.",
+    401: "No valid credentials.",
+    403: "The user's role does not allow this.",
+    404: "A resource in the path does not exist.",
+}
+WRITE_ERRORS = {409: "Conflicts with what is stored (a name taken, a param already logged)."}
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Tells the OpenAPI schema (and Swagger UI's Authorize button) about bearer tokens."""
+
+    target_class = "accounts.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A per-user API token (`manage.py create_api_token USERNAME`).",
+        }
+
+
+class ApiSchema(AutoSchema):
+    """Names operations and components after the one-operation view classes.
+
+    `RunListApi.get` becomes operation `run_list`, and `RunCreateApi.InputSerializer` component
+    `RunCreateInput`: every view has an `InputSerializer` and an `OutputSerializer`, which would
+    collide if named by class name alone. Operations are grouped by the module that holds them.
     """
+
+    def _operation_handler(self):
+        return getattr(self.view, self.method.lower())
+
+    def get_operation_id(self):
+        view_name = self._operation_handler().__qualname__.split(".")[0].removesuffix("Api")
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", view_name).lower()
+
+    def get_tags(self):
+        module = self._operation_handler().__module__.split(".")
+        return [module[-1] if module[-1] not in ("views", "api") else module[0]]
+
+    def get_response_serializers(self):
+        responses = super().get_response_serializers()
+        if not isinstance(responses, dict):
+            responses = {200: responses}
+        codes = ERROR_RESPONSES if self.method in ("GET", "DELETE") else {**ERROR_RESPONSES, **WRITE_ERRORS}
+        return {
+            **{code: OpenApiResponse(ErrorSerializer, description=text) for code, text in codes.items()},
+            **responses,
+        }
 
     def get_serializer_name(self, serializer, direction):
         parts = type(serializer).__qualname__.split(".")
@@ -85,6 +140,7 @@ class ApiView(APIView):
     """Base of every /api/v1 view: viewer role for reads, strict JSON out, tidy schema names."""
 
     permission_classes = [HasViewerRole]
+    parser_classes = [parsers.JSONParser]
     renderer_classes = [JSONRenderer]
     schema = ApiSchema()
 

@@ -1,0 +1,1 @@
+"""The registry's native REST API under /api/v1/models: thin views over registry services."""

@@ -1,0 +1,48 @@
+"""Registry resources under /api/v1/models; `route` picks the operation's view by HTTP method.
+
+Model names may contain spaces and dots (not '/'), so `<str:name>` holds any of them once the
+client percent-encodes the segment.
+"""
+
+from django.urls import path
+
+from accounts.api import route
+
+from . import views
+
+app_name = "registry-api"
+
+urlpatterns = [
+    path("models", route(get=views.ModelListApi, post=views.ModelCreateApi), name="models"),
+    path(
+        "models/<str:name>",
+        route(get=views.ModelGetApi, patch=views.ModelUpdateApi, delete=views.ModelDeleteApi),
+        name="model",
+    ),
+    path(
+        "models/<str:name>/versions",
+        route(get=views.ModelVersionListApi, post=views.ModelVersionCreateApi),
+        name="versions",
+    ),
+    path(
+        "models/<str:name>/versions/<str:version>",
+        route(
+            get=views.ModelVersionGetApi,
+            patch=views.ModelVersionUpdateApi,
+            delete=views.ModelVersionDeleteApi,
+        ),
+        name="version",
+    ),
+    path(
+        "models/<str:name>/versions/<str:version>/stage",
+        route(post=views.ModelVersionStageApi),
+        name="version-stage",
+    ),
+    path("models/<str:name>/aliases", route(get=views.ModelAliasListApi), name="aliases"),
+    path(
+        "models/<str:name>/aliases/<str:alias>",
+        route(get=views.ModelAliasGetApi, put=views.ModelAliasSetApi, delete=views.ModelAliasDeleteApi),
+        name="alias",
+    ),
+    path("models/<str:name>/alias-history", route(get=views.AliasHistoryApi), name="alias-history"),
+]

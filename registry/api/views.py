@@ -1,0 +1,283 @@
+"""Registered models, their versions, aliases, stages and alias history."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from accounts.api import ApiView
+from registry import selectors, services
+from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
+from tracker.api.serializers import KeyValueSerializer, tag_inputs
+from tracker.selectors import get_run
+
+
+def _model(name: str):
+    model = selectors.get_registered_model(name=name)
+    prefetch_related_objects([model], "aliases__version", "tags")
+    return model
+
+
+def _version(name: str, version: str):
+    found = selectors.get_model_version(model=selectors.get_registered_model(name=name), version=version)
+    prefetch_related_objects([found], "created_by", "aliases", "tags")
+    return found
+
+
+class ModelListApi(ApiView):
+    """Every registered model, by name, with its aliases and version count."""
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(RegisteredModelSerializer):
+            version_count = serializers.IntegerField()
+
+        models = ItemSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self.OutputSerializer({"models": selectors.list_registered_models()}).data)
+
+
+class ModelCreateApi(ApiView):
+    """Register a model name; versions are added to it from runs."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(trim_whitespace=False)
+        description = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+        tags = KeyValueSerializer(many=True, default=list)
+
+    @extend_schema(request=InputSerializer, responses={201: RegisteredModelSerializer})
+    def post(self, request):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        model = services.create_registered_model(
+            actor=request.user,
+            name=data["name"],
+            description=data["description"],
+            tags=tag_inputs(data["tags"]),
+        )
+        return Response(RegisteredModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class ModelGetApi(ApiView):
+    """One registered model with its tags and aliases."""
+
+    @extend_schema(responses=RegisteredModelSerializer)
+    def get(self, request, name):
+        return Response(RegisteredModelSerializer(_model(name)).data)
+
+
+class ModelUpdateApi(ApiView):
+    """Change a model's description, rename it, or both."""
+
+    class InputSerializer(serializers.Serializer):
+        description = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
+        new_name = serializers.CharField(trim_whitespace=False, required=False)
+
+        def validate(self, attrs):
+            if not attrs:
+                raise serializers.ValidationError("give a description, a new_name or both")
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses=RegisteredModelSerializer)
+    def patch(self, request, name):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        model = _model(name)
+        # Two services, one request: a refused rename must not leave the new description behind.
+        with transaction.atomic():
+            if "description" in data:
+                model = services.update_registered_model(
+                    actor=request.user, model=model, description=data["description"]
+                )
+            if "new_name" in data:
+                model = services.rename_registered_model(
+                    actor=request.user, model=model, name=data["new_name"]
+                )
+        return Response(RegisteredModelSerializer(model).data)
+
+
+class ModelDeleteApi(ApiView):
+    """Delete a model with its versions and aliases; the audit trail keeps what they were."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, name):
+        services.delete_registered_model(actor=request.user, model=selectors.get_registered_model(name=name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionListApi(ApiView):
+    """A model's versions, newest first."""
+
+    class OutputSerializer(serializers.Serializer):
+        versions = ModelVersionSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, name):
+        model = selectors.get_registered_model(name=name)
+        return Response(self.OutputSerializer({"versions": selectors.list_model_versions(model=model)}).data)
+
+
+class ModelVersionCreateApi(ApiView):
+    """Register a run's model as the model's next version; the run is its evidence."""
+
+    class InputSerializer(serializers.Serializer):
+        run_id = serializers.CharField()
+        source = serializers.CharField(
+            allow_blank=True, default="", help_text="Artifact path of the model; defaults to <run>/model."
+        )
+        description = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+        tags = KeyValueSerializer(many=True, default=list)
+
+    @extend_schema(request=InputSerializer, responses={201: ModelVersionSerializer})
+    def post(self, request, name):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        model = selectors.get_registered_model(name=name)
+        version = services.create_model_version(
+            actor=request.user,
+            model=model,
+            run=get_run(run_id=data["run_id"]),
+            source=data["source"],
+            description=data["description"],
+            tags=tag_inputs(data["tags"]),
+        )
+        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionGetApi(ApiView):
+    """One version of a model."""
+
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request, name, version):
+        return Response(ModelVersionSerializer(_version(name, version)).data)
+
+
+class ModelVersionUpdateApi(ApiView):
+    """Change a version's description."""
+
+    class InputSerializer(serializers.Serializer):
+        description = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
+    def patch(self, request, name, version):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        found = services.update_model_version(
+            actor=request.user,
+            version=_version(name, version),
+            description=body.validated_data["description"],
+        )
+        return Response(ModelVersionSerializer(found).data)
+
+
+class ModelVersionDeleteApi(ApiView):
+    """Delete one version; aliases pointing at it go with it."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, name, version):
+        services.delete_model_version(actor=request.user, version=_version(name, version))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionStageApi(ApiView):
+    """Move a version to a legacy stage (None, Staging, Production, Archived)."""
+
+    class InputSerializer(serializers.Serializer):
+        stage = serializers.CharField(help_text="Case-insensitive.")
+        archive_existing_versions = serializers.BooleanField(
+            default=False, help_text="Archive the versions now in that stage (Staging or Production)."
+        )
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
+    def post(self, request, name, version):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        found = services.transition_stage(
+            actor=request.user,
+            version=_version(name, version),
+            stage=body.validated_data["stage"],
+            archive_existing_versions=body.validated_data["archive_existing_versions"],
+        )
+        return Response(ModelVersionSerializer(found).data)
+
+
+class ModelAliasListApi(ApiView):
+    """A model's aliases and the versions they point at."""
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            alias = serializers.CharField()
+            version = serializers.IntegerField(source="version.version")
+            updated_at = serializers.DateTimeField()
+
+        aliases = ItemSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, name):
+        return Response(self.OutputSerializer({"aliases": _model(name).aliases.all()}).data)
+
+
+class ModelAliasGetApi(ApiView):
+    """The version an alias points at."""
+
+    @extend_schema(responses=ModelVersionSerializer)
+    def get(self, request, name, alias):
+        model = selectors.get_registered_model(name=name)
+        version = selectors.get_version_by_alias(model=model, alias=alias)
+        prefetch_related_objects([version], "created_by", "aliases", "tags")
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelAliasSetApi(ApiView):
+    """Point an alias at a version, creating or moving it; the move is recorded in alias-history."""
+
+    class InputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
+    def put(self, request, name, alias):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model = selectors.get_registered_model(name=name)
+        version = selectors.get_model_version(model=model, version=body.validated_data["version"])
+        services.set_alias(actor=request.user, model=model, alias=alias, version=version)
+        return Response(ModelVersionSerializer(_version(name, version.version)).data)
+
+
+class ModelAliasDeleteApi(ApiView):
+    """Remove an alias; the version stays."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, name, alias):
+        services.delete_alias(
+            actor=request.user, model=selectors.get_registered_model(name=name), alias=alias
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AliasHistoryApi(ApiView):
+    """Which version held each alias and stage, from when until when, moved by whom; newest first."""
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            kind = serializers.CharField(help_text="alias or stage")
+            name = serializers.CharField()
+            version = serializers.IntegerField(source="version.version")
+            assigned_at = serializers.DateTimeField()
+            assigned_by = serializers.CharField(source="assigned_by.username", allow_null=True)
+            removed_at = serializers.DateTimeField(allow_null=True)
+            removed_by = serializers.CharField(source="removed_by.username", allow_null=True)
+
+        history = ItemSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, name):
+        model = selectors.get_registered_model(name=name)
+        return Response(self.OutputSerializer({"history": selectors.alias_history(model=model)}).data)

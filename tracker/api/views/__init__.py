@@ -1,0 +1,1 @@
+"""Tracker API views, one class per operation, grouped by resource."""
