@@ -71,6 +71,8 @@ def _first_drf_detail(detail: Any, prefix: str = "") -> tuple[str | None, str]:
     """Flatten DRF's nested error detail to (field path, first message)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # DRF reports errors inside a list by position
+                return _first_drf_detail(value, f"{prefix}[{key}]")
             name = key if key != "non_field_errors" else ""
             path = f"{prefix}.{name}" if prefix and name else (name or prefix)
             return _first_drf_detail(value, path)

@@ -113,42 +113,39 @@ def create_registered_model(
     return model
 
 
-def update_registered_model(*, actor: Any, model: RegisteredModel, description: str) -> RegisteredModel:
+def update_registered_model(
+    *, actor: Any, model: RegisteredModel, description: str | None = None, new_name: str | None = None
+) -> RegisteredModel:
+    """Re-describe and/or rename a model in one transaction and one audit event."""
     require_role(actor, Role.CONTRIBUTOR, action="Updating a registered model")
-    description = validate_text(description, field="description", max_length=5000)
-    with transaction.atomic():
-        before = model.description
-        model.description = description
-        model.save(update_fields=["description", "updated_at"])
-        record_event(
-            actor=actor,
-            action="registered_model.updated",
-            target=model,
-            before={"description": before},
-            after={"description": description},
-        )
+    changes: dict[str, str] = {}
+    if description is not None:
+        description = validate_text(description, field="description", max_length=5000)
+        if description != model.description:
+            changes["description"] = description
+    if new_name is not None:
+        new_name = _validated_model_name(new_name, field="new_name")
+        if new_name != model.name:
+            if RegisteredModel.objects.filter(name=new_name).exists():
+                raise AlreadyExists(f"registered model {new_name!r} already exists", field="new_name")
+            changes["name"] = new_name
+    if not changes:
+        return model
+    before = {field: getattr(model, field) for field in changes}
+    try:
+        with transaction.atomic():
+            for field, value in changes.items():
+                setattr(model, field, value)
+            model.save(update_fields=[*changes, "updated_at"])
+            action = "registered_model.renamed" if set(changes) == {"name"} else "registered_model.updated"
+            record_event(actor=actor, action=action, target=model, before=before, after=changes)
+    except IntegrityError as error:  # renamed concurrently to the same name
+        raise AlreadyExists(f"registered model {new_name!r} already exists", field="new_name") from error
     return model
 
 
 def rename_registered_model(*, actor: Any, model: RegisteredModel, name: str) -> RegisteredModel:
-    require_role(actor, Role.CONTRIBUTOR, action="Renaming a registered model")
-    name = _validated_model_name(name, field="new_name")
-    if name == model.name:
-        return model
-    if RegisteredModel.objects.filter(name=name).exists():
-        raise AlreadyExists(f"registered model {name!r} already exists", field="new_name")
-    with transaction.atomic():
-        before = model.name
-        model.name = name
-        model.save(update_fields=["name", "updated_at"])
-        record_event(
-            actor=actor,
-            action="registered_model.renamed",
-            target=model,
-            before={"name": before},
-            after={"name": name},
-        )
-    return model
+    return update_registered_model(actor=actor, model=model, new_name=name)
 
 
 def delete_registered_model(*, actor: Any, model: RegisteredModel) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from tsdownsample import MinMaxLTTBDownsampler
 
 from config.exceptions import InvalidInput, NotFound
@@ -161,7 +161,9 @@ def search_runs(
     runs = Run.objects.filter(experiment_id__in=[get_experiment(experiment_id=e).pk for e in experiment_ids])
     if lifecycle:
         runs = runs.filter(lifecycle=lifecycle)
-    result = search.apply_search(runs.select_related("user"), filter_string=filter_string, order_by=order_by)
+    result = search.apply_search(
+        runs.select_related("user", "parent"), filter_string=filter_string, order_by=order_by
+    )
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
     param_keys, metric_keys = column_keys(runs=runs)
     return RunPage(
@@ -196,6 +198,24 @@ def metric_keys_of(*, run: Run) -> list[str]:
     )
 
 
+def _history_after(page_token: str) -> Q:
+    """Points after the cursor in (step, timestamp, value, is_nan) order, the primary key's order."""
+    cursor = search.decode_cursor(page_token)
+    shape = (int, int, (int, float), bool)
+    if len(cursor) != 4 or not all(
+        isinstance(v, t) and (t is bool or not isinstance(v, bool))
+        for v, t in zip(cursor, shape, strict=True)
+    ):
+        raise InvalidInput("Invalid page token", field="page_token")
+    step, timestamp, value, is_nan = cursor
+    return (
+        Q(step__gt=step)
+        | Q(step=step, timestamp__gt=timestamp)
+        | Q(step=step, timestamp=timestamp, value__gt=value)
+        | Q(step=step, timestamp=timestamp, value=value, is_nan__gt=is_nan)
+    )
+
+
 @dataclass(frozen=True)
 class MetricHistory:
     key: str
@@ -214,22 +234,16 @@ def metric_history(
         return MetricHistory(key=key, points=[], next_page_token=None)
     points = MetricPoint.objects.filter(run=run, key_id=key_id)
     if page_token:
-        step, timestamp, value = search.decode_cursor(page_token)[:3]
-        points = (
-            points.filter(step__gte=step)
-            .exclude(step=step, timestamp__lt=timestamp)
-            .exclude(step=step, timestamp=timestamp, value__lte=value)
-        )
+        points = points.filter(_history_after(page_token))
     rows = list(
-        points.order_by("step", "timestamp", "value").values_list("step", "timestamp", "value", "is_nan")[
-            : max_results + 1
-        ]
+        points.order_by("step", "timestamp", "value", "is_nan").values_list(
+            "step", "timestamp", "value", "is_nan"
+        )[: max_results + 1]
     )
     next_token = None
     if len(rows) > max_results:
         rows = rows[:max_results]
-        last = rows[-1]
-        next_token = search.encode_cursor([last[0], last[1], last[2]])
+        next_token = search.encode_cursor(list(rows[-1]))
     return MetricHistory(
         key=key,
         points=[(step, ts, math.nan if nan else value) for step, ts, value, nan in rows],

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api import ApiView
-from audit.models import AuditEvent
+from audit.selectors import list_events
 from audit.verification import verify_chain
 
 MAX_EVENTS_PER_PAGE = 1000
-
-
-def _events(
-    *, object_type: str = "", object_id: str = "", action: str = "", actor: str = "", after_sequence: int = 0
-) -> QuerySet[AuditEvent]:
-    # A read that belongs in audit/selectors.py as `list_events(...)`, which does not exist yet.
-    events = AuditEvent.objects.filter(sequence__gt=after_sequence)
-    if object_type:
-        events = events.filter(object_type=object_type)
-    if object_id:
-        events = events.filter(object_id=object_id)
-    if action:
-        events = events.filter(action=action)
-    if actor:
-        events = events.filter(actor_name=actor)
-    return events.order_by("sequence")
 
 
 class AuditEventListApi(ApiView):
@@ -67,7 +50,7 @@ class AuditEventListApi(ApiView):
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
         limit = filters.pop("limit")
-        events = list(_events(**filters)[: limit + 1])
+        events = list(list_events(**filters)[: limit + 1])
         next_after = events[limit - 1].sequence if len(events) > limit else None
         return Response(
             self.OutputSerializer({"events": events[:limit], "next_after_sequence": next_after}).data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -89,16 +88,12 @@ class ModelUpdateApi(ApiView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         model = _model(name)
-        # Two services, one request: a refused rename must not leave the new description behind.
-        with transaction.atomic():
-            if "description" in data:
-                model = services.update_registered_model(
-                    actor=request.user, model=model, description=data["description"]
-                )
-            if "new_name" in data:
-                model = services.rename_registered_model(
-                    actor=request.user, model=model, name=data["new_name"]
-                )
+        model = services.update_registered_model(
+            actor=request.user,
+            model=model,
+            description=data.get("description"),
+            new_name=data.get("new_name"),
+        )
         return Response(RegisteredModelSerializer(model).data)
 
 

@@ -97,7 +97,7 @@ def viewer_write_requests(experiment, run, model_version):
             "api/v1/experiments/<str:experiment_id>",
             experiment.pk,
             {"name": "x"},
-            "Renaming an experiment",
+            "Updating an experiment",
         ),
         ("DELETE", "api/v1/experiments/<str:experiment_id>", experiment.pk, None, "Deleting an experiment"),
         (

@@ -56,3 +56,16 @@ def test_metric_history_pages_through_a_long_series_in_order(contributor, run):
         if token is None:
             break
     assert steps == list(range(3000))
+
+
+def test_metric_history_pages_split_a_nan_and_a_zero_sharing_step_and_time(contributor, run):
+    log_batch(
+        actor=contributor,
+        run=run,
+        metrics=[MetricInput("x", 0.0, step=1, timestamp=5), MetricInput("x", "NaN", step=1, timestamp=5)],
+    )
+    first = metric_history(run=run, key="x", max_results=1)
+    second = metric_history(run=run, key="x", max_results=1, page_token=first.next_page_token)
+    values = [first.points[0][2], second.points[0][2]]
+    assert values[0] == 0.0 and math.isnan(values[1])
+    assert second.next_page_token is None

@@ -286,3 +286,20 @@ def test_hostile_run_name_is_stored_verbatim(contributor, experiment):
     )
     run.refresh_from_db()
     assert run.name == "<script>alert(1)</script>'; DROP TABLE x;--"
+
+
+def test_refused_rename_leaves_the_description_unchanged_too(contributor):
+    from tracker.services import update_experiment
+
+    create_experiment(actor=contributor, name="taken")
+    experiment = create_experiment(actor=contributor, name="mine", description="old")
+    with pytest.raises(AlreadyExists):
+        update_experiment(actor=contributor, experiment=experiment, name="taken", description="new")
+    experiment.refresh_from_db()
+    assert (experiment.name, experiment.description) == ("mine", "old")
+
+
+def test_too_long_artifact_location_is_rejected_naming_the_field(contributor):
+    with pytest.raises(InvalidInput) as error:
+        create_experiment(actor=contributor, name="x", artifact_location="s3://" + "a" * 1000)
+    assert str(error.value) == "artifact_location: is 1005 characters long; the limit is 1000"

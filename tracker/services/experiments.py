@@ -43,6 +43,7 @@ def create_experiment(
     require_role(actor, Role.CONTRIBUTOR, action="Creating an experiment")
     name = _validated_name(name)
     description = validate_text(description, field="description", max_length=20000)
+    artifact_location = validate_text(artifact_location, field="artifact_location", max_length=1000)
     for index, tag in enumerate(tags):
         validate_key(tag.key, field=f"tags[{index}].key")
         validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
@@ -66,41 +67,38 @@ def create_experiment(
     return experiment
 
 
-def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Experiment:
-    require_role(actor, Role.CONTRIBUTOR, action="Renaming an experiment")
-    name = _validated_name(name)
-    if name == experiment.name:
-        return experiment
-    _ensure_name_free(name, exclude_pk=experiment.pk)
-    with transaction.atomic():
-        before = experiment.name
-        experiment.name = name
-        experiment.save(update_fields=["name", "updated_at"])
-        record_event(
-            actor=actor,
-            action="experiment.renamed",
-            target=experiment,
-            before={"name": before},
-            after={"name": name},
-        )
-    return experiment
-
-
-def update_experiment(*, actor: Any, experiment: Experiment, description: str) -> Experiment:
+def update_experiment(
+    *, actor: Any, experiment: Experiment, name: str | None = None, description: str | None = None
+) -> Experiment:
+    """Rename and/or re-describe an experiment in one transaction and one audit event."""
     require_role(actor, Role.CONTRIBUTOR, action="Updating an experiment")
-    description = validate_text(description, field="description", max_length=20000)
-    with transaction.atomic():
-        before = experiment.description
-        experiment.description = description
-        experiment.save(update_fields=["description", "updated_at"])
-        record_event(
-            actor=actor,
-            action="experiment.updated",
-            target=experiment,
-            before={"description": before},
-            after={"description": description},
-        )
+    changes: dict[str, str] = {}
+    if name is not None:
+        name = _validated_name(name)
+        if name != experiment.name:
+            _ensure_name_free(name, exclude_pk=experiment.pk)
+            changes["name"] = name
+    if description is not None:
+        description = validate_text(description, field="description", max_length=20000)
+        if description != experiment.description:
+            changes["description"] = description
+    if not changes:
+        return experiment
+    before = {field: getattr(experiment, field) for field in changes}
+    try:
+        with transaction.atomic():
+            for field, value in changes.items():
+                setattr(experiment, field, value)
+            experiment.save(update_fields=[*changes, "updated_at"])
+            action = "experiment.renamed" if set(changes) == {"name"} else "experiment.updated"
+            record_event(actor=actor, action=action, target=experiment, before=before, after=changes)
+    except IntegrityError as error:  # renamed concurrently to the same name
+        raise AlreadyExists(f"an experiment named {name!r} already exists", field="name") from error
     return experiment
+
+
+def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Experiment:
+    return update_experiment(actor=actor, experiment=experiment, name=name)
 
 
 def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> ExperimentTag:

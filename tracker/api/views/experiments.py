@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -89,16 +88,12 @@ class ExperimentUpdateApi(ApiView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         experiment = selectors.get_experiment(experiment_id=experiment_id)
-        # Two services, one request: a refused description must not leave the rename behind.
-        with transaction.atomic():
-            if "name" in data:
-                experiment = services.rename_experiment(
-                    actor=request.user, experiment=experiment, name=data["name"]
-                )
-            if "description" in data:
-                experiment = services.update_experiment(
-                    actor=request.user, experiment=experiment, description=data["description"]
-                )
+        experiment = services.update_experiment(
+            actor=request.user,
+            experiment=experiment,
+            name=data.get("name"),
+            description=data.get("description"),
+        )
         return Response(ExperimentSerializer(experiment).data)
 
 
