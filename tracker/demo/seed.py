@@ -113,6 +113,7 @@ class SweepResult:
 
 
 def demo_data_present() -> bool:
+    """Any run at all means someone has used this database: `--if-empty` leaves it alone."""
     return Run.objects.exists()
 
 
@@ -155,6 +156,7 @@ def code_commit() -> str:
 
 
 def environment() -> dict[str, str]:
+    """The versions that decide the numbers, so a rerun elsewhere can be compared fairly."""
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -172,11 +174,12 @@ def _free_experiment_name() -> str:
 
 
 def run_specs(plan: SweepPlan) -> list[RunSpec]:
+    """The grid, plus a baseline on the older data and a run whose learning rate is too high."""
     specs = [
         RunSpec(f"mlp-lr{lr:g}-wd{wd:g}", CURRENT_DATA_VERSION, lr, wd)
         for lr, wd in itertools.product(plan.learning_rates, plan.weight_decays)
     ]
-    default_lr = plan.learning_rates[len(plan.learning_rates) // 2]
+    default_lr = plan.learning_rates[len(plan.learning_rates) // 2]  # the grid's middle value
     if plan.baseline_data_version:
         version = plan.baseline_data_version
         specs.insert(0, RunSpec(f"baseline-data-v{version}", version, default_lr, 0.0))
@@ -217,6 +220,7 @@ def run_sweep(*, actor: Any, plan: SweepPlan = FULL_PLAN) -> SweepResult:
 
 
 def _dataset_specs(data: training.Dataset) -> list[DatasetSpec]:
+    """One input per split, each pinned by the sha256 of its exact arrays."""
     recipe = data.recipe
     source = (
         f"{SOURCE}.make_dataset(version={data.version!r}): {recipe.samples_per_class} samples per class, "
@@ -247,6 +251,7 @@ def _train_and_log(
     data: training.Dataset,
     context: dict[str, Any],
 ) -> RunOutcome:
+    """One run as a training script would log it: context, params, data, a batch per epoch, files."""
     run = start_run(
         actor=actor,
         experiment=experiment,
@@ -294,14 +299,19 @@ def _train_and_log(
         run = finish_run(actor=actor, run=run, status=RunStatus.FAILED)
         return RunOutcome(run=run, spec=spec, final=final)
 
-    predictions = model.predict(data.x_val)
+    _store_model(actor=actor, run=run, model=model, data=data, epoch=final.epoch if final else 0)
+    run = finish_run(actor=actor, run=run)
+    return RunOutcome(run=run, spec=spec, final=final)
+
+
+def _store_model(*, actor: Any, run: Run, model: training.MLP, data: training.Dataset, epoch: int) -> None:
+    """The weights a model version points at, and the validation confusion matrix behind its score."""
     confusion = {
         "split": "validation",
-        "epoch": final.epoch if final else 0,
+        "epoch": epoch,
         "labels": [f"spiral-{k}" for k in range(training.N_CLASSES)],
-        "matrix": training.confusion_matrix(
-            data.y_val, predictions
-        ).tolist(),  # rows: true, columns: predicted
+        # Rows are the true class, columns the predicted one.
+        "matrix": training.confusion_matrix(data.y_val, model.predict(data.x_val)).tolist(),
     }
     store_artifact(actor=actor, run=run, path="model/weights.npz", content=io.BytesIO(model.to_npz()))
     store_artifact(
@@ -310,5 +320,3 @@ def _train_and_log(
         path="confusion_matrix.json",
         content=io.BytesIO(json.dumps(confusion, indent=2).encode()),
     )
-    run = finish_run(actor=actor, run=run)
-    return RunOutcome(run=run, spec=spec, final=final)

@@ -34,7 +34,9 @@ class Command(BaseCommand):
             "--if-empty", action="store_true", help="Do nothing when the database already holds a run."
         )
         parser.add_argument(
-            "--quick", action="store_true", help="A 2 x 2 grid with fewer epochs (for tests)."
+            "--quick",
+            action="store_true",
+            help="A 2 x 2 grid of 25 epochs, plus the baseline and the diverging run (for tests).",
         )
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000/", help="Where the printed log-in lines point."
