@@ -14,7 +14,7 @@ from audit.services import record_event
 from config.exceptions import NotFound, PermissionDenied
 
 from .models import ApiToken
-from .roles import Role
+from .roles import Role, role_rank_expression
 
 TOKEN_PREFIX = "llt_"
 
@@ -50,19 +50,25 @@ def revoke_api_token(*, user: Any, token_id: int) -> ApiToken:
 
 
 def user_for_token(raw: str) -> Any | None:
-    """The active user a token belongs to, or None for an unknown or revoked token."""
+    """The active user a token belongs to, or None for an unknown or revoked token.
+
+    One query fetches the token, its user and the user's role: this runs on every API call.
+    """
     token = (
         ApiToken.objects.select_related("user")
         .filter(token_hash=hash_token(raw), revoked_at__isnull=True)
+        .annotate(role_rank=role_rank_expression("user__groups__name"))
         .first()
     )
     if token is None or not token.user.is_active:
         return None
+    user = token.user
+    user._labledger_role = Role.ADMIN if user.is_superuser else Role(token.role_rank or Role.NONE)
     now = timezone.now()
     # Touch last_used_at at most once a minute so hot paths don't write on every request.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return user
 
 
 def ensure_role_groups() -> None:

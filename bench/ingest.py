@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="points per batch (default 1,000)")
     parser.add_argument("--phases", default="service,api", help="comma-separated: service, api")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="concurrent kept-alive connections from this one client process (default 1)",
+    )
     parser.add_argument(
         "--worker-class",
         default="sync",
@@ -233,39 +240,57 @@ def created_run_id(payload: dict) -> str:
 
 
 def api_phase(*, token: str, experiment, args: argparse.Namespace) -> dict:
+    """Create the runs, encode every body, then send them on `--connections` kept-alive connections.
+
+    With more than one connection the runs are shared out among threads of this one process, so
+    the server overlaps one request's database waits with another's Python work.
+    """
     server = Server(workers=args.workers, worker_class=args.worker_class)
     try:
         server.wait_ready()
-        client = Client(server.port, token)
-        encode = ingest = 0.0
-        latencies: list[float] = []
+        setup = Client(server.port, token)
         started = time.perf_counter()
+        paths = []
         for r in range(args.runs):
-            created = client.post(
-                "/api/v1/runs",
-                json.dumps({"experiment_id": str(experiment.pk), "run_name": f"api-{r:03d}"}).encode(),
+            body = json.dumps({"experiment_id": str(experiment.pk), "run_name": f"api-{r:03d}"}).encode()
+            paths.append(f"/api/v1/runs/{created_run_id(setup.post('/api/v1/runs', body))}/log-batch")
+        t0 = time.perf_counter()
+        work = [
+            (
+                paths[r],
+                [
+                    json.dumps(
+                        {"metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in b]}
+                    ).encode()
+                    for b in batches_of(r, args)
+                ],
             )
-            path = f"/api/v1/runs/{created_run_id(created)}/log-batch"
-            t0 = time.perf_counter()
-            bodies = [
-                json.dumps(
-                    {"metrics": [{"key": k, "value": v, "step": s, "timestamp": t} for k, v, s, t in b]}
-                ).encode()
-                for b in batches_of(r, args)
-            ]
-            encode += time.perf_counter() - t0
-            for body in bodies:
-                t1 = time.perf_counter()
-                client.post(path, body)
-                latencies.append(time.perf_counter() - t1)
-            ingest += sum(latencies[-len(bodies) :])
+            for r in range(args.runs)
+        ]
+        encode = time.perf_counter() - t0
+        clients = [Client(server.port, token) for _ in range(args.connections)]
+        latencies: list[float] = []
+
+        def send(index: int) -> None:
+            client = clients[index]
+            for path, bodies in work[index :: args.connections]:
+                for body in bodies:
+                    t1 = time.perf_counter()
+                    client.post(path, body)
+                    latencies.append(time.perf_counter() - t1)  # list.append is atomic under the GIL
+
+        t_ingest = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.connections) as pool:
+            list(pool.map(send, range(args.connections)))
+        ingest = time.perf_counter() - t_ingest
         wall = time.perf_counter() - started
         result = phase_result(args, wall=wall, encode=encode, ingest=ingest, latencies=latencies)
         result["server"] = {
             "workers": args.workers,
             "worker_class": args.worker_class,
-            "tcp_connections": client.connects,
-            "body_bytes_per_batch": len(bodies[-1]) if bodies else 0,
+            "client_connections": args.connections,
+            "tcp_connects": sum(c.connects for c in clients),
+            "body_bytes_per_batch": len(work[-1][1][-1]) if work and work[-1][1] else 0,
         }
         return result
     finally:

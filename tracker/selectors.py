@@ -65,6 +65,14 @@ def get_run(*, run_id: str) -> Run:
     return run
 
 
+def get_run_ref(*, run_id: str) -> Run:
+    """A run without its related rows, for write paths that only need its identity (log-batch)."""
+    run = Run.objects.only("id", "uuid", "lifecycle", "experiment_id").filter(uuid=run_id).first()
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    return run
+
+
 @dataclass(frozen=True)
 class MetricValue:
     key: str

@@ -93,8 +93,8 @@ class Migration(migrations.Migration):
                 ('timestamp', models.BigIntegerField(help_text='Milliseconds since the epoch, as the client sent it.')),
                 ('value', models.FloatField()),
                 ('is_nan', models.BooleanField(default=False)),
-                ('key', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tracker.metrickey')),
-                ('run', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tracker.run')),
+                ('key', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tracker.metrickey')),
+                ('run', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tracker.run')),
             ],
             options={
                 'db_table': 'tracker_metricpoint',
