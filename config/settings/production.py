@@ -3,20 +3,20 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, DEBUG, DEVELOPMENT_SECRET_KEY, SECRET_KEY, env
+from .base import DATABASES, DEBUG, DEVELOPMENT_SECRET_KEY, SECRET_KEY, env, env_bool
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production: set DEBUG=false.")
 if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set to a long random value in production.")
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bool(
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env_bool(
     "ALLOW_SQLITE_IN_PRODUCTION", default=False
 ):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production.")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
-CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)

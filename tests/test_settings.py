@@ -1,0 +1,51 @@
+"""Production settings refuse the embedded mode's insecure defaults."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAFE = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "ledger.example.test",
+    "DATABASE_URL": "postgres://u:p@db.example.test:5432/labledger",
+}
+
+
+def _import_production(**overrides: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in SAFE}
+    env.update({k: v for k, v in {**SAFE, **overrides}.items() if v is not None})
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
+    code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_production_settings_start_with_safe_values():
+    result = _import_production()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DEBUG": "true"}, "DEBUG must be off in production"),
+        ({"SECRET_KEY": "embedded-mode-development-key-not-for-production"}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "DATABASE_URL must point at PostgreSQL in production"),
+    ],
+)
+def test_production_settings_refuse_insecure_defaults(overrides, message):
+    result = _import_production(**overrides)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_booleans_are_parsed_strictly():
+    result = _import_production(DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean: use true/false, yes/no, on/off or 1/0." in result.stderr

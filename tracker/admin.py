@@ -1,0 +1,82 @@
+from django.contrib import admin
+
+from config.admin import ReadOnlyAdmin, ReadOnlyInline
+
+from .models import (
+    Artifact,
+    DatasetInput,
+    Experiment,
+    ExperimentTag,
+    MetricKey,
+    MetricSummary,
+    Param,
+    Run,
+    Tag,
+)
+
+
+class ExperimentTagInline(ReadOnlyInline):
+    model = ExperimentTag
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "name", "lifecycle", "created_at", "updated_at"]
+    list_filter = ["lifecycle"]
+    search_fields = ["name"]
+    inlines = [ExperimentTagInline]
+
+
+class ParamInline(ReadOnlyInline):
+    model = Param
+
+
+class TagInline(ReadOnlyInline):
+    model = Tag
+
+
+class DatasetInputInline(ReadOnlyInline):
+    model = DatasetInput
+    fields = ["name", "version", "digest", "context", "source"]
+    readonly_fields = fields
+
+
+class ArtifactInline(ReadOnlyInline):
+    model = Artifact
+    fields = ["path", "size", "sha256", "created_at"]
+    readonly_fields = fields
+
+
+class MetricSummaryInline(ReadOnlyInline):
+    model = MetricSummary
+    fields = ["key", "last_value", "last_step", "min_value", "max_value", "count"]
+    readonly_fields = fields
+
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = ["uuid", "name", "experiment", "status", "user", "start_time", "end_time", "lifecycle"]
+    list_filter = ["status", "lifecycle", "experiment"]
+    search_fields = ["uuid", "name"]
+    list_select_related = ["experiment", "user"]
+    inlines = [ParamInline, TagInline, MetricSummaryInline, DatasetInputInline, ArtifactInline]
+
+
+@admin.register(MetricKey)
+class MetricKeyAdmin(ReadOnlyAdmin):
+    list_display = ["id", "name"]
+    search_fields = ["name"]
+
+
+@admin.register(DatasetInput)
+class DatasetInputAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version", "digest", "context", "run"]
+    search_fields = ["name", "digest", "version"]
+    list_select_related = ["run"]
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(ReadOnlyAdmin):
+    list_display = ["path", "run", "size", "sha256", "created_at"]
+    search_fields = ["path", "sha256"]
+    list_select_related = ["run"]
