@@ -91,18 +91,13 @@ def record_event(
 
 def record_chain_verification(*, checked: int, broken_sequence: int | None, reason: str | None) -> AuditEvent:
     """Write the result of a chain check into the chain itself, so checks are part of the trail."""
-    if broken_sequence is None:
-        return record_event(
-            actor=None,
-            action="audit.chain_verified",
-            object_type="audit.chain",
-            object_id="main",
-            after={"checked": checked},
-        )
+    after: dict[str, Any] = {"checked": checked}
+    if broken_sequence is not None:
+        after.update(broken_sequence=broken_sequence, reason=reason)
     return record_event(
         actor=None,
-        action="audit.chain_broken",
+        action="audit.chain_verified" if broken_sequence is None else "audit.chain_broken",
         object_type="audit.chain",
         object_id="main",
-        after={"checked": checked, "broken_sequence": broken_sequence, "reason": reason},
+        after=after,
     )

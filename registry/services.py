@@ -163,31 +163,37 @@ def delete_registered_model(*, actor: Any, model: RegisteredModel) -> None:
         model.delete()
 
 
-def set_registered_model_tag(*, actor: Any, model: RegisteredModel, tag: TagInput) -> None:
-    require_role(actor, Role.CONTRIBUTOR, action="Tagging a registered model")
+def _set_tag(*, actor: Any, owner: RegisteredModel | ModelVersion, tag: TagInput, action: str) -> None:
     (tag,) = _validated_tags([tag])
     with transaction.atomic():
-        existing = model.tags.filter(key=tag.key).values_list("value", flat=True).first()
-        RegisteredModelTag.objects.update_or_create(model=model, key=tag.key, defaults={"value": tag.value})
+        existing = owner.tags.filter(key=tag.key).values_list("value", flat=True).first()
+        owner.tags.update_or_create(key=tag.key, defaults={"value": tag.value})
         record_event(
             actor=actor,
-            action="registered_model.tag_set",
-            target=model,
+            action=action,
+            target=owner,
             before={tag.key: existing} if existing is not None else None,
             after={tag.key: tag.value},
         )
 
 
+def _delete_tag(*, actor: Any, owner: RegisteredModel | ModelVersion, key: str, action: str) -> None:
+    with transaction.atomic():
+        tag = owner.tags.filter(key=key).first()
+        if tag is None:
+            raise NotFound(f"{owner._meta.verbose_name} {owner} has no tag {key!r}", field="key")
+        tag.delete()
+        record_event(actor=actor, action=action, target=owner, before={key: tag.value})
+
+
+def set_registered_model_tag(*, actor: Any, model: RegisteredModel, tag: TagInput) -> None:
+    require_role(actor, Role.CONTRIBUTOR, action="Tagging a registered model")
+    _set_tag(actor=actor, owner=model, tag=tag, action="registered_model.tag_set")
+
+
 def delete_registered_model_tag(*, actor: Any, model: RegisteredModel, key: str) -> None:
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model tag")
-    with transaction.atomic():
-        tag = model.tags.filter(key=key).first()
-        if tag is None:
-            raise NotFound(f"registered model {model.name!r} has no tag {key!r}", field="key")
-        tag.delete()
-        record_event(
-            actor=actor, action="registered_model.tag_deleted", target=model, before={key: tag.value}
-        )
+    _delete_tag(actor=actor, owner=model, key=key, action="registered_model.tag_deleted")
 
 
 # Model versions -------------------------------------------------------------------------------
@@ -267,27 +273,12 @@ def delete_model_version(*, actor: Any, version: ModelVersion) -> None:
 
 def set_model_version_tag(*, actor: Any, version: ModelVersion, tag: TagInput) -> None:
     require_role(actor, Role.CONTRIBUTOR, action="Tagging a model version")
-    (tag,) = _validated_tags([tag])
-    with transaction.atomic():
-        existing = version.tags.filter(key=tag.key).values_list("value", flat=True).first()
-        ModelVersionTag.objects.update_or_create(version=version, key=tag.key, defaults={"value": tag.value})
-        record_event(
-            actor=actor,
-            action="model_version.tag_set",
-            target=version,
-            before={tag.key: existing} if existing is not None else None,
-            after={tag.key: tag.value},
-        )
+    _set_tag(actor=actor, owner=version, tag=tag, action="model_version.tag_set")
 
 
 def delete_model_version_tag(*, actor: Any, version: ModelVersion, key: str) -> None:
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version tag")
-    with transaction.atomic():
-        tag = version.tags.filter(key=key).first()
-        if tag is None:
-            raise NotFound(f"model version {version} has no tag {key!r}", field="key")
-        tag.delete()
-        record_event(actor=actor, action="model_version.tag_deleted", target=version, before={key: tag.value})
+    _delete_tag(actor=actor, owner=version, key=key, action="model_version.tag_deleted")
 
 
 # Aliases and stages ---------------------------------------------------------------------------
