@@ -155,8 +155,9 @@ class RunTable(tables.Table):
         query: QueryDict,
         order_by: list[str],
     ):
-        extra = [(f"param-{i}", ParamColumn(key)) for i, key in enumerate(param_keys)]
-        extra += [(f"metric-{i}", MetricColumn(key)) for i, key in enumerate(metric_keys)]
+        # Metrics first: they are what runs are compared on; params explain the differences.
+        extra = [(f"metric-{i}", MetricColumn(key)) for i, key in enumerate(metric_keys)]
+        extra += [(f"param-{i}", ParamColumn(key)) for i, key in enumerate(param_keys)]
         super().__init__(data, extra_columns=extra)
         self.param_count, self.metric_count = len(param_keys), len(metric_keys)
         sorted_by, descending = current_order(order_by)
