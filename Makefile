@@ -92,13 +92,16 @@ check: $(DEV_STAMP) ## Django system checks and the missing-migrations check
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
 
-test: check ## Checks, ruff, then the whole pytest suite (PYTEST_ARGS=... for extra arguments)
-	$(VENV)/bin/ruff check .
-	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
-
-lint: $(DEV_STAMP) ## ruff lint and format check (changes nothing)
+test: check ## Checks, ruff, mypy, then the whole pytest suite (PYTEST_ARGS=... for extra arguments)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP) ## ruff lint and format check, mypy over services and selectors (changes nothing)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 fmt: $(DEV_STAMP) ## Apply ruff's safe fixes, then format with ruff
 	$(VENV)/bin/ruff check --fix --exit-zero .

@@ -36,6 +36,11 @@ def role_rank_expression(group_name_path: str) -> Max:
     )
 
 
+def remember_role(user: Any, role: Role) -> None:
+    """Cache a role fetched with the user (e.g. by token authentication) for this request."""
+    user._labledger_role = role
+
+
 def role_of(user: Any) -> Role:
     """The highest role among the user's groups; superusers are admins."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:

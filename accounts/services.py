@@ -14,7 +14,7 @@ from audit.services import record_event
 from config.exceptions import NotFound, PermissionDenied
 
 from .models import ApiToken
-from .roles import Role, role_rank_expression
+from .roles import Role, remember_role, role_rank_expression
 
 TOKEN_PREFIX = "llt_"
 
@@ -63,7 +63,7 @@ def user_for_token(raw: str) -> Any | None:
     if token is None or not token.user.is_active:
         return None
     user = token.user
-    user._labledger_role = Role.ADMIN if user.is_superuser else Role(token.role_rank or Role.NONE)
+    remember_role(user, Role.ADMIN if user.is_superuser else Role(token.role_rank or Role.NONE))
     now = timezone.now()
     # Touch last_used_at at most once a minute so hot paths don't write on every request.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:

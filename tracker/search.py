@@ -239,14 +239,16 @@ class _ToAst(Transformer):
 
 def _syntax_error(text: str, error: UnexpectedInput, field: str, prefix: str = "") -> InvalidInput:
     """Name the position (0-based, plus 1-based line/column) and what the parser wanted there."""
+    expected: set[str]
     if isinstance(error, UnexpectedCharacters):
-        pos, expected, got = error.pos_in_stream, error.allowed or set(), repr(error.char)
+        pos, got = error.pos_in_stream or 0, repr(error.char)
+        expected = set(error.allowed or ())
     elif isinstance(error, UnexpectedToken) and error.token.type != "$END":
-        pos, got = error.token.start_pos, repr(str(error.token))
+        pos, got = error.token.start_pos or 0, repr(str(error.token))
         expected = error.accepts or error.expected
     else:  # the input ended early
         pos, got = len(text), "end of input"
-        expected = getattr(error, "accepts", None) or getattr(error, "expected", set())
+        expected = set(getattr(error, "accepts", None) or getattr(error, "expected", None) or ())
     line = text.count("\n", 0, pos) + 1
     column = pos - (text.rfind("\n", 0, pos) + 1) + 1
     where = f"{prefix}Syntax error at position {pos} (line {line}, column {column})"
@@ -346,8 +348,8 @@ def _compile_attribute(cmp: Comparison) -> Q:
         # Compared at millisecond precision, as MLflow stores them: `= t` means t <= time < t + 1ms.
         start = _EPOCH + timedelta(milliseconds=int(value))  # type: ignore[arg-type]
         before, after = Q(**{f"{cmp.key}__lt": start}), Q(**{f"{cmp.key}__gte": start + _ONE_MS})
-        cond = {"=": ~before & ~after, "!=": before | after, ">": after, ">=": ~before, "<": before}
-        cond = cond.get(op, ~after)  # <=
+        conditions = {"=": ~before & ~after, "!=": before | after, ">": after, ">=": ~before, "<": before}
+        cond = conditions.get(op, ~after)  # <=
     else:
         cond = _string_q(STRING_ATTRIBUTES[cmp.key], op, value)
     # The guard keeps the predicate two-valued on NULL, so NOT / OR over it stay plain logic.
@@ -437,7 +439,8 @@ def decode_cursor(token: str) -> list:
     return values
 
 
-def _restore(kind: str, value: object) -> object:
+def _restore(kind: str, value: Any) -> Any:
+    """A cursor value back in its column's type (its JSON type was checked by the caller)."""
     if value is None:
         return None
     if kind == "datetime":
@@ -450,7 +453,12 @@ def _restore(kind: str, value: object) -> object:
 def _cursor_values(result: SearchResult, token: str) -> list:
     """Decode a cursor and restore each value's type, refusing one made for another sort."""
     raw = decode_cursor(token)
-    types = {"number": (int, float), "string": str, "datetime": str, "duration": int}
+    types: dict[str, type | tuple[type, ...]] = {
+        "number": (int, float),
+        "string": str,
+        "datetime": str,
+        "duration": int,
+    }
     valid = len(raw) == len(result.columns) and all(
         value is None or (isinstance(value, types[column.kind]) and not isinstance(value, bool))
         for column, value in zip(result.columns, raw, strict=False)

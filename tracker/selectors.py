@@ -86,7 +86,7 @@ class MetricValue:
 
     @property
     def display_value(self) -> float:
-        return math.nan if self.is_nan else self.value
+        return math.nan if self.is_nan or self.value is None else self.value
 
 
 @dataclass
@@ -209,7 +209,7 @@ def metric_keys_of(*, run: Run) -> list[str]:
 def _history_after(page_token: str) -> Q:
     """Points after the cursor in (step, timestamp, value, is_nan) order, the primary key's order."""
     cursor = search.decode_cursor(page_token)
-    shape = (int, int, (int, float), bool)
+    shape: tuple[type | tuple[type, ...], ...] = (int, int, (int, float), bool)
     if len(cursor) != 4 or not all(
         isinstance(v, t) and (t is bool or not isinstance(v, bool))
         for v, t in zip(cursor, shape, strict=True)

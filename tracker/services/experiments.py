@@ -26,7 +26,9 @@ def _validated_name(name: Any) -> str:
 
 
 def _ensure_name_free(name: str, *, exclude_pk: int | None = None) -> None:
-    clash = Experiment.objects.filter(name=name).exclude(pk=exclude_pk)
+    clash = Experiment.objects.filter(name=name)
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
         raise AlreadyExists(f"an experiment named {name!r} already exists", field="name")
 

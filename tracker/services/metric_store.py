@@ -12,6 +12,7 @@ so summaries count each point once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
@@ -59,7 +60,7 @@ def _insert_points_skipping_duplicates(run_id: int, rows: Sequence[PointRow]) ->
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             placeholders = ",".join(["(%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            params: list[object] = []
+            params: list[Any] = []
             for key_id, step, timestamp, value, is_nan in chunk:
                 params.extend((run_id, key_id, step, timestamp, value, is_nan))
             cursor.execute(
@@ -110,7 +111,7 @@ def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
     if not rows:
         return
     placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
-    params: list[object] = []
+    params: list[Any] = []
     for row in rows:
         params.append(run_id)
         params.extend(row)
