@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -89,6 +91,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF edge: domain errors and DRF's own errors share the {error_code, message, field} shape."""
     if isinstance(exc, ApplicationError):
         return error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        return error_response(
+            InvalidInput(f"the request body is larger than the {limit} MiB limit", field="body")
+        )
     if isinstance(exc, Http404):
         return error_response(NotFound("Not found."))
     if isinstance(exc, DjangoPermissionDenied):
