@@ -1,12 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
 from django.urls import include, path
 
-
-def healthz(request):
-    return HttpResponse("OK", content_type="text/plain")
-
+from .views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
