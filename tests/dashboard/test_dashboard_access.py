@@ -41,7 +41,7 @@ def test_token_revocation_needs_a_role_too(client, outsider):
     assert client.post(reverse("dashboard:token-revoke", args=[1])).status_code == 403
 
 
-def test_healthz_stays_public(client):
+def test_healthz_stays_public(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.content == b"OK"
