@@ -78,7 +78,19 @@ def ensure_role_groups() -> None:
             Group.objects.get_or_create(name=role.group_name)
 
 
-def assign_role(*, user: Any, role: Role) -> None:
+def assign_role(*, user: Any, role: Role, actor: Any = None) -> None:
+    """Add the role's group to the user; audited, since roles decide who may change what.
+
+    `actor` is None for the command line and the demo seed (recorded as "system").
+    """
     ensure_role_groups()
-    user.groups.add(Group.objects.get(name=role.group_name))
-    user.__dict__.pop("_labledger_role", None)
+    with transaction.atomic():
+        user.groups.add(Group.objects.get(name=role.group_name))
+        user.__dict__.pop("_labledger_role", None)
+        record_event(
+            actor=actor,
+            action="user.role_assigned",
+            object_type="auth.user",
+            object_id=user.get_username(),
+            after={"role": role.group_name},
+        )

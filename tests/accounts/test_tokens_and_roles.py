@@ -61,3 +61,13 @@ def test_highest_group_wins_and_superusers_are_admins(viewer, admin_user):
     viewer.refresh_from_db()
     assert role_of(viewer) == Role.CONTRIBUTOR
     assert role_of(admin_user) == Role.ADMIN
+
+
+def test_assigning_a_role_is_audited(outsider, admin):
+    from accounts.services import assign_role
+    from audit.models import AuditEvent
+
+    assign_role(user=outsider, role=Role.VIEWER, actor=admin)
+    events = AuditEvent.objects.filter(action="user.role_assigned", object_id=outsider.username)
+    event = events.latest("sequence")
+    assert (event.actor_name, event.after) == (admin.username, {"role": "viewer"})
