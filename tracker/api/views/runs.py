@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -60,9 +59,6 @@ def _search(experiment_ids: list, query: dict) -> dict:
         page_token=query.get("page_token") or None,
         lifecycle=LIFECYCLE_FILTER[query["lifecycle"]],
     )
-    # One query for the whole page instead of one per run: the parent is not joined by search_runs.
-    # (The user is joined; listing it here costs nothing then, and guards the N+1 if that changes.)
-    prefetch_related_objects([data.run for data in page.runs], "user", "parent")
     return RunPageSerializer(page).data
 
 
