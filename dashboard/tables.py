@@ -66,6 +66,35 @@ def format_duration(duration: timedelta | None) -> str:
 
 
 @dataclass(frozen=True)
+class ColumnChoice:
+    """One param or metric the user may show or hide; `value` is how the URL names it."""
+
+    kind: str  # "metric" or "param"
+    key: str
+    shown: bool
+
+    @property
+    def value(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+def choose_columns(
+    *, param_keys: list[str], metric_keys: list[str], chosen: list[str] | None
+) -> list[ColumnChoice]:
+    """Every metric and param key, marked shown when `chosen` names it (or when nothing was chosen).
+
+    `chosen` is the URL's `columns` list, None when the user never used the picker, so a
+    shared link shows exactly the columns its author picked.
+    """
+    picked = None if chosen is None else set(chosen)
+    return [
+        ColumnChoice(kind, key, picked is None or f"{kind}:{key}" in picked)
+        for kind, keys in (("metric", metric_keys), ("param", param_keys))
+        for key in keys
+    ]
+
+
+@dataclass(frozen=True)
 class SortLink:
     url: str
     state: str  # "ascending", "descending" or "none" (the aria-sort values)

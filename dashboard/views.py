@@ -22,7 +22,7 @@ from tracker import selectors
 from .access import viewer_required
 from .charts import chart_configs, series_payload
 from .forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm, TokenCreateForm
-from .tables import RunTable
+from .tables import RunTable, choose_columns
 
 
 @require_GET
@@ -55,12 +55,14 @@ def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
                 form.add_error("filter", error.message)
             else:
                 form.add_error(None, str(error))
-    table = None
+    table = choices = None
     if page is not None:
+        picked = request.GET.getlist("columns") if "columns_set" in request.GET else None
+        choices = choose_columns(param_keys=page.param_keys, metric_keys=page.metric_keys, chosen=picked)
         table = RunTable(
             page.runs,
-            param_keys=page.param_keys,
-            metric_keys=page.metric_keys,
+            param_keys=[c.key for c in choices if c.kind == "param" and c.shown],
+            metric_keys=[c.key for c in choices if c.kind == "metric" and c.shown],
             query=request.GET,
             order_by=order_by,
         )
@@ -73,6 +75,7 @@ def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
         "page_sizes": PAGE_SIZES,
         "page_size": form.cleaned_data.get("page_size", PAGE_SIZES[0]),
         "table": table,
+        "column_choices": choices,
     }
     return render(request, "dashboard/run_table.html", context, status=400 if form.errors else 200)
 

@@ -119,3 +119,25 @@ def test_settings_creates_and_revokes_a_token(login, viewer, live_server):
     page.wait_for_selector(".message")
     assert page.locator(".message").text_content() == "Token “laptop” was revoked."
     assert token not in page.content()
+
+
+def test_the_column_picker_hides_columns_and_a_plain_filter_keeps_a_short_link(
+    login, viewer, sweep, live_server
+):
+    experiment, _ = sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+
+    page.fill("input[name=filter]", "params.optimizer = 'adam'")
+    page.press("input[name=filter]", "Enter")
+    page.wait_for_load_state()
+    assert "columns" not in page.url  # the picker was never opened
+
+    page.click("details.column-picker summary")
+    page.uncheck("input[name=columns][value='metric:loss']")
+    page.click("details.column-picker button[type=submit]")
+    page.wait_for_url("**columns_set=1**")
+    headers = page.locator(".run-table thead tr:last-child th").all_text_contents()
+    assert any(h.startswith("val_f1") for h in headers)
+    assert not any(h.startswith("loss") for h in headers)
+    assert page.input_value("input[name=filter]") == "params.optimizer = 'adam'"
