@@ -47,4 +47,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 # gunicorn reads its worker count from WEB_CONCURRENCY. Override the command for other roles:
 # `celery -A config worker`, `python manage.py createsuperuser`, ...
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-"]
+# gthread workers keep client connections alive (training scripts send many small requests).
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "4", \
+     "--timeout", "120", "--access-logfile", "-"]
