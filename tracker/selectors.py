@@ -40,6 +40,21 @@ def get_experiment(*, experiment_id: int | str) -> Experiment:
     return experiment
 
 
+def get_experiments(*, experiment_ids: Sequence[int | str]) -> list[Experiment]:
+    """Several experiments in one query; an id that is malformed or unknown is an error naming it."""
+    ids = []
+    for experiment_id in experiment_ids:
+        try:
+            ids.append(int(experiment_id))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
+    found = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)}
+    for experiment_id in ids:
+        if experiment_id not in found:
+            raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
+    return [found[i] for i in dict.fromkeys(ids)]
+
+
 def get_experiment_by_name(*, name: str) -> Experiment:
     experiment = Experiment.objects.filter(name=name).first()
     if experiment is None:
@@ -166,7 +181,9 @@ def search_runs(
     """One page of runs matching the run-search language, with keyset paging."""
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-    runs = Run.objects.filter(experiment_id__in=[get_experiment(experiment_id=e).pk for e in experiment_ids])
+    runs = Run.objects.filter(
+        experiment_id__in=[e.pk for e in get_experiments(experiment_ids=experiment_ids)]
+    )
     if lifecycle:
         runs = runs.filter(lifecycle=lifecycle)
     result = search.apply_search(

@@ -122,3 +122,20 @@ def test_non_finite_numbers_in_event_data_are_stored_as_strings(contributor, exp
     event.refresh_from_db()
     assert event.after == {"v": "NaN"}
     assert verify_chain().ok
+
+
+def test_verification_task_records_a_broken_chain_in_the_chain(events):
+    from audit.tasks import verify_audit_chain
+
+    _raw(
+        f"UPDATE {AuditEvent._meta.db_table} SET action = %s WHERE sequence = %s",
+        ["forged", events[1].sequence],
+    )
+    verify_audit_chain.delay()  # eager in tests
+    event = AuditEvent.objects.latest("sequence")
+    assert event.action == "audit.chain_broken"
+    assert event.after == {
+        "checked": 1,
+        "broken_sequence": events[1].sequence,
+        "reason": "content does not match its hash (edited)",
+    }

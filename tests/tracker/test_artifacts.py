@@ -39,3 +39,15 @@ def test_deleting_a_missing_artifact_names_the_path(contributor, run):
     with pytest.raises(NotFound) as error:
         delete_artifact(actor=contributor, run=run, path="missing.txt")
     assert str(error.value) == f"path: run {run.uuid} has no artifact at 'missing.txt'"
+
+
+def test_deleting_a_folder_removes_its_files_after_commit(
+    contributor, run, django_capture_on_commit_callbacks
+):
+    first = store_artifact(actor=contributor, run=run, path="model/a.bin", content=io.BytesIO(b"a"))
+    store_artifact(actor=contributor, run=run, path="model/b.bin", content=io.BytesIO(b"b"))
+    storage, name = first.file.storage, first.file.name
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_artifact(actor=contributor, run=run, path="model")
+    assert not list_artifacts(run=run)
+    assert not storage.exists(name)

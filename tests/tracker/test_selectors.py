@@ -69,3 +69,21 @@ def test_metric_history_pages_split_a_nan_and_a_zero_sharing_step_and_time(contr
     values = [first.points[0][2], second.points[0][2]]
     assert values[0] == 0.0 and math.isnan(values[1])
     assert second.next_page_token is None
+
+
+def test_searching_several_experiments_names_an_unknown_one(contributor, experiment):
+    from config.exceptions import NotFound
+
+    with pytest.raises(NotFound) as error:
+        search_runs(experiment_ids=[experiment.pk, 987654])
+    assert str(error.value) == "experiment_id: experiment 987654 does not exist"
+
+
+def test_runs_from_several_experiments_come_back_together(contributor, experiment):
+    from tracker.services import create_experiment
+
+    other = create_experiment(actor=contributor, name="other")
+    start_run(actor=contributor, experiment=experiment, name="a")
+    start_run(actor=contributor, experiment=other, name="b")
+    page = search_runs(experiment_ids=[str(experiment.pk), other.pk], order_by=["attributes.run_name"])
+    assert [d.run.name for d in page.runs] == ["a", "b"]

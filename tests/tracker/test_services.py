@@ -303,3 +303,23 @@ def test_too_long_artifact_location_is_rejected_naming_the_field(contributor):
     with pytest.raises(InvalidInput) as error:
         create_experiment(actor=contributor, name="x", artifact_location="s3://" + "a" * 1000)
     assert str(error.value) == "artifact_location: is 1005 characters long; the limit is 1000"
+
+
+def test_experiment_tags_are_upserted_and_audited(contributor, experiment):
+    from tracker.services import set_experiment_tag
+
+    set_experiment_tag(actor=contributor, experiment=experiment, tag=TagInput("team", "vision"))
+    set_experiment_tag(actor=contributor, experiment=experiment, tag=TagInput("team", "nlp"))
+    assert dict(experiment.tags.values_list("key", "value")) == {"team": "nlp"}
+    event = AuditEvent.objects.filter(action="experiment.tag_set").latest("sequence")
+    assert (event.before, event.after) == ({"team": "vision"}, {"team": "nlp"})
+
+
+def test_deleted_experiment_refuses_new_runs_until_restored(contributor, experiment):
+    from tracker.services import restore_experiment
+
+    delete_experiment(actor=contributor, experiment=experiment)
+    with pytest.raises(InvalidInput, match=f"experiment {experiment.pk} is deleted"):
+        start_run(actor=contributor, experiment=experiment)
+    restore_experiment(actor=contributor, experiment=experiment)
+    assert start_run(actor=contributor, experiment=experiment).experiment == experiment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import IO, Any
 
 from django.core.files import File
@@ -63,6 +64,11 @@ def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Ar
     return artifact
 
 
+def _delete_files(storage: Any, names: list[str]) -> None:
+    for name in names:
+        storage.delete(name)
+
+
 def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
     """Remove a file (or every file under a folder path) from a run."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting an artifact")
@@ -80,4 +86,4 @@ def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
         record_event(
             actor=actor, action="run.artifact_deleted", target=run, before={"paths": [a.path for a in doomed]}
         )
-        transaction.on_commit(lambda: [storage.delete(n) for n in names])
+        transaction.on_commit(partial(_delete_files, storage, names))
