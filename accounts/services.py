@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -68,6 +72,42 @@ def user_for_token(raw: str) -> Any | None:
     # Touch last_used_at at most once a minute so hot paths don't write on every request.
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return user
+
+
+# Password hashing costs ~0.3 s by design; a training script sends Basic credentials with every
+# call, so a verified pair is remembered briefly (keyed by an HMAC, never the password itself).
+PASSWORD_CHECK_TTL_SECONDS = 300
+
+
+def _credential_cache_key(username: str, password: str) -> str:
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"basic-auth:{digest}"
+
+
+def user_for_password(username: str, password: str) -> Any | None:
+    """The active user for HTTP Basic credentials (the mlflow client's username/password).
+
+    An API token is accepted as the password too, so a CI job can use Basic auth without a
+    person's password.
+    """
+    if password.startswith(TOKEN_PREFIX):
+        user = user_for_token(password)
+        return user if user is not None and user.get_username() == username else None
+    key = _credential_cache_key(username, password)
+    remembered = cache.get(key)
+    if remembered is not None:
+        user_pk, password_hash = remembered
+        user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
+        # A changed password changes the stored hash, which voids what was remembered.
+        if user is not None and user.password == password_hash:
+            return user
+    user = authenticate(username=username, password=password)
+    if user is None:
+        return None
+    cache.set(key, (user.pk, user.password), PASSWORD_CHECK_TTL_SECONDS)
     return user
 
 

@@ -7,6 +7,7 @@ from .views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("config.mlflow_urls")),
     path("api/", include("config.api_urls")),
     path(
         "accounts/login/",

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from tracker.models import Run
+from tracker.models import LoggedModel, Run
 
 
 class RegisteredModel(models.Model):
@@ -55,7 +55,12 @@ class ModelVersion(models.Model):
     version = models.PositiveIntegerField()
     # PROTECT: the evidence behind an approved model must outlive attempts to remove it.
     run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="model_versions")
-    source = models.CharField(max_length=1000, help_text="Artifact path of the model inside its run.")
+    source = models.CharField(max_length=1000, help_text="Where the model's files are (an MLflow URI).")
+    # MLflow 3 registers a logged model (`models:/m-…`); older clients name a run's folder.
+    logged_model = models.ForeignKey(
+        LoggedModel, null=True, blank=True, on_delete=models.PROTECT, related_name="versions"
+    )
+    run_link = models.CharField(max_length=1000, blank=True)
     description = models.TextField(blank=True, max_length=5000)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.NONE)
     created_by = models.ForeignKey(

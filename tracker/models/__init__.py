@@ -1,6 +1,14 @@
 from .artifacts import Artifact
 from .datasets import DatasetInput
 from .experiments import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
+from .logged_models import (
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelParam,
+    LoggedModelStatus,
+    LoggedModelTag,
+    RunModelLink,
+)
 from .metrics import MetricKey, MetricPoint, MetricSummary
 from .runs import Param, Run, RunStatus, Tag
 
@@ -11,11 +19,17 @@ __all__ = [
     "Experiment",
     "ExperimentTag",
     "Lifecycle",
+    "LoggedModel",
+    "LoggedModelMetric",
+    "LoggedModelParam",
+    "LoggedModelStatus",
+    "LoggedModelTag",
     "MetricKey",
     "MetricPoint",
     "MetricSummary",
     "Param",
     "Run",
+    "RunModelLink",
     "RunStatus",
     "Tag",
 ]

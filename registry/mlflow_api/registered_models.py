@@ -1,0 +1,7 @@
+"""MLflow endpoints: registered_models."""
+
+from __future__ import annotations
+
+from tracker.mlflow_api.protocol import Endpoint
+
+ENDPOINTS: list[Endpoint] = []

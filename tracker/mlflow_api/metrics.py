@@ -1,0 +1,7 @@
+"""MLflow endpoints: metrics."""
+
+from __future__ import annotations
+
+from .protocol import Endpoint
+
+ENDPOINTS: list[Endpoint] = []
