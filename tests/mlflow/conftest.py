@@ -15,7 +15,7 @@ class MlflowWire:
     """Sends MLflow-shaped requests as one user: GET as query parameters, other methods as JSON."""
 
     def __init__(self, token: str | None) -> None:
-        self.client = Client()
+        self.client = Client(enforce_csrf_checks=True)  # as real clients: no CSRF cookie, ever
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def call(

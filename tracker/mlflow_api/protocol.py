@@ -332,6 +332,7 @@ def url_patterns(endpoints: Sequence[Endpoint]) -> list[URLPattern]:
     return [path(route, _view(by_route[route])) for route in ordered]
 
 
+@csrf_exempt
 def unknown_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     return error_response(
         MlflowError(

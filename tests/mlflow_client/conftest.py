@@ -1,0 +1,54 @@
+"""The real mlflow client (mlflow-skinny, as pinned in requirements-dev.txt) against a live server.
+
+pytest-django's live_server serves the app on a free port in this process, on the test database,
+so a test can drive the client and then look at what was stored. The client reads its target and
+credentials from the environment, exactly as a training script does.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Set before the client is first imported: no telemetry thread, no background logging queue, and
+# no retries, so a server error fails the test at once instead of being retried for minutes.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from accounts.services import create_api_token
+
+
+@pytest.fixture
+def tracking_uri(live_server, transactional_db) -> str:
+    return live_server.url
+
+
+@pytest.fixture
+def mlflow_as(tracking_uri, monkeypatch):
+    """`mlflow_as(user)` points the fluent API and a returned MlflowClient at the live server,
+    authenticated with a fresh API token of `user` (MLFLOW_TRACKING_TOKEN)."""
+
+    def configure(user) -> MlflowClient:
+        _, raw = create_api_token(user=user, name="mlflow-client")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", raw)
+        monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+        monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    yield configure
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+@pytest.fixture
+def client(mlflow_as, contributor) -> MlflowClient:
+    return mlflow_as(contributor)
