@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Lab Ledger against `mlflow server`, back to back, through the real mlflow client, on PostgreSQL.
+#
+# The harness is the shared one (../shared/bench: mlflow_client_bench.py, run_mlflow_matrix.sh,
+# summarize.py); nothing of it is copied here. MLflow lives in its own virtualenv, never in ours.
+#
+#   bash bench/mlflow_compare.sh                 # full workload, 3 repeats (about 15 minutes)
+#   bash bench/mlflow_compare.sh --repeats 1     # extra arguments go to mlflow_client_bench.py
+#
+# env: SHARED_BENCH (default ../shared/bench), MLFLOW_VENV (default /tmp/mlflow-venv),
+#      WORKERS (Lab Ledger gunicorn workers, default 2), SKIP_MLFLOW=1 (only Lab Ledger)
+# Writes bench/results/mlflow-pg-w1-<stamp>.json, labledger-pg-<stamp>.json and
+# mlflow-compare-<stamp>.md (the summary table with ratios).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+shared="${SHARED_BENCH:-$root/../shared/bench}"
+mlflow_venv="${MLFLOW_VENV:-/tmp/mlflow-venv}"
+results="$root/bench/results"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+scratch="$root/var/bench"
+mkdir -p "$results" "$scratch"
+
+[ -f "$shared/mlflow_client_bench.py" ] || { echo "no harness at $shared (set SHARED_BENCH)" >&2; exit 2; }
+if [ ! -x "$mlflow_venv/bin/mlflow" ]; then
+  python3 -m venv "$mlflow_venv"
+  "$mlflow_venv/bin/pip" install --quiet mlflow==3.17.2 psycopg2-binary
+fi
+
+# 1. MLflow's own server: PostgreSQL backend, one worker (the harness's reference set-up).
+if [ "${SKIP_MLFLOW:-0}" != 1 ]; then
+  su postgres -c "psql -qtc \"select 1 from pg_roles where rolname = 'mlbench'\" | grep -q 1 \
+    || psql -qc \"create role mlbench login password 'mlbench'\""
+  RESULTS="$results" VENV="$mlflow_venv" bash "$shared/run_mlflow_matrix.sh" postgres 1 "mlflow-pg-w1-$stamp" "$@"
+fi
+
+# 2. Lab Ledger: a fresh PostgreSQL database, production settings, gunicorn as in docker-compose.
+db=labledger_mlbench
+su postgres -c "dropdb --if-exists $db && createdb $db"
+export DJANGO_SETTINGS_MODULE=config.settings.production
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+export SECRET_KEY="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export DEBUG=false ALLOWED_HOSTS=127.0.0.1 ARTIFACT_ROOT="$scratch/artifacts-$stamp"
+unset REDIS_URL  # no Celery work in these phases
+cd "$root"
+.venv/bin/python manage.py migrate --noinput -v 0
+.venv/bin/python manage.py collectstatic --noinput -v 0
+.venv/bin/python manage.py shell -c "
+from django.contrib.auth import get_user_model
+get_user_model().objects.create_user('bench', password=None)"
+.venv/bin/python manage.py assign_role bench contributor > /dev/null
+token="$(.venv/bin/python manage.py create_api_token bench --name bench)"
+
+port=5002
+setsid .venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$port" --workers "${WORKERS:-2}" \
+  --worker-class gthread --threads 4 --timeout 120 --log-level warning \
+  > "$scratch/gunicorn-mlflow-compare-$stamp.log" 2>&1 &
+server=$!
+trap 'kill -- -$server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break
+  kill -0 "$server" 2>/dev/null || { tail -30 "$scratch/gunicorn-mlflow-compare-$stamp.log" >&2; exit 1; }
+  sleep 0.3
+done
+MLFLOW_TRACKING_TOKEN="$token" "$mlflow_venv/bin/python" "$shared/mlflow_client_bench.py" \
+  --tracking-uri "http://127.0.0.1:$port" --label "labledger-pg-$stamp" \
+  --out "$results/labledger-pg-$stamp.json" "$@" > /dev/null
+
+# 3. The table: first column MLflow, ratios against it.
+files=("$results/labledger-pg-$stamp.json")
+[ "${SKIP_MLFLOW:-0}" = 1 ] || files=("$results/mlflow-pg-w1-$stamp.json" "${files[@]}")
+"$mlflow_venv/bin/python" "$shared/summarize.py" "${files[@]}" | tee "$results/mlflow-compare-$stamp.md"
