@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -15,7 +16,7 @@ from django.utils import timezone
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput, NotFound
-from tracker.models import Lifecycle, Run
+from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.services import TagInput
 from tracker.validation import validate_key, validate_text
 
@@ -28,6 +29,7 @@ from .models import (
     RegisteredModelTag,
     Stage,
 )
+from .selectors import canonical_stage
 
 MAX_MODEL_NAME_LENGTH = 250
 MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
@@ -68,9 +70,13 @@ def validate_alias(alias: Any, *, field: str = "alias") -> str:
 
 
 def _validated_tags(tags: Sequence[TagInput]) -> list[TagInput]:
+    seen: set[str] = set()
     for index, tag in enumerate(tags):
         validate_key(tag.key, field=f"tags[{index}].key")
         validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_REGISTRY_TAG_VALUE_LENGTH)
+        if tag.key in seen:
+            raise InvalidInput(f"{tag.key!r} is given more than once", field=f"tags[{index}].key")
+        seen.add(tag.key)
     return list(tags)
 
 
@@ -81,6 +87,7 @@ def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
         "source": version.source,
         "stage": version.stage,
         "description": version.description,
+        **({"logged_model": version.logged_model.model_id} if version.logged_model is not None else {}),
     }
 
 
@@ -152,7 +159,7 @@ def delete_registered_model(*, actor: Any, model: RegisteredModel) -> None:
     """Remove a model with its versions and aliases; the audit trail keeps what they were."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model")
     with transaction.atomic():
-        versions = [_version_snapshot(v) for v in model.versions.select_related("run")]
+        versions = [_version_snapshot(v) for v in model.versions.select_related("run", "logged_model")]
         aliases = dict(model.aliases.values_list("alias", "version__version"))
         record_event(
             actor=actor,
@@ -164,7 +171,8 @@ def delete_registered_model(*, actor: Any, model: RegisteredModel) -> None:
 
 
 def _set_tag(*, actor: Any, owner: RegisteredModel | ModelVersion, tag: TagInput, action: str) -> None:
-    (tag,) = _validated_tags([tag])
+    validate_key(tag.key, field="key")
+    validate_text(tag.value, field="value", max_length=MAX_REGISTRY_TAG_VALUE_LENGTH)
     with transaction.atomic():
         existing = owner.tags.filter(key=tag.key).values_list("value", flat=True).first()
         owner.tags.update_or_create(key=tag.key, defaults={"value": tag.value})
@@ -207,27 +215,47 @@ def create_model_version(
     source: str = "",
     description: str = "",
     tags: Sequence[TagInput] = (),
+    logged_model: LoggedModel | None = None,
+    run_link: str = "",
 ) -> ModelVersion:
-    """Register a run's model as the next version; the run is the version's evidence."""
+    """Register a run's model (an MLflow 3 logged model, or a folder of the run) as the next
+    version; the run is the version's evidence."""
     require_role(actor, Role.CONTRIBUTOR, action="Registering a model version")
     if run is None:
         raise InvalidInput("a model version must name the run that produced it", field="run_id")
     if run.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"run {run.uuid} is deleted", field="run_id")
-    source = validate_text(source, field="source", max_length=1000) or f"{run.artifact_uri}/model"
+    if logged_model is not None and logged_model.source_run_id not in (None, run.pk):
+        raise InvalidInput(
+            f"logged model {logged_model.model_id} was logged by another run than {run.uuid}",
+            field="model_id",
+        )
+    source = validate_text(source, field="source", max_length=1000) or (
+        f"models:/{logged_model.model_id}" if logged_model is not None else f"{run.artifact_uri}/model"
+    )
+    if ".." in re.split(r"[/\\]", unquote(source)):
+        raise InvalidInput(f"{source!r} must not contain '..' path segments", field="source")
     description = validate_text(description, field="description", max_length=5000)
+    run_link = validate_text(run_link, field="run_link", max_length=1000)
     tags = _validated_tags(tags)
     with transaction.atomic():
-        # Version numbers are per model and gap-free: lock the model while picking the next one.
-        RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        # Version numbers are per model and gap-free: the UPDATE that marks the model changed
+        # also locks its row while the next number is picked.
+        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
         number = (model.versions.aggregate(top=Max("version"))["top"] or 0) + 1
         version = ModelVersion.objects.create(
-            model=model, version=number, run=run, source=source, description=description, created_by=actor
+            model=model,
+            version=number,
+            run=run,
+            source=source,
+            logged_model=logged_model,
+            run_link=run_link,
+            description=description,
+            created_by=actor,
         )
         ModelVersionTag.objects.bulk_create(
             [ModelVersionTag(version=version, key=t.key, value=t.value) for t in tags]
         )
-        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
         record_event(
             actor=actor,
             action="model_version.created",
@@ -407,7 +435,7 @@ def delete_alias(*, actor: Any, model: RegisteredModel, alias: str) -> None:
 def transition_stage(
     *, actor: Any, version: ModelVersion, stage: str, archive_existing_versions: bool = False
 ) -> ModelVersion:
-    stage = _canonical_stage(stage)
+    stage = canonical_stage(stage)
     move_label(
         actor=actor,
         model=version.model,
@@ -417,12 +445,3 @@ def transition_stage(
     )
     version.refresh_from_db()
     return version
-
-
-def _canonical_stage(stage: Any) -> str:
-    """MLflow accepts stages case-insensitively ('production', 'PRODUCTION')."""
-    if isinstance(stage, str):
-        for value in Stage.values:
-            if value.lower() == stage.strip().lower():
-                return value
-    raise InvalidInput(f"{stage!r} is not one of {', '.join(Stage.values)}", field="stage")

@@ -7,10 +7,15 @@ from .models import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelParam,
+    LoggedModelTag,
     MetricKey,
     MetricSummary,
     Param,
     Run,
+    RunModelLink,
     Tag,
 )
 
@@ -77,6 +82,43 @@ class DatasetInputAdmin(ReadOnlyAdmin):
 
 @admin.register(Artifact)
 class ArtifactAdmin(ReadOnlyAdmin):
-    list_display = ["path", "run", "size", "sha256", "created_at"]
+    list_display = ["path", "run", "logged_model", "size", "sha256", "created_at"]
     search_fields = ["path", "sha256"]
-    list_select_related = ["run"]
+    list_select_related = ["run", "logged_model"]
+
+
+class LoggedModelParamInline(ReadOnlyInline):
+    model = LoggedModelParam
+
+
+class LoggedModelTagInline(ReadOnlyInline):
+    model = LoggedModelTag
+
+
+class LoggedModelMetricInline(ReadOnlyInline):
+    model = LoggedModelMetric
+    fields = ["key", "value", "is_nan", "step", "timestamp", "dataset_name", "dataset_digest", "run"]
+    readonly_fields = fields
+
+
+class RunModelLinkInline(ReadOnlyInline):
+    model = RunModelLink
+    fields = ["run", "direction", "step"]
+    readonly_fields = fields
+
+
+@admin.register(LoggedModel)
+class LoggedModelAdmin(ReadOnlyAdmin):
+    list_display = [
+        "model_id", "name", "experiment", "status", "source_run", "creator", "created_at", "lifecycle"
+    ]  # fmt: skip
+    list_filter = ["status", "lifecycle", "experiment"]
+    search_fields = ["model_id", "name"]
+    list_select_related = ["experiment", "source_run", "creator"]
+    inlines = [
+        LoggedModelParamInline,
+        LoggedModelTagInline,
+        LoggedModelMetricInline,
+        RunModelLinkInline,
+        ArtifactInline,
+    ]

@@ -15,7 +15,7 @@ import binascii
 import json
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import reduce
@@ -40,7 +40,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from config.exceptions import InvalidInput
 
-from .models import DatasetInput, MetricSummary, Param, Run, Tag
+from .models import DatasetInput, ExperimentTag, MetricSummary, Param, Run, Tag
 
 GRAMMAR = r"""
 ?filter: disj
@@ -97,6 +97,15 @@ TIME_ATTRIBUTES = ("start_time", "end_time")
 SORT_ONLY_ATTRIBUTE = "duration"  # end_time - start_time; the run table sorts by it
 _NULLABLE_ATTRIBUTES = {"user_id": "user", "end_time": "end_time"}  # guarded so NOT stays two-valued
 DATASET_FIELDS = ["name", "digest", "context", "version"]
+# Experiments are searched with the same grammar over their own identifiers (MLflow's
+# search_experiments): attributes name, experiment_id and two times, and tags.
+EXPERIMENT_PREFIXES = {
+    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "tag": "tag", "tags": "tag",
+}  # fmt: skip
+EXPERIMENT_ATTRIBUTES = {
+    "name": "name", "experiment_id": "pk", "creation_time": "created_at", "last_update_time": "updated_at",
+}  # fmt: skip
+EXPERIMENT_TIME_ATTRIBUTES = ("creation_time", "last_update_time")
 
 _NUMERIC_OPS = {"=": "exact", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
@@ -152,28 +161,32 @@ class SortColumn:  # an annotation the result is ordered by
 
 @dataclass(frozen=True)
 class SearchResult:
-    queryset: QuerySet[Run]
-    columns: tuple[SortColumn, ...]  # always includes the unique run uuid, so the order is total
+    queryset: QuerySet[Any]  # runs, or experiments
+    columns: tuple[SortColumn, ...]  # always ends in a unique id, so the order is total
 
 
 def display_name(entity: str, key: str) -> str:
     return f"{_DISPLAY_PREFIX[entity]}.{key if _PLAIN_KEY.fullmatch(key) else f'`{key}`'}"
 
 
-def _parse_identifier(text: str, field: str) -> tuple[str, str]:
+def _split_identifier(text: str, field: str, prefixes: dict[str, str], valid: list[str]) -> tuple[str, str]:
     """`metrics."val loss"` → ("metric", "val loss"); a bare name is an attribute."""
     if text.startswith("`"):
-        entity, key = "attribute", text[1:-1]
-    elif "." in text:
-        prefix, key = text.split(".", 1)
-        entity = ENTITY_PREFIXES.get(prefix.lower(), "")
-        if not entity:
-            valid = ["metric", "parameter", "tag", "attribute", "dataset"]
-            raise InvalidInput(f"Invalid entity type '{prefix}'. Valid values are {valid}", field=field)
-        if key[:1] in '`"' and len(key) > 1:
-            key = key[1:-1].replace('""', '"') if key[0] == '"' else key[1:-1]
-    else:
-        entity, key = "attribute", text
+        return "attribute", text[1:-1]
+    if "." not in text:
+        return "attribute", text
+    prefix, key = text.split(".", 1)
+    entity = prefixes.get(prefix.lower(), "")
+    if not entity:
+        raise InvalidInput(f"Invalid entity type '{prefix}'. Valid values are {valid}", field=field)
+    if key[:1] in '`"' and len(key) > 1:
+        key = key[1:-1].replace('""', '"') if key[0] == '"' else key[1:-1]
+    return entity, key
+
+
+def _parse_identifier(text: str, field: str) -> tuple[str, str]:
+    valid = ["metric", "parameter", "tag", "attribute", "dataset"]
+    entity, key = _split_identifier(text, field, ENTITY_PREFIXES, valid)
     if entity == "attribute":
         key = ATTRIBUTE_ALIASES.get(key, key)
         sort_only = (SORT_ONLY_ATTRIBUTE,) if field == "order_by" else ()
@@ -185,10 +198,19 @@ def _parse_identifier(text: str, field: str) -> tuple[str, str]:
     return entity, key
 
 
+def _parse_experiment_identifier(text: str, field: str) -> tuple[str, str]:
+    entity, key = _split_identifier(text, field, EXPERIMENT_PREFIXES, ["attribute", "tag"])
+    if entity == "attribute" and key not in EXPERIMENT_ATTRIBUTES:
+        valid = sorted(EXPERIMENT_ATTRIBUTES)
+        raise InvalidInput(f"Invalid attribute key '{key}'. Valid values are {valid}", field=field)
+    return entity, key
+
+
 def _check(cmp: Comparison) -> Comparison:
     """Reject comparisons whose comparator or value type does not fit the identifier."""
     name = display_name(cmp.entity, cmp.key)
-    numeric = cmp.entity == "metric" or (cmp.entity == "attribute" and cmp.key in TIME_ATTRIBUTES)
+    times = (*TIME_ATTRIBUTES, *EXPERIMENT_TIME_ATTRIBUTES)  # each identifier parser admits its own
+    numeric = cmp.entity == "metric" or (cmp.entity == "attribute" and cmp.key in times)
     kind = "number" if numeric else cmp.entity if cmp.entity in ("param", "dataset") else "string"
     if cmp.op not in _ALLOWED_OPS[kind]:
         allowed = ", ".join(_ALLOWED_OPS[kind])
@@ -213,6 +235,8 @@ def _check(cmp: Comparison) -> Comparison:
 
 
 class _ToAst(Transformer):
+    parse_identifier = staticmethod(_parse_identifier)
+
     def STRING(self, token: Token) -> str:
         return token[1:-1].replace(token[0] * 2, token[0])
 
@@ -233,7 +257,7 @@ class _ToAst(Transformer):
 
     def comparison(self, items: list) -> Comparison:
         ident, op, value = (*items, None) if len(items) == 2 else items
-        entity, key = _parse_identifier(str(ident), "filter")
+        entity, key = self.parse_identifier(str(ident), "filter")
         return _check(Comparison(entity, key, " ".join(op.upper().split()), value))
 
 
@@ -268,7 +292,11 @@ def _parse(text: str, start: str, field: str, prefix: str = "") -> Tree:
         raise _syntax_error(text, error, field, prefix) from None
 
 
-def parse_filter(text: str | None) -> Node | None:
+class _ExperimentAst(_ToAst):
+    parse_identifier = staticmethod(_parse_experiment_identifier)
+
+
+def parse_filter(text: str | None, *, transformer: type[_ToAst] = _ToAst) -> Node | None:
     """Parse and type-check a filter string; None when it is empty."""
     if not text or not text.strip():
         return None
@@ -284,7 +312,7 @@ def parse_filter(text: str | None) -> Node | None:
     if comparisons > MAX_COMPARISONS:
         raise InvalidInput(f"Filter has more than {MAX_COMPARISONS} comparisons", field="filter")
     try:
-        return _ToAst().transform(tree)
+        return transformer().transform(tree)
     except VisitError as error:
         raise error.orig_exc from None
 
@@ -345,21 +373,45 @@ def _compile_attribute(cmp: Comparison) -> Q:
     if op in _NULL_OPS:
         return Q(**{f"{guard or cmp.key}__isnull": op == "IS NULL"})
     if cmp.key in TIME_ATTRIBUTES:
-        # Compared at millisecond precision, as MLflow stores them: `= t` means t <= time < t + 1ms.
-        start = _EPOCH + timedelta(milliseconds=int(value))  # type: ignore[arg-type]
-        before, after = Q(**{f"{cmp.key}__lt": start}), Q(**{f"{cmp.key}__gte": start + _ONE_MS})
-        conditions = {"=": ~before & ~after, "!=": before | after, ">": after, ">=": ~before, "<": before}
-        cond = conditions.get(op, ~after)  # <=
+        cond = _time_q(cmp.key, op, value)  # type: ignore[arg-type]
     else:
         cond = _string_q(STRING_ATTRIBUTES[cmp.key], op, value)
     # The guard keeps the predicate two-valued on NULL, so NOT / OR over it stay plain logic.
     return Q(**{f"{guard}__isnull": False}) & cond if guard else cond
 
 
-def _compile_node(node: Node) -> Q:
+def _time_q(field: str, op: str, value: int) -> Q:
+    """Compared at millisecond precision, as MLflow stores times: `= t` means t <= time < t + 1ms."""
+    start = _EPOCH + timedelta(milliseconds=int(value))
+    before, after = Q(**{f"{field}__lt": start}), Q(**{f"{field}__gte": start + _ONE_MS})
+    conditions = {"=": ~before & ~after, "!=": before | after, ">": after, ">=": ~before, "<": before}
+    return conditions.get(op, ~after)  # <=
+
+
+def _compile_experiment_comparison(cmp: Comparison) -> Q:
+    op, value = cmp.op, cmp.value
+    if cmp.entity == "tag":
+        rows = ExperimentTag.objects.filter(experiment=OuterRef("pk"), key=cmp.key)
+        if op in _NULL_OPS:
+            return ~Q(Exists(rows)) if op == "IS NULL" else Q(Exists(rows))
+        return Q(Exists(rows.filter(_string_q("value", op, value))))
+    field = EXPERIMENT_ATTRIBUTES[cmp.key]
+    if op in _NULL_OPS:  # name, id and times are never NULL
+        return Q(pk__in=[]) if op == "IS NULL" else Q()
+    if cmp.key in EXPERIMENT_TIME_ATTRIBUTES:
+        return _time_q(field, op, value)  # type: ignore[arg-type]
+    if cmp.key == "experiment_id" and op not in ("LIKE", "ILIKE"):
+        # Ids are strings on the wire and integers here: text that is no id matches no experiment.
+        texts = value if isinstance(value, tuple) else (value,)
+        ids = [int(text) for text in texts if isinstance(text, str) and text.isdigit() and len(text) < 19]
+        return ~Q(pk__in=ids) if op in ("!=", "NOT IN") else Q(pk__in=ids)
+    return _string_q(field, op, value)
+
+
+def _compile_node(node: Node, compile_comparison: Callable[[Comparison], Q] = _compile_comparison) -> Q:
     if isinstance(node, Comparison):
-        return _compile_comparison(node)
-    parts = [_compile_node(item) for item in node.items]
+        return compile_comparison(node)
+    parts = [_compile_node(item, compile_comparison) for item in node.items]
     if node.op == "NOT":
         return ~parts[0]
     return reduce(operator.and_ if node.op == "AND" else operator.or_, parts)
@@ -371,12 +423,17 @@ def compile_filter(text: str | None) -> Q:
     return Q() if node is None else _compile_node(node)
 
 
-def parse_order_by(items: Sequence[str] | None) -> list[OrderClause]:
+IdentifierParser = Callable[[str, str], tuple[str, str]]  # (text, field) -> (entity, key)
+
+
+def parse_order_by(
+    items: Sequence[str] | None, *, parse_identifier: IdentifierParser = _parse_identifier
+) -> list[OrderClause]:
     """Parse `"<identifier> [ASC|DESC]"` items; the same key twice is an error."""
     clauses: list[OrderClause] = []
     for index, item in enumerate(items or ()):
         tree = _parse(item, "order", "order_by", prefix=f"order_by[{index}] {item!r}: ")
-        entity, key = _parse_identifier(str(tree.children[0]), "order_by")
+        entity, key = parse_identifier(str(tree.children[0]), "order_by")
         if entity == "dataset":
             raise InvalidInput(f"Cannot order by {display_name(entity, key)}", field="order_by")
         if any((c.entity, c.key) == (entity, key) for c in clauses):
@@ -406,14 +463,49 @@ def apply_search(
     for tie_breaker in (OrderClause("attribute", "start_time", True), OrderClause("attribute", "run_id")):
         if all((c.entity, c.key) != (tie_breaker.entity, tie_breaker.key) for c in clauses):
             clauses.append(tie_breaker)
+    return _sorted(queryset.filter(compile_filter(filter_string)), clauses, _sort_expression)
+
+
+def _sorted(
+    queryset: QuerySet[Any],
+    clauses: Sequence[OrderClause],
+    sort_expression: Callable[[OrderClause], tuple[Any, str]],
+) -> SearchResult:
+    """Annotate each sort value and order by them, NULLs last either way."""
     annotations, columns, ordering = {}, [], []
     for index, clause in enumerate(clauses):
         name = f"search_sort_{index}"
-        annotations[name], kind = _sort_expression(clause)
+        annotations[name], kind = sort_expression(clause)
         columns.append(SortColumn(name, clause.descending, kind))
         ordering.append(F(name).desc(nulls_last=True) if clause.descending else F(name).asc(nulls_last=True))
-    queryset = queryset.filter(compile_filter(filter_string)).annotate(**annotations).order_by(*ordering)
-    return SearchResult(queryset, tuple(columns))
+    return SearchResult(queryset.annotate(**annotations).order_by(*ordering), tuple(columns))
+
+
+_EXPERIMENT_SORT_KINDS = {"name": "string", "experiment_id": "number"}
+
+
+def _experiment_sort_expression(clause: OrderClause) -> tuple[Any, str]:
+    return F(EXPERIMENT_ATTRIBUTES[clause.key]), _EXPERIMENT_SORT_KINDS.get(clause.key, "datetime")
+
+
+def apply_experiment_search(
+    queryset: QuerySet[Any], *, filter_string: str | None, order_by: Sequence[str] | None
+) -> SearchResult:
+    """Filter and order experiments as MLflow does: newest first by default, ids break ties."""
+    clauses = parse_order_by(order_by, parse_identifier=_parse_experiment_identifier)
+    for clause in clauses:
+        if clause.entity != "attribute":
+            valid = sorted(EXPERIMENT_ATTRIBUTES)
+            name = display_name(clause.entity, clause.key)
+            raise InvalidInput(f"Cannot order by {name}. Valid keys are {valid}", field="order_by")
+    if not clauses:
+        clauses.append(OrderClause("attribute", "creation_time", True))
+    if all(c.key != "experiment_id" for c in clauses):
+        clauses.append(OrderClause("attribute", "experiment_id"))
+    node = parse_filter(filter_string, transformer=_ExperimentAst)
+    if node is not None:
+        queryset = queryset.filter(_compile_node(node, _compile_experiment_comparison))
+    return _sorted(queryset, clauses, _experiment_sort_expression)
 
 
 def _plain(value: object) -> object:
@@ -460,7 +552,12 @@ def _cursor_values(result: SearchResult, token: str) -> list:
         "duration": int,
     }
     valid = len(raw) == len(result.columns) and all(
-        value is None or (isinstance(value, types[column.kind]) and not isinstance(value, bool))
+        value is None
+        or (
+            isinstance(value, types[column.kind])
+            and not isinstance(value, bool)
+            and "\x00" not in str(value)  # PostgreSQL cannot compare text holding NUL
+        )
         for column, value in zip(result.columns, raw, strict=False)
     )
     try:
@@ -484,8 +581,8 @@ def _after(columns: Sequence[SortColumn], values: Sequence[object]) -> Q:
     return condition
 
 
-def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple[list[Run], str | None]:
-    """One page of runs after the cursor, and the cursor for the next page (None at the end)."""
+def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """One page of rows after the cursor, and the cursor for the next page (None at the end)."""
     if limit < 1:
         raise InvalidInput("Page size must be at least 1", field="max_results")
     queryset = result.queryset

@@ -1,7 +1,112 @@
-"""MLflow endpoints: model_versions."""
+"""MLflow's model-versions/* endpoints: register a run's model, read, search, tag, stage."""
 
 from __future__ import annotations
 
-from tracker.mlflow_api.protocol import Endpoint
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from registry import selectors, services
+from registry.models import ModelVersion
+from tracker.mlflow_api.protocol import Call, Endpoint, omit_empty
+from tracker.services import TagInput
+
+from . import wire
+
+
+def _version(call: Call) -> ModelVersion:
+    model = selectors.get_registered_model(name=wire.text(call, "name", required=True))
+    return selectors.get_model_version(model=model, version=call.integer("version", required=True))
+
+
+def _shown(version: ModelVersion) -> dict[str, Any]:
+    record = selectors.model_version_record(name=version.model.name, version=version.version)
+    return {"model_version": wire.model_version(record)}
+
+
+def create_model_version(call: Call) -> dict[str, Any]:
+    name, source, tags = wire.text(call, "name", required=True), wire.text(call, "source"), wire.tags_in(call)
+    run_id, model_id = wire.text(call, "run_id"), wire.text(call, "model_id")
+    run_link, description = call.string("run_link"), call.string("description")
+    model = selectors.get_registered_model(name=name)
+    origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source)
+    version = services.create_model_version(
+        actor=call.user,
+        model=model,
+        run=origin.run,
+        logged_model=origin.logged_model,
+        source=source,
+        run_link=run_link,
+        description=description,
+        tags=tags,
+    )
+    return {"model_version": wire.model_version(selectors.new_version_record(version=version, tags=tags))}
+
+
+def get_model_version(call: Call) -> dict[str, Any]:
+    record = selectors.model_version_record(
+        name=wire.text(call, "name", required=True), version=call.integer("version", required=True)
+    )
+    return {"model_version": wire.model_version(record)}
+
+
+def search_model_versions(call: Call) -> dict[str, Any]:
+    page = selectors.search_model_versions(
+        filter_string=call.string("filter"),
+        order_by=call.strings("order_by"),
+        page_token=call.string("page_token"),
+        max_results=call.integer("max_results"),
+    )
+    return omit_empty(
+        {
+            "model_versions": [wire.model_version(record) for record in page.items],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+def update_model_version(call: Call) -> dict[str, Any]:
+    # As in MLflow, the description sent replaces the old one; none sent clears it.
+    description = call.string("description")
+    version = services.update_model_version(actor=call.user, version=_version(call), description=description)
+    return _shown(version)
+
+
+def delete_model_version(call: Call) -> dict[str, Any]:
+    services.delete_model_version(actor=call.user, version=_version(call))
+    return {}
+
+
+def get_download_uri(call: Call) -> dict[str, Any]:
+    return {"artifact_uri": selectors.download_uri(version=_version(call))}
+
+
+def set_model_version_tag(call: Call) -> dict[str, Any]:
+    tag = TagInput(key=call.string("key", required=True), value=call.string("value"))
+    services.set_model_version_tag(actor=call.user, version=_version(call), tag=tag)
+    return {}
+
+
+def delete_model_version_tag(call: Call) -> dict[str, Any]:
+    key = wire.text(call, "key", required=True)
+    services.delete_model_version_tag(actor=call.user, version=_version(call), key=key)
+    return {}
+
+
+def transition_stage(call: Call) -> dict[str, Any]:
+    stage, archive = call.string("stage", required=True), call.boolean("archive_existing_versions")
+    version = services.transition_stage(
+        actor=call.user, version=_version(call), stage=stage, archive_existing_versions=archive
+    )
+    return _shown(version)
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "model-versions/create", create_model_version),
+    Endpoint("GET", "model-versions/get", get_model_version),
+    Endpoint("GET", "model-versions/search", search_model_versions),
+    Endpoint("PATCH", "model-versions/update", update_model_version),
+    Endpoint("DELETE", "model-versions/delete", delete_model_version),
+    Endpoint("GET", "model-versions/get-download-uri", get_download_uri),
+    Endpoint("POST", "model-versions/set-tag", set_model_version_tag),
+    Endpoint("DELETE", "model-versions/delete-tag", delete_model_version_tag),
+    Endpoint("POST", "model-versions/transition-stage", transition_stage),
+]

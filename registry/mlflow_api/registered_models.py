@@ -1,7 +1,125 @@
-"""MLflow endpoints: registered_models."""
+"""MLflow's registered-models/* endpoints: models, their tags and aliases, latest versions."""
 
 from __future__ import annotations
 
-from tracker.mlflow_api.protocol import Endpoint
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from registry import selectors, services
+from tracker.mlflow_api.protocol import Call, Endpoint, omit_empty
+from tracker.services import TagInput
+
+from . import wire
+
+
+def _model(call: Call) -> Any:
+    return selectors.get_registered_model(name=wire.text(call, "name", required=True))
+
+
+def _shown(name: str) -> dict[str, Any]:
+    return {"registered_model": wire.registered_model(selectors.registered_model_record(name=name))}
+
+
+def create_registered_model(call: Call) -> dict[str, Any]:
+    model = services.create_registered_model(
+        actor=call.user,
+        name=call.string("name", required=True),
+        description=call.string("description"),
+        tags=wire.tags_in(call),
+    )
+    return _shown(model.name)
+
+
+def get_registered_model(call: Call) -> dict[str, Any]:
+    return _shown(wire.text(call, "name", required=True))
+
+
+def search_registered_models(call: Call) -> dict[str, Any]:
+    page = selectors.search_registered_models(
+        filter_string=call.string("filter"),
+        order_by=call.strings("order_by"),
+        page_token=call.string("page_token"),
+        max_results=call.integer("max_results"),
+    )
+    return omit_empty(
+        {
+            "registered_models": [wire.registered_model(record) for record in page.items],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+def update_registered_model(call: Call) -> dict[str, Any]:
+    # As in MLflow, the description sent replaces the old one; none sent clears it.
+    description = call.string("description")
+    model = services.update_registered_model(actor=call.user, model=_model(call), description=description)
+    return _shown(model.name)
+
+
+def rename_registered_model(call: Call) -> dict[str, Any]:
+    new_name = call.string("new_name", required=True)
+    model = services.rename_registered_model(actor=call.user, model=_model(call), name=new_name)
+    return _shown(model.name)
+
+
+def delete_registered_model(call: Call) -> dict[str, Any]:
+    services.delete_registered_model(actor=call.user, model=_model(call))
+    return {}
+
+
+def set_registered_model_tag(call: Call) -> dict[str, Any]:
+    tag = TagInput(key=call.string("key", required=True), value=call.string("value"))
+    services.set_registered_model_tag(actor=call.user, model=_model(call), tag=tag)
+    return {}
+
+
+def delete_registered_model_tag(call: Call) -> dict[str, Any]:
+    key = wire.text(call, "key", required=True)
+    services.delete_registered_model_tag(actor=call.user, model=_model(call), key=key)
+    return {}
+
+
+def set_alias(call: Call) -> dict[str, Any]:
+    alias, number, model = (
+        call.string("alias", required=True),
+        call.integer("version", required=True),
+        _model(call),
+    )
+    version = selectors.get_model_version(model=model, version=number)
+    services.set_alias(actor=call.user, model=model, alias=alias, version=version)
+    return {}
+
+
+def delete_alias(call: Call) -> dict[str, Any]:
+    alias = wire.text(call, "alias", required=True)
+    services.delete_alias(actor=call.user, model=_model(call), alias=alias)
+    return {}
+
+
+def get_version_by_alias(call: Call) -> dict[str, Any]:
+    record = selectors.version_record_by_alias(
+        name=wire.text(call, "name", required=True), alias=wire.text(call, "alias", required=True)
+    )
+    return {"model_version": wire.model_version(record)}
+
+
+def get_latest_versions(call: Call) -> dict[str, Any]:
+    stages = call.strings("stages")
+    records = selectors.latest_versions(model=_model(call), stages=stages)
+    return omit_empty({"model_versions": [wire.model_version(record) for record in records]})
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "registered-models/create", create_registered_model),
+    Endpoint("GET", "registered-models/get", get_registered_model),
+    Endpoint("GET", "registered-models/search", search_registered_models),
+    Endpoint("PATCH", "registered-models/update", update_registered_model),
+    Endpoint("POST", "registered-models/rename", rename_registered_model),
+    Endpoint("DELETE", "registered-models/delete", delete_registered_model),
+    Endpoint("POST", "registered-models/set-tag", set_registered_model_tag),
+    Endpoint("DELETE", "registered-models/delete-tag", delete_registered_model_tag),
+    Endpoint("POST", "registered-models/alias", set_alias),
+    Endpoint("GET", "registered-models/alias", get_version_by_alias),
+    Endpoint("DELETE", "registered-models/alias", delete_alias),
+    Endpoint("POST", "registered-models/get-latest-versions", get_latest_versions),
+    Endpoint("GET", "registered-models/get-latest-versions", get_latest_versions),
+]

@@ -86,3 +86,10 @@ def test_wrong_method_is_405_naming_the_allowed_ones(wire):
     assert response.status_code == 405
     assert response["Allow"] == "GET"
     assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+def test_a_nul_character_in_an_id_is_a_400_not_a_server_error(wire):
+    message = wire.error(
+        "GET", "runs/get", {"run_id": "abc\x00def"}, status=400, code="INVALID_PARAMETER_VALUE"
+    )
+    assert "NUL" in message

@@ -22,10 +22,14 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from accounts.services import create_api_token
+from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment
 
 
 @pytest.fixture
 def tracking_uri(live_server, transactional_db) -> str:
+    # A live-server test ends with a flush, which also empties what migrations wrote: put back the
+    # Default experiment ("0") that start_run() without an experiment logs to.
+    Experiment.objects.get_or_create(pk=DEFAULT_EXPERIMENT_ID, defaults={"name": "Default"})
     return live_server.url
 
 
@@ -40,6 +44,9 @@ def mlflow_as(tracking_uri, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", raw)
         monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
         monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+        # set_experiment() remembers its experiment in the environment; each test starts afresh.
+        monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

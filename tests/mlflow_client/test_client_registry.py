@@ -47,7 +47,7 @@ def test_log_register_alias_and_load_a_pyfunc_model(client, contributor):
     history = AliasHistory.objects.get(name="champion")
     assert history.assigned_by == contributor and history.removed_by == contributor
     actions = list(
-        AuditEvent.objects.filter(actor=contributor.username, action__startswith="model_alias").values_list(
+        AuditEvent.objects.filter(actor=contributor, action__startswith="model_alias").values_list(
             "action", flat=True
         )
     )

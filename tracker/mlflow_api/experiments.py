@@ -1,7 +1,101 @@
-"""MLflow endpoints: experiments."""
+"""MLflow endpoints: experiments (create, read, search, rename, tag, delete, restore)."""
 
 from __future__ import annotations
 
-from .protocol import Endpoint
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from config.exceptions import InvalidInput
+from tracker import selectors, services
+from tracker.models import Experiment
+from tracker.services import TagInput
+
+from . import wire
+from .protocol import Call, Endpoint, omit_empty
+
+# search_experiments' page size when the client names none (MLflow's SEARCH_MAX_RESULTS_DEFAULT).
+DEFAULT_MAX_RESULTS = 1000
+
+
+def _experiment(call: Call) -> Experiment:
+    return selectors.get_experiment(experiment_id=call.string("experiment_id", required=True))
+
+
+def get_experiment_by_name(call: Call) -> dict[str, Any]:
+    name = call.string("experiment_name", required=True)
+    if "\x00" in name:  # no experiment can be named so, and PostgreSQL refuses to compare NUL
+        raise InvalidInput("must not contain NUL characters", field="experiment_name")
+    return {"experiment": wire.experiment(selectors.get_experiment_by_name(name=name))}
+
+
+def create_experiment(call: Call) -> dict[str, Any]:
+    experiment = services.create_experiment(
+        actor=call.user,
+        name=call.string("name", required=True),
+        artifact_location=call.string("artifact_location"),
+        tags=wire.tag_inputs(call),
+    )
+    return {"experiment_id": str(experiment.pk)}
+
+
+def get_experiment(call: Call) -> dict[str, Any]:
+    return {"experiment": wire.experiment(_experiment(call))}
+
+
+def search_experiments(call: Call) -> dict[str, Any]:
+    page = selectors.search_experiments(
+        filter_string=call.string("filter") or None,
+        order_by=call.strings("order_by"),
+        max_results=call.integer("max_results", default=DEFAULT_MAX_RESULTS),
+        page_token=call.string("page_token") or None,
+        lifecycle=wire.lifecycle_filter(call, "view_type"),
+    )
+    return omit_empty(
+        {
+            "experiments": [wire.experiment(experiment) for experiment in page.experiments],
+            "next_page_token": page.next_page_token,
+        }
+    )
+
+
+def update_experiment(call: Call) -> dict[str, Any]:
+    experiment = _experiment(call)
+    new_name = call.optional_string("new_name")
+    if new_name is not None:
+        services.update_experiment(actor=call.user, experiment=experiment, name=new_name)
+    return {}
+
+
+def delete_experiment(call: Call) -> dict[str, Any]:
+    services.delete_experiment(actor=call.user, experiment=_experiment(call))
+    return {}
+
+
+def restore_experiment(call: Call) -> dict[str, Any]:
+    services.restore_experiment(actor=call.user, experiment=_experiment(call))
+    return {}
+
+
+def set_experiment_tag(call: Call) -> dict[str, Any]:
+    tag = TagInput(call.string("key", required=True), call.string("value"))
+    services.set_experiment_tag(actor=call.user, experiment=_experiment(call), tag=tag)
+    return {}
+
+
+def delete_experiment_tag(call: Call) -> dict[str, Any]:
+    key = call.string("key", required=True)
+    services.delete_experiment_tag(actor=call.user, experiment=_experiment(call), key=key)
+    return {}
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "experiments/get-by-name", get_experiment_by_name),
+    Endpoint("POST", "experiments/create", create_experiment),
+    Endpoint("GET", "experiments/get", get_experiment),
+    Endpoint("POST", "experiments/search", search_experiments),
+    Endpoint("GET", "experiments/search", search_experiments),
+    Endpoint("POST", "experiments/update", update_experiment),
+    Endpoint("POST", "experiments/delete", delete_experiment),
+    Endpoint("POST", "experiments/restore", restore_experiment),
+    Endpoint("POST", "experiments/set-experiment-tag", set_experiment_tag),
+    Endpoint("POST", "experiments/delete-experiment-tag", delete_experiment_tag),
+]

@@ -1,7 +1,76 @@
-"""MLflow endpoints: metrics."""
+"""MLflow endpoints: a metric's full history, and sampled histories of several runs."""
 
 from __future__ import annotations
 
-from .protocol import Endpoint
+import math
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from config.exceptions import InvalidInput
+from tracker import selectors
+from tracker.models import Run
+
+from .protocol import Call, Endpoint, double_out
+from .runs import valid_run_id
+
+# The mlflow client asks for pages of 25,000 points; one that names no size gets the same.
+DEFAULT_HISTORY_PAGE = 25_000
+
+
+def _metric_key(call: Call) -> str:
+    key = call.string("metric_key", required=True)
+    if "\x00" in key:  # no metric can be named so, and PostgreSQL refuses to compare NUL
+        raise InvalidInput("must not contain NUL characters", field="metric_key")
+    return key
+
+
+def get_metric_history(call: Call) -> dict[str, Any]:
+    run = selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
+    history = selectors.metric_history(
+        run=run,
+        key=_metric_key(call),
+        max_results=call.integer("max_results", default=DEFAULT_HISTORY_PAGE),
+        page_token=call.string("page_token") or None,
+    )
+    key, isfinite = history.key, math.isfinite
+    # Up to 50,000 points per page: dicts straight from the rows, double_out only for NaN/±inf.
+    metrics = [
+        {"key": key, "value": value if isfinite(value) else double_out(value), "timestamp": ts, "step": step}
+        for step, ts, value in history.points
+    ]
+    response: dict[str, Any] = {"metrics": metrics}
+    if history.next_page_token:
+        response["next_page_token"] = history.next_page_token
+    return response
+
+
+def _runs(call: Call) -> list[Run]:
+    run_ids = call.strings("run_ids")
+    if not run_ids:
+        raise InvalidInput("Missing value for required parameter 'run_ids'.", field="run_ids")
+    if len(run_ids) > selectors.MAX_SAMPLED_RUNS:
+        raise InvalidInput(
+            f"at most {selectors.MAX_SAMPLED_RUNS} runs at once, got {len(run_ids)}", field="run_ids"
+        )
+    return selectors.get_runs(run_ids=[valid_run_id(run_id, "run_ids") for run_id in run_ids])
+
+
+def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:
+    key = _metric_key(call)
+    samples = selectors.metric_samples(
+        runs=_runs(call),
+        key=key,
+        max_points=call.integer("max_results", default=selectors.MAX_SAMPLES_PER_RUN),
+        step_range=(call.integer("start_step"), call.integer("end_step")),
+    )
+    return {
+        "metrics": [
+            {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
+            for run_id, step, ts, value in samples
+        ]
+    }
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "metrics/get-history", get_metric_history),
+    Endpoint("GET", "metrics/get-history-bulk-interval", get_metric_history_bulk_interval),
+]

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -140,6 +141,8 @@ class Call:
             return default
         if not isinstance(value, str):
             raise _type_error(name, value, "a string")
+        if "\x00" in value:  # PostgreSQL cannot store or even compare text holding NUL
+            raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return value
 
     def optional_string(self, name: str) -> str | None:
@@ -194,6 +197,8 @@ class Call:
                 values = [values]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise _type_error(name, values, "a list of strings")
+        if any("\x00" in v for v in values):
+            raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return values
 
     def objects(self, name: str) -> list[dict[str, Any]]:
@@ -264,7 +269,7 @@ def authenticated_user(request: HttpRequest) -> Any:
 
 # Routing ----------------------------------------------------------------------------------
 
-Handler = Callable[..., "dict[str, Any] | HttpResponse"]
+Handler = Callable[..., "dict[str, Any] | HttpResponseBase"]
 
 
 @dataclass(frozen=True)
@@ -293,11 +298,11 @@ def _message(request: HttpRequest, endpoint: Endpoint) -> dict[str, Any] | Query
     return message
 
 
-def _view(endpoints: dict[str, Endpoint]) -> Callable[..., HttpResponse]:
+def _view(endpoints: dict[str, Endpoint]) -> Callable[..., HttpResponseBase]:
     allowed = ", ".join(sorted(endpoints))
 
     @csrf_exempt  # no cookies are read here: every call carries its own credentials
-    def view(request: HttpRequest, **path_args: Any) -> HttpResponse:
+    def view(request: HttpRequest, **path_args: Any) -> HttpResponseBase:
         endpoint = endpoints.get(request.method or "")
         try:
             if endpoint is None:
@@ -314,7 +319,7 @@ def _view(endpoints: dict[str, Endpoint]) -> Callable[..., HttpResponse]:
             result = endpoint.handler(Call(request, user, _message(request, endpoint)), **path_args)
         except ApplicationError as error:
             return error_response(error)
-        return result if isinstance(result, HttpResponse) else json_response(result)
+        return result if isinstance(result, HttpResponseBase) else json_response(result)
 
     return view
 

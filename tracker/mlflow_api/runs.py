@@ -1,7 +1,265 @@
-"""MLflow endpoints: runs."""
+"""MLflow endpoints: runs (create, read, update, search, delete, restore) and logging to them."""
 
 from __future__ import annotations
 
-from .protocol import Endpoint
+import re
+import time
+from typing import Any
 
-ENDPOINTS: list[Endpoint] = []
+from django.db import transaction
+
+from config.exceptions import InvalidInput, NotFound
+from tracker import selectors, services
+from tracker.models import Run, RunModelLink
+from tracker.selectors import RunData
+from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput, TagInput
+
+from . import wire
+from .protocol import Call, Endpoint, omit_empty
+
+# MLflow's run id rule; checked before a lookup, so hostile text never reaches the database.
+RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
+# Tags the mlflow client sets on runs/create that say where a run came from.
+PARENT_RUN_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+SOURCE_NAME_TAG = "mlflow.source.name"
+# search_runs' page size when the client names none (MLflow's SEARCH_MAX_RESULTS_DEFAULT).
+DEFAULT_MAX_RESULTS = 1000
+
+
+def valid_run_id(run_id: str, field: str = "run_id") -> str:
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InvalidInput(f"Invalid run ID {run_id[:100]!r}", field=field)
+    return run_id
+
+
+def _run_ref(call: Call) -> Run:
+    """The run a write is about, without its related rows (the services lock and re-read it)."""
+    return selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
+
+
+def _parent_run(run_id: str) -> Run:
+    field = f"tags.{PARENT_RUN_TAG}"
+    try:
+        return selectors.get_run(run_id=valid_run_id(run_id, field))
+    except NotFound:
+        raise InvalidInput(f"parent run {run_id!r} does not exist", field=field) from None
+
+
+def create_run(call: Call) -> dict[str, Any]:
+    experiment = selectors.get_experiment(experiment_id=call.string("experiment_id", default="0"))
+    tags = {tag.key: tag.value for tag in wire.tag_inputs(call)}  # a repeated key: the last one wins
+    run_name, name_tag = call.string("run_name").strip(), tags.get(services.RUN_NAME_TAG, "").strip()
+    if run_name and name_tag and run_name != name_tag:
+        raise InvalidInput(
+            f"run_name {run_name!r} and tag {services.RUN_NAME_TAG} {name_tag!r} differ; send one name",
+            field="run_name",
+        )
+    # The run belongs to the authenticated user whatever user_id says, and its name is in a tag
+    # as MLflow's server keeps it.
+    tags[services.RUN_NAME_TAG] = run_name or name_tag or services.generate_run_name()
+    tags[USER_TAG] = call.user.username
+    parent_id = tags.get(PARENT_RUN_TAG)
+    run = services.start_run(
+        actor=call.user,
+        experiment=experiment,
+        name=tags[services.RUN_NAME_TAG],
+        start_time=wire.optional_datetime(call, "start_time"),
+        tags=[TagInput(key, value) for key, value in tags.items()],
+        parent=_parent_run(parent_id) if parent_id else None,
+        code_commit=tags.get(GIT_COMMIT_TAG, ""),
+        source=tags.get(SOURCE_NAME_TAG, ""),
+    )
+    # A new run holds nothing but its tags: no need to read it back.
+    return {"run": wire.run(RunData(run=run, tags=tags))}
+
+
+def get_run(call: Call) -> dict[str, Any]:
+    run = selectors.get_run(run_id=valid_run_id(call.run_id()))
+    return {"run": wire.run(selectors.run_detail(run=run, with_model_links=True))}
+
+
+def update_run(call: Call) -> dict[str, Any]:
+    run = services.update_run(
+        actor=call.user,
+        run=_run_ref(call),
+        status=call.string("status") or None,
+        end_time=wire.optional_datetime(call, "end_time"),
+        name=call.string("run_name") or None,
+    )
+    return {"run_info": wire.run_info(run)}
+
+
+def delete_run(call: Call) -> dict[str, Any]:
+    services.delete_run(actor=call.user, run=_run_ref(call))
+    return {}
+
+
+def restore_run(call: Call) -> dict[str, Any]:
+    services.restore_run(actor=call.user, run=_run_ref(call))
+    return {}
+
+
+def search_runs(call: Call) -> dict[str, Any]:
+    page = selectors.search_runs(
+        experiment_ids=call.strings("experiment_ids"),
+        filter_string=call.string("filter") or None,
+        order_by=call.strings("order_by"),
+        max_results=call.integer("max_results", default=DEFAULT_MAX_RESULTS),
+        page_token=call.string("page_token") or None,
+        lifecycle=wire.lifecycle_filter(call, "run_view_type"),
+        with_column_keys=False,
+        with_model_links=True,
+    )
+    return omit_empty(
+        {"runs": [wire.run(data) for data in page.runs], "next_page_token": page.next_page_token}
+    )
+
+
+def log_metric(call: Call) -> dict[str, Any]:
+    run = _run_ref(call)
+    key = call.string("key", required=True)
+    value = call.double("value", required=True)
+    step = call.integer("step", default=0)
+    timestamp = call.integer("timestamp", minimum=0)
+    if timestamp is None:  # required by MLflow; a missing one means now
+        timestamp = int(time.time() * 1000)
+    model_id = call.string("model_id")
+    model_metrics = []
+    if model_id:
+        dataset_name, dataset_digest = call.string("dataset_name"), call.string("dataset_digest")
+        model_metrics.append(
+            ModelMetricInput(model_id, key, value, step, timestamp, dataset_name, dataset_digest)
+        )
+    services.log_batch(
+        actor=call.user,
+        run=run,
+        metrics=[MetricInput(key, value, step, timestamp)],
+        model_metrics=model_metrics,
+    )
+    return {}
+
+
+def log_parameter(call: Call) -> dict[str, Any]:
+    param = ParamInput(call.string("key", required=True), call.string("value"))
+    services.log_params(actor=call.user, run=_run_ref(call), params=[param])
+    return {}
+
+
+def _metric_inputs(items: list[dict[str, Any]]) -> tuple[list[MetricInput], list[ModelMetricInput]]:
+    """log-batch's metrics as tuples, with no per-point checks beyond the shape: this runs for
+    every point, and `log_batch` checks keys, types and limits itself, naming `metrics[i]`."""
+    metrics: list[MetricInput] = []
+    append = metrics.append
+    model_metrics: list[ModelMetricInput] = []
+    try:
+        for item in items:
+            append(MetricInput(item["key"], item["value"], item.get("step", 0), item.get("timestamp")))
+            if item.get("model_id"):  # MLflow 3: the metric also measures a logged model
+                model_metrics.append(
+                    ModelMetricInput(
+                        item["model_id"],
+                        item["key"],
+                        item["value"],
+                        item.get("step", 0),
+                        item.get("timestamp"),
+                        item.get("dataset_name", ""),
+                        item.get("dataset_digest", ""),
+                    )
+                )
+    except KeyError as error:
+        raise wire.missing(f"metrics[{len(metrics)}].{error.args[0]}") from None
+    return metrics, model_metrics
+
+
+def log_batch(call: Call) -> dict[str, Any]:
+    run = _run_ref(call)
+    metrics, model_metrics = _metric_inputs(call.objects("metrics"))
+    services.log_batch(
+        actor=call.user,
+        run=run,
+        metrics=metrics,
+        params=wire.key_value_inputs(call, "params", ParamInput),
+        tags=wire.tag_inputs(call),
+        model_metrics=model_metrics,
+    )
+    return {}
+
+
+def set_tag(call: Call) -> dict[str, Any]:
+    tag = TagInput(call.string("key", required=True), call.string("value"))
+    services.set_tags(actor=call.user, run=_run_ref(call), tags=[tag])
+    return {}
+
+
+def delete_tag(call: Call) -> dict[str, Any]:
+    services.delete_tag(actor=call.user, run=_run_ref(call), key=call.string("key", required=True))
+    return {}
+
+
+def _dataset_spec(item: dict[str, Any], index: int) -> DatasetSpec:
+    """A DatasetInput message: the dataset, and its context from the input tag mlflow.data.context."""
+    where = f"datasets[{index}]"
+    dataset = item.get("dataset")
+    if dataset is None:
+        raise wire.missing(f"{where}.dataset")
+    tags = item.get("tags") or []
+    if not isinstance(dataset, dict):
+        raise wire.invalid(f"{where}.dataset", dataset, "an object")
+    if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
+        raise wire.invalid(f"{where}.tags", tags, "a list of objects")
+    context = next((tag.get("value", "") for tag in tags if tag.get("key") == wire.DATASET_CONTEXT_TAG), "")
+    fields = ("name", "digest", "source_type", "source", "schema", "profile")
+    return DatasetSpec(context=context, **{field: dataset.get(field, "") for field in fields})
+
+
+def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
+    links = []
+    for index, item in enumerate(call.objects("models")):
+        model_id = item.get("model_id")
+        if not model_id:
+            raise wire.missing(f"models[{index}].model_id")
+        if not isinstance(model_id, str):
+            raise wire.invalid(f"models[{index}].model_id", model_id, "a string")
+        links.append((model_id, item.get("step", 0) if with_step else 0))
+    return links
+
+
+def log_inputs(call: Call) -> dict[str, Any]:
+    run = _run_ref(call)
+    datasets = [_dataset_spec(item, index) for index, item in enumerate(call.objects("datasets"))]
+    models = _model_links(call, with_step=False)
+    # One request, one outcome: its datasets and models are recorded together or not at all.
+    with transaction.atomic():
+        if datasets:
+            services.log_inputs(actor=call.user, run=run, datasets=datasets)
+        if models:
+            services.link_run_models(
+                actor=call.user, run=run, links=models, direction=RunModelLink.Direction.INPUT
+            )
+    return {}
+
+
+def log_outputs(call: Call) -> dict[str, Any]:
+    run = _run_ref(call)
+    models = _model_links(call, with_step=True)
+    services.link_run_models(actor=call.user, run=run, links=models, direction=RunModelLink.Direction.OUTPUT)
+    return {}
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "runs/create", create_run),
+    Endpoint("GET", "runs/get", get_run),
+    Endpoint("POST", "runs/update", update_run),
+    Endpoint("POST", "runs/delete", delete_run),
+    Endpoint("POST", "runs/restore", restore_run),
+    Endpoint("POST", "runs/search", search_runs),
+    Endpoint("POST", "runs/log-metric", log_metric),
+    Endpoint("POST", "runs/log-parameter", log_parameter),
+    Endpoint("POST", "runs/log-batch", log_batch),
+    Endpoint("POST", "runs/set-tag", set_tag),
+    Endpoint("POST", "runs/delete-tag", delete_tag),
+    Endpoint("POST", "runs/log-inputs", log_inputs),
+    Endpoint("POST", "runs/outputs", log_outputs),
+]

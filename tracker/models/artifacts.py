@@ -6,8 +6,9 @@ from .runs import Run
 
 
 def artifact_storage_name(artifact: "Artifact", filename: str) -> str:
-    if artifact.logged_model_id is not None:
+    if artifact.logged_model is not None:
         return f"models/{artifact.logged_model.model_id}/{artifact.path}"
+    assert artifact.run is not None  # the check constraint: exactly one owner
     return f"runs/{artifact.run.uuid}/{artifact.path}"
 
 

@@ -1,6 +1,6 @@
 """Every write to the tracker goes through these functions, whatever the path it came in by."""
 
-from .artifacts import delete_artifact, store_artifact
+from .artifacts import delete_artifact, delete_model_artifact, store_artifact, store_model_artifact
 from .batches import (
     delete_tag,
     log_batch,
@@ -15,40 +15,73 @@ from .datasets import log_inputs
 from .experiments import (
     create_experiment,
     delete_experiment,
+    delete_experiment_tag,
     rename_experiment,
     restore_experiment,
     set_experiment_tag,
     update_experiment,
 )
 from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput, TagInput
-from .runs import delete_run, finish_run, generate_run_name, restore_run, start_run, update_run
+from .logged_models import (
+    ModelMetricInput,
+    create_logged_model,
+    delete_logged_model,
+    delete_logged_model_tag,
+    finalize_logged_model,
+    link_run_models,
+    log_logged_model_params,
+    log_model_metrics,
+    set_logged_model_tags,
+)
+from .runs import (
+    RUN_NAME_TAG,
+    delete_run,
+    finish_run,
+    generate_run_name,
+    restore_run,
+    start_run,
+    update_run,
+)
 
 __all__ = [
+    "RUN_NAME_TAG",
     "BatchResult",
     "DatasetSpec",
     "MetricInput",
+    "ModelMetricInput",
     "ParamInput",
     "TagInput",
     "create_experiment",
+    "create_logged_model",
     "delete_artifact",
     "delete_experiment",
+    "delete_experiment_tag",
+    "delete_logged_model",
+    "delete_logged_model_tag",
+    "delete_model_artifact",
     "delete_run",
     "delete_tag",
+    "finalize_logged_model",
     "finish_run",
     "generate_run_name",
+    "link_run_models",
     "log_batch",
     "log_inputs",
+    "log_logged_model_params",
     "log_metric",
     "log_metrics",
+    "log_model_metrics",
     "log_params",
     "metric_key_ids",
     "rename_experiment",
     "restore_experiment",
     "restore_run",
     "set_experiment_tag",
+    "set_logged_model_tags",
     "set_tags",
     "start_run",
     "store_artifact",
+    "store_model_artifact",
     "update_experiment",
     "update_metric_summaries",
     "update_run",

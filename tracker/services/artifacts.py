@@ -1,4 +1,8 @@
-"""Storing a run's files in Django storage with their size and sha256."""
+"""Storing the files of a run or of a logged model in Django storage with their size and sha256.
+
+Both owners keep their files the same way (an `Artifact` row per file, the bytes in storage), so
+one pair of private functions does the work and the public services only name the owner.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,15 @@ from django.db import transaction
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import NotFound
-from tracker.models import Artifact, Run
+from tracker.models import Artifact, LoggedModel, Run
 from tracker.validation import validate_artifact_path
 
+from .logged_models import ensure_logged_model_writable
 from .runs import ensure_run_writable
 
 _CHUNK = 1024 * 1024
+
+ArtifactOwner = Run | LoggedModel
 
 
 def _digest(stream: IO[bytes]) -> tuple[int, str]:
@@ -31,18 +38,37 @@ def _digest(stream: IO[bytes]) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Artifact:
-    """Save a file under the run; a file already at that path is replaced, as MLflow does."""
+def _owner_filter(owner: ArtifactOwner) -> dict[str, ArtifactOwner]:
+    return {"run": owner} if isinstance(owner, Run) else {"logged_model": owner}
+
+
+def _ensure_writable(owner: ArtifactOwner) -> None:
+    if isinstance(owner, Run):
+        ensure_run_writable(owner)
+    else:
+        ensure_logged_model_writable(owner)
+
+
+def _owner_label(owner: ArtifactOwner) -> str:
+    """How messages name an artifact owner: `run <uuid>` or `logged model <model_id>`."""
+    return f"run {owner.uuid}" if isinstance(owner, Run) else f"logged model {owner.model_id}"
+
+
+def _audit_prefix(owner: ArtifactOwner) -> str:
+    return "run" if isinstance(owner, Run) else "logged_model"
+
+
+def _store(*, actor: Any, owner: ArtifactOwner, path: str, content: IO[bytes]) -> Artifact:
     require_role(actor, Role.CONTRIBUTOR, action="Uploading an artifact")
-    ensure_run_writable(run)
+    _ensure_writable(owner)
     path = validate_artifact_path(path)
     size, sha256 = _digest(content)
     with transaction.atomic():
-        artifact = Artifact.objects.select_for_update().filter(run=run, path=path).first()
+        artifact = Artifact.objects.select_for_update().filter(**_owner_filter(owner), path=path).first()
         before = {"size": artifact.size, "sha256": artifact.sha256} if artifact else None
         old_name = artifact.file.name if artifact else None
         if artifact is None:
-            artifact = Artifact(run=run, path=path)
+            artifact = Artifact(**_owner_filter(owner), path=path)
         artifact.size, artifact.sha256 = size, sha256
         # A fresh storage name each time, so the old file stays valid until the commit succeeds.
         artifact.file.save(path.rsplit("/", 1)[-1], File(content), save=False)
@@ -51,8 +77,8 @@ def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Ar
             artifact.save()
             record_event(
                 actor=actor,
-                action="run.artifact_stored",
-                target=run,
+                action=f"{_audit_prefix(owner)}.artifact_stored",
+                target=owner,
                 before={path: before} if before else None,
                 after={path: {"size": size, "sha256": sha256}},
             )
@@ -69,21 +95,42 @@ def _delete_files(storage: Any, names: list[str]) -> None:
         storage.delete(name)
 
 
-def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
-    """Remove a file (or every file under a folder path) from a run."""
+def _delete(*, actor: Any, owner: ArtifactOwner, path: str) -> None:
     require_role(actor, Role.CONTRIBUTOR, action="Deleting an artifact")
-    ensure_run_writable(run)
+    _ensure_writable(owner)
     path = validate_artifact_path(path)
+    owned = Artifact.objects.filter(**_owner_filter(owner))
     with transaction.atomic():
-        doomed = list(Artifact.objects.filter(run=run, path=path)) or list(
-            Artifact.objects.filter(run=run, path__startswith=path.rstrip("/") + "/")
-        )
+        doomed = list(owned.filter(path=path)) or list(owned.filter(path__startswith=path.rstrip("/") + "/"))
         if not doomed:
-            raise NotFound(f"run {run.uuid} has no artifact at {path!r}", field="path")
+            raise NotFound(f"{_owner_label(owner)} has no artifact at {path!r}", field="path")
         names = [a.file.name for a in doomed]
         storage = doomed[0].file.storage
         Artifact.objects.filter(pk__in=[a.pk for a in doomed]).delete()
         record_event(
-            actor=actor, action="run.artifact_deleted", target=run, before={"paths": [a.path for a in doomed]}
+            actor=actor,
+            action=f"{_audit_prefix(owner)}.artifact_deleted",
+            target=owner,
+            before={"paths": [a.path for a in doomed]},
         )
         transaction.on_commit(partial(_delete_files, storage, names))
+
+
+def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Artifact:
+    """Save a file under the run; a file already at that path is replaced, as MLflow does."""
+    return _store(actor=actor, owner=run, path=path, content=content)
+
+
+def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
+    """Remove a file (or every file under a folder path) from a run."""
+    _delete(actor=actor, owner=run, path=path)
+
+
+def store_model_artifact(*, actor: Any, model: LoggedModel, path: str, content: IO[bytes]) -> Artifact:
+    """Save a file in a logged model's own folder (MLflow 3 writes model files there, not in the run)."""
+    return _store(actor=actor, owner=model, path=path, content=content)
+
+
+def delete_model_artifact(*, actor: Any, model: LoggedModel, path: str) -> None:
+    """Remove a file (or every file under a folder path) from a logged model."""
+    _delete(actor=actor, owner=model, path=path)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
@@ -18,6 +19,7 @@ from tracker.validation import (
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VALUE_LENGTH,
     MAX_PARAMS_PER_BATCH,
+    MAX_RUN_NAME_LENGTH,
     MAX_TAG_VALUE_LENGTH,
     MAX_TAGS_PER_BATCH,
     MIN_INT64,
@@ -29,7 +31,10 @@ from tracker.validation import (
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
 from .metric_store import PointRow, insert_points, upsert_summaries
-from .runs import ensure_run_writable
+from .runs import RUN_NAME_TAG, ensure_run_writable
+
+if TYPE_CHECKING:
+    from .logged_models import ModelMetricInput
 
 
 def _check_batch_size(items: Sequence[Any], limit: int, field: str) -> None:
@@ -94,6 +99,10 @@ def _validated_tags(tags: Sequence[TagInput]) -> dict[str, str]:
         values[tag.key] = validate_text(
             tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH
         )
+        if tag.key == RUN_NAME_TAG:  # it renames the run, so it must be a valid run name
+            values[tag.key] = validate_text(
+                tag.value, field=f"tags[{index}].value", max_length=MAX_RUN_NAME_LENGTH, allow_empty=False
+            ).strip()
     return values
 
 
@@ -149,8 +158,11 @@ def _store_params(run: Run, params: dict[str, str]) -> int:
 
 
 def _store_tags(run: Run, tags: dict[str, str]) -> int:
+    """Upsert tags; MLflow's name tag renames the run, so the two never disagree."""
     if not tags:
         return 0
+    if RUN_NAME_TAG in tags:
+        Run.objects.filter(pk=run.pk).update(name=tags[RUN_NAME_TAG], updated_at=timezone.now())
     Tag.objects.bulk_create(
         [Tag(run=run, key=k, value=v) for k, v in tags.items()],
         update_conflicts=True,
@@ -167,8 +179,13 @@ def log_batch(
     metrics: Sequence[MetricInput] = (),
     params: Sequence[ParamInput] = (),
     tags: Sequence[TagInput] = (),
+    model_metrics: Sequence[ModelMetricInput] = (),
 ) -> BatchResult:
-    """Log params, metrics and tags together: all stored, or none (MLflow's limits apply)."""
+    """Log params, metrics and tags together: all stored, or none (MLflow's limits apply).
+
+    `model_metrics` repeats those of `metrics` that name a logged model (MLflow 3's `model_id`);
+    they are attached to their models in the same transaction.
+    """
     require_role(actor, Role.CONTRIBUTOR, action="Logging to a run")
     _check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     _check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
@@ -192,6 +209,11 @@ def log_batch(
             inserted = insert_points(run_id=run.pk, rows=point_rows)
             update_metric_summaries(run=run, rows=inserted)
             key_names = tuple(sorted(key_ids))
+        if model_metrics:
+            # Imported here: the logged-model services build on this module's validators.
+            from .logged_models import log_model_metrics
+
+            log_model_metrics(actor=actor, run=run, metrics=model_metrics)
         record_event(
             actor=actor,
             action="run.batch_logged",

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import AlreadyExists, InvalidInput
+from config.exceptions import AlreadyExists, InvalidInput, NotFound
 from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
 from tracker.validation import (
     MAX_EXPERIMENT_NAME_LENGTH,
@@ -120,6 +120,18 @@ def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> 
             after={tag.key: tag.value},
         )
     return row
+
+
+def delete_experiment_tag(*, actor: Any, experiment: Experiment, key: str) -> None:
+    """Remove an experiment tag; deleting a tag that does not exist is an error naming the key."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting an experiment tag")
+    validate_key(key, field="key")
+    with transaction.atomic():
+        tag = ExperimentTag.objects.filter(experiment=experiment, key=key).first()
+        if tag is None:
+            raise NotFound(f"experiment {experiment.pk} has no tag {key!r}", field="key")
+        tag.delete()
+        record_event(actor=actor, action="experiment.tag_deleted", target=experiment, before={key: tag.value})
 
 
 def _set_lifecycle(*, actor: Any, experiment: Experiment, lifecycle: str, action: str) -> Experiment:

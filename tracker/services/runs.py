@@ -19,6 +19,8 @@ from tracker.validation import MAX_RUN_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, valida
 from .inputs import TagInput
 
 TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
+# MLflow keeps a run's name in this tag as well; where a run carries it, the two stay equal.
+RUN_NAME_TAG = "mlflow.runName"
 
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "gentle", "glad",
@@ -75,9 +77,12 @@ def start_run(
     source = validate_text(source, field="source", max_length=1000)
     if environment is not None and not isinstance(environment, dict):
         raise InvalidInput("must be an object", field="environment")
+    tag_values: dict[str, str] = {}  # a key sent twice keeps its last value, as set_tags does
     for index, tag in enumerate(tags):
         validate_key(tag.key, field=f"tags[{index}].key")
-        validate_text(tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH)
+        tag_values[tag.key] = validate_text(
+            tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH
+        )
     with transaction.atomic():
         run = Run(
             experiment=experiment,
@@ -92,7 +97,7 @@ def start_run(
         )
         run.artifact_uri = f"mlflow-artifacts:/{experiment.pk}/{run.uuid}/artifacts"
         run.save()
-        Tag.objects.bulk_create([Tag(run=run, key=t.key, value=t.value) for t in tags])
+        Tag.objects.bulk_create([Tag(run=run, key=key, value=value) for key, value in tag_values.items()])
         record_event(
             actor=actor,
             action="run.started",
@@ -102,7 +107,7 @@ def start_run(
                 "experiment": experiment.pk,
                 "parent": parent.uuid if parent else None,
                 "code_commit": code_commit,
-                "tags": {t.key: t.value for t in tags},
+                "tags": tag_values,
             },
         )
     return run
@@ -142,6 +147,8 @@ def update_run(
         after = _run_snapshot(run)
         if after != before:
             run.save(update_fields=["status", "end_time", "name", "updated_at"])
+            if after["name"] != before["name"]:
+                Tag.objects.filter(run=run, key=RUN_NAME_TAG).update(value=run.name)
             record_event(actor=actor, action="run.updated", target=run, before=before, after=after)
     return run
 

@@ -1,0 +1,482 @@
+"""registered-models/* as the mlflow client calls them: exact JSON, aliases, stages, search,
+audit with the authenticated actor, refusals that change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEvent
+from registry.models import AliasHistory, ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
+from tracker.services import start_run
+
+pytestmark = pytest.mark.django_db
+
+PROMPT_CLAUSE = "tag.`mlflow.prompt.is_prompt` != 'true'"  # what search_registered_models appends
+
+
+def ms(moment: datetime) -> int:
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+
+
+@pytest.fixture
+def run(contributor, experiment):
+    return start_run(actor=contributor, experiment=experiment, name="trained")
+
+
+def register(wire, name: str = "digits", **fields) -> dict:
+    return wire.ok("POST", "registered-models/create", {"name": name, **fields})["registered_model"]
+
+
+def add_version(wire, run, name: str = "digits") -> dict:
+    message = {"name": name, "source": f"runs:/{run.uuid}/model", "run_id": run.uuid}
+    return wire.ok("POST", "model-versions/create", message)["model_version"]
+
+
+def actions_by(user) -> list[str]:
+    return list(AuditEvent.objects.filter(actor=user).order_by("sequence").values_list("action", flat=True))
+
+
+def test_create_returns_the_model_with_its_tags_and_records_the_actor(wire, contributor):
+    shown = register(wire, description="reads digits", tags=[{"key": "team", "value": "vision"}])
+    model = RegisteredModel.objects.get()
+    assert shown == {
+        "name": "digits",
+        "creation_timestamp": ms(model.created_at),
+        "last_updated_timestamp": ms(model.updated_at),
+        "description": "reads digits",
+        "tags": [{"key": "team", "value": "vision"}],
+    }
+    event = AuditEvent.objects.get(action="registered_model.created")
+    assert (event.actor, event.object_id) == (contributor, "digits")
+    assert event.after == {"name": "digits", "description": "reads digits", "tags": {"team": "vision"}}
+
+
+def test_a_bare_model_has_only_its_name_and_timestamps(wire):
+    assert set(register(wire)) == {"name", "creation_timestamp", "last_updated_timestamp"}
+
+
+def test_a_taken_name_is_resource_already_exists(wire):
+    register(wire)
+    message = wire.error(
+        "POST", "registered-models/create", {"name": "digits"}, status=400, code="RESOURCE_ALREADY_EXISTS"
+    )
+    assert message == "name: registered model 'digits' already exists"
+
+
+def test_get_shows_the_latest_version_per_stage_and_the_aliases(wire, run):
+    register(wire)
+    for _ in range(3):
+        add_version(wire, run)
+    wire.ok(
+        "POST", "model-versions/transition-stage", {"name": "digits", "version": "1", "stage": "Production"}
+    )
+    wire.ok("POST", "model-versions/transition-stage", {"name": "digits", "version": "2", "stage": "staging"})
+    wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "2"})
+
+    shown = wire.ok("GET", "registered-models/get", {"name": "digits"})["registered_model"]
+
+    assert shown["aliases"] == [{"alias": "champion", "version": "2"}]
+    latest = [(v["version"], v["current_stage"], v.get("aliases")) for v in shown["latest_versions"]]
+    assert latest == [("1", "Production", None), ("2", "Staging", ["champion"]), ("3", "None", None)]
+
+
+def test_get_of_an_unknown_model_is_resource_does_not_exist(wire):
+    message = wire.error(
+        "GET", "registered-models/get", {"name": "nope"}, status=404, code="RESOURCE_DOES_NOT_EXIST"
+    )
+    assert message == "name: registered model 'nope' does not exist"
+
+
+def test_update_replaces_the_description_as_mlflow_does(wire, contributor):
+    register(wire, description="old")
+    shown = wire.ok("PATCH", "registered-models/update", {"name": "digits", "description": "new"})
+    assert shown["registered_model"]["description"] == "new"
+    cleared = wire.ok("PATCH", "registered-models/update", {"name": "digits"})["registered_model"]
+    assert "description" not in cleared
+    assert RegisteredModel.objects.get().description == ""
+    assert actions_by(contributor)[-2:] == ["registered_model.updated", "registered_model.updated"]
+
+
+def test_rename_keeps_the_versions_and_aliases(wire, run, contributor):
+    register(wire)
+    add_version(wire, run)
+    wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "1"})
+
+    shown = wire.ok("POST", "registered-models/rename", {"name": "digits", "new_name": "digits-v2"})
+
+    assert shown["registered_model"]["name"] == "digits-v2"
+    assert shown["registered_model"]["aliases"] == [{"alias": "champion", "version": "1"}]
+    version = wire.ok("GET", "model-versions/get", {"name": "digits-v2", "version": "1"})["model_version"]
+    assert (version["name"], version["run_id"]) == ("digits-v2", run.uuid)
+    wire.error("GET", "registered-models/get", {"name": "digits"}, status=404, code="RESOURCE_DOES_NOT_EXIST")
+    event = AuditEvent.objects.get(action="registered_model.renamed")
+    assert (event.actor, event.before, event.after) == (
+        contributor,
+        {"name": "digits"},
+        {"name": "digits-v2"},
+    )
+
+
+def test_rename_onto_a_taken_name_is_refused(wire):
+    register(wire)
+    register(wire, "other")
+    wire.error(
+        "POST",
+        "registered-models/rename",
+        {"name": "digits", "new_name": "other"},
+        status=400,
+        code="RESOURCE_ALREADY_EXISTS",
+    )
+
+
+def test_delete_reads_the_name_from_a_json_body(wire, run, contributor):
+    register(wire)
+    add_version(wire, run)
+    assert wire.ok("DELETE", "registered-models/delete", {"name": "digits"}) == {}
+    assert not RegisteredModel.objects.exists()
+    assert not ModelVersion.objects.exists()
+    event = AuditEvent.objects.get(action="registered_model.deleted")
+    assert event.actor == contributor
+    assert [v["version"] for v in event.before["versions"]] == [1]
+
+
+def test_tags_are_set_replaced_and_deleted_with_a_json_body(wire, contributor):
+    register(wire)
+    wire.ok("POST", "registered-models/set-tag", {"name": "digits", "key": "team", "value": "vision"})
+    wire.ok("POST", "registered-models/set-tag", {"name": "digits", "key": "team", "value": "nlp"})
+    tags = wire.ok("GET", "registered-models/get", {"name": "digits"})["registered_model"]["tags"]
+    assert tags == [{"key": "team", "value": "nlp"}]
+
+    assert wire.ok("DELETE", "registered-models/delete-tag", {"name": "digits", "key": "team"}) == {}
+    assert not RegisteredModelTag.objects.exists()
+    assert actions_by(contributor)[-3:] == [
+        "registered_model.tag_set",
+        "registered_model.tag_set",
+        "registered_model.tag_deleted",
+    ]
+    wire.error(
+        "DELETE",
+        "registered-models/delete-tag",
+        {"name": "digits", "key": "team"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+
+
+def test_an_alias_moves_with_history_and_audit_naming_the_caller(
+    wire, run, contributor, mlflow_wire_for, reviewer
+):
+    register(wire)
+    add_version(wire, run)
+    add_version(wire, run)
+    assert (
+        wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "1"})
+        == {}
+    )
+    mlflow_wire_for(reviewer).ok(
+        "POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "2"}
+    )
+
+    held = wire.ok("GET", "registered-models/alias", {"name": "digits", "alias": "champion"})["model_version"]
+    assert (held["version"], held["aliases"]) == ("2", ["champion"])
+    first, second = AliasHistory.objects.order_by("assigned_at", "pk")
+    assert (first.version.version, first.assigned_by, first.removed_by) == (1, contributor, reviewer)
+    assert (second.version.version, second.assigned_by, second.removed_at) == (2, reviewer, None)
+    moves = AuditEvent.objects.filter(action="model_alias.set").order_by("sequence")
+    assert [(e.actor, e.after["version"]) for e in moves] == [(contributor, 1), (reviewer, 2)]
+
+
+def test_deleting_an_alias_reads_a_json_body_and_ends_its_history(wire, run, contributor):
+    register(wire)
+    add_version(wire, run)
+    wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "1"})
+    assert wire.ok("DELETE", "registered-models/alias", {"name": "digits", "alias": "champion"}) == {}
+    assert not ModelAlias.objects.exists()
+    history = AliasHistory.objects.get()
+    assert history.removed_by == contributor and history.removed_at is not None
+    assert actions_by(contributor)[-1] == "model_alias.deleted"
+    message = wire.error(
+        "GET",
+        "registered-models/alias",
+        {"name": "digits", "alias": "champion"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    assert message == "alias: registered model 'digits' has no alias 'champion'"
+
+
+@pytest.mark.parametrize(
+    ("alias", "message"),
+    [
+        ("latest", "alias: 'latest' is reserved ('latest' and 'v<number>' name versions)"),
+        ("v1", "alias: 'v1' is reserved ('latest' and 'v<number>' name versions)"),
+        ("prod env!", "alias: 'prod env!' may only contain letters, digits, '_' and '-'"),
+    ],
+)
+def test_invalid_aliases_are_refused_and_change_nothing(wire, run, alias, message):
+    register(wire)
+    add_version(wire, run)
+    events = AuditEvent.objects.count()
+    got = wire.error(
+        "POST",
+        "registered-models/alias",
+        {"name": "digits", "alias": alias, "version": "1"},
+        status=400,
+        code="INVALID_PARAMETER_VALUE",
+    )
+    assert got == message
+    assert not ModelAlias.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_alias_on_a_missing_version_is_resource_does_not_exist(wire):
+    register(wire)
+    message = wire.error(
+        "POST",
+        "registered-models/alias",
+        {"name": "digits", "alias": "champion", "version": "7"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    assert message == "version: registered model 'digits' has no version 7"
+
+
+def test_get_latest_versions_by_post_and_get_filters_stages_case_insensitively(wire, run):
+    register(wire)
+    for _ in range(3):
+        add_version(wire, run)
+    wire.ok(
+        "POST", "model-versions/transition-stage", {"name": "digits", "version": "2", "stage": "Production"}
+    )
+
+    production = wire.ok(
+        "POST", "registered-models/get-latest-versions", {"name": "digits", "stages": ["production"]}
+    )
+    assert [(v["version"], v["current_stage"]) for v in production["model_versions"]] == [("2", "Production")]
+    every = wire.ok("GET", "registered-models/get-latest-versions", {"name": "digits"})
+    assert [(v["version"], v["current_stage"]) for v in every["model_versions"]] == [
+        ("2", "Production"),
+        ("3", "None"),
+    ]
+    assert (
+        wire.ok("GET", "registered-models/get-latest-versions", {"name": "digits", "stages": "Archived"})
+        == {}
+    )
+    message = wire.error(
+        "POST",
+        "registered-models/get-latest-versions",
+        {"name": "digits", "stages": ["Live"]},
+        status=400,
+        code="INVALID_PARAMETER_VALUE",
+    )
+    assert message == "stages[0]: 'Live' is not one of None, Staging, Production, Archived"
+
+
+# Search ------------------------------------------------------------------------------------
+
+
+def search(wire, **message) -> dict:
+    return wire.ok("GET", "registered-models/search", message)
+
+
+def names(result: dict) -> list[str]:
+    return [model["name"] for model in result.get("registered_models", [])]
+
+
+@pytest.fixture
+def catalogue(wire):
+    register(wire, "digits", tags=[{"key": "team", "value": "vision"}])
+    register(wire, "Digits-large", tags=[{"key": "team", "value": "vision"}])
+    register(wire, "sentiment", tags=[{"key": "team", "value": "nlp"}])
+    register(wire, "greeting", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
+    register(wire, "not-a-prompt", tags=[{"key": "mlflow.prompt.is_prompt", "value": "false"}])
+
+
+def test_the_clients_prompt_clause_keeps_models_without_the_prompt_tag(wire, catalogue):
+    assert names(search(wire, filter=PROMPT_CLAUSE)) == [
+        "Digits-large",
+        "digits",
+        "not-a-prompt",
+        "sentiment",
+    ]
+    assert names(search(wire)) == ["Digits-large", "digits", "not-a-prompt", "sentiment"]
+    assert names(search(wire, filter="tags.`mlflow.prompt.is_prompt` = 'true'")) == ["greeting"]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("name = 'digits'", ["digits"]),
+        ("name != 'digits'", ["Digits-large", "not-a-prompt", "sentiment"]),
+        ("name LIKE 'digits%'", ["digits"]),
+        ("name ILIKE 'digits%'", ["Digits-large", "digits"]),
+        ("name IN ('digits', 'sentiment', 'greeting')", ["digits", "sentiment"]),
+        ("name NOT IN ('digits', 'sentiment')", ["Digits-large", "not-a-prompt"]),
+        ("tags.team = 'vision'", ["Digits-large", "digits"]),
+        ("tags.team != 'vision'", ["sentiment"]),
+        ("tag.`team` LIKE 'n%'", ["sentiment"]),
+        ("name ILIKE '%digits%' AND tags.team = 'vision'", ["Digits-large", "digits"]),
+    ],
+)
+def test_filters_on_name_and_tags_with_the_prompt_clause(wire, catalogue, filter_string, expected):
+    assert names(search(wire, filter=f"{filter_string} AND {PROMPT_CLAUSE}")) == expected
+
+
+def test_order_by_timestamps_and_name(wire, catalogue):
+    wire.ok("PATCH", "registered-models/update", {"name": "digits", "description": "touched last"})
+    newest_first = names(search(wire, order_by=["last_updated_timestamp DESC"]))
+    assert newest_first[0] == "digits"
+    assert names(search(wire, order_by=["creation_timestamp ASC"])) == [
+        "digits",
+        "Digits-large",
+        "sentiment",
+        "not-a-prompt",
+    ]
+    assert names(search(wire, order_by=["name DESC"])) == [
+        "sentiment",
+        "not-a-prompt",
+        "digits",
+        "Digits-large",
+    ]
+
+
+def test_pages_follow_the_next_page_token(wire, catalogue):
+    first = search(wire, max_results="3")
+    assert names(first) == ["Digits-large", "digits", "not-a-prompt"]
+    second = search(wire, max_results="3", page_token=first["next_page_token"])
+    assert names(second) == ["sentiment"]
+    assert "next_page_token" not in second
+
+
+@pytest.mark.parametrize(
+    ("message", "field", "text"),
+    [
+        ({"filter": "name = "}, "filter", "filter: Syntax error at position 7 (line 1, column 8)"),
+        ({"filter": "owner = 'x'"}, "filter", "filter: Invalid attribute key 'owner' at position 0"),
+        ({"filter": "metrics.acc > 1"}, "filter", "filter: Invalid entity type 'metrics' at position 0"),
+        ({"filter": "name = 3"}, "filter", "filter: Expected a quoted string value for name at position 0"),
+        ({"filter": "tags.x > 'a'"}, "filter", "filter: Invalid comparator '>' for tags.x at position 0"),
+        ({"order_by": ["owner"]}, "order_by", "order_by: order_by[0] 'owner': expected '<key> [ASC|DESC]'"),
+        (
+            {"order_by": ["name", "name DESC"]},
+            "order_by",
+            "order_by: order_by[1] 'name DESC': name is ordered",
+        ),
+        ({"max_results": "1001"}, "max_results", "max_results: max_results must be between 1 and 1000"),
+        ({"max_results": "0"}, "max_results", "max_results: max_results must be between 1 and 1000"),
+        ({"max_results": "many"}, "max_results", "max_results: Invalid value 'many'"),
+        ({"page_token": "not-a-token"}, "page_token", "page_token: Invalid page token"),
+    ],
+)
+def test_bad_search_requests_are_400_naming_the_field(wire, message, field, text):
+    got = wire.error("GET", "registered-models/search", message, status=400, code="INVALID_PARAMETER_VALUE")
+    assert got.startswith(text)
+
+
+def test_search_reads_a_page_in_the_same_number_of_queries_however_many_models(wire, run, catalogue):
+    def queries_for_search() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            search(wire, filter=PROMPT_CLAUSE)
+        return len(captured)
+
+    def add_models(count: int) -> None:
+        for index in range(RegisteredModel.objects.count(), RegisteredModel.objects.count() + count):
+            register(wire, f"extra-{index}", tags=[{"key": "k", "value": "v"}])
+            add_version(wire, run, f"extra-{index}")
+            add_version(wire, run, f"extra-{index}")
+            wire.ok(
+                "POST", "registered-models/alias", {"name": f"extra-{index}", "alias": "a", "version": "1"}
+            )
+
+    add_models(1)
+    few = queries_for_search()
+    add_models(6)
+    assert queries_for_search() == few <= 7
+
+
+# Refusals -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "endpoint", "message"),
+    [
+        ("POST", "registered-models/create", {"name": "new"}),
+        ("PATCH", "registered-models/update", {"name": "digits", "description": "x"}),
+        ("POST", "registered-models/rename", {"name": "digits", "new_name": "x"}),
+        ("DELETE", "registered-models/delete", {"name": "digits"}),
+        ("POST", "registered-models/set-tag", {"name": "digits", "key": "k", "value": "v"}),
+        ("DELETE", "registered-models/delete-tag", {"name": "digits", "key": "team"}),
+        ("POST", "registered-models/alias", {"name": "digits", "alias": "next", "version": "1"}),
+        ("DELETE", "registered-models/alias", {"name": "digits", "alias": "champion"}),
+    ],
+)
+def test_a_viewer_may_read_but_every_write_is_permission_denied(
+    wire, viewer_wire, run, method, endpoint, message
+):
+    register(wire, description="kept", tags=[{"key": "team", "value": "vision"}])
+    add_version(wire, run)
+    wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "1"})
+    before = wire.ok("GET", "registered-models/get", {"name": "digits"})
+    events = AuditEvent.objects.count()
+
+    viewer_wire.error(method, endpoint, message, status=403, code="PERMISSION_DENIED")
+
+    assert viewer_wire.ok("GET", "registered-models/get", {"name": "digits"}) == before
+    assert AuditEvent.objects.count() == events
+    assert RegisteredModel.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "endpoint", "message", "text"),
+    [
+        ("POST", "registered-models/create", {}, "name: Missing value for required parameter 'name'."),
+        ("POST", "registered-models/create", {"name": 5}, "name: Invalid value 5 for parameter 'name'"),
+        ("POST", "registered-models/create", {"name": "a/b"}, "name: 'a/b' must not contain"),
+        ("POST", "registered-models/create", {"name": "x", "tags": "t"}, "tags: Invalid value 't'"),
+        ("POST", "registered-models/create", {"name": "x", "tags": [{"value": "v"}]}, "tags[0].key: must be"),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "x", "tags": [{"key": "k", "value": 1}]},
+            "tags[0].value",
+        ),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "x", "description": ["d"]},
+            "description: Invalid value",
+        ),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "x", "tags": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]},
+            "tags[1].key: 'k' is given more than once",
+        ),
+        ("GET", "registered-models/get", {}, "name: Missing value for required parameter 'name'."),
+        ("GET", "registered-models/get", {"name": "a\x00b"}, "name: 'name' must not contain NUL characters"),
+        ("POST", "registered-models/rename", {"name": "digits"}, "new_name: Missing value"),
+        ("POST", "registered-models/alias", {"name": "digits", "alias": "a", "version": "one"}, "version:"),
+        ("POST", "registered-models/alias", {"name": "digits", "version": "1"}, "alias: Missing value"),
+        (
+            "POST",
+            "registered-models/set-tag",
+            {"name": "digits", "key": "bad key!"},
+            "key: 'bad key!' may only",
+        ),
+        ("DELETE", "registered-models/delete-tag", {"name": "digits", "key": "\x00"}, "key: 'key' must not"),
+        (
+            "POST",
+            "registered-models/get-latest-versions",
+            {"name": "digits", "stages": [1]},
+            "stages: Invalid",
+        ),
+    ],
+)
+def test_malformed_requests_are_400_naming_the_field(wire, method, endpoint, message, text):
+    register(wire)
+    got = wire.error(method, endpoint, message, status=400, code="INVALID_PARAMETER_VALUE")
+    assert got.startswith(text)

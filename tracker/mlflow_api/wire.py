@@ -1,0 +1,170 @@
+"""MLflow's JSON shapes for experiments, runs and metrics, built (and read) in this one place.
+
+Protobuf JSON rules apply: ids declared as strings are strings, times are integer
+milliseconds, NaN and ±Infinity are spelled as strings, and unset fields are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from config.exceptions import InvalidInput
+from tracker.models import Experiment, Lifecycle, Run
+from tracker.selectors import RunData
+from tracker.services import TagInput
+
+from .protocol import Call, double_out, omit_empty
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+# 9999-12-31T23:59:59.999Z, the last instant a Python datetime can hold.
+MAX_EPOCH_MS = 253_402_300_799_999
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+T = TypeVar("T")
+
+# ViewType (service.proto), by the name clients send.
+_VIEW_TYPES: dict[str, str | None] = {
+    "ACTIVE_ONLY": Lifecycle.ACTIVE,
+    "DELETED_ONLY": Lifecycle.DELETED,
+    "ALL": None,
+}
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - EPOCH) // ONE_MS
+
+
+def optional_datetime(call: Call, name: str) -> datetime | None:
+    """A field of integer milliseconds since the epoch as a datetime; None when not sent."""
+    value = call.integer(name)
+    if value is None:
+        return None
+    if not 0 <= value <= MAX_EPOCH_MS:
+        raise InvalidInput(f"must be milliseconds since the epoch, from 0 to {MAX_EPOCH_MS}", field=name)
+    return EPOCH + value * ONE_MS
+
+
+def lifecycle_filter(call: Call, name: str) -> str | None:
+    """MLflow's view type as the lifecycle to filter on (None: every lifecycle)."""
+    value = call.string(name, default="ACTIVE_ONLY")
+    if value not in _VIEW_TYPES:
+        raise InvalidInput(f"{value[:100]!r} is not one of {', '.join(_VIEW_TYPES)}", field=name)
+    return _VIEW_TYPES[value]
+
+
+def invalid(field: str, value: Any, expected: str) -> InvalidInput:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return InvalidInput(
+        f"Invalid value {shown} for parameter '{field}' supplied: expected {expected}", field=field
+    )
+
+
+def missing(field: str) -> InvalidInput:
+    return InvalidInput(f"Missing value for required parameter '{field}'.", field=field)
+
+
+def key_value_inputs(call: Call, name: str, factory: Callable[[str, str], T]) -> list[T]:
+    """`[{key, value}]` as ParamInputs or TagInputs (protobuf JSON may leave out an empty value);
+    the services check key syntax and lengths."""
+    pairs = []
+    for index, item in enumerate(call.objects(name)):
+        key, value = item.get("key"), item.get("value", "")
+        if key is None:
+            raise missing(f"{name}[{index}].key")
+        if not isinstance(key, str):
+            raise invalid(f"{name}[{index}].key", key, "a string")
+        if not isinstance(value, str):
+            raise invalid(f"{name}[{index}].value", value, "a string")
+        pairs.append(factory(key, value))
+    return pairs
+
+
+def tag_inputs(call: Call, name: str = "tags") -> list[TagInput]:
+    return key_value_inputs(call, name, TagInput)
+
+
+def key_values(items: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in items.items()]
+
+
+def experiment(experiment: Experiment) -> dict[str, Any]:
+    """An Experiment message; its tags should be prefetched when many are rendered."""
+    return omit_empty(
+        {
+            "experiment_id": str(experiment.pk),
+            "name": experiment.name,
+            "artifact_location": experiment.artifact_location or f"mlflow-artifacts:/{experiment.pk}",
+            "lifecycle_stage": experiment.lifecycle,
+            "creation_time": to_ms(experiment.created_at),
+            "last_update_time": to_ms(experiment.updated_at),
+            "tags": [{"key": tag.key, "value": tag.value} for tag in experiment.tags.all()],
+        }
+    )
+
+
+def run_info(run: Run) -> dict[str, Any]:
+    """A RunInfo message; the user is the authenticated owner, whatever the client claimed."""
+    return omit_empty(
+        {
+            "run_id": run.uuid,
+            "run_uuid": run.uuid,
+            "run_name": run.name,
+            "experiment_id": str(run.experiment_id),
+            "user_id": run.user.username if run.user_id is not None else None,
+            "status": run.status,
+            "start_time": to_ms(run.start_time),
+            "end_time": to_ms(run.end_time) if run.end_time is not None else None,
+            "artifact_uri": run.artifact_uri,
+            "lifecycle_stage": run.lifecycle,
+        }
+    )
+
+
+def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
+    return {"key": key, "value": double_out(value), "timestamp": timestamp, "step": step}
+
+
+def _dataset_input(dataset: Any) -> dict[str, Any]:
+    return omit_empty(
+        {
+            "tags": [{"key": DATASET_CONTEXT_TAG, "value": dataset.context}] if dataset.context else [],
+            "dataset": omit_empty(
+                {
+                    "name": dataset.name,
+                    "digest": dataset.digest,
+                    "source_type": dataset.source_type,
+                    "source": dataset.source,
+                    "schema": dataset.schema,
+                    "profile": dataset.profile,
+                }
+            ),
+        }
+    )
+
+
+def run(data: RunData) -> dict[str, Any]:
+    """A Run message with all four parts, as MLflow's server always sends them."""
+    return {
+        "info": run_info(data.run),
+        "data": omit_empty(
+            {
+                "metrics": [
+                    metric(m.key, m.display_value, m.timestamp, m.step) for m in data.metrics.values()
+                ],
+                "params": key_values(data.params),
+                "tags": key_values(data.tags),
+            }
+        ),
+        "inputs": omit_empty(
+            {
+                "dataset_inputs": [_dataset_input(d) for d in data.datasets],
+                "model_inputs": [{"model_id": model_id} for model_id in data.model_inputs],
+            }
+        ),
+        "outputs": omit_empty(
+            {"model_outputs": [{"model_id": model_id, "step": step} for model_id, step in data.model_outputs]}
+        ),
+    }
