@@ -5,8 +5,6 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
-from django.db.models import Case, IntegerField, Max, Value, When
-
 from config.exceptions import PermissionDenied, Unauthenticated
 
 
@@ -23,17 +21,6 @@ class Role(IntEnum):
 
 
 ROLE_GROUPS = {role.group_name: role for role in Role if role is not Role.NONE}
-
-
-def role_rank_expression(group_name_path: str) -> Max:
-    """SQL for the highest role rank among a user's groups, so a query can fetch the role too."""
-    return Max(
-        Case(
-            *(When(**{group_name_path: name}, then=Value(int(role))) for name, role in ROLE_GROUPS.items()),
-            default=Value(int(Role.NONE)),
-            output_field=IntegerField(),
-        )
-    )
 
 
 def remember_role(user: Any, role: Role) -> None:

@@ -34,6 +34,7 @@ _INSERT_EVENT = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _EVENT_FIELDS)}) "
     f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id"
 )
+_READ_HEAD = f"SELECT sequence, hash FROM {AuditChainHead._meta.db_table} WHERE id = 1"
 _MOVE_HEAD = f"UPDATE {AuditChainHead._meta.db_table} SET sequence = %s, hash = %s WHERE id = 1"
 
 
@@ -53,6 +54,22 @@ def _insert_event(**values: Any) -> AuditEvent:
     event = AuditEvent(id=event_id, actor_id=actor_id, **values)
     event._state.adding, event._state.db = False, connection.alias
     return event
+
+
+def _locked_head() -> tuple[int, str]:
+    """The chain head's sequence and hash, locked until the caller's transaction ends.
+
+    Appends from concurrent transactions must form one chain: the head row is the lock. Plain
+    SQL, since every write on every path comes through here.
+    """
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_HEAD + lock)
+        row = cursor.fetchone()
+    if row is None:  # a database whose data migration has not run (tests that flush tables)
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
+        return head.sequence, head.hash
+    return row[0], row[1]
 
 
 def record_event(
@@ -82,11 +99,8 @@ def record_event(
     before, after = json.loads(json.dumps(before)), json.loads(json.dumps(after))
     # No savepoint: a failure here must roll back the caller's change with it anyway.
     with transaction.atomic(savepoint=False):
-        # Appends from concurrent transactions must form one chain: the head row is the lock.
-        head = AuditChainHead.objects.select_for_update().filter(id=1).first()
-        if head is None:  # a database whose data migration has not run (tests that flush tables)
-            head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
-        sequence = head.sequence + 1
+        previous_sequence, previous_hash = _locked_head()
+        sequence = previous_sequence + 1
         created_at = datetime.now(UTC)
         digest = event_hash(
             sequence=sequence,
@@ -97,7 +111,7 @@ def record_event(
             object_id=object_id,
             before=before,
             after=after,
-            previous_hash=head.hash,
+            previous_hash=previous_hash,
         )
         event = _insert_event(
             sequence=sequence,
@@ -109,7 +123,7 @@ def record_event(
             object_id=object_id,
             before=before,
             after=after,
-            previous_hash=head.hash,
+            previous_hash=previous_hash,
             hash=digest,
         )
     return event

@@ -14,3 +14,6 @@ STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location
 CELERY_TASK_ALWAYS_EAGER = True
 # Serve static files from the finders: tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
+# The live server answers each request on a new thread; persistent connections would outlive
+# those threads and keep the test database busy when pytest tries to drop it.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

@@ -6,14 +6,15 @@ from typing import Any
 
 from registry import selectors, services
 from registry.models import ModelVersion
-from tracker.mlflow_api.protocol import Call, Endpoint, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, omit_empty
+from tracker.mlflow_api.wire import tag_inputs
 from tracker.services import TagInput
 
 from . import wire
 
 
 def _version(call: Call) -> ModelVersion:
-    model = selectors.get_registered_model(name=wire.text(call, "name", required=True))
+    model = selectors.get_registered_model(name=call.string("name", required=True))
     return selectors.get_model_version(model=model, version=call.integer("version", required=True))
 
 
@@ -23,8 +24,8 @@ def _shown(version: ModelVersion) -> dict[str, Any]:
 
 
 def create_model_version(call: Call) -> dict[str, Any]:
-    name, source, tags = wire.text(call, "name", required=True), wire.text(call, "source"), wire.tags_in(call)
-    run_id, model_id = wire.text(call, "run_id"), wire.text(call, "model_id")
+    name, source, tags = call.string("name", required=True), call.string("source"), tag_inputs(call)
+    run_id, model_id = call.string("run_id"), call.string("model_id")
     run_link, description = call.string("run_link"), call.string("description")
     model = selectors.get_registered_model(name=name)
     origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source)
@@ -43,7 +44,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
 
 def get_model_version(call: Call) -> dict[str, Any]:
     record = selectors.model_version_record(
-        name=wire.text(call, "name", required=True), version=call.integer("version", required=True)
+        name=call.string("name", required=True), version=call.integer("version", required=True)
     )
     return {"model_version": wire.model_version(record)}
 
@@ -86,8 +87,9 @@ def set_model_version_tag(call: Call) -> dict[str, Any]:
 
 
 def delete_model_version_tag(call: Call) -> dict[str, Any]:
-    key = wire.text(call, "key", required=True)
-    services.delete_model_version_tag(actor=call.user, version=_version(call), key=key)
+    key, version = call.string("key", required=True), _version(call)
+    with absent_is_fine("key"):
+        services.delete_model_version_tag(actor=call.user, version=version, key=key)
     return {}
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from registry import selectors, services
-from tracker.mlflow_api.protocol import Call, Endpoint, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, omit_empty
+from tracker.mlflow_api.wire import tag_inputs
 from tracker.services import TagInput
 
 from . import wire
 
 
 def _model(call: Call) -> Any:
-    return selectors.get_registered_model(name=wire.text(call, "name", required=True))
+    return selectors.get_registered_model(name=call.string("name", required=True))
 
 
 def _shown(name: str) -> dict[str, Any]:
@@ -24,13 +25,13 @@ def create_registered_model(call: Call) -> dict[str, Any]:
         actor=call.user,
         name=call.string("name", required=True),
         description=call.string("description"),
-        tags=wire.tags_in(call),
+        tags=tag_inputs(call),
     )
     return _shown(model.name)
 
 
 def get_registered_model(call: Call) -> dict[str, Any]:
-    return _shown(wire.text(call, "name", required=True))
+    return _shown(call.string("name", required=True))
 
 
 def search_registered_models(call: Call) -> dict[str, Any]:
@@ -73,8 +74,9 @@ def set_registered_model_tag(call: Call) -> dict[str, Any]:
 
 
 def delete_registered_model_tag(call: Call) -> dict[str, Any]:
-    key = wire.text(call, "key", required=True)
-    services.delete_registered_model_tag(actor=call.user, model=_model(call), key=key)
+    key, model = call.string("key", required=True), _model(call)
+    with absent_is_fine("key"):
+        services.delete_registered_model_tag(actor=call.user, model=model, key=key)
     return {}
 
 
@@ -90,14 +92,15 @@ def set_alias(call: Call) -> dict[str, Any]:
 
 
 def delete_alias(call: Call) -> dict[str, Any]:
-    alias = wire.text(call, "alias", required=True)
-    services.delete_alias(actor=call.user, model=_model(call), alias=alias)
+    alias, model = call.string("alias", required=True), _model(call)
+    with absent_is_fine("alias"):
+        services.delete_alias(actor=call.user, model=model, alias=alias)
     return {}
 
 
 def get_version_by_alias(call: Call) -> dict[str, Any]:
     record = selectors.version_record_by_alias(
-        name=wire.text(call, "name", required=True), alias=wire.text(call, "alias", required=True)
+        name=call.string("name", required=True), alias=call.string("alias", required=True)
     )
     return {"model_version": wire.model_version(record)}
 

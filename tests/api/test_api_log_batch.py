@@ -239,9 +239,11 @@ def test_a_batch_takes_the_same_few_queries_whatever_its_size(contributor_api, r
         assert response.json()["points_inserted"] == len(points)
         return len(captured)
 
-    small, full = queries_for(_points(10, start=1)), queries_for(_points(1000, start=11))
+    small = queries_for(_points(10, start=1))
+    medium, full = queries_for(_points(100, start=11)), queries_for(_points(1000, start=111))
 
-    assert small == full
+    assert medium == full
+    assert small <= full  # a few points skip COPY's savepoint on PostgreSQL
     assert full <= 15  # auth 2, run 1, then the service's transaction (savepoints count on PostgreSQL)
 
 

@@ -252,6 +252,19 @@ def test_tags_are_set_and_deleted_with_a_json_body(wire, registered, run, contri
         "model_version.tag_set",
         "model_version.tag_deleted",
     ]
+    # Deleting it again succeeds and records nothing, as in MLflow; a missing version is still 404.
+    assert (
+        wire.ok("DELETE", "model-versions/delete-tag", {"name": "digits", "version": "1", "key": "checked"})
+        == {}
+    )
+    assert actions.count() == 2
+    wire.error(
+        "DELETE",
+        "model-versions/delete-tag",
+        {"name": "digits", "version": "9", "key": "checked"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
 
 
 def test_download_uri_points_into_the_artifact_store_for_each_source_form(

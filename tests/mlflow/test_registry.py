@@ -158,10 +158,14 @@ def test_tags_are_set_replaced_and_deleted_with_a_json_body(wire, contributor):
         "registered_model.tag_set",
         "registered_model.tag_deleted",
     ]
+    # As in MLflow, deleting a tag that is not there succeeds and changes nothing.
+    events = AuditEvent.objects.count()
+    assert wire.ok("DELETE", "registered-models/delete-tag", {"name": "digits", "key": "team"}) == {}
+    assert AuditEvent.objects.count() == events
     wire.error(
         "DELETE",
         "registered-models/delete-tag",
-        {"name": "digits", "key": "team"},
+        {"name": "nope", "key": "team"},
         status=404,
         code="RESOURCE_DOES_NOT_EXIST",
     )
@@ -437,7 +441,12 @@ def test_a_viewer_may_read_but_every_write_is_permission_denied(
         ("POST", "registered-models/create", {"name": 5}, "name: Invalid value 5 for parameter 'name'"),
         ("POST", "registered-models/create", {"name": "a/b"}, "name: 'a/b' must not contain"),
         ("POST", "registered-models/create", {"name": "x", "tags": "t"}, "tags: Invalid value 't'"),
-        ("POST", "registered-models/create", {"name": "x", "tags": [{"value": "v"}]}, "tags[0].key: must be"),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "x", "tags": [{"value": "v"}]},
+            "tags[0].key: Missing value for required parameter",
+        ),
         (
             "POST",
             "registered-models/create",
@@ -480,3 +489,24 @@ def test_malformed_requests_are_400_naming_the_field(wire, method, endpoint, mes
     register(wire)
     got = wire.error(method, endpoint, message, status=400, code="INVALID_PARAMETER_VALUE")
     assert got.startswith(text)
+
+
+def test_deleting_a_missing_alias_succeeds_as_in_mlflow_but_a_missing_model_is_404(wire, viewer_wire):
+    register(wire)
+    events = AuditEvent.objects.count()
+    assert wire.ok("DELETE", "registered-models/alias", {"name": "digits", "alias": "champion"}) == {}
+    assert AuditEvent.objects.count() == events
+    wire.error(
+        "DELETE",
+        "registered-models/alias",
+        {"name": "nope", "alias": "champion"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    viewer_wire.error(
+        "DELETE",
+        "registered-models/alias",
+        {"name": "digits", "alias": "champion"},
+        status=403,
+        code="PERMISSION_DENIED",
+    )

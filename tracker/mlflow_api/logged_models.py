@@ -6,25 +6,16 @@ from typing import Any
 
 from config.exceptions import InvalidInput
 from tracker import selectors, services
-from tracker.logged_model_search import DatasetFilter, ModelOrder
+from tracker.search.logged_models import DatasetFilter, ModelOrder
 from tracker.selectors import ArtifactEntry, LoggedModelDetails, ModelMetricValue
-from tracker.services import ParamInput, TagInput
+from tracker.services import ParamInput
 from tracker.validation import validate_artifact_path, validate_text
 
 from .protocol import Call, Endpoint, double_out, omit_empty
-from .wire import key_values, to_ms
+from .wire import key_value_inputs, key_values, tag_inputs, to_ms
 
 DEFAULT_SEARCH_RESULTS = 100  # MLflow's SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
 MAX_NESTED_TEXT_LENGTH = 500  # a dataset name's limit; metric keys and digests are shorter
-
-
-def _params(call: Call) -> list[ParamInput]:
-    # Protobuf JSON leaves out an empty value, so a missing one is "". The service checks types.
-    return [ParamInput(key=item.get("key"), value=item.get("value", "")) for item in call.objects("params")]
-
-
-def _tags(call: Call) -> list[TagInput]:
-    return [TagInput(key=item.get("key"), value=item.get("value", "")) for item in call.objects("tags")]
 
 
 def _text(item: dict[str, Any], name: str, field: str) -> str:
@@ -94,8 +85,8 @@ def create_logged_model(call: Call) -> dict[str, Any]:
         name=call.string("name"),
         model_type=call.string("model_type"),
         source_run=selectors.get_source_run(run_id=source_run_id) if source_run_id else None,
-        params=_params(call),
-        tags=_tags(call),
+        params=key_value_inputs(call, "params", ParamInput),
+        tags=tag_inputs(call),
     )
     return _model_response(model)
 
@@ -172,7 +163,7 @@ def search_logged_models(call: Call) -> dict[str, Any]:
 
 def set_logged_model_tags(call: Call, model_id: str) -> dict[str, Any]:
     model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
-    services.set_logged_model_tags(actor=call.user, model=model, tags=_tags(call))
+    services.set_logged_model_tags(actor=call.user, model=model, tags=tag_inputs(call))
     return {}
 
 
@@ -184,7 +175,9 @@ def delete_logged_model_tag(call: Call, model_id: str, tag_key: str) -> dict[str
 
 def log_logged_model_params(call: Call, model_id: str) -> dict[str, Any]:
     model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
-    services.log_logged_model_params(actor=call.user, model=model, params=_params(call))
+    services.log_logged_model_params(
+        actor=call.user, model=model, params=key_value_inputs(call, "params", ParamInput)
+    )
     return {}
 
 

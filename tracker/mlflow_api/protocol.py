@@ -16,7 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,17 @@ def error_response(error: ApplicationError) -> HttpResponse:
     if status == 401:
         response["WWW-Authenticate"] = 'Basic realm="Lab Ledger", charset="UTF-8"'
     return response
+
+
+@contextmanager
+def absent_is_fine(field: str) -> Iterator[None]:
+    """MLflow's registry deletes of a tag or alias that is not there succeed silently; scripts
+    rely on it. Only a NotFound about `field` itself is swallowed, never a missing model."""
+    try:
+        yield
+    except NotFound as error:
+        if error.field != field:
+            raise
 
 
 def double_out(value: float) -> float | str:

@@ -5,41 +5,31 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import Conflict, InvalidInput, NotFound
+from config.exceptions import Conflict, NotFound
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.validation import (
     MAX_INT64,
     MAX_METRICS_PER_BATCH,
-    MAX_PARAM_VALUE_LENGTH,
     MAX_PARAMS_PER_BATCH,
-    MAX_RUN_NAME_LENGTH,
-    MAX_TAG_VALUE_LENGTH,
     MAX_TAGS_PER_BATCH,
     MIN_INT64,
     coerce_int64,
     coerce_metric_value,
     validate_key,
-    validate_text,
 )
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, insert_points, upsert_summaries
 from .runs import RUN_NAME_TAG, ensure_run_writable
-
-if TYPE_CHECKING:
-    from .logged_models import ModelMetricInput
-
-
-def _check_batch_size(items: Sequence[Any], limit: int, field: str) -> None:
-    if len(items) > limit:
-        raise InvalidInput(f"{len(items)} items in one batch; the limit is {limit}", field=field)
+from .validators import check_batch_size, validated_params, validated_tags
 
 
 def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
@@ -72,38 +62,6 @@ def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, in
         else:
             rows[(key, step, timestamp, value, False)] = None
     return list(rows)
-
-
-def _validated_params(params: Sequence[ParamInput]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for index, param in enumerate(params):
-        validate_key(param.key, field=f"params[{index}].key")
-        value = param.value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        value = validate_text(value, field=f"params[{index}].value", max_length=MAX_PARAM_VALUE_LENGTH)
-        if param.key in values and values[param.key] != value:
-            raise InvalidInput(
-                f"param {param.key!r} appears twice in the batch with different values "
-                f"({values[param.key]!r} and {value!r})",
-                field=f"params[{index}].value",
-            )
-        values[param.key] = value
-    return values
-
-
-def _validated_tags(tags: Sequence[TagInput]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for index, tag in enumerate(tags):
-        validate_key(tag.key, field=f"tags[{index}].key")
-        values[tag.key] = validate_text(
-            tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH
-        )
-        if tag.key == RUN_NAME_TAG:  # it renames the run, so it must be a valid run name
-            values[tag.key] = validate_text(
-                tag.value, field=f"tags[{index}].value", max_length=MAX_RUN_NAME_LENGTH, allow_empty=False
-            ).strip()
-    return values
 
 
 def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
@@ -187,12 +145,12 @@ def log_batch(
     they are attached to their models in the same transaction.
     """
     require_role(actor, Role.CONTRIBUTOR, action="Logging to a run")
-    _check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
-    _check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
-    _check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
+    check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
+    check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
+    check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
     metric_rows = _validated_metric_rows(metrics)
-    param_values = _validated_params(params)
-    tag_values = _validated_tags(tags)
+    param_values = validated_params(params)
+    tag_values = validated_tags(tags)
     with transaction.atomic():
         # Batches for one run are serialised so that summary merges never lose an update.
         locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
@@ -210,9 +168,6 @@ def log_batch(
             update_metric_summaries(run=run, rows=inserted)
             key_names = tuple(sorted(key_ids))
         if model_metrics:
-            # Imported here: the logged-model services build on this module's validators.
-            from .logged_models import log_model_metrics
-
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
         record_event(
             actor=actor,

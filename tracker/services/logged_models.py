@@ -32,9 +32,9 @@ from tracker.validation import (
     validate_text,
 )
 
-from .batches import _check_batch_size, _validated_params, _validated_tags
 from .inputs import ParamInput, TagInput
 from .runs import ensure_run_writable, generate_run_name
+from .validators import check_batch_size, validated_params, validated_tags
 
 MAX_LOGGED_MODEL_NAME_LENGTH = 250
 MAX_MODEL_TYPE_LENGTH = 500
@@ -103,10 +103,10 @@ def create_logged_model(
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
     name = _validated_name(name)
     model_type = validate_text(model_type, field="model_type", max_length=MAX_MODEL_TYPE_LENGTH)
-    _check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
-    _check_batch_size(tags, MAX_ITEMS_PER_CALL, "tags")
-    param_values = _validated_params(params)
-    tag_values = _validated_tags(tags)
+    check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
+    check_batch_size(tags, MAX_ITEMS_PER_CALL, "tags")
+    param_values = validated_params(params)
+    tag_values = validated_tags(tags)
     with transaction.atomic():
         model = LoggedModel(
             experiment=experiment, name=name, model_type=model_type, source_run=source_run, creator=actor
@@ -183,8 +183,8 @@ def delete_logged_model(*, actor: Any, model: LoggedModel) -> None:
 def set_logged_model_tags(*, actor: Any, model: LoggedModel, tags: Sequence[TagInput]) -> None:
     """Add or overwrite tags (tags are mutable; the last value of a key repeated in one call wins)."""
     require_role(actor, Role.CONTRIBUTOR, action="Tagging a logged model")
-    _check_batch_size(tags, MAX_ITEMS_PER_CALL, "tags")
-    tag_values = _validated_tags(tags)
+    check_batch_size(tags, MAX_ITEMS_PER_CALL, "tags")
+    tag_values = validated_tags(tags)
     if not tag_values:
         return
     with transaction.atomic():
@@ -226,8 +226,8 @@ def delete_logged_model_tag(*, actor: Any, model: LoggedModel, key: str) -> None
 def log_logged_model_params(*, actor: Any, model: LoggedModel, params: Sequence[ParamInput]) -> None:
     """Add params; like a run's, a param never changes: the same value again is accepted."""
     require_role(actor, Role.CONTRIBUTOR, action="Logging logged model params")
-    _check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
-    param_values = _validated_params(params)
+    check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
+    param_values = validated_params(params)
     if not param_values:
         return
     with transaction.atomic():
@@ -280,7 +280,7 @@ def link_run_models(
     ensure_run_writable(run)
     if not links:
         return
-    _check_batch_size(links, MAX_ITEMS_PER_CALL, "models")
+    check_batch_size(links, MAX_ITEMS_PER_CALL, "models")
     steps: dict[str, int] = {}
     for index, (model_id, step) in enumerate(links):
         step = (
@@ -347,7 +347,7 @@ def log_model_metrics(*, actor: Any, run: Run, metrics: Sequence[ModelMetricInpu
         return
     require_role(actor, Role.CONTRIBUTOR, action="Logging logged model metrics")
     ensure_run_writable(run)
-    _check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
+    check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     rows = _validated_model_metrics(metrics)
     with transaction.atomic():
         found = _models_by_id([metric.model_id for metric in metrics], "metrics")

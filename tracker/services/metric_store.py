@@ -2,7 +2,7 @@
 
 Points move into the big table in bulk, never row by row.
 
-PostgreSQL gets COPY (the fastest path the database offers). A batch that repeats points
+PostgreSQL gets COPY (the fastest path the database offers) for 50 points or more. A batch that repeats points
 already stored (a client retrying after a lost response) makes COPY hit the primary key; it is
 then inserted again with ON CONFLICT DO NOTHING, so the retry adds nothing. Other engines use
 multi-row INSERT … ON CONFLICT DO NOTHING directly. Both return only the rows really inserted,
@@ -25,13 +25,16 @@ _TABLE = MetricPoint._meta.db_table
 _COLUMNS = "run_id, key_id, step, timestamp, value, is_nan"
 # SQLite allows 32766 bound variables per statement; six per row.
 _INSERT_CHUNK = 5000
+_COPY_MIN_ROWS = 50
 
 
 def insert_points(*, run_id: int, rows: Sequence[PointRow]) -> list[PointRow]:
     """Insert distinct rows for one run; return those that were not stored already."""
     if not rows:
         return []
-    if connection.vendor == "postgresql":
+    # COPY wins on bulk; for a few points (one log_metric call) a single INSERT saves the
+    # savepoint's two extra round trips.
+    if connection.vendor == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
         import psycopg
 
         try:

@@ -1,7 +1,7 @@
 """Logged-model search: MLflow's `search_logged_models` filter and order_by, compiled to ORM expressions.
 
-The filter uses the run-search grammar (tracker.search parses it; AND, and here also OR, NOT and
-parentheses), with a logged model's identifiers:
+The filter uses the run-search grammar (tracker.search.grammar parses it; AND, and here also OR,
+NOT and parentheses), with a logged model's identifiers:
 - attributes `name`, `model_id`, `model_type`, `status`, `source_run_id` (strings: = != LIKE ILIKE
   IN NOT IN) and `creation_timestamp`, `last_updated_timestamp` (milliseconds: = != > >= < <=);
 - `params.<key>`, `tags.<key>` (strings, plus IS NULL / IS NOT NULL);
@@ -27,12 +27,19 @@ from config.exceptions import InvalidInput
 from tracker.models import LoggedModel, LoggedModelMetric, LoggedModelParam, LoggedModelStatus, LoggedModelTag
 
 # The run search's parser and comparison helpers are shared rather than written twice.
-from tracker.search import ENTITY_PREFIXES, MAX_COMPARISONS, BoolOp, Comparison, Node, parse_filter
-from tracker.search import _number_q as number_q
-from tracker.search import _split_identifier as split_identifier
-from tracker.search import _string_q as string_q
-from tracker.search import _time_q as time_q
-from tracker.search import _ToAst as TreeToAst
+from .grammar import (
+    ENTITY_PREFIXES,
+    MAX_COMPARISONS,
+    BoolOp,
+    Comparison,
+    Node,
+    ToAst,
+    number_q,
+    parse_filter,
+    split_identifier,
+    string_q,
+    time_q,
+)
 
 STRING_ATTRIBUTES = {
     "name": "name",
@@ -97,7 +104,7 @@ def _identifier(text: str, *, field: str) -> tuple[str, str]:
     return "attribute", key
 
 
-class _ToComparisons(TreeToAst):
+class _ToComparisons(ToAst):
     """The shared grammar's tree, with comparisons checked against a logged model's identifiers."""
 
     def comparison(self, items: list) -> Comparison:

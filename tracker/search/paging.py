@@ -1,0 +1,162 @@
+"""order_by and keyset paging, shared by the run and experiment searches: parse the order items,
+sort by annotated values (NULLs last), and page after an opaque cursor of the last row's values."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import F, Q, QuerySet
+
+from config.exceptions import InvalidInput
+
+from .grammar import display_name, parse_run_identifier, parse_tree
+
+
+@dataclass(frozen=True)
+class OrderClause:
+    entity: str
+    key: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class SortColumn:  # an annotation the result is ordered by
+    name: str
+    descending: bool
+    kind: str  # number | string | datetime | duration: tells cursors how to round-trip values
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    queryset: QuerySet[Any]  # runs, or experiments
+    columns: tuple[SortColumn, ...]  # always ends in a unique id, so the order is total
+
+
+IdentifierParser = Callable[[str, str], tuple[str, str]]  # (text, field) -> (entity, key)
+
+
+def parse_order_by(
+    items: Sequence[str] | None, *, parse_identifier: IdentifierParser = parse_run_identifier
+) -> list[OrderClause]:
+    """Parse `"<identifier> [ASC|DESC]"` items; the same key twice is an error."""
+    clauses: list[OrderClause] = []
+    for index, item in enumerate(items or ()):
+        tree = parse_tree(item, "order", "order_by", prefix=f"order_by[{index}] {item!r}: ")
+        entity, key = parse_identifier(str(tree.children[0]), "order_by")
+        if entity == "dataset":
+            raise InvalidInput(f"Cannot order by {display_name(entity, key)}", field="order_by")
+        if any((c.entity, c.key) == (entity, key) for c in clauses):
+            raise InvalidInput(f"Duplicate order_by key: {display_name(entity, key)}", field="order_by")
+        descending = len(tree.children) > 1 and str(tree.children[1]).upper() == "DESC"
+        clauses.append(OrderClause(entity, key, descending))
+    return clauses
+
+
+def sorted_result(
+    queryset: QuerySet[Any],
+    clauses: Sequence[OrderClause],
+    sort_expression: Callable[[OrderClause], tuple[Any, str]],
+) -> SearchResult:
+    """Annotate each sort value and order by them, NULLs last either way."""
+    annotations, columns, ordering = {}, [], []
+    for index, clause in enumerate(clauses):
+        name = f"search_sort_{index}"
+        annotations[name], kind = sort_expression(clause)
+        columns.append(SortColumn(name, clause.descending, kind))
+        ordering.append(F(name).desc(nulls_last=True) if clause.descending else F(name).asc(nulls_last=True))
+    return SearchResult(queryset.annotate(**annotations).order_by(*ordering), tuple(columns))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value // timedelta(microseconds=1)
+    return value
+
+
+def encode_cursor(values: Sequence[object]) -> str:
+    """A page token holding `values` (JSON, base64url without padding)."""
+    plain = [_plain(value) for value in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> list:
+    """The values of a page token; anything else is an error naming page_token."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        values = None
+    if not isinstance(values, list):
+        raise InvalidInput("Invalid page token", field="page_token")
+    return values
+
+
+def _restore(kind: str, value: Any) -> Any:
+    """A cursor value back in its column's type (its JSON type was checked by the caller)."""
+    if value is None:
+        return None
+    if kind == "datetime":
+        return datetime.fromisoformat(value)
+    if kind == "duration":
+        return timedelta(microseconds=value)
+    return value
+
+
+def _cursor_values(result: SearchResult, token: str) -> list:
+    """Decode a cursor and restore each value's type, refusing one made for another sort."""
+    raw = decode_cursor(token)
+    types: dict[str, type | tuple[type, ...]] = {
+        "number": (int, float),
+        "string": str,
+        "datetime": str,
+        "duration": int,
+    }
+    valid = len(raw) == len(result.columns) and all(
+        value is None
+        or (
+            isinstance(value, types[column.kind])
+            and not isinstance(value, bool)
+            and "\x00" not in str(value)  # PostgreSQL cannot compare text holding NUL
+        )
+        for column, value in zip(result.columns, raw, strict=False)
+    )
+    try:
+        if valid:
+            return [_restore(column.kind, value) for column, value in zip(result.columns, raw, strict=True)]
+    except ValueError:
+        pass
+    raise InvalidInput("Invalid page token", field="page_token")
+
+
+def _after(columns: Sequence[SortColumn], values: Sequence[object]) -> Q:
+    """Rows strictly after `values` in the sort order, where NULLs come last either way."""
+    condition, equal_so_far = Q(pk__in=[]), Q()
+    for column, value in zip(columns, values, strict=True):
+        if value is not None:  # a NULL cursor value has nothing after it in its own column
+            beyond = Q(**{f"{column.name}__{'lt' if column.descending else 'gt'}": value})
+            condition |= equal_so_far & (beyond | Q(**{f"{column.name}__isnull": True}))
+            equal_so_far &= Q(**{column.name: value})
+        else:
+            equal_so_far &= Q(**{f"{column.name}__isnull": True})
+    return condition
+
+
+def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """One page of rows after the cursor, and the cursor for the next page (None at the end)."""
+    if limit < 1:
+        raise InvalidInput("Page size must be at least 1", field="max_results")
+    queryset = result.queryset
+    if cursor:
+        queryset = queryset.filter(_after(result.columns, _cursor_values(result, cursor)))
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor([getattr(last, column.name) for column in result.columns])

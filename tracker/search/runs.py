@@ -1,0 +1,115 @@
+"""Run search: a parsed filter compiled to a Q over Run, and the run order's sort expressions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import (
+    Case,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models.functions import Cast
+
+from tracker.models import DatasetInput, MetricSummary, Param, Run, Tag
+
+from .grammar import (
+    NULL_OPS,
+    SORT_ONLY_ATTRIBUTE,
+    STRING_ATTRIBUTES,
+    TIME_ATTRIBUTES,
+    Comparison,
+    compile_node,
+    number_q,
+    parse_filter,
+    string_q,
+    time_q,
+)
+from .paging import OrderClause, SearchResult, parse_order_by, sorted_result
+
+_NULLABLE_ATTRIBUTES = {"user_id": "user", "end_time": "end_time"}  # guarded so NOT stays two-valued
+# A number the database can cast without erroring: PostgreSQL rejects '1e999' and 'abc', so the
+# CASE only casts values that match (both Python's re and PostgreSQL's ARE accept this pattern).
+_NUMERIC_PATTERN = r"\A[-+]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})([eE][-+]?\d{1,2})?\Z"
+_AS_NUMBER = Case(
+    When(value__regex=_NUMERIC_PATTERN, then=Cast("value", FloatField())), output_field=FloatField()
+)
+
+
+def _rows(entity: str, key: str) -> QuerySet:
+    """The row holding the outer run's metric summary, param or tag for `key`."""
+    if entity == "metric":
+        return MetricSummary.objects.filter(run=OuterRef("pk"), key__name=key)
+    return (Param if entity == "param" else Tag).objects.filter(run=OuterRef("pk"), key=key)
+
+
+def _compile_comparison(cmp: Comparison) -> Q:
+    op, value = cmp.op, cmp.value
+    if cmp.entity == "attribute":
+        return _compile_attribute(cmp)
+    if cmp.entity == "dataset":
+        rows = DatasetInput.objects.filter(run=OuterRef("pk"))
+        return Q(Exists(rows.filter(string_q(cmp.key, op, value))))
+    rows = _rows(cmp.entity, cmp.key)
+    if op in NULL_OPS:  # IS NULL: the run never logged this key
+        return ~Q(Exists(rows)) if op == "IS NULL" else Q(Exists(rows))
+    if cmp.entity == "metric":
+        cond = number_q("last_value", op, float(value))  # type: ignore[arg-type]
+        if op == "!=":  # NaN (stored as NULL) differs from every number, as in MLflow
+            cond |= Q(last_value__isnull=True)
+        return Q(Exists(rows.filter(cond)))
+    if isinstance(value, int | float):  # unquoted number: only values that parse as numbers can match
+        numeric = rows.annotate(number=_AS_NUMBER)
+        return Q(Exists(numeric.filter(number_q("number", op, float(value)))))
+    return Q(Exists(rows.filter(string_q("value", op, value))))
+
+
+def _compile_attribute(cmp: Comparison) -> Q:
+    op, value = cmp.op, cmp.value
+    guard = _NULLABLE_ATTRIBUTES.get(cmp.key)
+    if op in NULL_OPS:
+        return Q(**{f"{guard or cmp.key}__isnull": op == "IS NULL"})
+    if cmp.key in TIME_ATTRIBUTES:
+        cond = time_q(cmp.key, op, value)  # type: ignore[arg-type]
+    else:
+        cond = string_q(STRING_ATTRIBUTES[cmp.key], op, value)
+    # The guard keeps the predicate two-valued on NULL, so NOT / OR over it stay plain logic.
+    return Q(**{f"{guard}__isnull": False}) & cond if guard else cond
+
+
+def compile_filter(text: str | None) -> Q:
+    """The filter string as a Q over Run; Q() when there is no filter."""
+    node = parse_filter(text)
+    return Q() if node is None else compile_node(node, _compile_comparison)
+
+
+def _sort_expression(clause: OrderClause) -> tuple[Any, str]:
+    if clause.entity != "attribute":
+        column = "last_value" if clause.entity == "metric" else "value"
+        rows = _rows(clause.entity, clause.key).values(column)[:1]
+        return Subquery(rows), "number" if clause.entity == "metric" else "string"
+    if clause.key in TIME_ATTRIBUTES:
+        return F(clause.key), "datetime"
+    if clause.key == SORT_ONLY_ATTRIBUTE:
+        return ExpressionWrapper(F("end_time") - F("start_time"), output_field=DurationField()), "duration"
+    return F(STRING_ATTRIBUTES[clause.key]), "string"
+
+
+def apply_search(
+    queryset: QuerySet[Run], *, filter_string: str | None, order_by: Sequence[str] | None
+) -> SearchResult:
+    """Filter, annotate the sort values and order; start_time DESC, uuid break ties."""
+    clauses = parse_order_by(order_by)
+    for tie_breaker in (OrderClause("attribute", "start_time", True), OrderClause("attribute", "run_id")):
+        if all((c.entity, c.key) != (tie_breaker.entity, tie_breaker.key) for c in clauses):
+            clauses.append(tie_breaker)
+    return sorted_result(queryset.filter(compile_filter(filter_string)), clauses, _sort_expression)

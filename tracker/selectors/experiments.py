@@ -1,0 +1,84 @@
+"""Reads of experiments: by id or name, lists for pickers, and MLflow's experiment search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Count, Max, QuerySet, prefetch_related_objects
+
+from config.exceptions import InvalidInput, NotFound
+from tracker import search
+from tracker.models import Experiment, Lifecycle
+
+MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
+
+
+def get_experiment(*, experiment_id: int | str) -> Experiment:
+    try:
+        pk = int(experiment_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
+    experiment = Experiment.objects.filter(pk=pk).first()
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
+    return experiment
+
+
+def get_experiments(*, experiment_ids: Sequence[int | str]) -> list[Experiment]:
+    """Several experiments in one query; an id that is malformed or unknown is an error naming it."""
+    ids = []
+    for experiment_id in experiment_ids:
+        try:
+            ids.append(int(experiment_id))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
+    found = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)}
+    for experiment_id in ids:
+        if experiment_id not in found:
+            raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
+    return [found[i] for i in dict.fromkeys(ids)]
+
+
+def get_experiment_by_name(*, name: str) -> Experiment:
+    experiment = Experiment.objects.filter(name=name).first()
+    if experiment is None:
+        raise NotFound(f"no experiment is named {name!r}", field="experiment_name")
+    return experiment
+
+
+def list_experiments(*, lifecycle: str | None = Lifecycle.ACTIVE) -> QuerySet[Experiment]:
+    """Experiments with their run count and last activity, for lists and pickers."""
+    experiments = Experiment.objects.all()
+    if lifecycle:
+        experiments = experiments.filter(lifecycle=lifecycle)
+    return experiments.annotate(
+        run_count=Count("runs", distinct=True),
+        last_activity=Max("runs__updated_at"),
+    ).prefetch_related("tags")
+
+
+@dataclass(frozen=True)
+class ExperimentPage:
+    experiments: list[Experiment]  # tags prefetched
+    next_page_token: str | None
+
+
+def search_experiments(
+    *,
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+    page_token: str | None = None,
+    lifecycle: str | None = Lifecycle.ACTIVE,
+) -> ExperimentPage:
+    """One page of experiments matching MLflow's experiment filter, with keyset paging."""
+    if not 1 <= max_results <= MAX_RESULTS_LIMIT:
+        raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
+    experiments = Experiment.objects.all()
+    if lifecycle:
+        experiments = experiments.filter(lifecycle=lifecycle)
+    result = search.apply_experiment_search(experiments, filter_string=filter_string, order_by=order_by)
+    page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
+    prefetch_related_objects(page, "tags")
+    return ExperimentPage(experiments=page, next_page_token=next_token)
