@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
@@ -67,7 +67,14 @@ def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, in
 def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
     """Ids for metric names, creating the missing ones (safe under concurrent creation)."""
     names = set(names)
-    found = dict(MetricKey.objects.filter(name__in=names).values_list("name", "id"))
+    if not names:
+        return {}
+    placeholders = ", ".join(["%s"] * len(names))
+    with connection.cursor() as cursor:  # plain SQL: every metric batch asks this
+        cursor.execute(
+            f"SELECT name, id FROM {MetricKey._meta.db_table} WHERE name IN ({placeholders})", list(names)
+        )
+        found = dict(cursor.fetchall())
     missing = names - found.keys()
     if missing:
         MetricKey.objects.bulk_create([MetricKey(name=n) for n in sorted(missing)], ignore_conflicts=True)
@@ -152,11 +159,15 @@ def log_batch(
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
     with transaction.atomic():
-        # Batches for one run are serialised so that summary merges never lose an update.
-        locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
-        if locked is None:
-            raise NotFound(f"run {run.uuid} does not exist", field="run_id")
-        ensure_run_writable(locked)
+        if param_values:
+            # Params are immutable: batches that log them to one run are serialised, so each
+            # decides a conflict against committed data. Metrics need no lock: points are
+            # de-duplicated by their key, and the summary upsert merges under its row lock.
+            locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
+            if locked is None:
+                raise NotFound(f"run {run.uuid} does not exist", field="run_id")
+            run.lifecycle = locked.lifecycle
+        ensure_run_writable(run)
         params_logged = _store_params(run, param_values)
         tags_set = _store_tags(run, tag_values)
         inserted: list[PointRow] = []
