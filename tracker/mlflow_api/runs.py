@@ -6,8 +6,6 @@ import re
 import time
 from typing import Any
 
-from django.db import transaction
-
 from config.exceptions import InvalidInput, NotFound
 from tracker import selectors, services
 from tracker.models import Run, RunModelLink
@@ -229,15 +227,8 @@ def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
 def log_inputs(call: Call) -> dict[str, Any]:
     run = _run_ref(call)
     datasets = [_dataset_spec(item, index) for index, item in enumerate(call.objects("datasets"))]
-    models = _model_links(call, with_step=False)
-    # One request, one outcome: its datasets and models are recorded together or not at all.
-    with transaction.atomic():
-        if datasets:
-            services.log_inputs(actor=call.user, run=run, datasets=datasets)
-        if models:
-            services.link_run_models(
-                actor=call.user, run=run, links=models, direction=RunModelLink.Direction.INPUT
-            )
+    models = [model_id for model_id, _ in _model_links(call, with_step=False)]
+    services.log_inputs(actor=call.user, run=run, datasets=datasets, models=models)
     return {}
 
 

@@ -9,10 +9,11 @@ from django.db import transaction
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from tracker.models import DatasetInput, Run
+from tracker.models import DatasetInput, Run, RunModelLink
 from tracker.validation import validate_text
 
 from .inputs import DatasetSpec
+from .logged_models import link_run_models
 from .runs import ensure_run_writable
 
 # MLflow's limits; the digest allows a full sha256 where MLflow stops at 36 characters.
@@ -28,8 +29,11 @@ _DATASET_LIMITS = {
 }
 
 
-def log_inputs(*, actor: Any, run: Run, datasets: Sequence[DatasetSpec]) -> list[DatasetInput]:
-    """Attach dataset inputs to a run; logging the same (name, digest, context) again is a no-op."""
+def log_inputs(
+    *, actor: Any, run: Run, datasets: Sequence[DatasetSpec], models: Sequence[str] = ()
+) -> list[DatasetInput]:
+    """Attach dataset inputs (and logged models used as inputs, by id) to a run, all or nothing;
+    logging the same (name, digest, context) again is a no-op."""
     require_role(actor, Role.CONTRIBUTOR, action="Logging dataset inputs")
     ensure_run_writable(run)
     rows = []
@@ -45,6 +49,12 @@ def log_inputs(*, actor: Any, run: Run, datasets: Sequence[DatasetSpec]) -> list
         }
         rows.append(DatasetInput(run=run, **values))
     with transaction.atomic():
+        if models:
+            link_run_models(
+                actor=actor, run=run, links=[(m, 0) for m in models], direction=RunModelLink.Direction.INPUT
+            )
+        if not rows:
+            return list(DatasetInput.objects.filter(run=run))
         DatasetInput.objects.bulk_create(rows, ignore_conflicts=True)
         record_event(
             actor=actor,
