@@ -14,12 +14,20 @@ from tracker.models import Experiment, Lifecycle
 MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
 
 
-def get_experiment(*, experiment_id: int | str) -> Experiment:
+def _experiment_pk(experiment_id: int | str) -> int:
+    """An experiment id as the database key; anything else (text, a number past 64 bits) is
+    refused here, so it never reaches a query the database would reject."""
     try:
         pk = int(experiment_id)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
-    experiment = Experiment.objects.filter(pk=pk).first()
+        pk = -1
+    if not 0 <= pk < 2**63 or isinstance(experiment_id, bool):
+        raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id")
+    return pk
+
+
+def get_experiment(*, experiment_id: int | str) -> Experiment:
+    experiment = Experiment.objects.filter(pk=_experiment_pk(experiment_id)).first()
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
     return experiment
@@ -27,12 +35,7 @@ def get_experiment(*, experiment_id: int | str) -> Experiment:
 
 def get_experiments(*, experiment_ids: Sequence[int | str]) -> list[Experiment]:
     """Several experiments in one query; an id that is malformed or unknown is an error naming it."""
-    ids = []
-    for experiment_id in experiment_ids:
-        try:
-            ids.append(int(experiment_id))
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
+    ids = [_experiment_pk(experiment_id) for experiment_id in experiment_ids]
     found = {e.pk: e for e in Experiment.objects.filter(pk__in=ids)}
     for experiment_id in ids:
         if experiment_id not in found:
