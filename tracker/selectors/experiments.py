@@ -15,14 +15,14 @@ MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric his
 
 
 def _experiment_pk(experiment_id: int | str) -> int:
-    """An experiment id as the database key; anything else (text, a number past 64 bits) is
-    refused here, so it never reaches a query the database would reject."""
+    """An experiment id as the database key. Text is refused; a number past 64 bits cannot name
+    an experiment, so it is not found without asking the database (which would reject it)."""
     try:
         pk = int(experiment_id)
     except (TypeError, ValueError):
-        pk = -1
-    if not 0 <= pk < 2**63 or isinstance(experiment_id, bool):
-        raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id")
+        raise InvalidInput(f"{experiment_id!r} is not an experiment id", field="experiment_id") from None
+    if not 0 <= pk < 2**63:
+        raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
     return pk
 
 

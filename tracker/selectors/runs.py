@@ -33,9 +33,14 @@ def get_runs(*, run_ids: Sequence[str]) -> list[Run]:
     return [found[run_id] for run_id in dict.fromkeys(run_ids)]
 
 
+_RUN_REF_SQL = f"SELECT id, uuid, lifecycle, experiment_id FROM {Run._meta.db_table} WHERE uuid = %s"
+
+
 def get_run_ref(*, run_id: str) -> Run:
     """A run without its related rows, for write paths that only need its identity (log-batch)."""
-    run = Run.objects.only("id", "uuid", "lifecycle", "experiment_id").filter(uuid=run_id).first()
+    # Plain SQL: every logging call starts here, and the ORM's compile cost would double it.
+    found = Run.objects.raw(_RUN_REF_SQL, [run_id])
+    run = next(iter(found), None)
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
     return run
