@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.exceptions import InvalidInput
 from tracker import selectors, services
 from tracker.models import Experiment
 from tracker.services import TagInput
@@ -22,8 +21,6 @@ def _experiment(call: Call) -> Experiment:
 
 def get_experiment_by_name(call: Call) -> dict[str, Any]:
     name = call.string("experiment_name", required=True)
-    if "\x00" in name:  # no experiment can be named so, and PostgreSQL refuses to compare NUL
-        raise InvalidInput("must not contain NUL characters", field="experiment_name")
     return {"experiment": wire.experiment(selectors.get_experiment_by_name(name=name))}
 
 

@@ -16,18 +16,11 @@ from .runs import valid_run_id
 DEFAULT_HISTORY_PAGE = 25_000
 
 
-def _metric_key(call: Call) -> str:
-    key = call.string("metric_key", required=True)
-    if "\x00" in key:  # no metric can be named so, and PostgreSQL refuses to compare NUL
-        raise InvalidInput("must not contain NUL characters", field="metric_key")
-    return key
-
-
 def get_metric_history(call: Call) -> dict[str, Any]:
     run = selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
     history = selectors.metric_history(
         run=run,
-        key=_metric_key(call),
+        key=call.string("metric_key", required=True),
         max_results=call.integer("max_results", default=DEFAULT_HISTORY_PAGE),
         page_token=call.string("page_token") or None,
     )
@@ -55,7 +48,7 @@ def _runs(call: Call) -> list[Run]:
 
 
 def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:
-    key = _metric_key(call)
+    key = call.string("metric_key", required=True)
     samples = selectors.metric_samples(
         runs=_runs(call),
         key=key,

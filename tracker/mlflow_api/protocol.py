@@ -109,7 +109,8 @@ def omit_empty(message: dict[str, Any]) -> dict[str, Any]:
 # Reading a request ------------------------------------------------------------------------
 
 
-def _type_error(name: str, value: Any, expected: str) -> InvalidInput:
+def invalid(name: str, value: Any, expected: str) -> InvalidInput:
+    """MLflow's wording for a field of the wrong type, naming the field."""
     shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
@@ -118,7 +119,8 @@ def _type_error(name: str, value: Any, expected: str) -> InvalidInput:
     )
 
 
-def _missing(name: str) -> InvalidInput:
+def missing(name: str) -> InvalidInput:
+    """MLflow's wording for a required field that was not sent."""
     return InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
 
 
@@ -149,10 +151,10 @@ class Call:
         value = self._value(name)
         if value is None or value == "":
             if required:
-                raise _missing(name)
+                raise missing(name)
             return default
         if not isinstance(value, str):
-            raise _type_error(name, value, "a string")
+            raise invalid(name, value, "a string")
         if "\x00" in value:  # PostgreSQL cannot store or even compare text holding NUL
             raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return value
@@ -167,17 +169,17 @@ class Call:
         value = self._value(name)
         if value is None or value == "":
             if required:
-                raise _missing(name)
+                raise missing(name)
             return default
         if isinstance(value, str):
             try:
                 value = int(value)
             except ValueError:
-                raise _type_error(name, value, "an integer") from None
+                raise invalid(name, value, "an integer") from None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
-            raise _type_error(name, value, "a 64-bit integer")
+            raise invalid(name, value, "a 64-bit integer")
         if minimum is not None and value < minimum:
             raise InvalidInput(f"'{name}' must be at least {minimum}, got {value}", field=name)
         return value
@@ -190,13 +192,13 @@ class Call:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise _type_error(name, value, "true or false")
+        raise invalid(name, value, "true or false")
 
     def double(self, name: str, *, required: bool = False) -> float | None:
         value = self._value(name)
         if value is None:
             if required:
-                raise _missing(name)
+                raise missing(name)
             return None
         return parse_double(value, field=name)
 
@@ -208,7 +210,7 @@ class Call:
             if isinstance(values, str):
                 values = [values]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise _type_error(name, values, "a list of strings")
+            raise invalid(name, values, "a list of strings")
         if any("\x00" in v for v in values):
             raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return values
@@ -217,17 +219,17 @@ class Call:
         """A repeated message field (JSON bodies only; GET requests never carry one)."""
         values = [] if self._from_query else (self.message.get(name) or [])
         if not isinstance(values, list):
-            raise _type_error(name, values, "a list of objects")
+            raise invalid(name, values, "a list of objects")
         for index, value in enumerate(values):
             if not isinstance(value, dict):
-                raise _type_error(f"{name}[{index}]", value, "an object")
+                raise invalid(f"{name}[{index}]", value, "an object")
         return values
 
     def run_id(self) -> str:
         """The run a call is about: 3.x clients send `run_id` and the legacy `run_uuid` both."""
         run_id = self.string("run_id") or self.string("run_uuid")
         if not run_id:
-            raise _missing("run_id")
+            raise missing("run_id")
         return run_id
 
 
@@ -245,7 +247,7 @@ def parse_double(value: Any, *, field: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise _type_error(field, value, "a number")
+    raise invalid(field, value, "a number")
 
 
 # Authentication ---------------------------------------------------------------------------

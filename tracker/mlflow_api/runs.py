@@ -13,7 +13,7 @@ from tracker.selectors import RunData
 from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput, TagInput
 
 from . import wire
-from .protocol import Call, Endpoint, omit_empty
+from .protocol import Call, Endpoint, invalid, missing, omit_empty
 
 # MLflow's run id rule; checked before a lookup, so hostile text never reaches the database.
 RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
@@ -167,7 +167,7 @@ def _metric_inputs(items: list[dict[str, Any]]) -> tuple[list[MetricInput], list
                     )
                 )
     except KeyError as error:
-        raise wire.missing(f"metrics[{len(metrics)}].{error.args[0]}") from None
+        raise missing(f"metrics[{len(metrics)}].{error.args[0]}") from None
     return metrics, model_metrics
 
 
@@ -201,12 +201,12 @@ def _dataset_spec(item: dict[str, Any], index: int) -> DatasetSpec:
     where = f"datasets[{index}]"
     dataset = item.get("dataset")
     if dataset is None:
-        raise wire.missing(f"{where}.dataset")
+        raise missing(f"{where}.dataset")
     tags = item.get("tags") or []
     if not isinstance(dataset, dict):
-        raise wire.invalid(f"{where}.dataset", dataset, "an object")
+        raise invalid(f"{where}.dataset", dataset, "an object")
     if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
-        raise wire.invalid(f"{where}.tags", tags, "a list of objects")
+        raise invalid(f"{where}.tags", tags, "a list of objects")
     context = next((tag.get("value", "") for tag in tags if tag.get("key") == wire.DATASET_CONTEXT_TAG), "")
     fields = ("name", "digest", "source_type", "source", "schema", "profile")
     return DatasetSpec(context=context, **{field: dataset.get(field, "") for field in fields})
@@ -217,9 +217,9 @@ def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
     for index, item in enumerate(call.objects("models")):
         model_id = item.get("model_id")
         if not model_id:
-            raise wire.missing(f"models[{index}].model_id")
+            raise missing(f"models[{index}].model_id")
         if not isinstance(model_id, str):
-            raise wire.invalid(f"models[{index}].model_id", model_id, "a string")
+            raise invalid(f"models[{index}].model_id", model_id, "a string")
         links.append((model_id, item.get("step", 0) if with_step else 0))
     return links
 

@@ -15,7 +15,7 @@ from tracker.models import Experiment, Lifecycle, Run
 from tracker.selectors import RunData
 from tracker.services import TagInput
 
-from .protocol import Call, double_out, omit_empty
+from .protocol import Call, double_out, invalid, missing, omit_empty
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
@@ -52,18 +52,6 @@ def lifecycle_filter(call: Call, name: str) -> str | None:
     if value not in _VIEW_TYPES:
         raise InvalidInput(f"{value[:100]!r} is not one of {', '.join(_VIEW_TYPES)}", field=name)
     return _VIEW_TYPES[value]
-
-
-def invalid(field: str, value: Any, expected: str) -> InvalidInput:
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    return InvalidInput(
-        f"Invalid value {shown} for parameter '{field}' supplied: expected {expected}", field=field
-    )
-
-
-def missing(field: str) -> InvalidInput:
-    return InvalidInput(f"Missing value for required parameter '{field}'.", field=field)
 
 
 def key_value_inputs(call: Call, name: str, factory: Callable[[str, str], T]) -> list[T]:
