@@ -159,7 +159,7 @@ def search_runs(
     if lifecycle:
         runs = runs.filter(lifecycle=lifecycle)
     result = search.apply_search(
-        runs.select_related("user"), filter_string=filter_string, order_by=order_by
+        runs.select_related("user", "parent"), filter_string=filter_string, order_by=order_by
     )
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
     param_keys, metric_keys = column_keys(runs=runs) if with_column_keys else ([], [])
