@@ -11,6 +11,7 @@ import posixpath
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import list_api_tokens
@@ -29,7 +30,13 @@ from .tables import RunTable, choose_columns
 @viewer_required
 def experiment_list(request: HttpRequest) -> HttpResponse:
     experiments = selectors.list_experiments()
-    return render(request, "dashboard/experiment_list.html", {"experiments": experiments})
+    # Where the mlflow client's printed links (MLflow UI style, /#/experiments/…) should lead.
+    mlflow_link_targets = {
+        "experiment": reverse("dashboard:run-table", args=[0]),
+        "run": reverse("dashboard:run-detail", args=["RUN_ID"]),
+    }
+    context = {"experiments": experiments, "mlflow_link_targets": mlflow_link_targets}
+    return render(request, "dashboard/experiment_list.html", context)
 
 
 @require_GET

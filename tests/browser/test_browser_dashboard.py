@@ -141,3 +141,14 @@ def test_the_column_picker_hides_columns_and_a_plain_filter_keeps_a_short_link(
     assert any(h.startswith("val_f1") for h in headers)
     assert not any(h.startswith("loss") for h in headers)
     assert page.input_value("input[name=filter]") == "params.optimizer = 'adam'"
+
+
+def test_links_the_mlflow_client_prints_lead_to_the_run_and_the_experiment(login, viewer, sweep, live_server):
+    experiment, runs = sweep
+    run = runs["0.01"]
+    page = login(viewer)
+    page.goto(f"{live_server.url}/#/experiments/{experiment.pk}/runs/{run.uuid}")
+    page.wait_for_url(f"{live_server.url}/runs/{run.uuid}/")
+    assert run.name in page.locator("h1").text_content()
+    page.goto(f"{live_server.url}/#/experiments/{experiment.pk}")
+    page.wait_for_url(f"{live_server.url}/experiments/{experiment.pk}/runs/")
