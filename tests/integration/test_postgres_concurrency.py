@@ -44,6 +44,29 @@ def test_concurrent_batches_to_one_run_keep_the_summary_exact(postgres, contribu
     assert verify_chain().ok
 
 
+def test_the_same_points_sent_concurrently_are_stored_and_counted_once(postgres, contributor, run):
+    """Metric batches take no run lock: the primary key and the summary upsert keep retries exact."""
+
+    @_in_thread
+    def send(worker: int) -> int:
+        shared = [
+            MetricInput(key, i / 1000, step=i, timestamp=1) for i in range(250) for key in ("acc", "f1")
+        ]
+        own = [MetricInput("acc", 0.5, step=10_000 + worker, timestamp=1)]
+        # Half the workers send the shared points in reverse: the order must not matter.
+        return log_batch(
+            actor=contributor, run=run, metrics=(shared[::-1] if worker % 2 else shared) + own
+        ).points_inserted
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        inserted = sum(pool.map(send, range(6)))
+    assert inserted == 506 == MetricPoint.objects.filter(run=run).count()
+    acc = MetricSummary.objects.get(run=run, key__name="acc")
+    f1 = MetricSummary.objects.get(run=run, key__name="f1")
+    assert (acc.count, acc.last_step, acc.min_value, acc.max_value) == (256, 10_005, 0.0, 0.5)
+    assert (f1.count, f1.last_step, f1.min_value, f1.max_value) == (250, 249, 0.0, 0.249)
+
+
 def test_concurrent_audited_writes_form_one_unbroken_chain(postgres, contributor):
     @_in_thread
     def make(index: int) -> None:

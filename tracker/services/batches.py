@@ -101,7 +101,7 @@ def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
                 entry[2] = value
     summaries = [
         (key_id, None if last[3] else last[2], last[3], last[0], last[1], low, high, count)
-        for key_id, (last, low, high, count) in batch.items()
+        for key_id, (last, low, high, count) in sorted(batch.items())  # key order: see log_batch
     ]
     upsert_summaries(run_id=run.pk, rows=summaries)
 
@@ -159,10 +159,12 @@ def log_batch(
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
     with transaction.atomic():
-        if param_values:
-            # Params are immutable: batches that log them to one run are serialised, so each
-            # decides a conflict against committed data. Metrics need no lock: points are
-            # de-duplicated by their key, and the summary upsert merges under its row lock.
+        if param_values or tag_values:
+            # Batches with params or tags are serialised per run: a param conflict is decided
+            # against committed data, and tag upserts never interleave. Metric-only batches
+            # (the hot path) need no lock: points are de-duplicated by their primary key and
+            # summaries merged by an upsert, and both are written in key order, so concurrent
+            # batches take row locks in the same order and cannot deadlock.
             locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
             if locked is None:
                 raise NotFound(f"run {run.uuid} does not exist", field="run_id")
@@ -174,7 +176,9 @@ def log_batch(
         key_names: tuple[str, ...] = ()
         if metric_rows:
             key_ids = metric_key_ids(row[0] for row in metric_rows)
-            point_rows = [(key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows]
+            point_rows = sorted(
+                (key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows
+            )
             inserted = insert_points(run_id=run.pk, rows=point_rows)
             update_metric_summaries(run=run, rows=inserted)
             key_names = tuple(sorted(key_ids))
