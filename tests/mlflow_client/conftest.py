@@ -7,9 +7,11 @@ credentials from the environment, exactly as a training script does.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
+import requests
 
 # Set before the client is first imported: no telemetry thread, no background logging queue, and
 # no retries, so a server error fails the test at once instead of being retried for minutes.
@@ -54,6 +56,16 @@ def mlflow_as(tracking_uri, monkeypatch):
     yield configure
     while mlflow.active_run() is not None:
         mlflow.end_run()
+    _close_client_connections()
+
+
+def _close_client_connections() -> None:
+    """Close the client's pooled keep-alive connections (it caches its requests sessions), so
+    the live server's request threads end now, not at interpreter exit after the test database
+    is gone."""
+    for candidate in gc.get_objects():
+        if isinstance(candidate, requests.Session):
+            candidate.close()
 
 
 @pytest.fixture
