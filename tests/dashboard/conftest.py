@@ -77,7 +77,7 @@ def make_run(contributor):
         if datasets:
             log_inputs(actor=contributor, run=run, datasets=list(datasets))
         for path, content in (artifacts or {}).items():
-            store_artifact(actor=contributor, run=run, path=path, content=io.BytesIO(content))
+            store_artifact(actor=contributor, owner=run, path=path, content=io.BytesIO(content))
         if finished:
             run = finish_run(actor=contributor, run=run, end_time=run.start_time + timedelta(seconds=95))
         return run

@@ -10,7 +10,7 @@ import pytest
 from audit.models import AuditEvent
 from tests.factories import ExperimentFactory
 from tracker.models import LoggedModel, LoggedModelParam, LoggedModelStatus, LoggedModelTag
-from tracker.services import ModelMetricInput, log_model_metrics, store_model_artifact
+from tracker.services import ModelMetricInput, log_model_metrics, store_artifact
 
 pytestmark = pytest.mark.django_db
 
@@ -132,8 +132,9 @@ def test_an_unknown_experiment_or_source_run_is_404(wire, experiment):
     assert message == f"source_run_id: run '{'f' * 32}' does not exist"
 
 
-def test_a_model_id_with_a_nul_character_is_404_not_a_server_error(wire):
-    assert wire.call("GET", "logged-models/m-%00").status_code == 404
+def test_a_model_id_with_a_nul_character_is_refused_not_a_server_error(wire):
+    message = wire.error("GET", "logged-models/m-%00", status=400, code="INVALID_PARAMETER_VALUE")
+    assert message == "path: 'path' must not contain NUL characters"
 
 
 # Finalize and delete -----------------------------------------------------------------------
@@ -375,7 +376,7 @@ def test_search_query_count_does_not_grow_with_the_models(
 def test_artifact_directories_lists_one_level_relative_to_the_model_root(wire, model, contributor):
     stored = LoggedModel.objects.get()
     for path in ("MLmodel", "data/model.pkl", "data/extra/x.txt"):
-        store_model_artifact(actor=contributor, model=stored, path=path, content=io.BytesIO(b"abc"))
+        store_artifact(actor=contributor, owner=stored, path=path, content=io.BytesIO(b"abc"))
     endpoint = f"logged-models/{stored.model_id}/artifacts/directories"
 
     root = wire.ok("GET", endpoint)

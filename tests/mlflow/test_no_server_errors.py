@@ -74,7 +74,7 @@ def test_hostile_messages_get_a_4xx_never_a_5xx(wire, run, prefix, endpoint):
             if endpoint.method == "GET" and isinstance(bad, (list, dict)):
                 continue  # a query string cannot carry these
             response = wire.call(endpoint.method, route, message if bad is not None else {}, prefix=prefix)
-            if route.startswith("mpu/"):
+            if route.startswith("mpu/") and "\x00" not in route:  # a NUL is refused before any view
                 # MLflow's own answer, which the client takes as "upload in one PUT" (not retried).
                 assert (response.status_code, response.json()["error_code"]) == (501, "NOT_IMPLEMENTED")
                 continue
@@ -119,7 +119,7 @@ def test_one_bad_field_in_an_otherwise_valid_message_is_never_a_5xx(wire, run, p
             if endpoint.method == "GET" and isinstance(bad, (list, dict)):
                 continue
             response = wire.call(endpoint.method, route, {**valid, field: bad}, prefix=prefix)
-            if route.startswith("mpu/"):
+            if route.startswith("mpu/") and "\x00" not in route:  # a NUL is refused before any view
                 assert response.status_code == 501
                 continue
             assert response.status_code < 500, (route, field, bad, response.content[:300])

@@ -27,15 +27,15 @@ from tracker.services import (
     ParamInput,
     TagInput,
     create_logged_model,
+    delete_artifact,
     delete_logged_model,
     delete_logged_model_tag,
-    delete_model_artifact,
     finalize_logged_model,
     link_run_models,
     log_logged_model_params,
     log_model_metrics,
     set_logged_model_tags,
-    store_model_artifact,
+    store_artifact,
 )
 
 pytestmark = pytest.mark.django_db
@@ -336,8 +336,8 @@ def test_a_bad_model_metric_value_is_named(model, contributor, run):
 
 
 def test_model_files_live_in_the_models_folder_of_storage(model, contributor):
-    artifact = store_model_artifact(
-        actor=contributor, model=model, path="sub/MLmodel", content=io.BytesIO(b"flavors: {}")
+    artifact = store_artifact(
+        actor=contributor, owner=model, path="sub/MLmodel", content=io.BytesIO(b"flavors: {}")
     )
 
     assert artifact.file.name.startswith(f"models/{model.model_id}/sub/")
@@ -350,13 +350,13 @@ def test_model_files_live_in_the_models_folder_of_storage(model, contributor):
 
 def test_a_viewer_cannot_store_model_files(model, viewer):
     with pytest.raises(PermissionDenied):
-        store_model_artifact(actor=viewer, model=model, path="x.bin", content=io.BytesIO(b"x"))
+        store_artifact(actor=viewer, owner=model, path="x.bin", content=io.BytesIO(b"x"))
     assert not Artifact.objects.exists()
 
 
 def test_a_folder_lists_its_files_and_sub_folders_one_level_deep(model, contributor):
     for path, size in (("MLmodel", 3), ("data/a.bin", 1), ("data/deep/b.bin", 2), ("conda.yaml", 4)):
-        store_model_artifact(actor=contributor, model=model, path=path, content=io.BytesIO(b"x" * size))
+        store_artifact(actor=contributor, owner=model, path=path, content=io.BytesIO(b"x" * size))
 
     root = [(e.path, e.is_dir, e.size) for e in artifact_directory(owner=model)]
     data = [(e.path, e.is_dir, e.size) for e in artifact_directory(owner=model, path="data")]
@@ -370,14 +370,14 @@ def test_a_folder_lists_its_files_and_sub_folders_one_level_deep(model, contribu
 def test_deleting_a_model_folder_removes_its_files_after_commit(
     model, contributor, django_capture_on_commit_callbacks
 ):
-    stored = store_model_artifact(actor=contributor, model=model, path="data/a.bin", content=io.BytesIO(b"a"))
+    stored = store_artifact(actor=contributor, owner=model, path="data/a.bin", content=io.BytesIO(b"a"))
     storage, name = stored.file.storage, stored.file.name
 
     with django_capture_on_commit_callbacks(execute=True):
-        delete_model_artifact(actor=contributor, model=model, path="data")
+        delete_artifact(actor=contributor, owner=model, path="data")
 
     assert not Artifact.objects.exists()
     assert not storage.exists(name)
     with pytest.raises(NotFound) as error:
-        delete_model_artifact(actor=contributor, model=model, path="data")
+        delete_artifact(actor=contributor, owner=model, path="data")
     assert str(error.value) == f"path: logged model {model.model_id} has no artifact at 'data'"

@@ -323,3 +323,15 @@ def test_deleted_experiment_refuses_new_runs_until_restored(contributor, experim
         start_run(actor=contributor, experiment=experiment)
     restore_experiment(actor=contributor, experiment=experiment)
     assert start_run(actor=contributor, experiment=experiment).experiment == experiment
+
+
+def test_the_mlflow_run_name_tag_names_a_run_but_may_not_contradict_its_name(contributor, experiment):
+    named_by_tag = start_run(
+        actor=contributor, experiment=experiment, tags=[TagInput("mlflow.runName", "r-tag")]
+    )
+    assert named_by_tag.name == "r-tag"
+    unnamed = start_run(actor=contributor, experiment=experiment)
+    assert unnamed.name and not Tag.objects.filter(run=unnamed, key="mlflow.runName").exists()
+    with pytest.raises(InvalidInput) as error:
+        start_run(actor=contributor, experiment=experiment, name="a", tags=[TagInput("mlflow.runName", "b")])
+    assert str(error.value) == "run_name: run_name 'a' and tag mlflow.runName 'b' differ; send one name"

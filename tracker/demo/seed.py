@@ -313,10 +313,10 @@ def _store_model(*, actor: Any, run: Run, model: training.MLP, data: training.Da
         # Rows are the true class, columns the predicted one.
         "matrix": training.confusion_matrix(data.y_val, model.predict(data.x_val)).tolist(),
     }
-    store_artifact(actor=actor, run=run, path="model/weights.npz", content=io.BytesIO(model.to_npz()))
+    store_artifact(actor=actor, owner=run, path="model/weights.npz", content=io.BytesIO(model.to_npz()))
     store_artifact(
         actor=actor,
-        run=run,
+        owner=run,
         path="confusion_matrix.json",
         content=io.BytesIO(json.dumps(confusion, indent=2).encode()),
     )

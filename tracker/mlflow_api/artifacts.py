@@ -18,12 +18,12 @@ from django.http import FileResponse, HttpResponse
 
 from config.exceptions import InvalidInput
 from tracker import selectors, services
-from tracker.models import Run
-from tracker.selectors import ArtifactOwner
-from tracker.validation import validate_artifact_path, validate_text
+from tracker.models import ArtifactOwner
+from tracker.validation import validate_artifact_path
 
 from .logged_models import file_info
 from .protocol import Call, Endpoint, MlflowError, omit_empty
+from .runs import valid_run_id
 
 # Uploads stay in memory up to this size, then spill to a temporary file.
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -54,10 +54,7 @@ def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as content:
         shutil.copyfileobj(call.request, content, _CHUNK)
         content.seek(0)
-        if isinstance(owner, Run):
-            services.store_artifact(actor=call.user, run=owner, path=path, content=content)
-        else:
-            services.store_model_artifact(actor=call.user, model=owner, path=path, content=content)
+        services.store_artifact(actor=call.user, owner=owner, path=path, content=content)
     return HttpResponse(status=200)  # the client takes an empty 200 as success
 
 
@@ -77,10 +74,7 @@ def download_artifact(call: Call, artifact_path: str) -> FileResponse:
 
 def delete_artifact(call: Call, artifact_path: str) -> dict[str, Any]:
     owner, path = _owner_and_path(artifact_path)
-    if isinstance(owner, Run):
-        services.delete_artifact(actor=call.user, run=owner, path=path)
-    else:
-        services.delete_model_artifact(actor=call.user, model=owner, path=path)
+    services.delete_artifact(actor=call.user, owner=owner, path=path)
     return {}
 
 
@@ -93,8 +87,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 
 def list_run_artifacts(call: Call) -> dict[str, Any]:
     """One folder level of a run's files; paths are relative to the run's artifact root."""
-    # PostgreSQL cannot compare text holding NUL, so such an id is refused before the lookup.
-    run = selectors.get_run(run_id=validate_text(call.run_id(), field="run_id", max_length=256))
+    run = selectors.get_run(run_id=valid_run_id(call.run_id()))
     folder = call.string("path")
     if folder:
         folder = validate_artifact_path(folder)

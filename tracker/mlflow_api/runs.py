@@ -9,7 +9,6 @@ from typing import Any
 from config.exceptions import InvalidInput, NotFound
 from tracker import selectors, services
 from tracker.models import Run, RunModelLink
-from tracker.selectors import RunData
 from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput, TagInput
 
 from . import wire
@@ -47,30 +46,25 @@ def _parent_run(run_id: str) -> Run:
 
 def create_run(call: Call) -> dict[str, Any]:
     experiment = selectors.get_experiment(experiment_id=call.string("experiment_id", default="0"))
-    tags = {tag.key: tag.value for tag in wire.tag_inputs(call)}  # a repeated key: the last one wins
-    run_name, name_tag = call.string("run_name").strip(), tags.get(services.RUN_NAME_TAG, "").strip()
-    if run_name and name_tag and run_name != name_tag:
-        raise InvalidInput(
-            f"run_name {run_name!r} and tag {services.RUN_NAME_TAG} {name_tag!r} differ; send one name",
-            field="run_name",
-        )
-    # The run belongs to the authenticated user whatever user_id says, and its name is in a tag
-    # as MLflow's server keeps it.
-    tags[services.RUN_NAME_TAG] = run_name or name_tag or services.generate_run_name()
+    tags = {tag.key: tag.value for tag in wire.tag_inputs(call)}
+    run_name = call.string("run_name").strip()
+    # As MLflow's server does, every run created here carries its name in mlflow.runName.
+    if not tags.get(services.RUN_NAME_TAG, "").strip():
+        tags[services.RUN_NAME_TAG] = run_name or services.generate_run_name()
+    # The run belongs to the authenticated user whatever the client's user_id and mlflow.user say.
     tags[USER_TAG] = call.user.username
     parent_id = tags.get(PARENT_RUN_TAG)
     run = services.start_run(
         actor=call.user,
         experiment=experiment,
-        name=tags[services.RUN_NAME_TAG],
+        name=run_name,
         start_time=wire.optional_datetime(call, "start_time"),
         tags=[TagInput(key, value) for key, value in tags.items()],
         parent=_parent_run(parent_id) if parent_id else None,
         code_commit=tags.get(GIT_COMMIT_TAG, ""),
         source=tags.get(SOURCE_NAME_TAG, ""),
     )
-    # A new run holds nothing but its tags: no need to read it back.
-    return {"run": wire.run(RunData(run=run, tags=tags))}
+    return {"run": wire.run(selectors.run_detail(run=run, with_model_links=True))}
 
 
 def get_run(call: Call) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-from .artifacts import Artifact
+from .artifacts import Artifact, ArtifactOwner
 from .datasets import DatasetInput
 from .experiments import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
 from .logged_models import (
@@ -15,6 +15,7 @@ from .runs import Param, Run, RunStatus, Tag
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
     "Artifact",
+    "ArtifactOwner",
     "DatasetInput",
     "Experiment",
     "ExperimentTag",

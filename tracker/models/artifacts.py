@@ -4,6 +4,9 @@ from django.db.models import Q
 from .logged_models import LoggedModel
 from .runs import Run
 
+# Who can own files: a run, or a logged model (MLflow 3 keeps a model's files apart from its run).
+ArtifactOwner = Run | LoggedModel
+
 
 def artifact_storage_name(artifact: "Artifact", filename: str) -> str:
     if artifact.logged_model is not None:

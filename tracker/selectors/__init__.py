@@ -2,7 +2,6 @@
 
 from .artifacts import (
     ArtifactEntry,
-    ArtifactOwner,
     artifact_directory,
     get_artifact,
     get_artifact_owner,
@@ -57,7 +56,6 @@ __all__ = [
     "MAX_SAMPLED_RUNS",
     "MAX_SAMPLES_PER_RUN",
     "ArtifactEntry",
-    "ArtifactOwner",
     "ExperimentPage",
     "LoggedModelDetails",
     "LoggedModelPage",

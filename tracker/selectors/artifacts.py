@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from config.exceptions import NotFound
-from tracker.models import Artifact, LoggedModel, Run
+from tracker.models import Artifact, ArtifactOwner, Run
 
 from .logged_models import get_logged_model
 
@@ -27,9 +27,6 @@ def get_artifact(*, run: Run, path: str) -> Artifact:
     return artifact
 
 
-ArtifactOwner = Run | LoggedModel
-
-
 def get_artifact_owner(*, experiment_id: str, run_id: str = "", model_id: str = "") -> ArtifactOwner:
     """The run or logged model an artifact path names, which must belong to the experiment the
     path starts with (`<experiment>/<run>/artifacts/…`, `<experiment>/models/<model>/artifacts/…`)."""
@@ -39,7 +36,7 @@ def get_artifact_owner(*, experiment_id: str, run_id: str = "", model_id: str = 
         label = f"logged model {model_id}"
     else:
         runs = Run.objects.only("id", "uuid", "lifecycle", "experiment_id")
-        run = runs.filter(uuid=run_id).first() if "\x00" not in run_id else None
+        run = runs.filter(uuid=run_id).first()
         if run is None:
             raise NotFound(f"run {run_id!r} does not exist", field="path")
         owner, label = run, f"run {run_id}"

@@ -18,12 +18,10 @@ from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
 def get_logged_model(*, model_id: str, allow_deleted: bool = False) -> LoggedModel:
     """A logged model by its `m-…` id; a deleted one only when asked for (MLflow's allow_deleted)."""
-    model = None
-    if "\x00" not in model_id:  # PostgreSQL refuses NUL in a query parameter; no id contains one
-        models = LoggedModel.objects.filter(model_id=model_id)
-        if not allow_deleted:
-            models = models.filter(lifecycle=Lifecycle.ACTIVE)
-        model = models.first()
+    models = LoggedModel.objects.filter(model_id=model_id)
+    if not allow_deleted:
+        models = models.filter(lifecycle=Lifecycle.ACTIVE)
+    model = models.first()
     if model is None:
         raise NotFound(f"Logged model with ID {model_id!r} not found.", field="model_id")
     return model
@@ -31,7 +29,7 @@ def get_logged_model(*, model_id: str, allow_deleted: bool = False) -> LoggedMod
 
 def get_source_run(*, run_id: str) -> Run:
     """The run a logged model names as its source; an unknown id is an error naming that field."""
-    run = Run.objects.filter(uuid=run_id).first() if "\x00" not in run_id else None
+    run = Run.objects.filter(uuid=run_id).first()
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist", field="source_run_id")
     return run

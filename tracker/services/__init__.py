@@ -1,6 +1,6 @@
 """Every write to the tracker goes through these functions, whatever the path it came in by."""
 
-from .artifacts import delete_artifact, delete_model_artifact, store_artifact, store_model_artifact
+from .artifacts import delete_artifact, store_artifact
 from .batches import (
     delete_tag,
     log_batch,
@@ -58,7 +58,6 @@ __all__ = [
     "delete_experiment_tag",
     "delete_logged_model",
     "delete_logged_model_tag",
-    "delete_model_artifact",
     "delete_run",
     "delete_tag",
     "finalize_logged_model",
@@ -81,7 +80,6 @@ __all__ = [
     "set_tags",
     "start_run",
     "store_artifact",
-    "store_model_artifact",
     "update_experiment",
     "update_metric_summaries",
     "update_run",

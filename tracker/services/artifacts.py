@@ -1,7 +1,7 @@
 """Storing the files of a run or of a logged model in Django storage with their size and sha256.
 
-Both owners keep their files the same way (an `Artifact` row per file, the bytes in storage), so
-one pair of private functions does the work and the public services only name the owner.
+A run and a logged model keep their files the same way (an `Artifact` row per file, the bytes
+in storage), so one pair of services serves both owners.
 """
 
 from __future__ import annotations
@@ -16,15 +16,13 @@ from django.db import transaction
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import NotFound
-from tracker.models import Artifact, LoggedModel, Run
+from tracker.models import Artifact, ArtifactOwner, Run
 from tracker.validation import validate_artifact_path
 
 from .logged_models import ensure_logged_model_writable
 from .runs import ensure_run_writable
 
 _CHUNK = 1024 * 1024
-
-ArtifactOwner = Run | LoggedModel
 
 
 def _digest(stream: IO[bytes]) -> tuple[int, str]:
@@ -58,7 +56,9 @@ def _audit_prefix(owner: ArtifactOwner) -> str:
     return "run" if isinstance(owner, Run) else "logged_model"
 
 
-def _store(*, actor: Any, owner: ArtifactOwner, path: str, content: IO[bytes]) -> Artifact:
+def store_artifact(*, actor: Any, owner: ArtifactOwner, path: str, content: IO[bytes]) -> Artifact:
+    """Save a file under a run or a logged model; a file already at that path is replaced, as
+    MLflow does."""
     require_role(actor, Role.CONTRIBUTOR, action="Uploading an artifact")
     _ensure_writable(owner)
     path = validate_artifact_path(path)
@@ -95,7 +95,8 @@ def _delete_files(storage: Any, names: list[str]) -> None:
         storage.delete(name)
 
 
-def _delete(*, actor: Any, owner: ArtifactOwner, path: str) -> None:
+def delete_artifact(*, actor: Any, owner: ArtifactOwner, path: str) -> None:
+    """Remove a file (or every file under a folder path) of a run or a logged model."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting an artifact")
     _ensure_writable(owner)
     path = validate_artifact_path(path)
@@ -114,23 +115,3 @@ def _delete(*, actor: Any, owner: ArtifactOwner, path: str) -> None:
             before={"paths": [a.path for a in doomed]},
         )
         transaction.on_commit(partial(_delete_files, storage, names))
-
-
-def store_artifact(*, actor: Any, run: Run, path: str, content: IO[bytes]) -> Artifact:
-    """Save a file under the run; a file already at that path is replaced, as MLflow does."""
-    return _store(actor=actor, owner=run, path=path, content=content)
-
-
-def delete_artifact(*, actor: Any, run: Run, path: str) -> None:
-    """Remove a file (or every file under a folder path) from a run."""
-    _delete(actor=actor, owner=run, path=path)
-
-
-def store_model_artifact(*, actor: Any, model: LoggedModel, path: str, content: IO[bytes]) -> Artifact:
-    """Save a file in a logged model's own folder (MLflow 3 writes model files there, not in the run)."""
-    return _store(actor=actor, owner=model, path=path, content=content)
-
-
-def delete_model_artifact(*, actor: Any, model: LoggedModel, path: str) -> None:
-    """Remove a file (or every file under a folder path) from a logged model."""
-    _delete(actor=actor, owner=model, path=path)

@@ -68,9 +68,7 @@ def start_run(
     require_role(actor, Role.CONTRIBUTOR, action="Starting a run")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
-    name = (
-        validate_text(name, field="run_name", max_length=MAX_RUN_NAME_LENGTH).strip() or generate_run_name()
-    )
+    name = validate_text(name, field="run_name", max_length=MAX_RUN_NAME_LENGTH).strip()
     if status not in RunStatus.values:
         raise InvalidInput(f"{status!r} is not one of {', '.join(RunStatus.values)}", field="status")
     code_commit = validate_text(code_commit, field="code_commit", max_length=64)
@@ -83,6 +81,16 @@ def start_run(
         tag_values[tag.key] = validate_text(
             tag.value, field=f"tags[{index}].value", max_length=MAX_TAG_VALUE_LENGTH
         )
+    # MLflow clients also name a run by the tag mlflow.runName (update_run and log_batch keep
+    # it in step with the name): either may name the run, but not two different names.
+    name_tag = tag_values.get(RUN_NAME_TAG, "").strip()
+    if name and name_tag and name != name_tag:
+        raise InvalidInput(
+            f"run_name {name!r} and tag {RUN_NAME_TAG} {name_tag!r} differ; send one name", field="run_name"
+        )
+    name = name or name_tag or generate_run_name()
+    if RUN_NAME_TAG in tag_values:
+        tag_values[RUN_NAME_TAG] = name
     with transaction.atomic():
         run = Run(
             experiment=experiment,

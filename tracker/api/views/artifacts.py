@@ -55,7 +55,7 @@ class ArtifactUploadApi(ApiView):
         upload = body.validated_data["file"]
         run = selectors.get_run(run_id=run_id)
         artifact = services.store_artifact(
-            actor=request.user, run=run, path=body.validated_data.get("path", upload.name), content=upload
+            actor=request.user, owner=run, path=body.validated_data.get("path", upload.name), content=upload
         )
         data = ArtifactSerializer(artifact, context={"run": run}).data
         return Response(data, status=status.HTTP_201_CREATED)
@@ -74,7 +74,7 @@ class ArtifactPutApi(ApiView):
             if request.stream is not None:  # None when the body is empty
                 shutil.copyfileobj(request.stream, content, 1024 * 1024)
             content.seek(0)
-            artifact = services.store_artifact(actor=request.user, run=run, path=path, content=content)
+            artifact = services.store_artifact(actor=request.user, owner=run, path=path, content=content)
         data = ArtifactSerializer(artifact, context={"run": run}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -102,5 +102,5 @@ class ArtifactDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, run_id, path):
-        services.delete_artifact(actor=request.user, run=selectors.get_run(run_id=run_id), path=path)
+        services.delete_artifact(actor=request.user, owner=selectors.get_run(run_id=run_id), path=path)
         return Response(status=status.HTTP_204_NO_CONTENT)
