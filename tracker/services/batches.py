@@ -29,7 +29,7 @@ from .inputs import BatchResult, MetricInput, ParamInput, TagInput
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, insert_points, upsert_summaries
 from .runs import RUN_NAME_TAG, ensure_run_writable
-from .validators import check_batch_size, validated_params, validated_tags
+from .validators import check_batch_size, check_batch_total, validated_params, validated_tags
 
 
 def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
@@ -155,6 +155,7 @@ def log_batch(
     check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
     check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
+    check_batch_total(metrics=metrics, params=params, tags=tags)
     metric_rows = _validated_metric_rows(metrics)
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
