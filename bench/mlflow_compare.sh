@@ -9,8 +9,9 @@
 #
 # env: SHARED_BENCH (default ../shared/bench), MLFLOW_VENV (default /tmp/mlflow-venv),
 #      WORKERS (Lab Ledger gunicorn workers, default 2), SKIP_MLFLOW=1 (only Lab Ledger)
-# Writes bench/results/mlflow-pg-w1-<stamp>.json, labledger-pg-<stamp>.json and
-# mlflow-compare-<stamp>.md (the summary table with ratios).
+# Writes bench/results/mlflow-pg-w1-<stamp>.json, labledger-pg-<stamp>.json,
+# client-floor-<stamp>.json and mlflow-compare-<stamp>.md (the summary table with ratios, then
+# what the client alone costs for the same calls).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${SHARED_BENCH:-$root/../shared/bench}"
@@ -69,3 +70,13 @@ MLFLOW_TRACKING_TOKEN="$token" "$mlflow_venv/bin/python" "$shared/mlflow_client_
 files=("$results/labledger-pg-$stamp.json")
 [ "${SKIP_MLFLOW:-0}" = 1 ] || files=("$results/mlflow-pg-w1-$stamp.json" "${files[@]}")
 "$mlflow_venv/bin/python" "$shared/summarize.py" "${files[@]}" | tee "$results/mlflow-compare-$stamp.md"
+
+# 4. The client's own floor: the same calls through a proxy that replays the server's answers,
+#    so the server costs nothing (bench/client_floor.py), beside the targets they imply.
+targets=()
+[ "${SKIP_MLFLOW:-0}" = 1 ] || targets=(--mlflow-json "$results/mlflow-pg-w1-$stamp.json")
+{ printf '\nThe client alone (bench/client_floor.py, a proxy replaying answers):\n\n'
+  MLFLOW_TRACKING_TOKEN="$token" "$mlflow_venv/bin/python" "$root/bench/client_floor.py" \
+    --upstream "http://127.0.0.1:$port" --shared-bench "$shared" "${targets[@]}" \
+    --out "$results/client-floor-$stamp.json"
+} | tee -a "$results/mlflow-compare-$stamp.md"
