@@ -153,12 +153,6 @@ def test_param_logged_again_with_another_value_is_a_409_naming_both(contributor_
             "metrics[0].key: '../up' must be a normalised relative path (no '..', no leading '/')",
         ),
         ({"metrics": _points(1001)}, "metrics", "metrics: 1001 items in one batch; the limit is 1000"),
-        (
-            {"metrics": _points(950), "params": [{"key": f"p{i}", "value": "1"} for i in range(51)]},
-            "metrics",
-            "metrics: 950 metrics, 51 params and 0 tags make 1001 entities in one batch; "
-            "the limit is 1000 together",
-        ),
         ({"params": [{"key": "lr"}]}, "params[0].value", "params[0].value: is required"),
         (
             {"params": [{"key": "lr", "value": "x" * 6001}]},

@@ -560,13 +560,6 @@ def metric(step: int, **fields) -> dict:
         ({"metrics": ["loss"]}, "metrics[0]"),
         ({"metrics": [metric(0)], "params": [{"key": "p", "value": "x" * 6001}]}, "params[0].value"),
         ({"metrics": [metric(0)], "params": [{"key": f"p{i}", "value": "1"} for i in range(101)]}, "params"),
-        (
-            {
-                "metrics": [metric(step) for step in range(901)],
-                "tags": [{"key": f"t{i}", "value": "x"} for i in range(100)],
-            },
-            "1001 entities",
-        ),
         ({"metrics": [metric(0)], "tags": [{"key": "t", "value": "x" * 8001}]}, "tags[0].value"),
         ({"metrics": [metric(0)], "tags": [{"value": "x"}]}, "tags[0].key"),
         ({"params": [{"key": "p", "value": "1"}, {"key": "p", "value": "2"}]}, "params[1].value"),

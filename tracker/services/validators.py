@@ -8,7 +8,6 @@ from typing import Any
 
 from config.exceptions import InvalidInput
 from tracker.validation import (
-    MAX_ENTITIES_PER_BATCH,
     MAX_PARAM_VALUE_LENGTH,
     MAX_RUN_NAME_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -24,17 +23,6 @@ def check_batch_size(items: Sequence[Any], limit: int, field: str) -> None:
     """Refuse a batch of more than `limit` items, naming the field."""
     if len(items) > limit:
         raise InvalidInput(f"{len(items)} items in one batch; the limit is {limit}", field=field)
-
-
-def check_batch_total(*, metrics: Sequence[Any], params: Sequence[Any], tags: Sequence[Any]) -> None:
-    """MLflow's rule on top of the per-kind limits: one batch holds at most 1,000 entities."""
-    total = len(metrics) + len(params) + len(tags)
-    if total > MAX_ENTITIES_PER_BATCH:
-        raise InvalidInput(
-            f"{len(metrics)} metrics, {len(params)} params and {len(tags)} tags make {total} "
-            f"entities in one batch; the limit is {MAX_ENTITIES_PER_BATCH} together",
-            field="metrics",
-        )
 
 
 def validated_params(params: Sequence[ParamInput]) -> dict[str, str]:
