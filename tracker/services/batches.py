@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, transaction
@@ -27,9 +29,9 @@ from tracker.validation import (
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
 from .logged_models import ModelMetricInput, log_model_metrics
-from .metric_store import PointRow, insert_points, upsert_summaries
+from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
 from .runs import RUN_NAME_TAG, ensure_run_writable
-from .validators import check_batch_size, check_batch_total, validated_params, validated_tags
+from .validators import check_batch_size, validated_params, validated_tags
 
 
 def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
@@ -42,8 +44,7 @@ def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, in
     seen_keys: set[str] = set()
     rows: dict[tuple[str, int, int, float, bool], None] = {}
     isnan = math.isnan
-    for index, metric in enumerate(metrics):
-        key, value, step, timestamp = metric.key, metric.value, metric.step, metric.timestamp
+    for index, (key, value, step, timestamp) in enumerate(metrics):
         if key not in seen_keys:
             validate_key(key, field=f"metrics[{index}].key")
             seen_keys.add(key)
@@ -83,27 +84,17 @@ def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
 
 
 def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
-    """Fold newly inserted points into the run's summaries (last, min, max, count per key)."""
-    if not rows:
-        return
-    batch: dict[int, list[Any]] = {}
-    for key_id, step, timestamp, value, is_nan in rows:
-        entry = batch.get(key_id)
-        if entry is None:
-            entry = batch[key_id] = [(step, timestamp, value, is_nan), None, None, 0]
-        elif (step, timestamp, value) > entry[0][:3]:
-            entry[0] = (step, timestamp, value, is_nan)
-        entry[3] += 1
-        if not is_nan:
-            if entry[1] is None or value < entry[1]:
-                entry[1] = value
-            if entry[2] is None or value > entry[2]:
-                entry[2] = value
-    summaries = [
-        (key_id, None if last[3] else last[2], last[3], last[0], last[1], low, high, count)
-        for key_id, (last, low, high, count) in sorted(batch.items())  # key order: see log_batch
-    ]
-    upsert_summaries(run_id=run.pk, rows=summaries)
+    """Fold newly inserted points (sorted, as `insert_points` returns them) into the run's
+    summaries: last, min, max and count per key. Sorted by (key, step, timestamp, value), each
+    key's newest point is the last of its group, as MLflow orders them."""
+    summaries: list[SummaryRow] = []
+    for key_id, group in groupby(rows, itemgetter(0)):
+        points = list(group)
+        _, step, timestamp, value, is_nan = points[-1]
+        values = [point[3] for point in points if not point[4]]  # NaN counts, but is no min or max
+        low, high = (min(values), max(values)) if values else (None, None)
+        summaries.append((key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points)))
+    upsert_summaries(run_id=run.pk, rows=summaries)  # key order: see log_batch
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:
@@ -155,7 +146,6 @@ def log_batch(
     check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
     check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
-    check_batch_total(metrics=metrics, params=params, tags=tags)
     metric_rows = _validated_metric_rows(metrics)
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
