@@ -232,6 +232,32 @@ def test_nan_and_infinity_round_trip(contributor, run):
     assert (summary.min_value, summary.max_value, summary.count) == (-math.inf, math.inf, 4)
 
 
+def test_a_bulk_batch_stores_every_value_exactly_and_summarises_each_key(contributor, run):
+    """Enough points for PostgreSQL's COPY path, with the edges of each column's range."""
+    extremes = [math.nan, math.inf, -math.inf, -2.5e-308, 5e-324, 1.7976931348623157e308, -1.5]
+    points = [
+        MetricInput(key, extremes[i % len(extremes)] if key == "edge" else i / 7, step=step, timestamp=ts)
+        for i, (step, ts) in enumerate(
+            [(-(2**63), 0), (2**63 - 1, 2**63 - 1)] + [(s, 1_700_000_000_000 + s) for s in range(60)]
+        )
+        for key in ("edge", "plain")
+    ]
+    result = log_batch(actor=contributor, run=run, metrics=points)
+
+    assert result.points_inserted == len(points) == 124
+    for key in ("edge", "plain"):
+        expected = sorted((p.step, p.timestamp, p.value) for p in points if p.key == key)
+        stored = metric_history(run=run, key=key).points
+        assert [(step, ts) for step, ts, _ in stored] == [(step, ts) for step, ts, _ in expected]
+        for (_, _, got), (_, _, want) in zip(stored, expected, strict=True):
+            assert (math.isnan(got) and math.isnan(want)) or got == want
+    edge = MetricSummary.objects.get(run=run, key__name="edge")
+    plain = MetricSummary.objects.get(run=run, key__name="plain")
+    assert (edge.last_step, edge.last_timestamp, edge.last_value) == (2**63 - 1, 2**63 - 1, math.inf)
+    assert (edge.min_value, edge.max_value, edge.count) == (-math.inf, math.inf, 62)
+    assert (plain.last_value, plain.min_value, plain.max_value, plain.count) == (1 / 7, 0.0, 61 / 7, 62)
+
+
 def test_a_metric_batch_is_one_audit_event(contributor, run):
     before = AuditEvent.objects.count()
     log_batch(actor=contributor, run=run, metrics=[MetricInput("m", float(i), step=i) for i in range(500)])
