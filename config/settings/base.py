@@ -131,6 +131,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
+# Largest file one artifact upload may store, in bytes; 0 means no limit. A reverse proxy's own
+# body limit should sit a little above it, or the proxy refuses first (docs/operations.md).
+MAX_ARTIFACT_BYTES = env.int("MAX_ARTIFACT_BYTES", default=5 * 1024**3)
+if MAX_ARTIFACT_BYTES < 0:
+    raise ImproperlyConfigured(f"MAX_ARTIFACT_BYTES={MAX_ARTIFACT_BYTES} is negative: use 0 for no limit.")
 
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -130,6 +130,60 @@ def test_multipart_upload_without_a_file_is_a_400(contributor_api, run):
     assert error(response)["message"] == "file: No file was submitted."
 
 
+def test_raw_upload_over_the_size_limit_is_a_400_naming_the_body(settings, contributor_api, run):
+    settings.MAX_ARTIFACT_BYTES = 1000
+
+    refused = _put(contributor_api, run, "model/weights.bin", WEIGHTS[:1001])
+    accepted = _put(contributor_api, run, "model/weights.bin", WEIGHTS[:1000])
+
+    assert refused.status_code == 400
+    assert error(refused) == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "body: artifact 'model/weights.bin' is larger than the limit of 1,000 bytes",
+        "field": "body",
+    }
+    assert (accepted.status_code, accepted.json()["size"]) == (201, 1000)
+
+
+def test_raw_upload_declaring_more_than_the_size_limit_is_refused_unread(settings, contributor_api, run):
+    settings.MAX_ARTIFACT_BYTES = 1000
+    # The test client's body holds 1 byte: reading past it would fail the request, not refuse it.
+    response = contributor_api.generic(
+        "PUT",
+        f"/api/v1/runs/{run.uuid}/artifacts/big.bin",
+        b"x",
+        content_type="application/octet-stream",
+        CONTENT_LENGTH="5000",
+    )
+
+    assert response.status_code == 400
+    assert error(response)["field"] == "body"
+    assert not Artifact.objects.exists()
+
+
+def test_multipart_upload_over_the_size_limit_is_a_400_and_keeps_the_stored_file(
+    settings, contributor_api, run
+):
+    settings.MAX_ARTIFACT_BYTES = 1000
+    _put(contributor_api, run, "eval/scores.csv", b"a,b\n")
+
+    response = contributor_api.post(
+        f"/api/v1/runs/{run.uuid}/artifacts",
+        {"file": SimpleUploadedFile("x.csv", b"c" * 1001), "path": "eval/scores.csv"},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert error(response) == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "body: artifact 'eval/scores.csv' is larger than the limit of 1,000 bytes",
+        "field": "body",
+    }
+    download = contributor_api.get(f"/api/v1/runs/{run.uuid}/artifacts/eval/scores.csv")
+    assert b"".join(download.streaming_content) == b"a,b\n"
+    assert Artifact.objects.get(run=run).size == 4
+
+
 def test_downloading_a_missing_artifact_is_a_404(viewer_api, run):
     response = viewer_api.get(f"/api/v1/runs/{run.uuid}/artifacts/nope.txt")
 

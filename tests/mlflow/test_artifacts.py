@@ -154,6 +154,46 @@ def test_an_outsider_can_neither_read_nor_write(mlflow_wire_for, outsider, mlflo
     assert _get(outsider_wire, f"{_root(mlflow_run)}/x.txt").status_code == 403
 
 
+# The size limit (MAX_ARTIFACT_BYTES) -------------------------------------------------------
+
+
+def test_a_file_over_the_size_limit_is_a_400_and_the_stored_one_stays(settings, wire, mlflow_run):
+    settings.MAX_ARTIFACT_BYTES = 1000
+    path = f"{_root(mlflow_run)}/model/weights.bin"
+    assert _put(wire, path, BINARY[:1000]).status_code == 200
+    before = set(_stored_files())
+
+    response = _put(wire, path, BINARY[:1001])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "body: artifact 'model/weights.bin' is larger than the limit of 1,000 bytes",
+    }
+    assert set(_stored_files()) == before
+    assert list(Artifact.objects.values_list("size", "sha256")) == [
+        (1000, hashlib.sha256(BINARY[:1000]).hexdigest())
+    ]
+    assert b"".join(_get(wire, path).streaming_content) == BINARY[:1000]
+
+
+def test_a_declared_length_over_the_size_limit_is_refused_before_the_body_is_read(settings, wire, mlflow_run):
+    settings.MAX_ARTIFACT_BYTES = 1000
+    # The test client's body holds 1 byte: reading past it would fail the request, not refuse it.
+    response = wire.client.generic(
+        "PUT",
+        f"{ARTIFACTS}artifacts/{_root(mlflow_run)}/big.bin",
+        b"x",
+        content_type="application/octet-stream",
+        headers=wire.headers,
+        CONTENT_LENGTH="5000",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["message"] == "body: artifact 'big.bin' is larger than the limit of 1,000 bytes"
+    assert not Artifact.objects.exists()
+
+
 # Paths that are not an owner's files --------------------------------------------------------
 
 

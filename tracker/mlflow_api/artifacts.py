@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
-import shutil
-import tempfile
 from typing import Any
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 
 from config.exceptions import InvalidInput
 from tracker import selectors, services
@@ -25,9 +23,6 @@ from .logged_models import file_info
 from .protocol import Call, Endpoint, MlflowError, omit_empty
 from .runs import valid_run_id
 
-# Uploads stay in memory up to this size, then spill to a temporary file.
-_SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_CHUNK = 1024 * 1024
 _PATH_SHAPES = "<experiment_id>/<run_id>/artifacts/… or <experiment_id>/models/<model_id>/artifacts/…"
 # The client falls back to one PUT per file when mpu/create fails with exactly this message
 # (mlflow.exceptions._UnsupportedMultipartUploadException).
@@ -48,13 +43,23 @@ def _owner_and_path(path: str) -> tuple[ArtifactOwner, str]:
     return owner, "/".join(inside)
 
 
+def _declared_length(request: HttpRequest) -> int | None:
+    """The body size a request announced (Content-Length), if it announced one."""
+    value = request.META.get("CONTENT_LENGTH", "")
+    return int(value) if value.isdigit() else None
+
+
 def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
-    """The raw request body is the file, streamed to a spool so a large model never sits in memory."""
+    """The raw request body is the file; the service streams it (a large model never sits in
+    memory) and refuses one larger than MAX_ARTIFACT_BYTES before reading it."""
     owner, path = _owner_and_path(artifact_path)
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as content:
-        shutil.copyfileobj(call.request, content, _CHUNK)
-        content.seek(0)
-        services.store_artifact(actor=call.user, owner=owner, path=path, content=content)
+    services.store_artifact(
+        actor=call.user,
+        owner=owner,
+        path=path,
+        content=call.request,
+        declared_size=_declared_length(call.request),
+    )
     return HttpResponse(status=200)  # the client takes an empty 200 as success
 
 

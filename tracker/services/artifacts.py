@@ -7,15 +7,19 @@ in storage), so one pair of services serves both owners.
 from __future__ import annotations
 
 import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeGuard
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import NotFound
+from config.exceptions import InvalidInput, NotFound
 from tracker.models import Artifact, ArtifactOwner, Run
 from tracker.validation import validate_artifact_path
 
@@ -23,17 +27,72 @@ from .logged_models import ensure_logged_model_writable
 from .runs import ensure_run_writable
 
 _CHUNK = 1024 * 1024
+# A body that cannot be rewound stays in memory up to this size, then spills to a temporary file.
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_UNITS = ((1024**4, "TiB"), (1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB"))
 
 
-def _digest(stream: IO[bytes]) -> tuple[int, str]:
+class Upload(Protocol):
+    """What an upload must offer: a file, an uploaded form file, or a request body."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+def _readable_bytes(count: int) -> str:
+    """5368709120 → '5 GiB'; the exact count follows when the short form is rounded."""
+    for unit, name in _UNITS:
+        if count >= unit:
+            short = f"{count / unit:.1f}".removesuffix(".0") + f" {name}"
+            return short if count * 10 % unit == 0 else f"{short} ({count:,} bytes)"
+    return "1 byte" if count == 1 else f"{count:,} bytes"
+
+
+def _refuse_if_too_large(path: str, size: int) -> None:
+    """The one rule on an artifact's size: MAX_ARTIFACT_BYTES, where 0 means no limit."""
+    limit = settings.MAX_ARTIFACT_BYTES
+    if limit and size > limit:
+        raise InvalidInput(
+            f"artifact {path!r} is larger than the limit of {_readable_bytes(limit)}", field="body"
+        )
+
+
+def _digest(stream: Upload, *, path: str, copy_to: IO[bytes] | None = None) -> tuple[int, str]:
+    limit = settings.MAX_ARTIFACT_BYTES
     sha = hashlib.sha256()
     size = 0
-    stream.seek(0)
-    while chunk := stream.read(_CHUNK):
-        sha.update(chunk)
+    # Never ask for more than one byte past the limit: an oversized body is refused after
+    # limit + 1 bytes, however large it is.
+    while chunk := stream.read(min(_CHUNK, limit + 1 - size) if limit else _CHUNK):
         size += len(chunk)
-    stream.seek(0)
+        _refuse_if_too_large(path, size)
+        sha.update(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
     return size, sha.hexdigest()
+
+
+def _can_rewind(stream: Upload) -> TypeGuard[IO[bytes]]:
+    seekable = getattr(stream, "seekable", None)  # a request body has no seek at all
+    return bool(seekable and seekable())
+
+
+@contextmanager
+def _read_upload(content: Upload, *, path: str) -> Iterator[tuple[IO[bytes], int, str]]:
+    """The upload as a file that can be read again for storage, with its size and sha256.
+
+    A file is hashed where it is; a request body is copied to a temporary file as it is
+    hashed, so the body is read once and never held whole in memory.
+    """
+    if _can_rewind(content):
+        content.seek(0)
+        size, sha256 = _digest(content, path=path)
+        content.seek(0)
+        yield content, size, sha256
+        return
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        size, sha256 = _digest(content, path=path, copy_to=spool)
+        spool.seek(0)
+        yield spool, size, sha256
 
 
 def _owner_filter(owner: ArtifactOwner) -> dict[str, ArtifactOwner]:
@@ -56,14 +115,19 @@ def _audit_prefix(owner: ArtifactOwner) -> str:
     return "run" if isinstance(owner, Run) else "logged_model"
 
 
-def store_artifact(*, actor: Any, owner: ArtifactOwner, path: str, content: IO[bytes]) -> Artifact:
+def store_artifact(
+    *, actor: Any, owner: ArtifactOwner, path: str, content: Upload, declared_size: int | None = None
+) -> Artifact:
     """Save a file under a run or a logged model; a file already at that path is replaced, as
-    MLflow does."""
+    MLflow does. `declared_size` (a request's Content-Length) lets an oversized upload be
+    refused before any of it is read."""
     require_role(actor, Role.CONTRIBUTOR, action="Uploading an artifact")
     _ensure_writable(owner)
     path = validate_artifact_path(path)
-    size, sha256 = _digest(content)
-    with transaction.atomic():
+    if declared_size is not None:
+        _refuse_if_too_large(path, declared_size)
+    # Every refusal (role, path, size) happens before this block: nothing is stored or audited.
+    with _read_upload(content, path=path) as (upload, size, sha256), transaction.atomic():
         artifact = Artifact.objects.select_for_update().filter(**_owner_filter(owner), path=path).first()
         before = {"size": artifact.size, "sha256": artifact.sha256} if artifact else None
         old_name = artifact.file.name if artifact else None
@@ -71,7 +135,7 @@ def store_artifact(*, actor: Any, owner: ArtifactOwner, path: str, content: IO[b
             artifact = Artifact(**_owner_filter(owner), path=path)
         artifact.size, artifact.sha256 = size, sha256
         # A fresh storage name each time, so the old file stays valid until the commit succeeds.
-        artifact.file.save(path.rsplit("/", 1)[-1], File(content), save=False)
+        artifact.file.save(path.rsplit("/", 1)[-1], File(upload), save=False)
         storage, new_name = artifact.file.storage, artifact.file.name
         try:
             artifact.save()

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import posixpath
-import shutil
-import tempfile
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -17,8 +16,11 @@ from accounts.api import ApiView, IgnoreAcceptHeader
 from tracker import selectors, services
 from tracker.api.serializers import ArtifactSerializer
 
-# Uploads stay in memory up to this size, then spill to a temporary file.
-_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+def _declared_length(request) -> int | None:
+    """The body size a request announced (Content-Length), if it announced one."""
+    value = request.META.get("CONTENT_LENGTH", "")
+    return int(value) if value.isdigit() else None
 
 
 class ArtifactListApi(ApiView):
@@ -55,7 +57,11 @@ class ArtifactUploadApi(ApiView):
         upload = body.validated_data["file"]
         run = selectors.get_run(run_id=run_id)
         artifact = services.store_artifact(
-            actor=request.user, owner=run, path=body.validated_data.get("path", upload.name), content=upload
+            actor=request.user,
+            owner=run,
+            path=body.validated_data.get("path", upload.name),
+            content=upload,
+            declared_size=upload.size,
         )
         data = ArtifactSerializer(artifact, context={"run": run}).data
         return Response(data, status=status.HTTP_201_CREATED)
@@ -69,12 +75,15 @@ class ArtifactPutApi(ApiView):
     )
     def put(self, request, run_id, path):
         run = selectors.get_run(run_id=run_id)
-        # The body is the file whatever its Content-Type, so no parser gets to interpret it.
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as content:
-            if request.stream is not None:  # None when the body is empty
-                shutil.copyfileobj(request.stream, content, 1024 * 1024)
-            content.seek(0)
-            artifact = services.store_artifact(actor=request.user, owner=run, path=path, content=content)
+        # The body is the file whatever its Content-Type, so no parser gets to interpret it; the
+        # service reads it (request.stream is None when the body is empty).
+        artifact = services.store_artifact(
+            actor=request.user,
+            owner=run,
+            path=path,
+            content=request.stream or io.BytesIO(),
+            declared_size=_declared_length(request),
+        )
         data = ArtifactSerializer(artifact, context={"run": run}).data
         return Response(data, status=status.HTTP_201_CREATED)
 
