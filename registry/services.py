@@ -330,7 +330,7 @@ def move_label(
     assigner = actor if getattr(actor, "pk", None) else None
     with transaction.atomic():
         # Two moves of the same model's labels must not interleave: lock the model row.
-        RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        RegisteredModel.objects.select_for_update(no_key=True).filter(pk=model.pk).first()
         now = timezone.now()
         if label.kind == AliasHistory.Kind.ALIAS:
             _move_alias(

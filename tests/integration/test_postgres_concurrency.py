@@ -7,7 +7,7 @@ from django.db import connections
 
 from audit.verification import verify_chain
 from tracker.models import MetricPoint, MetricSummary
-from tracker.services import MetricInput, create_experiment, log_batch
+from tracker.services import MetricInput, TagInput, create_experiment, log_batch
 
 pytestmark = pytest.mark.services
 
@@ -76,3 +76,24 @@ def test_concurrent_audited_writes_form_one_unbroken_chain(postgres, contributor
         list(pool.map(make, range(20)))
     report = verify_chain()
     assert report.ok and report.checked >= 20
+
+
+def test_tags_and_metrics_logged_to_one_run_at_once_never_deadlock(postgres, contributor, run):
+    """A tag batch locks the run and then appends to the audit chain; a metric batch appends to
+    the chain and then, at COMMIT, has its deferred foreign keys share-lock the run. The run
+    lock must not block those checks, or the two wait on each other (PostgreSQL: deadlock)."""
+
+    @_in_thread
+    def send(worker: int) -> int:
+        for round_ in range(15):
+            if worker % 2:
+                log_batch(actor=contributor, run=run, tags=[TagInput(f"t{worker}", str(round_))])
+            else:
+                step = worker * 100 + round_
+                log_batch(actor=contributor, run=run, metrics=[MetricInput(f"m{round_}", 1.0, step=step)])
+        return worker
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sorted(pool.map(send, range(4))) == [0, 1, 2, 3]
+    assert MetricPoint.objects.filter(run=run).count() == 30
+    assert verify_chain().ok

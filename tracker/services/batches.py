@@ -155,8 +155,14 @@ def log_batch(
             # against committed data, and tag upserts never interleave. Metric-only batches
             # (the hot path) need no lock: points are de-duplicated by their primary key and
             # summaries merged by an upsert, and both are written in key order, so concurrent
-            # batches take row locks in the same order and cannot deadlock.
-            locked = Run.objects.select_for_update().filter(pk=run.pk).only("id", "uuid", "lifecycle").first()
+            # batches take row locks in the same order and cannot deadlock. The run lock is
+            # FOR NO KEY UPDATE (see docs/architecture.md, "Concurrency and durability").
+            locked = (
+                Run.objects.select_for_update(no_key=True)
+                .filter(pk=run.pk)
+                .only("id", "uuid", "lifecycle")
+                .first()
+            )
             if locked is None:
                 raise NotFound(f"run {run.uuid} does not exist", field="run_id")
             run.lifecycle = locked.lifecycle

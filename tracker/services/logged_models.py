@@ -79,7 +79,7 @@ def _validated_name(name: str) -> str:
 
 def _locked(model: LoggedModel) -> LoggedModel:
     """The model's row, locked until the transaction ends, and refused when it is deleted."""
-    locked = LoggedModel.objects.select_for_update().get(pk=model.pk)
+    locked = LoggedModel.objects.select_for_update(no_key=True).get(pk=model.pk)
     ensure_logged_model_writable(locked)
     return locked
 
@@ -166,7 +166,7 @@ def delete_logged_model(*, actor: Any, model: LoggedModel) -> None:
     """Soft-delete: hidden from reads and searches, kept (with its files) as evidence."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a logged model")
     with transaction.atomic():
-        model = LoggedModel.objects.select_for_update().get(pk=model.pk)
+        model = LoggedModel.objects.select_for_update(no_key=True).get(pk=model.pk)
         if model.lifecycle == Lifecycle.DELETED:
             return  # deleting twice changes nothing, as in MLflow
         model.lifecycle = Lifecycle.DELETED

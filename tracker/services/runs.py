@@ -138,7 +138,7 @@ def update_run(
             name, field="run_name", max_length=MAX_RUN_NAME_LENGTH, allow_empty=False
         ).strip()
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
+        run = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
         before = _run_snapshot(run)
         if status is not None:
             run.status = status
@@ -173,7 +173,7 @@ def finish_run(
 
 def _set_run_lifecycle(*, actor: Any, run: Run, lifecycle: str, action: str) -> Run:
     with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
+        run = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
         if run.lifecycle != lifecycle:
             before = _run_snapshot(run)
             run.lifecycle = lifecycle
