@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -19,6 +20,14 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"REQUIRE_SERVICES is set but {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(transactional_db):
+    """The real PostgreSQL, for what only it can show: row locks, concurrent writers, COPY."""
+    if connection.vendor != "postgresql":
+        skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://…")
+    return connection
 
 
 def _persona(username: str, role: Role | None):

@@ -18,13 +18,6 @@ from tests.conftest import skip_or_fail
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def postgres(transactional_db):
-    if connection.vendor != "postgresql":
-        skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://…")
-    return connection
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL", "")
