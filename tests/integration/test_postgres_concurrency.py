@@ -6,6 +6,12 @@ import pytest
 from django.db import connections
 
 from audit.verification import verify_chain
+from registry.services import (
+    create_model_version,
+    create_registered_model,
+    set_alias,
+    set_registered_model_tag,
+)
 from tracker.models import MetricPoint, MetricSummary
 from tracker.services import MetricInput, TagInput, create_experiment, log_batch
 
@@ -96,4 +102,25 @@ def test_tags_and_metrics_logged_to_one_run_at_once_never_deadlock(postgres, con
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert sorted(pool.map(send, range(4))) == [0, 1, 2, 3]
     assert MetricPoint.objects.filter(run=run).count() == 30
+    assert verify_chain().ok
+
+
+def test_alias_moves_and_new_model_tags_at_once_never_deadlock(postgres, contributor, run):
+    """The same rule for the registry: an alias move locks its model, a new tag points at it."""
+    model = create_registered_model(actor=contributor, name="churn")
+    versions = [create_model_version(actor=contributor, model=model, run=run) for _ in range(2)]
+
+    @_in_thread
+    def send(worker: int) -> int:
+        for round_ in range(15):
+            if worker % 2:
+                set_alias(actor=contributor, model=model, alias="champion", version=versions[round_ % 2])
+            else:
+                tag = TagInput(f"note-{worker}-{round_}", "x")
+                set_registered_model_tag(actor=contributor, model=model, tag=tag)
+        return worker
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sorted(pool.map(send, range(4))) == [0, 1, 2, 3]
+    assert model.tags.count() == 30
     assert verify_chain().ok

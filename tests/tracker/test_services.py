@@ -6,7 +6,15 @@ import pytest
 
 from audit.models import AuditEvent
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
-from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, MetricPoint, MetricSummary, Param, Tag
+from tracker.models import (
+    DEFAULT_EXPERIMENT_ID,
+    Experiment,
+    MetricKey,
+    MetricPoint,
+    MetricSummary,
+    Param,
+    Tag,
+)
 from tracker.selectors import metric_history, run_detail
 from tracker.services import (
     DatasetSpec,
@@ -23,6 +31,7 @@ from tracker.services import (
     rename_experiment,
     restore_run,
     start_run,
+    update_metric_summaries,
 )
 
 pytestmark = pytest.mark.django_db
@@ -256,6 +265,17 @@ def test_a_bulk_batch_stores_every_value_exactly_and_summarises_each_key(contrib
     assert (edge.last_step, edge.last_timestamp, edge.last_value) == (2**63 - 1, 2**63 - 1, math.inf)
     assert (edge.min_value, edge.max_value, edge.count) == (-math.inf, math.inf, 62)
     assert (plain.last_value, plain.min_value, plain.max_value, plain.count) == (1 / 7, 0.0, 61 / 7, 62)
+
+
+def test_summaries_fold_points_in_any_order(run):
+    loss = MetricKey.objects.create(name="loss")
+    rows = [(loss.pk, 7, 70, 0.2, False), (loss.pk, 2, 20, 0.9, False), (loss.pk, 5, 50, 0.0, True)]
+
+    update_metric_summaries(run=run, rows=rows)
+
+    summary = MetricSummary.objects.get(run=run, key=loss)
+    assert (summary.last_step, summary.last_timestamp, summary.last_value) == (7, 70, 0.2)
+    assert (summary.min_value, summary.max_value, summary.count) == (0.2, 0.9, 3)
 
 
 def test_a_metric_batch_is_one_audit_event(contributor, run):

@@ -12,9 +12,10 @@ import mimetypes
 import posixpath
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 
 from config.exceptions import InvalidInput
+from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.models import ArtifactOwner
 from tracker.validation import validate_artifact_path
@@ -43,12 +44,6 @@ def _owner_and_path(path: str) -> tuple[ArtifactOwner, str]:
     return owner, "/".join(inside)
 
 
-def _declared_length(request: HttpRequest) -> int | None:
-    """The body size a request announced (Content-Length), if it announced one."""
-    value = request.META.get("CONTENT_LENGTH", "")
-    return int(value) if value.isdigit() else None
-
-
 def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
     """The raw request body is the file; the service streams it (a large model never sits in
     memory) and refuses one larger than MAX_ARTIFACT_BYTES before reading it."""
@@ -58,7 +53,7 @@ def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
         owner=owner,
         path=path,
         content=call.request,
-        declared_size=_declared_length(call.request),
+        declared_size=declared_body_size(call.request),
     )
     return HttpResponse(status=200)  # the client takes an empty 200 as success
 

@@ -30,8 +30,7 @@ _COPY_MIN_ROWS = 50
 
 
 def insert_points(*, run_id: int, rows: Sequence[PointRow]) -> list[PointRow]:
-    """Insert distinct rows for one run, given in sorted order; return those that were not
-    stored already, still sorted (summaries read each key's newest point off the end)."""
+    """Insert distinct rows for one run; return those that were not stored already."""
     if not rows:
         return []
     # COPY wins on bulk; for a few points (one log_metric call) a single INSERT saves the
@@ -88,7 +87,6 @@ def _insert_points_skipping_duplicates(run_id: int, rows: Sequence[PointRow]) ->
                 (key_id, step, timestamp, value, bool(is_nan))
                 for key_id, step, timestamp, value, is_nan in cursor.fetchall()
             )
-    inserted.sort()  # RETURNING keeps no order
     return inserted
 
 

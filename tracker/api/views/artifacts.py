@@ -13,14 +13,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api import ApiView, IgnoreAcceptHeader
+from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.api.serializers import ArtifactSerializer
-
-
-def _declared_length(request) -> int | None:
-    """The body size a request announced (Content-Length), if it announced one."""
-    value = request.META.get("CONTENT_LENGTH", "")
-    return int(value) if value.isdigit() else None
 
 
 class ArtifactListApi(ApiView):
@@ -82,7 +77,7 @@ class ArtifactPutApi(ApiView):
             owner=run,
             path=path,
             content=request.stream or io.BytesIO(),
-            declared_size=_declared_length(request),
+            declared_size=declared_body_size(request),
         )
         data = ArtifactSerializer(artifact, context={"run": run}).data
         return Response(data, status=status.HTTP_201_CREATED)
