@@ -1,42 +1,21 @@
-"""Dashboard pages: parse the request, call a selector or service, render.
-
-Every view is wrapped in `viewer_required` (login plus at least the viewer role).
-"""
+"""Run pages: the run table, a run's detail page, its artifacts and its chart data."""
 
 from __future__ import annotations
 
 import json
 import posixpath
 
-from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
-from accounts.selectors import list_api_tokens
-from accounts.services import create_api_token, revoke_api_token
 from config.exceptions import ApplicationError, InvalidInput
-from registry.selectors import list_registered_models
 from tracker import selectors
 
-from .access import viewer_required
-from .charts import chart_configs, series_payload
-from .forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm, TokenCreateForm
-from .tables import RunTable, choose_columns
-
-
-@require_GET
-@viewer_required
-def experiment_list(request: HttpRequest) -> HttpResponse:
-    experiments = selectors.list_experiments()
-    # Where the mlflow client's printed links (MLflow UI style, /#/experiments/…) should lead.
-    mlflow_link_targets = {
-        "experiment": reverse("dashboard:run-table", args=[0]),
-        "run": reverse("dashboard:run-detail", args=["RUN_ID"]),
-    }
-    context = {"experiments": experiments, "mlflow_link_targets": mlflow_link_targets}
-    return render(request, "dashboard/experiment_list.html", context)
+from ..access import viewer_required
+from ..charts import chart_configs, series_payload
+from ..forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm
+from ..tables import RunTable, choose_columns
 
 
 @require_GET
@@ -130,38 +109,3 @@ def metric_series(request: HttpRequest, run_id: str, key: str) -> JsonResponse:
     except ApplicationError as error:
         return JsonResponse(error.as_dict(), status=error.http_status)
     return JsonResponse(series_payload(series))
-
-
-@require_GET
-@viewer_required
-def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/registry.html", {"models": list_registered_models()})
-
-
-@require_http_methods(["GET", "POST"])
-@viewer_required
-def settings_page(request: HttpRequest) -> HttpResponse:
-    """API tokens: a new token's plain text is shown in this one response and never again."""
-    form = TokenCreateForm(request.POST or None)
-    new_token = raw_token = None
-    if request.method == "POST" and form.is_valid():
-        new_token, raw_token = create_api_token(user=request.user, name=form.cleaned_data["name"])
-        form = TokenCreateForm()
-    context = {
-        "form": form,
-        "new_token": new_token,
-        "raw_token": raw_token,
-        "tokens": list_api_tokens(user=request.user),
-    }
-    response = render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
-    # The page may hold a credential: keep it out of caches and the back/forward cache.
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@require_POST
-@viewer_required
-def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
-    token = revoke_api_token(user=request.user, token_id=token_id)
-    messages.success(request, f"Token “{token.name}” was revoked.")
-    return redirect("dashboard:settings")
