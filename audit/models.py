@@ -63,3 +63,63 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.sequence}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed copy of the chain head; the signing key never enters the database.
+
+    `document` is the checkpoint exactly as signed and exported (audit.checkpoint_format); the
+    other columns repeat its main head for listing and are never trusted by verification.
+    """
+
+    created_at = models.DateTimeField()
+    sequence = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=64)
+    document = models.TextField()
+
+    class Meta:
+        ordering = ["-sequence", "-id"]
+        indexes = [models.Index(fields=["sequence"])]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.pk} at #{self.sequence}"
+
+
+class AuditVerification(models.Model):
+    """One check of the chain against its checkpoints; its state lives here, not in Celery."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"  # the check itself could not run (e.g. an unreadable checkpoint file)
+
+    class Mode(models.TextChoices):
+        INCREMENTAL = "incremental"
+        FULL = "full"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.INCREMENTAL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    # The checkpoint the walk started from (incremental), so the next check can start later.
+    anchor = models.ForeignKey(
+        AuditCheckpoint, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_sequence = models.BigIntegerField(default=1)
+    through_sequence = models.BigIntegerField(default=0)
+    checked = models.BigIntegerField(default=0)
+    checkpoints_checked = models.IntegerField(default=0)
+    broken_sequence = models.BigIntegerField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} ({self.status})"

@@ -7,10 +7,18 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import connection, models, transaction
+from django.utils import timezone
 
+from accounts.roles import Role, require_role
+from config.exceptions import Conflict
+
+from .checkpoint_format import MAIN_CHAIN, CheckpointFormatError, Head, sign_heads
+from .checkpoints import signing_key, write_outside_database
 from .hashing import event_hash
-from .models import AuditChainHead, AuditEvent
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
+from .verification import verify_chain
 
 SYSTEM_ACTOR = "system"
 
@@ -141,3 +149,113 @@ def record_chain_verification(*, checked: int, broken_sequence: int | None, reas
         object_id="main",
         after=after,
     )
+
+
+def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerification, bool]:
+    """Queue a check of the chain, or return the one already waiting; True when newly queued.
+
+    Anyone who may read the trail may ask for a check, so a waiting check is shared rather than
+    letting repeated clicks queue one full walk each.
+    """
+    require_role(actor, Role.VIEWER, action="Checking the audit chain")
+    mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
+    waiting = AuditVerification.objects.filter(
+        mode=mode, status__in=[AuditVerification.Status.PENDING, AuditVerification.Status.RUNNING]
+    ).first()
+    if waiting is not None:
+        return waiting, False
+    return AuditVerification.objects.create(mode=mode, requested_by=actor), True
+
+
+def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
+    """The newest checkpoint that an earlier successful check already walked past."""
+    if verification.mode == AuditVerification.Mode.FULL:
+        return None
+    last_ok = (
+        AuditVerification.objects.filter(status=AuditVerification.Status.DONE, ok=True)
+        .exclude(pk=verification.pk)
+        .order_by("-id")
+        .first()
+    )
+    if last_ok is None:
+        return None
+    return (
+        AuditCheckpoint.objects.filter(sequence__lte=last_ok.through_sequence)
+        .order_by("-sequence", "-id")
+        .first()
+    )
+
+
+def run_verification(*, verification: AuditVerification) -> AuditVerification:
+    """Run a queued check, keep its result on the row, and record it in the chain as well."""
+    anchor = _anchor_for(verification)
+    AuditVerification.objects.filter(pk=verification.pk).update(status=AuditVerification.Status.RUNNING)
+    try:
+        report = verify_chain(since=anchor)
+    except (CheckpointFormatError, OSError) as error:
+        # A checkpoint copy that cannot be read is itself a finding: keep it on the row.
+        verification.status, verification.ok, verification.reason = (
+            AuditVerification.Status.FAILED,
+            False,
+            str(error),
+        )
+        verification.finished_at = timezone.now()
+        verification.save()
+        return verification
+    broken = report.broken
+    verification.status = AuditVerification.Status.DONE
+    verification.ok = broken is None
+    verification.anchor = anchor
+    verification.from_sequence = anchor.sequence if anchor is not None else 1
+    verification.through_sequence = report.last_sequence
+    verification.checked = report.checked
+    verification.checkpoints_checked = report.checkpoints_checked
+    verification.broken_sequence = broken.sequence if broken else None
+    verification.reason = broken.reason if broken else ""
+    verification.finished_at = timezone.now()
+    with transaction.atomic():
+        verification.save()
+        record_chain_verification(
+            checked=report.checked,
+            broken_sequence=broken.sequence if broken else None,
+            reason=broken.reason if broken else None,
+        )
+    return verification
+
+
+def make_checkpoint() -> AuditCheckpoint | None:
+    """Verify the chain since the last checkpoint, then sign its head; None if nothing is new.
+
+    Signing a head vouches for everything before it, so a rewritten stretch must never be
+    signed: the walk from the previous checkpoint comes first, and a break refuses the signature.
+    """
+    head = AuditChainHead.objects.filter(id=1).values_list("sequence", "hash").first()
+    if head is None or head[0] == 0:
+        return None
+    latest = AuditCheckpoint.objects.order_by("-sequence", "-id").first()
+    if latest is not None and latest.sequence == head[0] and latest.hash == head[1]:
+        return None
+    report = verify_chain(since=latest, through=head[0])
+    if report.broken is not None:
+        raise Conflict(
+            f"refusing to sign the chain head #{head[0]}: event #{report.broken.sequence} "
+            f"{report.broken.reason}",
+            field="audit.chain",
+        )
+    signed = sign_heads(
+        private_key=signing_key(),
+        heads=[Head(MAIN_CHAIN, head[0], head[1])],
+        signed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    with transaction.atomic():
+        checkpoint = AuditCheckpoint.objects.create(
+            created_at=datetime.fromisoformat(signed.signed_at),
+            sequence=head[0],
+            hash=head[1],
+            key_id=signed.key_id,
+            document=signed.as_json(),
+        )
+        # Inside the transaction: if the copy cannot be written, no row claims a checkpoint
+        # that exists only in the database the checkpoint is meant to guard.
+        write_outside_database(signed)
+    return checkpoint

@@ -1,18 +1,26 @@
-"""Scheduled chain verification, run by a Celery worker (or beat) away from web requests."""
+"""Checkpoints and chain checks, run by a Celery worker (on a beat schedule or on demand)."""
+
+from __future__ import annotations
 
 from celery import shared_task
 
-from .services import record_chain_verification
-from .verification import verify_chain
+from . import services
+from .models import AuditVerification
+
+
+@shared_task(name="audit.make_checkpoint")
+def make_checkpoint() -> int | None:
+    """Sign the chain head (scheduled, and enqueued on commit after every applied promotion)."""
+    checkpoint = services.make_checkpoint()
+    return checkpoint.pk if checkpoint is not None else None
 
 
 @shared_task(name="audit.verify_chain")
-def verify_audit_chain() -> int:
-    report = verify_chain()
-    broken = report.broken
-    event = record_chain_verification(
-        checked=report.checked,
-        broken_sequence=broken.sequence if broken else None,
-        reason=broken.reason if broken else None,
-    )
-    return event.sequence
+def verify_audit_chain(verification_id: int | None = None, full: bool = False) -> int:
+    """Run a queued check, or a scheduled one (incremental unless `full`) when given no id."""
+    if verification_id is None:
+        mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
+        verification = AuditVerification.objects.create(mode=mode)
+    else:
+        verification = AuditVerification.objects.get(pk=verification_id)
+    return services.run_verification(verification=verification).pk

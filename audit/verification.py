@@ -1,62 +1,80 @@
-"""Walks the audit chain and reports the first event whose hash or link does not hold."""
+"""Checks the audit chain in the database against its signed checkpoints.
+
+The walk itself is `audit.chain.walk_chain`, shared with the offline verifier; this module
+feeds it the database's events and every checkpoint whose signature holds: the rows in the
+database and the copies kept outside it (a deleted checkpoint row is still found in the file).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from .hashing import GENESIS_HASH, event_hash
-from .models import AuditChainHead, AuditEvent
+from .chain import MISSING, ChainBreak, ChainEvent, ChainReport, TrustedHead, walk_chain
+from .checkpoint_format import SignedCheckpoint
+from .checkpoints import parse_stored, read_outside_database, trusted_keys
+from .hashing import GENESIS_HASH
+from .models import AuditChainHead, AuditCheckpoint, AuditEvent
 
+__all__ = ["ChainBreak", "ChainReport", "verify_chain"]
 
-@dataclass(frozen=True)
-class ChainBreak:
-    sequence: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    broken: ChainBreak | None
-
-    @property
-    def ok(self) -> bool:
-        return self.broken is None
+_FIELDS = ChainEvent._fields
 
 
-def verify_chain(*, batch_size: int = 2000) -> ChainReport:
-    """Recompute every hash in sequence order; stop at the first mismatch."""
-    previous_hash = GENESIS_HASH
-    expected_sequence = 1
-    checked = 0
-    events = AuditEvent.objects.order_by("sequence").iterator(chunk_size=batch_size)
-    for event in events:
-        if event.sequence != expected_sequence:
-            return ChainReport(checked, ChainBreak(expected_sequence, "event is missing"))
-        if event.previous_hash != previous_hash:
+def _events(first: int, through: int | None, batch_size: int) -> Iterator[ChainEvent]:
+    rows = AuditEvent.objects.filter(sequence__gte=first)
+    if through is not None:
+        rows = rows.filter(sequence__lte=through)
+    for row in rows.order_by("sequence").values_list(*_FIELDS).iterator(chunk_size=batch_size):
+        yield ChainEvent(*row)
+
+
+def _signed_checkpoints(since_sequence: int) -> list[tuple[str, SignedCheckpoint]]:
+    """Checkpoints at or after `since_sequence`, from the database and from outside it, once each."""
+    found = [
+        (f"checkpoint {row.pk}", parse_stored(row))
+        for row in AuditCheckpoint.objects.filter(sequence__gte=since_sequence).order_by("sequence", "id")
+    ]
+    found += [item for item in read_outside_database() if item[1].main_head.sequence >= since_sequence]
+    unique: dict[str, tuple[str, SignedCheckpoint]] = {}
+    for label, checkpoint in found:
+        unique.setdefault(checkpoint.signature, (label, checkpoint))
+    return list(unique.values())
+
+
+def verify_chain(
+    *, since: AuditCheckpoint | None = None, through: int | None = None, batch_size: int = 2000
+) -> ChainReport:
+    """Walk the chain (from `since`'s position, or from the start) and hold it to the checkpoints.
+
+    Names the first position that does not hold: an edited event, a broken link, a hash that
+    differs from a signed one, a cut below the newest signed head, or a forged checkpoint.
+    """
+    first = since.sequence if since is not None else 1
+    keys = trusted_keys()
+    trusted: list[TrustedHead] = []
+    for label, checkpoint in _signed_checkpoints(first):
+        problem = checkpoint.signature_problem(keys)
+        if problem is not None:
+            return ChainReport(0, ChainBreak(checkpoint.main_head.sequence, f"{label}: {problem}"))
+        trusted.append(TrustedHead(label, checkpoint.main_head))
+    if since is not None and not any(t.head.sequence == first for t in trusted):
+        # The anchor row no longer parses to a checkpoint at its own position: start over.
+        return verify_chain(through=through, batch_size=batch_size)
+    report = walk_chain(
+        _events(first, through, batch_size),
+        first_sequence=first,
+        previous_hash=None if since is not None else GENESIS_HASH,
+        checkpoints=trusted,
+    )
+    if report.broken is None and through is None:
+        head = AuditChainHead.objects.filter(id=1).values_list("sequence", flat=True).first()
+        if head is not None and head > report.last_sequence:
+            # Removing the newest events leaves a valid prefix; the head remembers how far it went.
             return ChainReport(
-                checked, ChainBreak(event.sequence, "previous_hash does not match the event before")
+                report.checked,
+                ChainBreak(report.last_sequence + 1, MISSING),
+                report.last_sequence,
+                report.last_hash,
+                report.checkpoints_checked,
             )
-        recomputed = event_hash(
-            sequence=event.sequence,
-            created_at=event.created_at,
-            actor_name=event.actor_name,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            before=event.before,
-            after=event.after,
-            previous_hash=event.previous_hash,
-        )
-        if recomputed != event.hash:
-            return ChainReport(
-                checked, ChainBreak(event.sequence, "content does not match its hash (edited)")
-            )
-        previous_hash = event.hash
-        expected_sequence += 1
-        checked += 1
-    head = AuditChainHead.objects.filter(id=1).first()
-    if head is not None and head.sequence > checked:
-        # Removing the newest events leaves a valid prefix; the head remembers how far it went.
-        return ChainReport(checked, ChainBreak(checked + 1, "event is missing"))
-    return ChainReport(checked, None)
+    return report

@@ -13,6 +13,10 @@ SAFE = {
     "SECRET_KEY": "x" * 50,
     "ALLOWED_HOSTS": "ledger.example.test",
     "DATABASE_URL": "postgres://u:p@db.example.test:5432/labledger",
+    "AUDIT_SIGNING_KEY_FILE": "/run/secrets/audit-signing-key.pem",
+    "AUDIT_CHECKPOINT_FILE": "/mnt/audit/checkpoints.jsonl",
+    "AUDIT_SIGNING_KEY": "",
+    "AUDIT_CHECKPOINT_STORAGE": "",
 }
 
 
@@ -37,6 +41,14 @@ def test_production_settings_start_with_safe_values():
         ({"SECRET_KEY": "embedded-mode-development-key-not-for-production"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "DATABASE_URL must point at PostgreSQL in production"),
+        (
+            {"AUDIT_SIGNING_KEY_FILE": ""},
+            "Set AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE (an Ed25519 private key) in production",
+        ),
+        (
+            {"AUDIT_CHECKPOINT_FILE": ""},
+            "Set AUDIT_CHECKPOINT_FILE (a path on another disk) or AUDIT_CHECKPOINT_STORAGE in production",
+        ),
     ],
 )
 def test_production_settings_refuse_insecure_defaults(overrides, message):

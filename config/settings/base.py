@@ -137,6 +137,19 @@ MAX_ARTIFACT_BYTES = env.int("MAX_ARTIFACT_BYTES", default=5 * 1024**3)
 if MAX_ARTIFACT_BYTES < 0:
     raise ImproperlyConfigured(f"MAX_ARTIFACT_BYTES={MAX_ARTIFACT_BYTES} is negative: use 0 for no limit.")
 
+# Reviewed promotions: the policy of a registered model that has none of its own.
+REGISTRY_PROTECTED_ALIASES = env.list("REGISTRY_PROTECTED_ALIASES", default=["production"])
+REGISTRY_REQUIRED_APPROVALS = env.int("REGISTRY_REQUIRED_APPROVALS", default=1)
+REGISTRY_REVIEW_ROLE = env.str("REGISTRY_REVIEW_ROLE", default="reviewer")
+if REGISTRY_REQUIRED_APPROVALS < 1:
+    raise ImproperlyConfigured(
+        f"REGISTRY_REQUIRED_APPROVALS={REGISTRY_REQUIRED_APPROVALS} must be at least 1."
+    )
+if REGISTRY_REVIEW_ROLE not in ("reviewer", "admin"):
+    raise ImproperlyConfigured(
+        f"REGISTRY_REVIEW_ROLE={REGISTRY_REVIEW_ROLE!r} must be 'reviewer' or 'admin'."
+    )
+
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", default=not REDIS_URL)
@@ -144,6 +157,32 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+
+# Audit checkpoints (docs/operations.md). The signing key never enters the database: a PEM
+# (or base64 of the raw 32 bytes) in AUDIT_SIGNING_KEY, or a PEM file; embedded mode generates
+# the file on first use. Each checkpoint is also appended to AUDIT_CHECKPOINT_FILE (JSON lines)
+# and, when AUDIT_CHECKPOINT_STORAGE names a STORAGES alias, stored there one object each.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = Path(
+    env.str("AUDIT_SIGNING_KEY_FILE", default=str(VAR_DIR / "audit" / "signing-key.pem"))
+)
+AUDIT_GENERATE_SIGNING_KEY = env_bool("AUDIT_GENERATE_SIGNING_KEY", default=True)
+# Public keys of retired signing keys (PEM files), so older checkpoints still verify.
+AUDIT_PREVIOUS_PUBLIC_KEYS = [Path(p) for p in env.list("AUDIT_PREVIOUS_PUBLIC_KEYS", default=[])]
+AUDIT_CHECKPOINT_FILE = env.str("AUDIT_CHECKPOINT_FILE", default=str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
+AUDIT_CHECKPOINT_INTERVAL_SECONDS = env.int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=600)
+AUDIT_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_VERIFY_INTERVAL_SECONDS", default=3600)
+AUDIT_FULL_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_FULL_VERIFY_INTERVAL_SECONDS", default=86400)
+CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {"task": "audit.make_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS},
+    "audit-verify": {"task": "audit.verify_chain", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
+    "audit-verify-full": {
+        "task": "audit.verify_chain",
+        "schedule": AUDIT_FULL_VERIFY_INTERVAL_SECONDS,
+        "kwargs": {"full": True},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

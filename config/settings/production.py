@@ -14,6 +14,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env_bo
 ):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production.")
 
+# The audit signing key must come from outside the database and outside the image: refuse to
+# generate one silently next to the data it is meant to vouch for.
+AUDIT_GENERATE_SIGNING_KEY = False
+if not env.str("AUDIT_SIGNING_KEY", default="") and not env.str("AUDIT_SIGNING_KEY_FILE", default=""):
+    raise ImproperlyConfigured(
+        "Set AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE (an Ed25519 private key) in production: "
+        "audit checkpoints are signed with it (docs/operations.md)."
+    )
+if not env.str("AUDIT_CHECKPOINT_FILE", default="") and not env.str("AUDIT_CHECKPOINT_STORAGE", default=""):
+    raise ImproperlyConfigured(
+        "Set AUDIT_CHECKPOINT_FILE (a path on another disk) or AUDIT_CHECKPOINT_STORAGE in "
+        "production: checkpoints must be kept outside the database (docs/operations.md)."
+    )
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)

@@ -10,6 +10,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="labledger-test-artifacts-"))
 STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location": str(ARTIFACT_ROOT)}}}
 
+# Each test session signs checkpoints with its own throwaway key. No checkpoint file by default:
+# the database is rolled back after each test but a file would not be, and checkpoints left by
+# one test would make the next one's chain look cut. Tests of the file point it at tmp_path.
+AUDIT_SIGNING_KEY_FILE = Path(tempfile.mkdtemp(prefix="labledger-test-audit-")) / "signing-key.pem"
+AUDIT_CHECKPOINT_FILE = ""
+
 # Tests run tasks in-process unless a test starts a real worker and turns this off itself.
 CELERY_TASK_ALWAYS_EAGER = True
 # Serve static files from the finders: tests never run collectstatic.

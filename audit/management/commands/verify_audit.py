@@ -4,7 +4,10 @@ from audit.verification import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit trail's hash chain; exits non-zero at the first broken link."
+    help = (
+        "Verify the whole audit chain against its signed checkpoints (in the database and the "
+        "checkpoint file); exits non-zero at the first position that does not hold."
+    )
 
     def handle(self, *args, **options):
         report = verify_chain()
@@ -14,4 +17,7 @@ class Command(BaseCommand):
                 f"Audit chain broken at event #{broken.sequence}: {broken.reason} "
                 f"({report.checked} events verified before it)."
             )
-        self.stdout.write(f"Audit chain intact: {report.checked} events verified.")
+        self.stdout.write(
+            f"Audit chain intact: {report.checked} events verified. "
+            f"Signed checkpoints matched: {report.checkpoints_checked}."
+        )
