@@ -56,3 +56,75 @@ class TokenCreateForm(forms.Form):
         max_length=100,
         widget=forms.TextInput(attrs={"placeholder": "e.g. laptop training scripts", "autocomplete": "off"}),
     )
+
+
+class HolderAtForm(forms.Form):
+    """A moment to ask "which version held each alias then?" (read in TIME_ZONE, UTC, as pages show)."""
+
+    at = forms.DateTimeField(
+        label="At (UTC)",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M:%S"),
+    )
+
+
+class PromotionRequestForm(forms.Form):
+    """Ask reviewers to move a protected alias (or the Production stage) to this version."""
+
+    target = forms.ChoiceField(label="Promote to")
+    justification = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "Why this version should replace the current one"}
+        ),
+    )
+
+    def __init__(self, *args, targets: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        target = self.fields["target"]
+        assert isinstance(target, forms.ChoiceField)
+        target.choices = targets
+
+
+class ReviewForm(forms.Form):
+    """A reviewer's decision; the service insists on a comment for a rejection."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    comment = forms.CharField(required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PolicyForm(forms.Form):
+    """A model's promotion policy as an admin edits it: lists are typed as text, one item a line."""
+
+    protected_aliases = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Comma-separated alias names; protecting production protects the Production stage too.",
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+    )
+    required_approvals = forms.IntegerField(min_value=1, max_value=20)
+    review_role = forms.ChoiceField(choices=[("reviewer", "reviewer role"), ("admin", "admins only")])
+    key_metrics = forms.CharField(
+        required=False,
+        max_length=5000,
+        help_text='One metric a line: its key, then "max" (higher is better) or "min".',
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "placeholder": "val_f1 max\nloss min"}
+        ),
+    )
+
+    def clean_protected_aliases(self) -> list[str]:
+        return [name.strip() for name in self.cleaned_data["protected_aliases"].split(",") if name.strip()]
+
+    def clean_key_metrics(self) -> list[dict[str, str]]:
+        metrics = []
+        for number, line in enumerate(self.cleaned_data["key_metrics"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, _, goal = line.strip().rpartition(" ")
+            if not key.strip() or goal not in ("max", "min"):
+                raise forms.ValidationError(
+                    f'line {number}: write the metric key, a space, then "max" or "min"'
+                )
+            metrics.append({"key": key.strip(), "goal": goal})
+        return metrics

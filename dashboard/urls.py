@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import experiments, registry, runs, settings
+from .views import experiments, registry, reviews, runs, settings
 
 app_name = "dashboard"
 
@@ -11,6 +11,20 @@ urlpatterns = [
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
     path("runs/<str:run_id>/metrics/<path:key>/series.json", runs.metric_series, name="metric-series"),
     path("registry/", registry.registry, name="registry"),
+    path("registry/<str:name>/", registry.model_detail, name="model-detail"),
+    path("registry/<str:name>/policy/", registry.model_policy, name="model-policy"),
+    path("registry/<str:name>/timeline/", registry.model_timeline, name="model-timeline"),
+    path("registry/<str:name>/versions/<int:version>/", registry.version_detail, name="version-detail"),
+    path(
+        "registry/<str:name>/versions/<int:version>/request/",
+        registry.version_request,
+        name="version-request",
+    ),
+    path("registry/<str:name>/versions/<int:version>/why/", registry.version_lineage, name="version-lineage"),
+    path("reviews/", reviews.review_queue, name="review-queue"),
+    path("reviews/<int:request_id>/", reviews.request_detail, name="request-detail"),
+    path("reviews/<int:request_id>/review/", reviews.request_review, name="request-review"),
+    path("reviews/<int:request_id>/withdraw/", reviews.request_withdraw, name="request-withdraw"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", settings.revoke_token, name="token-revoke"),
 ]

@@ -1,7 +1,10 @@
+import json
+
 from django import template
 
 from accounts.roles import Role, role_of
 from dashboard.tables import format_duration, format_metric
+from registry.selectors import pending_review_count
 from tracker.selectors import MetricValue
 
 register = template.Library()
@@ -29,3 +32,29 @@ def metric_value(metric: MetricValue) -> str:
 def number(value) -> str:
     """A bound such as a metric's min or max: six significant digits, "—" when there is none."""
     return "—" if value is None else f"{value:.6g}"
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """A JSON document indented with sorted keys (an environment, an audit event's data)."""
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+@register.filter
+def signed(value) -> str:
+    """A difference with its sign, so "+0.02" and "-0.02" read at a glance."""
+    return "—" if value is None else f"{value:+.4g}"
+
+
+@register.filter
+def compact_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+@register.simple_tag(takes_context=True)
+def pending_reviews(context) -> int | None:
+    """How many requests wait for the user's review (one query); None for non-reviewers."""
+    user = getattr(context.get("request"), "user", None)
+    if role_of(user) < Role.REVIEWER:
+        return None
+    return pending_review_count(user=user)

@@ -1,17 +1,176 @@
-"""Registry pages."""
+"""Registry pages: the model list, a model (and its policy), a version (and its promotion
+request form), "why this model?", and which version held each alias when."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from registry.selectors import list_registered_models
+from accounts.roles import Role, role_of
+from config.exceptions import ApplicationError
+from registry import selectors, services
+from registry.models import PromotionRequest
+from tracker.selectors import list_artifacts, run_detail
 
 from ..access import viewer_required
+from ..charts import chart_configs
+from ..forms import HolderAtForm, PolicyForm, PromotionRequestForm
+from ..registry_pages import (
+    add_service_error,
+    audit_trail,
+    policy_initial,
+    promotion_targets,
+    timeline_chart,
+    version_rows,
+)
 
 
 @require_GET
 @viewer_required
 def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/registry.html", {"models": list_registered_models()})
+    return render(request, "registry/model_list.html", {"models": selectors.list_registered_models()})
+
+
+def _model_page(
+    request: HttpRequest, name: str, policy_form: PolicyForm | None = None, status: int = 200
+) -> HttpResponse:
+    model = selectors.get_registered_model(name=name)
+    policy = selectors.policy_for(model=model)
+    key_metrics = [metric["key"] for metric in policy.key_metrics]
+    is_admin = role_of(request.user) >= Role.ADMIN
+    if is_admin and policy_form is None:
+        policy_form = PolicyForm(initial=policy_initial(policy))
+    context = {
+        "model": model,
+        "policy": policy,
+        "protected": policy.protected_aliases,
+        "aliases": list(model.aliases.select_related("version")),
+        "key_metric_names": key_metrics,
+        "versions": version_rows(
+            versions=selectors.list_model_versions(model=model), key_metrics=key_metrics
+        ),
+        "pending": list(
+            selectors.list_promotion_requests(model=model, status=PromotionRequest.Status.PENDING)
+        ),
+        "policy_form": policy_form if is_admin else None,
+        "history": audit_trail(model=model),
+    }
+    return render(request, "registry/model_detail.html", context, status=status)
+
+
+@require_GET
+@viewer_required
+def model_detail(request: HttpRequest, name: str) -> HttpResponse:
+    return _model_page(request, name)
+
+
+@require_POST
+@viewer_required
+def model_policy(request: HttpRequest, name: str) -> HttpResponse:
+    """An admin changes the model's promotion policy (the service checks the role and audits it)."""
+    model = selectors.get_registered_model(name=name)
+    form = PolicyForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            services.set_promotion_policy(actor=request.user, model=model, **form.cleaned_data)
+        except ApplicationError as error:
+            status = add_service_error(form, error)
+        else:
+            messages.success(request, f"The promotion policy of {model.name} was saved.")
+            return redirect("dashboard:model-detail", name=model.name)
+    return _model_page(request, name, policy_form=form, status=status)
+
+
+def _version_page(
+    request: HttpRequest, name: str, version: int, form: PromotionRequestForm | None = None, status: int = 200
+) -> HttpResponse:
+    model = selectors.get_registered_model(name=name)
+    found = selectors.get_model_version(model=model, version=version)
+    policy = selectors.policy_for(model=model)
+    targets = promotion_targets(policy)
+    may_request = role_of(request.user) >= Role.CONTRIBUTOR and bool(targets)
+    if may_request and form is None:
+        form = PromotionRequestForm(targets=targets)
+    context = {
+        "model": model,
+        "version": found,
+        "policy": policy,
+        "row": version_rows(versions=[found], key_metrics=[m["key"] for m in policy.key_metrics])[0],
+        "requests": list(selectors.list_promotion_requests(model=model, version_id=found.pk)),
+        "form": form if may_request else None,
+    }
+    return render(request, "registry/version_detail.html", context, status=status)
+
+
+@require_GET
+@viewer_required
+def version_detail(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    return _version_page(request, name, version)
+
+
+@require_POST
+@viewer_required
+def version_request(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """A contributor asks reviewers to move a protected alias (or stage) to this version."""
+    model = selectors.get_registered_model(name=name)
+    found = selectors.get_model_version(model=model, version=version)
+    form = PromotionRequestForm(request.POST, targets=promotion_targets(selectors.policy_for(model=model)))
+    status = 400
+    if form.is_valid():
+        kind, _, label = form.cleaned_data["target"].partition(":")
+        try:
+            opened = services.request_promotion(
+                actor=request.user,
+                version=found,
+                label=services.Label(kind, label),
+                justification=form.cleaned_data["justification"],
+            )
+        except ApplicationError as error:
+            status = add_service_error(form, error)
+        else:
+            messages.success(request, f"Request #{opened.pk} is waiting for review.")
+            return redirect("dashboard:request-detail", request_id=opened.pk)
+    return _version_page(request, name, version, form=form, status=status)
+
+
+@require_GET
+@viewer_required
+def version_lineage(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """Why this model? The evidence behind a version and every decision about it, on one page."""
+    model = selectors.get_registered_model(name=name)
+    lineage = selectors.lineage_of(version=selectors.get_model_version(model=model, version=version))
+    data = run_detail(run=lineage.run)
+    context = {
+        "model": model,
+        "version": lineage.version,
+        "lineage": lineage,
+        "run": lineage.run,
+        "data": data,
+        "artifacts": list_artifacts(run=lineage.run),
+        "charts": chart_configs(run=lineage.run, metric_keys=list(data.metrics)),
+        "history": audit_trail(version=lineage.version),
+    }
+    return render(request, "registry/lineage.html", context)
+
+
+@require_http_methods(["GET"])
+@viewer_required
+def model_timeline(request: HttpRequest, name: str) -> HttpResponse:
+    """Which version held each alias and stage, as a table and a chart, and at a chosen moment."""
+    model = selectors.get_registered_model(name=name)
+    history = list(selectors.alias_timeline(model=model))
+    form = HolderAtForm(request.GET or None)
+    holders = None
+    if form.is_valid():
+        holders = selectors.alias_holders_at(model=model, at=form.cleaned_data["at"])
+    context = {
+        "model": model,
+        "history": history,
+        "form": form,
+        "holders": holders,
+        "chart": timeline_chart(history=history),
+    }
+    return render(request, "registry/timeline.html", context, status=400 if form.errors else 200)

@@ -15,6 +15,7 @@ from tracker import selectors
 from ..access import viewer_required
 from ..charts import chart_configs, series_payload
 from ..forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm
+from ..registry_pages import registered_versions
 from ..tables import RunTable, choose_columns
 
 
@@ -78,6 +79,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "artifacts": selectors.list_artifacts(run=run),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
+        "registered_as": registered_versions(run=run),
     }
     return render(request, "dashboard/run_detail.html", context)
 

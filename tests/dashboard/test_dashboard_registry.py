@@ -1,0 +1,419 @@
+"""Registry pages: model list → model → version → request → review, "why this model?", the
+alias timeline, and the run page's "Registered as" block."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.roles import Role
+from accounts.services import assign_role
+from registry.models import Label, PromotionRequest
+from registry.selectors import get_version_by_alias
+from registry.services import (
+    create_model_version,
+    create_registered_model,
+    force_move,
+    request_promotion,
+    review_promotion,
+    set_alias,
+    set_promotion_policy,
+)
+from tests.factories import UserFactory
+from tracker.services import DatasetSpec
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
+PRODUCTION = Label.alias("production")
+
+
+@pytest.fixture
+def second_reviewer(db):
+    user = UserFactory(username="rhea-reviewer")
+    assign_role(user=user, role=Role.REVIEWER)
+    return user
+
+
+@pytest.fixture
+def registered(make_experiment, make_run, contributor, admin):
+    """A model with two versions trained on different data; v1 holds production (break-glass)."""
+    experiment = make_experiment("digits-sweep")
+    old = make_run(
+        experiment,
+        "baseline",
+        params={"lr": "0.01", "epochs": "20"},
+        metrics={"val_f1": [0.5, 0.8], "loss": [0.9, 0.4]},
+        datasets=[DatasetSpec(name="digits", digest="aa" * 32, version="2.0", context="training")],
+        code_commit="1111111111111111111111111111111111111111",
+        environment={"python": "3.11.9", "packages": {"torch": "2.2.0"}},
+    )
+    new = make_run(
+        experiment,
+        HOSTILE,
+        params={"lr": "0.001", "epochs": "20"},
+        metrics={"val_f1": [0.6, 0.9], "loss": [0.8, 0.3]},
+        datasets=[DatasetSpec(name="digits", digest="bb" * 32, version="2.1", context="training")],
+        code_commit="2222222222222222222222222222222222222222",
+        environment={"python": "3.11.9", "packages": {"torch": "2.3.0"}},
+        minutes=5,
+    )
+    model = create_registered_model(actor=contributor, name="digit-classifier", description=HOSTILE)
+    v1 = create_model_version(actor=contributor, model=model, run=old)
+    v2 = create_model_version(actor=contributor, model=model, run=new)
+    set_promotion_policy(
+        actor=admin,
+        model=model,
+        protected_aliases=["production"],
+        required_approvals=2,
+        key_metrics=[{"key": "val_f1", "goal": "max"}, {"key": "loss", "goal": "min"}],
+    )
+    force_move(actor=admin, model=model, label=PRODUCTION, version=v1, reason="first release")
+    set_alias(actor=contributor, model=model, alias="staging", version=v2)
+    return model, v1, v2
+
+
+@pytest.fixture
+def pending(registered, requester):
+    _model, _, v2 = registered
+    return request_promotion(
+        actor=requester, version=v2, label=PRODUCTION, justification=f"better F1 {HOSTILE}"
+    )
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def version_url(name: str, version, page: str = "version-detail") -> str:
+    return reverse(f"dashboard:{page}", args=[name, version.version])
+
+
+# Model list and model page -------------------------------------------------------------------
+
+
+def test_the_model_list_links_each_model_to_its_page_and_escapes_descriptions(client, viewer, registered):
+    model, _, _ = registered
+    content = login(client, viewer).get(reverse("dashboard:registry")).content.decode()
+    assert f'<a href="{reverse("dashboard:model-detail", args=[model.name])}">digit-classifier</a>' in content
+    assert "production → v1" in content
+    assert HOSTILE not in content
+    assert ESCAPED in content
+
+
+def test_the_model_page_shows_versions_protected_aliases_and_pending_requests(
+    client, viewer, registered, pending
+):
+    model, _v1, v2 = registered
+    response = login(client, viewer).get(reverse("dashboard:model-detail", args=[model.name]))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert content.count('class="lock"') == 1  # production is protected, staging is not
+    assert reverse("dashboard:run-detail", args=[v2.run.uuid]) in content
+    assert '<span class="chip">digits 2.1</span>' in content
+    assert reverse("dashboard:request-detail", args=[pending.pk]) in content
+    assert [row.version.version for row in response.context["versions"]] == [2, 1]
+    assert response.context["versions"][0].key_metrics[0][1].value == 0.9
+    assert "registry_model.policy" not in content
+    assert 'id="policy-form"' not in content  # a viewer cannot change the policy
+    assert "first release" not in content or "break-glass" in content
+    assert HOSTILE not in content
+
+
+def test_an_admin_changes_the_policy_from_the_model_page(client, admin, registered):
+    model, _, _ = registered
+    url = reverse("dashboard:model-policy", args=[model.name])
+    response = login(client, admin).post(
+        url,
+        {"protected_aliases": "production, canary", "required_approvals": "1", "review_role": "admin",
+         "key_metrics": "val_f1 max"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    page = client.get(reverse("dashboard:model-detail", args=[model.name]))
+    assert page.context["policy"].protected_aliases == ["production", "canary"]
+    assert page.context["policy"].review_role == "admin"
+    assert 'id="policy-form"' in page.content.decode()
+
+
+def test_a_malformed_key_metric_line_is_refused_naming_the_line(client, admin, registered):
+    model, _, _ = registered
+    response = login(client, admin).post(
+        reverse("dashboard:model-policy", args=[model.name]),
+        {"protected_aliases": "production", "required_approvals": "2", "review_role": "reviewer",
+         "key_metrics": "val_f1 max\nloss sideways"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert 'line 2: write the metric key, a space, then "max" or "min"' in response.content.decode().replace(
+        "&quot;", '"'
+    )
+
+
+def test_only_an_admin_may_change_a_policy(client, reviewer, registered):
+    model, _, _ = registered
+    response = login(client, reviewer).post(
+        reverse("dashboard:model-policy", args=[model.name]),
+        {"protected_aliases": "", "required_approvals": "1", "review_role": "reviewer", "key_metrics": ""},
+    )
+    assert response.status_code == 403
+    assert "Changing a promotion policy needs the admin role." in response.content.decode()
+
+
+# Version page and the request form -----------------------------------------------------------
+
+
+def test_a_contributor_requests_a_promotion_from_the_version_page(client, requester, registered):
+    model, _, v2 = registered
+    page = login(client, requester).get(version_url(model.name, v2))
+    assert 'id="request-form"' in page.content.decode()
+    assert page.context["form"].fields["target"].choices == [
+        ("alias:production", "alias production"),
+        ("stage:Production", "stage Production (legacy)"),
+    ]
+    response = client.post(
+        version_url(model.name, v2, "version-request"),
+        {"target": "alias:production", "justification": "F1 up by 0.1"},
+    )
+    opened = PromotionRequest.objects.get(status="pending")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:request-detail", args=[opened.pk])
+    assert (opened.version, opened.label_name, opened.requester) == (v2, "production", requester)
+
+
+def test_a_request_without_a_justification_is_refused_inline(client, requester, registered):
+    model, _, v2 = registered
+    response = login(client, requester).post(
+        version_url(model.name, v2, "version-request"), {"target": "alias:production", "justification": "  "}
+    )
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    assert not PromotionRequest.objects.filter(status="pending").exists()
+
+
+def test_a_viewer_gets_no_request_form_and_cannot_post_one(client, viewer, registered):
+    model, _, v2 = registered
+    assert 'id="request-form"' not in login(client, viewer).get(version_url(model.name, v2)).content.decode()
+    response = client.post(
+        version_url(model.name, v2, "version-request"), {"target": "alias:production", "justification": "x"}
+    )
+    assert response.status_code == 403
+    assert "Requesting a promotion needs the contributor role." in response.content.decode()
+    assert not PromotionRequest.objects.filter(status="pending").exists()
+
+
+# Review queue and request page ---------------------------------------------------------------
+
+
+def test_the_queue_lists_pending_requests_oldest_first_with_a_badge(
+    client, reviewer, requester, registered, pending
+):
+    _model, v1, _ = registered
+    newer = request_promotion(actor=requester, version=v1, label=Label.stage("Production"), justification="x")
+    response = login(client, reviewer).get(reverse("dashboard:review-queue"))
+    assert [r.pk for r in response.context["queue"]] == [pending.pk, newer.pk]
+    assert '<span class="badge count-badge" id="review-badge"' in response.content.decode()
+    assert 'title="2 requests waiting for your review"' in response.content.decode()
+
+
+def test_a_requester_sees_no_badge_and_no_own_request_in_the_queue(client, requester, registered, pending):
+    response = login(client, requester).get(reverse("dashboard:review-queue"))
+    assert response.context["queue"] == []
+    assert [r.pk for r in response.context["open"]] == [pending.pk]
+    assert 'id="review-badge"' not in response.content.decode()
+
+
+def test_the_request_page_sets_the_candidate_beside_the_current_holder(client, reviewer, registered, pending):
+    _, v1, _v2 = registered
+    response = login(client, reviewer).get(reverse("dashboard:request-detail", args=[pending.pk]))
+    content = response.content.decode()
+    comparison = response.context["comparison"]
+    assert response.context["current"].version == v1
+    assert [(m.key, round(m.delta, 6), m.verdict) for m in comparison.metrics] == [
+        ("val_f1", 0.1, "better"),
+        ("loss", -0.1, "better"),
+    ]
+    assert comparison.dataset_warning
+    assert 'class="dataset-warning" role="alert"' in content
+    assert [(row.key, row.differs) for row in comparison.params] == [("epochs", False), ("lr", True)]
+    assert [row.key for row in comparison.environment_changes] == ["packages.torch"]
+    assert "1111111111111111111111111111111111111111" in content
+    assert [c["key"] for c in response.context["curves"]] == ["val_f1", "loss"]
+    assert [t["role"] for t in response.context["curves"][0]["traces"]] == ["candidate", "current"]
+    assert 'id="review-form"' in content
+    assert HOSTILE not in content
+    assert f"better F1 {ESCAPED}" in content
+
+
+def test_the_requester_is_told_why_they_cannot_approve(client, requester, registered, pending):
+    response = login(client, requester).get(reverse("dashboard:request-detail", args=[pending.pk]))
+    content = response.content.decode()
+    assert 'id="review-form"' not in content
+    assert (
+        f"You cannot review this request: request #{pending.pk} was opened by rita-requester, "
+        "who cannot review their own request." in content
+    )
+    assert "Withdraw this request" in content
+
+
+def test_the_run_creator_is_told_why_they_cannot_approve(client, contributor, registered, pending):
+    assign_role(user=contributor, role=Role.REVIEWER)
+    _, _, v2 = registered
+    content = (
+        login(client, contributor)
+        .get(reverse("dashboard:request-detail", args=[pending.pk]))
+        .content.decode()
+    )
+    assert 'id="review-form"' not in content
+    assert (
+        f"carl-contributor created run {v2.run.uuid}, the source of version 2, and cannot review" in content
+    )
+
+
+def test_two_approvals_move_the_alias(client, reviewer, second_reviewer, registered, pending):
+    model, _, v2 = registered
+    url = reverse("dashboard:request-review", args=[pending.pk])
+    response = login(client, reviewer).post(url, {"decision": "approve", "comment": "looks right"})
+    assert response.status_code == 302
+    assert get_version_by_alias(model=model, alias="production").version == 1
+    login(client, second_reviewer).post(url, {"decision": "approve", "comment": ""})
+    assert get_version_by_alias(model=model, alias="production") == v2
+    page = client.get(reverse("dashboard:request-detail", args=[pending.pk]))
+    assert page.context["req"].status == "approved"
+    assert page.context["current"].version.version == 1  # what it replaced
+    assert "Approved" in page.content.decode()
+
+
+def test_a_rejection_without_a_comment_is_refused_next_to_the_comment(client, reviewer, registered, pending):
+    response = login(client, reviewer).post(
+        reverse("dashboard:request-review", args=[pending.pk]), {"decision": "reject", "comment": ""}
+    )
+    assert response.status_code == 400
+    assert "a rejection needs a comment saying why" in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+
+
+def test_a_requester_posting_an_approval_is_refused(client, requester, registered, pending):
+    response = login(client, requester).post(
+        reverse("dashboard:request-review", args=[pending.pk]), {"decision": "approve", "comment": ""}
+    )
+    assert response.status_code == 403
+    pending.refresh_from_db()
+    assert (pending.status, pending.reviews.count()) == ("pending", 0)
+
+
+def test_the_requester_withdraws_and_others_cannot(client, requester, reviewer, registered, pending):
+    url = reverse("dashboard:request-withdraw", args=[pending.pk])
+    response = login(client, reviewer).post(url, follow=True)
+    assert (
+        f"only rita-requester, who opened request #{pending.pk}, can withdraw it" in response.content.decode()
+    )
+    login(client, requester).post(url)
+    pending.refresh_from_db()
+    assert pending.status == "withdrawn"
+
+
+# Why this model? and the timeline -----------------------------------------------------------
+
+
+def test_why_this_model_shows_the_run_the_decisions_the_holdings_and_the_audit_events(
+    client, viewer, reviewer, second_reviewer, registered, pending
+):
+    model, v1, v2 = registered
+    review_promotion(actor=reviewer, request=pending, decision="approve", comment=f"ok {HOSTILE}")
+    review_promotion(actor=second_reviewer, request=pending, decision="approve", comment="agreed")
+    response = login(client, viewer).get(version_url(model.name, v2, "version-lineage"))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "carl-contributor" in content  # registered it
+    assert f"Request #{pending.pk}" in content
+    assert f"ok {ESCAPED}" in content and "agreed" in content
+    assert "rob-reviewer" in content and "rhea-reviewer" in content
+    assert "bb" * 32 in content  # the dataset digest
+    assert "holds it now" in content
+    actions = [event.action for event in response.context["history"].events]
+    assert "promotion.approved" in " ".join(actions) or actions
+    assert HOSTILE not in content
+    v1_page = client.get(version_url(model.name, v1, "version-lineage")).content.decode()
+    assert "break-glass" in v1_page and "first release" in v1_page
+
+
+def test_the_timeline_answers_which_version_held_each_alias_at_a_moment(client, viewer, registered, pending):
+    model, v1, v2 = registered
+    content = (
+        login(client, viewer).get(reverse("dashboard:model-timeline", args=[model.name])).content.decode()
+    )
+    assert 'id="alias-timeline-data"' in content
+    later = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    response = client.get(reverse("dashboard:model-timeline", args=[model.name]), {"at": later})
+    assert [(row.name, row.version) for row in response.context["holders"]] == [
+        ("production", v1),
+        ("staging", v2),
+    ]
+    early = client.get(reverse("dashboard:model-timeline", args=[model.name]), {"at": "2001-01-01T00:00"})
+    assert early.context["holders"] == []
+    assert "No alias or stage pointed at a version of digit-classifier then." in early.content.decode()
+
+
+def test_a_malformed_moment_is_refused_next_to_the_picker(client, viewer, registered):
+    model, _, _ = registered
+    response = login(client, viewer).get(
+        reverse("dashboard:model-timeline", args=[model.name]), {"at": "soon"}
+    )
+    assert response.status_code == 400
+    assert "Enter a valid date/time." in response.content.decode()
+
+
+def test_the_run_page_lists_the_versions_registered_from_it(client, viewer, registered):
+    model, _, v2 = registered
+    content = login(client, viewer).get(reverse("dashboard:run-detail", args=[v2.run.uuid])).content.decode()
+    assert "Registered as" in content
+    assert f'<a href="{version_url(model.name, v2)}">digit-classifier v2</a>' in content
+
+
+# Access and query budgets --------------------------------------------------------------------
+
+
+def test_registry_pages_need_a_role(client, outsider, registered, pending):
+    model, _, v2 = registered
+    login(client, outsider)
+    for url in (
+        reverse("dashboard:model-detail", args=[model.name]),
+        version_url(model.name, v2),
+        version_url(model.name, v2, "version-lineage"),
+        reverse("dashboard:model-timeline", args=[model.name]),
+        reverse("dashboard:review-queue"),
+        reverse("dashboard:request-detail", args=[pending.pk]),
+    ):
+        assert client.get(url).status_code == 403, url
+
+
+@pytest.mark.parametrize(
+    ("page", "max_queries"),
+    [
+        ("registry", 8),
+        ("model-detail", 18),
+        ("version-detail", 16),
+        ("version-lineage", 20),
+        ("model-timeline", 10),
+        ("review-queue", 10),
+        ("request-detail", 22),
+    ],
+)
+def test_registry_pages_stay_within_a_query_budget(
+    client, reviewer, registered, pending, page, max_queries, django_assert_max_num_queries
+):
+    model, _, v2 = registered
+    args = {
+        "registry": [],
+        "review-queue": [],
+        "model-detail": [model.name],
+        "model-timeline": [model.name],
+        "request-detail": [pending.pk],
+    }.get(page, [model.name, v2.version])
+    login(client, reviewer)
+    with django_assert_max_num_queries(max_queries):
+        response = client.get(reverse(f"dashboard:{page}", args=args))
+    assert response.status_code == 200
