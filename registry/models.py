@@ -1,28 +1,75 @@
-"""Registered models, their versions and the aliases and stages that point at them."""
+"""Registered models, their versions, the aliases and stages that point at them, and the
+reviewed promotions that move protected ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Manager, Q
 
 from tracker.models import LoggedModel, Run
 
+# Audit object ids of registry objects since reviewed promotions: "id:<primary key>", which a
+# rename never changes. Older events used the name ("<model>" and "<model>/<version>"); names
+# cannot contain ':', so the two never collide (registry.selectors.audit_object_filter).
+AUDIT_ID_PREFIX = "id:"
 
-class RegisteredModel(models.Model):
+
+class LiveManager(models.Manager):
+    """Hides soft-deleted rows, as MLflow hides deleted models and versions, on every list and
+    lookup; `all_objects` still sees them (the admin, restore, history)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class SoftDeletable(models.Model):
+    """A row that is marked deleted instead of removed, so the history pointing at it survives."""
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    all_objects = Manager()
+    objects = LiveManager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "objects"  # related managers (model.versions) hide deleted rows too
+        base_manager_name = "all_objects"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class RegisteredModel(SoftDeletable):
     """A named model whose versions are promoted through aliases (or legacy stages)."""
 
-    name = models.CharField(max_length=250, unique=True)
+    name = models.CharField(max_length=250)
     description = models.TextField(blank=True, max_length=5000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(SoftDeletable.Meta):
         ordering = ["name"]
+        constraints = [
+            # A deleted model's name may be registered again (as in MLflow); restoring it then
+            # needs the name to be free.
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(deleted_at__isnull=True), name="registered_model_live_name"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     @property
     def audit_id(self) -> str:
-        return self.name
+        return f"{AUDIT_ID_PREFIX}{self.pk}"
 
 
 class RegisteredModelTag(models.Model):
@@ -48,10 +95,10 @@ class Stage(models.TextChoices):
     ARCHIVED = "Archived"
 
 
-class ModelVersion(models.Model):
+class ModelVersion(SoftDeletable):
     """One version of a model; it always points at the run that produced it."""
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
     version = models.PositiveIntegerField()
     # PROTECT: the evidence behind an approved model must outlive attempts to remove it.
     run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="model_versions")
@@ -69,7 +116,7 @@ class ModelVersion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    class Meta:
+    class Meta(SoftDeletable.Meta):
         ordering = ["model", "-version"]
         constraints = [models.UniqueConstraint(fields=["model", "version"], name="model_version_unique")]
 
@@ -78,7 +125,7 @@ class ModelVersion(models.Model):
 
     @property
     def audit_id(self) -> str:
-        return f"{self.model.name}/{self.version}"
+        return f"{AUDIT_ID_PREFIX}{self.pk}"
 
 
 class ModelVersionTag(models.Model):
@@ -98,9 +145,9 @@ class ModelVersionTag(models.Model):
 class ModelAlias(models.Model):
     """A named pointer (`staging`, `production`) to exactly one version of a model."""
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="aliases")
     alias = models.CharField(max_length=255)
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -118,10 +165,11 @@ class AliasHistory(models.Model):
         ALIAS = "alias"
         STAGE = "stage"
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alias_history")
+    # PROTECT throughout: the history of what was in production outlives everything it names.
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="alias_history")
     kind = models.CharField(max_length=5, choices=Kind.choices)
     name = models.CharField(max_length=255)
-    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alias_history")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="alias_history")
     assigned_at = models.DateTimeField()
     assigned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -129,6 +177,10 @@ class AliasHistory(models.Model):
     removed_at = models.DateTimeField(null=True, blank=True)
     removed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The reviewed (or forced) promotion that made this assignment; None for a direct move.
+    request = models.ForeignKey(
+        "PromotionRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="moves"
     )
 
     class Meta:
@@ -138,3 +190,142 @@ class AliasHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} {self.kind}:{self.name} → v{self.version.version}"
+
+
+@dataclass(frozen=True)
+class Label:
+    """Where a version is promoted to: an alias (`production`) or a legacy stage (`Production`)."""
+
+    kind: str  # AliasHistory.Kind
+    name: str
+
+    @classmethod
+    def alias(cls, name: str) -> Label:
+        return cls(AliasHistory.Kind.ALIAS, name)
+
+    @classmethod
+    def stage(cls, name: str) -> Label:
+        return cls(AliasHistory.Kind.STAGE, name)
+
+    def __str__(self) -> str:
+        return f"alias {self.name!r}" if self.kind == AliasHistory.Kind.ALIAS else f"stage {self.name!r}"
+
+
+class ReviewRole(models.TextChoices):
+    """Who may review a model's promotions: the reviewer role (and admins), or admins only."""
+
+    REVIEWER = "reviewer"
+    ADMIN = "admin"
+
+
+class PromotionPolicy(models.Model):
+    """How a model's protected aliases move: only through requests approved by enough reviewers.
+
+    A model without a row follows the settings' defaults (registry.selectors.policy_for).
+    """
+
+    model = models.OneToOneField(RegisteredModel, on_delete=models.PROTECT, related_name="promotion_policy")
+    # Alias names; protecting `production` protects the legacy stage `Production` with it.
+    protected_aliases = models.JSONField(default=list)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    review_role = models.CharField(max_length=10, choices=ReviewRole.choices, default=ReviewRole.REVIEWER)
+    # [{"key": "val_f1", "goal": "max"}]: what the review page compares, and which way is better.
+    key_metrics = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "promotion policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(required_approvals__gte=1), name="policy_needs_an_approval")
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.model.name}"
+
+    def protects(self, label: Label) -> bool:
+        if label.kind == AliasHistory.Kind.STAGE:
+            return label.name == Stage.PRODUCTION and "production" in self.protected_aliases
+        return label.name in self.protected_aliases
+
+
+class PromotionRequest(models.Model):
+    """A contributor's request to point a protected alias (or stage) at a version, decided by
+    reviewers; a forced row is an admin's break-glass move, recorded with its reason."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"  # enough approvals: the label was moved in the same transaction
+        REJECTED = "rejected"
+        WITHDRAWN = "withdrawn"
+        SUPERSEDED = "superseded"  # another request for the same label was applied first
+        CLOSED = "closed"  # its version (or model) was deleted
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="promotion_requests")
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    label_kind = models.CharField(max_length=5, choices=AliasHistory.Kind.choices)
+    label_name = models.CharField(max_length=255)
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    justification = models.TextField(max_length=5000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Which version held the label when the request was opened (None: nobody held it).
+    previous_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # Why a request ended without being applied: "superseded by request #7", "version 3 was deleted".
+    closed_reason = models.CharField(max_length=500, blank=True)
+    forced = models.BooleanField(default=False)
+    forced_reason = models.TextField(blank=True, max_length=5000)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["model", "label_kind", "label_name", "status"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "label_kind", "label_name"],
+                condition=Q(status="pending"),
+                name="one_pending_request_per_version_and_label",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"request #{self.pk}: {self.model.name} v{self.version.version} → {self.label}"
+
+    @property
+    def label(self) -> Label:
+        return Label(self.label_kind, self.label_name)
+
+    @property
+    def audit_id(self) -> str:
+        return str(self.pk)
+
+
+class Review(models.Model):
+    """One reviewer's decision on a request; a reviewer counts once."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+
+    request = models.ForeignKey(PromotionRequest, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=7, choices=Decision.choices)
+    comment = models.TextField(blank=True, max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer"], name="one_review_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} of request #{self.request_id} by {self.reviewer}"

@@ -106,7 +106,7 @@ def test_unknown_or_malformed_version_numbers(viewer_api, two_versions):
 
 
 def test_alias_is_set_read_moved_and_removed(contributor_api, two_versions):
-    alias_url = url("models/{name}/aliases/{alias}", name=MODEL, alias="production")
+    alias_url = url("models/{name}/aliases/{alias}", name=MODEL, alias="champion")
 
     set_to_1 = contributor_api.put(alias_url, {"version": 1}, format="json")
     moved_to_2 = contributor_api.put(alias_url, {"version": 2}, format="json")
@@ -115,11 +115,11 @@ def test_alias_is_set_read_moved_and_removed(contributor_api, two_versions):
     model = contributor_api.get(url("models/{name}", name=MODEL)).json()
     removed = contributor_api.delete(alias_url)
 
-    assert set_to_1.json()["aliases"] == ["production"]
+    assert set_to_1.json()["aliases"] == ["champion"]
     assert moved_to_2.json()["version"] == 2
     assert read.json()["version"] == 2
-    assert [(a["alias"], a["version"]) for a in listing] == [("production", 2)]
-    assert model["aliases"] == {"production": 2}
+    assert [(a["alias"], a["version"]) for a in listing] == [("champion", 2)]
+    assert model["aliases"] == {"champion": 2}
     assert removed.status_code == 204
     assert not ModelAlias.objects.exists()
     assert contributor_api.get(alias_url).status_code == 404
@@ -151,18 +151,18 @@ def test_bad_alias_requests(contributor_api, two_versions, alias, body, status, 
 
 def test_stage_transition_archives_the_versions_already_there(contributor_api, two_versions):
     stage_url = "models/{name}/versions/{v}/stage"
-    contributor_api.post(url(stage_url, name=MODEL, v=1), {"stage": "production"}, format="json")
+    contributor_api.post(url(stage_url, name=MODEL, v=1), {"stage": "staging"}, format="json")
 
     response = contributor_api.post(
         url(stage_url, name=MODEL, v=2),
-        {"stage": "Production", "archive_existing_versions": True},
+        {"stage": "Staging", "archive_existing_versions": True},
         format="json",
     )
 
     assert response.status_code == 200
-    assert response.json()["stage"] == "Production"
+    assert response.json()["stage"] == "Staging"
     stages = dict(two_versions.versions.values_list("version", "stage"))
-    assert stages == {1: Stage.ARCHIVED, 2: Stage.PRODUCTION}
+    assert stages == {1: Stage.ARCHIVED, 2: Stage.STAGING}
 
 
 def test_unknown_stage_is_a_400(contributor_api, two_versions):

@@ -64,7 +64,7 @@ def test_create_from_a_run_returns_a_ready_version_with_string_number(wire, regi
     }
     assert version.run == run
     event = AuditEvent.objects.get(action="model_version.created")
-    assert (event.actor, event.object_id, event.after["run"]) == (contributor, "digits/1", run.uuid)
+    assert (event.actor, event.object_id, event.after["run"]) == (contributor, f"id:{version.pk}", run.uuid)
 
 
 def test_create_from_a_logged_model_as_mlflow_3_registers_it(wire, registered, run, logged_model):
@@ -222,7 +222,7 @@ def test_update_replaces_the_description_and_is_audited(wire, registered, run, c
     assert (event.actor, event.before, event.after) == (
         contributor,
         {"description": ""},
-        {"description": "good"},
+        {"model": "digits", "version": 1, "description": "good"},
     )
 
 
@@ -231,8 +231,10 @@ def test_delete_reads_a_json_body_and_is_audited(wire, registered, run, contribu
     add_version(wire, run)
     assert wire.ok("DELETE", "model-versions/delete", {"name": "digits", "version": "1"}) == {}
     assert list(ModelVersion.objects.values_list("version", flat=True)) == [2]
+    deleted = ModelVersion.all_objects.get(version=1)
+    assert (deleted.deleted_by, deleted.is_deleted) == (contributor, True)
     event = AuditEvent.objects.get(action="model_version.deleted")
-    assert (event.actor, event.object_id) == (contributor, "digits/1")
+    assert (event.actor, event.object_id) == (contributor, f"id:{deleted.pk}")
 
 
 def test_tags_are_set_and_deleted_with_a_json_body(wire, registered, run, contributor):
@@ -289,31 +291,30 @@ def test_download_uri_points_into_the_artifact_store_for_each_source_form(
 def test_transition_stage_archives_the_previous_holder_and_records_who(wire, registered, run, contributor):
     add_version(wire, run)
     add_version(wire, run)
-    wire.ok(
-        "POST", "model-versions/transition-stage", {"name": "digits", "version": "1", "stage": "Production"}
-    )
+    wire.ok("POST", "model-versions/transition-stage", {"name": "digits", "version": "1", "stage": "Staging"})
     shown = wire.ok(
         "POST",
         "model-versions/transition-stage",
-        {"name": "digits", "version": "2", "stage": "production", "archive_existing_versions": True},
+        {"name": "digits", "version": "2", "stage": "staging", "archive_existing_versions": True},
     )["model_version"]
 
-    assert shown["current_stage"] == "Production"
+    assert shown["current_stage"] == "Staging"
     stages = dict(ModelVersion.objects.values_list("version", "stage"))
-    assert stages == {1: Stage.ARCHIVED, 2: Stage.PRODUCTION}
+    assert stages == {1: Stage.ARCHIVED, 2: Stage.STAGING}
     history = {
         (h.name, h.version.version, h.removed_at is None, h.assigned_by) for h in AliasHistory.objects.all()
     }
     assert history == {
-        ("Production", 1, False, contributor),
+        ("Staging", 1, False, contributor),
         ("Archived", 1, True, contributor),
-        ("Production", 2, True, contributor),
+        ("Staging", 2, True, contributor),
     }
+    v1, v2 = (f"id:{pk}" for pk in ModelVersion.objects.order_by("version").values_list("pk", flat=True))
     moves = AuditEvent.objects.filter(action="model_version.stage_changed").order_by("sequence")
     assert [(e.actor, e.object_id, e.after["stage"]) for e in moves] == [
-        (contributor, "digits/1", "Production"),
-        (contributor, "digits/1", "Archived"),
-        (contributor, "digits/2", "Production"),
+        (contributor, v1, "Staging"),
+        (contributor, v1, "Archived"),
+        (contributor, v2, "Staging"),
     ]
 
 

@@ -51,8 +51,13 @@ def test_create_returns_the_model_with_its_tags_and_records_the_actor(wire, cont
         "tags": [{"key": "team", "value": "vision"}],
     }
     event = AuditEvent.objects.get(action="registered_model.created")
-    assert (event.actor, event.object_id) == (contributor, "digits")
-    assert event.after == {"name": "digits", "description": "reads digits", "tags": {"team": "vision"}}
+    assert (event.actor, event.object_id) == (contributor, f"id:{model.pk}")
+    assert event.after == {
+        "model": "digits",
+        "name": "digits",
+        "description": "reads digits",
+        "tags": {"team": "vision"},
+    }
 
 
 def test_a_bare_model_has_only_its_name_and_timestamps(wire):
@@ -72,7 +77,7 @@ def test_get_shows_the_latest_version_per_stage_and_the_aliases(wire, run):
     for _ in range(3):
         add_version(wire, run)
     wire.ok(
-        "POST", "model-versions/transition-stage", {"name": "digits", "version": "1", "stage": "Production"}
+        "POST", "model-versions/transition-stage", {"name": "digits", "version": "1", "stage": "Archived"}
     )
     wire.ok("POST", "model-versions/transition-stage", {"name": "digits", "version": "2", "stage": "staging"})
     wire.ok("POST", "registered-models/alias", {"name": "digits", "alias": "champion", "version": "2"})
@@ -81,7 +86,7 @@ def test_get_shows_the_latest_version_per_stage_and_the_aliases(wire, run):
 
     assert shown["aliases"] == [{"alias": "champion", "version": "2"}]
     latest = [(v["version"], v["current_stage"], v.get("aliases")) for v in shown["latest_versions"]]
-    assert latest == [("1", "Production", None), ("2", "Staging", ["champion"]), ("3", "None", None)]
+    assert latest == [("1", "Archived", None), ("2", "Staging", ["champion"]), ("3", "None", None)]
 
 
 def test_get_of_an_unknown_model_is_resource_does_not_exist(wire):
@@ -117,7 +122,7 @@ def test_rename_keeps_the_versions_and_aliases(wire, run, contributor):
     assert (event.actor, event.before, event.after) == (
         contributor,
         {"name": "digits"},
-        {"name": "digits-v2"},
+        {"model": "digits-v2", "name": "digits-v2"},
     )
 
 
@@ -253,17 +258,15 @@ def test_get_latest_versions_by_post_and_get_filters_stages_case_insensitively(w
     register(wire)
     for _ in range(3):
         add_version(wire, run)
-    wire.ok(
-        "POST", "model-versions/transition-stage", {"name": "digits", "version": "2", "stage": "Production"}
-    )
+    wire.ok("POST", "model-versions/transition-stage", {"name": "digits", "version": "2", "stage": "Staging"})
 
-    production = wire.ok(
-        "POST", "registered-models/get-latest-versions", {"name": "digits", "stages": ["production"]}
+    staging = wire.ok(
+        "POST", "registered-models/get-latest-versions", {"name": "digits", "stages": ["staging"]}
     )
-    assert [(v["version"], v["current_stage"]) for v in production["model_versions"]] == [("2", "Production")]
+    assert [(v["version"], v["current_stage"]) for v in staging["model_versions"]] == [("2", "Staging")]
     every = wire.ok("GET", "registered-models/get-latest-versions", {"name": "digits"})
     assert [(v["version"], v["current_stage"]) for v in every["model_versions"]] == [
-        ("2", "Production"),
+        ("2", "Staging"),
         ("3", "None"),
     ]
     assert (

@@ -163,9 +163,9 @@ def test_latest_versions_are_per_stage_and_stages_are_case_insensitive(contribut
     v1, v2, v3, _ = (create_model_version(actor=contributor, model=model, run=run) for _ in range(4))
     transition_stage(actor=contributor, version=v1, stage="Staging")
     transition_stage(actor=contributor, version=v3, stage="Staging")
-    transition_stage(actor=contributor, version=v2, stage="Production")
+    transition_stage(actor=contributor, version=v2, stage="Archived")
     latest = latest_versions(model=model, stages=[])
-    assert [(r.version, r.stage) for r in latest] == [(2, "Production"), (3, "Staging"), (4, "None")]
+    assert [(r.version, r.stage) for r in latest] == [(2, "Archived"), (3, "Staging"), (4, "None")]
     assert [r.version for r in latest_versions(model=model, stages=["STAGING"])] == [3]
     assert canonical_stage(" archived ") == "Archived"
 
@@ -174,7 +174,7 @@ def test_records_are_read_in_a_fixed_number_of_queries(contributor, run, django_
     for index in range(5):
         model = create_registered_model(actor=contributor, name=f"m{index}", tags=[TagInput("k", "v")])
         versions = [create_model_version(actor=contributor, model=model, run=run) for _ in range(3)]
-        transition_stage(actor=contributor, version=versions[0], stage="Production")
+        transition_stage(actor=contributor, version=versions[0], stage="Staging")
         set_alias(actor=contributor, model=model, alias="champion", version=versions[1])
     with django_assert_num_queries(6):
         records = registered_model_records(RegisteredModel.objects.order_by("name"))

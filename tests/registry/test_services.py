@@ -81,12 +81,12 @@ def test_setting_an_alias_to_its_current_version_changes_nothing(contributor, mo
 
 
 def test_deleting_an_alias_ends_its_history(contributor, model, versions):
-    set_alias(actor=contributor, model=model, alias="production", version=versions[2])
-    delete_alias(actor=contributor, model=model, alias="production")
+    set_alias(actor=contributor, model=model, alias="champion", version=versions[2])
+    delete_alias(actor=contributor, model=model, alias="champion")
     assert not ModelAlias.objects.exists()
     assert AliasHistory.objects.get().removed_at is not None
     with pytest.raises(NotFound):
-        delete_alias(actor=contributor, model=model, alias="production")
+        delete_alias(actor=contributor, model=model, alias="champion")
 
 
 @pytest.mark.parametrize(
@@ -110,17 +110,17 @@ def test_alias_cannot_point_at_another_models_version(contributor, model, versio
         set_alias(actor=contributor, model=other, alias="staging", version=versions[0])
 
 
-def test_stage_transition_can_archive_the_previous_production_version(contributor, model, versions):
+def test_stage_transition_can_archive_the_previous_staging_version(contributor, model, versions):
     v1, v2, _ = versions
-    transition_stage(actor=contributor, version=v1, stage="production")
-    transition_stage(actor=contributor, version=v2, stage="Production", archive_existing_versions=True)
+    transition_stage(actor=contributor, version=v1, stage="staging")
+    transition_stage(actor=contributor, version=v2, stage="Staging", archive_existing_versions=True)
     v1.refresh_from_db()
-    assert (v1.stage, v2.stage) == (Stage.ARCHIVED, Stage.PRODUCTION)
+    assert (v1.stage, v2.stage) == (Stage.ARCHIVED, Stage.STAGING)
     kinds = {(h.kind, h.name, h.version.version, h.removed_at is None) for h in AliasHistory.objects.all()}
     assert kinds == {
-        ("stage", "Production", 1, False),
+        ("stage", "Staging", 1, False),
         ("stage", "Archived", 1, True),
-        ("stage", "Production", 2, True),
+        ("stage", "Staging", 2, True),
     }
 
 
@@ -148,7 +148,13 @@ def test_every_registry_change_is_audited_with_its_actor(contributor, model, ver
         "model_version.deleted",
     ]
     alias_event = AuditEvent.objects.get(action="model_alias.set")
-    assert alias_event.after == {"alias": "staging", "version": 1, "run": versions[0].run.uuid}
+    assert alias_event.object_id == f"id:{model.pk}"
+    assert alias_event.after == {
+        "model": "digits-classifier",
+        "alias": "staging",
+        "version": 1,
+        "run": versions[0].run.uuid,
+    }
 
 
 def test_deleting_a_model_keeps_its_record_in_the_audit_trail(contributor, model, versions):

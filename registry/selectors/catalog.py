@@ -13,12 +13,8 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from config.exceptions import InvalidInput, NotFound
-from tracker.models import Lifecycle, LoggedModel, Run
-from tracker.search import encode_cursor
-from tracker.services import TagInput
-
-from . import search
-from .models import (
+from registry import search
+from registry.models import (
     AliasHistory,
     ModelAlias,
     ModelVersion,
@@ -27,6 +23,9 @@ from .models import (
     RegisteredModelTag,
     Stage,
 )
+from tracker.models import Lifecycle, LoggedModel, Run
+from tracker.search import encode_cursor
+from tracker.services import TagInput
 
 SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX = 100, 1000
 SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000

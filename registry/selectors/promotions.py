@@ -1,0 +1,165 @@
+"""Reads of the review workflow: a model's policy, the requests, who may review what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db.models import Count, Q, QuerySet
+
+from accounts.roles import Role, role_of
+from config.exceptions import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
+from registry.models import (
+    AliasHistory,
+    Label,
+    ModelAlias,
+    ModelVersion,
+    PromotionPolicy,
+    PromotionRequest,
+    RegisteredModel,
+    Review,
+    ReviewRole,
+)
+
+
+def default_policy(*, model: RegisteredModel) -> PromotionPolicy:
+    """The policy of a model that has none of its own, from settings (not saved)."""
+    return PromotionPolicy(
+        model=model,
+        protected_aliases=list(settings.REGISTRY_PROTECTED_ALIASES),
+        required_approvals=settings.REGISTRY_REQUIRED_APPROVALS,
+        review_role=settings.REGISTRY_REVIEW_ROLE,
+        key_metrics=[],
+    )
+
+
+def policy_for(*, model: RegisteredModel) -> PromotionPolicy:
+    """The model's own policy, or the settings' defaults; read fresh, never from a cache, since
+    it decides whether a label may move."""
+    return PromotionPolicy.objects.filter(model=model).first() or default_policy(model=model)
+
+
+def _with_details(requests: QuerySet[PromotionRequest]) -> QuerySet[PromotionRequest]:
+    return requests.select_related(
+        "model", "version", "version__run", "version__run__user", "requester", "previous_version"
+    ).annotate(
+        approvals=Count("reviews", filter=Q(reviews__decision=Review.Decision.APPROVE)),
+    )
+
+
+def get_promotion_request(*, request_id: int | str) -> PromotionRequest:
+    try:
+        number = int(request_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{request_id!r} is not a request number", field="request_id") from None
+    found = (
+        _with_details(PromotionRequest.objects.filter(pk=number))
+        .prefetch_related("reviews__reviewer")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"promotion request #{number} does not exist", field="request_id")
+    return found
+
+
+def list_promotion_requests(
+    *,
+    model: RegisteredModel | None = None,
+    status: str | None = None,
+    version_id: int | None = None,
+    label_name: str | None = None,
+) -> QuerySet[PromotionRequest]:
+    """Requests, newest first, narrowed by any of the filters given."""
+    requests = PromotionRequest.objects.all()
+    if model is not None:
+        requests = requests.filter(model=model)
+    if status:
+        if status not in PromotionRequest.Status.values:
+            choices = ", ".join(PromotionRequest.Status.values)
+            raise InvalidInput(f"{status!r} is not one of {choices}", field="status")
+        requests = requests.filter(status=status)
+    if version_id is not None:
+        requests = requests.filter(version_id=version_id)
+    if label_name:
+        requests = requests.filter(label_name=label_name)
+    return _with_details(requests).order_by("-created_at", "-pk")
+
+
+def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:
+    role = role_of(user)
+    if role < Role.REVIEWER:
+        return PromotionRequest.objects.none()
+    requests = PromotionRequest.objects.filter(status=PromotionRequest.Status.PENDING).exclude(
+        Q(requester=user) | Q(version__run__user=user) | Q(reviews__reviewer=user)
+    )
+    if role < Role.ADMIN:
+        # Models whose policy (their own, or the settings' default) lets the reviewer role review.
+        own = Q(model__promotion_policy__review_role=ReviewRole.REVIEWER)
+        if settings.REGISTRY_REVIEW_ROLE == ReviewRole.REVIEWER:
+            own |= Q(model__promotion_policy__isnull=True)
+        requests = requests.filter(own)
+    return requests
+
+
+def review_queue_for(*, user: User) -> QuerySet[PromotionRequest]:
+    """Pending requests `user` may review, oldest first (the longest-waiting is decided first)."""
+    return _with_details(_reviewable_by(user)).order_by("created_at", "pk")
+
+
+def pending_review_count(*, user: User) -> int:
+    """How many requests wait for `user`: the number on the navigation bar's badge."""
+    return _reviewable_by(user).count()
+
+
+@dataclass(frozen=True)
+class ReviewVerdict:
+    """Whether a user may review a request, and if not, the reason shown to them."""
+
+    allowed: bool
+    reason: str = ""
+
+
+def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError | None:
+    """Why `user` may not review `request` (None: they may). Every path (page, APIs, admin,
+    commands) asks this one function, so separation of duties holds on all of them."""
+    if request.status != PromotionRequest.Status.PENDING:
+        return Conflict(f"request #{request.pk} is already {request.status}", field="request")
+    if request.requester_id == user.pk:
+        return PermissionDenied(
+            f"request #{request.pk} was opened by {user.username}, who cannot review their own request",
+            field="request",
+        )
+    run = request.version.run
+    if run.user_id is not None and run.user_id == user.pk:
+        return PermissionDenied(
+            f"{user.username} created run {run.uuid}, the source of version {request.version.version}, "
+            "and cannot review its promotion",
+            field="request",
+        )
+    policy = policy_for(model=request.model)
+    needed = Role.ADMIN if policy.review_role == ReviewRole.ADMIN else Role.REVIEWER
+    if role_of(user) < needed:
+        return PermissionDenied(
+            f"reviewing promotions of registered model {request.model.name!r} "
+            f"needs the {needed.group_name} role",
+            field="request",
+        )
+    if request.reviews.filter(reviewer=user).exists():
+        return Conflict(f"{user.username} has already reviewed request #{request.pk}", field="request")
+    return None
+
+
+def can_review(*, user: User, request: PromotionRequest) -> ReviewVerdict:
+    """Whether the page shows `user` the approve/reject form, or the reason it does not."""
+    refusal = review_refusal(user=user, request=request)
+    return ReviewVerdict(allowed=refusal is None, reason=refusal.message if refusal else "")
+
+
+def label_holder(*, model: RegisteredModel, label: Label) -> ModelVersion | None:
+    """The version holding an alias, or the newest version in a stage (MLflow lets several
+    versions share one; a promotion archives the others)."""
+    if label.kind == AliasHistory.Kind.ALIAS:
+        found = ModelAlias.objects.select_related("version").filter(model=model, alias=label.name).first()
+        return found.version if found else None
+    return model.versions.filter(stage=label.name).order_by("-version").first()
