@@ -123,15 +123,16 @@ class ApiSchema(AutoSchema):
         module = self._operation_handler().__module__.split(".")
         return [module[-1] if module[-1] not in ("views", "api") else module[0]]
 
-    def get_response_serializers(self):
-        responses = super().get_response_serializers()
-        if not isinstance(responses, dict):
-            responses = {200: responses}
+    def _get_response_bodies(self, direction="response"):
+        # Merged here rather than in get_response_serializers, which @extend_schema(responses=...)
+        # replaces: every operation, annotated or not, lists the error shapes it can answer with.
+        responses = super()._get_response_bodies(direction)
         codes = ERROR_RESPONSES if self.method in ("GET", "DELETE") else {**ERROR_RESPONSES, **WRITE_ERRORS}
-        return {
-            **{code: OpenApiResponse(ErrorSerializer, description=text) for code, text in codes.items()},
-            **responses,
-        }
+        for code, text in codes.items():
+            if str(code) not in responses:
+                error = OpenApiResponse(ErrorSerializer, description=text)
+                responses[str(code)] = self._get_response_for_code(error, str(code), direction=direction)
+        return responses
 
     def get_serializer_name(self, serializer, direction):
         parts = type(serializer).__qualname__.split(".")

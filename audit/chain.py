@@ -6,13 +6,14 @@ it lines of an export. Both get the same answers and the same messages.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from .checkpoint_format import Head
-from .hashing import GENESIS_HASH, event_hash
+from .hashing import GENESIS_HASH, canonical_json, event_hash
 
 MISSING = "event is missing"
 BROKEN_LINK = "previous_hash does not match the event before"
@@ -123,3 +124,115 @@ def walk_chain(
             )
         )
     return report(None)
+
+
+# The export: one record per event, the same columns in CSV and JSON lines. The server writes it
+# with `export_record`; the offline verifier reads it back with `event_from_record`.
+EXPORT_COLUMNS = (
+    "sequence",
+    "created_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "previous_hash",
+    "hash",
+)
+
+
+def export_record(event: ChainEvent) -> dict[str, Any]:
+    """An event as exported; `created_at` keeps the microseconds its hash covers."""
+    return {
+        "sequence": event.sequence,
+        "created_at": event.created_at.isoformat(timespec="microseconds"),
+        "actor": event.actor_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "previous_hash": event.previous_hash,
+        "hash": event.hash,
+    }
+
+
+class ExportFormatError(ValueError):
+    """An export record that cannot be read; the message names the field."""
+
+
+def event_from_record(record: dict[str, Any], *, json_cells: bool = False) -> ChainEvent:
+    """Read an exported record back; `json_cells` for CSV, where before/after are JSON text."""
+    # A short CSV line leaves its last columns as None.
+    missing = [
+        column
+        for column in EXPORT_COLUMNS
+        if record.get(column) is None and column not in ("before", "after")
+    ]
+    missing += [
+        column
+        for column in ("before", "after")
+        if column not in record or (json_cells and record[column] is None)
+    ]
+    if missing:
+        raise ExportFormatError(f"{missing[0]}: missing")
+    try:
+        sequence = int(record["sequence"])
+    except (TypeError, ValueError):
+        raise ExportFormatError(f"sequence: {record['sequence']!r} is not an integer") from None
+    try:
+        created_at = datetime.fromisoformat(str(record["created_at"]))
+    except ValueError:
+        raise ExportFormatError(f"created_at: {record['created_at']!r} is not an ISO 8601 time") from None
+    data = {}
+    for column in ("before", "after"):
+        value = record[column]
+        if json_cells:
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ExportFormatError(f"{column}: not JSON") from None
+        data[column] = value
+    text = {}
+    for column in ("actor", "action", "object_type", "object_id", "previous_hash", "hash"):
+        if not isinstance(record[column], str):
+            raise ExportFormatError(f"{column}: not a string")
+        text[column] = record[column]
+    return ChainEvent(
+        sequence=sequence,
+        created_at=created_at,
+        actor_name=text["actor"],
+        action=text["action"],
+        object_type=text["object_type"],
+        object_id=text["object_id"],
+        before=data["before"],
+        after=data["after"],
+        previous_hash=text["previous_hash"],
+        hash=text["hash"],
+    )
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula. The CSV export quotes
+# such cells with a leading apostrophe (and doubles a leading apostrophe), and the reader takes
+# exactly one off again, so the export stays safe to open and still verifies.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def csv_cell_text(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def csv_row(event: ChainEvent) -> list[str | int]:
+    """An event as a CSV row in EXPORT_COLUMNS order; before/after as canonical JSON text."""
+    record = export_record(event)
+    record["before"], record["after"] = canonical_json(event.before), canonical_json(event.after)
+    return [record[c] if c == "sequence" else csv_cell(record[c]) for c in EXPORT_COLUMNS]
+
+
+def record_from_csv(row: dict[str, str | None]) -> dict[str, str | None]:
+    return {key: csv_cell_text(value) if isinstance(value, str) else value for key, value in row.items()}

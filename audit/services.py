@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -154,17 +155,21 @@ def record_chain_verification(*, checked: int, broken_sequence: int | None, reas
 def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerification, bool]:
     """Queue a check of the chain, or return the one already waiting; True when newly queued.
 
-    Anyone who may read the trail may ask for a check, so a waiting check is shared rather than
-    letting repeated clicks queue one full walk each.
+    A check records its result in the chain, so it is a write (contributor role); a waiting
+    check is shared rather than letting repeated clicks queue one full walk each.
     """
-    require_role(actor, Role.VIEWER, action="Checking the audit chain")
+    require_role(actor, Role.CONTRIBUTOR, action="Checking the audit chain")
     mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
     waiting = AuditVerification.objects.filter(
         mode=mode, status__in=[AuditVerification.Status.PENDING, AuditVerification.Status.RUNNING]
     ).first()
     if waiting is not None:
         return waiting, False
-    return AuditVerification.objects.create(mode=mode, requested_by=actor), True
+    from .tasks import verify_audit_chain  # the task module imports this one
+
+    verification = AuditVerification.objects.create(mode=mode, requested_by=actor)
+    transaction.on_commit(partial(verify_audit_chain.delay, verification.pk))
+    return verification, True
 
 
 def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:

@@ -1,45 +1,86 @@
-"""Audit events (read-only, in sequence order) and a check of the hash chain."""
+"""The audit trail over /api/v1/audit: search, streamed export, checkpoints, the public key and
+the stored result of the latest chain check. Nothing here writes an event."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+import json
+from datetime import UTC, datetime
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts.api import ApiView
-from audit.selectors import list_events
-from audit.verification import verify_chain
+from accounts.api import ApiView, IgnoreAcceptHeader
+from audit import selectors, services
+from audit.checkpoints import public_key_text
+from audit.export import csv_lines, jsonl_lines
+from audit.selectors import EventFilter
+from config.exceptions import NotFound
 
 MAX_EVENTS_PER_PAGE = 1000
+MAX_CHECKPOINTS_PER_PAGE = 500
+
+
+class EventFilterSerializer(serializers.Serializer):
+    """The filters every audit read shares: the list, the export and the audit page."""
+
+    object_type = serializers.CharField(
+        required=False, max_length=50, help_text="e.g. tracker.run, registry.modelversion"
+    )
+    object_id = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        required=False,
+        max_length=50,
+        help_text="e.g. a run id; repeat to find an object under each id it had.",
+    )
+    action = serializers.CharField(
+        required=False, max_length=100, help_text="e.g. run.batch_logged, model_alias.set"
+    )
+    actor = serializers.CharField(required=False, max_length=150, help_text="Username.")
+    since = serializers.DateTimeField(required=False, help_text="Events at or after this time.")
+    until = serializers.DateTimeField(required=False, help_text="Events before this time.")
+
+    def validate(self, attrs):
+        if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
+            raise serializers.ValidationError({"until": "must be later than since."})
+        return attrs
+
+    @staticmethod
+    def to_filter(data: dict) -> EventFilter:
+        return EventFilter(
+            actor=data.get("actor", ""),
+            action=data.get("action", ""),
+            object_type=data.get("object_type", ""),
+            object_ids=tuple(data.get("object_id", ())),
+            since=data.get("since"),
+            until=data.get("until"),
+        )
+
+
+class EventSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    action = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+    previous_hash = serializers.CharField()
+    hash = serializers.CharField()
 
 
 class AuditEventListApi(ApiView):
     """Audit events in sequence order, oldest first; page with after_sequence."""
 
-    class FilterSerializer(serializers.Serializer):
-        object_type = serializers.CharField(
-            required=False, help_text="e.g. tracker.run, registry.modelversion"
-        )
-        object_id = serializers.CharField(required=False, help_text="e.g. a run id, a model name, name/3")
-        action = serializers.CharField(required=False, help_text="e.g. run.batch_logged, model_alias.set")
-        actor = serializers.CharField(required=False, help_text="Username.")
+    class FilterSerializer(EventFilterSerializer):
         after_sequence = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0)
         limit = serializers.IntegerField(min_value=1, max_value=MAX_EVENTS_PER_PAGE, default=100)
 
     class OutputSerializer(serializers.Serializer):
-        class ItemSerializer(serializers.Serializer):
-            sequence = serializers.IntegerField()
-            created_at = serializers.DateTimeField()
-            actor = serializers.CharField(source="actor_name")
-            action = serializers.CharField()
-            object_type = serializers.CharField()
-            object_id = serializers.CharField()
-            before = serializers.JSONField(allow_null=True)
-            after = serializers.JSONField(allow_null=True)
-            previous_hash = serializers.CharField()
-            hash = serializers.CharField()
-
-        events = ItemSerializer(many=True)
+        events = EventSerializer(many=True)
         next_after_sequence = serializers.IntegerField(
             allow_null=True, help_text="Pass as after_sequence for the next page; null on the last page."
         )
@@ -48,28 +89,192 @@ class AuditEventListApi(ApiView):
     def get(self, request):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        limit = filters.pop("limit")
-        events = list(list_events(**filters)[: limit + 1])
-        next_after = events[limit - 1].sequence if len(events) > limit else None
+        limit = query.validated_data["limit"]
+        events = selectors.filter_events(filters=EventFilterSerializer.to_filter(query.validated_data))
+        page = list(
+            events.filter(sequence__gt=query.validated_data["after_sequence"]).order_by("sequence")[
+                : limit + 1
+            ]
+        )
+        next_after = page[limit - 1].sequence if len(page) > limit else None
         return Response(
-            self.OutputSerializer({"events": events[:limit], "next_after_sequence": next_after}).data
+            self.OutputSerializer({"events": page[:limit], "next_after_sequence": next_after}).data
         )
 
 
-class AuditVerifyApi(ApiView):
-    """Recompute the hash chain; `broken` names the first event that was edited or removed."""
+class AuditEventExportApi(ApiView):
+    """Every matching event in chain order, streamed (constant memory) as CSV or JSON lines.
+
+    An unfiltered export verifies offline: `python -m audit.offline_verify export.jsonl
+    --public-key audit-key.pub --checkpoints checkpoints.jsonl`.
+    """
+
+    content_negotiation_class = IgnoreAcceptHeader
+
+    class FilterSerializer(EventFilterSerializer):
+        format = serializers.ChoiceField(choices=["csv", "jsonl"], default="csv")
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV, a header line first"),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="JSON lines"),
+        },
+    )
+    def get(self, request):
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return export_response(
+            filters=EventFilterSerializer.to_filter(query.validated_data), fmt=query.validated_data["format"]
+        )
+
+
+def export_response(*, filters: EventFilter, fmt: str) -> StreamingHttpResponse:
+    """The streamed export download; shared with the audit page's export link."""
+    events = selectors.export_events(filters=filters)
+    lines, content_type = (
+        (csv_lines(events), "text/csv; charset=utf-8")
+        if fmt == "csv"
+        else (jsonl_lines(events), "application/x-ndjson; charset=utf-8")
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse(lines, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{fmt}"'
+    return response
+
+
+class CheckpointSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    sequence = serializers.IntegerField(help_text="The chain head's sequence it signed.")
+    hash = serializers.CharField(help_text="The chain head's hash it signed.")
+    key_id = serializers.CharField()
+    checkpoint = serializers.SerializerMethodField(
+        help_text="The signed document, as in the checkpoint file."
+    )
+
+    def get_checkpoint(self, row) -> dict:
+        return json.loads(row.document)
+
+
+class AuditCheckpointListApi(ApiView):
+    """Signed checkpoints of the chain head, newest first."""
+
+    class FilterSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_CHECKPOINTS_PER_PAGE, default=50)
 
     class OutputSerializer(serializers.Serializer):
-        class BreakSerializer(serializers.Serializer):
-            sequence = serializers.IntegerField()
-            reason = serializers.CharField()
+        checkpoints = CheckpointSerializer(many=True)
 
-        ok = serializers.BooleanField()
-        checked = serializers.IntegerField(help_text="Events whose hash and link held.")
-        broken = BreakSerializer(allow_null=True)
-
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
-        report = verify_chain()
-        return Response(self.OutputSerializer(report).data)
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.list_checkpoints(limit=query.validated_data["limit"])
+        return Response(self.OutputSerializer({"checkpoints": rows}).data)
+
+
+def _jsonl_download(lines, *, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def checkpoints_response() -> StreamingHttpResponse:
+    """Every checkpoint as JSON lines, the checkpoint file's own format; shared with the page."""
+    return _jsonl_download(
+        (row.document + "\n" for row in selectors.all_checkpoints()), filename="audit-checkpoints.jsonl"
+    )
+
+
+def public_key_response() -> HttpResponse:
+    response = HttpResponse(public_key_text(), content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="audit-key.pub"'
+    return response
+
+
+class AuditCheckpointFileApi(ApiView):
+    """Every checkpoint as JSON lines, ready for the offline verifier's --checkpoints."""
+
+    content_negotiation_class = IgnoreAcceptHeader
+
+    @extend_schema(responses={(200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR)})
+    def get(self, request):
+        return checkpoints_response()
+
+
+class AuditCheckpointDownloadApi(ApiView):
+    """One signed checkpoint, as a one-line JSON file."""
+
+    content_negotiation_class = IgnoreAcceptHeader
+
+    @extend_schema(responses={(200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT)})
+    def get(self, request, checkpoint_id: int):
+        row = selectors.get_checkpoint(checkpoint_id=checkpoint_id)
+        if row is None:
+            raise NotFound(f"checkpoint {checkpoint_id} does not exist.", field="checkpoint_id")
+        return _jsonl_download(iter([row.document + "\n"]), filename=f"audit-checkpoint-{row.pk}.json")
+
+
+class AuditPublicKeyApi(ApiView):
+    """The Ed25519 public key (PEM) that verifies every checkpoint; keep a copy of your own."""
+
+    content_negotiation_class = IgnoreAcceptHeader
+
+    @extend_schema(responses={(200, "application/x-pem-file"): OpenApiResponse(OpenApiTypes.STR)})
+    def get(self, request):
+        return public_key_response()
+
+
+class VerificationSerializer(serializers.Serializer):
+    class BreakSerializer(serializers.Serializer):
+        sequence = serializers.IntegerField(allow_null=True)
+        reason = serializers.CharField()
+
+    id = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, running, done, or failed (the check could not run).")
+    mode = serializers.CharField(help_text="incremental (from the last verified checkpoint) or full.")
+    ok = serializers.BooleanField(allow_null=True, help_text="null until the check has finished.")
+    checked = serializers.IntegerField(help_text="Events whose hash and link held.")
+    from_sequence = serializers.IntegerField()
+    through_sequence = serializers.IntegerField()
+    checkpoints_checked = serializers.IntegerField(help_text="Signed checkpoints the chain matched.")
+    broken = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(BreakSerializer(allow_null=True))
+    def get_broken(self, row) -> dict | None:
+        """Where the chain broke; a failed check has a reason but no sequence."""
+        if row.broken_sequence is None and row.status != "failed":
+            return None
+        return {"sequence": row.broken_sequence, "reason": row.reason}
+
+
+class AuditVerifyApi(ApiView):
+    """The stored result of the latest chain check (a check never runs inside this request)."""
+
+    @extend_schema(responses=VerificationSerializer)
+    def get(self, request):
+        latest = selectors.latest_verification()
+        if latest is None:
+            raise NotFound(
+                "no check of the audit chain has finished yet; POST /api/v1/audit/verify to start one."
+            )
+        return Response(VerificationSerializer(latest).data)
+
+
+class AuditVerifyStartApi(ApiView):
+    """Queue a check on a worker; a check already waiting is returned instead of a second one."""
+
+    class InputSerializer(serializers.Serializer):
+        full = serializers.BooleanField(
+            default=False, help_text="Walk the whole chain rather than from the last verified checkpoint."
+        )
+
+    @extend_schema(request=InputSerializer, responses={202: VerificationSerializer})
+    def post(self, request):
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        verification, _ = services.request_verification(actor=request.user, full=body.validated_data["full"])
+        return Response(VerificationSerializer(verification).data, status=status.HTTP_202_ACCEPTED)

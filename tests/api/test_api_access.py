@@ -24,6 +24,7 @@ SAMPLE_PARTS = {
     "alias": "production",
     "key": "train/loss",
     "path": "model/weights.bin",
+    "checkpoint_id": "1",
 }
 
 
@@ -92,6 +93,7 @@ def viewer_write_requests(experiment, run, model_version):
     upload = SimpleUploadedFile("notes.txt", b"hello")
     return [
         ("POST", "api/v1/experiments", "", {"name": "new"}, "Creating an experiment"),
+        ("POST", "api/v1/audit/verify", "", {}, "Checking the audit chain"),
         (
             "PATCH",
             "api/v1/experiments/<str:experiment_id>",

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 import pytest
 from django.db import connection
 
-from audit.models import AuditEvent
+from audit.checkpoints import public_key_text
+from audit.models import AuditEvent, AuditVerification
+from audit.offline_verify import verify
+from audit.services import make_checkpoint
 from tests.api.api_helpers import error
 
 
@@ -75,24 +82,39 @@ def test_bad_event_query_is_a_400(viewer_api, query, message):
     assert error(response)["message"] == message
 
 
-def test_verify_reports_an_intact_chain(viewer_api, contributor_api, db):
-    contributor_api.post("/api/v1/experiments", {"name": "audited"}, format="json")
+def _check_now(client, captured, **body):
+    """POST a check; the worker task runs when the request's transaction commits (eager here)."""
+    with captured(execute=True):
+        response = client.post("/api/v1/audit/verify", body, format="json")
+    assert response.status_code == 202
+    return response.json()
 
+
+def test_verify_reports_an_intact_chain(viewer_api, contributor_api, db, django_capture_on_commit_callbacks):
+    contributor_api.post("/api/v1/experiments", {"name": "audited"}, format="json")
+    events_before_check = AuditEvent.objects.count()
+
+    queued = _check_now(contributor_api, django_capture_on_commit_callbacks)
     body = viewer_api.get("/api/v1/audit/verify").json()
 
-    assert body == {"ok": True, "checked": AuditEvent.objects.count(), "broken": None}
+    assert (queued["status"], queued["ok"]) == ("pending", None)
+    assert (body["id"], body["status"], body["mode"]) == (queued["id"], "done", "incremental")
+    assert (body["ok"], body["checked"], body["broken"]) == (True, events_before_check, None)
 
 
-def test_verify_names_the_first_edited_event(viewer_api, contributor_api, db):
+def test_verify_names_the_first_edited_event(
+    viewer_api, contributor_api, db, django_capture_on_commit_callbacks
+):
     contributor_api.post("/api/v1/experiments", {"name": "audited"}, format="json")
     event = AuditEvent.objects.get(action="experiment.created")
     # Tamper below the ORM, as someone with database access would.
     with connection.cursor() as cursor:
         cursor.execute("UPDATE audit_auditevent SET actor_name = %s WHERE id = %s", ["mallory", event.pk])
 
+    _check_now(contributor_api, django_capture_on_commit_callbacks, full=True)
     body = viewer_api.get("/api/v1/audit/verify").json()
 
-    assert body["ok"] is False
+    assert (body["ok"], body["mode"]) == (False, "full")
     assert body["broken"] == {
         "sequence": event.sequence,
         "reason": "content does not match its hash (edited)",
@@ -103,3 +125,239 @@ def test_audit_events_cannot_be_written_through_the_api(contributor_api, db):
     response = contributor_api.post("/api/v1/audit/events", {"action": "forged"}, format="json")
 
     assert response.status_code == 405
+
+
+# Search, export, checkpoints and the stored check ------------------------------------------------
+
+
+def test_verify_answers_from_the_stored_result_without_walking_the_chain(
+    viewer_api, contributor_api, db, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    contributor_api.post("/api/v1/experiments", {"name": "audited"}, format="json")
+    _check_now(contributor_api, django_capture_on_commit_callbacks)
+    # Edited after the check: the stored result still says what the check found, until the next one.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor_name = 'mallory'")
+
+    with django_assert_max_num_queries(4):
+        body = viewer_api.get("/api/v1/audit/verify").json()
+
+    assert body["ok"] is True
+
+
+def test_verify_before_any_check_is_a_404_saying_how_to_start_one(viewer_api, db):
+    response = viewer_api.get("/api/v1/audit/verify")
+
+    assert response.status_code == 404
+    assert error(response)["message"] == (
+        "no check of the audit chain has finished yet; POST /api/v1/audit/verify to start one."
+    )
+
+
+def test_a_waiting_check_is_shared_rather_than_queued_twice(api_client_for, reviewer, contributor_api, db):
+    first = api_client_for(reviewer).post("/api/v1/audit/verify", {}, format="json").json()
+    second = contributor_api.post("/api/v1/audit/verify", {}, format="json").json()
+
+    assert first["id"] == second["id"]
+    assert AuditVerification.objects.count() == 1
+
+
+def test_asking_for_a_check_needs_the_contributor_role(viewer_api, anonymous_client, db):
+    assert anonymous_client.post("/api/v1/audit/verify", {}, format="json").status_code == 401
+    response = viewer_api.post("/api/v1/audit/verify", {}, format="json")
+
+    assert response.status_code == 403
+    assert error(response)["message"] == "Checking the audit chain needs the contributor role."
+    assert AuditVerification.objects.count() == 0
+
+
+def test_bad_verify_body_is_a_400_naming_the_field(contributor_api, db):
+    response = contributor_api.post("/api/v1/audit/verify", {"full": "perhaps"}, format="json")
+
+    assert response.status_code == 400
+    assert error(response)["message"] == "full: Must be a valid boolean."
+
+
+def _experiments(client, *names):
+    for name in names:
+        assert client.post("/api/v1/experiments", {"name": name}, format="json").status_code == 201
+
+
+def test_events_filter_by_date_range_and_several_object_ids(viewer_api, contributor_api, db):
+    _experiments(contributor_api, "one", "two", "three")
+    created = list(AuditEvent.objects.filter(action="experiment.created").order_by("sequence"))
+    ids = [created[0].object_id, created[2].object_id]
+
+    by_ids = viewer_api.get(
+        "/api/v1/audit/events", {"object_type": created[0].object_type, "object_id": ids}
+    ).json()["events"]
+    in_range = viewer_api.get(
+        "/api/v1/audit/events",
+        {
+            "action": "experiment.created",
+            "since": created[1].created_at.isoformat(),
+            "until": created[2].created_at.isoformat(),
+        },
+    ).json()["events"]
+
+    assert [e["after"]["name"] for e in by_ids] == ["one", "three"]
+    assert [e["after"]["name"] for e in in_range] == ["two"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"since": "yesterday"}, "since: Datetime has wrong format."),
+        (
+            {"since": "2026-05-02T00:00:00Z", "until": "2026-05-01T00:00:00Z"},
+            "until: must be later than since.",
+        ),
+        ({"actor": "x" * 151}, "actor: Ensure this field has no more than 150 characters."),
+        ({"format": "xlsx"}, 'format: "xlsx" is not a valid choice.'),
+    ],
+)
+def test_bad_export_query_is_a_400_naming_the_field(viewer_api, db, query, message):
+    response = viewer_api.get("/api/v1/audit/events/export", query)
+
+    assert response.status_code == 400
+    assert error(response)["message"].startswith(message)
+
+
+def test_the_csv_export_streams_every_matching_event(viewer_api, contributor_api, db):
+    _experiments(contributor_api, "=cmd|' /C calc'!A0", "plain")
+
+    response = viewer_api.get("/api/v1/audit/events/export", {"action": "experiment.created"})
+
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-events-')
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["action"] for row in rows] == ["experiment.created", "experiment.created"]
+    # A cell a spreadsheet would run as a formula is quoted; the JSON cell carries the name.
+    assert json.loads(rows[0]["after"])["name"] == "=cmd|' /C calc'!A0"
+    assert json.loads(rows[1]["after"])["name"] == "plain"
+
+
+def test_a_text_cell_that_looks_like_a_formula_is_quoted_in_the_csv(viewer_api, api_client_for, db):
+    from accounts.roles import Role
+    from accounts.services import assign_role
+    from tests.factories import UserFactory
+
+    hostile = UserFactory(username="=HYPERLINK(1)")
+    assign_role(user=hostile, role=Role.CONTRIBUTOR)
+    _experiments(api_client_for(hostile), "x")
+
+    response = viewer_api.get("/api/v1/audit/events/export", {"action": "experiment.created"})
+    [row] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+
+    assert row["actor"] == "'=HYPERLINK(1)"
+
+
+def test_the_jsonl_export_verifies_offline_with_the_checkpoints(viewer_api, contributor_api, db, tmp_path):
+    _experiments(contributor_api, "one", "two")
+    make_checkpoint()
+    _experiments(contributor_api, "three")
+    make_checkpoint()
+
+    export = b"".join(viewer_api.get("/api/v1/audit/events/export", {"format": "jsonl"}).streaming_content)
+    checkpoints = b"".join(viewer_api.get("/api/v1/audit/checkpoints/download").streaming_content)
+    key = viewer_api.get("/api/v1/audit/public-key").content
+    (tmp_path / "export.jsonl").write_bytes(export)
+    (tmp_path / "checkpoints.jsonl").write_bytes(checkpoints)
+    (tmp_path / "key.pub").write_bytes(key)
+
+    status, verdict = verify(
+        tmp_path / "export.jsonl", [tmp_path / "key.pub"], [tmp_path / "checkpoints.jsonl"]
+    )
+
+    total = AuditEvent.objects.count()
+    assert (status, verdict) == (
+        0,
+        f"INTACT: events #1-#{total} verified ({total}); signed checkpoints matched: 2",
+    )
+
+
+def test_the_export_is_streamed_from_a_cursor_in_constant_queries(
+    viewer_api, contributor_api, db, django_assert_max_num_queries
+):
+    _experiments(contributor_api, *[f"e{i}" for i in range(30)])
+
+    with django_assert_max_num_queries(4):
+        response = viewer_api.get("/api/v1/audit/events/export", {"format": "jsonl"})
+        lines = b"".join(response.streaming_content).splitlines()
+
+    assert len(lines) == AuditEvent.objects.count()
+
+
+def test_checkpoints_list_newest_first_with_the_signed_document(
+    viewer_api, contributor_api, db, django_assert_max_num_queries
+):
+    _experiments(contributor_api, "one")
+    older = make_checkpoint()
+    _experiments(contributor_api, "two")
+    newer = make_checkpoint()
+
+    with django_assert_max_num_queries(3):
+        body = viewer_api.get("/api/v1/audit/checkpoints").json()
+
+    assert [c["id"] for c in body["checkpoints"]] == [newer.pk, older.pk]
+    first = body["checkpoints"][0]
+    assert (first["sequence"], first["hash"]) == (newer.sequence, newer.hash)
+    assert first["checkpoint"]["payload"]["heads"] == [
+        {"chain": "main", "sequence": newer.sequence, "hash": newer.hash}
+    ]
+
+
+def test_one_checkpoint_downloads_as_its_signed_line(viewer_api, contributor_api, db):
+    _experiments(contributor_api, "one")
+    checkpoint = make_checkpoint()
+
+    response = viewer_api.get(f"/api/v1/audit/checkpoints/{checkpoint.pk}")
+
+    assert response["Content-Disposition"] == f'attachment; filename="audit-checkpoint-{checkpoint.pk}.json"'
+    assert b"".join(response.streaming_content).decode() == checkpoint.document + "\n"
+
+
+def test_an_unknown_checkpoint_is_a_404_naming_it(viewer_api, db):
+    response = viewer_api.get("/api/v1/audit/checkpoints/999")
+
+    assert response.status_code == 404
+    assert error(response)["message"] == "checkpoint_id: checkpoint 999 does not exist."
+
+
+def test_the_public_key_downloads_as_pem(viewer_api, db):
+    response = viewer_api.get("/api/v1/audit/public-key")
+
+    assert response["Content-Type"] == "application/x-pem-file"
+    assert response.content.decode() == public_key_text()
+    assert response.content.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/audit/events/export",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/checkpoints/download",
+        "/api/v1/audit/public-key",
+        "/api/v1/audit/verify",
+    ],
+)
+def test_every_audit_read_needs_the_viewer_role(api_client_for, outsider, anonymous_client, path):
+    assert anonymous_client.get(path).status_code == 401
+    assert api_client_for(outsider).get(path).status_code == 403
+
+
+def test_the_schema_lists_the_audit_endpoints_with_their_errors(viewer_api, db):
+    schema = viewer_api.get("/api/schema/", {"format": "json"}).json()
+
+    for path in (
+        "/api/v1/audit/events/export",
+        "/api/v1/audit/checkpoints",
+        "/api/v1/audit/checkpoints/{checkpoint_id}",
+        "/api/v1/audit/checkpoints/download",
+        "/api/v1/audit/public-key",
+    ):
+        assert {"200", "400", "401", "403", "404"} <= set(schema["paths"][path]["get"]["responses"]), path
+    verify_path = schema["paths"]["/api/v1/audit/verify"]
+    assert "202" in verify_path["post"]["responses"] and "404" in verify_path["get"]["responses"]
