@@ -1,10 +1,11 @@
-"""Shapes of registered models and versions, shared by several registry API views."""
+"""Shapes of registered models, versions, promotion requests and policies, shared by several
+registry API views."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
-from registry.models import Stage
+from registry.models import PromotionRequest, ReviewRole, Stage
 
 
 class RegisteredModelSerializer(serializers.Serializer):
@@ -41,3 +42,65 @@ class ModelVersionSerializer(serializers.Serializer):
 
     def get_tags(self, version) -> dict[str, str]:
         return {tag.key: tag.value for tag in version.tags.all()}
+
+
+class ReviewSerializer(serializers.Serializer):
+    reviewer = serializers.CharField(source="reviewer.username")
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    comment = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class PromotionRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField(source="model.name")
+    version = serializers.IntegerField(source="version.version")
+    label_kind = serializers.ChoiceField(choices=["alias", "stage"])
+    label = serializers.CharField(source="label_name")
+    status = serializers.ChoiceField(choices=PromotionRequest.Status.choices)
+    requester = serializers.CharField(source="requester.username")
+    justification = serializers.CharField()
+    previous_version = serializers.IntegerField(
+        source="previous_version.version", allow_null=True, help_text="Who held the label when it was opened."
+    )
+    approvals = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    applied_at = serializers.DateTimeField(allow_null=True)
+    closed_reason = serializers.CharField(help_text="Why it ended unapplied (superseded, version deleted).")
+    forced = serializers.BooleanField(help_text="An admin's break-glass move, without reviews.")
+    forced_reason = serializers.CharField()
+    reviews = ReviewSerializer(many=True)
+
+
+class PolicySerializer(serializers.Serializer):
+    class KeyMetricSerializer(serializers.Serializer):
+        key = serializers.CharField()
+        goal = serializers.ChoiceField(choices=["max", "min"])
+
+    protected_aliases = serializers.ListField(
+        child=serializers.CharField(), help_text="Protecting 'production' protects the stage 'Production'."
+    )
+    required_approvals = serializers.IntegerField(min_value=1)
+    review_role = serializers.ChoiceField(choices=ReviewRole.choices)
+    key_metrics = KeyMetricSerializer(many=True)
+    is_default = serializers.SerializerMethodField(
+        help_text="True while the model follows the server's defaults."
+    )
+
+    def get_is_default(self, policy) -> bool:
+        return policy.pk is None
+
+
+class HoldingSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="alias or stage")
+    name = serializers.CharField()
+    version = serializers.IntegerField(source="version.version")
+    assigned_at = serializers.DateTimeField()
+    assigned_by = serializers.CharField(source="assigned_by.username", allow_null=True)
+    removed_at = serializers.DateTimeField(allow_null=True)
+    request = serializers.IntegerField(source="request_id", allow_null=True)
+    forced = serializers.SerializerMethodField()
+
+    def get_forced(self, holding) -> bool:
+        return bool(holding.request and holding.request.forced)

@@ -8,7 +8,7 @@ from django.urls import path
 
 from accounts.api import route
 
-from . import views
+from . import promotions, views
 
 app_name = "registry-api"
 
@@ -45,4 +45,36 @@ urlpatterns = [
         name="alias",
     ),
     path("models/<str:name>/alias-history", route(get=views.AliasHistoryApi), name="alias-history"),
+    path("models/<str:name>/holders", route(get=promotions.HoldersAtApi), name="holders"),
+    path(
+        "models/<str:name>/policy",
+        route(get=promotions.PolicyGetApi, put=promotions.PolicySetApi),
+        name="policy",
+    ),
+    path("models/<str:name>/forced-moves", route(post=promotions.ForcedMoveApi), name="forced-moves"),
+    path(
+        "models/<str:name>/versions/<str:version>/lineage",
+        route(get=promotions.LineageApi),
+        name="version-lineage",
+    ),
+    path(
+        "promotion-requests",
+        route(get=promotions.PromotionRequestListApi, post=promotions.PromotionRequestCreateApi),
+        name="promotion-requests",
+    ),
+    path(
+        "promotion-requests/<int:request_id>",
+        route(get=promotions.PromotionRequestGetApi),
+        name="promotion-request",
+    ),
+    path(
+        "promotion-requests/<int:request_id>/withdraw",
+        route(post=promotions.PromotionRequestWithdrawApi),
+        name="promotion-request-withdraw",
+    ),
+    path(
+        "promotion-requests/<int:request_id>/reviews",
+        route(post=promotions.ReviewCreateApi),
+        name="promotion-request-reviews",
+    ),
 ]

@@ -72,7 +72,8 @@ def update_model_version(call: Call) -> dict[str, Any]:
 
 
 def delete_model_version(call: Call) -> dict[str, Any]:
-    services.delete_model_version(actor=call.user, version=_version(call))
+    with wire.protected_label_denied():
+        services.delete_model_version(actor=call.user, version=_version(call))
     return {}
 
 

@@ -63,7 +63,8 @@ def rename_registered_model(call: Call) -> dict[str, Any]:
 
 
 def delete_registered_model(call: Call) -> dict[str, Any]:
-    services.delete_registered_model(actor=call.user, model=_model(call))
+    with wire.protected_label_denied():
+        services.delete_registered_model(actor=call.user, model=_model(call))
     return {}
 
 

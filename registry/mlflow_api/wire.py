@@ -6,9 +6,13 @@ left out, as MLflow's own server does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from config.exceptions import PermissionDenied
 from registry.selectors import RegisteredModelRecord, VersionRecord
+from registry.services import ProtectedLabelHeld
 from tracker.mlflow_api.protocol import omit_empty
 from tracker.mlflow_api.wire import to_ms
 
@@ -47,3 +51,13 @@ def registered_model(record: RegisteredModelRecord) -> dict[str, Any]:
             "aliases": [{"alias": alias, "version": str(number)} for alias, number in record.aliases],
         }
     )
+
+
+@contextmanager
+def protected_label_denied() -> Iterator[None]:
+    """A deletion refused for a protected label reaches MLflow clients as PERMISSION_DENIED, like
+    every other way of moving that label without a review (the native API answers 409)."""
+    try:
+        yield
+    except ProtectedLabelHeld as error:
+        raise PermissionDenied(error.message, field=error.field) from error

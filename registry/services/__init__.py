@@ -7,6 +7,7 @@ from registry.models import Label
 from .catalog import (
     MAX_MODEL_NAME_LENGTH,
     MAX_REGISTRY_TAG_VALUE_LENGTH,
+    ProtectedLabelHeld,
     create_model_version,
     create_registered_model,
     delete_model_version,
@@ -39,7 +40,7 @@ from .promotions import (
 )
 
 __all__ = [
-    "MAX_MODEL_NAME_LENGTH", "MAX_REGISTRY_TAG_VALUE_LENGTH", "Label",
+    "MAX_MODEL_NAME_LENGTH", "MAX_REGISTRY_TAG_VALUE_LENGTH", "Label", "ProtectedLabelHeld",
     "create_model_version", "create_registered_model", "delete_alias", "delete_model_version",
     "delete_model_version_tag", "delete_registered_model", "delete_registered_model_tag",
     "force_move", "move_label", "normalized_label", "protected_label_message",

@@ -33,6 +33,11 @@ from .events import record_registry_event
 from .labels import lock_model, remove_aliases_of
 from .promotions import close_pending_requests
 
+
+class ProtectedLabelHeld(Conflict):
+    """A deletion refused because what would be deleted holds a protected label."""
+
+
 MAX_MODEL_NAME_LENGTH = 250
 MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
 
@@ -169,7 +174,7 @@ def delete_registered_model(*, actor: User, model: RegisteredModel) -> None:
         lock_model(model)
         versions = model.versions.all()
         if held := _protected_holdings(model, versions):
-            raise Conflict(
+            raise ProtectedLabelHeld(
                 f"registered model {model.name!r} cannot be deleted: {'; '.join(held)}", field="name"
             )
         now = timezone.now()
@@ -341,7 +346,7 @@ def delete_model_version(*, actor: User, version: ModelVersion) -> None:
     with transaction.atomic():
         lock_model(model)
         if held := _protected_holdings(model, ModelVersion.objects.filter(pk=version.pk)):
-            raise Conflict(
+            raise ProtectedLabelHeld(
                 f"version {version.version} of registered model {model.name!r} cannot be deleted: "
                 + "; ".join(held),
                 field="version",
