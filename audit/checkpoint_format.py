@@ -122,8 +122,8 @@ def parse_checkpoint(text: str) -> SignedCheckpoint:
     """Read one checkpoint (a JSON line); the message says which field is wrong."""
     try:
         document = json.loads(text)
-    except ValueError as error:
-        raise CheckpointFormatError(f"not JSON ({error.args[0]})") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointFormatError(f"not JSON ({error.msg})") from None
     if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
         raise CheckpointFormatError("payload: missing or not an object")
     if not isinstance(document.get("signature"), str):

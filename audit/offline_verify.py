@@ -41,8 +41,8 @@ def _read_export(path: Path) -> Iterator[ChainEvent]:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError as error:
-                raise InputError(f"{path} line {number}: not JSON ({error.args[0]})") from None
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path} line {number}: not JSON ({error.msg})") from None
             if not isinstance(record, dict):
                 raise InputError(f"{path} line {number}: not a JSON object")
             yield _event(path, record, line=number, json_cells=False)

@@ -1,0 +1,108 @@
+"""Scheduled checks keep their result on a row and start from the last verified checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditCheckpoint, AuditEvent, AuditVerification
+from audit.selectors import latest_verification
+from audit.services import make_checkpoint
+from audit.tasks import verify_audit_chain
+from tracker.services import create_experiment
+
+pytestmark = pytest.mark.django_db
+
+
+def _log(actor, *names):
+    for name in names:
+        create_experiment(actor=actor, name=name)
+
+
+def _run(**kwargs) -> AuditVerification:
+    return AuditVerification.objects.get(pk=verify_audit_chain.delay(**kwargs).get())
+
+
+def test_the_first_check_walks_the_whole_chain_and_keeps_its_result(contributor):
+    _log(contributor, "a", "b")
+    events = AuditEvent.objects.count()
+
+    check = _run()
+
+    assert (check.status, check.ok, check.mode) == ("done", True, "incremental")
+    assert (check.from_sequence, check.through_sequence, check.checked) == (1, events, events)
+    assert check.anchor is None and check.finished_at is not None
+    assert latest_verification() == check
+
+
+def test_the_next_check_starts_from_the_checkpoint_the_last_one_verified(contributor):
+    _log(contributor, "a", "b")
+    checkpoint = make_checkpoint()
+    _run()
+    _log(contributor, "c")
+
+    check = _run()
+
+    assert check.anchor == checkpoint
+    assert check.from_sequence == checkpoint.sequence
+    # From the checkpoint's own event to the head (which now includes the first check's event).
+    assert check.checked == AuditEvent.objects.count() - checkpoint.sequence
+    assert check.checkpoints_checked == 1
+
+
+def test_an_incremental_check_finds_a_rewrite_that_reaches_the_anchor(contributor):
+    _log(contributor, "a", "b")
+    checkpoint = make_checkpoint()
+    _run()
+    with connection.cursor() as cursor:  # the anchor event itself, edited
+        cursor.execute(
+            f"UPDATE {AuditEvent._meta.db_table} SET action = 'forged' WHERE sequence = %s",
+            [checkpoint.sequence],
+        )
+
+    check = _run()
+
+    assert (check.ok, check.broken_sequence, check.reason) == (
+        False,
+        checkpoint.sequence,
+        "content does not match its hash (edited)",
+    )
+
+
+def test_an_edit_below_the_anchor_is_left_to_the_full_check(contributor):
+    """What incremental means: the daily full walk is what re-reads verified history."""
+    _log(contributor, "a", "b", "c")
+    make_checkpoint()
+    _run()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {AuditEvent._meta.db_table} SET action = 'forged' WHERE sequence = 2")
+
+    assert _run().ok is True
+    full = _run(full=True)
+
+    assert (full.mode, full.ok, full.broken_sequence) == ("full", False, 2)
+
+
+def test_a_check_that_cannot_read_the_checkpoint_file_fails_with_the_reason(contributor, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
+    (tmp_path / "checkpoints.jsonl").write_text("not json\n")
+    _log(contributor, "a")
+
+    check = _run()
+
+    assert (check.status, check.ok) == ("failed", False)
+    assert check.reason == f"{tmp_path / 'checkpoints.jsonl'} line 1: not JSON (Expecting value)"
+
+
+def test_a_checkpoint_made_after_a_check_is_not_taken_on_trust(contributor):
+    _log(contributor, "a")
+    _run()
+    checkpoint = make_checkpoint()
+    AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(
+        document=checkpoint.document.replace('"main"', '"x"')
+    )
+
+    check = _run()
+
+    assert check.status == "failed"
+    assert check.reason == f"checkpoint {checkpoint.pk}: payload.heads: no 'main' chain"
