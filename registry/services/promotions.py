@@ -301,6 +301,9 @@ def force_move(
             previous_version=holder,
             forced=True,
             forced_reason=reason,
+            # Never pending: a pending request for the same version and label may exist (and is
+            # superseded below).
+            status=PromotionRequest.Status.APPROVED,
         )
         _apply(actor=actor, request=request, now=now, approvals=0)
     return request
