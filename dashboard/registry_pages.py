@@ -10,7 +10,8 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditVerification
+from audit.selectors import latest_verification
 from config.exceptions import ApplicationError, PermissionDenied
 from registry import selectors
 from registry.models import (
@@ -116,10 +117,18 @@ AUDIT_EVENTS_SHOWN = 50
 
 @dataclass(frozen=True)
 class AuditTrail:
-    """A model's or version's newest audit events (across renames)."""
+    """A model's or version's newest audit events (across renames), and the newest check of the
+    chain: events up to its `through_sequence` are covered by it."""
 
     events: list[AuditEvent]
     more: bool
+    verification: AuditVerification | None
+
+    @property
+    def unchecked(self) -> int:
+        """How many of the shown events came after the last check (so it says nothing of them)."""
+        through = self.verification.through_sequence if self.verification else 0
+        return sum(event.sequence > through for event in self.events)
 
 
 def audit_trail(*, model: RegisteredModel | None = None, version: ModelVersion | None = None) -> AuditTrail:
@@ -128,7 +137,11 @@ def audit_trail(*, model: RegisteredModel | None = None, version: ModelVersion |
             : AUDIT_EVENTS_SHOWN + 1
         ]
     )
-    return AuditTrail(events=events[:AUDIT_EVENTS_SHOWN], more=len(events) > AUDIT_EVENTS_SHOWN)
+    return AuditTrail(
+        events=events[:AUDIT_EVENTS_SHOWN],
+        more=len(events) > AUDIT_EVENTS_SHOWN,
+        verification=latest_verification(),
+    )
 
 
 CURVES_SHOWN = 4

@@ -394,18 +394,32 @@ def test_registry_pages_need_a_role(client, outsider, registered, pending):
     ("page", "max_queries"),
     [
         ("registry", 8),
-        ("model-detail", 18),
-        ("version-detail", 16),
-        ("version-lineage", 20),
-        ("model-timeline", 10),
-        ("review-queue", 10),
-        ("request-detail", 22),
+        ("model-detail", 19),
+        ("version-detail", 14),
+        ("version-lineage", 19),
+        ("model-timeline", 6),
+        ("review-queue", 6),
+        ("request-detail", 16),
     ],
 )
 def test_registry_pages_stay_within_a_query_budget(
-    client, reviewer, registered, pending, page, max_queries, django_assert_max_num_queries
+    client,
+    reviewer,
+    contributor,
+    requester,
+    registered,
+    pending,
+    page,
+    max_queries,
+    django_assert_max_num_queries,
 ):
+    """The budgets are the counts measured with these rows; more versions, requests and moves
+    (added here) cost no more queries."""
     model, _, v2 = registered
+    for _ in range(3):
+        extra = create_model_version(actor=contributor, model=model, run=v2.run)
+        set_alias(actor=contributor, model=model, alias="staging", version=extra)
+        request_promotion(actor=requester, version=extra, label=PRODUCTION, justification="another one")
     args = {
         "registry": [],
         "review-queue": [],
