@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from audit.models import AuditEvent
 from registry.models import (
@@ -67,7 +67,8 @@ def lineage_of(*, version: ModelVersion) -> Lineage:
     ).get(pk=version.pk)
     requests = list(
         PromotionRequest.objects.filter(version=version)
-        .select_related("requester", "previous_version")
+        .select_related("model", "version", "requester", "previous_version")
+        .annotate(approvals=Count("reviews", filter=Q(reviews__decision=Review.Decision.APPROVE)))
         .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
         .order_by("created_at", "pk")
     )

@@ -513,3 +513,35 @@ def test_malformed_version_requests_are_400_naming_the_field(
     add_version(wire, run)
     got = wire.error(method, endpoint, message, status=400, code="INVALID_PARAMETER_VALUE")
     assert got.startswith(text)
+
+
+def test_moving_a_version_into_production_is_permission_denied(wire, registered, run):
+    add_version(wire, run)
+    message = wire.error(
+        "POST",
+        "model-versions/transition-stage",
+        {"name": "digits", "version": "1", "stage": "production"},
+        status=403,
+        code="PERMISSION_DENIED",
+    )
+    assert message == (
+        "stage: 'Production' is a protected stage of registered model 'digits': it moves only through an "
+        "approved promotion request; open one with POST /api/v1/promotion-requests or from the version's page"
+    )
+    assert ModelVersion.objects.get().stage == Stage.NONE
+
+
+def test_a_deleted_version_is_hidden_from_get_and_search_and_keeps_its_number(wire, registered, run):
+    add_version(wire, run)
+    add_version(wire, run)
+    wire.ok("DELETE", "model-versions/delete", {"name": "digits", "version": "2"})
+    wire.error(
+        "GET",
+        "model-versions/get",
+        {"name": "digits", "version": "2"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    found = wire.ok("GET", "model-versions/search", {"filter": "name = 'digits'"})["model_versions"]
+    assert [v["version"] for v in found] == ["1"]
+    assert add_version(wire, run)["version"] == "3"

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
-from registry.models import AliasHistory, ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
+from registry.models import AliasHistory, Label, ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
+from registry.services import force_move
 from tracker.services import start_run
 
 pytestmark = pytest.mark.django_db
@@ -513,3 +514,58 @@ def test_deleting_a_missing_alias_succeeds_as_in_mlflow_but_a_missing_model_is_4
         status=403,
         code="PERMISSION_DENIED",
     )
+
+
+# Protected aliases and soft deletion ---------------------------------------------------------
+
+PROTECTED = (
+    "{field}: '{name}' is a protected {kind} of registered model 'digits': it moves only through an "
+    "approved promotion request; open one with POST /api/v1/promotion-requests or from the version's page"
+)
+
+
+def test_setting_or_deleting_a_protected_alias_is_permission_denied(wire, run, admin):
+    register(wire)
+    add_version(wire, run)
+    message = {"name": "digits", "alias": "production", "version": "1"}
+    refused = wire.error("POST", "registered-models/alias", message, status=403, code="PERMISSION_DENIED")
+    assert refused == PROTECTED.format(field="alias", name="production", kind="alias")
+    model = RegisteredModel.objects.get()
+    force_move(
+        actor=admin, model=model, label=Label.alias("production"), version=model.versions.get(), reason="r"
+    )
+    removal = {"name": "digits", "alias": "production"}
+    assert (
+        wire.error("DELETE", "registered-models/alias", removal, status=403, code="PERMISSION_DENIED")
+        == refused
+    )
+    assert ModelAlias.objects.get().alias == "production"
+
+
+def test_deleting_a_model_that_holds_a_protected_alias_is_permission_denied(wire, run, admin):
+    register(wire)
+    add_version(wire, run)
+    model = RegisteredModel.objects.get()
+    force_move(
+        actor=admin, model=model, label=Label.alias("production"), version=model.versions.get(), reason="r"
+    )
+    message = wire.error(
+        "DELETE", "registered-models/delete", {"name": "digits"}, status=403, code="PERMISSION_DENIED"
+    )
+    assert message == (
+        "name: registered model 'digits' cannot be deleted: "
+        "the protected alias 'production' points at version 1"
+    )
+    assert wire.ok("GET", "registered-models/get", {"name": "digits"})["registered_model"]["name"] == "digits"
+
+
+def test_a_deleted_model_is_hidden_as_mlflow_hides_it_and_its_name_is_free_again(wire, run):
+    register(wire)
+    add_version(wire, run)
+    wire.ok("DELETE", "registered-models/delete", {"name": "digits"})
+    wire.error("GET", "registered-models/get", {"name": "digits"}, status=404, code="RESOURCE_DOES_NOT_EXIST")
+    assert wire.ok("GET", "registered-models/search", {}) == {}
+    assert wire.ok("GET", "model-versions/search", {"filter": "name = 'digits'"}) == {}
+    register(wire)
+    assert add_version(wire, run)["version"] == "1"
+    assert RegisteredModel.all_objects.filter(name="digits").count() == 2
