@@ -3,6 +3,7 @@ version's lineage ("why this model?"), and where its audit events are."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,8 +57,8 @@ class Lineage:
     run: Run
     registered_by: User | None
     registered_at: datetime
-    requests: list[PromotionRequest]
-    holdings: list[AliasHistory]
+    requests: Sequence[PromotionRequest]
+    holdings: Sequence[AliasHistory]
 
 
 def lineage_of(*, version: ModelVersion) -> Lineage:
