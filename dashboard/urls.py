@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import experiments, registry, reviews, runs, settings
+from .views import audit, experiments, registry, reviews, runs, settings
 
 app_name = "dashboard"
 
@@ -25,6 +25,12 @@ urlpatterns = [
     path("reviews/<int:request_id>/", reviews.request_detail, name="request-detail"),
     path("reviews/<int:request_id>/review/", reviews.request_review, name="request-review"),
     path("reviews/<int:request_id>/withdraw/", reviews.request_withdraw, name="request-withdraw"),
+    path("audit/", audit.audit_trail, name="audit"),
+    path("audit/export/", audit.audit_export, name="audit-export"),
+    path("audit/check/", audit.audit_check, name="audit-check"),
+    path("audit/checkpoints/", audit.checkpoints_download, name="audit-checkpoints"),
+    path("audit/checkpoints/<int:checkpoint_id>/", audit.checkpoint_download, name="audit-checkpoint"),
+    path("audit/public-key/", audit.public_key_download, name="audit-public-key"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", settings.revoke_token, name="token-revoke"),
 ]

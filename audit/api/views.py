@@ -4,9 +4,7 @@ the stored result of the latest chain check. Nothing here writes an event."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -14,8 +12,7 @@ from rest_framework.response import Response
 
 from accounts.api import ApiView, IgnoreAcceptHeader
 from audit import selectors, services
-from audit.checkpoints import public_key_text
-from audit.export import csv_lines, jsonl_lines
+from audit.export import checkpoint_response, checkpoints_response, export_response, public_key_response
 from audit.selectors import EventFilter
 from config.exceptions import NotFound
 
@@ -129,20 +126,6 @@ class AuditEventExportApi(ApiView):
         )
 
 
-def export_response(*, filters: EventFilter, fmt: str) -> StreamingHttpResponse:
-    """The streamed export download; shared with the audit page's export link."""
-    events = selectors.export_events(filters=filters)
-    lines, content_type = (
-        (csv_lines(events), "text/csv; charset=utf-8")
-        if fmt == "csv"
-        else (jsonl_lines(events), "application/x-ndjson; charset=utf-8")
-    )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(lines, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{fmt}"'
-    return response
-
-
 class CheckpointSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -174,25 +157,6 @@ class AuditCheckpointListApi(ApiView):
         return Response(self.OutputSerializer({"checkpoints": rows}).data)
 
 
-def _jsonl_download(lines, *, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def checkpoints_response() -> StreamingHttpResponse:
-    """Every checkpoint as JSON lines, the checkpoint file's own format; shared with the page."""
-    return _jsonl_download(
-        (row.document + "\n" for row in selectors.all_checkpoints()), filename="audit-checkpoints.jsonl"
-    )
-
-
-def public_key_response() -> HttpResponse:
-    response = HttpResponse(public_key_text(), content_type="application/x-pem-file")
-    response["Content-Disposition"] = 'attachment; filename="audit-key.pub"'
-    return response
-
-
 class AuditCheckpointFileApi(ApiView):
     """Every checkpoint as JSON lines, ready for the offline verifier's --checkpoints."""
 
@@ -213,7 +177,7 @@ class AuditCheckpointDownloadApi(ApiView):
         row = selectors.get_checkpoint(checkpoint_id=checkpoint_id)
         if row is None:
             raise NotFound(f"checkpoint {checkpoint_id} does not exist.", field="checkpoint_id")
-        return _jsonl_download(iter([row.document + "\n"]), filename=f"audit-checkpoint-{row.pk}.json")
+        return checkpoint_response(row)
 
 
 class AuditPublicKeyApi(ApiView):

@@ -17,6 +17,7 @@ from ..charts import chart_configs, series_payload
 from ..forms import DEFAULT_MAX_POINTS, PAGE_SIZES, RunTableForm, SeriesQueryForm
 from ..registry_pages import registered_versions
 from ..tables import RunTable, choose_columns
+from .audit import history_block
 
 
 @require_GET
@@ -63,6 +64,7 @@ def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
         "page_size": form.cleaned_data.get("page_size", PAGE_SIZES[0]),
         "table": table,
         "column_choices": choices,
+        "history": history_block(object_type="tracker.experiment", object_ids=[str(experiment.pk)]),
     }
     return render(request, "dashboard/run_table.html", context, status=400 if form.errors else 200)
 
@@ -80,6 +82,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
         "registered_as": registered_versions(run=run),
+        "history": history_block(object_type="tracker.run", object_ids=[run.audit_id]),
     }
     return render(request, "dashboard/run_detail.html", context)
 
