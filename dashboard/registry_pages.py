@@ -74,6 +74,7 @@ def timeline_chart(*, history: Sequence[AliasHistory]) -> dict[str, object]:
             "end": (row.removed_at or now).isoformat(),
             "current": row.removed_at is None,
             "by": row.assigned_by.get_username() if row.assigned_by else "",
+            "forced": bool(row.request and row.request.forced),
         }
         for row in sorted(history, key=lambda row: (row.kind, row.name, row.assigned_at))
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_of
@@ -46,7 +47,7 @@ def _model_page(
         "model": model,
         "policy": policy,
         "protected": policy.protected_aliases,
-        "aliases": list(model.aliases.select_related("version")),
+        "holders": selectors.alias_holders_at(model=model, at=timezone.now()),
         "key_metric_names": key_metrics,
         "versions": version_rows(
             versions=selectors.list_model_versions(model=model), key_metrics=key_metrics

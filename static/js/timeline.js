@@ -19,7 +19,7 @@
   chart.bars.forEach(function (bar) {
     var key = "v" + bar.version;
     if (!byVersion[key]) {
-      byVersion[key] = { base: [], x: [], y: [], text: [], hover: [] };
+      byVersion[key] = { base: [], x: [], y: [], text: [], hover: [], lineColor: [], lineWidth: [] };
     }
     var trace = byVersion[key];
     var start = new Date(bar.start);
@@ -27,11 +27,15 @@
     trace.base.push(bar.start);
     trace.x.push(Math.max(end - start, 1));
     trace.y.push(escapeForPlotly(bar.label));
-    trace.text.push(key);
+    trace.text.push(bar.forced ? key + " (break-glass)" : key);
+    // A break-glass move is outlined in red, so it stands out wherever the timeline is read.
+    trace.lineColor.push(bar.forced ? "#b42318" : "rgba(0,0,0,0)");
+    trace.lineWidth.push(bar.forced ? 3 : 0);
     trace.hover.push(
       escapeForPlotly(bar.label) + " → " + key + "<br>" + bar.start.slice(0, 19).replace("T", " ") +
         " – " + (bar.current ? "now" : bar.end.slice(0, 19).replace("T", " ")) +
-        (bar.by ? "<br>moved by " + escapeForPlotly(bar.by) : "")
+        (bar.by ? "<br>moved by " + escapeForPlotly(bar.by) : "") +
+        (bar.forced ? "<br><b>break-glass move</b>" : "")
     );
   });
   var traces = Object.keys(byVersion).map(function (key, index) {
@@ -48,7 +52,10 @@
       insidetextanchor: "middle",
       hovertext: trace.hover,
       hovertemplate: "%{hovertext}<extra></extra>",
-      marker: { color: palette[index % palette.length] },
+      marker: {
+        color: palette[index % palette.length],
+        line: { color: trace.lineColor, width: trace.lineWidth },
+      },
     };
   });
   var rows = new Set(chart.bars.map(function (bar) { return bar.label; })).size;

@@ -150,7 +150,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     # The model page shows the move; "why this model?" tells the whole chain, checked.
     run_verification(verification=AuditVerification.objects.create(mode="full", requested_by=admin))
     page.goto(f"{base}/registry/{model.name}/")
-    assert page.locator("#aliases-heading + table tr:has-text('production') a").text_content() == "v2"
+    assert page.locator("#holders tr:has-text('production') td:nth-child(2)").text_content() == "v2"
     page.goto(f"{base}/registry/{model.name}/versions/2/why/")
     decision = page.locator(".decision").first
     assert "Opened by rita-requester" in decision.text_content()
