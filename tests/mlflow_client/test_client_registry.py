@@ -8,9 +8,11 @@ import warnings
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.exceptions import MlflowException
 
 from audit.models import AuditEvent
-from registry.models import AliasHistory, ModelVersion
+from registry.models import AliasHistory, Label, ModelVersion
+from registry.services import request_promotion, review_promotion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,9 +72,9 @@ def test_search_model_versions_and_transition_stages(client):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        client.transition_model_version_stage("ranker", "1", "Production")
-        client.transition_model_version_stage("ranker", "2", "Production", archive_existing_versions=True)
-        latest = client.get_latest_versions("ranker", stages=["Production"])
+        client.transition_model_version_stage("ranker", "1", "Staging")
+        client.transition_model_version_stage("ranker", "2", "Staging", archive_existing_versions=True)
+        latest = client.get_latest_versions("ranker", stages=["Staging"])
     assert [v.version for v in latest] == ["2"]
     assert client.get_model_version("ranker", "1").current_stage == "Archived"
     assert ModelVersion.objects.get(model__name="ranker", version=1).stage == "Archived"
@@ -89,3 +91,69 @@ def test_registering_an_existing_name_adds_a_version(client):
     assert client.get_model_version_download_uri("twice", "2").endswith(
         f"/models/{second.model_id}/artifacts"
     )
+
+
+PROTECTED = (
+    "{field}: '{name}' is a protected {kind} of registered model 'guarded': it moves only through an "
+    "approved promotion request; open one with POST /api/v1/promotion-requests or from the version's page"
+)
+
+
+def _guarded_versions(client, count: int = 2) -> list[str]:
+    mlflow.set_experiment("guarded")
+    client.create_registered_model("guarded")
+    run_ids = []
+    for _ in range(count):
+        with mlflow.start_run() as active:
+            mlflow.log_metric("val_f1", 0.9)
+        run_ids.append(active.info.run_id)
+    return [client.create_model_version("guarded", f"runs:/{r}/model", run_id=r).version for r in run_ids]
+
+
+def test_the_client_cannot_move_production_by_alias_or_stage(client):
+    _guarded_versions(client)
+    with pytest.raises(MlflowException) as alias_error:
+        client.set_registered_model_alias("guarded", "production", "1")
+    assert alias_error.value.error_code == "PERMISSION_DENIED"
+    assert alias_error.value.message == (
+        "PERMISSION_DENIED: " + PROTECTED.format(field="alias", name="production", kind="alias")
+    )
+    with warnings.catch_warnings(), pytest.raises(MlflowException) as stage_error:
+        warnings.simplefilter("ignore", FutureWarning)
+        client.transition_model_version_stage("guarded", "1", "Production")
+    assert stage_error.value.error_code == "PERMISSION_DENIED"
+    assert stage_error.value.message == (
+        "PERMISSION_DENIED: " + PROTECTED.format(field="stage", name="Production", kind="stage")
+    )
+    assert client.get_registered_model("guarded").aliases == {}
+    assert client.get_model_version("guarded", "1").current_stage == "None"
+
+
+def test_the_client_sees_production_move_only_after_approval_and_cannot_delete_its_holder(
+    client, requester, reviewer, contributor
+):
+    _guarded_versions(client)
+    version = ModelVersion.objects.get(model__name="guarded", version=2)
+    request = request_promotion(
+        actor=requester, version=version, label=Label.alias("production"), justification="better"
+    )
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("guarded", "production")
+    review_promotion(actor=reviewer, request=request, decision="approve", comment="ok")
+
+    assert client.get_model_version_by_alias("guarded", "production").version == "2"
+    with pytest.raises(MlflowException) as error:
+        client.delete_registered_model("guarded")
+    assert error.value.error_code == "PERMISSION_DENIED"
+    assert error.value.message == (
+        "PERMISSION_DENIED: name: registered model 'guarded' cannot be deleted: "
+        "the protected alias 'production' points at version 2"
+    )
+    with pytest.raises(MlflowException) as version_error:
+        client.delete_model_version("guarded", "2")
+    assert version_error.value.error_code == "PERMISSION_DENIED"
+    # An unprotected alias still moves directly, and a deleted version disappears as in MLflow.
+    client.set_registered_model_alias("guarded", "staging", "1")
+    client.delete_model_version("guarded", "1")
+    assert [v.version for v in client.search_model_versions("name = 'guarded'")] == ["2"]
+    assert AliasHistory.objects.get(name="staging").removed_by == contributor
