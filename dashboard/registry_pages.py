@@ -28,6 +28,7 @@ from tracker.models import Run
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
+from .views.audit import audit_page_url
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class AuditTrail:
     events: list[AuditEvent]
     more: bool
     verification: AuditVerification | None
+    audit_url: str
 
     @property
     def unchecked(self) -> int:
@@ -133,15 +135,20 @@ class AuditTrail:
 
 
 def audit_trail(*, model: RegisteredModel | None = None, version: ModelVersion | None = None) -> AuditTrail:
+    """Found by the registry's rename-aware filter (events before stable ids name the model by
+    the name it had then), shown by the audit app's history include."""
     events = list(
         selectors.audit_events_of(model=model, version=version).order_by("-sequence")[
             : AUDIT_EVENTS_SHOWN + 1
         ]
     )
+    target = version if version is not None else model
+    assert target is not None
     return AuditTrail(
         events=events[:AUDIT_EVENTS_SHOWN],
         more=len(events) > AUDIT_EVENTS_SHOWN,
         verification=latest_verification(),
+        audit_url=audit_page_url(object_type=target._meta.label_lower, object_ids=[target.audit_id]),
     )
 
 

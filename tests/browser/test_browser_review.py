@@ -3,6 +3,8 @@ alias moves, and "why this model?" tells the whole story. Screenshots go to test
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,6 +178,20 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.click("button:text-is('Show holders')")
     assert "No alias or stage pointed at a version" in page.locator("#holders-at").text_content()
     shot(page, "6-timeline")
+
+    # The audit page's filter finds the approvals, and exports them as CSV.
+    page.click("nav >> text=Audit")
+    page.fill("#audit-filter input[name=action]", "promotion.approved")
+    page.click("#audit-filter button:text-is('Filter')")
+    page.wait_for_url("**action=promotion.approved**")
+    actors = page.locator("#audit-events tbody tr td:nth-child(3)").all_text_contents()
+    assert actors == ["rhea-reviewer", "rob-reviewer"]  # newest first
+    shot(page, "7-audit-filter")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert sorted(row["actor"] for row in rows) == ["rhea-reviewer", "rob-reviewer"]
+    assert {row["action"] for row in rows} == {"promotion.approved"}
 
     assert page.locator("main img").count() == 0  # the hostile run name stayed text
     assert recorded.console_errors == []
