@@ -28,7 +28,6 @@ from tracker.models import Run
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
-from .views.audit import audit_page_url
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,6 @@ class AuditTrail:
     events: list[AuditEvent]
     more: bool
     verification: AuditVerification | None
-    audit_url: str
 
     @property
     def unchecked(self) -> int:
@@ -142,13 +140,10 @@ def audit_trail(*, model: RegisteredModel | None = None, version: ModelVersion |
             : AUDIT_EVENTS_SHOWN + 1
         ]
     )
-    target = version if version is not None else model
-    assert target is not None
     return AuditTrail(
         events=events[:AUDIT_EVENTS_SHOWN],
         more=len(events) > AUDIT_EVENTS_SHOWN,
         verification=latest_verification(),
-        audit_url=audit_page_url(object_type=target._meta.label_lower, object_ids=[target.audit_id]),
     )
 
 

@@ -26,6 +26,7 @@ from ..registry_pages import (
     timeline_chart,
     version_rows,
 )
+from .audit import audit_page_url
 
 
 @require_GET
@@ -57,6 +58,7 @@ def _model_page(
         ),
         "policy_form": policy_form if is_admin else None,
         "history": audit_trail(model=model),
+        "audit_url": audit_page_url(object_type=model._meta.label_lower, object_ids=[model.audit_id]),
     }
     return render(request, "registry/model_detail.html", context, status=status)
 
@@ -153,6 +155,9 @@ def version_lineage(request: HttpRequest, name: str, version: int) -> HttpRespon
         "artifacts": list_artifacts(run=lineage.run),
         "charts": chart_configs(run=lineage.run, metric_keys=list(data.metrics)),
         "history": audit_trail(version=lineage.version),
+        "audit_url": audit_page_url(
+            object_type=lineage.version._meta.label_lower, object_ids=[lineage.version.audit_id]
+        ),
     }
     return render(request, "registry/lineage.html", context)
 

@@ -335,8 +335,12 @@ def test_why_this_model_shows_the_run_the_decisions_the_holdings_and_the_audit_e
     assert "rob-reviewer" in content and "rhea-reviewer" in content
     assert "bb" * 32 in content  # the dataset digest
     assert "holds it now" in content
+    assert f'href="/audit/?object_type=registry.modelversion&amp;object_id=id%3A{v2.pk}"' in content
+    assert "The audit chain has not been verified yet." in content
     actions = [event.action for event in response.context["history"].events]
-    assert "promotion.approved" in " ".join(actions) or actions
+    newest = ["promotion.applied", "promotion.approved", "promotion.approved", "promotion.requested"]
+    assert actions[:4] == newest
+    assert actions[-1] == "model_version.created"
     assert HOSTILE not in content
     v1_page = client.get(version_url(model.name, v1, "version-lineage")).content.decode()
     assert "break-glass" in v1_page and "first release" in v1_page
