@@ -40,7 +40,15 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["object_type", "object_id", "sequence"])]
+        # The audit page filters by each of these and pages newest first by sequence, so each
+        # filter leads an index that ends in (or is ordered like) sequence; without them a rare
+        # actor or action, or an old time range, scans the whole table (docs/architecture.md).
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "sequence"]),
+            models.Index(fields=["actor_name", "sequence"], name="audit_event_actor_seq"),
+            models.Index(fields=["action", "sequence"], name="audit_event_action_seq"),
+            models.Index(fields=["created_at"], name="audit_event_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id}"
