@@ -68,22 +68,27 @@ class HolderAtForm(forms.Form):
     )
 
 
-class PromotionRequestForm(forms.Form):
-    """Ask reviewers to move a protected alias (or the Production stage) to this version."""
+class LabelTargetForm(forms.Form):
+    """A form whose `target` lists the labels the model's policy protects ("alias:production")."""
 
     target = forms.ChoiceField(label="Promote to")
-    justification = forms.CharField(
-        max_length=5000,
-        widget=forms.Textarea(
-            attrs={"rows": 4, "placeholder": "Why this version should replace the current one"}
-        ),
-    )
 
     def __init__(self, *args, targets: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         target = self.fields["target"]
         assert isinstance(target, forms.ChoiceField)
         target.choices = targets
+
+
+class PromotionRequestForm(LabelTargetForm):
+    """Ask reviewers to move a protected alias (or the Production stage) to this version."""
+
+    justification = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "Why this version should replace the current one"}
+        ),
+    )
 
 
 class ReviewForm(forms.Form):
@@ -128,3 +133,12 @@ class PolicyForm(forms.Form):
                 )
             metrics.append({"key": key.strip(), "goal": goal})
         return metrics
+
+
+class ForceMoveForm(LabelTargetForm):
+    """An admin's break-glass move of a protected label, without reviews; the reason is recorded."""
+
+    reason = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why this cannot wait for reviews"}),
+    )

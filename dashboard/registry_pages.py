@@ -90,6 +90,12 @@ def promotion_targets(policy: PromotionPolicy) -> list[tuple[str, str]]:
     return targets
 
 
+def label_of(target: str) -> Label:
+    """The label a form's `target` choice names ("alias:production", "stage:Production")."""
+    kind, _, name = target.partition(":")
+    return Label(kind, name)
+
+
 def policy_initial(policy: PromotionPolicy) -> dict[str, object]:
     """The policy as the admin's form shows it."""
     return {

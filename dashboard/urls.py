@@ -20,6 +20,7 @@ urlpatterns = [
         registry.version_request,
         name="version-request",
     ),
+    path("registry/<str:name>/versions/<int:version>/force/", registry.version_force, name="version-force"),
     path("registry/<str:name>/versions/<int:version>/why/", registry.version_lineage, name="version-lineage"),
     path("reviews/", reviews.review_queue, name="review-queue"),
     path("reviews/<int:request_id>/", reviews.request_detail, name="request-detail"),

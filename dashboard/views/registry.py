@@ -17,10 +17,11 @@ from tracker.selectors import list_artifacts, run_detail
 
 from ..access import viewer_required
 from ..charts import chart_configs
-from ..forms import HolderAtForm, PolicyForm, PromotionRequestForm
+from ..forms import ForceMoveForm, HolderAtForm, PolicyForm, PromotionRequestForm
 from ..registry_pages import (
     add_service_error,
     audit_trail,
+    label_of,
     policy_initial,
     promotion_targets,
     timeline_chart,
@@ -88,22 +89,29 @@ def model_policy(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _version_page(
-    request: HttpRequest, name: str, version: int, form: PromotionRequestForm | None = None, status: int = 200
+    request: HttpRequest,
+    name: str,
+    version: int,
+    *,
+    form: PromotionRequestForm | None = None,
+    force_form: ForceMoveForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     model = selectors.get_registered_model(name=name)
     found = selectors.get_model_version(model=model, version=version)
     policy = selectors.policy_for(model=model)
     targets = promotion_targets(policy)
-    may_request = role_of(request.user) >= Role.CONTRIBUTOR and bool(targets)
-    if may_request and form is None:
-        form = PromotionRequestForm(targets=targets)
+    role = role_of(request.user)
+    may_request = role >= Role.CONTRIBUTOR and bool(targets)
+    may_force = role >= Role.ADMIN and bool(targets)
     context = {
         "model": model,
         "version": found,
         "policy": policy,
         "row": version_rows(versions=[found], key_metrics=[m["key"] for m in policy.key_metrics])[0],
         "requests": list(selectors.list_promotion_requests(model=model, version_id=found.pk)),
-        "form": form if may_request else None,
+        "form": (form or PromotionRequestForm(targets=targets)) if may_request else None,
+        "force_form": (force_form or ForceMoveForm(targets=targets, prefix="force")) if may_force else None,
     }
     return render(request, "registry/version_detail.html", context, status=status)
 
@@ -123,12 +131,11 @@ def version_request(request: HttpRequest, name: str, version: int) -> HttpRespon
     form = PromotionRequestForm(request.POST, targets=promotion_targets(selectors.policy_for(model=model)))
     status = 400
     if form.is_valid():
-        kind, _, label = form.cleaned_data["target"].partition(":")
         try:
             opened = services.request_promotion(
                 actor=request.user,
                 version=found,
-                label=services.Label(kind, label),
+                label=label_of(form.cleaned_data["target"]),
                 justification=form.cleaned_data["justification"],
             )
         except ApplicationError as error:
@@ -137,6 +144,35 @@ def version_request(request: HttpRequest, name: str, version: int) -> HttpRespon
             messages.success(request, f"Request #{opened.pk} is waiting for review.")
             return redirect("dashboard:request-detail", request_id=opened.pk)
     return _version_page(request, name, version, form=form, status=status)
+
+
+@require_POST
+@viewer_required
+def version_force(request: HttpRequest, name: str, version: int) -> HttpResponse:
+    """Break-glass: an admin moves a protected label now, with a reason recorded for everyone."""
+    model = selectors.get_registered_model(name=name)
+    found = selectors.get_model_version(model=model, version=version)
+    targets = promotion_targets(selectors.policy_for(model=model))
+    form = ForceMoveForm(request.POST, targets=targets, prefix="force")
+    status = 400
+    if form.is_valid():
+        label = label_of(form.cleaned_data["target"])
+        try:
+            services.force_move(
+                actor=request.user,
+                model=model,
+                label=label,
+                version=found,
+                reason=form.cleaned_data["reason"],
+            )
+        except ApplicationError as error:
+            status = add_service_error(form, error)
+        else:
+            messages.warning(
+                request, f"Break-glass: {label} now points at v{found.version}; the reason is recorded."
+            )
+            return redirect("dashboard:version-detail", name=model.name, version=found.version)
+    return _version_page(request, name, version, force_form=form, status=status)
 
 
 @require_GET

@@ -437,3 +437,34 @@ def test_registry_pages_stay_within_a_query_budget(
     with django_assert_max_num_queries(max_queries):
         response = client.get(reverse(f"dashboard:{page}", args=args))
     assert response.status_code == 200
+
+
+# Break-glass --------------------------------------------------------------------------------
+
+
+def test_an_admin_forces_a_move_with_a_reason_and_it_is_marked_everywhere(client, admin, registered):
+    model, _, v2 = registered
+    response = login(client, admin).post(
+        version_url(model.name, v2, "version-force"),
+        {"force-target": "alias:production", "force-reason": f"hotfix {HOSTILE}"},
+        follow=True,
+    )
+    assert "Break-glass: alias &#x27;production&#x27; now points at v2; the reason is recorded." in (
+        response.content.decode()
+    )
+    assert get_version_by_alias(model=model, alias="production") == v2
+    page = client.get(reverse("dashboard:model-detail", args=[model.name])).content.decode()
+    assert f'title="Break-glass: hotfix {ESCAPED}">break-glass</span>' in page
+
+
+def test_a_forced_move_needs_a_reason_and_an_admin(client, admin, reviewer, registered):
+    model, v1, v2 = registered
+    url = version_url(model.name, v2, "version-force")
+    assert 'id="force-form"' not in login(client, reviewer).get(version_url(model.name, v2)).content.decode()
+    refused = client.post(url, {"force-target": "alias:production", "force-reason": "now"})
+    assert refused.status_code == 403
+    assert "Forcing a promotion needs the admin role." in refused.content.decode()
+    blank = login(client, admin).post(url, {"force-target": "alias:production", "force-reason": " "})
+    assert blank.status_code == 400
+    assert "This field is required." in blank.content.decode()
+    assert get_version_by_alias(model=model, alias="production") == v1
