@@ -13,7 +13,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from audit.verification import verify_chain
-from registry.selectors import get_model_version, get_registered_model, get_version_by_alias
+from registry.models import AliasHistory, PromotionRequest
+from registry.selectors import (
+    get_model_version,
+    get_registered_model,
+    get_version_by_alias,
+    policy_for,
+    review_queue_for,
+)
+from registry.services import review_promotion
 from tracker import selectors
 from tracker.demo import training
 from tracker.demo.seed import EXPERIMENT_NAME, QUICK_PLAN
@@ -94,7 +102,7 @@ def test_the_diverging_run_is_failed_with_its_reason_and_no_model(seeded):
     assert not Artifact.objects.filter(run=run).exists()
 
 
-def test_the_best_run_is_registered_as_version_1_with_the_staging_alias(seeded):
+def test_the_best_run_is_registered_as_version_2_with_the_staging_alias(seeded):
     experiment = selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
     ranked = selectors.search_runs(
         experiment_ids=[experiment.pk],
@@ -103,8 +111,42 @@ def test_the_best_run_is_registered_as_version_1_with_the_staging_alias(seeded):
     )
     model = get_registered_model(name="spiral-classifier")
 
-    assert get_model_version(model=model, version=1).run == ranked.runs[0].run
-    assert get_version_by_alias(model=model, alias="staging").version == 1
+    assert get_model_version(model=model, version=2).run == ranked.runs[0].run
+    assert get_version_by_alias(model=model, alias="staging").version == 2
+
+
+def test_the_baseline_is_in_production_through_a_reviewed_request(seeded):
+    model = get_registered_model(name="spiral-classifier")
+    production = get_version_by_alias(model=model, alias="production")
+    approved = PromotionRequest.objects.get(status="approved")
+
+    assert (production.version, production.run.name) == (1, "baseline-data-v2.0")
+    assert approved.version == production
+    assert sorted(approved.reviews.values_list("reviewer__username", flat=True)) == ["admin", "reviewer"]
+    assert AliasHistory.objects.get(name="production").request == approved
+
+
+def test_a_pending_request_waits_for_two_reviewers_who_then_move_production(seeded):
+    model = get_registered_model(name="spiral-classifier")
+    policy = policy_for(model=model)
+    pending = PromotionRequest.objects.get(status="pending")
+    users = {u.username: u for u in get_user_model().objects.all()}
+
+    assert (policy.protected_aliases, policy.required_approvals) == (["production"], 2)
+    assert [m["key"] for m in policy.key_metrics] == ["val_f1", "val_accuracy", "val_loss"]
+    assert (pending.version.version, pending.requester.username, pending.previous_version.version) == (
+        2,
+        "contributor",
+        1,
+    )
+    assert f"approve request #{pending.pk}" in seeded
+    assert [r.pk for r in review_queue_for(user=users["reviewer"])] == [pending.pk]
+    assert list(review_queue_for(user=users["contributor"])) == []
+
+    review_promotion(actor=users["reviewer"], request=pending, decision="approve", comment="ok")
+    assert get_version_by_alias(model=model, alias="production").version == 1
+    review_promotion(actor=users["reviewer2"], request=pending, decision="approve", comment="ok")
+    assert get_version_by_alias(model=model, alias="production").version == 2
 
 
 def test_the_readme_query_finds_some_runs_but_not_all(seeded):
@@ -120,12 +162,13 @@ def test_demo_accounts_have_their_roles_and_the_printed_passwords(seeded):
     printed = dict(re.findall(r"Log in at http://127\.0\.0\.1:8000/ as (\w+) / (\S+)", seeded))
     users = {u.username: u for u in get_user_model().objects.filter(username__in=printed)}
 
-    assert set(printed) == {"admin", "contributor", "reviewer", "viewer"}
+    assert set(printed) == {"admin", "contributor", "reviewer", "reviewer2", "viewer"}
     assert all(users[name].check_password(password) for name, password in printed.items())
     assert {name: sorted(users[name].groups.values_list("name", flat=True)) for name in users} == {
         "admin": ["admin"],
         "contributor": ["contributor"],
         "reviewer": ["reviewer"],
+        "reviewer2": ["reviewer"],
         "viewer": ["viewer"],
     }
     assert users["admin"].is_superuser and not users["contributor"].is_staff
@@ -149,7 +192,9 @@ def test_seeding_again_keeps_the_accounts_and_adds_a_second_sweep_and_version(se
     assert "admin: account existed already, password unchanged" in output
     assert "Log in at" not in output
     assert runs_by_name(f"{EXPERIMENT_NAME}-2")
-    assert get_version_by_alias(model=model, alias="staging").version == 2
+    assert get_version_by_alias(model=model, alias="staging").version == 3
+    assert get_version_by_alias(model=model, alias="production").version == 1  # the baseline, once
+    assert PromotionRequest.objects.filter(status="pending").count() == 2
 
 
 def test_the_audit_chain_verifies_after_seeding(seeded):

@@ -47,6 +47,7 @@ DEMO_USERS = (
     ("admin", Role.ADMIN),
     ("contributor", Role.CONTRIBUTOR),
     ("reviewer", Role.REVIEWER),
+    ("reviewer2", Role.REVIEWER),  # promotions of the demo model need two approvals
     ("viewer", Role.VIEWER),
 )
 
@@ -110,6 +111,16 @@ class SweepResult:
             if o.run.status == RunStatus.FINISHED and o.spec.data_version == CURRENT_DATA_VERSION
         ]
         return max(candidates, key=lambda o: o.score)
+
+    @property
+    def baseline(self) -> RunOutcome | None:
+        """The finished run on the older data version: what the demo puts in production first."""
+        older = [
+            o
+            for o in self.outcomes
+            if o.run.status == RunStatus.FINISHED and o.spec.data_version != CURRENT_DATA_VERSION
+        ]
+        return max(older, key=lambda o: o.score) if older else None
 
 
 def demo_data_present() -> bool:

@@ -1,4 +1,5 @@
-"""`manage.py seed_demo [--if-empty] [--quick]`: demo accounts, a real training sweep, a registered model.
+"""`manage.py seed_demo [--if-empty] [--quick]`: demo accounts, a real training sweep, a registered
+model whose `production` alias needs two approvals, and one promotion request waiting for them.
 
 `make run` calls it with --if-empty, so an existing database is left alone.
 """
@@ -6,27 +7,53 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.roles import Role
 from config.exceptions import NotFound
-from registry.selectors import get_registered_model
-from registry.services import create_model_version, create_registered_model, set_alias
+from registry.models import Label, ModelVersion, PromotionRequest, RegisteredModel
+from registry.selectors import get_registered_model, label_holder
+from registry.services import (
+    create_model_version,
+    create_registered_model,
+    request_promotion,
+    review_promotion,
+    set_alias,
+    set_promotion_policy,
+)
 from tracker.demo import seed
 from tracker.models import RunStatus
 
 MODEL_NAME = "spiral-classifier"
 ALIAS = "staging"
+PRODUCTION = Label.alias("production")
+REQUIRED_APPROVALS = 2
+KEY_METRICS = [
+    {"key": "val_f1", "goal": "max"},
+    {"key": "val_accuracy", "goal": "max"},
+    {"key": "val_loss", "goal": "min"},
+]
 RESET_HINT = "Forgot a password? Reset it with: python manage.py changepassword admin"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What the seed put in the registry, for its report."""
+
+    model: RegisteredModel
+    candidate: ModelVersion
+    production: ModelVersion | None
+    pending: PromotionRequest
 
 
 class Command(BaseCommand):
     help = (
-        "Create demo accounts (admin, contributor, reviewer, viewer) with random passwords, train a "
-        "small NumPy MLP sweep logged through the tracker services, and register the best run's "
-        f"model as {MODEL_NAME!r} with the alias {ALIAS!r}."
+        "Create demo accounts (admin, contributor, reviewer, reviewer2, viewer) with random "
+        "passwords, train a small NumPy MLP sweep logged through the tracker services, and register "
+        f"it as {MODEL_NAME!r}: the baseline in production (approved by two reviewers), the best "
+        f"run with the alias {ALIAS!r} and a pending request to promote it."
     )
 
     def add_arguments(self, parser):
@@ -46,7 +73,7 @@ class Command(BaseCommand):
         if if_empty and seed.demo_data_present():
             self.stdout.write(
                 "Demo data already present; log in with the users created earlier "
-                "(admin, contributor, reviewer, viewer)."
+                "(admin, contributor, reviewer, reviewer2, viewer)."
             )
             self.stdout.write(RESET_HINT)
             return
@@ -54,24 +81,38 @@ class Command(BaseCommand):
         # All or nothing: a half-seeded database would make the next `--if-empty` skip for good.
         with transaction.atomic():
             accounts = seed.ensure_demo_users()
-            actor = next(a.user for a in accounts if a.role is Role.CONTRIBUTOR)
-            sweep = seed.run_sweep(actor=actor, plan=seed.QUICK_PLAN if quick else seed.FULL_PLAN)
-            best = sweep.best
-            version = self._register(actor=actor, best=best)
-        self._report(sweep, best, version, accounts, base_url, time.monotonic() - started)
+            users = {a.user.username: a.user for a in accounts}
+            sweep = seed.run_sweep(
+                actor=users["contributor"], plan=seed.QUICK_PLAN if quick else seed.FULL_PLAN
+            )
+            registered = self._register(users=users, sweep=sweep)
+        self._report(sweep, registered, accounts, base_url, time.monotonic() - started)
 
-    def _register(self, *, actor, best: seed.RunOutcome):
-        """Register the best run as the model's next version (1 on a fresh database) and stage it."""
+    def _register(self, *, users, sweep: seed.SweepResult) -> Registered:
+        """The model with its policy; on a fresh database the baseline goes to production through a
+        reviewed request; the best run becomes the next version, staged, with a request waiting."""
+        contributor = users["contributor"]
         try:
             model = get_registered_model(name=MODEL_NAME)
         except NotFound:
             model = create_registered_model(
-                actor=actor,
+                actor=contributor,
                 name=MODEL_NAME,
                 description="Classifies points of the three-spirals dataset (demo model).",
             )
-        version = create_model_version(
-            actor=actor,
+        set_promotion_policy(
+            actor=users["admin"],
+            model=model,
+            protected_aliases=[PRODUCTION.name],
+            required_approvals=REQUIRED_APPROVALS,
+            key_metrics=KEY_METRICS,
+        )
+        baseline = sweep.baseline
+        if label_holder(model=model, label=PRODUCTION) is None and baseline is not None:
+            self._promote_baseline(users=users, model=model, baseline=baseline)
+        best = sweep.best
+        candidate = create_model_version(
+            actor=contributor,
             model=model,
             run=best.run,
             source=f"{best.run.artifact_uri}/model",
@@ -80,11 +121,48 @@ class Command(BaseCommand):
                 f"val_accuracy {best.final.val_accuracy:.3f}."
             ),
         )
-        set_alias(actor=actor, model=model, alias=ALIAS, version=version)
-        return version
+        set_alias(actor=contributor, model=model, alias=ALIAS, version=candidate)
+        production = label_holder(model=model, label=PRODUCTION)
+        pending = request_promotion(
+            actor=contributor,
+            version=candidate,
+            label=PRODUCTION,
+            justification=(
+                f"Best of the sweep on three-spirals {seed.CURRENT_DATA_VERSION}: val_f1 "
+                f"{best.final.val_f1:.3f}. It has passed staging checks."
+            ),
+        )
+        return Registered(model=model, candidate=candidate, production=production, pending=pending)
 
-    def _report(self, sweep, best, version, accounts, base_url: str, seconds: float) -> None:
+    def _promote_baseline(self, *, users, model: RegisteredModel, baseline: seed.RunOutcome) -> None:
+        version = create_model_version(
+            actor=users["contributor"],
+            model=model,
+            run=baseline.run,
+            source=f"{baseline.run.artifact_uri}/model",
+            description=(
+                f"Baseline on three-spirals {baseline.spec.data_version}: val_f1 {baseline.final.val_f1:.3f}."
+            ),
+        )
+        request = request_promotion(
+            actor=users["contributor"],
+            version=version,
+            label=PRODUCTION,
+            justification="A first model to serve while the sweep on the new data runs.",
+        )
+        review_promotion(
+            actor=users["reviewer"], request=request, decision="approve", comment="Fine as a start."
+        )
+        review_promotion(
+            actor=users["admin"],
+            request=request,
+            decision="approve",
+            comment="Approved for the first deployment.",
+        )
+
+    def _report(self, sweep, registered: Registered, accounts, base_url: str, seconds: float) -> None:
         failed = [o for o in sweep.outcomes if o.run.status != RunStatus.FINISHED]
+        best = sweep.best
         write = self.stdout.write
         write(f"Seeded demo data in {seconds:.1f} s.")
         write(f"  experiment  {sweep.experiment.name}: {len(sweep.outcomes)} runs, {len(failed)} failed")
@@ -92,7 +170,15 @@ class Command(BaseCommand):
             f"  best run    {best.run.name} ({best.run.uuid}): val_f1 {best.final.val_f1:.3f}, "
             f"val_accuracy {best.final.val_accuracy:.3f}"
         )
-        write(f"  registered  {version.model.name} version {version.version}, alias {ALIAS!r}")
+        write(
+            f"  registered  {registered.model.name} version {registered.candidate.version}, alias {ALIAS!r}"
+        )
+        if registered.production is not None:
+            write(f"  production  version {registered.production.version} (reviewed and approved)")
+        write(
+            f"  pending     request #{registered.pending.pk}: version {registered.candidate.version} → "
+            f"production, by contributor; needs {REQUIRED_APPROVALS} approvals"
+        )
         write("")
         write("Demo accounts (passwords are shown only now; the database keeps only their hashes):")
         for account in accounts:
@@ -102,4 +188,9 @@ class Command(BaseCommand):
             else:
                 write(f"  Log in at {base_url} as {username} / {account.password}")
         write(RESET_HINT)
+        write(
+            f"Try a review: log in as reviewer, open Reviews, approve request #{registered.pending.pk}; "
+            "then as reviewer2. After the second approval production moves; the version's "
+            "'Why this model?' page shows the whole trail."
+        )
         write("API token for scripts: python manage.py create_api_token contributor")
