@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
+from audit.tasks import make_checkpoint
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.models import (
     AliasHistory,
@@ -62,15 +63,6 @@ def _live_version(version: ModelVersion) -> ModelVersion:
             field="version",
         )
     return version
-
-
-def _notify_checkpoint() -> None:
-    """A signed checkpoint after every applied promotion, once it is committed (audit.tasks)."""
-    try:
-        from audit.tasks import make_checkpoint  # type: ignore[attr-defined]
-    except ImportError:  # the checkpoint task is not part of this installation yet
-        return
-    transaction.on_commit(make_checkpoint.delay)
 
 
 def request_promotion(
@@ -216,7 +208,9 @@ def _apply(*, actor: User, request: PromotionRequest, now: Any, approvals: int) 
     )
     _end_requests(actor=actor, requests=others, status=PromotionRequest.Status.SUPERSEDED,
                   reason=f"superseded by request #{request.pk}", now=now)  # fmt: skip
-    _notify_checkpoint()
+    # A signed checkpoint of the chain head right after every promotion, once it is committed:
+    # the decision is then provable even against whoever can rewrite the database.
+    transaction.on_commit(make_checkpoint.delay)
 
 
 def _end_requests(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from audit.models import AuditEvent
+from audit.models import AuditCheckpoint, AuditEvent
 from config.exceptions import Conflict, InvalidInput, PermissionDenied
 from registry.models import AliasHistory, Label, ModelAlias, PromotionPolicy, PromotionRequest, Stage
 from registry.selectors import (
@@ -380,3 +380,21 @@ def test_withdrawing_is_audited(requester, open_request):
         requester,
         {"model": "digits", "version": 2, "request": open_request.pk},
     )
+
+
+def test_an_applied_promotion_is_followed_by_a_signed_checkpoint(
+    reviewer, open_request, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        review_promotion(actor=reviewer, request=open_request, decision="approve")
+    assert len(callbacks) == 1
+    checkpoint = AuditCheckpoint.objects.get()
+    assert (
+        checkpoint.sequence == AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True)[0]
+    )
+
+
+def test_a_rejection_makes_no_checkpoint(reviewer, open_request, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        review_promotion(actor=reviewer, request=open_request, decision="reject", comment="no")
+    assert callbacks == []
