@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib.auth.models import User
@@ -28,6 +29,8 @@ from tracker.models import Run
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def policy_initial(policy: PromotionPolicy) -> dict[str, object]:
     }
 
 
-def add_service_error(form: forms.Form, error: ApplicationError) -> int:
+def _add_service_error(form: forms.Form, error: ApplicationError) -> int:
     """A service's refusal beside the field it names, or above the form (naming its field) when
     the form has no such field; returns the page's status. Refusing who asks is not about what
     they typed: that stays the 403 page (viewer_required), which names the reason."""
@@ -117,6 +120,17 @@ def add_service_error(form: forms.Form, error: ApplicationError) -> int:
     else:
         form.add_error(None, str(error))
     return error.http_status
+
+
+def submit(form: forms.Form, action: Callable[[dict[str, Any]], T]) -> tuple[T | None, int]:
+    """Validate a posted form and call its service with the cleaned data: the service's result,
+    or None and the status to show the form again with its errors."""
+    if not form.is_valid():
+        return None, 400
+    try:
+        return action(form.cleaned_data), 200
+    except ApplicationError as error:
+        return None, _add_service_error(form, error)
 
 
 AUDIT_EVENTS_SHOWN = 50

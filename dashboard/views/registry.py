@@ -10,7 +10,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import Role, role_of
-from config.exceptions import ApplicationError
 from registry import selectors, services
 from registry.models import PromotionRequest
 from tracker.selectors import list_artifacts, run_detail
@@ -19,11 +18,11 @@ from ..access import viewer_required
 from ..charts import chart_configs
 from ..forms import ForceMoveForm, HolderAtForm, PolicyForm, PromotionRequestForm
 from ..registry_pages import (
-    add_service_error,
     audit_trail,
     label_of,
     policy_initial,
     promotion_targets,
+    submit,
     timeline_chart,
     version_rows,
 )
@@ -76,16 +75,13 @@ def model_policy(request: HttpRequest, name: str) -> HttpResponse:
     """An admin changes the model's promotion policy (the service checks the role and audits it)."""
     model = selectors.get_registered_model(name=name)
     form = PolicyForm(request.POST)
-    status = 400
-    if form.is_valid():
-        try:
-            services.set_promotion_policy(actor=request.user, model=model, **form.cleaned_data)
-        except ApplicationError as error:
-            status = add_service_error(form, error)
-        else:
-            messages.success(request, f"The promotion policy of {model.name} was saved.")
-            return redirect("dashboard:model-detail", name=model.name)
-    return _model_page(request, name, policy_form=form, status=status)
+    saved, status = submit(
+        form, lambda data: services.set_promotion_policy(actor=request.user, model=model, **data)
+    )
+    if saved is None:
+        return _model_page(request, name, policy_form=form, status=status)
+    messages.success(request, f"The promotion policy of {model.name} was saved.")
+    return redirect("dashboard:model-detail", name=model.name)
 
 
 def _version_page(
@@ -129,21 +125,19 @@ def version_request(request: HttpRequest, name: str, version: int) -> HttpRespon
     model = selectors.get_registered_model(name=name)
     found = selectors.get_model_version(model=model, version=version)
     form = PromotionRequestForm(request.POST, targets=promotion_targets(selectors.policy_for(model=model)))
-    status = 400
-    if form.is_valid():
-        try:
-            opened = services.request_promotion(
-                actor=request.user,
-                version=found,
-                label=label_of(form.cleaned_data["target"]),
-                justification=form.cleaned_data["justification"],
-            )
-        except ApplicationError as error:
-            status = add_service_error(form, error)
-        else:
-            messages.success(request, f"Request #{opened.pk} is waiting for review.")
-            return redirect("dashboard:request-detail", request_id=opened.pk)
-    return _version_page(request, name, version, form=form, status=status)
+    opened, status = submit(
+        form,
+        lambda data: services.request_promotion(
+            actor=request.user,
+            version=found,
+            label=label_of(data["target"]),
+            justification=data["justification"],
+        ),
+    )
+    if opened is None:
+        return _version_page(request, name, version, form=form, status=status)
+    messages.success(request, f"Request #{opened.pk} is waiting for review.")
+    return redirect("dashboard:request-detail", request_id=opened.pk)
 
 
 @require_POST
@@ -154,25 +148,22 @@ def version_force(request: HttpRequest, name: str, version: int) -> HttpResponse
     found = selectors.get_model_version(model=model, version=version)
     targets = promotion_targets(selectors.policy_for(model=model))
     form = ForceMoveForm(request.POST, targets=targets, prefix="force")
-    status = 400
-    if form.is_valid():
-        label = label_of(form.cleaned_data["target"])
-        try:
-            services.force_move(
-                actor=request.user,
-                model=model,
-                label=label,
-                version=found,
-                reason=form.cleaned_data["reason"],
-            )
-        except ApplicationError as error:
-            status = add_service_error(form, error)
-        else:
-            messages.warning(
-                request, f"Break-glass: {label} now points at v{found.version}; the reason is recorded."
-            )
-            return redirect("dashboard:version-detail", name=model.name, version=found.version)
-    return _version_page(request, name, version, force_form=form, status=status)
+    forced, status = submit(
+        form,
+        lambda data: services.force_move(
+            actor=request.user,
+            model=model,
+            label=label_of(data["target"]),
+            version=found,
+            reason=data["reason"],
+        ),
+    )
+    if forced is None:
+        return _version_page(request, name, version, force_form=form, status=status)
+    messages.warning(
+        request, f"Break-glass: {forced.label} now points at v{found.version}; the reason is recorded."
+    )
+    return redirect("dashboard:version-detail", name=model.name, version=found.version)
 
 
 @require_GET

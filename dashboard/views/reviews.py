@@ -14,7 +14,7 @@ from registry.models import PromotionRequest
 
 from ..access import viewer_required
 from ..forms import ReviewForm
-from ..registry_pages import add_service_error, review_context
+from ..registry_pages import review_context, submit
 
 
 @require_GET
@@ -47,22 +47,17 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
     """Approve or reject; the service decides who may (never the requester or the run's creator)."""
     promotion = selectors.get_promotion_request(request_id=request_id)
     form = ReviewForm(request.POST)
-    status = 400
-    if form.is_valid():
-        try:
-            services.review_promotion(
-                actor=request.user,
-                request=promotion,
-                decision=form.cleaned_data["decision"],
-                comment=form.cleaned_data["comment"],
-            )
-        except ApplicationError as error:
-            status = add_service_error(form, error)
-        else:
-            verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
-            messages.success(request, f"You {verb} request #{promotion.pk}.")
-            return redirect("dashboard:request-detail", request_id=promotion.pk)
-    return _request_page(request, request_id, form=form, status=status)
+    reviewed, status = submit(
+        form,
+        lambda data: services.review_promotion(
+            actor=request.user, request=promotion, decision=data["decision"], comment=data["comment"]
+        ),
+    )
+    if reviewed is None:
+        return _request_page(request, request_id, form=form, status=status)
+    verb = "approved" if form.cleaned_data["decision"] == "approve" else "rejected"
+    messages.success(request, f"You {verb} request #{promotion.pk}.")
+    return redirect("dashboard:request-detail", request_id=promotion.pk)
 
 
 @require_POST
