@@ -32,6 +32,8 @@ RUN SECRET_KEY=collectstatic-only-not-a-real-secret \
     ALLOWED_HOSTS=localhost \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     ALLOW_SQLITE_IN_PRODUCTION=true \
+    AUDIT_SIGNING_KEY_FILE=/nonexistent/collectstatic-only.pem \
+    AUDIT_CHECKPOINT_FILE=/nonexistent/collectstatic-only.jsonl \
     python manage.py collectstatic --noinput \
     && rm -f /tmp/collectstatic.sqlite3* \
     && mkdir -p /data/artifacts \

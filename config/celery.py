@@ -1,4 +1,10 @@
-"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app."""
+"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app.
+
+The beat schedule is CELERY_BEAT_SCHEDULE in config/settings/base.py: a signed audit checkpoint
+every AUDIT_CHECKPOINT_INTERVAL_SECONDS, an incremental chain check every
+AUDIT_VERIFY_INTERVAL_SECONDS and a full one every AUDIT_FULL_VERIFY_INTERVAL_SECONDS. Run one
+`celery -A config beat` per deployment (docker-compose.yml's `beat` service).
+"""
 
 import os
 
