@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -29,7 +29,7 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def create_api_token(*, user: Any, name: str = "default") -> tuple[ApiToken, str]:
+def create_api_token(*, user: User, name: str = "default") -> tuple[ApiToken, str]:
     """Make a token and return it with its plain text, which is never stored or shown again."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -40,7 +40,7 @@ def create_api_token(*, user: Any, name: str = "default") -> tuple[ApiToken, str
     return token, raw
 
 
-def revoke_api_token(*, user: Any, token_id: int) -> ApiToken:
+def revoke_api_token(*, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (admins may revoke anyone's)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
@@ -140,7 +140,7 @@ def ensure_role_groups() -> None:
             Group.objects.get_or_create(name=role.group_name)
 
 
-def assign_role(*, user: Any, role: Role, actor: Any = None) -> None:
+def assign_role(*, user: User, role: Role, actor: User | None = None) -> None:
     """Add the role's group to the user; audited, since roles decide who may change what.
 
     `actor` is None for the command line and the demo seed (recorded as "system").
