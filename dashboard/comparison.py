@@ -63,6 +63,10 @@ class Comparison:
     code_commit: Difference
 
     @property
+    def param_changes(self) -> int:
+        return sum(row.differs for row in self.params)
+
+    @property
     def environment_changes(self) -> list[Difference]:
         return [row for row in self.environment if row.differs]
 

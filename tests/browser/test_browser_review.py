@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from accounts.roles import Role
 from accounts.services import assign_role
@@ -194,4 +195,26 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     assert {row["action"] for row in rows} == {"promotion.approved"}
 
     assert page.locator("main img").count() == 0  # the hostile run name stayed text
+    assert recorded.console_errors == []
+
+
+def test_the_seeded_demo_request_reads_well_in_the_browser(
+    page, login, live_server, transactional_db, recorded
+):
+    """The request seed_demo leaves for a reviewer: the comparison, curves and timeline render."""
+    call_command("seed_demo", "--quick", stdout=io.StringIO())
+    reviewer = persona("olga-reviewer", Role.REVIEWER)
+    login(reviewer)
+    page.click("#nav-reviews")
+    page.click("#review-queue td:first-child a")
+    assert page.locator(".dataset-warning").is_visible()
+    page.wait_for_selector("#review-curve-0.js-plotly-plot svg .legendtext", state="attached")
+    shot(page, "8-demo-request")
+    page.click("#comparison a:text-is('v1')")  # the production holder's version page
+    page.click("text=Why this model?")
+    page.wait_for_selector(".decision")
+    shot(page, "9-demo-why-production")
+    page.goto(f"{live_server.url}/registry/spiral-classifier/timeline/")
+    page.wait_for_selector("#alias-timeline.js-plotly-plot svg .bars path", state="attached")
+    shot(page, "10-demo-timeline")
     assert recorded.console_errors == []

@@ -239,6 +239,7 @@ def test_the_request_page_sets_the_candidate_beside_the_current_holder(client, r
     assert comparison.dataset_warning
     assert 'class="dataset-warning" role="alert"' in content
     assert [(row.key, row.differs) for row in comparison.params] == [("epochs", False), ("lr", True)]
+    assert "1 of 2 params differ (highlighted)." in content
     assert [row.key for row in comparison.environment_changes] == ["packages.torch"]
     assert "1111111111111111111111111111111111111111" in content
     assert [c["key"] for c in response.context["curves"]] == ["val_f1", "loss"]
