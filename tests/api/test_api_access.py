@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_api_token, revoke_api_token
 from audit.models import AuditEvent
+from registry.models import PromotionRequest
 from tests.api.api_helpers import error, url
 from tracker.models import Tag
 
@@ -25,6 +26,7 @@ SAMPLE_PARTS = {
     "key": "train/loss",
     "path": "model/weights.bin",
     "checkpoint_id": "1",
+    "request_id": "1",
 }
 
 
@@ -86,10 +88,20 @@ def test_user_without_a_role_gets_403_everywhere(api_client_for, outsider, metho
 
 
 @pytest.fixture
-def viewer_write_requests(experiment, run, model_version):
-    """One valid request per write operation, so that only the role can refuse it."""
+def viewer_write_requests(experiment, run, model_version, contributor):
+    """One valid request per write operation, so that only the role can refuse it. The last
+    element is the action named in "<action> needs the contributor role.", or the whole error
+    for an operation that needs another role."""
     Tag.objects.create(run=run, key="team", value="vision")
     model = model_version.model.name
+    pending = PromotionRequest.objects.create(
+        model=model_version.model,
+        version=model_version,
+        label_kind="alias",
+        label_name="production",
+        requester=contributor,
+        justification="x",
+    )
     upload = SimpleUploadedFile("notes.txt", b"hello")
     return [
         ("POST", "api/v1/experiments", "", {"name": "new"}, "Creating an experiment"),
@@ -194,7 +206,44 @@ def viewer_write_requests(experiment, run, model_version):
             None,
             "Moving an alias or stage",
         ),
-    ]
+        (
+            "POST",
+            "api/v1/promotion-requests",
+            "",
+            {"model": model, "version": 1, "alias": "production", "justification": "x"},
+            "Requesting a promotion",
+        ),
+        ("POST", "api/v1/promotion-requests/<int:request_id>/withdraw", pending.pk, None,
+         "Withdrawing a promotion request"),
+        (
+            "POST",
+            "api/v1/promotion-requests/<int:request_id>/reviews",
+            pending.pk,
+            {"decision": "approve"},
+            {
+                "error_code": "PERMISSION_DENIED",
+                "message": f"request: reviewing promotions of registered model {model!r} "
+                "needs the reviewer role",
+                "field": "request",
+            },
+        ),
+        (
+            "PUT",
+            "api/v1/models/<str:name>/policy",
+            model,
+            {"required_approvals": 2},
+            {"error_code": "PERMISSION_DENIED", "field": None,
+             "message": "Changing a promotion policy needs the admin role."},
+        ),
+        (
+            "POST",
+            "api/v1/models/<str:name>/forced-moves",
+            model,
+            {"alias": "production", "version": 1, "reason": "x"},
+            {"error_code": "PERMISSION_DENIED", "field": None,
+             "message": "Forcing a promotion needs the admin role."},
+        ),
+    ]  # fmt: skip
 
 
 def _fill(route: str, values) -> str:
@@ -224,11 +273,12 @@ def test_viewer_gets_403_on_every_write_and_nothing_changes(viewer_api, viewer_w
             response = viewer_api.generic(method, path, content, content_type="application/json")
 
         assert response.status_code == 403, (method, path, response.content)
-        assert error(response) == {
+        expected = action if isinstance(action, dict) else {
             "error_code": "PERMISSION_DENIED",
             "message": f"{action} needs the contributor role.",
             "field": None,
-        }, (method, path)
+        }  # fmt: skip
+        assert error(response) == expected, (method, path)
     assert AuditEvent.objects.count() == events_before
 
 
