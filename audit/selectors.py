@@ -52,25 +52,8 @@ def filter_events(*, filters: EventFilter) -> QuerySet[AuditEvent]:
     return events
 
 
-def list_events(
-    *,
-    object_type: str = "",
-    object_id: str = "",
-    action: str = "",
-    actor: str = "",
-    after_sequence: int = 0,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[AuditEvent]:
-    """Events in chain order after `after_sequence`, narrowed by any of the given filters."""
-    filters = EventFilter(
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_ids=(object_id,) if object_id else (),
-        since=since,
-        until=until,
-    )
+def events_after(*, filters: EventFilter, after_sequence: int) -> QuerySet[AuditEvent]:
+    """Matching events in chain order after `after_sequence` (the API's oldest-first paging)."""
     return filter_events(filters=filters).filter(sequence__gt=after_sequence).order_by("sequence")
 
 

@@ -87,12 +87,11 @@ class AuditEventListApi(ApiView):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         limit = query.validated_data["limit"]
-        events = selectors.filter_events(filters=EventFilterSerializer.to_filter(query.validated_data))
-        page = list(
-            events.filter(sequence__gt=query.validated_data["after_sequence"]).order_by("sequence")[
-                : limit + 1
-            ]
+        events = selectors.events_after(
+            filters=EventFilterSerializer.to_filter(query.validated_data),
+            after_sequence=query.validated_data["after_sequence"],
         )
+        page = list(events[: limit + 1])
         next_after = page[limit - 1].sequence if len(page) > limit else None
         return Response(
             self.OutputSerializer({"events": page[:limit], "next_after_sequence": next_after}).data
