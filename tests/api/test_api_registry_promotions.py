@@ -332,3 +332,45 @@ def test_the_schema_lists_the_promotion_endpoints_with_their_errors(api_client_f
         "/api/v1/models/{name}/forced-moves",
     ):
         assert path in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"decision": "approve", "comment": "x" * 5001},
+            "comment: Ensure this field has no more than 5000 characters.",
+        ),
+        ({"decision": "approve", "comment": "nul\x00"}, "comment: Null characters are not allowed."),
+        ({"decision": ["approve"]}, "decision: \"['approve']\" is not a valid choice."),
+        ({}, "decision: This field is required."),
+    ],
+)
+def test_bad_reviews_are_refused_and_nothing_is_stored(api_client_for, reviewer, pending, body, message):
+    response = api_client_for(reviewer).post(
+        f"/api/v1/promotion-requests/{pending.pk}/reviews", body, format="json"
+    )
+    assert (response.status_code, error(response)["message"]) == (400, message)
+    assert not pending.reviews.exists()
+
+
+def test_a_malformed_body_is_a_400_naming_the_body(api_client_for, reviewer, pending):
+    response = api_client_for(reviewer).post(
+        f"/api/v1/promotion-requests/{pending.pk}/reviews",
+        b'{"decision": "appr',
+        content_type="application/json",
+    )
+    assert (response.status_code, error(response)["field"]) == (400, "body")
+
+
+def test_a_deleted_version_cannot_be_requested(api_client_for, contributor, requester, model):
+    api_client_for(contributor).delete(url("models/{name}/versions/{v}", name="digits", v=3))
+    response = api_client_for(requester).post(
+        "/api/v1/promotion-requests",
+        {"model": "digits", "version": 3, "alias": "production", "justification": "x"},
+        format="json",
+    )
+    assert (response.status_code, error(response)["message"]) == (
+        404,
+        "version: registered model 'digits' has no version 3",
+    )
