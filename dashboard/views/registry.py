@@ -28,6 +28,8 @@ from ..registry_pages import (
 )
 from .audit import audit_page_url
 
+VERSIONS_SHOWN = 100
+
 
 @require_GET
 @viewer_required
@@ -50,9 +52,11 @@ def _model_page(
         "protected": policy.protected_aliases,
         "holders": selectors.alias_holders_at(model=model, at=timezone.now()),
         "key_metric_names": key_metrics,
+        # The newest versions only: a model registered from every nightly run has thousands.
         "versions": version_rows(
-            versions=selectors.list_model_versions(model=model), key_metrics=key_metrics
+            versions=selectors.list_model_versions(model=model)[: VERSIONS_SHOWN + 1], key_metrics=key_metrics
         ),
+        "versions_shown": VERSIONS_SHOWN,
         "pending": list(
             selectors.list_promotion_requests(model=model, status=PromotionRequest.Status.PENDING)
         ),

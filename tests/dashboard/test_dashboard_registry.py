@@ -124,6 +124,17 @@ def test_the_model_page_shows_versions_protected_aliases_and_pending_requests(
     assert HOSTILE not in content
 
 
+def test_the_model_page_lists_only_the_newest_versions(client, viewer, contributor, registered, monkeypatch):
+    model, v1, _ = registered
+    create_model_version(actor=contributor, model=model, run=v1.run)
+    monkeypatch.setattr("dashboard.views.registry.VERSIONS_SHOWN", 2)
+    response = login(client, viewer).get(reverse("dashboard:model-detail", args=[model.name]))
+    table = response.content.decode().split('id="versions-heading"')[1].split("</section>")[0]
+    assert table.count('<td><a href="/registry/digit-classifier/versions/') == 2
+    assert ">v3</a>" in table and ">v2</a>" in table
+    assert "Showing the newest 2 versions" in table
+
+
 def test_an_admin_changes_the_policy_from_the_model_page(client, admin, registered):
     model, _, _ = registered
     url = reverse("dashboard:model-policy", args=[model.name])
