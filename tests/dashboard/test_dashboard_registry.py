@@ -480,3 +480,18 @@ def test_a_forced_move_needs_a_reason_and_an_admin(client, admin, reviewer, regi
     assert blank.status_code == 400
     assert "This field is required." in blank.content.decode()
     assert get_version_by_alias(model=model, alias="production") == v1
+
+
+def test_a_missing_model_version_or_request_is_a_404_that_names_it(client, viewer, registered):
+    login(client, viewer)
+    missing_model = client.get(reverse("dashboard:model-detail", args=["no-such-model"]))
+    assert missing_model.status_code == 404
+    assert "registered model &#x27;no-such-model&#x27; does not exist" in missing_model.content.decode()
+    missing_version = client.get(reverse("dashboard:version-lineage", args=["digit-classifier", 9]))
+    assert missing_version.status_code == 404
+    assert (
+        "registered model &#x27;digit-classifier&#x27; has no version 9" in missing_version.content.decode()
+    )
+    missing_request = client.get(reverse("dashboard:request-detail", args=[999]))
+    assert missing_request.status_code == 404
+    assert "promotion request #999 does not exist" in missing_request.content.decode()
