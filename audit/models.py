@@ -18,6 +18,14 @@ class AuditEventQuerySet(models.QuerySet):
         raise AppendOnlyError("Audit events cannot be deleted.")
 
 
+class AuditCheckpointQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit checkpoints cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit checkpoints cannot be deleted.")
+
+
 class AuditEvent(models.Model):
     """One recorded state change; its hash covers the previous event's hash, so edits show."""
 
@@ -86,12 +94,22 @@ class AuditCheckpoint(models.Model):
     key_id = models.CharField(max_length=64)
     document = models.TextField()
 
+    objects = AuditCheckpointQuerySet.as_manager()
+
     class Meta:
         ordering = ["-sequence", "-id"]
         indexes = [models.Index(fields=["sequence"])]
 
     def __str__(self) -> str:
         return f"checkpoint {self.pk} at #{self.sequence}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit checkpoints cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit checkpoints cannot be deleted.")
 
 
 class AuditVerification(models.Model):

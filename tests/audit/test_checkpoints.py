@@ -138,6 +138,31 @@ def test_checkpoints_are_stored_one_object_each_in_a_configured_storage(contribu
     assert stored.read_text() == checkpoint.document
 
 
+def test_a_checkpoint_that_cannot_be_copied_outside_is_not_stored_either(contributor, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path)  # a folder: appending to it fails
+    _log(contributor, "a")
+
+    with pytest.raises(IsADirectoryError):
+        make_checkpoint()
+
+    assert AuditCheckpoint.objects.count() == 0
+
+
+def test_the_orm_refuses_to_change_or_remove_a_checkpoint(contributor):
+    from audit.models import AppendOnlyError
+
+    _log(contributor, "a")
+    checkpoint = make_checkpoint()
+
+    checkpoint.sequence = 1
+    with pytest.raises(AppendOnlyError):
+        checkpoint.save()
+    with pytest.raises(AppendOnlyError):
+        checkpoint.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditCheckpoint.objects.all().delete()
+
+
 def test_embedded_mode_generates_a_key_only_its_owner_can_read(settings, tmp_path):
     settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "var" / "signing-key.pem"
 

@@ -98,9 +98,11 @@ def test_a_checkpoint_made_after_a_check_is_not_taken_on_trust(contributor):
     _log(contributor, "a")
     _run()
     checkpoint = make_checkpoint()
-    AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(
-        document=checkpoint.document.replace('"main"', '"x"')
-    )
+    with connection.cursor() as cursor:  # below the ORM, which refuses to change a checkpoint
+        cursor.execute(
+            f"UPDATE {AuditCheckpoint._meta.db_table} SET document = %s WHERE id = %s",
+            [checkpoint.document.replace('"main"', '"x"'), checkpoint.pk],
+        )
 
     check = _run()
 
