@@ -170,6 +170,8 @@ def delete_registered_model(*, actor: User, model: RegisteredModel) -> None:
     """Hide a model and its versions (MLflow's delete); history, requests and reviews stay, and
     an admin can restore it. Refused while it holds a protected label."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model")
+    if model.is_deleted:
+        raise NotFound(f"registered model {model.name!r} is deleted", field="name")
     with transaction.atomic():
         lock_model(model)
         versions = model.versions.all()
@@ -343,6 +345,10 @@ def delete_model_version(*, actor: User, version: ModelVersion) -> None:
     are closed, and an admin can restore it. Refused while it holds a protected label."""
     require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version")
     model = version.model
+    if version.is_deleted:
+        raise NotFound(
+            f"version {version.version} of registered model {model.name!r} is deleted", field="version"
+        )
     with transaction.atomic():
         lock_model(model)
         if held := _protected_holdings(model, ModelVersion.objects.filter(pk=version.pk)):

@@ -4,11 +4,13 @@ and what it leads to, or the exact error that refuses it."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 
-from config.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
+from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.models import Label, PromotionRequest
 from registry.selectors import get_version_by_alias
 from registry.services import (
+    ProtectedLabelHeld,
     delete_model_version,
     request_promotion,
     review_promotion,
@@ -47,6 +49,14 @@ ACTIONS = {
         actor=who, request=request, decision="reject"
     ),
     "withdraw": lambda who, request: withdraw_promotion(actor=who, request=request),
+    "apply another request for the alias": lambda who, request: review_promotion(
+        actor=User.objects.get(username="rob-reviewer"),
+        request=request_promotion(
+            actor=who, version=request.model.versions.get(version=1), label=PRODUCTION, justification="v1"
+        ),
+        decision="approve",
+    ),
+    "delete its version": lambda who, request: delete_model_version(actor=who, version=request.version),
 }
 
 # (state, action, by, resulting state, or (error class, message with {id}))
@@ -75,6 +85,18 @@ TABLE = [
         for state in ("approved", "rejected", "withdrawn", "superseded", "closed")
         for action, by in (("approve", "reviewer"), ("reject", "reviewer"), ("withdraw", "requester"))
     ],
+    # What other requests and deletions do to this one: only a pending request ends.
+    ("pending", "apply another request for the alias", "requester", "superseded"),
+    *[(state, "apply another request for the alias", "requester", state)
+      for state in ("approved", "rejected", "withdrawn", "superseded", "closed")],
+    ("pending", "delete its version", "run author", "closed"),
+    ("approved", "delete its version", "run author",
+     (ProtectedLabelHeld, "version: version 2 of registered model 'digits' cannot be deleted: "
+                          "the protected alias 'production' points at version 2")),
+    *[(state, "delete its version", "run author", state)
+      for state in ("rejected", "withdrawn", "superseded")],
+    ("closed", "delete its version", "run author",
+     (NotFound, "version: version 2 of registered model 'digits' is deleted")),
 ]  # fmt: skip
 
 
