@@ -199,7 +199,7 @@ def model_timeline(request: HttpRequest, name: str) -> HttpResponse:
     """Which version held each alias and stage, as a table and a chart, and at a chosen moment."""
     model = selectors.get_registered_model(name=name)
     history = list(selectors.alias_timeline(model=model))
-    form = HolderAtForm(request.GET or None)
+    form = HolderAtForm(request.GET or None, initial={"at": timezone.now().replace(microsecond=0)})
     holders = None
     if form.is_valid():
         holders = selectors.alias_holders_at(model=model, at=form.cleaned_data["at"])

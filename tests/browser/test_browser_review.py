@@ -121,6 +121,8 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     login(reviewer)
     assert page.locator("#review-badge").text_content().strip().endswith("1 waiting)")
     page.click("#nav-reviews")
+    assert page.locator("#review-queue tbody tr").count() == 1
+    shot(page, "3-review-queue")
     page.click("#review-queue td:first-child a")
     page.wait_for_url(request_url)
     warning = page.locator(".dataset-warning")
@@ -130,7 +132,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     assert page.locator("#param-diff tr.differs th").first.text_content().startswith("lr")
     page.wait_for_selector("#review-curve-1.js-plotly-plot svg path.js-line", state="attached")
     assert page.locator("#review-curve-1 .legendtext").count() == 2  # both runs' loss on one chart
-    shot(page, "3-request-side-by-side")
+    shot(page, "4-request-side-by-side")
     page.fill("textarea[name=comment]", "Checked on the 2.1 data too.")
     page.click("button:text-is('Approve')")
     page.wait_for_selector(".message")
@@ -147,7 +149,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     assert page.evaluate("document.activeElement.textContent") == "Approve"
     page.keyboard.press("Enter")
     page.wait_for_selector(".badge.request-approved")
-    shot(page, "4-request-approved")
+    shot(page, "5-request-approved")
     assert get_version_by_alias(model=get_registered_model(name=model.name), alias="production") == v2
 
     # The model page shows the move; "why this model?" tells the whole chain, checked.
@@ -165,7 +167,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     assert page.locator("#audit .audit-events tbody tr").count() >= 3
     assert page.locator("#chain-status").text_content().strip().startswith("The audit chain verifies.")
     page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
-    shot(page, "5-why-this-model")
+    shot(page, "6-why-this-model")
 
     # v1's page shows the break-glass move that put it in production.
     page.goto(f"{base}/registry/{model.name}/versions/1/why/")
@@ -178,7 +180,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.fill("input[name=at]", "2001-01-01T00:00:00")
     page.click("button:text-is('Show holders')")
     assert "No alias or stage pointed at a version" in page.locator("#holders-at").text_content()
-    shot(page, "6-timeline")
+    shot(page, "7-timeline")
 
     # The audit page's filter finds the approvals, and exports them as CSV.
     page.click("nav >> text=Audit")
@@ -187,7 +189,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.wait_for_url("**action=promotion.approved**")
     actors = page.locator("#audit-events tbody tr td:nth-child(3)").all_text_contents()
     assert actors == ["rhea-reviewer", "rob-reviewer"]  # newest first
-    shot(page, "7-audit-filter")
+    shot(page, "8-audit-filter")
     with page.expect_download() as download:
         page.click("#export-csv")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
@@ -209,12 +211,12 @@ def test_the_seeded_demo_request_reads_well_in_the_browser(
     page.click("#review-queue td:first-child a")
     assert page.locator(".dataset-warning").is_visible()
     page.wait_for_selector("#review-curve-0.js-plotly-plot svg .legendtext", state="attached")
-    shot(page, "8-demo-request")
+    shot(page, "9-demo-request")
     page.click("#comparison a:text-is('v1')")  # the production holder's version page
     page.click("text=Why this model?")
     page.wait_for_selector(".decision")
-    shot(page, "9-demo-why-production")
+    shot(page, "10-demo-why-production")
     page.goto(f"{live_server.url}/registry/spiral-classifier/timeline/")
     page.wait_for_selector("#alias-timeline.js-plotly-plot svg .bars path", state="attached")
-    shot(page, "10-demo-timeline")
+    shot(page, "11-demo-timeline")
     assert recorded.console_errors == []
