@@ -1,4 +1,5 @@
-"""What the registry pages show, composed from the registry's and tracker's selectors (pure reads)."""
+"""What the registry and review pages show, composed from the registry's, tracker's and audit's
+selectors, and `submit`, the one way their forms reach a service."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def timeline_chart(*, history: Sequence[AliasHistory]) -> dict[str, object]:
         }
         for row in sorted(history, key=lambda row: (row.kind, row.name, row.assigned_at))
     ]
-    return {"bars": bars, "now": now.isoformat()}
+    return {"bars": bars}
 
 
 def promotion_targets(policy: PromotionPolicy) -> list[tuple[str, str]]:
