@@ -495,3 +495,26 @@ def test_a_missing_model_version_or_request_is_a_404_that_names_it(client, viewe
     missing_request = client.get(reverse("dashboard:request-detail", args=[999]))
     assert missing_request.status_code == 404
     assert "promotion request #999 does not exist" in missing_request.content.decode()
+
+
+def test_a_hostile_model_name_is_text_on_every_page_and_works_in_urls(
+    client, reviewer, requester, contributor, admin, registered
+):
+    _, v1, _ = registered
+    model = create_registered_model(actor=contributor, name=HOSTILE)
+    version = create_model_version(actor=contributor, model=model, run=v1.run)
+    opened = request_promotion(actor=requester, version=version, label=PRODUCTION, justification="x")
+    login(client, reviewer)
+    for url in (
+        reverse("dashboard:registry"),
+        reverse("dashboard:model-detail", args=[HOSTILE]),
+        reverse("dashboard:model-timeline", args=[HOSTILE]),
+        version_url(HOSTILE, version),
+        version_url(HOSTILE, version, "version-lineage"),
+        reverse("dashboard:review-queue"),
+        reverse("dashboard:request-detail", args=[opened.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert HOSTILE not in response.content.decode(), url
+        assert ESCAPED in response.content.decode(), url
