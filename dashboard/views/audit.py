@@ -26,6 +26,7 @@ from ..access import viewer_required
 EVENTS_PER_PAGE = 50
 CHECKPOINTS_SHOWN = 10
 HISTORY_SHOWN = 20
+MAX_OBJECT_IDS = 50
 TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"]
 
 
@@ -35,10 +36,20 @@ class EventFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150)
     action = forms.CharField(required=False, max_length=100)
     object_type = forms.CharField(required=False, max_length=50)
+    # Repeatable in the URL (an object under each id it had, e.g. a model's name before a
+    # rename); the page's text box edits the first.
     object_id = forms.CharField(required=False, max_length=255)
     since = forms.DateTimeField(required=False, input_formats=TIME_FORMATS)
     until = forms.DateTimeField(required=False, input_formats=TIME_FORMATS)
     before = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+    def clean_object_id(self) -> tuple[str, ...]:
+        ids = tuple(value.strip() for value in self.data.getlist("object_id") if value.strip())
+        if len(ids) > MAX_OBJECT_IDS:
+            raise forms.ValidationError(f"at most {MAX_OBJECT_IDS} ids.")
+        if any(len(value) > 255 for value in ids):
+            raise forms.ValidationError("an id is longer than 255 characters.")
+        return ids
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -55,21 +66,22 @@ class EventFilterForm(forms.Form):
             actor=data["actor"].strip(),
             action=data["action"].strip(),
             object_type=data["object_type"].strip(),
-            object_ids=(data["object_id"].strip(),) if data["object_id"].strip() else (),
+            object_ids=data["object_id"],
             since=data["since"],
             until=data["until"],
         )
 
     def query(self, **changes: Any) -> str:
         """The current filters as a query string (without paging), with `changes` applied."""
-        values = {name: self.data.get(name, "") for name in self.fields if name != "before"}
+        values: dict[str, Any] = {name: self.data.get(name, "") for name in self.fields if name != "before"}
+        values["object_id"] = [value for value in self.data.getlist("object_id") if value.strip()]
         values.update(changes)
-        return urlencode({k: v for k, v in values.items() if v not in ("", None)})
+        return urlencode({k: v for k, v in values.items() if v not in ("", None, [])}, doseq=True)
 
 
 def audit_page_url(*, object_type: str, object_ids: Sequence[str]) -> str:
-    """The audit page filtered to one object (by its newest id; the page lists that id's events)."""
-    query = urlencode({"object_type": object_type, "object_id": object_ids[0]})
+    """The audit page filtered to one object, under every id it had."""
+    query = urlencode({"object_type": object_type, "object_id": list(object_ids)}, doseq=True)
     return f"{reverse('dashboard:audit')}?{query}"
 
 
@@ -107,6 +119,8 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         "pending_check": {"id": pending.pk, "verifyUrl": reverse("audit-api:verify")} if pending else None,
         "can_check": role_of(request.user) >= Role.CONTRIBUTOR,
         "checkpoints": selectors.list_checkpoints(limit=CHECKPOINTS_SHOWN),
+        # The object's other ids ride along unseen when the filter is submitted again.
+        "extra_object_ids": request.GET.getlist("object_id")[1:],
     }
     return render(request, "audit/audit_trail.html", context, status=200 if form.is_valid() else 400)
 

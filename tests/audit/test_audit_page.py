@@ -11,7 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent, AuditVerification
 from audit.services import make_checkpoint
 from audit.tasks import verify_audit_chain
-from dashboard.views.audit import EVENTS_PER_PAGE
+from dashboard.views.audit import EVENTS_PER_PAGE, audit_page_url
 from tracker.services import create_experiment
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +64,25 @@ def test_filters_narrow_the_log(viewer_client, contributor, reviewer):
     assert _sequences(by_object) == [theirs.sequence]
     # Seconds are the form's resolution, so the earlier event may share the second.
     assert theirs.sequence in _sequences(by_time)
+
+
+def test_an_object_is_found_under_every_id_it_had(viewer_client, contributor):
+    one, _, three = _log(contributor, "one", "two", "three")
+    url = audit_page_url(object_type="tracker.experiment", object_ids=[str(one.pk), str(three.pk)])
+
+    response = viewer_client.get(url)
+    older = viewer_client.get(f"{url}&before={10**6}")
+
+    expected = list(
+        AuditEvent.objects.filter(
+            object_type="tracker.experiment", object_id__in=[str(one.pk), str(three.pk)]
+        )
+        .order_by("-sequence")
+        .values_list("sequence", flat=True)
+    )
+    assert _sequences(response) == _sequences(older) == expected
+    assert f'<input type="hidden" name="object_id" value="{three.pk}">' in response.content.decode()
+    assert f"object_id={one.pk}&amp;object_id={three.pk}" in response.content.decode()  # the export link
 
 
 def test_pages_are_keyset_paged_by_sequence(viewer_client, contributor):
