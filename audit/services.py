@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerificati
 from .verification import verify_chain
 
 SYSTEM_ACTOR = "system"
+STALE_CHECK_AFTER = timedelta(hours=1)
 
 
 def _json_safe(value: Any) -> Any:
@@ -160,8 +162,12 @@ def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerif
     """
     require_role(actor, Role.CONTRIBUTOR, action="Checking the audit chain")
     mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
+    # A check whose worker died leaves its row waiting forever; past this age it is not shared.
+    fresh = timezone.now() - STALE_CHECK_AFTER
     waiting = AuditVerification.objects.filter(
-        mode=mode, status__in=[AuditVerification.Status.PENDING, AuditVerification.Status.RUNNING]
+        mode=mode,
+        status__in=[AuditVerification.Status.PENDING, AuditVerification.Status.RUNNING],
+        created_at__gte=fresh,
     ).first()
     if waiting is not None:
         return waiting, False
@@ -197,7 +203,7 @@ def run_verification(*, verification: AuditVerification) -> AuditVerification:
     AuditVerification.objects.filter(pk=verification.pk).update(status=AuditVerification.Status.RUNNING)
     try:
         report = verify_chain(since=anchor)
-    except (CheckpointFormatError, OSError) as error:
+    except (CheckpointFormatError, OSError, ImproperlyConfigured) as error:
         # A checkpoint copy that cannot be read is itself a finding: keep it on the row.
         verification.status, verification.ok, verification.reason = (
             AuditVerification.Status.FAILED,

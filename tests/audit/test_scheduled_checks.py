@@ -108,3 +108,28 @@ def test_a_checkpoint_made_after_a_check_is_not_taken_on_trust(contributor):
 
     assert check.status == "failed"
     assert check.reason == f"checkpoint {checkpoint.pk}: payload.heads: no 'main' chain"
+
+
+def test_a_check_left_waiting_by_a_dead_worker_is_not_shared_forever(contributor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.services import request_verification
+
+    stuck, _ = request_verification(actor=contributor)  # on_commit never fires here: nothing runs it
+    AuditVerification.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=2))
+
+    fresh, queued = request_verification(actor=contributor)
+
+    assert queued and fresh.pk != stuck.pk
+
+
+def test_a_check_with_an_unreadable_key_fails_with_the_reason(contributor, settings, tmp_path):
+    settings.AUDIT_SIGNING_KEY = "not a key"
+    _log(contributor, "a")
+
+    check = _run()
+
+    assert (check.status, check.ok) == ("failed", False)
+    assert check.reason.startswith("AUDIT_SIGNING_KEY: not an Ed25519 private key")
