@@ -398,3 +398,27 @@ def test_verify_audit_command_counts_the_checkpoints_it_matched(contributor, cap
     assert capsys.readouterr().out.strip() == (
         f"Audit chain intact: {events} events verified. Signed checkpoints matched: 1."
     )
+
+
+def test_verify_audit_command_names_an_unreadable_checkpoint_file(contributor, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
+    (tmp_path / "checkpoints.jsonl").write_text('{"payload": {}, "signature": "x"}\n')
+
+    with pytest.raises(CommandError) as error:
+        call_command("verify_audit")
+
+    assert str(error.value) == (
+        f"Could not check the audit chain: {tmp_path / 'checkpoints.jsonl'} line 1: "
+        "payload.format: expected 'labledger.audit-checkpoint', got None"
+    )
+
+
+def test_audit_checkpoint_command_says_why_the_copy_failed(contributor, settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path)
+    _log(contributor, "a")
+
+    with pytest.raises(CommandError) as error:
+        call_command("audit_checkpoint")
+
+    assert str(error.value) == f"No checkpoint made: [Errno 21] Is a directory: '{tmp_path}'"
+    assert AuditCheckpoint.objects.count() == 0

@@ -1,5 +1,7 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.checkpoint_format import CheckpointFormatError
 from audit.services import make_checkpoint
 from config.exceptions import ApplicationError
 
@@ -12,6 +14,8 @@ class Command(BaseCommand):
             checkpoint = make_checkpoint()
         except ApplicationError as error:
             raise CommandError(str(error)) from None
+        except (OSError, ImproperlyConfigured, CheckpointFormatError) as error:
+            raise CommandError(f"No checkpoint made: {error}") from None
         if checkpoint is None:
             self.stdout.write("Nothing new to sign: the newest checkpoint already covers the chain head.")
             return

@@ -1,5 +1,7 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.checkpoint_format import CheckpointFormatError
 from audit.verification import verify_chain
 
 
@@ -10,7 +12,10 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        report = verify_chain()
+        try:
+            report = verify_chain()
+        except (CheckpointFormatError, OSError, ImproperlyConfigured) as error:
+            raise CommandError(f"Could not check the audit chain: {error}") from None
         if not report.ok:
             broken = report.broken
             raise CommandError(
