@@ -169,6 +169,15 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
     shot(page, "6-why-this-model")
 
+    # The source run's page says what it was registered as.
+    page.goto(f"{base}/runs/{v2.run.uuid}/")
+    assert page.locator(".registered-as li").text_content().split() == [
+        "digit-classifier",
+        "v2",
+        "production",
+    ]
+    shot(page, "7-run-registered-as")
+
     # v1's page shows the break-glass move that put it in production.
     page.goto(f"{base}/registry/{model.name}/versions/1/why/")
     assert page.locator(".break-glass").first.is_visible()
@@ -180,7 +189,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.fill("input[name=at]", "2001-01-01T00:00:00")
     page.click("button:text-is('Show holders')")
     assert "No alias or stage pointed at a version" in page.locator("#holders-at").text_content()
-    shot(page, "7-timeline")
+    shot(page, "8-timeline")
 
     # The audit page's filter finds the approvals, and exports them as CSV.
     page.click("nav >> text=Audit")
@@ -189,7 +198,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.wait_for_url("**action=promotion.approved**")
     actors = page.locator("#audit-events tbody tr td:nth-child(3)").all_text_contents()
     assert actors == ["rhea-reviewer", "rob-reviewer"]  # newest first
-    shot(page, "8-audit-filter")
+    shot(page, "9-audit-filter")
     with page.expect_download() as download:
         page.click("#export-csv")
     rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
@@ -211,12 +220,12 @@ def test_the_seeded_demo_request_reads_well_in_the_browser(
     page.click("#review-queue td:first-child a")
     assert page.locator(".dataset-warning").is_visible()
     page.wait_for_selector("#review-curve-0.js-plotly-plot svg .legendtext", state="attached")
-    shot(page, "9-demo-request")
+    shot(page, "10-demo-request")
     page.click("#comparison a:text-is('v1')")  # the production holder's version page
     page.click("text=Why this model?")
     page.wait_for_selector(".decision")
-    shot(page, "10-demo-why-production")
+    shot(page, "11-demo-why-production")
     page.goto(f"{live_server.url}/registry/spiral-classifier/timeline/")
     page.wait_for_selector("#alias-timeline.js-plotly-plot svg .bars path", state="attached")
-    shot(page, "11-demo-timeline")
+    shot(page, "12-demo-timeline")
     assert recorded.console_errors == []
