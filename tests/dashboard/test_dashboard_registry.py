@@ -16,6 +16,7 @@ from registry.selectors import get_version_by_alias
 from registry.services import (
     create_model_version,
     create_registered_model,
+    delete_model_version,
     force_move,
     request_promotion,
     review_promotion,
@@ -518,3 +519,16 @@ def test_a_hostile_model_name_is_text_on_every_page_and_works_in_urls(
         assert response.status_code == 200, url
         assert HOSTILE not in response.content.decode(), url
         assert ESCAPED in response.content.decode(), url
+
+
+def test_a_deleted_version_stays_in_the_timeline_marked_deleted_and_unlinked(
+    client, viewer, contributor, registered
+):
+    model, _, v2 = registered
+    delete_model_version(actor=contributor, version=v2)
+    content = (
+        login(client, viewer).get(reverse("dashboard:model-timeline", args=[model.name])).content.decode()
+    )
+    history = content.split('id="alias-history"')[1]
+    assert 'v2 <span class="chip" title="Deleted ' in history
+    assert version_url(model.name, v2) not in history
