@@ -229,6 +229,9 @@ def test_the_queue_lists_pending_requests_oldest_first_with_a_badge(
     assert [r.pk for r in response.context["queue"]] == [pending.pk, newer.pk]
     assert '<span class="badge count-badge" id="review-badge"' in response.content.decode()
     assert 'title="2 requests waiting for your review"' in response.content.decode()
+    stage_page = client.get(reverse("dashboard:request-detail", args=[newer.pk]))
+    assert stage_page.context["current"] is None
+    assert "nothing holds Production yet" in stage_page.content.decode()
 
 
 def test_a_requester_sees_no_badge_and_no_own_request_in_the_queue(client, requester, registered, pending):
