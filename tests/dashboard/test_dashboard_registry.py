@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -535,3 +536,20 @@ def test_a_deleted_version_stays_in_the_timeline_marked_deleted_and_unlinked(
     history = content.split('id="alias-history"')[1]
     assert 'v2 <span class="chip" title="Deleted ' in history
     assert version_url(model.name, v2) not in history
+
+
+def test_every_registry_form_needs_its_csrf_token(reviewer, admin, requester, registered, pending):
+    model, _, v2 = registered
+    posts = [
+        (requester, version_url(model.name, v2, "version-request"), {"target": "alias:production"}),
+        (reviewer, reverse("dashboard:request-review", args=[pending.pk]), {"decision": "approve"}),
+        (requester, reverse("dashboard:request-withdraw", args=[pending.pk]), {}),
+        (admin, reverse("dashboard:model-policy", args=[model.name]), {"required_approvals": "1"}),
+        (admin, version_url(model.name, v2, "version-force"), {"force-target": "alias:production"}),
+    ]
+    for user, url, data in posts:
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        assert client.post(url, data).status_code == 403, url
+    pending.refresh_from_db()
+    assert (pending.status, pending.reviews.count()) == ("pending", 0)
