@@ -248,6 +248,19 @@ def make_checkpoint() -> AuditCheckpoint | None:
         return None
     report = verify_chain(since=latest, through=head[0])
     if report.broken is not None:
+        # Kept as a finished check, so the audit page shows the break before the next scheduled one.
+        AuditVerification.objects.create(
+            status=AuditVerification.Status.DONE,
+            ok=False,
+            anchor=latest,
+            from_sequence=latest.sequence if latest is not None else 1,
+            through_sequence=report.last_sequence,
+            checked=report.checked,
+            checkpoints_checked=report.checkpoints_checked,
+            broken_sequence=report.broken.sequence,
+            reason=report.broken.reason,
+            finished_at=timezone.now(),
+        )
         raise Conflict(
             f"refusing to sign the chain head #{head[0]}: event #{report.broken.sequence} "
             f"{report.broken.reason}",

@@ -255,6 +255,22 @@ def test_a_rewritten_chain_is_never_signed(contributor):
     assert AuditCheckpoint.objects.count() == 1
 
 
+def test_the_task_refusing_to_sign_shows_the_break_as_the_latest_check(contributor):
+    from audit.selectors import latest_verification
+
+    _log(contributor, "a", "b")
+    signed = make_checkpoint()
+    _log(contributor, "c")
+    _rewrite_from(1, actor_name="mallory")
+
+    assert make_checkpoint_task.delay().get() is None  # no exception reaches the enqueuing request
+
+    check = latest_verification()
+    assert (check.ok, check.broken_sequence) == (False, signed.sequence)
+    assert check.reason.startswith(f"hash differs from the one checkpoint {signed.pk} signed")
+    assert AuditCheckpoint.objects.count() == 1
+
+
 def test_deleting_the_newest_events_is_found_against_the_newest_checkpoint(contributor):
     _log(contributor, "a", "b", "c", "d")
     checkpoint = make_checkpoint()
