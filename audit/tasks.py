@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.core.exceptions import ImproperlyConfigured
 
 from config.exceptions import Conflict
 
@@ -19,10 +20,11 @@ def make_checkpoint() -> int | None:
     """Sign the chain head (scheduled, and enqueued on commit after every applied promotion)."""
     try:
         checkpoint = services.make_checkpoint()
-    except Conflict as refusal:
-        # The break is stored as a failed check (the audit page shows it). Raising would fail
-        # the request that enqueued this when tasks run eagerly, after its change committed.
-        logger.error("audit checkpoint not made: %s", refusal)
+    except (Conflict, OSError, ImproperlyConfigured) as error:
+        # Raising would fail the request that enqueued this when tasks run eagerly, after its
+        # change committed. A break is stored as a failed check (the audit page shows it); a
+        # copy or key problem is logged as an error, and the next scheduled run tries again.
+        logger.error("audit checkpoint not made: %s", error)
         return None
     return checkpoint.pk if checkpoint is not None else None
 

@@ -148,6 +148,16 @@ def test_a_checkpoint_that_cannot_be_copied_outside_is_not_stored_either(contrib
     assert AuditCheckpoint.objects.count() == 0
 
 
+def test_the_task_logs_a_copy_it_could_not_write_and_makes_nothing(contributor, settings, tmp_path, caplog):
+    settings.AUDIT_CHECKPOINT_FILE = str(tmp_path)
+    _log(contributor, "a")
+
+    assert make_checkpoint_task.delay().get() is None
+
+    assert AuditCheckpoint.objects.count() == 0
+    assert f"audit checkpoint not made: [Errno 21] Is a directory: '{tmp_path}'" in caplog.text
+
+
 def test_the_orm_refuses_to_change_or_remove_a_checkpoint(contributor):
     from audit.models import AppendOnlyError
 
