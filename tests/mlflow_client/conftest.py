@@ -64,7 +64,9 @@ def _close_client_connections() -> None:
     the live server's request threads end now, not at interpreter exit after the test database
     is gone."""
     for candidate in gc.get_objects():
-        if isinstance(candidate, requests.Session):
+        # type(), not isinstance(): isinstance() reads __class__ through a weak proxy, which
+        # raises ReferenceError once the proxy's object is gone (seen in whole-suite runs).
+        if issubclass(type(candidate), requests.Session):
             candidate.close()
 
 
