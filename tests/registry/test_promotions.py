@@ -18,6 +18,7 @@ from registry.selectors import (
 )
 from registry.services import (
     ProtectedLabelHeld,
+    create_model_version,
     create_registered_model,
     delete_alias,
     delete_model_version,
@@ -30,6 +31,7 @@ from registry.services import (
     transition_stage,
     withdraw_promotion,
 )
+from tests.factories import RunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -398,3 +400,14 @@ def test_a_rejection_makes_no_checkpoint(reviewer, open_request, django_capture_
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         review_promotion(actor=reviewer, request=open_request, decision="reject", comment="no")
     assert callbacks == []
+
+
+def test_a_request_for_a_run_without_a_user_is_in_every_reviewers_queue(
+    contributor, requester, reviewer, experiment, protected_model
+):
+    """Runs logged without a user (older clients) have no author to exclude."""
+    anonymous_run = RunFactory(experiment=experiment, user=None)
+    version = create_model_version(actor=contributor, model=protected_model, run=anonymous_run)
+    request = request_promotion(actor=requester, version=version, label=PRODUCTION, justification="no author")
+    assert list(review_queue_for(user=reviewer)) == [request]
+    assert can_review(user=reviewer, request=request).allowed
