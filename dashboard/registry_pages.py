@@ -123,15 +123,24 @@ def _add_service_error(form: forms.Form, error: ApplicationError) -> int:
     return error.http_status
 
 
+def _focus_first_error(form: forms.Form) -> None:
+    """The page comes back with the cursor in the field to fix (or the form's first field), so a
+    keyboard user, and the scroll position, land at the error rather than the page's top."""
+    name = next((name for name in form.fields if name in form.errors), next(iter(form.fields)))
+    form.fields[name].widget.attrs["autofocus"] = True
+
+
 def submit(form: forms.Form, action: Callable[[dict[str, Any]], T]) -> tuple[T | None, int]:
     """Validate a posted form and call its service with the cleaned data: the service's result,
     or None and the status to show the form again with its errors."""
-    if not form.is_valid():
-        return None, 400
-    try:
-        return action(form.cleaned_data), 200
-    except ApplicationError as error:
-        return None, _add_service_error(form, error)
+    result, status = None, 400
+    if form.is_valid():
+        try:
+            return action(form.cleaned_data), 200
+        except ApplicationError as error:
+            status = _add_service_error(form, error)
+    _focus_first_error(form)
+    return result, status
 
 
 AUDIT_EVENTS_SHOWN = 50

@@ -17,7 +17,13 @@ from audit.models import AuditVerification
 from audit.services import run_verification
 from registry.models import Label
 from registry.selectors import get_registered_model, get_version_by_alias
-from registry.services import create_model_version, create_registered_model, force_move, set_promotion_policy
+from registry.services import (
+    create_model_version,
+    create_registered_model,
+    force_move,
+    request_promotion,
+    set_promotion_policy,
+)
 from tests.factories import UserFactory
 from tracker.services import (
     DatasetSpec,
@@ -232,4 +238,33 @@ def test_the_seeded_demo_request_reads_well_in_the_browser(
     page.goto(f"{live_server.url}/registry/spiral-classifier/timeline/")
     page.wait_for_selector("#alias-timeline.js-plotly-plot svg .bars path", state="attached")
     shot(page, "12-demo-timeline")
+    assert recorded.console_errors == []
+
+
+def test_a_rejection_needs_a_comment_and_then_closes_the_request(
+    page, login, live_server, promotion_setup, requester, reviewer, recorded
+):
+    model, (_, v2) = promotion_setup
+    opened = request_promotion(
+        actor=requester, version=v2, label=Label.alias("production"), justification="try"
+    )
+    login(reviewer)
+    page.goto(f"{live_server.url}/reviews/{opened.pk}/")
+    page.click("button:text-is('Reject')")
+    error = page.locator("#review-form .field-error")
+    assert error.text_content() == "a rejection needs a comment saying why"
+    in_view = "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+    assert error.evaluate(in_view)  # the page opens at the form, not at its top
+    shot(page, "13-reject-without-comment")
+    # The refused form comes back with status 400, which Chromium logs as a failed load.
+    assert recorded.console_errors == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
+    recorded.console_errors.clear()
+    page.fill("textarea[name=comment]", "Trained on other data; compare on 2.1 first.")
+    page.click("button:text-is('Reject')")
+    page.wait_for_selector(".badge.request-rejected")
+    assert "Trained on other data" in page.locator(".review-list").text_content()
+    assert page.locator("#review-form").count() == 0
+    assert get_version_by_alias(model=model, alias="production").version == 1
     assert recorded.console_errors == []
