@@ -309,7 +309,9 @@ def test_a_rejection_without_a_comment_is_refused_next_to_the_comment(client, re
         reverse("dashboard:request-review", args=[pending.pk]), {"decision": "reject", "comment": ""}
     )
     assert response.status_code == 400
-    assert "a rejection needs a comment saying why" in response.content.decode()
+    content = response.content.decode()
+    assert "a rejection needs a comment saying why" in content
+    assert '<textarea name="comment" cols="40" rows="3" maxlength="5000" autofocus' in content
     pending.refresh_from_db()
     assert pending.status == "pending"
 
