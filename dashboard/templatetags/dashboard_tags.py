@@ -48,6 +48,7 @@ def signed(value) -> str:
 
 @register.filter
 def compact_json(value) -> str:
+    """JSON on one line with sorted keys, for a table cell (an audit event's data)."""
     return json.dumps(value, sort_keys=True, separators=(", ", ": "))
 
 
