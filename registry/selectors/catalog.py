@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from config.exceptions import InvalidInput, NotFound
 from registry import search
@@ -33,9 +33,11 @@ T = TypeVar("T")
 
 
 def list_registered_models() -> QuerySet[RegisteredModel]:
-    return RegisteredModel.objects.annotate(version_count=Count("versions", distinct=True)).prefetch_related(
-        "aliases__version", "tags"
-    )
+    # Annotations do not go through managers: deleted versions are left out explicitly.
+    live = Q(versions__deleted_at__isnull=True)
+    return RegisteredModel.objects.annotate(
+        version_count=Count("versions", filter=live, distinct=True)
+    ).prefetch_related("aliases__version", "tags")
 
 
 def get_registered_model(*, name: str) -> RegisteredModel:

@@ -220,3 +220,8 @@ def test_new_events_name_the_version_by_id_with_its_names_in_the_data(
     assert (event.after["model"], event.after["version"], event.after["request"]) == ("digits", 1, request.pk)
     actions = [e.action for e in audit_events_of(version=trained_versions[0])]
     assert actions == ["model_version.created", "promotion.requested"]
+
+
+def test_deleted_versions_are_not_counted_in_the_model_list(contributor, protected_model, trained_versions):
+    delete_model_version(actor=contributor, version=trained_versions[0])
+    assert [(m.name, m.version_count) for m in list_registered_models()] == [("digits", 2)]
