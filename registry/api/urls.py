@@ -19,6 +19,7 @@ urlpatterns = [
         route(get=views.ModelGetApi, patch=views.ModelUpdateApi, delete=views.ModelDeleteApi),
         name="model",
     ),
+    path("models/<str:name>/restore", route(post=views.ModelRestoreApi), name="model-restore"),
     path(
         "models/<str:name>/versions",
         route(get=views.ModelVersionListApi, post=views.ModelVersionCreateApi),
@@ -32,6 +33,11 @@ urlpatterns = [
             delete=views.ModelVersionDeleteApi,
         ),
         name="version",
+    ),
+    path(
+        "models/<str:name>/versions/<str:version>/restore",
+        route(post=views.ModelVersionRestoreApi),
+        name="version-restore",
     ),
     path(
         "models/<str:name>/versions/<str:version>/stage",

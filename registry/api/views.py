@@ -98,12 +98,25 @@ class ModelUpdateApi(ApiView):
 
 
 class ModelDeleteApi(ApiView):
-    """Delete a model with its versions and aliases; the audit trail keeps what they were."""
+    """Delete (hide) a model with its versions; history stays and an admin can restore it. A 409
+    while it holds a protected alias."""
 
     @extend_schema(responses={204: None})
     def delete(self, request, name):
         services.delete_registered_model(actor=request.user, model=selectors.get_registered_model(name=name))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelRestoreApi(ApiView):
+    """Bring back the most recently deleted model of that name, with the versions deleted with
+    it; admins only, and only while no other model has the name."""
+
+    @extend_schema(request=None, responses=RegisteredModelSerializer)
+    def post(self, request, name):
+        model = services.restore_registered_model(
+            actor=request.user, model=selectors.get_deleted_registered_model(name=name)
+        )
+        return Response(RegisteredModelSerializer(_model(model.name)).data)
 
 
 class ModelVersionListApi(ApiView):
@@ -173,12 +186,24 @@ class ModelVersionUpdateApi(ApiView):
 
 
 class ModelVersionDeleteApi(ApiView):
-    """Delete one version; aliases pointing at it go with it."""
+    """Delete (hide) one version; its unprotected aliases are removed, its pending requests closed,
+    its history kept. A 409 while it holds a protected alias."""
 
     @extend_schema(responses={204: None})
     def delete(self, request, name, version):
         services.delete_model_version(actor=request.user, version=_version(name, version))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelVersionRestoreApi(ApiView):
+    """Bring back a deleted version (without the aliases it lost); admins only."""
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request, name, version):
+        model = selectors.get_registered_model(name=name)
+        found = selectors.get_deleted_model_version(model=model, version=version)
+        services.restore_model_version(actor=request.user, version=found)
+        return Response(ModelVersionSerializer(_version(name, found.version)).data)
 
 
 class ModelVersionStageApi(ApiView):

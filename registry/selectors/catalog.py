@@ -47,6 +47,29 @@ def get_registered_model(*, name: str) -> RegisteredModel:
         raise NotFound(f"registered model {name!r} does not exist", field="name") from None
 
 
+def get_deleted_registered_model(*, name: str) -> RegisteredModel:
+    """The most recently deleted model of that name (a name may have been deleted more than once)."""
+    found = (
+        RegisteredModel.all_objects.filter(name=name, deleted_at__isnull=False)
+        .order_by("-deleted_at")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"there is no deleted registered model {name!r}", field="name")
+    return found
+
+
+def get_deleted_model_version(*, model: RegisteredModel, version: int | str) -> ModelVersion:
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{version!r} is not a version number", field="version") from None
+    found = ModelVersion.all_objects.filter(model=model, version=number, deleted_at__isnull=False).first()
+    if found is None:
+        raise NotFound(f"registered model {model.name!r} has no deleted version {version}", field="version")
+    return found
+
+
 def list_model_versions(*, model: RegisteredModel) -> QuerySet[ModelVersion]:
     return (
         model.versions.select_related("run", "run__experiment", "created_by")

@@ -9,11 +9,12 @@ from urllib.parse import quote
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import create_api_token, revoke_api_token
 from audit.models import AuditEvent
-from registry.models import PromotionRequest
+from registry.models import ModelVersion, PromotionRequest, RegisteredModel
 from tests.api.api_helpers import error, url
 from tracker.models import Tag
 
@@ -101,6 +102,11 @@ def viewer_write_requests(experiment, run, model_version, contributor):
         label_name="production",
         requester=contributor,
         justification="x",
+    )
+    # Deleted rows to restore (only the role should refuse it).
+    gone = RegisteredModel.all_objects.create(name="gone", deleted_at=timezone.now())
+    ModelVersion.all_objects.create(
+        model=model_version.model, version=2, run=run, source="s", deleted_at=timezone.now()
     )
     upload = SimpleUploadedFile("notes.txt", b"hello")
     return [
@@ -206,6 +212,12 @@ def viewer_write_requests(experiment, run, model_version, contributor):
             None,
             "Moving an alias or stage",
         ),
+        ("POST", "api/v1/models/<str:name>/restore", gone.name, None,
+         {"error_code": "PERMISSION_DENIED", "field": None,
+          "message": "Restoring a registered model needs the admin role."}),
+        ("POST", "api/v1/models/<str:name>/versions/<str:version>/restore", (model, 2), None,
+         {"error_code": "PERMISSION_DENIED", "field": None,
+          "message": "Restoring a model version needs the admin role."}),
         (
             "POST",
             "api/v1/promotion-requests",

@@ -374,3 +374,33 @@ def test_a_deleted_version_cannot_be_requested(api_client_for, contributor, requ
         404,
         "version: registered model 'digits' has no version 3",
     )
+
+
+def test_an_admin_restores_a_deleted_model_and_version_over_the_api(
+    api_client_for, contributor, admin, model
+):
+    api = api_client_for(contributor)
+    assert api.delete(url("models/{name}/versions/{v}", name="digits", v=3)).status_code == 204
+    assert api.delete(url("models/{name}", name="digits")).status_code == 204
+    assert api.get(url("models/{name}", name="digits")).status_code == 404
+
+    refused = api.post(url("models/{name}/restore", name="digits"))
+    assert (refused.status_code, error(refused)["message"]) == (
+        403,
+        "Restoring a registered model needs the admin role.",
+    )
+    restored = api_client_for(admin).post(url("models/{name}/restore", name="digits"))
+    assert restored.status_code == 200
+    assert [
+        v["version"] for v in api.get(url("models/{name}/versions", name="digits")).json()["versions"]
+    ] == [2, 1]
+
+    version = api_client_for(admin).post(url("models/{name}/versions/{v}/restore", name="digits", v=3))
+    assert (version.status_code, version.json()["version"]) == (200, 3)
+    again = api_client_for(admin).post(url("models/{name}/versions/{v}/restore", name="digits", v=3))
+    assert (again.status_code, error(again)["message"]) == (
+        404,
+        "version: registered model 'digits' has no deleted version 3",
+    )
+    missing = api_client_for(admin).post(url("models/{name}/restore", name="digits"))
+    assert error(missing)["message"] == "name: there is no deleted registered model 'digits'"
