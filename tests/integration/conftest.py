@@ -45,6 +45,10 @@ def celery_worker_process(postgres, redis_url):
         "REDIS_URL": redis_url,
         "CELERY_EAGER": "false",
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        # The test's audit key and checkpoint file, never the checkout's var/audit: checkpoints
+        # another database left there would make this test database's chain look cut.
+        "AUDIT_SIGNING_KEY_FILE": str(settings.AUDIT_SIGNING_KEY_FILE),
+        "AUDIT_CHECKPOINT_FILE": settings.AUDIT_CHECKPOINT_FILE,
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",

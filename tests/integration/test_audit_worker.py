@@ -16,12 +16,10 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def audit_files(settings, tmp_path, monkeypatch):
-    """The worker signs with the test's key and appends to a checkpoint file this test reads."""
+def audit_files(settings, tmp_path):
+    """The worker (started after this) signs with the test's key and appends to this file."""
     checkpoint_file = tmp_path / "outside" / "checkpoints.jsonl"
     settings.AUDIT_CHECKPOINT_FILE = str(checkpoint_file)
-    monkeypatch.setenv("AUDIT_SIGNING_KEY_FILE", str(settings.AUDIT_SIGNING_KEY_FILE))
-    monkeypatch.setenv("AUDIT_CHECKPOINT_FILE", str(checkpoint_file))
     trusted_keys()  # make sure the key file exists before the worker starts
     return checkpoint_file
 
