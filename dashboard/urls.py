@@ -1,12 +1,12 @@
 from django.urls import path
 
-from .views import experiments, registry, runs, settings
+from .views import experiments, registry, run_table, runs, settings
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", experiments.experiment_list, name="experiment-list"),
-    path("experiments/<int:experiment_id>/runs/", runs.run_table, name="run-table"),
+    path("experiments/<int:experiment_id>/runs/", run_table.run_table, name="run-table"),
     path("runs/<str:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
     path("runs/<str:run_id>/metrics/<path:key>/series.json", runs.metric_series, name="metric-series"),
