@@ -8,6 +8,14 @@ from .artifacts import (
     get_owned_artifact,
     list_artifacts,
 )
+from .charts import (
+    MAX_CHART_KEYS,
+    MAX_CHART_POINTS,
+    MAX_CHART_RUNS,
+    MIN_CHART_POINTS,
+    ChartSeries,
+    chart_series,
+)
 from .experiments import (
     MAX_RESULTS_LIMIT,
     ExperimentPage,
@@ -52,10 +60,15 @@ from .runs import (
 
 __all__ = [
     "DEFAULT_MAX_POINTS",
+    "MAX_CHART_KEYS",
+    "MAX_CHART_POINTS",
+    "MAX_CHART_RUNS",
+    "MIN_CHART_POINTS",
     "MAX_RESULTS_LIMIT",
     "MAX_SAMPLED_RUNS",
     "MAX_SAMPLES_PER_RUN",
     "ArtifactEntry",
+    "ChartSeries",
     "ExperimentPage",
     "LoggedModelDetails",
     "LoggedModelPage",
@@ -66,6 +79,7 @@ __all__ = [
     "RunPage",
     "Series",
     "artifact_directory",
+    "chart_series",
     "column_keys",
     "get_artifact",
     "get_artifact_owner",

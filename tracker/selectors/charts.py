@@ -1,0 +1,268 @@
+"""Chart data for many runs and metric keys at once, reduced in the database before Python sees it.
+
+A chart is about as wide as `max_points` pixels, so a window of a series is cut into that many
+step buckets and the database returns, per bucket, the point with the lowest and the point with
+the highest finite value (with their steps and timestamps), the first NaN/±Infinity point (a gap
+in the line), and the window's first and last points. 1,000,000 stored points therefore reach
+Python as at most about 2 max_points rows; MinMaxLTTB (tsdownsample) then thins what is left to
+max_points, keeping the shape: a one-step spike is the extreme of its bucket, so it survives both
+stages. Two queries serve a whole request, however many series it names (per chunk of series).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import connection
+from tsdownsample import MinMaxLTTBDownsampler
+
+from config.exceptions import InvalidInput
+from tracker.models import MetricKey, MetricPoint, Run
+
+MIN_CHART_POINTS = 10
+MAX_CHART_POINTS = 20_000
+MAX_CHART_RUNS = 100
+MAX_CHART_KEYS = 20
+# Series per SQL statement: SQLite allows 500 terms in a compound SELECT, and the window query
+# below has two per series.
+_CHUNK = 200
+_INT64 = (-(2**63), 2**63 - 1)
+_TABLE = MetricPoint._meta.db_table
+# A finite value: NaN is stored as 0 with is_nan, ±Infinity as itself (both databases hold it).
+_FINITE = "NOT p.is_nan AND p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    """One run's points of one key, ready to draw; `downsampled` says points were left out."""
+
+    run_id: str
+    key: str
+    steps: list[int]
+    timestamps: list[int]  # milliseconds since the epoch, one per step
+    values: list[float | None]  # None where the value was NaN or ±Infinity: a gap in the line
+    total_points: int  # points stored in the window
+    downsampled: bool
+
+
+def empty_series(run: Run, key: str) -> ChartSeries:
+    return ChartSeries(run.uuid, key, [], [], [], 0, False)
+
+
+@dataclass
+class _Window:
+    """A series' window as stored: its first and last point, and the bucket width to read it with."""
+
+    index: int
+    run: Run
+    key: str
+    key_id: int
+    first: tuple[int, int, float, bool] | None = None  # (step, timestamp, value, is_nan)
+    last: tuple[int, int, float, bool] | None = None
+    width: int = 1
+    points: dict[tuple[int, int, float | None], None] = field(default_factory=dict)  # (step, ts, value)
+    total: int = 0
+
+
+def _chunks(items: Sequence[_Window]) -> Iterable[Sequence[_Window]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _clamp_step(value: float, *, up: bool) -> int:
+    step = math.ceil(value) if up else math.floor(value)
+    return min(max(step, _INT64[0]), _INT64[1])
+
+
+def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
+    """The first and last point of each series inside [lo, hi]: two index probes per series, one query."""
+    parts: list[str] = []
+    params: list[int] = []
+    columns = "step, timestamp, value, is_nan"
+    for window in windows:
+        for end, order in ((0, "step, timestamp"), (1, "step DESC, timestamp DESC")):
+            parts.append(
+                f"SELECT * FROM (SELECT {window.index} AS i, {end} AS e, {columns} FROM {_TABLE} "
+                f"WHERE run_id = %s AND key_id = %s AND step >= %s AND step <= %s "
+                f"ORDER BY {order} LIMIT 1) AS w{window.index}_{end}"
+            )
+            params += [window.run.pk, window.key_id, lo, hi]
+    by_index = {window.index: window for window in windows}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for index, end, step, timestamp, value, is_nan in cursor.fetchall():
+            point = (step, timestamp, value, bool(is_nan))
+            if end == 0:
+                by_index[index].first = point
+            else:
+                by_index[index].last = point
+
+
+def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
+    """Per series and step bucket: the min and max finite point and the first non-finite one."""
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(windows))
+    params: list[int] = []
+    for w in windows:
+        assert w.first is not None and w.last is not None
+        params += [w.index, w.run.pk, w.key_id, w.first[0], w.last[0], w.width]
+    series = f"s(i, run_id, key_id, lo, hi, width) AS (VALUES {values})"
+    # Divide each end by the width rather than their difference: no int64 overflow between
+    # steps far apart, and buckets stay whole (the one that straddles 0 may be wider).
+    bucket = "(p.step / s.width - s.lo / s.width)"
+    join = (
+        f"FROM s JOIN {_TABLE} p ON p.run_id = s.run_id AND p.key_id = s.key_id "
+        "AND p.step >= s.lo AND p.step <= s.hi"
+    )
+    if connection.vendor == "postgresql":
+        # One pass: min/max over (value, offset, timestamp) arrays return each extreme's step and
+        # time with it. The array is float8, so it carries the step's offset in its bucket
+        # (step % width, exact below 2**53) rather than the step itself, which may not fit;
+        # buckets wider than that (steps spread over most of int64) take slower numeric arrays.
+        kind = "" if max(w.width for w in windows) < 2**53 else "::numeric"
+        low, high, odd = (
+            f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
+            f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
+            f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}]",
+        )
+        return (
+            f"WITH {series} SELECT s.i, {bucket} AS b, count(*), "
+            f"min({low}) FILTER (WHERE {_FINITE}), max({high}) FILTER (WHERE {_FINITE}), "
+            f"min({odd}) FILTER (WHERE NOT ({_FINITE})) {join} GROUP BY s.i, b",
+            params,
+        )
+    # SQLite: a bare column beside a single min() or max() comes from the row holding that
+    # extreme, so three grouped selects (min, max, first non-finite) give the same rows.
+    selects = [
+        f"SELECT s.i, {bucket} AS b, count(*), min(p.value), p.step, p.timestamp, 0 {join} "
+        f"WHERE {_FINITE} GROUP BY s.i, b",
+        f"SELECT s.i, {bucket} AS b, 0, max(p.value), p.step, p.timestamp, 1 {join} "
+        f"WHERE {_FINITE} GROUP BY s.i, b",
+        f"SELECT s.i, {bucket} AS b, count(*), NULL, min(p.step), p.timestamp, 2 {join} "
+        f"WHERE NOT ({_FINITE}) GROUP BY s.i, b",
+    ]
+    return f"WITH {series} " + " UNION ALL ".join(selects), params
+
+
+def _truncated_div(a: int, b: int) -> int:
+    """Integer division rounding toward zero, as SQL's `/` does (Python's `//` floors)."""
+    return -(-a // b) if (a < 0) != (b < 0) else a // b
+
+
+def _read_buckets(windows: Sequence[_Window]) -> None:
+    """Fill each window's candidate points from the database's per-bucket reduction."""
+    sql, params = _bucket_sql(windows)
+    by_index = {window.index: window for window in windows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        for index, bucket, count, low, high, odd in rows:
+            window = by_index[index]
+            window.total += count
+            assert window.first is not None
+            # step = (step / width) * width + step % width, with SQL's truncating division.
+            base = (bucket + _truncated_div(window.first[0], window.width)) * window.width
+            for extreme in (low, high):
+                if extreme is not None:
+                    window.points[(base + int(extreme[1]), int(extreme[2]), float(extreme[0]))] = None
+            if odd is not None:
+                window.points[(base + int(odd[0]), int(odd[1]), None)] = None
+        return
+    for index, _bucket, count, value, step, timestamp, kind in rows:
+        window = by_index[index]
+        window.total += count
+        window.points[(step, timestamp, None if kind == 2 else value)] = None
+
+
+def _finite_or_none(value: float, is_nan: bool) -> float | None:
+    return None if is_nan or not math.isfinite(value) else value
+
+
+Point = tuple[int, int, float | None]  # (step, timestamp, value or None for a gap)
+
+
+def _thin(points: list[Point], max_points: int) -> list[Point]:
+    """MinMaxLTTB's choice of the finite points, plus every gap marker and both ends."""
+    points.sort(key=lambda p: (p[0], p[1]))
+    finite = [i for i, p in enumerate(points) if p[2] is not None]
+    if len(points) <= max_points or len(finite) < 3:
+        return points
+    keep = {0, len(points) - 1}
+    keep.update(i for i, p in enumerate(points) if p[2] is None)
+    budget = max(max_points - len(keep), 3)
+    if len(finite) > budget:
+        steps = np.array([points[i][0] for i in finite], dtype=np.float64)
+        values = np.array([points[i][2] for i in finite], dtype=np.float64)
+        # MinMaxLTTB wants an even budget of at least 4; its choice keeps extremes.
+        n_out = max(4, budget - budget % 2)
+        chosen = MinMaxLTTBDownsampler().downsample(steps, values, n_out=n_out)
+        keep.update(finite[i] for i in chosen.tolist())
+    else:
+        keep.update(finite)
+    return [points[i] for i in sorted(keep)]
+
+
+def chart_series(
+    *,
+    runs: Sequence[Run],
+    keys: Sequence[str],
+    max_points: int = 1200,
+    x_range: tuple[float, float] | None = None,
+    after_step: int | None = None,
+) -> list[ChartSeries]:
+    """Every run and key series in a step window, reduced to about `max_points` points each.
+
+    `x_range` reads only that window (a zoomed chart fetches finer data); `after_step` reads only
+    points after it (a live chart's new points). Series with no points in the window come back
+    empty, in run-then-key order. At most four queries for any number of series up to 200.
+    """
+    if not MIN_CHART_POINTS <= max_points <= MAX_CHART_POINTS:
+        raise InvalidInput(f"must be between {MIN_CHART_POINTS} and {MAX_CHART_POINTS}", field="max_points")
+    if len(runs) > MAX_CHART_RUNS:
+        raise InvalidInput(f"at most {MAX_CHART_RUNS} runs at once, got {len(runs)}", field="runs")
+    if len(keys) > MAX_CHART_KEYS:
+        raise InvalidInput(f"at most {MAX_CHART_KEYS} metric keys at once, got {len(keys)}", field="keys")
+    lo, hi = _INT64
+    if x_range is not None:
+        lo, hi = _clamp_step(x_range[0], up=False), _clamp_step(x_range[1], up=True)
+    if after_step is not None:
+        lo = max(lo, min(after_step, _INT64[1] - 1) + 1)
+    key_ids = dict(MetricKey.objects.filter(name__in=keys).values_list("name", "id"))
+    windows: list[_Window] = []
+    empty: dict[tuple[str, str], ChartSeries] = {}
+    for run in runs:
+        for key in keys:
+            if key in key_ids and lo <= hi:
+                windows.append(_Window(index=len(windows), run=run, key=key, key_id=key_ids[key]))
+            else:
+                empty[(run.uuid, key)] = empty_series(run, key)
+    for chunk in _chunks(windows):
+        _read_window_ends(chunk, lo, hi)
+        present = [w for w in chunk if w.first is not None and w.last is not None]
+        for window in present:
+            assert window.first is not None and window.last is not None
+            span = window.last[0] - window.first[0] + 1
+            window.width = max(1, -(-span // max_points))
+        if present:
+            _read_buckets(present)
+    result: dict[tuple[str, str], ChartSeries] = dict(empty)
+    for window in windows:
+        if window.first is None or window.last is None:
+            result[(window.run.uuid, window.key)] = empty_series(window.run, window.key)
+            continue
+        for step, timestamp, value, is_nan in (window.first, window.last):
+            window.points[(step, timestamp, _finite_or_none(value, is_nan))] = None
+        points = _thin(list(window.points), max_points)
+        result[(window.run.uuid, window.key)] = ChartSeries(
+            run_id=window.run.uuid,
+            key=window.key,
+            steps=[p[0] for p in points],
+            timestamps=[p[1] for p in points],
+            values=[p[2] for p in points],
+            total_points=window.total,
+            downsampled=len(points) < window.total,
+        )
+    return [result[(run.uuid, key)] for run in runs for key in keys]
