@@ -10,6 +10,7 @@ from .logged_models import (
     RunModelLink,
 )
 from .metrics import MetricKey, MetricPoint, MetricSummary
+from .run_table import ExperimentKey, SavedView
 from .runs import Param, Run, RunStatus, Tag
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ArtifactOwner",
     "DatasetInput",
     "Experiment",
+    "ExperimentKey",
     "ExperimentTag",
     "Lifecycle",
     "LoggedModel",
@@ -32,5 +34,6 @@ __all__ = [
     "Run",
     "RunModelLink",
     "RunStatus",
+    "SavedView",
     "Tag",
 ]

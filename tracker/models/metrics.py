@@ -63,7 +63,8 @@ class MetricSummary(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_summary_unique_key")]
-        indexes = [models.Index(fields=["key", "last_value"])]
+        # Covering: a metric filter or sort reads the run ids from the index alone.
+        indexes = [models.Index(fields=["key", "last_value"], include=["run"], name="summary_key_value_run")]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.last_step}={self.last_value}"

@@ -18,9 +18,10 @@ from django.db.models import (
     Subquery,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Left
 
-from tracker.models import DatasetInput, MetricSummary, Param, Run, Tag
+from tracker.models import DatasetInput, MetricKey, MetricSummary, Param, Run, Tag
+from tracker.models.runs import VALUE_PREFIX
 
 from .grammar import (
     NULL_OPS,
@@ -48,8 +49,21 @@ _AS_NUMBER = Case(
 def _rows(entity: str, key: str) -> QuerySet:
     """The row holding the outer run's metric summary, param or tag for `key`."""
     if entity == "metric":
-        return MetricSummary.objects.filter(run=OuterRef("pk"), key__name=key)
+        # The key's id as an uncorrelated subquery: PostgreSQL looks it up once (an InitPlan)
+        # instead of joining the key table inside every run's subquery.
+        key_id = Subquery(MetricKey.objects.filter(name=key).values("id")[:1])
+        return MetricSummary.objects.filter(run=OuterRef("pk"), key_id=key_id)
     return (Param if entity == "param" else Tag).objects.filter(run=OuterRef("pk"), key=key)
+
+
+def _equal_values(op: str, value: Any) -> Q | None:
+    """For = and IN on a param or tag: the same test on the value's indexed prefix, so the
+    database can find candidate rows through (key, left(value, 200), run) instead of scanning."""
+    if op == "=":
+        return Q(value_prefix=value[:VALUE_PREFIX])
+    if op == "IN":
+        return Q(value_prefix__in=[item[:VALUE_PREFIX] for item in value])
+    return None
 
 
 def _compile_comparison(cmp: Comparison) -> Q:
@@ -70,6 +84,9 @@ def _compile_comparison(cmp: Comparison) -> Q:
     if isinstance(value, int | float):  # unquoted number: only values that parse as numbers can match
         numeric = rows.annotate(number=_AS_NUMBER)
         return Q(Exists(numeric.filter(number_q("number", op, float(value)))))
+    prefix = _equal_values(op, value)
+    if prefix is not None:
+        rows = rows.annotate(value_prefix=Left("value", VALUE_PREFIX)).filter(prefix)
     return Q(Exists(rows.filter(string_q("value", op, value))))
 
 

@@ -28,6 +28,7 @@ from tracker.validation import (
 )
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
 from .runs import RUN_NAME_TAG, ensure_run_writable
@@ -181,6 +182,14 @@ def log_batch(
             key_names = tuple(sorted(key_ids))
         if model_metrics:
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
+        record_keys(
+            experiment_id=run.experiment_id,
+            keys=[
+                *(("param", key) for key in param_values),
+                *(("tag", key) for key in tag_values),
+                *(("metric", key) for key in key_names),
+            ],
+        )
         record_event(
             actor=actor,
             action="run.batch_logged",
