@@ -1,4 +1,4 @@
-"""Run pages: a run's detail page, its artifacts and its chart data."""
+"""Run pages: a run's detail page, its artifacts, and the chart-data endpoint every chart reads."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, InvalidInput
 from tracker import selectors
+from tracker.selectors.comparison import compared_runs, group_bands
+from tracker.selectors.previews import artifact_previews, image_type
 
 from ..access import viewer_required
-from ..charts import chart_configs, series_payload
-from ..forms import DEFAULT_MAX_POINTS, SeriesQueryForm
+from ..chart_forms import ChartQueryForm
+from ..charts import chart_configs, chart_payload
+from .edits import NOTE_TAG, failure_reason
 
 
 @require_GET
@@ -26,9 +30,12 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "run": run,
         "data": data,
         "tags": sorted(data.tags.items()),
-        "artifacts": selectors.list_artifacts(run=run),
+        "note": data.tags.get(NOTE_TAG, ""),
+        "failure_reason": failure_reason(run=run, tags=data.tags),
+        "previews": artifact_previews(artifacts=list(selectors.list_artifacts(run=run))),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
+        "can_edit": role_of(request.user) >= Role.CONTRIBUTOR,
     }
     return render(request, "dashboard/run_detail.html", context)
 
@@ -36,27 +43,45 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_GET
 @viewer_required
 def artifact_download(request: HttpRequest, run_id: str, path: str) -> FileResponse:
+    """The file as a download; `?inline=1` shows an image in the page (never SVG or HTML)."""
     run = selectors.get_run(run_id=run_id)
     artifact = selectors.get_artifact(run=run, path=path)
     filename = posixpath.basename(artifact.path)
+    content_type = image_type(artifact.path)
+    if request.GET.get("inline") == "1" and content_type:
+        response = FileResponse(artifact.file.open("rb"), filename=filename, content_type=content_type)
+        response["Content-Security-Policy"] = "default-src 'none'"
+        return response
     return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=filename)
+
+
+def _form_error(form: ChartQueryForm) -> JsonResponse:
+    field, errors = next(iter(form.errors.items()))
+    error = InvalidInput(errors[0], field=None if field == "__all__" else field)
+    return JsonResponse(error.as_dict(), status=error.http_status)
 
 
 @require_GET
 @viewer_required
-def metric_series(request: HttpRequest, run_id: str, key: str) -> JsonResponse:
-    form = SeriesQueryForm(request.GET)
+def chart_data(request: HttpRequest) -> JsonResponse:
+    """Many runs and keys in one response, each series reduced to about `max_points` points."""
+    form = ChartQueryForm(request.GET)
     if not form.is_valid():
-        field, errors = next(iter(form.errors.items()))
-        error = InvalidInput(errors[0], field=None if field == "__all__" else field)
-        return JsonResponse(error.as_dict(), status=error.http_status)
+        return _form_error(form)
+    query = form.cleaned_data
     try:
-        series = selectors.metric_series(
-            run=selectors.get_run(run_id=run_id),
-            key=key,
-            max_points=form.cleaned_data["max_points"] or DEFAULT_MAX_POINTS,
+        runs = compared_runs(run_ids=query["runs"], minimum=1)
+        series = selectors.chart_series(
+            runs=[data.run for data in runs],
+            keys=query["keys"],
+            max_points=query["max_points"] or selectors.DEFAULT_MAX_POINTS,
             x_range=form.x_range,
+            after_step=query["after_step"],
         )
     except ApplicationError as error:
         return JsonResponse(error.as_dict(), status=error.http_status)
-    return JsonResponse(series_payload(series))
+    bands = []
+    if query["group_by"]:
+        group_of = {data.run.uuid: data.params.get(query["group_by"], "") for data in runs}
+        bands = group_bands(series=series, group_of=group_of)
+    return JsonResponse(chart_payload(series=series, runs=[data.run for data in runs], bands=bands))

@@ -43,7 +43,7 @@ class ChartSeries:
     key: str
     steps: list[int]
     timestamps: list[int]  # milliseconds since the epoch, one per step
-    values: list[float | None]  # None where the value was NaN or ±Infinity: a gap in the line
+    values: list[float]  # NaN or ±Infinity where so logged: a gap in a drawn line
     total_points: int  # points stored in the window
     downsampled: bool
 
@@ -63,8 +63,12 @@ class _Window:
     first: tuple[int, int, float, bool] | None = None  # (step, timestamp, value, is_nan)
     last: tuple[int, int, float, bool] | None = None
     width: int = 1
-    points: dict[tuple[int, int, float | None], None] = field(default_factory=dict)  # (step, ts, value)
+    points: dict[tuple[int, int, float | str], float] = field(default_factory=dict)
     total: int = 0
+
+    def add(self, step: int, timestamp: int, value: float) -> None:
+        """Keep a candidate point once (NaN is never equal to itself, so it is keyed by name)."""
+        self.points[(step, timestamp, "nan" if math.isnan(value) else value)] = value
 
 
 def _chunks(items: Sequence[_Window]) -> Iterable[Sequence[_Window]]:
@@ -125,7 +129,7 @@ def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
         low, high, odd = (
             f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
             f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
-            f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}]",
+            f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}, p.value{kind}, p.is_nan::int{kind}]",
         )
         return (
             f"WITH {series} SELECT s.i, {bucket} AS b, count(*), "
@@ -136,11 +140,11 @@ def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     # SQLite: a bare column beside a single min() or max() comes from the row holding that
     # extreme, so three grouped selects (min, max, first non-finite) give the same rows.
     selects = [
-        f"SELECT s.i, {bucket} AS b, count(*), min(p.value), p.step, p.timestamp, 0 {join} "
+        f"SELECT s.i, {bucket} AS b, count(*), min(p.value), p.step, p.timestamp, p.is_nan {join} "
         f"WHERE {_FINITE} GROUP BY s.i, b",
-        f"SELECT s.i, {bucket} AS b, 0, max(p.value), p.step, p.timestamp, 1 {join} "
+        f"SELECT s.i, {bucket} AS b, 0, max(p.value), p.step, p.timestamp, p.is_nan {join} "
         f"WHERE {_FINITE} GROUP BY s.i, b",
-        f"SELECT s.i, {bucket} AS b, count(*), NULL, min(p.step), p.timestamp, 2 {join} "
+        f"SELECT s.i, {bucket} AS b, count(*), p.value, min(p.step), p.timestamp, p.is_nan {join} "
         f"WHERE NOT ({_FINITE}) GROUP BY s.i, b",
     ]
     return f"WITH {series} " + " UNION ALL ".join(selects), params
@@ -167,31 +171,27 @@ def _read_buckets(windows: Sequence[_Window]) -> None:
             base = (bucket + _truncated_div(window.first[0], window.width)) * window.width
             for extreme in (low, high):
                 if extreme is not None:
-                    window.points[(base + int(extreme[1]), int(extreme[2]), float(extreme[0]))] = None
+                    window.add(base + int(extreme[1]), int(extreme[2]), float(extreme[0]))
             if odd is not None:
-                window.points[(base + int(odd[0]), int(odd[1]), None)] = None
+                window.add(base + int(odd[0]), int(odd[1]), math.nan if odd[3] else float(odd[2]))
         return
-    for index, _bucket, count, value, step, timestamp, kind in rows:
+    for index, _bucket, count, value, step, timestamp, is_nan in rows:
         window = by_index[index]
         window.total += count
-        window.points[(step, timestamp, None if kind == 2 else value)] = None
+        window.add(step, timestamp, math.nan if is_nan else value)
 
 
-def _finite_or_none(value: float, is_nan: bool) -> float | None:
-    return None if is_nan or not math.isfinite(value) else value
-
-
-Point = tuple[int, int, float | None]  # (step, timestamp, value or None for a gap)
+Point = tuple[int, int, float]  # (step, timestamp, value)
 
 
 def _thin(points: list[Point], max_points: int) -> list[Point]:
     """MinMaxLTTB's choice of the finite points, plus every gap marker and both ends."""
     points.sort(key=lambda p: (p[0], p[1]))
-    finite = [i for i, p in enumerate(points) if p[2] is not None]
+    finite = [i for i, p in enumerate(points) if math.isfinite(p[2])]
     if len(points) <= max_points or len(finite) < 3:
         return points
     keep = {0, len(points) - 1}
-    keep.update(i for i, p in enumerate(points) if p[2] is None)
+    keep.update(i for i, p in enumerate(points) if not math.isfinite(p[2]))
     budget = max(max_points - len(keep), 3)
     if len(finite) > budget:
         steps = np.array([points[i][0] for i in finite], dtype=np.float64)
@@ -254,8 +254,8 @@ def chart_series(
             result[(window.run.uuid, window.key)] = empty_series(window.run, window.key)
             continue
         for step, timestamp, value, is_nan in (window.first, window.last):
-            window.points[(step, timestamp, _finite_or_none(value, is_nan))] = None
-        points = _thin(list(window.points), max_points)
+            window.add(step, timestamp, math.nan if is_nan else value)
+        points = _thin([(step, ts, value) for (step, ts, _), value in window.points.items()], max_points)
         result[(window.run.uuid, window.key)] = ChartSeries(
             run_id=window.run.uuid,
             key=window.key,

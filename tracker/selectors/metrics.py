@@ -106,7 +106,7 @@ class Series:
     run_id: str
     key: str
     steps: list[int]
-    values: list[float | None]  # None for NaN and ±Infinity, so charts show a gap
+    values: list[float | None]  # None for NaN, so charts show a gap
     total_points: int
     downsampled: bool
 
@@ -123,7 +123,8 @@ def metric_series(
     if not MetricKey.objects.filter(name=key).exists():
         raise NotFound(f"run {run.uuid} has no metric {key!r}", field="key")
     (series,) = chart_series(runs=[run], keys=[key], max_points=max_points, x_range=x_range)
-    return Series(run.uuid, key, series.steps, series.values, series.total_points, series.downsampled)
+    values = [None if math.isnan(v) else v for v in series.values]  # a gap; ±Infinity stays itself
+    return Series(run.uuid, key, series.steps, values, series.total_points, series.downsampled)
 
 
 MAX_SAMPLED_RUNS = 100
