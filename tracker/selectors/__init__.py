@@ -22,7 +22,9 @@ from .experiments import (
     get_experiment,
     get_experiment_by_name,
     get_experiments,
+    get_saved_view,
     list_experiments,
+    list_saved_views,
     search_experiments,
 )
 from .logged_models import (
@@ -45,6 +47,7 @@ from .metrics import (
     metric_samples,
     metric_series,
 )
+from .run_groups import MAX_GROUPS, GroupPage, RunGroup, group_filter, group_runs
 from .runs import (
     COUNT_LIMIT,
     KeySets,
@@ -69,6 +72,7 @@ __all__ = [
     "MAX_CHART_KEYS",
     "MAX_CHART_POINTS",
     "MAX_CHART_RUNS",
+    "MAX_GROUPS",
     "MAX_RESULTS_LIMIT",
     "MAX_SAMPLED_RUNS",
     "MAX_SAMPLES_PER_RUN",
@@ -76,6 +80,7 @@ __all__ = [
     "ArtifactEntry",
     "ChartSeries",
     "ExperimentPage",
+    "GroupPage",
     "KeySets",
     "LoggedModelDetails",
     "LoggedModelPage",
@@ -83,6 +88,7 @@ __all__ = [
     "MetricValue",
     "ModelMetricValue",
     "RunData",
+    "RunGroup",
     "RunPage",
     "Series",
     "artifact_directory",
@@ -99,10 +105,14 @@ __all__ = [
     "get_run",
     "get_run_ref",
     "get_runs",
+    "get_saved_view",
     "get_source_run",
+    "group_filter",
+    "group_runs",
     "iter_runs",
     "list_artifacts",
     "list_experiments",
+    "list_saved_views",
     "logged_model_details",
     "metric_history",
     "metric_keys_of",

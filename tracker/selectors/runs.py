@@ -13,6 +13,7 @@ from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import (
     DatasetInput,
+    Experiment,
     ExperimentKey,
     Lifecycle,
     MetricSummary,
@@ -176,10 +177,17 @@ class RunPage:
 COUNT_LIMIT = 10_000
 
 
-def _searched_runs(experiment_ids: Sequence[int | str], lifecycle: str | None) -> QuerySet[Run]:
-    runs = Run.objects.filter(
-        experiment_id__in=[e.pk for e in get_experiments(experiment_ids=experiment_ids)]
-    )
+def _id_of(experiment: int | str | Experiment) -> int | str:
+    return experiment.pk if isinstance(experiment, Experiment) else experiment
+
+
+def _searched_runs(experiment_ids: Sequence[int | str | Experiment], lifecycle: str | None) -> QuerySet[Run]:
+    """Runs of these experiments; experiments passed as rows (a page has them) are not looked up again."""
+    if all(isinstance(e, Experiment) for e in experiment_ids):
+        found = [e.pk for e in experiment_ids if isinstance(e, Experiment)]
+    else:
+        found = [e.pk for e in get_experiments(experiment_ids=[_id_of(e) for e in experiment_ids])]
+    runs = Run.objects.filter(experiment_id__in=found)
     return runs.filter(lifecycle=lifecycle) if lifecycle else runs
 
 
@@ -190,7 +198,7 @@ def count_runs(*, runs: QuerySet[Run], limit: int = COUNT_LIMIT) -> int:
 
 def search_runs(
     *,
-    experiment_ids: Sequence[int | str],
+    experiment_ids: Sequence[int | str | Experiment],
     filter_string: str | None = None,
     order_by: Sequence[str] | None = None,
     max_results: int = 100,
@@ -214,7 +222,8 @@ def search_runs(
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
     key_sets = KeySets()
     if with_column_keys:
-        key_sets = experiment_key_sets(experiment_ids=[int(e) for e in dict.fromkeys(experiment_ids)])
+        ids = [int(_id_of(e)) for e in experiment_ids]
+        key_sets = experiment_key_sets(experiment_ids=list(dict.fromkeys(ids)))
     total = None
     if with_total:
         total = count_runs(runs=runs.filter(search.compile_filter(filter_string)))
@@ -230,7 +239,7 @@ def search_runs(
 
 def iter_runs(
     *,
-    experiment_ids: Sequence[int | str],
+    experiment_ids: Sequence[int | str | Experiment],
     filter_string: str | None = None,
     order_by: Sequence[str] | None = None,
     lifecycle: str | None = Lifecycle.ACTIVE,
