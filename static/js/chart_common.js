@@ -78,6 +78,8 @@
       yaxis: {
         title: { text: escapeText(options.yTitle || "") },
         type: options.log ? "log" : "linear",
+        // On a log axis, label 1, 2 and 5 of each decade only: all nine crowd a short chart.
+        dtick: options.log ? "D2" : undefined,
         zeroline: false,
         automargin: true,
       },
