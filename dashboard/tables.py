@@ -171,17 +171,16 @@ def cell_text(data: RunData, choice: ColumnChoice) -> str:
             return format_metric(metric)
         return format_number(metric.min_value if choice.kind == "metric_min" else metric.max_value)
     if choice.kind == "dataset":
-        return "; ".join(dataset_label(d) for d in data.datasets if d.name == choice.key)
+        return "; ".join(dataset_label(d, short=False) for d in data.datasets if d.name == choice.key)
     values = data.params if choice.kind == "param" else data.tags
     return values.get(choice.key, "")
 
 
-def dataset_label(dataset: DatasetInput) -> str:
-    return " ".join(
-        part
-        for part in (dataset.version or "", dataset.digest[:8], dataset.context and f"({dataset.context})")
-        if part
-    )
+def dataset_label(dataset: DatasetInput, *, short: bool = True) -> str:
+    """`2.1 0a1b2c3d (training)`: version, the digest (its start, on screen) and the context."""
+    context = f"({dataset.context})" if dataset.context else ""
+    digest = dataset.digest[:8] if short else dataset.digest
+    return " ".join(part for part in (dataset.version, digest, context) if part)
 
 
 def constant_columns(rows: list[RunData], choices: list[ColumnChoice]) -> set[str]:

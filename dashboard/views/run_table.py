@@ -54,6 +54,8 @@ def _experiments_named(query: QueryDict) -> list[Experiment]:
 class TableResult:
     """What the page shows below the filter: one page of runs, or groups; with their notes."""
 
+    key_sets: selectors.KeySets | None = None
+    total: int | None = None  # matching runs (capped at COUNT_LIMIT + 1 in the run view)
     page: selectors.RunPage | None = None
     groups: selectors.GroupPage | None = None
     expanded: dict[int, RunTable] = field(default_factory=dict)
@@ -82,10 +84,10 @@ def _run_page(experiments: Sequence[Experiment], data: dict[str, Any], result: T
             raise
         result.filter_error = error
         result.page = _search(experiments, {**data, "page_token": None}, filter_string=None)
+        result.key_sets, result.total = result.page.key_sets, result.page.total
         return
-    result.unknown_keys = selectors.unknown_filter_keys(
-        filter_string=filter_string, key_sets=result.page.key_sets
-    )
+    result.key_sets, result.total = result.page.key_sets, result.page.total
+    result.unknown_keys = selectors.unknown_filter_keys(filter_string=filter_string, key_sets=result.key_sets)
 
 
 def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpResponse:
@@ -96,15 +98,14 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
     if form.is_valid():
         data = form.cleaned_data
         try:
-            _run_page(experiments, data, result)
-            if data["group_by"] and result.filter_error is None:
+            if data["group_by"]:
                 _groups(request, experiments, data, result)
+            else:
+                _run_page(experiments, data, result)
         except ApplicationError as error:
             form.add_error(None, str(error))
     page = result.page
-    key_sets = (
-        page.key_sets if page else selectors.experiment_key_sets(experiment_ids=[e.pk for e in experiments])
-    )
+    key_sets = result.key_sets or selectors.experiment_key_sets(experiment_ids=[e.pk for e in experiments])
     choices = choose_columns(key_sets=key_sets, chosen=data.get("columns"), several_experiments=several)
     hidden = set()
     if page is not None and data.get("hide_constant"):
@@ -128,6 +129,7 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "order_by": data.get("order_by", []),
         "sort_keys": _sort_keys(request.GET, data.get("order_by", [])),
         "page": page,
+        "total": result.total,
         "page_token": data.get("page_token"),
         "page_sizes": PAGE_SIZES,
         "page_size": data.get("page_size", PAGE_SIZES[0]),
@@ -194,17 +196,27 @@ def _sort_keys(query: QueryDict, order_by: list[str]) -> list[dict[str, str]]:
 
 
 def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[str, Any], result) -> None:
-    """Groups of runs by the chosen params, and the runs of the groups the URL expands."""
-    ids = [e.pk for e in experiments]
-    result.groups = selectors.group_runs(
-        experiment_ids=experiments,
-        group_by=data["group_by"],
-        filter_string=data["filter"] or None,
-        metric=data["group_metric"] or None,
-    )
+    """Groups of runs by the chosen params, and the runs of the groups the URL expands.
+
+    No page of ungrouped runs is read: the key sets and the group counts say all the page needs.
+    """
+    result.key_sets = selectors.experiment_key_sets(experiment_ids=[e.pk for e in experiments])
+    filter_string = data["filter"] or None
+    try:
+        result.groups = _group_page(experiments, data, filter_string)
+        result.unknown_keys = selectors.unknown_filter_keys(
+            filter_string=filter_string, key_sets=result.key_sets
+        )
+    except InvalidInput as error:
+        if error.field != "filter":
+            raise
+        result.filter_error, filter_string = error, None
+        result.groups = _group_page(experiments, data, None)
+    if not result.groups.truncated:
+        result.total = sum(group.count for group in result.groups.groups)
     expanded = set(data["expand"])
     choices = choose_columns(
-        key_sets=result.page.key_sets, chosen=data["columns"], several_experiments=len(ids) > 1
+        key_sets=result.key_sets, chosen=data["columns"], several_experiments=len(experiments) > 1
     )
     for index, group in enumerate(result.groups.groups):
         if _group_token(group) not in expanded:
@@ -212,7 +224,7 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
         runs = selectors.search_runs(
             experiment_ids=experiments,
             filter_string=selectors.group_filter(
-                filter_string=data["filter"] or None, group_by=data["group_by"], values=group.values
+                filter_string=filter_string, group_by=data["group_by"], values=group.values
             ),
             order_by=data["order_by"],
             max_results=data["page_size"],
@@ -225,6 +237,15 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
             order_by=data["order_by"],
             selected=data["selected"],
         )
+
+
+def _group_page(experiments: Sequence[Experiment], data: dict[str, Any], filter_string: str | None):
+    return selectors.group_runs(
+        experiment_ids=experiments,
+        group_by=data["group_by"],
+        filter_string=filter_string,
+        metric=data["group_metric"] or None,
+    )
 
 
 def _group_token(group: selectors.RunGroup) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import Aggregate, Avg, Count, Max, Min, OuterRef, Subquery
+from django.db.models import Aggregate, Avg, Count, F, Max, Min, OuterRef, Subquery
 
 from config.exceptions import InvalidInput
 from tracker import search
@@ -59,7 +59,10 @@ def group_runs(
         annotations["metric_value"] = Subquery(rows)
         aggregates.update(mean=Avg("metric_value"), low=Min("metric_value"), high=Max("metric_value"))
     grouped = (
-        runs.annotate(**annotations).values(*names).annotate(**aggregates).order_by(*names)[: MAX_GROUPS + 1]
+        runs.annotate(**annotations)
+        .values(*names)
+        .annotate(**aggregates)
+        .order_by(*(F(name).asc(nulls_last=True) for name in names))[: MAX_GROUPS + 1]
     )
     groups = [
         RunGroup(
