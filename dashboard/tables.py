@@ -15,6 +15,7 @@ import django_tables2 as tables
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from tracker.models import DatasetInput, Run, RunStatus
 from tracker.selectors import KeySets, MetricValue, RunData
@@ -372,6 +373,30 @@ class RunTable(tables.Table):
             column = bound.column  # this table's own copy, so setting `sort` is safe
             if isinstance(column, SortableColumn) and column.sort_key:
                 column.sort = self._sort_link(column, query, order_by)
+
+    def body(self) -> list[SafeString]:
+        """The rows as HTML, one string per row, built without django-tables2's per-cell
+        machinery (bound rows and cells cost about 5 ms per 100 cells; a page has thousands)."""
+        columns = [(bound.name, bound.column, bound.attrs["td"].as_html()) for bound in self.columns]
+        rows = []
+        for index, record in enumerate(self.data.data):
+            cells = [
+                f"<td {attrs}>{self._cell(name, column, record)}</td>" for name, column, attrs in columns
+            ]
+            rows.append(mark_safe(f'<tr class="{"odd" if index % 2 else "even"}">{"".join(cells)}</tr>'))
+        return rows
+
+    def _cell(self, name: str, column: tables.Column, record: RunData) -> str:
+        if name == "select":
+            return self.render_select(record.run.uuid, record)
+        if name == "name":
+            return format_html(
+                '<a title="{}" href="{}">{}</a>', record.run.name, _run_link(record), record.run.name
+            )
+        value = getattr(record, column.accessor)  # params, metrics, tags, datasets or run
+        if isinstance(column, AttributeColumn):
+            return column.render(value, record)
+        return column.render(value)
 
     @staticmethod
     def _sort_link(column: SortableColumn, query: QueryDict, order_by: list[str]) -> SortLink:
