@@ -118,7 +118,7 @@ def test_several_runs_and_keys_come_back_in_run_then_key_order_from_a_fixed_numb
     store(run, "loss", [3.0, 2.0, 1.0])
     store(run, "acc", [0.1, 0.2])
     store(second_run, "loss", [5.0, 4.0])
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         result = chart_series(runs=[run, second_run], keys=["loss", "acc", "missing"])
     assert [(s.run_id, s.key, s.values) for s in result] == [
         (run.uuid, "loss", [3.0, 2.0, 1.0]),

@@ -9,12 +9,13 @@ from .logged_models import (
     LoggedModelTag,
     RunModelLink,
 )
-from .metrics import MetricKey, MetricPoint, MetricSummary
+from .metrics import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, MetricSummary
 from .run_table import ExperimentKey, SavedView
 from .runs import Param, Run, RunStatus, Tag
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
+    "ROLLUP_WIDTHS",
     "Artifact",
     "ArtifactOwner",
     "DatasetInput",
@@ -29,6 +30,7 @@ __all__ = [
     "LoggedModelTag",
     "MetricKey",
     "MetricPoint",
+    "MetricRollup",
     "MetricSummary",
     "Param",
     "Run",

@@ -20,7 +20,7 @@ from django.db import connection
 from tsdownsample import MinMaxLTTBDownsampler
 
 from config.exceptions import InvalidInput
-from tracker.models import MetricKey, MetricPoint, Run
+from tracker.models import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, Run
 
 MIN_CHART_POINTS = 10
 MAX_CHART_POINTS = 20_000
@@ -31,6 +31,7 @@ MAX_CHART_KEYS = 20
 _CHUNK = 200
 _INT64 = (-(2**63), 2**63 - 1)
 _TABLE = MetricPoint._meta.db_table
+_ROLLUPS = MetricRollup._meta.db_table
 # A finite value: NaN is stored as 0 with is_nan, ±Infinity as itself (both databases hold it).
 _FINITE = "NOT p.is_nan AND p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
@@ -63,6 +64,8 @@ class _Window:
     first: tuple[int, int, float, bool] | None = None  # (step, timestamp, value, is_nan)
     last: tuple[int, int, float, bool] | None = None
     width: int = 1
+    raw: list[tuple[int, int]] = field(default_factory=list)  # step ranges read from the points
+    rollup: tuple[int, int, int] | None = None  # (level, first bucket, last bucket) read from rollups
     points: dict[tuple[int, int, float | str], float] = field(default_factory=dict)
     total: int = 0
 
@@ -105,17 +108,54 @@ def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
                 by_index[index].last = point
 
 
-def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
-    """Per series and step bucket: the min and max finite point and the first non-finite one."""
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(windows))
-    params: list[int] = []
-    for w in windows:
-        assert w.first is not None and w.last is not None
-        params += [w.index, w.run.pk, w.key_id, w.first[0], w.last[0], w.width]
-    series = f"s(i, run_id, key_id, lo, hi, width) AS (VALUES {values})"
-    # Divide each end by the width rather than their difference: no int64 overflow between
-    # steps far apart, and buckets stay whole (the one that straddles 0 may be wider).
-    bucket = "(p.step / s.width - s.lo / s.width)"
+def _plan(window: _Window) -> None:
+    """Which parts of the window come from points and which from rollups.
+
+    The coarsest rollup level no wider than a chart bucket serves the buckets it covers whole;
+    the steps before its first and after its last whole bucket (less than one rollup bucket at
+    each end) and windows too narrow for any level are read from the points.
+    """
+    assert window.first is not None and window.last is not None
+    lo, hi = window.first[0], window.last[0]
+    levels = [level for level, width in enumerate(ROLLUP_WIDTHS) if width <= window.width]
+    if not levels:
+        window.raw = [(lo, hi)]
+        return
+    level = levels[-1]
+    width = ROLLUP_WIDTHS[level]
+    first_bucket, last_bucket = -(-lo // width), (hi + 1) // width - 1
+    if first_bucket > last_bucket:
+        window.raw = [(lo, hi)]
+        return
+    window.rollup = (level, first_bucket, last_bucket)
+    window.raw = [(lo, first_bucket * width - 1), ((last_bucket + 1) * width, hi)]
+    window.raw = [(a, b) for a, b in window.raw if a <= b]
+
+
+def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
+    params = [value for row in rows for value in row]
+    return ", ".join(["(" + ", ".join(["%s"] * len(rows[0])) + ")"] * len(rows)), params
+
+
+# Chart buckets are numbered from the series' first step (`base`). Each end is divided by the
+# width rather than their difference: no int64 overflow between steps far apart (the bucket
+# that straddles 0 may be wider).
+def _bucket(step: str) -> str:
+    return f"({step} / s.width - s.base / s.width)"
+
+
+def _raw_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
+    """Per series and chart bucket, from the points: the min and max finite point and the first
+    non-finite one, with the count."""
+    pieces = [
+        (w.index, w.run.pk, w.key_id, lo, hi, w.first[0], w.width)
+        for w in windows
+        if w.first is not None
+        for lo, hi in w.raw
+    ]
+    values, params = _values(pieces)
+    series = f"s(i, run_id, key_id, lo, hi, base, width) AS (VALUES {values})"
+    bucket = _bucket("p.step")
     join = (
         f"FROM s JOIN {_TABLE} p ON p.run_id = s.run_id AND p.key_id = s.key_id "
         "AND p.step >= s.lo AND p.step <= s.hi"
@@ -125,15 +165,12 @@ def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
         # time with it. The array is float8, so it carries the step's offset in its bucket
         # (step % width, exact below 2**53) rather than the step itself, which may not fit;
         # buckets wider than that (steps spread over most of int64) take slower numeric arrays.
-        kind = "" if max(w.width for w in windows) < 2**53 else "::numeric"
-        low, high, odd = (
-            f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
-            f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]",
-            f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}, p.value{kind}, p.is_nan::int{kind}]",
-        )
+        kind = _array_kind(windows)
+        extreme = f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]"
+        odd = f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}, p.value{kind}, p.is_nan::int{kind}]"
         return (
             f"WITH {series} SELECT s.i, {bucket} AS b, count(*), "
-            f"min({low}) FILTER (WHERE {_FINITE}), max({high}) FILTER (WHERE {_FINITE}), "
+            f"min({extreme}) FILTER (WHERE {_FINITE}), max({extreme}) FILTER (WHERE {_FINITE}), "
             f"min({odd}) FILTER (WHERE NOT ({_FINITE})) {join} GROUP BY s.i, b",
             params,
         )
@@ -150,14 +187,62 @@ def _bucket_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     return f"WITH {series} " + " UNION ALL ".join(selects), params
 
 
+def _rollup_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
+    """The same reduction from the rollup rows a window's middle is covered by: each row's
+    extreme counts in the chart bucket of its own step, so the result is that of the points."""
+    pieces = [
+        (w.index, w.run.pk, w.key_id, *w.rollup, w.first[0], w.width)
+        for w in windows
+        if w.rollup is not None and w.first is not None
+    ]
+    values, params = _values(pieces)
+    series = f"s(i, run_id, key_id, level, b_lo, b_hi, base, width) AS (VALUES {values})"
+    join = (
+        f"FROM s JOIN {_ROLLUPS} r ON r.run_id = s.run_id AND r.key_id = s.key_id AND r.level = s.level "
+        "AND r.bucket >= s.b_lo AND r.bucket <= s.b_hi"
+    )
+    # Every rollup row is counted once, in the bucket of its lowest (or first odd) point.
+    counted = _bucket("COALESCE(r.min_step, r.odd_step)")
+    if connection.vendor == "postgresql":
+        kind = _array_kind(windows)
+        none = "NULL::float8[]" if not kind else "NULL::numeric[]"
+        low = f"ARRAY[r.min_value{kind}, (r.min_step %% s.width){kind}, r.min_timestamp{kind}]"
+        high = f"ARRAY[r.max_value{kind}, (r.max_step %% s.width){kind}, r.max_timestamp{kind}]"
+        odd = (
+            f"ARRAY[(r.odd_step %% s.width){kind}, r.odd_timestamp{kind}, r.odd_value{kind}, "
+            f"r.odd_is_nan::int{kind}]"
+        )
+        selects = [
+            f"SELECT s.i, {counted} AS b, sum(r.count)::bigint, "
+            f"min({low}) FILTER (WHERE r.min_value IS NOT NULL), {none}, {none} {join} GROUP BY s.i, b",
+            f"SELECT s.i, {_bucket('r.max_step')} AS b, 0, {none}, max({high}), {none} {join} "
+            "WHERE r.max_step IS NOT NULL GROUP BY s.i, b",
+            f"SELECT s.i, {_bucket('r.odd_step')} AS b, 0, {none}, {none}, min({odd}) {join} "
+            "WHERE r.odd_step IS NOT NULL GROUP BY s.i, b",
+        ]
+    else:
+        selects = [
+            f"SELECT s.i, {counted} AS b, sum(r.count), min(r.min_value), r.min_step, r.min_timestamp, 0 "
+            f"{join} GROUP BY s.i, b",
+            f"SELECT s.i, {_bucket('r.max_step')} AS b, 0, max(r.max_value), r.max_step, r.max_timestamp, 0 "
+            f"{join} WHERE r.max_step IS NOT NULL GROUP BY s.i, b",
+            f"SELECT s.i, {_bucket('r.odd_step')} AS b, 0, r.odd_value, min(r.odd_step), r.odd_timestamp, "
+            f"r.odd_is_nan {join} WHERE r.odd_step IS NOT NULL GROUP BY s.i, b",
+        ]
+    return f"WITH {series} " + " UNION ALL ".join(selects), params
+
+
+def _array_kind(windows: Sequence[_Window]) -> str:
+    return "" if max(w.width for w in windows) < 2**53 else "::numeric"
+
+
 def _truncated_div(a: int, b: int) -> int:
     """Integer division rounding toward zero, as SQL's `/` does (Python's `//` floors)."""
     return -(-a // b) if (a < 0) != (b < 0) else a // b
 
 
-def _read_buckets(windows: Sequence[_Window]) -> None:
+def _read_buckets(windows: Sequence[_Window], sql: str, params: list[int]) -> None:
     """Fill each window's candidate points from the database's per-bucket reduction."""
-    sql, params = _bucket_sql(windows)
     by_index = {window.index: window for window in windows}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -170,15 +255,16 @@ def _read_buckets(windows: Sequence[_Window]) -> None:
             # step = (step / width) * width + step % width, with SQL's truncating division.
             base = (bucket + _truncated_div(window.first[0], window.width)) * window.width
             for extreme in (low, high):
-                if extreme is not None:
+                if extreme is not None and extreme[0] is not None:
                     window.add(base + int(extreme[1]), int(extreme[2]), float(extreme[0]))
             if odd is not None:
                 window.add(base + int(odd[0]), int(odd[1]), math.nan if odd[3] else float(odd[2]))
         return
-    for index, _bucket, count, value, step, timestamp, is_nan in rows:
+    for index, _bucket_number, count, value, step, timestamp, is_nan in rows:
         window = by_index[index]
         window.total += count
-        window.add(step, timestamp, math.nan if is_nan else value)
+        if step is not None and (value is not None or is_nan):
+            window.add(step, timestamp, math.nan if is_nan else value)
 
 
 Point = tuple[int, int, float]  # (step, timestamp, value)
@@ -246,8 +332,11 @@ def chart_series(
             assert window.first is not None and window.last is not None
             span = window.last[0] - window.first[0] + 1
             window.width = max(1, -(-span // max_points))
-        if present:
-            _read_buckets(present)
+            _plan(window)
+        if any(window.raw for window in present):
+            _read_buckets(present, *_raw_sql(present))
+        if any(window.rollup for window in present):
+            _read_buckets(present, *_rollup_sql(present))
     result: dict[tuple[str, str], ChartSeries] = dict(empty)
     for window in windows:
         if window.first is None or window.last is None:
