@@ -71,6 +71,7 @@ def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_s
         max_results=data["page_size"],
         page_token=data["page_token"],
         with_total=True,
+        split_metric_sort=True,
     )
 
 

@@ -8,6 +8,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from config.exceptions import InvalidInput
@@ -309,8 +310,9 @@ def test_run_table_runs_a_fixed_number_of_queries(
     url = reverse("dashboard:run-table", args=[experiment.pk])
     viewer_client.get(url)  # warm the session
     # Session, user, role; experiment, page, key set, count; params, tags, summaries,
-    # datasets; saved views. Column keys no longer cost a DISTINCT over the runs.
-    with django_assert_max_num_queries(12):
+    # datasets; saved views. Column keys no longer cost a DISTINCT over the runs. On PostgreSQL
+    # a metric sort reads runs with the metric, then those without, when a page is short.
+    with django_assert_max_num_queries(12 + (connection.vendor == "postgresql")):
         response = viewer_client.get(
             url, {"page_size": "50", "order_by": "metrics.m3 DESC", "filter": "params.p1 > 3"}
         )

@@ -35,7 +35,7 @@ from .grammar import (
     string_q,
     time_q,
 )
-from .paging import OrderClause, SearchResult, parse_order_by, sorted_result
+from .paging import OrderClause, SearchResult, parse_order_by, sorted_result, split_result
 
 _NULLABLE_ATTRIBUTES = {"user_id": "user", "end_time": "end_time"}  # guarded so NOT stays two-valued
 # A number the database can cast without erroring: PostgreSQL rejects '1e999' and 'abc', so the
@@ -122,11 +122,41 @@ def _sort_expression(clause: OrderClause) -> tuple[Any, str]:
 
 
 def apply_search(
-    queryset: QuerySet[Run], *, filter_string: str | None, order_by: Sequence[str] | None
+    queryset: QuerySet[Run],
+    *,
+    filter_string: str | None,
+    order_by: Sequence[str] | None,
+    split_metric_sort: bool = False,
 ) -> SearchResult:
-    """Filter, annotate the sort values and order; start_time DESC, uuid break ties."""
+    """Filter, annotate the sort values and order; start_time DESC, uuid break ties.
+
+    `split_metric_sort` reads a metric-first order in two parts (see split_result): a page of a
+    large experiment then costs its own rows, and a short page one query more.
+    """
     clauses = parse_order_by(order_by)
     for tie_breaker in (OrderClause("attribute", "start_time", True), OrderClause("attribute", "run_id")):
         if all((c.entity, c.key) != (tie_breaker.entity, tie_breaker.key) for c in clauses):
             clauses.append(tie_breaker)
-    return sorted_result(queryset.filter(compile_filter(filter_string)), clauses, _sort_expression)
+    filtered = queryset.filter(compile_filter(filter_string))
+    first = clauses[0]
+    if not split_metric_sort or first.entity != "metric":
+        return sorted_result(filtered, clauses, _sort_expression, not_null=_never_null)
+    # Sorting by a metric: the runs with a value come from the summary index in order (a page
+    # reads about its own rows, not every match), then the runs without one (NULLs last).
+    key_id = Subquery(MetricKey.objects.filter(name=first.key).values("id")[:1])
+    with_value = filtered.filter(metric_summaries__key_id=key_id, metric_summaries__last_value__isnull=False)
+    has_value = _rows("metric", first.key).filter(last_value__isnull=False)
+    return split_result(
+        filtered,
+        clauses,
+        _sort_expression,
+        not_null=_never_null,
+        with_value=with_value,
+        value=F("metric_summaries__last_value"),
+        without_value=filtered.exclude(Exists(has_value)),
+    )
+
+
+def _never_null(clause: OrderClause) -> bool:
+    """Run columns that are NOT NULL: their sort needs no NULLS LAST, so indexes serve it."""
+    return clause.entity == "attribute" and clause.key in ("start_time", "run_id", "run_name", "status")
