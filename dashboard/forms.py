@@ -34,6 +34,7 @@ class RunTableForm(forms.Form):
         empty_value=PAGE_SIZES[0],
     )
     group_metric = forms.CharField(required=False, max_length=250)
+    total = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)  # from page 1
     hide_constant = forms.BooleanField(required=False)
 
     def clean(self):

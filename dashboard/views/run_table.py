@@ -70,7 +70,8 @@ def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_s
         order_by=data["order_by"],
         max_results=data["page_size"],
         page_token=data["page_token"],
-        with_total=True,
+        # Later pages carry the first page's total in their links, so only a first page counts.
+        with_total=data["page_token"] is None or data.get("total") is None,
         split_metric_sort=True,
     )
 
@@ -87,7 +88,8 @@ def _run_page(experiments: Sequence[Experiment], data: dict[str, Any], result: T
         result.page = _search(experiments, {**data, "page_token": None}, filter_string=None)
         result.key_sets, result.total = result.page.key_sets, result.page.total
         return
-    result.key_sets, result.total = result.page.key_sets, result.page.total
+    result.key_sets = result.page.key_sets
+    result.total = result.page.total if result.page.total is not None else data.get("total")
     result.unknown_keys = selectors.unknown_filter_keys(filter_string=filter_string, key_sets=result.key_sets)
 
 

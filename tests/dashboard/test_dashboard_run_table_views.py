@@ -375,3 +375,22 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
         plain = every_page(False, order)
         assert len(plain) == 23
         assert every_page(True, order) == plain
+
+
+def test_later_pages_show_the_first_pages_total_without_counting_again(viewer_client, sweep):
+    experiment, _ = sweep
+    first = viewer_client.get(table(experiment), {"page_size": "25", "filter": "params.seed = '7'"})
+    assert first.context["total"] == 6
+    with CaptureQueriesContext(connection) as queries:
+        later = viewer_client.get(
+            table(experiment),
+            {
+                "page_size": "25",
+                "filter": "params.seed = '7'",
+                "page_token": "WyIyMDI1LTAzLTAxVDEyOjA1OjAwKzAwOjAwIiwiMCJd",
+                "total": "6",
+            },
+        )
+    assert later.status_code == 200, later.content
+    assert later.context["total"] == 6
+    assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
