@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 from django.db import connection
@@ -144,6 +145,18 @@ def _bucket(step: str) -> str:
     return f"({step} / s.width - s.base / s.width)"
 
 
+def _join(table: str, alias: str, condition: str) -> str:
+    """Join each series row to its own index range. PostgreSQL gets a LATERAL subquery that
+    `OFFSET 0` keeps from being flattened: as a plain join, its planner (a few VALUES rows against
+    millions of points) chose a parallel scan of the whole table, 2 s instead of milliseconds.
+    SQLite always loops over the index."""
+    if connection.vendor == "postgresql":
+        return (
+            f"FROM s CROSS JOIN LATERAL (SELECT * FROM {table} {alias} WHERE {condition} OFFSET 0) AS {alias}"
+        )
+    return f"FROM s JOIN {table} {alias} ON {condition}"
+
+
 def _raw_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     """Per series and chart bucket, from the points: the min and max finite point and the first
     non-finite one, with the count."""
@@ -156,24 +169,22 @@ def _raw_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     values, params = _values(pieces)
     series = f"s(i, run_id, key_id, lo, hi, base, width) AS (VALUES {values})"
     bucket = _bucket("p.step")
-    join = (
-        f"FROM s JOIN {_TABLE} p ON p.run_id = s.run_id AND p.key_id = s.key_id "
-        "AND p.step >= s.lo AND p.step <= s.hi"
+    join = _join(
+        _TABLE, "p", "p.run_id = s.run_id AND p.key_id = s.key_id AND p.step >= s.lo AND p.step <= s.hi"
     )
     if connection.vendor == "postgresql":
-        # One pass: min/max over (value, offset, timestamp) arrays return each extreme's step and
-        # time with it. The array is float8, so it carries the step's offset in its bucket
-        # (step % width, exact below 2**53) rather than the step itself, which may not fit;
-        # buckets wider than that (steps spread over most of int64) take slower numeric arrays.
         kind = _array_kind(windows)
-        extreme = f"ARRAY[p.value{kind}, (p.step %% s.width){kind}, p.timestamp{kind}]"
-        odd = f"ARRAY[(p.step %% s.width){kind}, p.timestamp{kind}, p.value{kind}, p.is_nan::int{kind}]"
-        return (
-            f"WITH {series} SELECT s.i, {bucket} AS b, count(*), "
-            f"min({extreme}) FILTER (WHERE {_FINITE}), max({extreme}) FILTER (WHERE {_FINITE}), "
-            f"min({odd}) FILTER (WHERE NOT ({_FINITE})) {join} GROUP BY s.i, b",
-            params,
+        offset = f"(p.step %% s.width){kind}"
+        aggregates = _pg_extremes(
+            low=f"ARRAY[p.value{kind}, {offset}, p.timestamp{kind}]",
+            high=f"ARRAY[p.value{kind}, {offset}, p.timestamp{kind}]",
+            odd=f"ARRAY[{offset}, p.timestamp{kind}, p.value{kind}, p.is_nan::int{kind}]",
+            finite=_FINITE,
+            odd_filter=f"NOT ({_FINITE})",
         )
+        return _pg_unpacked(
+            f"WITH {series} SELECT s.i, {bucket} AS b, count(*) AS c, {aggregates} {join} GROUP BY s.i, b"
+        ), params
     # SQLite: a bare column beside a single min() or max() comes from the row holding that
     # extreme, so three grouped selects (min, max, first non-finite) give the same rows.
     selects = [
@@ -191,45 +202,72 @@ def _rollup_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     """The same reduction from the rollup rows a window's middle is covered by: each row's
     extreme counts in the chart bucket of its own step, so the result is that of the points."""
     pieces = [
-        (w.index, w.run.pk, w.key_id, *w.rollup, w.first[0], w.width)
+        (w.index, w.run.pk, w.key_id, *w.rollup, w.first[0], w.width, ROLLUP_WIDTHS[w.rollup[0]])
         for w in windows
         if w.rollup is not None and w.first is not None
     ]
     values, params = _values(pieces)
-    series = f"s(i, run_id, key_id, level, b_lo, b_hi, base, width) AS (VALUES {values})"
-    join = (
-        f"FROM s JOIN {_ROLLUPS} r ON r.run_id = s.run_id AND r.key_id = s.key_id AND r.level = s.level "
-        "AND r.bucket >= s.b_lo AND r.bucket <= s.b_hi"
+    series = f"s(i, run_id, key_id, level, b_lo, b_hi, base, width, rw) AS (VALUES {values})"
+    join = _join(
+        _ROLLUPS,
+        "r",
+        "r.run_id = s.run_id AND r.key_id = s.key_id AND r.level = s.level "
+        "AND r.bucket >= s.b_lo AND r.bucket <= s.b_hi",
     )
-    # Every rollup row is counted once, in the bucket of its lowest (or first odd) point.
-    counted = _bucket("COALESCE(r.min_step, r.odd_step)")
     if connection.vendor == "postgresql":
+        # A rollup row is never wider than a chart bucket: it joins the chart bucket where it
+        # starts, whole (one row per chart bucket, not three), and its extremes keep their own
+        # steps as offsets from that bucket's start (below 2 widths: exact in float8).
         kind = _array_kind(windows)
-        none = "NULL::float8[]" if not kind else "NULL::numeric[]"
-        low = f"ARRAY[r.min_value{kind}, (r.min_step %% s.width){kind}, r.min_timestamp{kind}]"
-        high = f"ARRAY[r.max_value{kind}, (r.max_step %% s.width){kind}, r.max_timestamp{kind}]"
-        odd = (
-            f"ARRAY[(r.odd_step %% s.width){kind}, r.odd_timestamp{kind}, r.odd_value{kind}, "
-            f"r.odd_is_nan::int{kind}]"
+        start = "((r.bucket * s.rw) / s.width)"
+
+        def offset(step: str) -> str:
+            return f"({step} - {start} * s.width){kind}"
+
+        aggregates = _pg_extremes(
+            low=f"ARRAY[r.min_value{kind}, {offset('r.min_step')}, r.min_timestamp{kind}]",
+            high=f"ARRAY[r.max_value{kind}, {offset('r.max_step')}, r.max_timestamp{kind}]",
+            odd=(
+                f"ARRAY[{offset('r.odd_step')}, r.odd_timestamp{kind}, r.odd_value{kind}, "
+                f"r.odd_is_nan::int{kind}]"
+            ),
+            finite="r.min_value IS NOT NULL",
+            odd_filter="r.odd_step IS NOT NULL",
         )
-        selects = [
-            f"SELECT s.i, {counted} AS b, sum(r.count)::bigint, "
-            f"min({low}) FILTER (WHERE r.min_value IS NOT NULL), {none}, {none} {join} GROUP BY s.i, b",
-            f"SELECT s.i, {_bucket('r.max_step')} AS b, 0, {none}, max({high}), {none} {join} "
-            "WHERE r.max_step IS NOT NULL GROUP BY s.i, b",
-            f"SELECT s.i, {_bucket('r.odd_step')} AS b, 0, {none}, {none}, min({odd}) {join} "
-            "WHERE r.odd_step IS NOT NULL GROUP BY s.i, b",
-        ]
-    else:
-        selects = [
-            f"SELECT s.i, {counted} AS b, sum(r.count), min(r.min_value), r.min_step, r.min_timestamp, 0 "
-            f"{join} GROUP BY s.i, b",
-            f"SELECT s.i, {_bucket('r.max_step')} AS b, 0, max(r.max_value), r.max_step, r.max_timestamp, 0 "
-            f"{join} WHERE r.max_step IS NOT NULL GROUP BY s.i, b",
-            f"SELECT s.i, {_bucket('r.odd_step')} AS b, 0, r.odd_value, min(r.odd_step), r.odd_timestamp, "
-            f"r.odd_is_nan {join} WHERE r.odd_step IS NOT NULL GROUP BY s.i, b",
-        ]
+        return _pg_unpacked(
+            f"WITH {series} SELECT s.i, {start} - s.base / s.width AS b, sum(r.count)::bigint AS c, "
+            f"{aggregates} {join} GROUP BY s.i, b"
+        ), params
+    # SQLite, as for the points: each extreme in the chart bucket of its own step.
+    counted = _bucket("COALESCE(r.min_step, r.odd_step)")  # every rollup row counted once
+    selects = [
+        f"SELECT s.i, {counted} AS b, sum(r.count), min(r.min_value), r.min_step, r.min_timestamp, 0 "
+        f"{join} GROUP BY s.i, b",
+        f"SELECT s.i, {_bucket('r.max_step')} AS b, 0, max(r.max_value), r.max_step, r.max_timestamp, 0 "
+        f"{join} WHERE r.max_step IS NOT NULL GROUP BY s.i, b",
+        f"SELECT s.i, {_bucket('r.odd_step')} AS b, 0, r.odd_value, min(r.odd_step), r.odd_timestamp, "
+        f"r.odd_is_nan {join} WHERE r.odd_step IS NOT NULL GROUP BY s.i, b",
+    ]
     return f"WITH {series} " + " UNION ALL ".join(selects), params
+
+
+def _pg_extremes(*, low: str, high: str, odd: str, finite: str, odd_filter: str) -> str:
+    """PostgreSQL in one pass: min/max over (value, offset, timestamp) arrays bring each
+    extreme's step offset and time with it. The arrays are float8, so they carry the step's
+    offset in its chart bucket rather than the step itself, which may not fit; buckets of 2**53
+    steps and more (steps spread over most of int64) take slower numeric arrays."""
+    return (
+        f"min({low}) FILTER (WHERE {finite}) AS lo, max({high}) FILTER (WHERE {finite}) AS hi, "
+        f"min({odd}) FILTER (WHERE {odd_filter}) AS odd"
+    )
+
+
+def _pg_unpacked(grouped: str) -> str:
+    """The arrays' elements as plain columns: psycopg reads numbers far faster than arrays."""
+    return (
+        "SELECT i, b, c, lo[1], lo[2], lo[3], hi[1], hi[2], hi[3], odd[1], odd[2], odd[3], odd[4] "
+        f"FROM ({grouped}) AS grouped"
+    )
 
 
 def _array_kind(windows: Sequence[_Window]) -> str:
@@ -248,17 +286,17 @@ def _read_buckets(windows: Sequence[_Window], sql: str, params: list[int]) -> No
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if connection.vendor == "postgresql":
-        for index, bucket, count, low, high, odd in rows:
+        for index, bucket, count, *extremes, odd_offset, odd_ts, odd_value, odd_nan in rows:
             window = by_index[index]
             window.total += count
             assert window.first is not None
-            # step = (step / width) * width + step % width, with SQL's truncating division.
+            # step = (step / width) * width + offset, with SQL's truncating division.
             base = (bucket + _truncated_div(window.first[0], window.width)) * window.width
-            for extreme in (low, high):
-                if extreme is not None and extreme[0] is not None:
-                    window.add(base + int(extreme[1]), int(extreme[2]), float(extreme[0]))
-            if odd is not None:
-                window.add(base + int(odd[0]), int(odd[1]), math.nan if odd[3] else float(odd[2]))
+            for value, offset, timestamp in (extremes[:3], extremes[3:]):
+                if value is not None:
+                    window.add(base + int(offset), int(timestamp), float(value))
+            if odd_offset is not None:
+                window.add(base + int(odd_offset), int(odd_ts), math.nan if odd_nan else float(odd_value))
         return
     for index, _bucket_number, count, value, step, timestamp, is_nan in rows:
         window = by_index[index]
@@ -272,7 +310,7 @@ Point = tuple[int, int, float]  # (step, timestamp, value)
 
 def _thin(points: list[Point], max_points: int) -> list[Point]:
     """MinMaxLTTB's choice of the finite points, plus every gap marker and both ends."""
-    points.sort(key=lambda p: (p[0], p[1]))
+    points.sort(key=itemgetter(0, 1))
     finite = [i for i, p in enumerate(points) if math.isfinite(p[2])]
     if len(points) <= max_points or len(finite) < 3:
         return points
