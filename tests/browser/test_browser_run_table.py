@@ -141,3 +141,25 @@ def test_runs_of_two_experiments_chosen_on_the_experiment_list(login, viewer, ru
     assert "Experiment" in headers
     page.keyboard.press("Tab")  # the page is usable by keyboard: checkboxes and links take focus
     page.screenshot(path=str(SHOTS / "run-table-two-experiments.png"), full_page=False)
+
+
+def test_grouping_by_a_param_summarises_a_metric_and_expands_a_group(
+    login, viewer, run_table_sweep, live_server
+):
+    experiment, _, _ = run_table_sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.click("details.group-picker summary")
+    page.select_option("#group-by", ["lr"])
+    page.select_option("#group-metric", "val_f1")
+    with page.expect_navigation():
+        page.click("details.group-picker button[type=submit]")
+    rows = page.locator(".group-table tbody tr.group-row")
+    assert rows.count() == 3
+    assert rows.nth(0).locator("td").all_text_contents()[1:3] == ["0.001", "10"]
+    with page.expect_navigation():
+        rows.nth(0).locator("a.group-toggle").click()
+    expanded = page.locator(".group-runs .run-table tbody tr")
+    assert expanded.count() == 10
+    assert page.locator(".group-row.open a.group-toggle").get_attribute("aria-expanded") == "true"
+    page.screenshot(path=str(SHOTS / "run-table-grouped.png"), full_page=True)
