@@ -11,6 +11,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    FilteredRelation,
     FloatField,
     OuterRef,
     Q,
@@ -109,11 +110,30 @@ def compile_filter(text: str | None) -> Q:
     return Q() if node is None else compile_node(node, _compile_comparison)
 
 
+def _joined(clause: OrderClause) -> str:
+    """The alias of the param or tag row a sort clause joins (see _join_sorted_rows)."""
+    return f"search_{clause.entity}_{abs(hash(clause.key))}"
+
+
+def _join_sorted_rows(queryset: QuerySet[Run], clauses: Sequence[OrderClause]) -> QuerySet[Run]:
+    """Params and tags to sort by, joined (LEFT JOIN … AND key = …) rather than looked up per
+    run: PostgreSQL hashes the key's rows once instead of probing an index for every match."""
+    relations = {
+        _joined(clause): FilteredRelation(
+            f"{clause.entity}s", condition=Q(**{f"{clause.entity}s__key": clause.key})
+        )
+        for clause in clauses
+        if clause.entity in ("param", "tag")
+    }
+    return queryset.annotate(**relations) if relations else queryset
+
+
 def _sort_expression(clause: OrderClause) -> tuple[Any, str]:
-    if clause.entity != "attribute":
-        column = "last_value" if clause.entity == "metric" else "value"
-        rows = _rows(clause.entity, clause.key).values(column)[:1]
-        return Subquery(rows), "number" if clause.entity == "metric" else "string"
+    if clause.entity in ("param", "tag"):
+        return F(f"{_joined(clause)}__value"), "string"
+    if clause.entity == "metric":
+        rows = _rows(clause.entity, clause.key).values("last_value")[:1]
+        return Subquery(rows), "number"
     if clause.key in TIME_ATTRIBUTES:
         return F(clause.key), "datetime"
     if clause.key == SORT_ONLY_ATTRIBUTE:
@@ -137,7 +157,7 @@ def apply_search(
     for tie_breaker in (OrderClause("attribute", "start_time", True), OrderClause("attribute", "run_id")):
         if all((c.entity, c.key) != (tie_breaker.entity, tie_breaker.key) for c in clauses):
             clauses.append(tie_breaker)
-    filtered = queryset.filter(compile_filter(filter_string))
+    filtered = _join_sorted_rows(queryset.filter(compile_filter(filter_string)), clauses)
     first = clauses[0]
     if not split_metric_sort or first.entity != "metric":
         return sorted_result(filtered, clauses, _sort_expression, not_null=_never_null)
