@@ -1,7 +1,7 @@
 // Compare page: one chart per metric key with a trace per run (one colour per run on every
 // chart), EMA smoothing over a faint raw curve, log scale, x by step / wall time / time since
 // start, group bands computed on the server, a diff table filter, parallel coordinates, a
-// scatter, and live extension of RUNNING runs' traces. All series come from one request.
+// scatter, and live extension of RUNNING runs' traces. Each chart's series come in one request.
 (function () {
   "use strict";
 
@@ -195,26 +195,30 @@
     targets.forEach(draw);
   }
 
-  function load(targets, range) {
-    if (targets.length === 0) {
-      return Promise.resolve();
-    }
-    var url = C.seriesUrl(config.seriesUrl, runIds(), targets.map(function (chart) { return chart.key; }), {
-      max_points: C.pointsFor(targets[0].element),
+  // One request per chart, every run's series of that key in it: the requests run side by side
+  // on the server's workers, and each chart draws as soon as its own data arrives.
+  function loadOne(chart, range) {
+    var url = C.seriesUrl(config.seriesUrl, runIds(), [chart.key], {
+      max_points: C.pointsFor(chart.element),
       x_min: range ? range[0] : null,
       x_max: range ? range[1] : null,
       group_by: state.groupBy,
     });
     return C.fetchJson(url)
       .then(function (body) {
-        accept(body, targets);
+        accept(body, [chart]);
         return body;
       })
       .catch(function (error) {
-        targets.forEach(function (chart) {
-          chart.note.textContent = "Could not load the series: " + error.message;
-        });
+        chart.note.textContent = "Could not load the series: " + error.message;
+        return null;
       });
+  }
+
+  function load(targets, range) {
+    return Promise.all(targets.map(function (chart) { return loadOne(chart, range); })).then(function (bodies) {
+      return bodies.filter(Boolean)[0] || null; // each says which runs are still running
+    });
   }
 
   // Live runs: ask only for points after the last step drawn, append them with extendTraces.

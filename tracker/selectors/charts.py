@@ -369,7 +369,9 @@ def chart_series(
         for window in present:
             assert window.first is not None and window.last is not None
             span = window.last[0] - window.first[0] + 1
-            window.width = max(1, -(-span // max_points))
+            # Each chart bucket yields its lowest and highest point: half as many buckets as
+            # points fill the chart, and MinMaxLTTB has little left to thin.
+            window.width = max(1, -(-span // max(1, max_points // 2)))
             _plan(window)
         if any(window.raw for window in present):
             _read_buckets(present, *_raw_sql(present))
