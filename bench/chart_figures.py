@@ -159,7 +159,7 @@ def _client(user_id: int):
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    client = Client()
+    client = Client(HTTP_HOST="localhost")  # one of the embedded defaults' ALLOWED_HOSTS
     client.force_login(get_user_model().objects.get(pk=user_id))
     return client
 

@@ -317,3 +317,19 @@ def test_an_edit_never_redirects_off_site(contributor_client, detailed_run):
         edit_url(detailed_run, "tag"), {"key": "a", "value": "b", "next": "https://evil.test/"}
     )
     assert response["Location"] == reverse("dashboard:run-detail", args=[detailed_run.uuid])
+
+
+def test_the_experiment_list_offers_delete_then_restore_to_a_contributor(contributor_client, detailed_run):
+    experiment = detailed_run.experiment
+    delete = reverse("dashboard:experiment-edit", args=[experiment.pk, "delete"])
+    list_url = reverse("dashboard:experiment-list")
+    assert f'action="{delete}"' in contributor_client.get(list_url).content.decode()
+    contributor_client.post(delete)
+    content = contributor_client.get(list_url).content.decode()
+    restore = reverse("dashboard:experiment-edit", args=[experiment.pk, "restore"])
+    assert "Deleted experiments" in content and f'action="{restore}"' in content
+
+
+def test_a_viewer_sees_no_experiment_delete_button(viewer_client, detailed_run):
+    content = viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
+    assert "experiment-delete-" not in content and "Deleted experiments" not in content
