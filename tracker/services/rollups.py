@@ -102,10 +102,25 @@ def rollup_rows(rows: Iterable[PointRow]) -> list[RollupRow]:
     return result
 
 
+# PostgreSQL reads the rows as one array per column: a hundred rows of literal VALUES took the
+# server five times as long to parse and plan as the same rows through unnest.
+_COLUMN_TYPES = (
+    "bigint", "integer", "smallint", "bigint", "bigint", "float8", "bigint", "bigint", "float8", "bigint",
+    "bigint", "bigint", "bigint", "float8", "boolean",
+)  # fmt: skip
+_UNNEST = "SELECT * FROM unnest(" + ", ".join(f"%s::{kind}[]" for kind in _COLUMN_TYPES) + ")"
+
+
 def update_metric_rollups(*, run_id: int, rows: Sequence[PointRow]) -> None:
     """Fold newly inserted points into the run's rollups (call with each point once)."""
     rollups = rollup_rows(rows)
+    if not rollups:
+        return
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = [list(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)]
+            cursor.execute(_UPSERT.replace("VALUES {values}", _UNNEST), columns)
+            return
         for start in range(0, len(rollups), _CHUNK):
             chunk = rollups[start : start + _CHUNK]
             params: list[Any] = []
