@@ -267,10 +267,13 @@ def main() -> None:
         figures.update(chart_figures(user=user))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"dashboard-{args.runs}-{STAMP}.json"
+    # The machine's load while measuring: other processes' CPU use shows up as server time.
+    figures["load_average_1m"] = round(os.getloadavg()[0], 1)
     out.write_text(json.dumps({"runs": args.runs, **figures}, indent=2) + "\n")
     print(f"results: {out.relative_to(ROOT)}")
     fields = ["run_table_p95_ms", "chart_p95_ms", "chart_peak_mb", "compare_ready_s"]
     values = " ".join(f"{name}={figures.get(name, 'nan')}" for name in fields)
+    print(f"load average (1 min) at the end: {figures['load_average_1m']} on {os.cpu_count()} cores")
     print(f"dashboard: runs={args.runs} {values}")
 
 
