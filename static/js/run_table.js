@@ -142,6 +142,10 @@
     });
   }
 
+  if (stateNode) {
+    sync();  // the "select every run on this page" boxes show the selection the URL carries
+  }
+
   // Shift-click on a sortable header: keep the current sort keys and add this one after them.
   document.querySelectorAll("a.sort-link[data-sort-key]").forEach(function (link) {
     link.addEventListener("click", function (event) {
