@@ -48,6 +48,21 @@
     return Math.max(100, Math.min(5000, Math.round(width)));
   }
 
+  // How many decades the positive y values of these traces span (0 without any).
+  function logDecades(traces) {
+    var low = Infinity;
+    var high = 0;
+    (traces || []).forEach(function (trace) {
+      (trace.y || []).forEach(function (value) {
+        if (value > 0 && isFinite(value)) {
+          low = Math.min(low, value);
+          high = Math.max(high, value);
+        }
+      });
+    });
+    return high > 0 ? Math.log10(high / low) : 0;
+  }
+
   function layout(options) {
     var xaxis = { title: { text: options.xTitle || "step" }, zeroline: false, automargin: true };
     if (options.xType === "date") {
@@ -78,8 +93,11 @@
       yaxis: {
         title: { text: escapeText(options.yTitle || "") },
         type: options.log ? "log" : "linear",
-        // On a log axis, label 1, 2 and 5 of each decade only: all nine crowd a short chart.
-        dtick: options.log ? "D2" : undefined,
+        // On a log axis spanning decades, one label per decade (all nine digits crowd a short
+        // chart); within one decade, a few labels written out ("0.5", not a bare "5").
+        dtick: options.log && logDecades(options.traces) >= 1 ? 1 : undefined,
+        tickformat: options.log ? ".2~g" : undefined,
+        nticks: options.log ? 6 : undefined,
         zeroline: false,
         automargin: true,
       },

@@ -143,6 +143,7 @@
       integerX: grouped || state.x === "step",
       range: chart.range,
       log: state.log,
+      traces: traces,
       height: 340,
       uirevision: chart.key + state.x + (grouped ? "g" : ""),
     });

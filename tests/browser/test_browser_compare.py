@@ -37,17 +37,18 @@ def _run(contributor, experiment, name, *, opt, lr, version, minutes, finished=T
     run = start_run(
         actor=contributor, experiment=experiment, name=name, start_time=T0 + timedelta(minutes=minutes)
     )
+    start_ms = 1_740_830_400_000 + minutes * 60_000
     loss = [
         MetricInput(
             "loss",
-            1.0 / (1 + step / (20 * lr * 1000)) + (step % 9) / 300,
+            1.0 / (1 + step / (20 * lr * 1000)) + (step % 9) / 300 + minutes / 40,
             step,
-            1_740_830_400_000 + step * 1000,
+            start_ms + step * 1000,
         )
         for step in range(steps)
     ]
     acc = [
-        MetricInput("accuracy", 1 - 1.0 / (2 + step / 30), step, 1_740_830_400_000 + step * 1000)
+        MetricInput("accuracy", 1 - 1.0 / (2 + step / (30 + 10 * minutes)), step, start_ms + step * 1000)
         for step in range(steps)
     ]
     points = loss + acc
