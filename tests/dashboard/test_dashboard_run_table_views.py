@@ -342,7 +342,7 @@ def test_a_saved_view_of_several_experiments_opens_that_table(client, contributo
 def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres, contributor):
     """Runs with the metric (NaN newest included), without it, and ties, across page edges."""
     from tracker.search import apply_search, page_after
-    from tracker.services import MetricInput, create_experiment, log_batch, start_run
+    from tracker.services import MetricInput, ParamInput, create_experiment, log_batch, start_run
 
     experiment = create_experiment(actor=contributor, name="split")
     start = timezone.now()
@@ -356,6 +356,8 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
         value = float("nan") if index % 7 == 3 else (index % 5) / 10
         if index % 4 != 1:
             log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", value, 0, 1)])
+        if index % 5 != 2:
+            log_batch(actor=contributor, run=run, params=[ParamInput("lr", str(index % 4) * (1 + index % 3))])
 
     def every_page(split: bool, order: str) -> list[str]:
         names, token = [], None
@@ -371,7 +373,7 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
             if token is None:
                 return names
 
-    for order in ("metrics.acc DESC", "metrics.acc ASC"):
+    for order in ("metrics.acc DESC", "metrics.acc ASC", "params.lr ASC", "params.lr DESC"):
         plain = every_page(False, order)
         assert len(plain) == 23
         assert every_page(True, order) == plain

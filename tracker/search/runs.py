@@ -128,7 +128,13 @@ def _join_sorted_rows(queryset: QuerySet[Run], clauses: Sequence[OrderClause]) -
     return queryset.annotate(**relations) if relations else queryset
 
 
+_PREFIXED = {"param_prefix": "param", "tag_prefix": "tag"}  # a value's first characters
+
+
 def _sort_expression(clause: OrderClause) -> tuple[Any, str]:
+    if clause.entity in _PREFIXED:
+        joined = _joined(OrderClause(_PREFIXED[clause.entity], clause.key))
+        return Left(F(f"{joined}__value"), VALUE_PREFIX), "string"
     if clause.entity in ("param", "tag"):
         return F(f"{_joined(clause)}__value"), "string"
     if clause.entity == "metric":
@@ -159,6 +165,8 @@ def apply_search(
             clauses.append(tie_breaker)
     filtered = _join_sorted_rows(queryset.filter(compile_filter(filter_string)), clauses)
     first = clauses[0]
+    if split_metric_sort and first.entity in ("param", "tag"):
+        return _split_by_value(filtered, clauses)
     if not split_metric_sort or first.entity != "metric":
         return sorted_result(filtered, clauses, _sort_expression, not_null=_never_null)
     # Sorting by a metric: the runs with a value come from the summary index in order (a page
@@ -174,6 +182,25 @@ def apply_search(
         with_value=with_value,
         value=F("metric_summaries__last_value"),
         without_value=filtered.exclude(Exists(has_value)),
+    )
+
+
+def _split_by_value(filtered: QuerySet[Run], clauses: list[OrderClause]) -> SearchResult:
+    """A param- or tag-first sort in two parts, as for metrics: the runs with the key ordered by
+    the value's first 200 characters (the order of the (key, left(value, 200), run) index), then
+    by the whole value; then the runs without it. Values shorter than 200 characters (nearly
+    all) sort exactly as by the whole value."""
+    first = clauses[0]
+    joined = _joined(first)
+    prefix = OrderClause(f"{first.entity}_prefix", first.key, first.descending)
+    return split_result(
+        filtered,
+        [prefix, *clauses],
+        _sort_expression,
+        not_null=_never_null,
+        with_value=filtered.filter(**{f"{joined}__isnull": False}),
+        value=Left(F(f"{joined}__value"), VALUE_PREFIX),
+        without_value=filtered.filter(**{f"{joined}__isnull": True}),
     )
 
 
