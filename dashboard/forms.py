@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 PAGE_SIZES = (25, 50, 100)
+RUN_ID = re.compile(r"[0-9a-f]{32}")
+MAX_SELECTED = 100  # the compare page draws at most 100 runs
 DEFAULT_MAX_POINTS = 1200
 
 
@@ -29,6 +33,35 @@ class RunTableForm(forms.Form):
         coerce=int,
         empty_value=PAGE_SIZES[0],
     )
+    group_metric = forms.CharField(required=False, max_length=250)
+    total = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)  # from page 1
+    hide_constant = forms.BooleanField(required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        data = self.data
+        cleaned["order_by"] = [item for item in data.getlist("order_by") if item.strip()]
+        cleaned["columns"] = data.getlist("columns") if "columns_set" in data else None
+        cleaned["group_by"] = list(dict.fromkeys(key for key in data.getlist("group_by") if key.strip()))
+        cleaned["expand"] = data.getlist("expand")
+        cleaned["page_token"] = data.get("page_token") or None
+        selected = list(dict.fromkeys(data.getlist("selected")))
+        for run_id in selected:
+            if not RUN_ID.fullmatch(run_id):
+                self.add_error(None, f"selected: {run_id[:40]!r} is not a run id (32 hexadecimal digits)")
+        if len(selected) > MAX_SELECTED:
+            self.add_error(None, f"selected: at most {MAX_SELECTED} runs at once, not {len(selected)}")
+        cleaned["selected"] = [run_id for run_id in selected if RUN_ID.fullmatch(run_id)][:MAX_SELECTED]
+        return cleaned
+
+
+class SavedViewForm(forms.Form):
+    """Save the run table's current view (its query string) under a name, for the whole team."""
+
+    name = forms.CharField(
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "View name", "autocomplete": "off"})
+    )
+    query = forms.CharField(required=False, max_length=20_000, widget=forms.HiddenInput)
 
 
 class SeriesQueryForm(forms.Form):

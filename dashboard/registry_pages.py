@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.models import User
@@ -196,9 +197,9 @@ def _curves(
                 {
                     "role": role,
                     "name": f"{role}: {data.run.name or data.run.uuid}",
-                    "seriesUrl": reverse(
-                        "dashboard:metric-series", kwargs={"run_id": data.run.uuid, "key": key}
-                    ),
+                    "seriesUrl": reverse("dashboard:chart-series")
+                    + "?"
+                    + urlencode({"runs": data.run.uuid, "keys": key}),
                 }
                 for role, data in runs
                 if key in data.metrics

@@ -1,15 +1,22 @@
 from django.urls import path
 
-from .views import audit, experiments, registry, reviews, runs, settings
+from .views import audit, compare, edits, experiments, registry, reviews, run_table, runs, settings
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", experiments.experiment_list, name="experiment-list"),
-    path("experiments/<int:experiment_id>/runs/", runs.run_table, name="run-table"),
+    path("experiments/<int:experiment_id>/runs/", run_table.run_table, name="run-table"),
+    path("experiments/<int:experiment_id>/views/", run_table.save_view, name="saved-view-save"),
+    path("views/<int:view_id>/delete/", run_table.delete_saved_view, name="saved-view-delete"),
+    path("runs/", run_table.runs_of_experiments, name="runs"),
+    path("runs/export.csv", run_table.export_runs, name="run-export"),
     path("runs/<str:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
-    path("runs/<str:run_id>/metrics/<path:key>/series.json", runs.metric_series, name="metric-series"),
+    path("runs/<str:run_id>/edit/<str:action>/", edits.run_edit, name="run-edit"),
+    path("experiments/<int:experiment_id>/edit/<str:action>/", edits.experiment_edit, name="experiment-edit"),
+    path("compare/", compare.compare, name="compare"),
+    path("charts/series.json", runs.chart_data, name="chart-series"),
     path("registry/", registry.registry, name="registry"),
     path("registry/<str:name>/", registry.model_detail, name="model-detail"),
     path("registry/<str:name>/policy/", registry.model_policy, name="model-policy"),

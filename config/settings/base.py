@@ -130,6 +130,10 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# What production serves static files with (collectstatic at image build): names carrying a
+# content hash, which whitenoise caches as immutable for ten years, and a gzip copy of each
+# file it serves to browsers that accept it (plotly.min.js: 4.8 MB, about 1.4 MB gzipped).
+COMPRESSED_STATICFILES_STORAGE = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 # Largest file one artifact upload may store, in bytes; 0 means no limit. A reverse proxy's own
 # body limit should sit a little above it, or the proxy refuses first (docs/operations.md).

@@ -7,7 +7,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from accounts.roles import Role, role_of
 from tracker import selectors
+from tracker.models import Lifecycle
 
 from ..access import viewer_required
 
@@ -21,5 +23,11 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
         "experiment": reverse("dashboard:run-table", args=[0]),
         "run": reverse("dashboard:run-detail", args=["RUN_ID"]),
     }
-    context = {"experiments": experiments, "mlflow_link_targets": mlflow_link_targets}
+    can_edit = role_of(request.user) >= Role.CONTRIBUTOR  # delete and restore (dashboard.views.edits)
+    context = {
+        "experiments": experiments,
+        "mlflow_link_targets": mlflow_link_targets,
+        "can_edit": can_edit,
+        "deleted_experiments": selectors.list_experiments(lifecycle=Lifecycle.DELETED) if can_edit else [],
+    }
     return render(request, "dashboard/experiment_list.html", context)

@@ -1,5 +1,5 @@
 // Review page: the candidate's and the current holder's learning curves on one Plotly chart per
-// metric, each series read from the run page's endpoint (dashboard:metric-series), downsampled on
+// metric, each series read from the shared chart-data endpoint (dashboard:chart-series), downsampled on
 // the server to about the chart's width and fetched finer for a zoomed step range.
 (function () {
   "use strict";
@@ -29,7 +29,7 @@
           if (!response.ok) {
             throw new Error(body && body.message ? body.message : "HTTP " + response.status);
           }
-          return body;
+          return body.series[0]; // one run and one key per request
         });
       }
     );

@@ -1,18 +1,26 @@
-// Run table: changing the page size applies it at once (the Apply button still works without JS),
-// and the column picker's state only goes into the URL once the user has opened the picker, so
-// a plain filter keeps short, shareable links that show every column.
+// Run table: the selection of runs lives in the URL (`selected=<run id>`, repeatable), so it
+// survives paging, sorting and filtering, and a copied link reproduces it. Checking a box
+// rewrites the address, every link of the page that keeps the view, the filter form's hidden
+// fields, the saved-view form and the "Compare N runs" button. Shift-clicking a column header
+// adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
+// and the column picker's state only goes into the URL once the user has opened the picker.
 (function () {
   "use strict";
-  document.querySelectorAll("select.js-autosubmit").forEach(function (select) {
-    select.addEventListener("change", function () {
-      if (select.form) {
-        select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit();
+  var stateNode = document.getElementById("run-table-state");
+  var state = stateNode ? JSON.parse(stateNode.textContent) : { selected: [], compare_url: "" };
+  var selected = state.selected.slice();
+  var form = document.getElementById("run-filter-form");
+
+  document.querySelectorAll(".js-autosubmit").forEach(function (input) {
+    input.addEventListener("change", function () {
+      if (input.form) {
+        input.form.requestSubmit ? input.form.requestSubmit() : input.form.submit();
       }
     });
   });
+
   var picker = document.querySelector("details.column-picker");
-  if (picker) {
-    var form = picker.closest("form");
+  if (picker && form) {
     var pickedBefore = new URLSearchParams(window.location.search).has("columns_set");
     var touched = false;
     picker.addEventListener("change", function () { touched = true; });
@@ -22,4 +30,140 @@
       }
     });
   }
+
+  function withSelection(search) {
+    var params = new URLSearchParams(search);
+    params.delete("selected");
+    selected.forEach(function (runId) { params.append("selected", runId); });
+    return params;
+  }
+
+  function sync() {
+    var url = new URL(window.location.href);
+    url.search = withSelection(url.search).toString();
+    window.history.replaceState(null, "", url);
+    // Links that keep the view (sort headers, pager, group toggles) start with "?".
+    document.querySelectorAll("main a[href^='?']").forEach(function (link) {
+      link.setAttribute("href", "?" + withSelection(link.getAttribute("href").slice(1)).toString());
+    });
+    var exportLink = document.querySelector("a[download]");
+    if (exportLink) {
+      var parts = exportLink.getAttribute("href").split("?");
+      exportLink.setAttribute("href", parts[0] + "?" + withSelection(parts[1] || "").toString());
+    }
+    if (form) {
+      form.querySelectorAll("input.selected-input").forEach(function (input) { input.remove(); });
+      selected.forEach(function (runId) {
+        var input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "selected";
+        input.value = runId;
+        input.className = "selected-input";
+        form.appendChild(input);
+      });
+    }
+    var query = document.querySelector("#save-view-form input[name=query]");
+    if (query) {
+      query.value = url.search.slice(1);
+    }
+    var compare = document.getElementById("compare-button");
+    if (compare) {
+      var runs = new URLSearchParams();
+      selected.forEach(function (runId) { runs.append("runs", runId); });
+      compare.setAttribute("href", state.compare_url + "?" + runs.toString());
+      compare.textContent = "Compare " + selected.length + " run" + (selected.length === 1 ? "" : "s");
+      if (selected.length < 2) {
+        compare.setAttribute("aria-disabled", "true");
+      } else {
+        compare.removeAttribute("aria-disabled");
+      }
+    }
+    var count = document.getElementById("selection-count");
+    if (count) {
+      count.textContent = selected.length + " selected";
+    }
+    var clear = document.getElementById("clear-selection");
+    if (clear) {
+      clear.hidden = selected.length === 0;
+    }
+    document.querySelectorAll("input.run-select").forEach(function (box) {
+      box.checked = selected.indexOf(box.value) >= 0;
+    });
+    document.querySelectorAll("input.select-page").forEach(function (box) {
+      var table = box.closest("table");
+      var boxes = Array.prototype.slice.call(table.querySelectorAll("input.run-select"));
+      var on = boxes.filter(function (b) { return b.checked; }).length;
+      box.checked = boxes.length > 0 && on === boxes.length;
+      box.indeterminate = on > 0 && on < boxes.length;
+    });
+  }
+
+  function toggle(runId, on) {
+    var index = selected.indexOf(runId);
+    if (on && index < 0) {
+      selected.push(runId);
+    } else if (!on && index >= 0) {
+      selected.splice(index, 1);
+    }
+  }
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches("input.run-select")) {
+      toggle(target.value, target.checked);
+      sync();
+    } else if (target.matches("input.select-page")) {
+      target.closest("table").querySelectorAll("input.run-select").forEach(function (box) {
+        toggle(box.value, target.checked);
+      });
+      sync();
+    }
+  });
+
+  var clearLink = document.getElementById("clear-selection");
+  if (clearLink) {
+    clearLink.addEventListener("click", function (event) {
+      event.preventDefault();
+      selected = [];
+      sync();
+    });
+  }
+
+  var compareButton = document.getElementById("compare-button");
+  if (compareButton) {
+    compareButton.addEventListener("click", function (event) {
+      if (selected.length < 2) {
+        event.preventDefault();
+        var count = document.getElementById("selection-count");
+        if (count) {
+          count.textContent = "Select at least two runs to compare";
+        }
+      }
+    });
+  }
+
+  if (stateNode) {
+    sync();  // the "select every run on this page" boxes show the selection the URL carries
+  }
+
+  // Shift-click on a sortable header: keep the current sort keys and add this one after them.
+  document.querySelectorAll("a.sort-link[data-sort-key]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (!event.shiftKey) {
+        return;
+      }
+      event.preventDefault();
+      var params = new URLSearchParams(window.location.search);
+      var key = link.getAttribute("data-sort-key");
+      var keys = params.getAll("order_by").filter(function (item) {
+        return item.replace(/\s+(asc|desc)\s*$/i, "").trim() !== key;
+      });
+      var firstDescending = link.getAttribute("data-descending-first") === "1";
+      keys.push(key + (firstDescending ? " DESC" : " ASC"));
+      params.delete("order_by");
+      params.delete("page_token");
+      keys.forEach(function (item) { params.append("order_by", item); });
+      window.location.search = params.toString();
+    });
+  });
 })();

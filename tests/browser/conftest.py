@@ -20,6 +20,7 @@ from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
+    TagInput,
     create_experiment,
     finish_run,
     log_batch,
@@ -149,3 +150,37 @@ def sweep(transactional_db, contributor):
     )
     runs["hostile"] = hostile
     return experiment, runs
+
+
+RUN_TABLE_HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def run_table_sweep(transactional_db, contributor):
+    """Thirty runs in one experiment (two pages of 25), one with a hostile name, and a second
+    experiment of three runs: enough to page, select across pages, sort and group."""
+    experiment = create_experiment(actor=contributor, name="wide-sweep")
+    other = create_experiment(actor=contributor, name="other-sweep")
+    start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    runs = []
+    for index in range(33):
+        target = experiment if index < 30 else other
+        name = RUN_TABLE_HOSTILE if index == 7 else f"run-{index:02d}"
+        run = start_run(
+            actor=contributor, experiment=target, name=name, start_time=start + timedelta(minutes=index)
+        )
+        params = [ParamInput("lr", ("0.1", "0.01", "0.001")[index % 3]), ParamInput("optimizer", "adam")]
+        params += [ParamInput(f"long_param_name_{k:02d}", f"value-{index % (k + 2)}") for k in range(12)]
+        log_batch(
+            actor=contributor,
+            run=run,
+            params=params,
+            metrics=[
+                MetricInput("val_f1", 0.5 + index / 100, 10, 1),
+                MetricInput("loss", 1 / (index + 1), 10, 1),
+            ],
+            tags=[TagInput("team", ("vision", "nlp")[index % 2])],
+        )
+        log_inputs(actor=contributor, run=run, datasets=[DatasetSpec("digits", f"{index % 2:064x}", "2.1")])
+        runs.append(finish_run(actor=contributor, run=run, end_time=run.start_time + timedelta(minutes=3)))
+    return experiment, other, runs

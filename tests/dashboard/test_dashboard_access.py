@@ -15,7 +15,8 @@ def urls(run):
         reverse("dashboard:run-table", args=[run.experiment.pk]),
         reverse("dashboard:run-detail", args=[run.uuid]),
         reverse("dashboard:artifact-download", args=[run.uuid, "model/weights.bin"]),
-        reverse("dashboard:metric-series", args=[run.uuid, "loss"]),
+        reverse("dashboard:chart-series"),
+        reverse("dashboard:compare"),
         reverse("dashboard:registry"),
         reverse("dashboard:settings"),
     ]

@@ -4,17 +4,36 @@ import pytest
 from django.urls import reverse
 
 from dashboard.tables import choose_columns
+from tracker.selectors import KeySets
 from tracker.services import MetricInput, ParamInput, log_batch, start_run
 
 
-def test_without_a_choice_every_column_shows_metrics_first():
-    choices = choose_columns(param_keys=["lr"], metric_keys=["val_f1"], chosen=None)
-    assert [(c.value, c.shown) for c in choices] == [("metric:val_f1", True), ("param:lr", True)]
+def shown(choices) -> list[str]:
+    return [c.value for c in choices if c.shown]
+
+
+def test_without_a_choice_the_usual_attributes_latest_metrics_params_and_datasets_show():
+    keys = KeySets(params=["lr"], metrics=["val_f1"], tags=["team"], datasets=["digits"])
+    choices = choose_columns(key_sets=keys, chosen=None)
+    assert shown(choices) == [
+        "attr:status", "attr:start", "attr:duration", "attr:user",
+        "metric:val_f1", "param:lr", "dataset:digits",
+    ]  # fmt: skip
+    hidden = [c.value for c in choices if not c.shown]
+    assert hidden == [
+        "attr:experiment", "attr:commit", "attr:run_id", "metric_min:val_f1", "metric_max:val_f1", "tag:team"
+    ]  # fmt: skip
+
+
+def test_a_table_of_several_experiments_shows_the_experiment_column_by_default():
+    choices = choose_columns(key_sets=KeySets(), chosen=None, several_experiments=True)
+    assert "attr:experiment" in shown(choices)
 
 
 def test_a_choice_shows_only_the_named_columns():
-    choices = choose_columns(param_keys=["lr", "wd"], metric_keys=["loss"], chosen=["param:wd"])
-    assert [c.value for c in choices if c.shown] == ["param:wd"]
+    keys = KeySets(params=["lr", "wd"], metrics=["loss"])
+    choices = choose_columns(key_sets=keys, chosen=["param:wd", "metric_min:loss", "attr:commit"])
+    assert shown(choices) == ["attr:commit", "metric_min:loss", "param:wd"]
 
 
 @pytest.mark.django_db
@@ -32,11 +51,12 @@ def test_run_table_shows_only_picked_columns_and_keeps_them_in_sort_links(
     response = viewer_client.get(url, {"columns_set": "1", "columns": ["metric:val_f1", "param:lr"]})
     html = response.content.decode()
     assert response.status_code == 200
-    assert ">val_f1<" in html and ">lr<" in html
-    assert ">loss<" not in html
+    table = html.split("<table")[1]
+    assert ">val_f1<" in table and ">lr<" in table
+    assert ">loss<" not in table
     # Hidden columns stay in the picker, unchecked.
-    assert '<input type="checkbox" name="columns" value="param:batch size"> <span' in html
-    assert '<input type="checkbox" name="columns" value="param:lr" checked>' in html
+    assert '<input type="checkbox" name="columns" value="param:batch size"> batch size' in html
+    assert '<input type="checkbox" name="columns" value="param:lr" checked> lr' in html
     assert "columns=metric%3Aval_f1" in html  # sort links keep the choice
 
 
@@ -48,4 +68,5 @@ def test_an_empty_choice_hides_every_metric_and_param_column(viewer_client, cont
     )
     url = reverse("dashboard:run-table", args=[experiment.pk])
     html = viewer_client.get(url, {"columns_set": "1"}).content.decode()
-    assert "Metrics (latest)" not in html and ">r1<" in html
+    assert 'class="column-groups"' not in html and ">r1<" in html
+    assert 'class="metric' not in html.split("<table")[1]

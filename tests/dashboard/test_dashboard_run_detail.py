@@ -72,7 +72,7 @@ def test_the_environment_is_pretty_printed_json(viewer_client, detailed_run):
 def test_artifacts_are_listed_with_download_links(viewer_client, detailed_run):
     content = viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).content.decode()
     url = reverse("dashboard:artifact-download", args=[detailed_run.uuid, "model/weights.bin"])
-    assert f'<a href="{url}" download>model/weights.bin</a>' in content
+    assert f'<a href="{url}" download class="mono">model/weights.bin</a>' in content
     assert "10\xa0bytes" in content
 
 
@@ -95,9 +95,11 @@ def test_the_page_hands_chart_config_to_js_through_json_script(viewer_client, de
     block = re.search(r'<script id="run-chart-config" type="application/json">(.*?)</script>', content)
     charts = json.loads(block.group(1))
     assert [c["key"] for c in charts] == ["loss", "val loss"]
-    assert charts[1]["seriesUrl"] == f"/runs/{detailed_run.uuid}/metrics/val%20loss/series.json"
+    assert charts[1]["seriesUrl"] == "/charts/series.json"
+    assert charts[1]["runId"] == detailed_run.uuid
     assert charts[0]["runName"] == "baseline"
     assert '<script src="/static/plotly/plotly.min.js" defer></script>' in content
+    assert '<script src="/static/js/chart_common.js" defer></script>' in content
     assert '<script src="/static/js/run_chart.js" defer></script>' in content
     # No inline script: the only <script> without src is the JSON data block.
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", content) == [
@@ -130,3 +132,204 @@ def test_a_run_without_metrics_loads_no_chart_code(viewer_client, make_experimen
     content = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
     assert "No metrics were logged." in content
     assert "plotly.min.js" not in content
+
+
+def test_text_artifacts_show_their_first_lines_escaped_and_images_inline(
+    viewer_client, make_experiment, make_run
+):
+    lines = "\n".join(f"line {i} {HOSTILE}" for i in range(30)).encode()
+    run = make_run(
+        make_experiment(),
+        "previews",
+        artifacts={
+            "config.yaml": b"lr: 0.01\nepochs: 3\n",
+            "metrics.csv": b"step,loss\n0,0.9\n",
+            "log.txt": lines,
+            "plot.png": b"\x89PNG\r\n\x1a\nnot really",
+            "drawing.svg": b"<svg onload=alert(1)></svg>",
+            "weights.bin": b"\x00\x01",
+        },
+    )
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
+    assert '<pre class="artifact-text">lr: 0.01\nepochs: 3</pre>' in content
+    assert '<pre class="artifact-text">step,loss\n0,0.9</pre>' in content
+    log = re.search(r'<pre class="artifact-text">(line 0.*?)</pre>', content, re.DOTALL).group(1)
+    assert log.splitlines()[-1] == "…"
+    assert len(log.splitlines()) == 21  # twenty lines, then the ellipsis
+    assert f"line 19 {ESCAPED}" in log and "line 20" not in log
+    image = reverse("dashboard:artifact-download", args=[run.uuid, "plot.png"])
+    assert f'<img class="artifact-image" src="{image}?inline=1" alt="plot.png" loading="lazy">' in content
+    assert "drawing.svg?inline=1" not in content
+    assert "<svg onload" not in content
+
+
+def test_an_image_is_served_inline_only_when_asked_and_never_as_svg(viewer_client, make_experiment, make_run):
+    run = make_run(make_experiment(), "img", artifacts={"plot.png": b"png-bytes", "x.svg": b"<svg/>"})
+    png = viewer_client.get(
+        reverse("dashboard:artifact-download", args=[run.uuid, "plot.png"]), {"inline": "1"}
+    )
+    assert png["Content-Type"] == "image/png"
+    assert png["Content-Disposition"] == 'inline; filename="plot.png"'
+    assert png["Content-Security-Policy"] == "default-src 'none'"
+    svg = viewer_client.get(reverse("dashboard:artifact-download", args=[run.uuid, "x.svg"]), {"inline": "1"})
+    assert svg["Content-Disposition"] == 'attachment; filename="x.svg"'
+
+
+def test_a_failed_runs_reason_is_shown_at_the_top(viewer_client, make_experiment, make_run, contributor):
+    from tracker.services import finish_run
+
+    run = make_run(
+        make_experiment(), "broken", tags={"failure_reason": f"CUDA out of memory {HOSTILE}"}, finished=False
+    )
+    finish_run(actor=contributor, run=run, status="FAILED")
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
+    top = content.index('id="failure-reason"')
+    assert top < content.index("<h2>Metrics</h2>")
+    assert f'<pre class="wrap">CUDA out of memory {ESCAPED}</pre>' in content
+
+
+def test_a_failed_run_without_a_reason_says_none_was_recorded(
+    viewer_client, make_experiment, make_run, contributor
+):
+    from tracker.services import finish_run
+
+    run = finish_run(
+        actor=contributor, run=make_run(make_experiment(), "broken", finished=False), status="FAILED"
+    )
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
+    assert "No reason was recorded" in content
+
+
+def test_a_finished_run_shows_no_failure_box(viewer_client, detailed_run):
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).content.decode()
+    assert 'id="failure-reason"' not in content
+
+
+def test_the_run_detail_page_has_a_query_budget(viewer_client, detailed_run, django_assert_max_num_queries):
+    with django_assert_max_num_queries(12):
+        assert viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).status_code == 200
+
+
+# Edits from the page: the same services the APIs use, contributors and up, CSRF.
+
+
+@pytest.fixture
+def contributor_client(client, contributor):
+    client.force_login(contributor)
+    return client
+
+
+def edit_url(run, action: str) -> str:
+    return reverse("dashboard:run-edit", args=[run.uuid, action])
+
+
+def test_a_contributor_renames_a_run_and_the_audit_log_records_it(contributor_client, detailed_run):
+    from audit.models import AuditEvent
+
+    response = contributor_client.post(
+        edit_url(detailed_run, "rename"), {"name": "  better name "}, follow=True
+    )
+    assert response.redirect_chain == [(reverse("dashboard:run-detail", args=[detailed_run.uuid]), 302)]
+    assert "Run renamed." in response.content.decode()
+    detailed_run.refresh_from_db()
+    assert detailed_run.name == "better name"
+    event = AuditEvent.objects.filter(action="run.updated").latest("sequence")
+    assert (event.before["name"], event.after["name"]) == ("baseline", "better name")
+
+
+def test_the_description_is_mlflows_note_tag(contributor_client, detailed_run):
+    contributor_client.post(edit_url(detailed_run, "note"), {"note": f"Tried {HOSTILE}"})
+    assert detailed_run.tags.get(key="mlflow.note.content").value == f"Tried {HOSTILE}"
+    content = contributor_client.get(
+        reverse("dashboard:run-detail", args=[detailed_run.uuid])
+    ).content.decode()
+    assert f'<p class="wrap note-text">Tried {ESCAPED}</p>' in content
+
+
+def test_tags_are_set_and_removed_from_the_page(contributor_client, detailed_run):
+    contributor_client.post(edit_url(detailed_run, "tag"), {"key": "stage", "value": "candidate"})
+    assert detailed_run.tags.get(key="stage").value == "candidate"
+    contributor_client.post(edit_url(detailed_run, "untag"), {"key": "stage"})
+    assert not detailed_run.tags.filter(key="stage").exists()
+
+
+def test_a_bad_tag_key_is_a_message_naming_the_field_and_nothing_changes(contributor_client, detailed_run):
+    response = contributor_client.post(
+        edit_url(detailed_run, "tag"), {"key": "bad key!", "value": "x"}, follow=True
+    )
+    message = (
+        "key: &#x27;bad key!&#x27; may only contain letters, digits, underscores, dashes, periods, spaces"
+    )
+    assert message in response.content.decode()
+    assert not detailed_run.tags.filter(key="bad key!").exists()
+
+
+def test_deleting_and_restoring_a_run_from_its_page(contributor_client, detailed_run):
+    contributor_client.post(edit_url(detailed_run, "delete"))
+    detailed_run.refresh_from_db()
+    assert detailed_run.lifecycle == "deleted"
+    content = contributor_client.get(
+        reverse("dashboard:run-detail", args=[detailed_run.uuid])
+    ).content.decode()
+    assert "This run is deleted" in content and "Restore run" in content
+    contributor_client.post(edit_url(detailed_run, "restore"))
+    detailed_run.refresh_from_db()
+    assert detailed_run.lifecycle == "active"
+
+
+def test_a_viewer_sees_no_edit_controls_and_cannot_post_one(viewer_client, detailed_run):
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).content.decode()
+    assert "Edit run" not in content
+    response = viewer_client.post(edit_url(detailed_run, "rename"), {"name": "hijacked"})
+    assert response.status_code == 403
+    detailed_run.refresh_from_db()
+    assert detailed_run.name == "baseline"
+
+
+def test_edits_need_a_csrf_token(contributor, detailed_run):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(contributor)
+    assert client.post(edit_url(detailed_run, "delete")).status_code == 403
+    detailed_run.refresh_from_db()
+    assert detailed_run.lifecycle == "active"
+
+
+def test_an_unknown_edit_action_is_a_404(contributor_client, detailed_run):
+    assert contributor_client.post(edit_url(detailed_run, "explode")).status_code == 404
+
+
+def test_experiments_are_deleted_and_restored_through_the_service(contributor_client, detailed_run):
+    experiment = detailed_run.experiment
+    url = reverse("dashboard:experiment-edit", args=[experiment.pk, "delete"])
+    response = contributor_client.post(url, follow=True)
+    assert "Experiment deleted; it can be restored." in response.content.decode()
+    experiment.refresh_from_db()
+    assert experiment.lifecycle == "deleted"
+    contributor_client.post(reverse("dashboard:experiment-edit", args=[experiment.pk, "restore"]))
+    experiment.refresh_from_db()
+    assert experiment.lifecycle == "active"
+
+
+def test_an_edit_never_redirects_off_site(contributor_client, detailed_run):
+    response = contributor_client.post(
+        edit_url(detailed_run, "tag"), {"key": "a", "value": "b", "next": "https://evil.test/"}
+    )
+    assert response["Location"] == reverse("dashboard:run-detail", args=[detailed_run.uuid])
+
+
+def test_the_experiment_list_offers_delete_then_restore_to_a_contributor(contributor_client, detailed_run):
+    experiment = detailed_run.experiment
+    delete = reverse("dashboard:experiment-edit", args=[experiment.pk, "delete"])
+    list_url = reverse("dashboard:experiment-list")
+    assert f'action="{delete}"' in contributor_client.get(list_url).content.decode()
+    contributor_client.post(delete)
+    content = contributor_client.get(list_url).content.decode()
+    restore = reverse("dashboard:experiment-edit", args=[experiment.pk, "restore"])
+    assert "Deleted experiments" in content and f'action="{restore}"' in content
+
+
+def test_a_viewer_sees_no_experiment_delete_button(viewer_client, detailed_run):
+    content = viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
+    assert "experiment-delete-" not in content and "Deleted experiments" not in content

@@ -87,3 +87,26 @@ def test_runs_from_several_experiments_come_back_together(contributor, experimen
     start_run(actor=contributor, experiment=other, name="b")
     page = search_runs(experiment_ids=[str(experiment.pk), other.pk], order_by=["attributes.run_name"])
     assert [d.run.name for d in page.runs] == ["a", "b"]
+
+
+def test_unknown_filter_keys_names_metrics_params_and_tags_no_run_logged_once_each():
+    from tracker.selectors import KeySets, unknown_filter_keys
+
+    keys = KeySets(params=["lr"], metrics=["val_f1"], tags=["team"], datasets=["digits"])
+    text = (
+        "metrics.val_f2 > 1 and (params.lr = '1' or params.`batch size` = '2') "
+        "and not tags.team = 'x' and metrics.val_f2 < 3 and datasets.version = '2' "
+        "and attributes.status = 'X'"
+    )
+    assert unknown_filter_keys(filter_string=text, key_sets=keys) == ["metrics.val_f2", "params.`batch size`"]
+    assert unknown_filter_keys(filter_string="", key_sets=keys) == []
+
+
+def test_a_syntax_error_carries_its_position_and_text_for_a_caret():
+    from tracker.search import FilterSyntaxError, parse_filter
+
+    text = "params.lr = '0.1'\nand metrics.val_f1 >> 0.85"
+    with pytest.raises(FilterSyntaxError) as error:
+        parse_filter(text)
+    assert (error.value.position, error.value.text, error.value.field) == (38, text, "filter")
+    assert error.value.message.startswith("Syntax error at position 38 (line 2, column 21)")

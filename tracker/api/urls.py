@@ -59,6 +59,7 @@ urlpatterns = [
         route(get=metrics.MetricSeriesApi),
         name="metric-series",
     ),
+    path("metrics/series", route(get=metrics.ChartSeriesApi), name="chart-series"),
     path(
         "runs/<str:run_id>/artifacts",
         route(get=artifacts.ArtifactListApi, post=artifacts.ArtifactUploadApi),

@@ -9,15 +9,18 @@ from .logged_models import (
     LoggedModelTag,
     RunModelLink,
 )
-from .metrics import MetricKey, MetricPoint, MetricSummary
+from .metrics import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, MetricSummary
+from .run_table import ExperimentKey, SavedView
 from .runs import Param, Run, RunStatus, Tag
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
+    "ROLLUP_WIDTHS",
     "Artifact",
     "ArtifactOwner",
     "DatasetInput",
     "Experiment",
+    "ExperimentKey",
     "ExperimentTag",
     "Lifecycle",
     "LoggedModel",
@@ -27,10 +30,12 @@ __all__ = [
     "LoggedModelTag",
     "MetricKey",
     "MetricPoint",
+    "MetricRollup",
     "MetricSummary",
     "Param",
     "Run",
     "RunModelLink",
     "RunStatus",
+    "SavedView",
     "Tag",
 ]

@@ -63,7 +63,50 @@ class MetricSummary(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_summary_unique_key")]
-        indexes = [models.Index(fields=["key", "last_value"])]
+        # Covering: a metric filter or sort reads the run ids from the index alone.
+        indexes = [models.Index(fields=["key", "last_value"], include=["run"], name="summary_key_value_run")]
 
     def __str__(self) -> str:
         return f"{self.key}@{self.last_step}={self.last_value}"
+
+
+# Step-bucket widths of MetricRollup's levels: 64 * 8**level, from 64 to 8,589,934,592 steps.
+ROLLUP_WIDTHS = tuple(64 * 8**level for level in range(10))
+
+
+class MetricRollup(models.Model):
+    """Per run, key and step bucket: the lowest and highest finite point (with their steps and
+    times), the first NaN/±Infinity point and the point count, kept on write at several bucket
+    widths (`level`; see ROLLUP_WIDTHS).
+
+    A chart of 1,000,000 steps then reads a few thousand of these rows instead of every point;
+    a spike is the extreme of its bucket at every level, so no width can hide it.
+    """
+
+    pk = models.CompositePrimaryKey("run", "key", "level", "bucket")
+    # No database-level foreign keys, as for MetricPoint: rows are written beside the points.
+    run = models.ForeignKey(
+        Run, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    key = models.ForeignKey(
+        MetricKey, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    level = models.SmallIntegerField()
+    bucket = models.BigIntegerField(help_text="floor(step / width of the level)")
+    count = models.BigIntegerField()
+    min_value = models.FloatField(null=True)  # NULL when the bucket holds no finite value
+    min_step = models.BigIntegerField(null=True)
+    min_timestamp = models.BigIntegerField(null=True)
+    max_value = models.FloatField(null=True)
+    max_step = models.BigIntegerField(null=True)
+    max_timestamp = models.BigIntegerField(null=True)
+    odd_step = models.BigIntegerField(null=True, help_text="First NaN or ±Infinity point: a gap in the line.")
+    odd_timestamp = models.BigIntegerField(null=True)
+    odd_value = models.FloatField(null=True)
+    odd_is_nan = models.BooleanField(null=True)
+
+    class Meta:
+        db_table = "tracker_metricrollup"
+
+    def __str__(self) -> str:
+        return f"{self.key_id}@L{self.level}:{self.bucket}"

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Left
 
 from .experiments import Experiment, Lifecycle
 
@@ -60,6 +61,11 @@ class Run(models.Model):
         return self.end_time - self.start_time
 
 
+# Run-table filters find params and tags by key and value through an index on the value's first
+# characters: a whole value (up to 8,000 characters) may not fit in a b-tree entry.
+VALUE_PREFIX = 200
+
+
 class Param(models.Model):
     """A hyperparameter; immutable once logged (a different value is an error)."""
 
@@ -69,6 +75,7 @@ class Param(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="param_unique_key")]
+        indexes = [models.Index("key", Left("value", VALUE_PREFIX), "run", name="param_key_value_prefix")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
@@ -83,6 +90,7 @@ class Tag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="tag_unique_key")]
+        indexes = [models.Index("key", Left("value", VALUE_PREFIX), "run", name="tag_key_value_prefix")]
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"

@@ -13,22 +13,36 @@ logged_models.py searches MLflow 3's logged models with the same grammar.
 """
 
 from .experiments import apply_experiment_search
-from .grammar import BoolOp, Comparison, Node, ToAst, compile_node, parse_filter, string_q
+from .grammar import (
+    BoolOp,
+    Comparison,
+    FilterSyntaxError,
+    Node,
+    ToAst,
+    comparisons_of,
+    compile_node,
+    display_name,
+    parse_filter,
+    string_q,
+)
 from .paging import OrderClause, SearchResult, decode_cursor, encode_cursor, page_after, parse_order_by
 from .runs import apply_search, compile_filter
 
 __all__ = [
     "BoolOp",
     "Comparison",
+    "FilterSyntaxError",
     "Node",
     "OrderClause",
     "SearchResult",
     "ToAst",
     "apply_experiment_search",
     "apply_search",
+    "comparisons_of",
     "compile_filter",
     "compile_node",
     "decode_cursor",
+    "display_name",
     "encode_cursor",
     "page_after",
     "parse_filter",

@@ -97,6 +97,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
+class FilterSyntaxError(InvalidInput):
+    """A filter the parser could not read; `position` (0-based) is where, for a caret under it."""
+
+    def __init__(self, message: str, *, field: str | None = None, text: str = "", position: int = 0) -> None:
+        super().__init__(message, field=field)
+        self.text = text
+        self.position = position
+
+
 @dataclass(frozen=True)
 class Comparison:
     entity: str  # metric | param | tag | attribute | dataset
@@ -215,7 +224,7 @@ class ToAst(Transformer):
         return _check(Comparison(entity, key, " ".join(op.upper().split()), value))
 
 
-def _syntax_error(text: str, error: UnexpectedInput, field: str, prefix: str = "") -> InvalidInput:
+def _syntax_error(text: str, error: UnexpectedInput, field: str, prefix: str = "") -> FilterSyntaxError:
     """Name the position (0-based, plus 1-based line/column) and what the parser wanted there."""
     expected: set[str]
     if isinstance(error, UnexpectedCharacters):
@@ -231,10 +240,10 @@ def _syntax_error(text: str, error: UnexpectedInput, field: str, prefix: str = "
     column = pos - (text.rfind("\n", 0, pos) + 1) + 1
     where = f"{prefix}Syntax error at position {pos} (line {line}, column {column})"
     if isinstance(error, UnexpectedCharacters) and error.char in ("'", '"'):
-        return InvalidInput(f"{where}: unterminated string", field=field)
+        return FilterSyntaxError(f"{where}: unterminated string", field=field, text=text, position=pos)
     names = [label for name, label in _EXPECTED.items() if name in expected]
     wanted = names[0] if len(names) == 1 else "one of " + ", ".join(names)
-    return InvalidInput(f"{where}: expected {wanted}, got {got}", field=field)
+    return FilterSyntaxError(f"{where}: expected {wanted}, got {got}", field=field, text=text, position=pos)
 
 
 def parse_tree(text: str, start: str, field: str, prefix: str = "") -> Tree:
@@ -266,6 +275,19 @@ def parse_filter(text: str | None, *, transformer: type[ToAst] = ToAst) -> Node 
         return transformer().transform(tree)
     except VisitError as error:
         raise error.orig_exc from None
+
+
+def comparisons_of(node: Node | None) -> list[Comparison]:
+    """Every comparison in a parsed filter, in reading order."""
+    found: list[Comparison] = []
+    stack: list[Node] = [node] if node is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Comparison):
+            found.append(item)
+        else:
+            stack.extend(reversed(item.items))
+    return found
 
 
 def _like_regex(pattern: str) -> str:

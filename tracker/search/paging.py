@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, FloatField, Q, QuerySet, Value
 
 from config.exceptions import InvalidInput
 
@@ -36,6 +36,10 @@ class SortColumn:  # an annotation the result is ordered by
 class SearchResult:
     queryset: QuerySet[Any]  # runs, or experiments
     columns: tuple[SortColumn, ...]  # always ends in a unique id, so the order is total
+    # When the first sort column is a metric: the same rows in two parts, those with a value
+    # (ordered by the summary index, so a page reads only its own rows) and those without
+    # (NULLs last). page_after reads them one after the other.
+    split: tuple[QuerySet[Any], QuerySet[Any]] | None = None
 
 
 IdentifierParser = Callable[[str, str], tuple[str, str]]  # (text, field) -> (entity, key)
@@ -62,15 +66,55 @@ def sorted_result(
     queryset: QuerySet[Any],
     clauses: Sequence[OrderClause],
     sort_expression: Callable[[OrderClause], tuple[Any, str]],
+    *,
+    not_null: Callable[[OrderClause], bool] = lambda clause: False,
 ) -> SearchResult:
-    """Annotate each sort value and order by them, NULLs last either way."""
+    """Annotate each sort value and order by them, NULLs last either way.
+
+    A column that is never NULL is ordered without NULLS LAST, so that an index in its plain
+    order (a descending b-tree puts NULLs first) can serve the sort.
+    """
     annotations, columns, ordering = {}, [], []
     for index, clause in enumerate(clauses):
         name = f"search_sort_{index}"
         annotations[name], kind = sort_expression(clause)
         columns.append(SortColumn(name, clause.descending, kind))
-        ordering.append(F(name).desc(nulls_last=True) if clause.descending else F(name).asc(nulls_last=True))
+        ordering.append(_ordering(name, clause.descending, nulls_last=not not_null(clause)))
     return SearchResult(queryset.annotate(**annotations).order_by(*ordering), tuple(columns))
+
+
+def _ordering(name: str, descending: bool, *, nulls_last: bool = True) -> Any:
+    if not nulls_last:
+        return F(name).desc() if descending else F(name).asc()
+    return F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_last=True)
+
+
+def split_result(
+    queryset: QuerySet[Any],
+    clauses: Sequence[OrderClause],
+    sort_expression: Callable[[OrderClause], tuple[Any, str]],
+    *,
+    not_null: Callable[[OrderClause], bool],
+    with_value: QuerySet[Any],
+    value: Any,
+    without_value: QuerySet[Any],
+) -> SearchResult:
+    """`queryset` sorted by `clauses`, read in two parts: the rows where the first sort value
+    exists (`value` over `with_value`), ordered by it without NULLS LAST so that an index can
+    serve the order; then the rest (`without_value`), where it is NULL."""
+    result = sorted_result(queryset, clauses, sort_expression, not_null=not_null)
+    first, rest = result.columns[0], result.columns[1:]
+    later = {
+        column.name: sort_expression(clause)[0] for column, clause in zip(rest, clauses[1:], strict=True)
+    }
+    order = [
+        _ordering(column.name, column.descending, nulls_last=not not_null(clause))
+        for column, clause in zip(rest, clauses[1:], strict=True)
+    ]
+    having = with_value.annotate(**{first.name: value}, **later)
+    having = having.order_by(_ordering(first.name, first.descending, nulls_last=False), *order)
+    missing = without_value.annotate(**{first.name: Value(None, output_field=FloatField())}, **later)
+    return SearchResult(result.queryset, result.columns, split=(having, missing.order_by(*order)))
 
 
 def _plain(value: object) -> object:
@@ -148,14 +192,38 @@ def _after(columns: Sequence[SortColumn], values: Sequence[object]) -> Q:
     return condition
 
 
+def _split_rows(result: SearchResult, values: list | None, limit: int) -> list[Any]:
+    """Up to `limit` rows after the cursor `values` from the two parts of a split result."""
+    assert result.split is not None
+    with_value, without_value = result.split
+    first, rest = result.columns[0], result.columns[1:]
+    rows: list[Any] = []
+    if values is None or values[0] is not None:
+        if values is not None:
+            # The plain bound lets the index scan start at the cursor; _after's OR cannot.
+            bound = Q(**{f"{first.name}__{'lte' if first.descending else 'gte'}": values[0]})
+            with_value = with_value.filter(bound, _after(result.columns, values))
+        rows = list(with_value[:limit])
+        if len(rows) == limit:
+            return rows
+        values = None  # the rows without a value all come after these
+    if values is not None:
+        without_value = without_value.filter(_after(rest, values[1:]))
+    return rows + list(without_value[: limit - len(rows)])
+
+
 def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
     """One page of rows after the cursor, and the cursor for the next page (None at the end)."""
     if limit < 1:
         raise InvalidInput("Page size must be at least 1", field="max_results")
-    queryset = result.queryset
-    if cursor:
-        queryset = queryset.filter(_after(result.columns, _cursor_values(result, cursor)))
-    rows = list(queryset[: limit + 1])
+    values = _cursor_values(result, cursor) if cursor else None
+    if result.split is not None:
+        rows = _split_rows(result, values, limit + 1)
+    else:
+        queryset = (
+            result.queryset if values is None else result.queryset.filter(_after(result.columns, values))
+        )
+        rows = list(queryset[: limit + 1])
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]

@@ -9,7 +9,7 @@ from django.db.models import Count, Max, QuerySet, prefetch_related_objects
 
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
-from tracker.models import Experiment, Lifecycle
+from tracker.models import Experiment, Lifecycle, SavedView
 
 MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
 
@@ -85,3 +85,15 @@ def search_experiments(
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
     prefetch_related_objects(page, "tags")
     return ExperimentPage(experiments=page, next_page_token=next_token)
+
+
+def list_saved_views(*, experiment_ids: Sequence[int]) -> QuerySet[SavedView]:
+    """The team's saved run-table views of these experiments, by name."""
+    return SavedView.objects.filter(experiment_id__in=experiment_ids).select_related("created_by")
+
+
+def get_saved_view(*, view_id: int) -> SavedView:
+    view = SavedView.objects.select_related("experiment").filter(pk=view_id).first()
+    if view is None:
+        raise NotFound(f"saved view {view_id} does not exist", field="view_id")
+    return view

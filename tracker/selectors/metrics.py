@@ -15,6 +15,7 @@ from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import MetricKey, MetricPoint, Run
 
+from .charts import MAX_CHART_POINTS, MIN_CHART_POINTS, chart_series
 from .experiments import MAX_RESULTS_LIMIT
 
 DEFAULT_MAX_POINTS = 1200
@@ -117,37 +118,13 @@ def metric_series(
     max_points: int = DEFAULT_MAX_POINTS,
     x_range: tuple[float, float] | None = None,
 ) -> Series:
-    """A series thinned on the server to about `max_points`, keeping its shape, first and last point.
-
-    MinMaxLTTB (tsdownsample) keeps the peaks and troughs a learning curve's reader looks for.
-    With `x_range` only that window is read, so zooming in fetches finer data.
-    """
-    max_points = max(10, min(int(max_points), 20_000))
-    key_id = MetricKey.objects.filter(name=key).values_list("id", flat=True).first()
-    if key_id is None:
+    """One series reduced like every chart's (see `charts.chart_series`); an unknown key is a 404."""
+    max_points = max(MIN_CHART_POINTS, min(int(max_points), MAX_CHART_POINTS))
+    if not MetricKey.objects.filter(name=key).exists():
         raise NotFound(f"run {run.uuid} has no metric {key!r}", field="key")
-    points = MetricPoint.objects.filter(run=run, key_id=key_id)
-    if x_range is not None:
-        lo, hi = x_range
-        points = points.filter(step__gte=math.floor(lo), step__lte=math.ceil(hi))
-    rows = list(points.order_by("step", "timestamp").values_list("step", "value", "is_nan"))
-    total = len(rows)
-    if total == 0:
-        return Series(run.uuid, key, [], [], 0, False)
-    steps = np.fromiter((r[0] for r in rows), dtype=np.int64, count=total)
-    values = np.fromiter((math.nan if r[2] else r[1] for r in rows), dtype=np.float64, count=total)
-    downsampled = total > max_points
-    if downsampled:
-        index = _thinned_index(steps, values, max_points)
-        steps, values = steps[index], values[index]
-    return Series(
-        run_id=run.uuid,
-        key=key,
-        steps=steps.tolist(),
-        values=[v if math.isfinite(v) else (None if math.isnan(v) else v) for v in values.tolist()],
-        total_points=total,
-        downsampled=downsampled,
-    )
+    (series,) = chart_series(runs=[run], keys=[key], max_points=max_points, x_range=x_range)
+    values = [None if math.isnan(v) else v for v in series.values]  # a gap; ±Infinity stays itself
+    return Series(run.uuid, key, series.steps, values, series.total_points, series.downsampled)
 
 
 MAX_SAMPLED_RUNS = 100

@@ -4,14 +4,25 @@ datasets a run's row or page shows."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
-from tracker.models import DatasetInput, Lifecycle, MetricKey, MetricSummary, Param, Run, RunModelLink, Tag
+from tracker.models import (
+    DatasetInput,
+    Experiment,
+    ExperimentKey,
+    Lifecycle,
+    MetricSummary,
+    Param,
+    Run,
+    RunModelLink,
+    Tag,
+)
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
@@ -114,6 +125,43 @@ def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[Run
 
 
 @dataclass(frozen=True)
+class KeySets:
+    """The param, metric, tag and dataset names the runs of some experiments have logged."""
+
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+
+    def has(self, entity: str, key: str) -> bool:
+        names = {"param": self.params, "metric": self.metrics, "tag": self.tags}.get(entity)
+        return names is None or key in names  # attributes and dataset fields always exist
+
+
+def experiment_key_sets(*, experiment_ids: Sequence[int]) -> KeySets:
+    """Key sets in one query over the rows the write services keep (never a scan of the runs)."""
+    found: dict[str, set[str]] = {kind: set() for kind in ExperimentKey.Kind.values}
+    rows = ExperimentKey.objects.filter(experiment_id__in=experiment_ids).values_list("kind", "key")
+    for kind, key in rows:
+        found[kind].add(key)
+    return KeySets(*(sorted(found[kind]) for kind in ("param", "metric", "tag", "dataset")))
+
+
+def unknown_filter_keys(*, filter_string: str | None, key_sets: KeySets) -> list[str]:
+    """The metrics, params and tags a filter names that no run of the experiments has logged.
+
+    Such a filter is valid (`IS NULL` on it matches every run) but usually a typo, so the run
+    table warns about it instead of showing an empty table without a word.
+    """
+    names = [
+        search.display_name(cmp.entity, cmp.key)
+        for cmp in search.comparisons_of(search.parse_filter(filter_string))
+        if not key_sets.has(cmp.entity, cmp.key)
+    ]
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
 class RunPage:
     """A page of runs; the key lists cover every run searched, so columns stay put across pages."""
 
@@ -121,23 +169,37 @@ class RunPage:
     next_page_token: str | None
     param_keys: list[str]
     metric_keys: list[str]
+    key_sets: KeySets = field(default_factory=KeySets)
+    total: int | None = None  # runs matching the filter, on every page (with_total)
 
 
-def column_keys(*, runs: QuerySet[Run]) -> tuple[list[str], list[str]]:
-    """The distinct param and metric keys among `runs`, for table columns (two queries)."""
-    param_keys = Param.objects.filter(run__in=runs).order_by("key").values_list("key", flat=True).distinct()
-    metric_keys = (
-        MetricKey.objects.filter(summaries__run__in=runs)
-        .order_by("name")
-        .values_list("name", flat=True)
-        .distinct()
-    )
-    return list(param_keys), list(metric_keys)
+# An exact count of more matching runs than this would cost more than the page itself, so the
+# count stops here and the table says "more than 10,000" (see docs/architecture.md).
+COUNT_LIMIT = 10_000
+
+
+def _id_of(experiment: int | str | Experiment) -> int | str:
+    return experiment.pk if isinstance(experiment, Experiment) else experiment
+
+
+def _searched_runs(experiment_ids: Sequence[int | str | Experiment], lifecycle: str | None) -> QuerySet[Run]:
+    """Runs of these experiments; experiments passed as rows (a page has them) are not looked up again."""
+    if all(isinstance(e, Experiment) for e in experiment_ids):
+        found = [e.pk for e in experiment_ids if isinstance(e, Experiment)]
+    else:
+        found = [e.pk for e in get_experiments(experiment_ids=[_id_of(e) for e in experiment_ids])]
+    runs = Run.objects.filter(experiment_id__in=found)
+    return runs.filter(lifecycle=lifecycle) if lifecycle else runs
+
+
+def count_runs(*, runs: QuerySet[Run], limit: int = COUNT_LIMIT) -> int:
+    """Matching runs, counted up to `limit + 1` (an index-only scan stops there)."""
+    return runs.order_by()[: limit + 1].count()
 
 
 def search_runs(
     *,
-    experiment_ids: Sequence[int | str],
+    experiment_ids: Sequence[int | str | Experiment],
     filter_string: str | None = None,
     order_by: Sequence[str] | None = None,
     max_results: int = 100,
@@ -145,30 +207,69 @@ def search_runs(
     lifecycle: str | None = Lifecycle.ACTIVE,
     with_column_keys: bool = True,
     with_model_links: bool = False,
+    with_total: bool = False,
+    split_metric_sort: bool = False,
 ) -> RunPage:
     """One page of runs matching the run-search language, with keyset paging.
 
-    The table's column keys cost two queries over every run searched; API callers that
-    only want the page (the MLflow API) turn them off.
+    Column keys come from the experiments' key sets (one small query); API callers that only
+    want the page (the MLflow API) turn them off. `with_total` counts the matching runs.
+    `split_metric_sort` (PostgreSQL only) reads a metric-first sort through the summary index:
+    the run table's pages of 100,000 runs need it; a short page costs one query more.
     """
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-    runs = Run.objects.filter(
-        experiment_id__in=[e.pk for e in get_experiments(experiment_ids=experiment_ids)]
-    )
-    if lifecycle:
-        runs = runs.filter(lifecycle=lifecycle)
+    runs = _searched_runs(experiment_ids, lifecycle)
     result = search.apply_search(
-        runs.select_related("user", "parent"), filter_string=filter_string, order_by=order_by
+        runs.select_related("user", "parent", "experiment"),
+        filter_string=filter_string,
+        order_by=order_by,
+        split_metric_sort=split_metric_sort and connection.vendor == "postgresql",
     )
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
-    param_keys, metric_keys = column_keys(runs=runs) if with_column_keys else ([], [])
+    key_sets = KeySets()
+    if with_column_keys:
+        ids = [int(_id_of(e)) for e in experiment_ids]
+        key_sets = experiment_key_sets(experiment_ids=list(dict.fromkeys(ids)))
+    total = None
+    if with_total:
+        total = count_runs(runs=runs.filter(search.compile_filter(filter_string)))
     return RunPage(
         runs=run_data(page, with_model_links=with_model_links),
         next_page_token=next_token,
-        param_keys=param_keys,
-        metric_keys=metric_keys,
+        param_keys=key_sets.params,
+        metric_keys=key_sets.metrics,
+        key_sets=key_sets,
+        total=total,
     )
+
+
+def iter_runs(
+    *,
+    experiment_ids: Sequence[int | str | Experiment],
+    filter_string: str | None = None,
+    order_by: Sequence[str] | None = None,
+    lifecycle: str | None = Lifecycle.ACTIVE,
+    chunk_size: int = 1000,
+) -> Iterator[RunData]:
+    """Every matching run in the search's order, read page by page (keyset), so memory stays flat
+    however many runs match: the CSV export streams from here."""
+    token: str | None = None
+    while True:
+        page = search_runs(
+            experiment_ids=experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=chunk_size,
+            page_token=token,
+            lifecycle=lifecycle,
+            with_column_keys=False,
+            split_metric_sort=True,
+        )
+        yield from page.runs
+        token = page.next_page_token
+        if token is None:
+            return
 
 
 def run_detail(*, run: Run, with_model_links: bool = False) -> RunData:

@@ -42,6 +42,7 @@ from .runs import (
     start_run,
     update_run,
 )
+from .saved_views import delete_view, save_view
 
 __all__ = [
     "RUN_NAME_TAG",
@@ -60,6 +61,7 @@ __all__ = [
     "delete_logged_model_tag",
     "delete_run",
     "delete_tag",
+    "delete_view",
     "finalize_logged_model",
     "finish_run",
     "generate_run_name",
@@ -75,6 +77,7 @@ __all__ = [
     "rename_experiment",
     "restore_experiment",
     "restore_run",
+    "save_view",
     "set_experiment_tag",
     "set_logged_model_tags",
     "set_tags",

@@ -28,8 +28,10 @@ from tracker.validation import (
 )
 
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
+from .rollups import update_metric_rollups
 from .runs import RUN_NAME_TAG, ensure_run_writable
 from .validators import check_batch_size, validated_params, validated_tags
 
@@ -95,6 +97,7 @@ def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
         low, high = (min(values), max(values)) if values else (None, None)
         summaries.append((key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points)))
     upsert_summaries(run_id=run.pk, rows=summaries)  # key order: see log_batch
+    update_metric_rollups(run_id=run.pk, rows=rows)  # the charts' step buckets, also in key order
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:
@@ -181,6 +184,14 @@ def log_batch(
             key_names = tuple(sorted(key_ids))
         if model_metrics:
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
+        record_keys(
+            experiment_id=run.experiment_id,
+            keys=[
+                *(("param", key) for key in param_values),
+                *(("tag", key) for key in tag_values),
+                *(("metric", key) for key in key_names),
+            ],
+        )
         record_event(
             actor=actor,
             action="run.batch_logged",

@@ -13,6 +13,7 @@ from tracker.models import DatasetInput, Run, RunModelLink
 from tracker.validation import validate_text
 
 from .inputs import DatasetSpec
+from .key_sets import record_keys
 from .logged_models import link_run_models
 from .runs import ensure_run_writable
 
@@ -56,6 +57,7 @@ def log_inputs(
         if not rows:
             return list(DatasetInput.objects.filter(run=run))
         DatasetInput.objects.bulk_create(rows, ignore_conflicts=True)
+        record_keys(experiment_id=run.experiment_id, keys=[("dataset", row.name) for row in rows])
         record_event(
             actor=actor,
             action="run.inputs_logged",

@@ -17,6 +17,7 @@ from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
 from tracker.validation import MAX_RUN_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, validate_key, validate_text
 
 from .inputs import TagInput
+from .key_sets import record_keys
 
 TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
 # MLflow keeps a run's name in this tag as well; where a run carries it, the two stay equal.
@@ -106,6 +107,7 @@ def start_run(
         run.artifact_uri = f"mlflow-artifacts:/{experiment.pk}/{run.uuid}/artifacts"
         run.save()
         Tag.objects.bulk_create([Tag(run=run, key=key, value=value) for key, value in tag_values.items()])
+        record_keys(experiment_id=experiment.pk, keys=[("tag", key) for key in tag_values])
         record_event(
             actor=actor,
             action="run.started",

@@ -6,6 +6,7 @@ which the JSON renderer spells "NaN", "Infinity" and "-Infinity".
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from drf_spectacular.utils import extend_schema
@@ -114,3 +115,69 @@ class MetricSeriesApi(ApiView):
                 "downsampled": series.downsampled,
             }
         )
+
+
+class ChartSeriesApi(ApiView):
+    """Many runs' metrics at once, each series reduced in the database to about max_points points.
+
+    Per step bucket the lowest and highest finite points are kept (with their steps), and the
+    window's first and last points, then MinMaxLTTB thins what is left, so spikes stay visible.
+    Series come back in run-then-key order; `after_step` returns only newer points (live charts).
+    """
+
+    class FilterSerializer(serializers.Serializer):
+        run_ids = serializers.ListField(
+            child=serializers.CharField(max_length=32),
+            min_length=1,
+            max_length=selectors.MAX_CHART_RUNS,
+            help_text="Repeatable.",
+        )
+        keys = serializers.ListField(
+            child=serializers.CharField(max_length=250),
+            min_length=1,
+            max_length=selectors.MAX_CHART_KEYS,
+            help_text="Repeatable metric keys.",
+        )
+        max_points = serializers.IntegerField(
+            min_value=selectors.MIN_CHART_POINTS,
+            max_value=selectors.MAX_CHART_POINTS,
+            default=DEFAULT_MAX_POINTS,
+        )
+        x_min = serializers.FloatField(required=False, min_value=-_STEP_BOUND, max_value=_STEP_BOUND)
+        x_max = serializers.FloatField(required=False, min_value=-_STEP_BOUND, max_value=_STEP_BOUND)
+        after_step = serializers.IntegerField(required=False, min_value=-(2**63), max_value=2**63 - 1)
+
+        def validate(self, attrs):
+            if attrs.get("x_min", -math.inf) > attrs.get("x_max", math.inf):
+                raise serializers.ValidationError({"x_max": "must not be less than x_min"})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        class SeriesSerializer(serializers.Serializer):
+            run_id = serializers.CharField()
+            key = serializers.CharField()
+            steps = serializers.ListField(child=serializers.IntegerField())
+            timestamps = serializers.ListField(child=serializers.IntegerField())
+            values = serializers.ListField(child=MetricNumberField())
+            total_points = serializers.IntegerField(help_text="Points in the window before downsampling.")
+            downsampled = serializers.BooleanField()
+
+        series = SeriesSerializer(many=True)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
+    def get(self, request):
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data
+        x_range = None
+        if "x_min" in window or "x_max" in window:
+            x_range = (window.get("x_min", -_STEP_BOUND), window.get("x_max", _STEP_BOUND))
+        series = selectors.chart_series(
+            runs=selectors.get_runs(run_ids=window["run_ids"]),
+            keys=list(dict.fromkeys(window["keys"])),
+            max_points=window["max_points"],
+            x_range=x_range,
+            after_step=window.get("after_step"),
+        )
+        # Up to 100 runs by 20 keys of 20,000 points: plain dicts here, SeriesSerializer documents them.
+        return Response({"series": [dataclasses.asdict(item) for item in series]})

@@ -58,6 +58,7 @@ def _search(experiment_ids: list, query: dict) -> dict:
         max_results=query["max_results"],
         page_token=query.get("page_token") or None,
         lifecycle=LIFECYCLE_FILTER[query["lifecycle"]],
+        split_metric_sort=True,  # pages of large experiments sorted by a metric read the index
     )
     return RunPageSerializer(page).data
 

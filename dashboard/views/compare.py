@@ -1,0 +1,71 @@
+"""The compare page: 2 to 100 runs side by side; its whole state lives in the URL."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from config.exceptions import InvalidInput
+from tracker.selectors.comparison import compare_runs
+
+from ..access import viewer_required
+from ..chart_forms import X_AXES, CompareForm
+from ..charts import run_colour
+
+DEFAULT_KEYS = 5  # charts drawn when no key is chosen: the first few metric keys
+
+
+@require_GET
+@viewer_required
+def compare(request: HttpRequest) -> HttpResponse:
+    form = CompareForm(request.GET)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        return render(request, "dashboard/compare.html", {"error": f"{field}: {errors[0]}"}, status=400)
+    state = form.cleaned_data
+    try:
+        comparison = compare_runs(run_ids=state["runs"])
+    except InvalidInput as error:
+        return render(request, "dashboard/compare.html", {"error": str(error)}, status=400)
+    keys = [key for key in state["keys"] if key in comparison.metric_keys] or comparison.metric_keys[
+        :DEFAULT_KEYS
+    ]
+    runs = [
+        {
+            "id": data.run.uuid,
+            "name": data.run.name,
+            "colour": run_colour(index),
+            "status": data.run.status,
+            "startTime": int(data.run.start_time.timestamp() * 1000),
+            "url": reverse("dashboard:run-detail", args=[data.run.uuid]),
+            "params": data.params,
+            "metrics": {key: metric.value for key, metric in data.metrics.items()},
+        }
+        for index, data in enumerate(comparison.runs)
+    ]
+    config = {
+        "seriesUrl": reverse("dashboard:chart-series"),
+        "runs": runs,
+        "keys": keys,
+        "x": state["x"] or "step",
+        "smoothing": state["smoothing"] or 0,
+        "log": state["log"],
+        "groupBy": state["group_by"] if state["group_by"] in comparison.param_keys else "",
+        "pc": [key for key in state["pc"] if key in comparison.param_keys] or comparison.param_keys[:4],
+        "pcMetric": state["pc_metric"]
+        if state["pc_metric"] in comparison.metric_keys
+        else (keys[:1] or [""])[0],
+        "sx": state["sx"] or (f"params.{comparison.param_keys[0]}" if comparison.param_keys else ""),
+        "sy": state["sy"] if state["sy"] in comparison.metric_keys else (keys[:1] or [""])[0],
+    }
+    context = {
+        "form": form,
+        "comparison": comparison,
+        "runs": list(zip(comparison.runs, runs, strict=True)),
+        "keys": keys,
+        "config": config,
+        "x_axes": X_AXES,
+    }
+    return render(request, "dashboard/compare.html", context)

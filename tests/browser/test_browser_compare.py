@@ -1,0 +1,258 @@
+"""The compare page and the run page in Chromium: traces per chart, diff highlighting, smoothing,
+log scale, group bands, a hostile run name shown as text, and a live run's chart growing."""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tracker.services import (
+    DatasetSpec,
+    MetricInput,
+    ParamInput,
+    TagInput,
+    create_experiment,
+    finish_run,
+    log_batch,
+    log_inputs,
+    start_run,
+    store_artifact,
+)
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+RESULTS = Path("test-results")
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _run(contributor, experiment, name, *, opt, lr, version, minutes, finished=True, steps=300):
+    run = start_run(
+        actor=contributor, experiment=experiment, name=name, start_time=T0 + timedelta(minutes=minutes)
+    )
+    start_ms = 1_740_830_400_000 + minutes * 60_000
+    loss = [
+        MetricInput(
+            "loss",
+            1.0 / (1 + step / (20 * lr * 1000)) + (step % 9) / 300 + minutes / 40,
+            step,
+            start_ms + step * 1000,
+        )
+        for step in range(steps)
+    ]
+    acc = [
+        MetricInput("accuracy", 1 - 1.0 / (2 + step / (30 + 10 * minutes)), step, start_ms + step * 1000)
+        for step in range(steps)
+    ]
+    points = loss + acc
+    for start in range(0, len(points), 1000):
+        log_batch(
+            actor=contributor,
+            run=run,
+            metrics=points[start : start + 1000],
+            params=[ParamInput("opt", opt), ParamInput("lr", str(lr))] if start == 0 else (),
+        )
+    log_inputs(
+        actor=contributor, run=run, datasets=[DatasetSpec("digits", (f"{minutes + 10:x}" * 64)[:64], version)]
+    )
+    if finished:
+        run = finish_run(actor=contributor, run=run, end_time=run.start_time + timedelta(minutes=5))
+    return run
+
+
+@pytest.fixture
+def compared(transactional_db, contributor):
+    experiment = create_experiment(actor=contributor, name="compare-sweep")
+    return [
+        _run(contributor, experiment, "adam-fast", opt="adam", lr=0.01, version="2.1", minutes=0),
+        _run(contributor, experiment, "adam-slow", opt="adam", lr=0.001, version="2.1", minutes=1),
+        _run(contributor, experiment, "sgd-fast", opt="sgd", lr=0.01, version="2.0", minutes=2),
+        _run(contributor, experiment, HOSTILE, opt="sgd", lr=0.005, version="2.1", minutes=3),
+    ]
+
+
+def compare_url(live_server, runs, extra: str = "") -> str:
+    return f"{live_server.url}/compare/?" + "&".join(f"runs={run.uuid}" for run in runs) + extra
+
+
+def traces(page, element_id: str) -> list[dict]:
+    return page.evaluate(
+        """id => document.getElementById(id).data.map(t => ({
+            name: t.name, n: t.x.length, y: Array.from(t.y).slice(0, 50), fill: t.fill || null,
+            opacity: t.opacity === undefined ? 1 : t.opacity, showlegend: t.showlegend !== false }))""",
+        element_id,
+    )
+
+
+def wait_drawn(page, element_id: str) -> None:
+    page.wait_for_selector(f"#{element_id}[data-drawn='1'] svg path.js-line", state="attached")
+
+
+def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
+    login, viewer, compared, live_server, recorded
+):
+    RESULTS.mkdir(exist_ok=True)
+    page = login(viewer)
+    page.goto(compare_url(live_server, compared, "&keys=loss&keys=accuracy"))
+    wait_drawn(page, "compare-chart-0")
+    wait_drawn(page, "compare-chart-1")
+
+    # One trace per run on every chart, each run in the same colour on both charts.
+    for chart in ("compare-chart-0", "compare-chart-1"):
+        assert [t["name"] for t in traces(page, chart)] == [
+            "adam-fast", "adam-slow", "sgd-fast", "&lt;img src=x onerror=alert(1)&gt;",
+        ]  # fmt: skip
+    colours = page.evaluate(
+        "['compare-chart-0', 'compare-chart-1']"
+        ".map(id => document.getElementById(id).data.map(t => t.line.color))"
+    )
+    assert colours[0] == colours[1] and len(set(colours[0])) == 4
+    # The hostile name is text in the legend, in the run list and in the diff header.
+    assert HOSTILE in page.locator("#compare-chart-0 .legendtext").all_text_contents()
+    assert page.locator(".compare-runs a", has_text=HOSTILE).count() == 1
+    assert page.locator("#diff-table thead th", has_text=HOSTILE).count() == 1
+    # Hover names the run, as text.
+    page.evaluate("Plotly.Fx.hover('compare-chart-0', [{curveNumber: 3, pointNumber: 10}])")
+    hover = page.locator("#compare-chart-0 .hoverlayer").text_content()
+    assert HOSTILE in hover and "step 10" in hover
+    page.evaluate("Plotly.Fx.unhover('compare-chart-0')")
+
+    # The diff highlights what differs and can hide what is equal; dataset versions warn.
+    assert page.locator("#diff-table tr.differs th", has_text="lr").count() == 1
+    assert page.locator("#diff-table tr.differs td.diff").count() >= 8
+    assert page.locator("#dataset-warning").is_visible()
+    same_rows = page.locator("#diff-table tr.same")
+    assert same_rows.count() >= 1 and same_rows.first.is_visible()
+    page.check("#only-differences")
+    assert not same_rows.first.is_visible()
+    page.screenshot(path=str(RESULTS / "compare-page.png"), full_page=True)
+
+    # Smoothing adds a smoothed line over a faint raw one, and changes the drawn values.
+    raw = traces(page, "compare-chart-0")[0]["y"]
+    page.evaluate(
+        "el => { el.value = '0.9'; el.dispatchEvent(new Event('input')); }",
+        page.locator("#smoothing").element_handle(),
+    )
+    smoothed = traces(page, "compare-chart-0")
+    assert len(smoothed) == 8
+    assert smoothed[0]["opacity"] == 0.25 and smoothed[0]["y"] == raw
+    assert smoothed[1]["y"] != raw and smoothed[1]["name"] == "adam-fast"
+    assert "smoothing=0.9" in page.url
+
+    # Log scale on every chart.
+    page.check("#log-scale")
+    assert page.evaluate("document.getElementById('compare-chart-1').layout.yaxis.type") == "log"
+    assert "log=1" in page.url
+
+    # Group by a param: a mean line with a min-max band per group, from the server.
+    with page.expect_response(lambda response: "group_by=opt" in response.url):
+        page.select_option("#group-by", "opt")
+    page.wait_for_function("document.getElementById('compare-chart-0').data.some(t => t.fill === 'tonexty')")
+    grouped = traces(page, "compare-chart-0")
+    assert [t["fill"] for t in grouped].count("tonexty") == 2
+    assert [t["name"] for t in grouped if t["showlegend"]] == ["opt=adam (2 runs)", "opt=sgd (2 runs)"]
+    page.screenshot(path=str(RESULTS / "compare-page-grouped.png"), full_page=True)
+
+    # Parallel coordinates and the scatter are drawn too.
+    assert page.locator("#parallel-chart .parcoords").count() == 1
+    assert page.locator("#scatter-chart .scatterlayer .point").count() == 4
+    assert recorded.console_errors == []
+
+
+def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
+    login, viewer, contributor, compared, live_server
+):
+    experiment = compared[0].experiment
+    live = _run(
+        contributor,
+        experiment,
+        "live-run",
+        opt="adam",
+        lr=0.01,
+        version="2.1",
+        minutes=9,
+        finished=False,
+        steps=20,
+    )
+    page = login(viewer)
+    page.goto(compare_url(live_server, [compared[0], live], "&keys=loss"))
+    wait_drawn(page, "compare-chart-0")
+    before = traces(page, "compare-chart-0")[1]["n"]
+    assert before == 20
+    assert page.evaluate("document.body.getAttribute('data-polling')") == "on"
+
+    stop = threading.Event()
+
+    def log_points() -> None:
+        step = 20
+        try:
+            while not stop.is_set():
+                log_batch(
+                    actor=contributor, run=live, metrics=[MetricInput("loss", 0.5 - step / 1000, step, 1)]
+                )
+                step += 1
+                time.sleep(0.3)
+        finally:
+            connection.close()
+
+    logger = threading.Thread(target=log_points, daemon=True)
+    logger.start()
+    try:
+        page.wait_for_function(
+            "n => document.getElementById('compare-chart-0').data[1].x.length > n + 5",
+            arg=before,
+            timeout=20_000,
+        )
+    finally:
+        stop.set()
+        logger.join()
+    grown = traces(page, "compare-chart-0")[1]
+    assert grown["n"] > before + 5
+    finish_run(actor=contributor, run=live)
+    page.wait_for_function("document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
+
+
+def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(
+    login, contributor, live_server, transactional_db
+):
+    RESULTS.mkdir(exist_ok=True)
+    experiment = create_experiment(actor=contributor, name="previews")
+    run = start_run(actor=contributor, experiment=experiment, name=HOSTILE, start_time=T0)
+    values = [math.sin(step / 40) for step in range(3000)]
+    values[1234] = 25.0
+    points = [MetricInput("loss", v, step, 1_740_830_400_000 + step) for step, v in enumerate(values)]
+    for start in range(0, len(points), 1000):
+        log_batch(actor=contributor, run=run, metrics=points[start : start + 1000])
+    log_batch(
+        actor=contributor, run=run, tags=[TagInput("failure_reason", "CUDA out of memory at step 1234")]
+    )
+    for path, content in {
+        "config.yaml": b"lr: 0.01\nopt: adam\n",
+        "metrics.csv": b"step,loss\n0,0.9\n1,0.8\n",
+        "notes.txt": f"{HOSTILE}\nsecond line\n".encode(),
+        "model.bin": b"\x00\x01",
+    }.items():
+        store_artifact(actor=contributor, owner=run, path=path, content=io.BytesIO(content))
+    finish_run(actor=contributor, run=run, status="FAILED")
+    page = login(contributor)
+    page.goto(f"{live_server.url}/runs/{run.uuid}/")
+    wait_drawn_run = "#metric-chart-0.js-plotly-plot svg path.js-line"
+    page.wait_for_selector(wait_drawn_run, state="attached")
+    assert page.locator("#failure-reason pre").text_content() == "CUDA out of memory at step 1234"
+    assert page.locator("pre.artifact-text").first.text_content() == "lr: 0.01\nopt: adam"
+    assert HOSTILE in page.locator("pre.artifact-text").nth(2).text_content()
+    # The spike survives the server's reduction of 3,000 points to the chart's width.
+    assert page.evaluate("Math.max(...document.getElementById('metric-chart-0').data[0].y)") == 25.0
+    page.click("text=Edit run")
+    page.screenshot(path=str(RESULTS / "run-detail.png"), full_page=True)
+    page.fill("input[name=name]", "renamed-run")
+    page.click("button:text('Rename')")
+    page.wait_for_selector("text=Run renamed.")
+    assert page.locator("h1.run-name").text_content().startswith("renamed-run")

@@ -1,0 +1,165 @@
+"""The run table in Chromium: filter, sort, columns, selection across pages, compare, escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.browser.conftest import RUN_TABLE_HOSTILE
+
+pytestmark = pytest.mark.browser
+
+ROWS = ".run-table tbody tr"
+SHOTS = Path("test-results")
+
+
+def run_names(page) -> list[str]:
+    return page.locator(f"{ROWS} td.name a").all_text_contents()
+
+
+def selected_in_url(page) -> list[str]:
+    return parse_qs(urlsplit(page.url).query).get("selected", [])
+
+
+def test_filter_sort_columns_select_across_pages_and_compare(
+    login, viewer, run_table_sweep, live_server, recorded
+):
+    experiment, _, runs = run_table_sweep
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    assert page.locator("#result-summary").text_content().split()[:3] == ["30", "matching", "runs"]
+
+    # Filter.
+    page.fill("input[name=filter]", "params.optimizer = 'adam' and tags.team = 'vision'")
+    with page.expect_navigation():
+        page.press("input[name=filter]", "Enter")
+    assert "15 matching runs" in page.locator("#result-summary").text_content()
+    page.fill("input[name=filter]", "params.optimizer = 'adam'")
+    with page.expect_navigation():
+        page.press("input[name=filter]", "Enter")
+    assert "30 matching runs" in page.locator("#result-summary").text_content()
+
+    # Sort by a metric, best first.
+    page.click("th a.sort-link:text-is('val_f1')")
+    page.wait_for_url("**order_by=metrics.val_f1+DESC**")
+    assert run_names(page)[:3] == ["run-29", "run-28", "run-27"]
+
+    # Choose columns: drop a param, add a tag and a metric's minimum.
+    page.click("details.column-picker summary")
+    page.uncheck("input[name=columns][value='param:long_param_name_00']")
+    page.check("input[name=columns][value='tag:team']")
+    page.check("input[name=columns][value='metric_min:loss']")
+    page.click("details.column-picker button[type=submit]")
+    page.wait_for_url("**columns_set=1**")
+    headers = page.locator(".run-table thead tr:last-child th").all_text_contents()
+    assert "team" in headers and "loss (min)" in headers
+    assert "long_param_name_00" not in headers
+    assert run_names(page)[:3] == ["run-29", "run-28", "run-27"]  # the sort survived
+    page.screenshot(path=str(SHOTS / "run-table-1440.png"), full_page=True)
+
+    # Select two runs on the first page and one on the second: the selection lives in the URL.
+    page.check(f"input.run-select[value='{runs[29].uuid}']")
+    page.check(f"input.run-select[value='{runs[28].uuid}']")
+    assert selected_in_url(page) == [runs[29].uuid, runs[28].uuid]
+    assert page.locator("#compare-button").text_content() == "Compare 2 runs"
+    page.click("a[rel=next]")
+    page.wait_for_url("**page_token=**")
+    assert "run-04" in run_names(page)
+    assert selected_in_url(page) == [runs[29].uuid, runs[28].uuid]
+    page.check(f"input.run-select[value='{runs[4].uuid}']")
+    assert page.locator("#compare-button").text_content() == "Compare 3 runs"
+    page.screenshot(path=str(SHOTS / "run-table-page-2-selected.png"), full_page=True)
+
+    page.click("#compare-button")
+    page.wait_for_url("**/compare/**")
+    assert parse_qs(urlsplit(page.url).query)["runs"] == [runs[29].uuid, runs[28].uuid, runs[4].uuid]
+
+
+def test_the_name_column_stays_in_view_when_the_table_scrolls_sideways(
+    login, viewer, run_table_sweep, live_server
+):
+    experiment, _, _ = run_table_sweep
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    columns = [f"param:long_param_name_{k:02d}" for k in range(12)]
+    columns += ["metric:val_f1", "metric:loss", "tag:team", "dataset:digits"]
+    columns += ["attr:status", "attr:start", "attr:commit", "attr:run_id"]
+    query = "&".join(f"columns={column}" for column in columns)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/?columns_set=1&{query}")
+    container = page.locator(".table-container").first
+    assert container.evaluate("node => node.scrollWidth > node.clientWidth")
+    name_cell = page.locator(f"{ROWS} td.name").first
+    before = name_cell.bounding_box()
+    container.evaluate("node => { node.scrollLeft = node.scrollWidth; }")
+    after = name_cell.bounding_box()
+    assert after["x"] == before["x"]  # pinned
+    # The last param column is reachable inside the page's width.
+    last = page.locator(".run-table thead tr:last-child th").last
+    box = last.bounding_box()
+    assert box["x"] + box["width"] <= 1440
+    page.screenshot(path=str(SHOTS / "run-table-scrolled-1440.png"), full_page=False)
+
+
+def test_a_hostile_run_name_is_text_in_the_table(login, viewer, run_table_sweep, live_server, recorded):
+    experiment, _, runs = run_table_sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/?page_size=50")
+    assert RUN_TABLE_HOSTILE in run_names(page)
+    assert page.locator("main img").count() == 0
+    page.check(f"input.run-select[value='{runs[7].uuid}']")  # its label carries the name too
+    assert recorded.dialogs == []
+    assert recorded.console_errors == []
+
+
+def test_a_syntax_error_keeps_the_table_and_shows_a_caret(login, viewer, run_table_sweep, live_server):
+    experiment, _, _ = run_table_sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.fill("input[name=filter]", "metrics.val_f1 >> 0.85")
+    page.press("input[name=filter]", "Enter")
+    page.wait_for_selector("#filter-error")
+    assert (
+        page.locator("#filter-error pre.caret").text_content() == "metrics.val_f1 >> 0.85\n" + " " * 16 + "^"
+    )
+    assert page.locator(ROWS).count() == 25
+    assert page.locator("details.column-picker").count() == 1
+    page.screenshot(path=str(SHOTS / "run-table-syntax-error.png"), full_page=False)
+
+
+def test_runs_of_two_experiments_chosen_on_the_experiment_list(login, viewer, run_table_sweep, live_server):
+    experiment, other, _ = run_table_sweep
+    page = login(viewer)
+    page.check(f"input[name=experiments][value='{experiment.pk}']")
+    page.check(f"input[name=experiments][value='{other.pk}']")
+    page.click("text=Show runs of the chosen experiments")
+    page.wait_for_url("**/runs/?experiments=**")
+    assert "33 matching runs" in page.locator("#result-summary").text_content()
+    headers = page.locator(".run-table thead tr:last-child th").all_text_contents()
+    assert "Experiment" in headers
+    page.keyboard.press("Tab")  # the page is usable by keyboard: checkboxes and links take focus
+    page.screenshot(path=str(SHOTS / "run-table-two-experiments.png"), full_page=False)
+
+
+def test_grouping_by_a_param_summarises_a_metric_and_expands_a_group(
+    login, viewer, run_table_sweep, live_server
+):
+    experiment, _, _ = run_table_sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.click("details.group-picker summary")
+    page.select_option("#group-by", ["lr"])
+    page.select_option("#group-metric", "val_f1")
+    with page.expect_navigation():
+        page.click("details.group-picker button[type=submit]")
+    rows = page.locator(".group-table tbody tr.group-row")
+    assert rows.count() == 3
+    assert rows.nth(0).locator("td").all_text_contents()[1:3] == ["0.001", "10"]
+    with page.expect_navigation():
+        rows.nth(0).locator("a.group-toggle").click()
+    expanded = page.locator(".group-runs .run-table tbody tr")
+    assert expanded.count() == 10
+    assert page.locator(".group-row.open a.group-toggle").get_attribute("aria-expanded") == "true"
+    page.screenshot(path=str(SHOTS / "run-table-grouped.png"), full_page=True)

@@ -1,0 +1,149 @@
+"""The compare page: runs in the URL, the diff table, dataset warnings, config for the charts,
+escaping, errors and a query budget."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.urls import reverse
+
+from tracker.services import DatasetSpec
+
+from .conftest import HOSTILE
+
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture
+def sweep(make_experiment, make_run):
+    experiment = make_experiment("sweep")
+    return [
+        make_run(
+            experiment,
+            name,
+            params={"lr": lr, "optimizer": "adam"},
+            metrics={"loss": [1.0, 0.5], "val_f1": 0.8},
+            tags={"team": "nlp"},
+            datasets=[DatasetSpec("digits", digest * 64, version, context="training")],
+            code_commit="abc123",
+        )
+        for name, lr, digest, version in (("lr-0.1", "0.1", "a", "2.0"), ("lr-0.01", "0.01", "b", "2.1"))
+    ]
+
+
+def compare_url(runs, **extra) -> str:
+    query = "&".join([f"runs={run.uuid}" for run in runs] + [f"{k}={v}" for k, v in extra.items()])
+    return f"{reverse('dashboard:compare')}?{query}"
+
+
+def config_of(content: str) -> dict:
+    block = re.search(r'<script id="compare-config" type="application/json">(.*?)</script>', content)
+    return json.loads(block.group(1))
+
+
+def test_the_diff_highlights_differing_params_and_keeps_equal_ones(viewer_client, sweep):
+    content = viewer_client.get(compare_url(sweep)).content.decode()
+    lr = re.search(
+        r'<tr class="differs" data-section="param">\s*<th[^>]*>.*?lr</th>(.*?)</tr>', content, re.S
+    )
+    assert lr is not None
+    assert lr.group(1).count('class="diff wrap mono"') == 2
+    assert re.search(r'<tr class="same" data-section="param">\s*<th[^>]*>.*?optimizer</th>', content, re.S)
+    assert re.search(r'<tr class="same" data-section="code">\s*<th[^>]*>.*?code commit</th>', content, re.S)
+    assert 'id="only-differences"' in content
+
+
+def test_different_dataset_versions_raise_a_warning(viewer_client, sweep):
+    content = viewer_client.get(compare_url(sweep)).content.decode()
+    assert "These runs used different dataset versions" in content
+    assert re.search(
+        r'<tr class="differs" data-section="dataset">\s*<th[^>]*>.*?digits \(training\)</th>', content, re.S
+    )
+    assert "2.0 · aaaaaaaaaaaa" in content and "2.1 · bbbbbbbbbbbb" in content
+
+
+def test_the_same_dataset_everywhere_raises_no_warning(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, f"r{i}", metrics={"loss": 1.0}, datasets=[DatasetSpec("digits", "c" * 64, "3")])
+        for i in range(2)
+    ]
+    assert "different dataset versions" not in viewer_client.get(compare_url(runs)).content.decode()
+
+
+def test_the_page_hands_runs_colours_and_state_to_js_through_json_script(viewer_client, sweep):
+    response = viewer_client.get(
+        compare_url(sweep, keys="loss", x="wall", smoothing="0.6", log="1", group_by="lr")
+    )
+    config = config_of(response.content.decode())
+    assert [run["name"] for run in config["runs"]] == ["lr-0.1", "lr-0.01"]
+    assert [run["colour"] for run in config["runs"]] == ["#4e79a7", "#f28e2b"]
+    assert config["runs"][0]["params"] == {"lr": "0.1", "optimizer": "adam"}
+    assert config["runs"][0]["metrics"] == {"loss": 0.5, "val_f1": 0.8}
+    assert (config["keys"], config["x"], config["smoothing"], config["log"], config["groupBy"]) == (
+        ["loss"],
+        "wall",
+        0.6,
+        True,
+        "lr",
+    )
+    assert config["seriesUrl"] == "/charts/series.json"
+
+
+def test_without_chosen_keys_the_first_metric_keys_are_charted(viewer_client, sweep):
+    config = config_of(viewer_client.get(compare_url(sweep)).content.decode())
+    assert config["keys"] == ["loss", "val_f1"]
+    assert config["pc"] == ["lr", "optimizer"]
+    assert (config["pcMetric"], config["sx"], config["sy"]) == ("loss", "params.lr", "loss")
+
+
+def test_hostile_names_and_values_are_escaped_everywhere_on_the_page(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, HOSTILE, params={"p": HOSTILE}, tags={"t": HOSTILE}, metrics={"loss": 1.0}),
+        make_run(experiment, "plain", params={"p": "1"}, metrics={"loss": 2.0}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+    assert "<script>alert" not in content
+    assert content.count(ESCAPED) >= 4  # run list, diff header, param and tag cells
+    assert config_of(content)["runs"][0]["name"] == HOSTILE
+
+
+def test_one_run_is_a_400_that_says_how_many_to_pick(viewer_client, sweep):
+    response = viewer_client.get(compare_url(sweep[:1]))
+    assert response.status_code == 400
+    content = response.content.decode()
+    assert "<p>runs: choose between 2 and 100 runs, got 1</p>" in content
+    assert "compare.js" not in content
+
+
+def test_a_malformed_run_id_is_a_400_naming_the_field(viewer_client):
+    response = viewer_client.get(f"{reverse('dashboard:compare')}?runs=nope&runs={'a' * 32}")
+    assert response.status_code == 400
+    assert "runs: &#x27;nope&#x27; is not a 32-character hexadecimal run id" in response.content.decode()
+
+
+def test_an_unknown_run_is_a_404(viewer_client, sweep):
+    response = viewer_client.get(f"{compare_url(sweep)}&runs={'f' * 32}")
+    assert response.status_code == 404
+
+
+def test_the_compare_page_has_a_query_budget_independent_of_the_run_count(
+    viewer_client, make_experiment, make_run, django_assert_max_num_queries
+):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, f"r{i}", params={"lr": str(i)}, metrics={"loss": [1.0, 0.5]}) for i in range(12)
+    ]
+    with django_assert_max_num_queries(12):
+        assert viewer_client.get(compare_url(runs)).status_code == 200
+
+
+def test_anonymous_users_are_sent_to_log_in(client, sweep):
+    response = client.get(compare_url(sweep))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")

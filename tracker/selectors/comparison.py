@@ -1,0 +1,152 @@
+"""Comparing runs side by side: the runs with their data, a diff of params, tags, datasets and
+code, and group bands (mean with min-max) of a metric over a common step grid."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from config.exceptions import InvalidInput, NotFound
+from tracker.models import Run
+
+from .charts import MAX_CHART_RUNS, ChartSeries
+from .runs import RunData, run_data
+
+MIN_COMPARED_RUNS = 2
+MISSING = None  # a key a run does not have, shown as "—" in the diff
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One row of the diff table: a value per run (None where the run lacks the key)."""
+
+    section: str  # "param", "tag", "dataset", "code"
+    key: str
+    values: list[str | None]
+    differs: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: list[RunData]
+    rows: list[DiffRow]
+    metric_keys: list[str]
+    param_keys: list[str]
+    dataset_versions_differ: bool
+
+
+def compared_runs(*, run_ids: Sequence[str], minimum: int = MIN_COMPARED_RUNS) -> list[RunData]:
+    """The runs to compare, in the order asked, with their data (five queries); an unknown id is a 404."""
+    run_ids = list(dict.fromkeys(run_ids))
+    if not minimum <= len(run_ids) <= MAX_CHART_RUNS:
+        raise InvalidInput(
+            f"choose between {minimum} and {MAX_CHART_RUNS} runs, got {len(run_ids)}", field="runs"
+        )
+    found = {run.uuid: run for run in Run.objects.filter(uuid__in=run_ids).select_related("experiment")}
+    missing = [run_id for run_id in run_ids if run_id not in found]
+    if missing:
+        raise NotFound(f"run {missing[0]!r} does not exist", field="runs")
+    return run_data([found[run_id] for run_id in run_ids])
+
+
+def _row(section: str, key: str, values: list[str | None]) -> DiffRow:
+    return DiffRow(section, key, values, differs=len(set(values)) > 1)
+
+
+def _dataset_label(data: RunData, name: str, context: str) -> str | None:
+    for dataset in data.datasets:
+        if dataset.name == name and dataset.context == context:
+            return f"{dataset.version or '—'} · {dataset.digest[:12]}"
+    return MISSING
+
+
+def compare_runs(*, run_ids: Sequence[str]) -> Comparison:
+    """What the compare page shows besides its charts, read in a fixed number of queries."""
+    runs = compared_runs(run_ids=run_ids)
+    param_keys = sorted({key for data in runs for key in data.params})
+    tag_keys = sorted({key for data in runs for key in data.tags})
+    rows = [_row("param", key, [data.params.get(key) for data in runs]) for key in param_keys]
+    rows += [_row("tag", key, [data.tags.get(key) for data in runs]) for key in tag_keys]
+    datasets = sorted({(d.name, d.context) for data in runs for d in data.datasets})
+    versions_differ = False
+    for name, context in datasets:
+        row = _row(
+            "dataset",
+            f"{name} ({context})" if context else name,
+            [_dataset_label(r, name, context) for r in runs],
+        )
+        versions = {
+            d.version or d.digest
+            for data in runs
+            for d in data.datasets
+            if (d.name, d.context) == (name, context)
+        }
+        versions_differ = versions_differ or len(versions) > 1 or row.differs
+        rows.append(row)
+    rows.append(_row("code", "code commit", [data.run.code_commit or MISSING for data in runs]))
+    return Comparison(
+        runs=runs,
+        rows=rows,
+        metric_keys=sorted({key for data in runs for key in data.metrics}),
+        param_keys=param_keys,
+        dataset_versions_differ=versions_differ,
+    )
+
+
+@dataclass(frozen=True)
+class GroupBand:
+    """A group's mean line with its min-max band, on a step grid common to the group's runs."""
+
+    key: str
+    label: str
+    run_ids: list[str]
+    steps: list[int]
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+
+
+def group_bands(
+    *, series: Sequence[ChartSeries], group_of: Mapping[str, str], grid_points: int = 300
+) -> list[GroupBand]:
+    """Runs grouped by a label (a param's value): per key and group, the mean, min and max of the
+    runs' curves, each linearly interpolated onto one grid over the steps the group covers.
+    A run counts only between its own first and last finite point, so a short run does not
+    drag a long group's mean to a constant."""
+    members: dict[tuple[str, str], list[ChartSeries]] = {}
+    for item in series:
+        members.setdefault((item.key, group_of.get(item.run_id, "")), []).append(item)
+    bands: list[GroupBand] = []
+    for (key, label), group in sorted(members.items()):
+        curves = []
+        for item in group:
+            finite = [(s, v) for s, v in zip(item.steps, item.values, strict=True) if math.isfinite(v)]
+            if finite:
+                points = np.asarray(finite, dtype=np.float64)
+                curves.append((item.run_id, points[:, 0], points[:, 1]))
+        if not curves:
+            continue
+        first = min(steps[0] for _, steps, _ in curves)
+        last = max(steps[-1] for _, steps, _ in curves)
+        grid = np.unique(np.round(np.linspace(first, last, num=grid_points)))
+        stacked = np.full((len(curves), len(grid)), np.nan)
+        for row, (_, steps, values) in enumerate(curves):
+            inside = (grid >= steps[0]) & (grid <= steps[-1])
+            stacked[row, inside] = np.interp(grid[inside], steps, values)
+        covered = ~np.all(np.isnan(stacked), axis=0)
+        grid, stacked = grid[covered], stacked[:, covered]
+        bands.append(
+            GroupBand(
+                key=key,
+                label=label,
+                run_ids=[run_id for run_id, _, _ in curves],
+                steps=[int(step) for step in grid],
+                mean=np.nanmean(stacked, axis=0).tolist(),
+                low=np.nanmin(stacked, axis=0).tolist(),
+                high=np.nanmax(stacked, axis=0).tolist(),
+            )
+        )
+    return bands

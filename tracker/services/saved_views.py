@@ -1,0 +1,55 @@
+"""Saved run-table views: a name for a view's URL query, per experiment, shared with the team."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import InvalidInput
+from tracker.models import Experiment, Lifecycle, SavedView
+from tracker.validation import validate_text
+
+MAX_VIEW_NAME_LENGTH = 200
+MAX_VIEW_QUERY_LENGTH = 20_000
+
+
+def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> SavedView:
+    """Create the named view, or replace the query of the view that has that name already."""
+    require_role(actor, Role.CONTRIBUTOR, action="Saving a view")
+    name = validate_text(name, field="name", max_length=MAX_VIEW_NAME_LENGTH, allow_empty=False).strip()
+    query = validate_text(query, field="query", max_length=MAX_VIEW_QUERY_LENGTH).lstrip("?")
+    if experiment.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
+    with transaction.atomic():
+        # Locked so that two people saving the same name at once replace it one after the other.
+        view = SavedView.objects.select_for_update().filter(experiment=experiment, name=name).first()
+        before = {"query": view.query} if view else None
+        if view is None:
+            view = SavedView.objects.create(experiment=experiment, name=name, query=query, created_by=actor)
+        elif view.query != query:
+            view.query = query
+            view.save(update_fields=["query", "updated_at"])
+        record_event(
+            actor=actor,
+            action="saved_view.saved",
+            target=view,
+            before=before,
+            after={"experiment": experiment.pk, "name": name, "query": query},
+        )
+    return view
+
+
+def delete_view(*, actor: Any, view: SavedView) -> None:
+    """Remove a saved view; the audit event keeps its name and query."""
+    require_role(actor, Role.CONTRIBUTOR, action="Deleting a saved view")
+    with transaction.atomic():
+        record_event(
+            actor=actor,
+            action="saved_view.deleted",
+            target=view,
+            before={"experiment": view.experiment_id, "name": view.name, "query": view.query},
+        )
+        view.delete()
