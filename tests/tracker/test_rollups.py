@@ -61,7 +61,7 @@ def test_rebuilding_from_the_points_gives_what_writes_kept(contributor, run):
         log_batch(actor=contributor, run=run, metrics=points)
     kept = rollups(run), rollups(run, "acc")
     acc_points = sum(len(range(start, start + 500, 7)) for start in range(0, 3000, 500))
-    assert rebuild_metric_rollups(run_id=run.pk, batch=777) == 3000 + acc_points
+    assert rebuild_metric_rollups(run_id=run.pk) == 3000 + acc_points
     assert (rollups(run), rollups(run, "acc")) == kept
 
 
@@ -85,3 +85,34 @@ def test_a_chart_read_through_rollups_keeps_ends_extremes_and_true_points(contri
     # Every drawn point is a stored one, at its own step and time.
     assert all(values[step] == value for step, value in zip(series.steps, series.values, strict=True))
     assert series.timestamps == series.steps
+
+
+def test_folding_points_in_sql_keeps_the_same_rollups_as_writes_do(contributor, experiment, run):
+    """Bulk uploads fold their points into rollups in SQL; every level must match the Python path,
+    across negative and int64-extreme steps, NaN and ±Infinity, and on top of rollups kept before."""
+    from tests.factories import RunFactory
+    from tracker.models import MetricPoint
+    from tracker.services.rollups import fold_points_into_rollups
+
+    steps = [-(2**63), -(2**63) + 1, -4097, -513, -65, -64, -63, -1, 0, 1, 63, 64, 511, 512, 4096]
+    steps += [*range(100, 5000, 37), 2**40, 2**63 - 2, 2**63 - 1]
+    values = [math.cos(index * 1.7) * (index + 1) for index in range(len(steps))]
+    values[3], values[9], values[20] = math.nan, math.inf, -math.inf
+    first = [MetricInput("loss", values[i], steps[i], 1_000 + i) for i in range(0, len(steps), 2)]
+    second = [MetricInput("loss", values[i], steps[i], 1_000 + i) for i in range(1, len(steps), 2)]
+
+    by_sql = RunFactory(experiment=experiment, user=contributor, name="folded in SQL")
+    source = RunFactory(experiment=experiment, user=contributor, name="holds the second half")
+    log_batch(actor=contributor, run=run, metrics=first + second)
+    log_batch(actor=contributor, run=by_sql, metrics=first)
+    log_batch(actor=contributor, run=source, metrics=second)
+    # The second half's points are read from another run's rows, as an upload reads its staging
+    # table, and folded in SQL on top of the rollups the first batch kept.
+    columns = "key_id, step, timestamp, value, is_nan"
+    fold_points_into_rollups(
+        points=f"(SELECT %s AS run_id, {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s) AS p",
+        params=[by_sql.pk, source.pk],
+    )
+
+    assert rollups(by_sql) == rollups(run)
+    assert len(rollups(run)) > 3 * len(ROLLUP_WIDTHS)

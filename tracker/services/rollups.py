@@ -131,27 +131,128 @@ def update_metric_rollups(*, run_id: int, rows: Sequence[PointRow]) -> None:
             cursor.execute(_UPSERT.format(values=placeholders), params)
 
 
-def rebuild_metric_rollups(*, run_id: int | None = None, batch: int = 50_000) -> int:
+def rebuild_metric_rollups(*, run_id: int | None = None) -> int:
     """Rollups from the stored points, for data logged before rollups existed (a migration runs
-    it); reads each run's points in primary-key order, `batch` at a time. Returns points read."""
+    it), one run at a time, in SQL. Returns the number of points read."""
     runs = MetricPoint.objects.values_list("run_id", flat=True).distinct().order_by("run_id")
     run_ids = [run_id] if run_id is not None else list(runs)
     read = 0
+    columns = "run_id, key_id, step, timestamp, value, is_nan"
+    of_run = f"(SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s) AS stored"
     for current in run_ids:
         MetricRollup.objects.filter(run_id=current).delete()
-        after: tuple[int, int, int, float, bool] | None = None
-        while True:
-            points = MetricPoint.objects.filter(run_id=current)
-            if after is not None:
-                points = points.filter(pk__gt=(current, *after))
-            rows = list(
-                points.order_by("key_id", "step", "timestamp", "value", "is_nan").values_list(
-                    "key_id", "step", "timestamp", "value", "is_nan"
-                )[:batch]
-            )
-            if not rows:
-                break
-            update_metric_rollups(run_id=current, rows=rows)
-            read += len(rows)
-            after = rows[-1]
+        fold_points_into_rollups(points=of_run, params=[current])
+        read += MetricPoint.objects.filter(run_id=current).count()
     return read
+
+
+# Set-based rollups, for writers that hold their points in a table rather than in Python (bulk
+# uploads move millions of staged points in one statement). The finest level is aggregated from
+# the points, every coarser level from the finest level's rows, and all levels are merged into
+# the stored rollups by the same upsert, in (run, key, level, bucket) order like every batch.
+
+SCRATCH_COLUMNS = (
+    "run_id bigint, key_id integer, bucket bigint, count bigint, min_value double precision, "
+    "min_step bigint, min_timestamp bigint, max_value double precision, max_step bigint, "
+    "max_timestamp bigint, odd_step bigint, odd_timestamp bigint, odd_value double precision, "
+    "odd_is_nan integer"
+)
+_LARGEST = "1.7976931348623157e308"
+
+
+def _floor_div(expr: str, divisor: int) -> str:
+    """floor(expr / divisor) on both databases, whose integer division truncates towards zero;
+    written so that no intermediate value leaves int64 (steps may be -2**63)."""
+    return f"(CASE WHEN {expr} >= 0 THEN {expr} / {divisor} ELSE -((-({expr} + 1)) / {divisor}) - 1 END)"
+
+
+def _picked(rank: str, column: str) -> str:
+    return f"max(CASE WHEN {rank} = 1 THEN {column} END)"
+
+
+def finest_rollups_sql(*, points: str) -> str:
+    """A SELECT of the finest level's aggregates of `points` (a table, or a subquery with an alias,
+    with columns run_id, key_id, step, timestamp, value, is_nan), in SCRATCH_COLUMNS order.
+
+    Window ranks pick each bucket's lowest and highest finite point and its first NaN/±Infinity
+    point, as `rollup_rows` does in Python."""
+    bucket = _floor_div("step", ROLLUP_WIDTHS[0])
+    finite = f"CASE WHEN NOT is_nan AND value >= -{_LARGEST} AND value <= {_LARGEST} THEN 1 ELSE 0 END"
+
+    def first(order: str) -> str:
+        return f"row_number() OVER (PARTITION BY run_id, key_id, {bucket} ORDER BY {order}) = 1"
+
+    return f"""
+        SELECT run_id, key_id, bucket, count(*),
+               {_picked("low", "value")}, {_picked("low", "step")}, {_picked("low", "timestamp")},
+               {_picked("high", "value")}, {_picked("high", "step")}, {_picked("high", "timestamp")},
+               {_picked("odd", "step")}, {_picked("odd", "timestamp")},
+               {_picked("odd", "CASE WHEN is_nan THEN 0.0 ELSE value END")},
+               {_picked("odd", "CASE WHEN is_nan THEN 1 ELSE 0 END")}
+        FROM (
+            SELECT run_id, key_id, step, timestamp, value, is_nan, {bucket} AS bucket,
+                   CASE WHEN finite = 1 AND {first("finite DESC, value, step")} THEN 1 END AS low,
+                   CASE WHEN finite = 1 AND {first("finite DESC, value DESC, step")} THEN 1 END AS high,
+                   CASE WHEN finite = 0 AND {first("finite, step")} THEN 1 END AS odd
+            FROM (
+                SELECT run_id, key_id, step, timestamp, value, is_nan, {finite} AS finite FROM {points}
+            ) AS p
+        ) AS ranked
+        GROUP BY run_id, key_id, bucket
+    """
+
+
+def _level_sql(*, scratch: str, level: int) -> str:
+    """One level's rows (MetricRollup column order) from the finest level's rows in `scratch`."""
+    odd_is_nan = "CASE WHEN odd_is_nan IS NULL THEN NULL ELSE odd_is_nan = 1 END"
+    if level == 0:
+        return (
+            "SELECT run_id, key_id, 0, bucket, count, min_value, min_step, min_timestamp, max_value, "
+            f"max_step, max_timestamp, odd_step, odd_timestamp, odd_value, {odd_is_nan} FROM {scratch}"
+        )
+    bucket = _floor_div("bucket", _FANOUT**level)
+
+    def rank(column: str, direction: str = "") -> str:
+        # NULLs last on both databases (SQLite sorts them first by default).
+        order = f"CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}"
+        return f"row_number() OVER (PARTITION BY run_id, key_id, {bucket} ORDER BY {order})"
+
+    odd_is_nan = _picked("odd", "odd_is_nan")
+    return f"""
+        SELECT run_id, key_id, {level}, bucket, sum(count),
+               {_picked("low", "min_value")}, {_picked("low", "min_step")},
+               {_picked("low", "min_timestamp")}, {_picked("high", "max_value")},
+               {_picked("high", "max_step")}, {_picked("high", "max_timestamp")},
+               {_picked("odd", "odd_step")}, {_picked("odd", "odd_timestamp")}, {_picked("odd", "odd_value")},
+               CASE WHEN {odd_is_nan} IS NULL THEN NULL ELSE {odd_is_nan} = 1 END
+        FROM (
+            SELECT run_id, key_id, {bucket} AS bucket, count, min_value, min_step, min_timestamp, max_value,
+                   max_step, max_timestamp, odd_step, odd_timestamp, odd_value, odd_is_nan,
+                   {rank("min_value")} AS low, {rank("max_value", "DESC")} AS high, {rank("odd_step")} AS odd
+            FROM {scratch}
+        ) AS ranked
+        GROUP BY run_id, key_id, bucket
+    """
+
+
+def merge_rollups_from_scratch(*, scratch: str) -> None:
+    """Fold the finest-level aggregates in `scratch` (filled from `finest_rollups_sql`) into the
+    stored rollups at every level, each point counted once."""
+    levels = " UNION ALL ".join(
+        _level_sql(scratch=scratch, level=level) for level in range(len(ROLLUP_WIDTHS))
+    )
+    # `WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.
+    select = f"SELECT * FROM ({levels}) AS levels WHERE true ORDER BY 1, 2, 3, 4"
+    with connection.cursor() as cursor:
+        cursor.execute(_UPSERT.replace("VALUES {values}", select))
+
+
+def fold_points_into_rollups(*, points: str, params: Sequence[Any] = ()) -> None:
+    """Fold the points `points` selects (see `finest_rollups_sql`) into the rollups, in SQL."""
+    scratch = "rollup_scratch"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {scratch} ({SCRATCH_COLUMNS})")
+        cursor.execute(f"INSERT INTO {scratch} {finest_rollups_sql(points=points)}", params)
+        merge_rollups_from_scratch(scratch=scratch)
+        cursor.execute(f"DROP TABLE {scratch}")
