@@ -140,7 +140,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     assert page.locator("#review-curve-1 .legendtext").count() == 2  # both runs' loss on one chart
     with page.expect_response(lambda response: "x_min=" in response.url) as zoomed:
         page.evaluate("() => Plotly.relayout('review-curve-1', {'xaxis.range': [100, 200]})")
-    assert zoomed.value.json()["steps"][0] == 100
+    assert zoomed.value.json()["series"][0]["steps"][0] == 100
     page.wait_for_function("() => document.getElementById('review-curve-1-note').textContent.includes('100')")
     shot(page, "4-request-side-by-side")
     page.fill("textarea[name=comment]", "Checked on the 2.1 data too.")
