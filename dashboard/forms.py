@@ -9,7 +9,6 @@ from django import forms
 PAGE_SIZES = (25, 50, 100)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SELECTED = 100  # the compare page draws at most 100 runs
-DEFAULT_MAX_POINTS = 1200
 
 
 class RunTableForm(forms.Form):
@@ -62,26 +61,6 @@ class SavedViewForm(forms.Form):
         max_length=200, widget=forms.TextInput(attrs={"placeholder": "View name", "autocomplete": "off"})
     )
     query = forms.CharField(required=False, max_length=20_000, widget=forms.HiddenInput)
-
-
-class SeriesQueryForm(forms.Form):
-    max_points = forms.IntegerField(required=False, min_value=10, max_value=20_000)
-    x_min = forms.FloatField(required=False)
-    x_max = forms.FloatField(required=False)
-
-    def clean(self):
-        cleaned = super().clean()
-        lo, hi = cleaned.get("x_min"), cleaned.get("x_max")
-        if (lo is None) != (hi is None) and not self.errors:
-            raise forms.ValidationError("x_min and x_max must be given together")
-        if lo is not None and hi is not None and lo > hi:
-            raise forms.ValidationError("x_min must not be greater than x_max")
-        return cleaned
-
-    @property
-    def x_range(self) -> tuple[float, float] | None:
-        lo, hi = self.cleaned_data.get("x_min"), self.cleaned_data.get("x_max")
-        return None if lo is None or hi is None else (lo, hi)
 
 
 class TokenCreateForm(forms.Form):
