@@ -144,6 +144,16 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# Bulk uploads: the largest file accepted (0: no limit), how long a worker may go silent before its
+# upload counts as abandoned, and how often beat looks for abandoned ones (tracker/tasks.py).
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=20 * 1024**3)
+UPLOAD_LEASE_SECONDS = env.int("UPLOAD_LEASE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["tracker-requeue-stalled-uploads"] = {
+    "task": "tracker.requeue_stalled_uploads",
+    "schedule": env.float("UPLOAD_SWEEP_SECONDS", default=60.0),
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

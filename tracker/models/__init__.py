@@ -11,11 +11,13 @@ from .logged_models import (
 )
 from .metrics import MetricKey, MetricPoint, MetricSummary
 from .runs import Param, Run, RunStatus, Tag
+from .uploads import BulkUpload
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
     "Artifact",
     "ArtifactOwner",
+    "BulkUpload",
     "DatasetInput",
     "Experiment",
     "ExperimentTag",
