@@ -24,6 +24,7 @@ SAMPLE_PARTS = {
     "alias": "production",
     "key": "train/loss",
     "path": "model/weights.bin",
+    "upload_id": "1",
 }
 
 
