@@ -135,6 +135,13 @@ def viewer_write_requests(experiment, run, model_version):
         ),
         ("POST", "api/v1/runs/<str:run_id>/artifacts", run.uuid, {"file": upload}, "Uploading an artifact"),
         (
+            "POST",
+            "api/v1/uploads",
+            "",
+            {"file": SimpleUploadedFile("m.csv", b"key,step,value\n")},
+            "Uploading metrics",
+        ),
+        (
             "PUT",
             "api/v1/runs/<str:run_id>/artifacts/<path:path>",
             (run.uuid, "a.txt"),
