@@ -23,8 +23,8 @@ from .errors import RowError
 
 KNOWN_COLUMNS = ("run_id", "run_name", "key", "step", "value", "timestamp")
 _GZIP_MAGIC = b"\x1f\x8b"
-# About 100,000 CSV rows per batch: big enough for COPY to pay off, small enough for memory.
-CSV_BLOCK_BYTES = 4 * 1024 * 1024
+# About 20,000 CSV rows per batch: big enough for COPY to pay off, small enough for memory.
+CSV_BLOCK_BYTES = 1024 * 1024
 JSONL_BATCH_ROWS = 50_000
 PARQUET_BATCH_ROWS = 100_000
 
@@ -77,70 +77,90 @@ def check_header(names: list[str], *, unit: str = "line 1") -> None:
             raise RowError("is missing from the header", location=unit, column=name)
 
 
-def _first_bad_csv_line(stream: IO[bytes], width: int) -> tuple[int, int]:
-    """Slow path, only after the fast reader met a row of the wrong width: which line it is."""
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-    for number, row in enumerate(csv.reader(text), start=1):
-        if row and len(row) != width:
-            return number, len(row)
-    return 0, 0
+def _first_bad_width(block: bytes, width: int) -> tuple[int, int]:
+    """(index of the first line in `block` whose field count is not `width`, its count)."""
+    text = io.StringIO(block.decode("utf-8", errors="replace"), newline="")
+    for index, row in enumerate(csv.reader(text)):
+        if len(row) != width:
+            return index, len(row)
+    raise AssertionError("Arrow refused a row that the csv module reads as well-formed")
+
+
+def _csv_header(stream: IO[bytes]) -> list[str]:
+    line = stream.readline().decode("utf-8-sig", errors="replace")
+    names = [name.strip() for name in next(csv.reader([line]), [])]
+    check_header(names)
+    return names
+
+
+def _parse_csv_block(block: bytes, names: list[str]) -> tuple[pa.Table, int | None]:
+    """Arrow parses one block of whole lines; also the index of a row of the wrong width, if any."""
+    bad = False
+
+    def on_invalid_row(row: Any) -> str:
+        nonlocal bad
+        bad = True
+        return "skip"
+
+    table = pa_csv.read_csv(
+        io.BytesIO(block),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False, block_size=len(block) + 1),
+        parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row, ignore_empty_lines=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in names}, strings_can_be_null=False
+        ),
+    )
+    return table, (_first_bad_width(block, len(names))[0] if bad else None)
+
+
+def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """Blocks of about CSV_BLOCK_BYTES that end at a line break (the last one may not)."""
+    tail = b""
+    while block := stream.read(CSV_BLOCK_BYTES):
+        data = tail + block
+        cut = data.rfind(b"\n") + 1
+        data, tail = data[:cut], data[cut:]
+        if data:
+            yield data
+    if tail:
+        yield tail
 
 
 def read_csv(open_file: Any) -> Iterator[RawBatch]:
-    """CSV with a header, parsed by Arrow's streaming reader block by block.
+    """CSV with a header, cut into blocks of whole lines that Arrow parses one at a time.
 
-    Every cell is read as text, so the validator can name the exact cell that is not a number;
-    an empty line is kept (as empty cells) so that row numbers stay line numbers.
+    One block at a time (not Arrow's streaming reader, which reads dozens of blocks ahead) keeps
+    memory flat. Every cell is read as text, so the validator can name the exact cell that is not
+    a number; an empty line is kept (as empty cells) so that row numbers stay line numbers. A
+    quoted value may not span lines: no field of this format needs one.
     """
     stream, counter = _text_stream(open_file())
-    bad_rows: list[int] = []
-
-    def on_invalid_row(row: Any) -> str:
-        bad_rows.append(row.actual_columns)
-        return "skip"
-
-    try:
-        reader = pa_csv.open_csv(
-            stream,
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=on_invalid_row, ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in KNOWN_COLUMNS}, strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        raise RowError(f"is not a CSV header: {error}"[:300], location="line 1", column="") from None
-    names = reader.schema.names
-    check_header(names)
+    names = _csv_header(stream)
     first_line = 2
-    while True:
+    for block in _whole_lines(stream):
         try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except pa.ArrowInvalid as error:
+            table, bad_index = _parse_csv_block(block, names)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as error:
             raise RowError(
-                f"cannot be read: {error}"[:300], location=f"after line {first_line - 1}", column=""
+                f"cannot be read: {error}"[:300], location=f"line {first_line}", column=""
             ) from None
-        if bad_rows:
-            # Arrow reports neither the line nor the position of a row of the wrong width, and may
-            # have read ahead: find it by reading the file again (an error path, so it may be slow).
-            line, width = _first_bad_csv_line(_text_stream(open_file())[0], len(names))
-            rows_before_it = line - first_line
-            # The skipped row is not in the batch: it came right after the batch's rows before it.
-            if rows_before_it <= batch.num_rows:
-                if rows_before_it > 0:
-                    yield _csv_batch(batch.slice(0, rows_before_it), names, first_line, counter.count)
-                raise RowError(
-                    f"has {width} fields; the header has {len(names)}", location=f"line {line}", column=""
-                )
-        yield _csv_batch(batch, names, first_line, counter.count)
-        first_line += batch.num_rows
+        if bad_index is not None:
+            # The rows before it are checked first: an earlier bad cell is reported instead.
+            if bad_index:
+                yield _csv_batch(table.slice(0, bad_index), names, first_line, counter.count)
+            _, fields = _first_bad_width(block, len(names))
+            raise RowError(
+                f"has {fields} fields; the header has {len(names)}",
+                location=f"line {first_line + bad_index}",
+                column="",
+            )
+        yield _csv_batch(table, names, first_line, counter.count)
+        first_line += table.num_rows
 
 
-def _csv_batch(batch: pa.RecordBatch, names: list[str], first_line: int, position: int) -> RawBatch:
-    lines = np.arange(first_line, first_line + batch.num_rows, dtype=np.int64)
-    return RawBatch({name: batch.column(i) for i, name in enumerate(names)}, lines, position)
+def _csv_batch(table: pa.Table, names: list[str], first_line: int, position: int) -> RawBatch:
+    lines = np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
+    return RawBatch({name: table.column(i).combine_chunks() for i, name in enumerate(names)}, lines, position)
 
 
 def read_jsonl(open_file: Any) -> Iterator[RawBatch]:
