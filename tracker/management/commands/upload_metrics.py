@@ -1,0 +1,82 @@
+import time
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from config.exceptions import ApplicationError
+from tracker import selectors
+from tracker.models import BulkUpload
+from tracker.services.uploads import create_upload
+
+
+class Command(BaseCommand):
+    help = (
+        "Upload a metric file (CSV, JSON Lines, Parquet; gzip allowed) for a worker to ingest; "
+        "--wait shows its progress until it is done."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--user", required=True, help="Who uploads (needs the contributor role).")
+        target = parser.add_mutually_exclusive_group()
+        target.add_argument("--run", help="Every row goes to this run (its 32-hex id).")
+        target.add_argument("--experiment", help="Rows name runs inside this experiment (by name).")
+        parser.add_argument(
+            "--create-runs", action="store_true", help="Create runs named in a run_name column."
+        )
+        parser.add_argument("--format", default="", choices=["", *BulkUpload.Format.values])
+        parser.add_argument("--idempotency-key", default="")
+        parser.add_argument("--wait", action="store_true", help="Show progress until the upload finishes.")
+
+    def handle(
+        self, *args, file, user, run, experiment, create_runs, format, idempotency_key, wait, **options
+    ):
+        actor = get_user_model().objects.filter(username=user).first()
+        if actor is None:
+            raise CommandError(f"No user named {user!r}.")
+        if not file.is_file():
+            raise CommandError(f"{file} is not a file.")
+        try:
+            with file.open("rb") as content:
+                receipt = create_upload(
+                    actor=actor,
+                    content=content,
+                    file_name=file.name,
+                    format=format,
+                    run=selectors.get_run(run_id=run) if run else None,
+                    experiment=selectors.get_experiment_by_name(name=experiment) if experiment else None,
+                    create_runs=create_runs,
+                    idempotency_key=idempotency_key,
+                )
+        except ApplicationError as error:
+            raise CommandError(str(error)) from None
+        upload = receipt.upload
+        verb = "Queued" if receipt.created else "Already uploaded as"
+        self.stdout.write(
+            f"{verb} upload {upload.pk} ({upload.size_bytes:,} bytes, sha256 {upload.sha256[:12]}…)"
+        )
+        if wait:
+            upload = self._wait(upload)
+        self._report(upload)
+
+    def _wait(self, upload: BulkUpload) -> BulkUpload:
+        with tqdm(total=upload.size_bytes, unit="B", unit_scale=True, file=self.stderr._out) as bar:
+            while True:
+                upload.refresh_from_db()
+                bar.update(upload.bytes_done - bar.n)
+                bar.set_postfix(rows=f"{upload.rows_done:,}", status=upload.status)
+                if upload.status in (BulkUpload.Status.DONE, BulkUpload.Status.FAILED):
+                    return upload
+                time.sleep(0.5)
+
+    def _report(self, upload: BulkUpload) -> None:
+        if upload.status == BulkUpload.Status.FAILED:
+            raise CommandError(f"Upload {upload.pk} failed: {upload.error_message}")
+        if upload.status == BulkUpload.Status.DONE:
+            self.stdout.write(
+                f"Upload {upload.pk} done: {upload.rows_done:,} rows, {upload.points_inserted:,} new points"
+                + (f", {upload.runs_created} runs created" if upload.runs_created else "")
+                + (f" in {upload.duration_seconds:.1f} s" if upload.duration_seconds is not None else "")
+            )
