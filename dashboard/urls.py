@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import experiments, registry, runs, settings
+from .views import experiments, registry, runs, settings, uploads
 
 app_name = "dashboard"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("registry/", registry.registry, name="registry"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", settings.revoke_token, name="token-revoke"),
+    path("uploads/", uploads.upload_list, name="upload-list"),
+    path("uploads/new/", uploads.upload_new, name="upload-new"),
+    path("uploads/<int:upload_id>/", uploads.upload_detail, name="upload-detail"),
+    path("uploads/<int:upload_id>/status.json", uploads.upload_status, name="upload-status"),
 ]
