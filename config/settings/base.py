@@ -138,7 +138,9 @@ if MAX_ARTIFACT_BYTES < 0:
     raise ImproperlyConfigured(f"MAX_ARTIFACT_BYTES={MAX_ARTIFACT_BYTES} is negative: use 0 for no limit.")
 
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# A broker that needs no server (`make run` uses kombu's SQLAlchemy transport on SQLite) may be named
+# directly; otherwise Redis, or memory when tasks run eagerly.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
