@@ -15,8 +15,10 @@ The life of an upload:
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -44,6 +46,7 @@ from .artifacts import Upload
 from .batches import metric_key_ids
 from .runs import ensure_run_writable, start_run
 
+logger = logging.getLogger(__name__)
 Status = BulkUpload.Status
 Format = BulkUpload.Format
 _CHUNK = 1024 * 1024
@@ -393,7 +396,7 @@ def _finish(upload: BulkUpload, token: str, table: str, *, rows: int, runs_creat
         )
         if not held:
             raise LeaseLost
-        inserted = staging.move_staged_points(table)
+        inserted = staging.move_staged_points(table, staged_rows=rows)
         BulkUpload.objects.filter(pk=upload.pk).update(
             status=Status.DONE,
             rows_done=rows,
@@ -444,8 +447,14 @@ def ingest_upload(*, upload_id: int) -> BulkUpload:
     try:
         staging.drop_staging_tables(upload_id=upload.pk, below_attempt=upload.attempts)
         staging.create_staging_table(table)
+        started = time.perf_counter()
         rows, runs_created = _stage(upload, token, table)
+        staged = time.perf_counter()
         _finish(upload, token, table, rows=rows, runs_created=runs_created)
+        logger.info(
+            "upload %s: %s rows staged in %.1f s, final transaction %.1f s",
+            upload.pk, rows, staged - started, time.perf_counter() - staged,
+        )  # fmt: skip
     except ApplicationError as error:
         _fail(upload, token, error)
     except LeaseLost:
