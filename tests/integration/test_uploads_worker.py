@@ -19,18 +19,26 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def worker(postgres, redis_url):
-    """Start workers on the test database and the shared Redis database; all stopped at the end."""
+def worker(postgres):
+    """Start workers on the test database and a Redis of this test's own; all stopped at the end.
+
+    A private redis-server per test: test processes running side by side (pytest -n) never take
+    each other's messages, as they could from one shared Redis database.
+    """
+    redis = PrivateRedis()
     started: list[Worker] = []
 
-    def start(*, broker_url: str = redis_url, **options) -> Worker:
-        started.append(Worker(broker_url=broker_url, **options))
+    def start(**options) -> Worker:
+        started.append(Worker(broker_url=redis.url, **options))
         return started[-1]
 
-    with broker(redis_url):
-        yield start
-    for process in started:
-        process.stop()
+    try:
+        with broker(redis.url):
+            yield start
+    finally:
+        for process in started:
+            process.stop()
+        redis.close()
 
 
 def upload_path(*, actor, path: Path, **options) -> BulkUpload:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from tests.conftest import skip_or_fail
 from tests.integration.conftest import ROOT, _test_database_url
 
 
@@ -103,6 +104,8 @@ class PrivateRedis:
     """A throwaway redis-server for tests that restart it (never the shared one)."""
 
     def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            skip_or_fail("these tests start their own redis-server, which is not installed")
         self.port = _free_port()
         self.folder = tempfile.mkdtemp(prefix="redis-")
         self.process: subprocess.Popen | None = None

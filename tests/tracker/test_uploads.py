@@ -282,3 +282,40 @@ def test_the_sweep_requeues_uploads_whose_task_vanished_and_leaves_live_ones(run
     assert uploads.requeue_stalled_uploads() == []
     BulkUpload.objects.filter(pk=receipt.upload.pk).update(heartbeat_at=stale)
     assert uploads.requeue_stalled_uploads() == [receipt.upload.pk]
+
+
+def _event_file(folder, scalars) -> bytes:
+    """An event file written by tensorboardX's SummaryWriter, as a training script writes one."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    for tag, step, value in scalars:
+        writer.add_scalar(tag, value, step)
+    writer.add_text("notes", "not a scalar", 0)
+    writer.close()
+    (path,) = folder.glob("*tfevents*")
+    return path.read_bytes()
+
+
+def test_tensorboard_scalars_are_read_and_other_summaries_skipped(run, upload_file, tmp_path):
+    content = _event_file(tmp_path, [("train/loss", 0, 2.0), ("train/loss", 1, 0.5), ("val/acc", 1, 0.75)])
+    upload = upload_file(content, run=run, file_name="events.out.tfevents.1700000000.host")
+    assert upload.status == "done", upload.error_message
+    assert upload.format == "tensorboard"
+    summaries = dict(MetricSummary.objects.filter(run=run).values_list("key__name", "last_value"))
+    assert summaries == {"train/loss": 0.5, "val/acc": 0.75}
+
+
+def test_a_truncated_event_file_names_its_record_and_stores_nothing(run, upload_file, tmp_path):
+    content = _event_file(tmp_path, [("loss", step, 1.0) for step in range(3)])
+    upload = upload_file(content[:-6], run=run, file_name="events.out.tfevents.1.host")
+    assert upload.error_message == "record 5: is cut short (an incomplete record)"
+    assert MetricPoint.objects.count() == 0
+
+
+def test_a_bad_parquet_cell_names_its_row(run, upload_file):
+    table = pa.table({"key": ["loss", "bad key!"], "step": [0, 1], "value": [1.0, 2.0]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    upload = upload_file(buffer.getvalue(), run=run, file_name="m.parquet")
+    assert upload.error_message.startswith("row 2, column key: 'bad key!' may only contain letters")

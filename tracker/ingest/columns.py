@@ -33,16 +33,17 @@ class TypedBatch:
     values: np.ndarray
     is_nan: np.ndarray
     lines: np.ndarray
+    unit: str
 
-    def first_line_of(self, names: pa.DictionaryArray, value: str) -> int:
-        """The line on which `value` first appears in a dictionary-encoded column."""
+    def location_of(self, names: pa.DictionaryArray, value: str) -> str:
+        """Where `value` first appears in a dictionary-encoded column: "line 12" (or "row 12")."""
         index = names.dictionary.index(value).as_py()
         position = int(np.flatnonzero(names.indices.to_numpy(zero_copy_only=False) == index)[0])
-        return int(self.lines[position])
+        return f"{self.unit} {self.lines[position]}"
 
 
 def _error_at(raw: RawBatch, index: int, column: str, reason: str) -> RowError:
-    return RowError(reason, location=f"line {raw.lines[index]}", column=column)
+    return RowError(reason, location=f"{raw.unit} {raw.lines[index]}", column=column)
 
 
 def _missing(array: pa.Array) -> np.ndarray:
@@ -119,7 +120,9 @@ def typed_batch(raw: RawBatch, *, run_column: str | None, default_timestamp: int
         if name == "timestamp":
             array = pc.if_else(_missing(array), pa.scalar(None, array.type), array)
         try:
-            converted[name] = _converted(RawBatch({name: array}, raw.lines, raw.bytes_read), name, target)
+            converted[name] = _converted(
+                RawBatch({name: array}, raw.lines, raw.bytes_read, raw.unit), name, target
+            )
         except RowError as error:
             problems.append(error)
     if problems:
@@ -144,4 +147,5 @@ def typed_batch(raw: RawBatch, *, run_column: str | None, default_timestamp: int
         values=np.where(is_nan, 0.0, values),
         is_nan=is_nan,
         lines=raw.lines,
+        unit=raw.unit,
     )

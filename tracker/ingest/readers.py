@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -34,6 +35,7 @@ class RawBatch:
     columns: dict[str, pa.Array]
     lines: np.ndarray  # the line (or row) number of each row, for errors
     bytes_read: int  # of the stored (possibly compressed) file
+    unit: str = "line"  # what errors call a row's number: a line, a Parquet row, an event record
 
 
 class _CountingReader(io.RawIOBase):
@@ -246,4 +248,83 @@ def read_parquet(open_file: Any) -> Iterator[RawBatch]:
         lines = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
         first_row += batch.num_rows
         position = size * (first_row - 1) // total
-        yield RawBatch({name: batch.column(i) for i, name in enumerate(names)}, lines, position)
+        yield RawBatch({name: batch.column(i) for i, name in enumerate(names)}, lines, position, unit="row")
+
+
+# TFRecord framing: a little-endian u64 length, its masked CRC, the record, the record's CRC.
+_RECORD_HEADER = struct.Struct("<Q4x")
+_DT_FLOAT, _DT_DOUBLE = 1, 2
+TENSORBOARD_BATCH_EVENTS = 50_000
+
+
+def _scalar(value: Any) -> float | None:
+    """A summary value's scalar: TF1's simple_value, or TF2's one-element float tensor."""
+    kind = value.WhichOneof("value")
+    if kind == "simple_value":
+        return float(value.simple_value)
+    if kind == "tensor" and value.tensor.dtype in (_DT_FLOAT, _DT_DOUBLE):
+        tensor = value.tensor
+        if tensor.float_val:
+            return float(tensor.float_val[0])
+        if tensor.double_val:
+            return float(tensor.double_val[0])
+        if tensor.tensor_content:
+            return float(
+                np.frombuffer(tensor.tensor_content, "<f4" if tensor.dtype == _DT_FLOAT else "<f8")[0]
+            )
+    return None
+
+
+def read_tensorboard(open_file: Any) -> Iterator[RawBatch]:
+    """A TensorBoard event file's scalars: tag → key, step, value, wall time → timestamp (ms).
+
+    Events are parsed with tensorboardX's copy of TensorBoard's protobuf messages; other
+    summaries (images, histograms, text) are skipped. A record cut short names its event.
+    """
+    from tensorboardX.proto import event_pb2
+
+    counter = _CountingReader(open_file())
+    stream = io.BufferedReader(counter, buffer_size=1024 * 1024)
+    columns: dict[str, list[Any]] = {"key": [], "step": [], "value": [], "timestamp": []}
+    lines: list[int] = []
+    number = 0
+    while header := stream.read(_RECORD_HEADER.size):
+        number += 1
+        if len(header) < _RECORD_HEADER.size:
+            raise RowError(
+                "is cut short (an incomplete record header)", location=f"record {number}", column=""
+            )
+        (length,) = _RECORD_HEADER.unpack(header)
+        data = stream.read(length)
+        if len(data) < length or len(stream.read(4)) < 4:
+            raise RowError("is cut short (an incomplete record)", location=f"record {number}", column="")
+        event = event_pb2.Event()
+        try:
+            event.ParseFromString(data)
+        except Exception:  # protobuf's DecodeError
+            raise RowError("is not a TensorBoard event", location=f"record {number}", column="") from None
+        for value in event.summary.value:
+            scalar = _scalar(value)
+            if scalar is None:
+                continue
+            columns["key"].append(value.tag)
+            columns["step"].append(event.step)
+            columns["value"].append(scalar)
+            columns["timestamp"].append(int(event.wall_time * 1000))
+            lines.append(number)
+        if len(lines) >= TENSORBOARD_BATCH_EVENTS:
+            yield _tensorboard_batch(columns, lines, counter.count)
+            columns = {name: [] for name in columns}
+            lines = []
+    if lines:
+        yield _tensorboard_batch(columns, lines, counter.count)
+
+
+def _tensorboard_batch(columns: dict[str, list[Any]], lines: list[int], position: int) -> RawBatch:
+    arrays = {
+        "key": pa.array(columns["key"], type=pa.string()),
+        "step": pa.array(columns["step"], type=pa.int64()),
+        "value": pa.array(columns["value"], type=pa.float64()),
+        "timestamp": pa.array(columns["timestamp"], type=pa.int64()),
+    }
+    return RawBatch(arrays, np.asarray(lines, dtype=np.int64), position, unit="record")

@@ -65,6 +65,7 @@ _READERS: dict[str, Callable[[Callable[[], IO[bytes]]], Iterator[readers.RawBatc
     Format.CSV: readers.read_csv,
     Format.JSONL: readers.read_jsonl,
     Format.PARQUET: readers.read_parquet,
+    Format.TENSORBOARD: readers.read_tensorboard,
 }
 
 
@@ -77,7 +78,7 @@ class UploadReceipt:
 def upload_format(*, file_name: str, declared: str = "") -> str:
     """The declared format, or the one the file name ends with."""
     if declared:
-        if declared not in _READERS and declared != Format.TENSORBOARD:
+        if declared not in _READERS:
             choices = ", ".join(value for value in Format.values)
             raise InvalidInput(f"{declared!r} is not one of {choices}", field="format")
         return declared
@@ -264,7 +265,7 @@ class _Names:
                 validate_key(name, field="key")
             except InvalidInput as error:
                 raise RowError(
-                    error.message, location=f"line {batch.first_line_of(batch.keys, name)}", column="key"
+                    error.message, location=batch.location_of(batch.keys, name), column="key"
                 ) from None
         self.keys.update(metric_key_ids(new))
         lookup = np.array([self.keys[name] for name in names], dtype=np.int32)
@@ -286,8 +287,7 @@ class _Names:
 
     def _refuse(self, batch: TypedBatch, name: str, reason: str) -> RowError:
         assert batch.run_refs is not None and self.run_column is not None
-        line = batch.first_line_of(batch.run_refs, name)
-        return RowError(reason, location=f"line {line}", column=self.run_column)
+        return RowError(reason, location=batch.location_of(batch.run_refs, name), column=self.run_column)
 
     def _by_id(self, names: list[str], batch: TypedBatch) -> list[int]:
         upload = self.upload
