@@ -54,3 +54,29 @@ def test_an_unknown_experiment_is_an_error_naming_it(command, contributor, tmp_p
     with pytest.raises(CommandError) as error:
         command(str(path), "--user", contributor.username, "--experiment", "nope")
     assert str(error.value) == "experiment_name: no experiment is named 'nope'"
+
+
+def test_a_tensorboard_log_directory_maps_each_run_folder_to_a_run(
+    command, experiment, contributor, tmp_path
+):
+    from tensorboardX import SummaryWriter
+
+    for folder, final_loss in (("lr-0.1", 0.5), ("lr-0.01", 0.25)):
+        writer = SummaryWriter(str(tmp_path / "logs" / folder))
+        writer.add_scalar("loss", 1.0, 0)
+        writer.add_scalar("loss", final_loss, 1)
+        writer.close()
+    output = command(
+        str(tmp_path / "logs"), "--user", contributor.username, "--experiment", experiment.name, "--wait"
+    )
+    assert output.count("done: 2 rows, 2 new points") == 2
+    runs = Run.objects.filter(experiment=experiment)
+    assert sorted(runs.values_list("name", flat=True)) == ["lr-0.01", "lr-0.1"]
+    last = {run.name: run.metric_summaries.get().last_value for run in runs}
+    assert last == {"lr-0.1": 0.5, "lr-0.01": 0.25}
+
+
+def test_a_log_directory_needs_an_experiment(command, contributor, tmp_path):
+    with pytest.raises(CommandError) as error:
+        command(str(tmp_path), "--user", contributor.username)
+    assert str(error.value) == "A log directory needs --experiment: each run folder becomes a run in it."

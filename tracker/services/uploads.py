@@ -202,6 +202,14 @@ def create_upload(
     return UploadReceipt(upload, created=True)
 
 
+def run_named(*, actor: Any, experiment: Experiment, name: str) -> Run:
+    """The experiment's run of that name, started when there is none (a log directory's run folder)."""
+    matches = list(Run.objects.filter(experiment=experiment, name=name, lifecycle=Lifecycle.ACTIVE)[:2])
+    if len(matches) > 1:
+        raise Conflict(f"several runs are named {name!r} in experiment {experiment.name!r}", field="run_name")
+    return matches[0] if matches else start_run(actor=actor, experiment=experiment, name=name)
+
+
 def _enqueue(upload_id: int) -> None:
     from tracker.tasks import ingest_bulk_upload  # the task module imports the services
 

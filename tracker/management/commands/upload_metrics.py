@@ -8,7 +8,7 @@ from tqdm import tqdm
 from config.exceptions import ApplicationError
 from tracker import selectors
 from tracker.models import BulkUpload
-from tracker.services.uploads import create_upload
+from tracker.services.uploads import create_upload, run_named
 
 
 class Command(BaseCommand):
@@ -36,9 +36,12 @@ class Command(BaseCommand):
         actor = get_user_model().objects.filter(username=user).first()
         if actor is None:
             raise CommandError(f"No user named {user!r}.")
-        if not file.is_file():
-            raise CommandError(f"{file} is not a file.")
         try:
+            if file.is_dir():
+                self._upload_log_directory(file, actor=actor, experiment=experiment, wait=wait)
+                return
+            if not file.is_file():
+                raise CommandError(f"{file} is not a file or a log directory.")
             with file.open("rb") as content:
                 receipt = create_upload(
                     actor=actor,
@@ -52,6 +55,31 @@ class Command(BaseCommand):
                 )
         except ApplicationError as error:
             raise CommandError(str(error)) from None
+        self._follow(receipt, wait=wait)
+
+    def _upload_log_directory(self, root: Path, *, actor, experiment: str | None, wait: bool) -> None:
+        """A TensorBoard log directory: each folder holding event files is a run of that name."""
+        if not experiment:
+            raise CommandError("A log directory needs --experiment: each run folder becomes a run in it.")
+        target = selectors.get_experiment_by_name(name=experiment)
+        event_files = sorted(path for path in root.rglob("*tfevents*") if path.is_file())
+        if not event_files:
+            raise CommandError(f"{root} holds no TensorBoard event files.")
+        for path in event_files:
+            folder = path.parent.relative_to(root).as_posix()
+            run = run_named(actor=actor, experiment=target, name=root.name if folder == "." else folder)
+            self.stdout.write(f"{path.relative_to(root)} → run {run.name} ({run.uuid})")
+            with path.open("rb") as content:
+                receipt = create_upload(
+                    actor=actor,
+                    content=content,
+                    file_name=path.name,
+                    format=BulkUpload.Format.TENSORBOARD,
+                    run=run,
+                )
+            self._follow(receipt, wait=wait)
+
+    def _follow(self, receipt, *, wait: bool) -> None:
         upload = receipt.upload
         verb = "Queued" if receipt.created else "Already uploaded as"
         self.stdout.write(
