@@ -21,7 +21,9 @@ def test_a_running_upload_s_bar_moves_by_polling_and_the_page_shows_the_counts_w
     content = b"key,step,value\n" + b"".join(f"loss,{step},{step / 10}\n".encode() for step in range(1000))
     # The task queued on commit runs eagerly inside create_upload; reset it to "running" by hand
     # so the page can be watched while this test moves its progress as a worker would.
-    upload = create_upload(actor=contributor, content=io.BytesIO(content), file_name="loss.csv", run=run).upload
+    upload = create_upload(
+        actor=contributor, content=io.BytesIO(content), file_name="loss.csv", run=run
+    ).upload
     BulkUpload.objects.filter(pk=upload.pk).update(status="running", bytes_done=1000, rows_done=100)
     page = login(viewer)
     page.goto(f"{live_server.url}/uploads/{upload.pk}/")
@@ -42,7 +44,9 @@ def test_a_running_upload_s_bar_moves_by_polling_and_the_page_shows_the_counts_w
     assert recorded.dialogs == []
 
 
-def test_the_form_uploads_a_file_and_lists_it_under_its_experiment(login, contributor, run, live_server, tmp_path):
+def test_the_form_uploads_a_file_and_lists_it_under_its_experiment(
+    login, contributor, run, live_server, tmp_path
+):
     path = tmp_path / "metrics.csv"
     path.write_text("key,step,value\nloss,0,1.5\nloss,1,0.5\n")
     page = login(contributor)
