@@ -27,8 +27,13 @@ VENV_PYTHON := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.installed-requirements
 DEV_STAMP := $(VENV)/.installed-requirements-dev
 MANAGE := $(VENV_PYTHON) manage.py
+# Embedded mode has no Redis: `make run` starts a Celery worker beside the server on kombu's
+# SQLAlchemy transport over a SQLite file, so bulk uploads are ingested outside the web process.
+VAR_DIR := $(or $(LABLEDGER_VAR_DIR),$(CURDIR)/var)
+EMBEDDED_BROKER := sqla+sqlite:///$(abspath $(VAR_DIR))/celery-broker.sqlite3
+WORKER_PIDFILE := $(VAR_DIR)/celery-worker.pid
 
-.PHONY: help venv venv-dev run migrate superuser test check lint fmt bench clean
+.PHONY: help venv venv-dev run worker-stop migrate superuser test check lint fmt bench clean
 
 help: ## Show this list of targets
 	@echo "Lab Ledger - make targets (run from the repository root):"
@@ -70,10 +75,23 @@ run: $(RUNTIME_STAMP) ## Set up and serve the dashboard with demo data at http:/
 	@if [ -n "$${DATABASE_URL:-}" ]; then echo "Database: DATABASE_URL from the environment."; \
 	else echo "Database: SQLite under $${LABLEDGER_VAR_DIR:-./var} (set DATABASE_URL for PostgreSQL)."; fi
 	@if [ -n "$${REDIS_URL:-}" ]; then echo "Celery: tasks go to REDIS_URL; start a worker: $(VENV)/bin/celery -A config worker"; \
-	else echo "Celery: tasks run eagerly inside the web process."; fi
+	else echo "Celery: a worker runs beside the server (broker $(EMBEDDED_BROKER), log $(VAR_DIR)/celery-worker.log)."; fi
 	@echo "Stop it with Ctrl-C."
 	@echo
+	@if [ -n "$${REDIS_URL:-}" ]; then exec $(MANAGE) runserver $(HOST):$(PORT); fi; \
+	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(EMBEDDED_BROKER)}" CELERY_EAGER=false; \
+	$(MAKE) --no-print-directory worker-stop; \
+	trap '$(MAKE) --no-print-directory worker-stop' EXIT; \
+	$(VENV)/bin/celery -A config worker --pool=solo --beat --schedule $(VAR_DIR)/celery-beat-schedule \
+		--loglevel=INFO --logfile $(VAR_DIR)/celery-worker.log --pidfile $(WORKER_PIDFILE) & \
 	$(MANAGE) runserver $(HOST):$(PORT)
+
+# Idempotent: a worker left by an earlier `make run` (its pid file says which) is stopped first.
+worker-stop: ## Stop the Celery worker that `make run` started beside the server
+	@if [ -f $(WORKER_PIDFILE) ]; then pid=$$(cat $(WORKER_PIDFILE)); \
+		if kill -0 $$pid 2>/dev/null; then kill -TERM $$pid; \
+			for _ in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; fi; \
+		rm -f $(WORKER_PIDFILE); fi
 
 migrate: $(RUNTIME_STAMP) ## Apply database migrations
 	$(MANAGE) migrate --noinput

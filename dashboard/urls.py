@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, compare, edits, experiments, registry, reviews, run_table, runs, settings
+from .views import audit, compare, edits, experiments, registry, reviews, run_table, runs, settings, uploads
 
 app_name = "dashboard"
 
@@ -41,4 +41,8 @@ urlpatterns = [
     path("audit/public-key/", audit.public_key_download, name="audit-public-key"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", settings.revoke_token, name="token-revoke"),
+    path("uploads/", uploads.upload_list, name="upload-list"),
+    path("uploads/new/", uploads.upload_new, name="upload-new"),
+    path("uploads/<int:upload_id>/", uploads.upload_detail, name="upload-detail"),
+    path("uploads/<int:upload_id>/status.json", uploads.upload_status, name="upload-status"),
 ]

@@ -155,12 +155,24 @@ if REGISTRY_REVIEW_ROLE not in ("reviewer", "admin"):
     )
 
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# A broker that needs no server (`make run` uses kombu's SQLAlchemy transport on SQLite) may be named
+# directly; otherwise Redis, or memory when tasks run eagerly.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# Bulk uploads: the largest file accepted (0: no limit), how long a worker may go silent before its
+# upload counts as abandoned, and how often beat looks for abandoned ones (tracker/tasks.py).
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=20 * 1024**3)
+UPLOAD_LEASE_SECONDS = env.int("UPLOAD_LEASE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE["tracker-requeue-stalled-uploads"] = {
+    "task": "tracker.requeue_stalled_uploads",
+    "schedule": env.float("UPLOAD_SWEEP_SECONDS", default=60.0),
+}
 
 # Audit checkpoints (docs/operations.md). The signing key never enters the database: a PEM
 # (or base64 of the raw 32 bytes) in AUDIT_SIGNING_KEY, or a PEM file; embedded mode generates
@@ -178,7 +190,7 @@ AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = env.int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=600)
 AUDIT_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_VERIFY_INTERVAL_SECONDS", default=3600)
 AUDIT_FULL_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_FULL_VERIFY_INTERVAL_SECONDS", default=86400)
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE |= {
     "audit-checkpoint": {"task": "audit.make_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify_chain", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {

@@ -28,6 +28,7 @@ SAMPLE_PARTS = {
     "path": "model/weights.bin",
     "checkpoint_id": "1",
     "request_id": "1",
+    "upload_id": "1",
 }
 
 
@@ -153,6 +154,13 @@ def viewer_write_requests(experiment, run, model_version, contributor):
             "Logging dataset inputs",
         ),
         ("POST", "api/v1/runs/<str:run_id>/artifacts", run.uuid, {"file": upload}, "Uploading an artifact"),
+        (
+            "POST",
+            "api/v1/uploads",
+            "",
+            {"file": SimpleUploadedFile("m.csv", b"key,step,value\n")},
+            "Uploading metrics",
+        ),
         (
             "PUT",
             "api/v1/runs/<str:run_id>/artifacts/<path:path>",

@@ -4,7 +4,7 @@ from django.urls import path
 
 from accounts.api import route
 
-from .views import artifacts, experiments, metrics, runs
+from .views import artifacts, experiments, metrics, runs, uploads
 
 app_name = "tracker-api"
 
@@ -74,4 +74,6 @@ urlpatterns = [
         ),
         name="artifact",
     ),
+    path("uploads", route(get=uploads.UploadListApi, post=uploads.UploadCreateApi), name="uploads"),
+    path("uploads/<str:upload_id>", route(get=uploads.UploadGetApi), name="upload"),
 ]

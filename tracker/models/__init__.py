@@ -12,12 +12,14 @@ from .logged_models import (
 from .metrics import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, MetricSummary
 from .run_table import ExperimentKey, SavedView
 from .runs import Param, Run, RunStatus, Tag
+from .uploads import BulkUpload
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID",
     "ROLLUP_WIDTHS",
     "Artifact",
     "ArtifactOwner",
+    "BulkUpload",
     "DatasetInput",
     "Experiment",
     "ExperimentKey",

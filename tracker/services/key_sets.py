@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import connection
 
-from tracker.models import ExperimentKey
+from tracker.models import ExperimentKey, MetricKey, Run
 
 _TABLE = ExperimentKey._meta.db_table
 
@@ -31,4 +31,19 @@ def record_keys(*, experiment_id: int, keys: Iterable[tuple[str, str]]) -> None:
         cursor.execute(
             f"INSERT INTO {_TABLE} (experiment_id, kind, key) VALUES {placeholders} ON CONFLICT DO NOTHING",
             params,
+        )
+
+
+def record_metric_keys_of(*, pairs_sql: str) -> None:
+    """Add the metric names of the (run_id, key_id) pairs `pairs_sql` selects to their runs'
+    experiments' key sets, in SQL: for writers whose points sit in a table (bulk uploads)."""
+    runs, metric_keys = Run._meta.db_table, MetricKey._meta.db_table
+    with connection.cursor() as cursor:
+        # Sorted, as record_keys inserts, so concurrent writers take the unique index in one order;
+        # `WHERE true` lets SQLite tell the ON CONFLICT from a join's ON.
+        cursor.execute(
+            f"INSERT INTO {_TABLE} (experiment_id, kind, key) "
+            f"SELECT DISTINCT r.experiment_id, 'metric', k.name FROM ({pairs_sql}) AS pairs "
+            f"JOIN {runs} AS r ON r.id = pairs.run_id JOIN {metric_keys} AS k ON k.id = pairs.key_id "
+            "WHERE true ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"
         )

@@ -105,7 +105,7 @@ _NEWER = (
     "(s.last_step, s.last_timestamp, COALESCE(s.last_value, 0))"
 )
 _SUMMARY_UPSERT = f"""
-INSERT INTO {_SUMMARY_TABLE} AS s ({_SUMMARY_COLUMNS}) VALUES {{values}}
+INSERT INTO {_SUMMARY_TABLE} AS s ({_SUMMARY_COLUMNS}) {{source}}
 ON CONFLICT (run_id, key_id) DO UPDATE SET
     last_value = CASE WHEN {_NEWER} THEN excluded.last_value ELSE s.last_value END,
     last_is_nan = CASE WHEN {_NEWER} THEN excluded.last_is_nan ELSE s.last_is_nan END,
@@ -121,6 +121,12 @@ ON CONFLICT (run_id, key_id) DO UPDATE SET
 """
 
 
+def summary_merge_sql(*, source: str) -> str:
+    """The summary merge over any row source (VALUES or a SELECT in summary column order), so a
+    bulk upload folds its points in by the same rules as every metric batch."""
+    return _SUMMARY_UPSERT.format(source=source)
+
+
 def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
     """Merge per-key aggregates of a batch into the stored summaries in one statement."""
     if not rows:
@@ -131,4 +137,4 @@ def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
         params.append(run_id)
         params.extend(row)
     with connection.cursor() as cursor:
-        cursor.execute(_SUMMARY_UPSERT.format(values=placeholders), params)
+        cursor.execute(summary_merge_sql(source=f"VALUES {placeholders}"), params)

@@ -1,0 +1,124 @@
+"""The uploads pages: the form, the list per experiment, one upload with its progress, and access."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from tests.factories import ExperimentFactory, RunFactory
+from tracker.models import BulkUpload, MetricPoint
+from tracker.services.uploads import create_upload
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def contributor_client(client, contributor):
+    client.force_login(contributor)
+    return client
+
+
+def stored(actor, run, text: str = "key,step,value\nloss,0,1\n", name: str = "m.csv") -> BulkUpload:
+    """An upload whose task has not run yet (its on_commit never fires inside a test transaction)."""
+    return create_upload(actor=actor, content=io.BytesIO(text.encode()), file_name=name, run=run).upload
+
+
+def test_the_form_uploads_a_file_and_leads_to_its_page(
+    contributor_client, run, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = contributor_client.post(
+            reverse("dashboard:upload-new"),
+            {
+                "file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,0,1\nloss,1,2\n"),
+                "run_id": run.uuid,
+            },
+        )
+    upload = BulkUpload.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("dashboard:upload-detail", args=[upload.pk])
+    assert MetricPoint.objects.filter(run=run).count() == 2
+    page = contributor_client.get(response["Location"]).content.decode()
+    assert "2 rows, 2 new points" in page
+
+
+def test_the_form_shows_a_bad_run_next_to_the_form_and_stores_nothing(contributor_client):
+    response = contributor_client.post(
+        reverse("dashboard:upload-new"),
+        {"file": SimpleUploadedFile("m.csv", b"key,step,value\n"), "run_id": "x"},
+    )
+    assert response.status_code == 400
+    assert "run_id: run &#x27;x&#x27; does not exist" in response.content.decode()
+    assert not BulkUpload.objects.exists()
+
+
+def test_a_viewer_sees_the_form_but_cannot_upload(viewer_client, run):
+    response = viewer_client.post(
+        reverse("dashboard:upload-new"),
+        {"file": SimpleUploadedFile("m.csv", b"key,step,value\n"), "run_id": run.uuid},
+    )
+    assert response.status_code == 400
+    assert "Uploading metrics needs the contributor role." in response.content.decode()
+
+
+def test_a_running_upload_shows_a_progress_bar_and_the_status_json_moves(viewer_client, contributor, run):
+    upload = stored(contributor, run)
+    BulkUpload.objects.filter(pk=upload.pk).update(status="running", bytes_done=10, rows_done=1)
+    page = viewer_client.get(reverse("dashboard:upload-detail", args=[upload.pk])).content.decode()
+    assert f'<progress max="{upload.size_bytes}" value="10"' in page
+    assert f'"url": "/uploads/{upload.pk}/status.json"' in page
+    status = viewer_client.get(reverse("dashboard:upload-status", args=[upload.pk])).json()
+    assert (status["status"], status["bytes_done"], status["rows_done"]) == ("running", 10, 1)
+
+
+def test_a_failed_upload_shows_its_error_with_the_line(viewer_client, contributor, run):
+    upload = stored(contributor, run)
+    BulkUpload.objects.filter(pk=upload.pk).update(
+        status="failed", error_message="line 3, column value: 'abc' is not a number", error_line=3
+    )
+    page = viewer_client.get(reverse("dashboard:upload-detail", args=[upload.pk])).content.decode()
+    assert "line 3, column value: &#x27;abc&#x27; is not a number" in page
+
+
+def test_the_list_shows_one_experiment_s_uploads_escaped_in_few_queries(
+    viewer_client, contributor, run, django_assert_max_num_queries
+):
+    other_run = RunFactory(experiment=ExperimentFactory(name="other"))
+    for index in range(3):
+        stored(
+            contributor,
+            run,
+            text=f"key,step,value\nloss,{index},1\n",
+            name=f"<img src=x onerror=alert({index})>.csv",
+        )
+    stored(contributor, other_run, name="elsewhere.csv")
+    with django_assert_max_num_queries(8):
+        response = viewer_client.get(reverse("dashboard:upload-list"), {"experiment": run.experiment.pk})
+    page = response.content.decode()
+    assert page.count("&lt;img src=x onerror=alert(") == 3
+    assert "<img src=x" not in page
+    assert "elsewhere.csv" not in page
+
+
+def test_the_upload_pages_need_a_role(client, outsider, contributor, run):
+    upload = stored(contributor, run)
+    client.force_login(outsider)
+    for name, args in (
+        ("upload-list", []),
+        ("upload-new", []),
+        ("upload-detail", [upload.pk]),
+        ("upload-status", [upload.pk]),
+    ):
+        assert client.get(reverse(f"dashboard:{name}", args=args)).status_code == 403, name
+
+
+def test_the_experiment_list_and_run_page_link_to_the_form(viewer_client, run):
+    assert (
+        reverse("dashboard:upload-new")
+        in viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
+    )
+    run_page = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
+    assert f"{reverse('dashboard:upload-new')}?run={run.uuid}" in run_page

@@ -1,0 +1,355 @@
+"""Bulk uploads through the services: formats, all-or-nothing errors naming line and column, exactly once."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from config.exceptions import Conflict, InvalidInput, PermissionDenied
+from tests.factories import RunFactory
+from tracker.models import BulkUpload, MetricPoint, MetricSummary, Run
+from tracker.services import uploads
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def upload_file(contributor, django_capture_on_commit_callbacks):
+    """`upload_file(content, **options)` → the upload, after its (eager) task has run."""
+
+    def send(content: bytes | str, *, actor=None, file_name: str = "metrics.csv", **options) -> BulkUpload:
+        data = content.encode() if isinstance(content, str) else content
+        with django_capture_on_commit_callbacks(execute=True):
+            receipt = uploads.create_upload(
+                actor=actor or contributor, content=io.BytesIO(data), file_name=file_name, **options
+            )
+        receipt.upload.refresh_from_db()
+        return receipt.upload
+
+    return send
+
+
+def test_a_csv_for_one_run_stores_every_point_with_summaries_and_one_audit_event(run, upload_file):
+    events_before = AuditEvent.objects.count()
+    upload = upload_file(
+        "key,step,value,timestamp\nloss,0,1.5,1000\nloss,1,0.5,2000\nacc,0,0.25,1000\n", run=run
+    )
+    assert upload.status == BulkUpload.Status.DONE
+    assert (upload.rows_done, upload.points_inserted, upload.bytes_done) == (3, 3, upload.size_bytes)
+    assert MetricPoint.objects.filter(run=run).count() == 3
+    loss = MetricSummary.objects.get(run=run, key__name="loss")
+    assert (loss.last_value, loss.last_step, loss.min_value, loss.max_value, loss.count) == (
+        0.5,
+        1,
+        0.5,
+        1.5,
+        2,
+    )
+    assert AuditEvent.objects.count() == events_before + 1
+    event = AuditEvent.objects.latest("sequence")
+    assert event.action == "upload.ingested"
+    assert event.after["points_inserted"] == 3
+
+
+def test_rows_name_their_runs_by_run_id(experiment, contributor, upload_file):
+    first, second = RunFactory(experiment=experiment), RunFactory(experiment=experiment)
+    text = f"run_id,key,step,value\n{first.uuid},loss,0,1\n{second.uuid},loss,0,2\n{second.uuid},loss,1,3\n"
+    upload = upload_file(text)
+    assert upload.status == "done", upload.error_message
+    assert MetricPoint.objects.filter(run=first).count() == 1
+    assert MetricPoint.objects.filter(run=second).count() == 2
+
+
+def test_runs_are_created_from_run_names_inside_the_named_experiment(experiment, upload_file):
+    text = "run_name,key,step,value\nalpha,loss,0,1\nbeta,loss,0,2\nalpha,loss,1,0.5\n"
+    upload = upload_file(text, experiment=experiment, create_runs=True)
+    assert upload.status == "done", upload.error_message
+    assert upload.runs_created == 2
+    alpha = Run.objects.get(experiment=experiment, name="alpha")
+    assert MetricSummary.objects.get(run=alpha).last_value == 0.5
+
+
+def test_a_missing_timestamp_becomes_the_upload_time_so_a_retry_stores_the_same_points(run, upload_file):
+    upload = upload_file("key,step,value,timestamp\nloss,0,1,\nloss,1,2,5\n", run=run)
+    assert upload.status == "done", upload.error_message
+    created_ms = int(upload.created_at.timestamp() * 1000)
+    assert sorted(MetricPoint.objects.filter(run=run).values_list("timestamp", flat=True)) == [5, created_ms]
+
+
+def test_nan_and_infinity_are_stored_as_mlflow_stores_them(run, upload_file):
+    upload = upload_file("key,step,value\nloss,0,NaN\nloss,1,Infinity\nloss,2,-inf\n", run=run)
+    assert upload.status == "done", upload.error_message
+    points = list(MetricPoint.objects.filter(run=run).order_by("step").values_list("value", "is_nan"))
+    assert points == [(0.0, True), (float("inf"), False), (float("-inf"), False)]
+
+
+@pytest.mark.parametrize(
+    ("content", "message", "line", "column"),
+    [
+        ("key,step,value\nloss,0,1\nloss,1,abc\n", "line 3, column value: 'abc' is not a number", 3, "value"),
+        ("key,step,value\nloss,0,1\nloss,1.5,2\n", "line 3, column step: '1.5' is not an integer", 3, "step"),
+        ("key,step,value\nloss,0,1\nloss,,2\n", "line 3, column step: is missing", 3, "step"),
+        ("key,step,value\nloss,0,1\n\nloss,1,2\n", "line 3, column key: is missing", 3, "key"),
+        ("key,step,value\nloss,0,1\nloss,1\n", "line 3: has 2 fields; the header has 3", 3, ""),
+        (
+            "key,step,value\nloss,0,1\n../up,1,2\n",
+            "line 3, column key: '../up' must be a normalised relative path (no '..', no leading '/')",
+            3,
+            "key",
+        ),
+        (
+            "key,step,value\nbad key!,0,1\n",
+            "line 2, column key: 'bad key!' may only contain letters, digits, underscores, dashes, "
+            "periods, spaces, colons and slashes",
+            2,
+            "key",
+        ),
+        (
+            "key,step,value,timestamp\nloss,0,1,-5\n",
+            "line 2, column timestamp: -5 is not a timestamp (milliseconds since the epoch, a non-negative "
+            "integer)",
+            2,
+            "timestamp",
+        ),
+        (
+            "key,step,value\nloss,99999999999999999999,1\n",
+            "line 2, column step: '99999999999999999999' is not an integer",
+            2,
+            "step",
+        ),
+        (
+            "key,step,value,colour\nloss,0,1,red\n",
+            "line 1, column colour: is not a known column; "
+            "expected run_id, run_name, key, step, value, timestamp",
+            1,
+            "colour",
+        ),
+        ("key,value\nloss,1\n", "line 1, column step: is missing from the header", 1, "step"),
+    ],
+)
+def test_a_bad_line_fails_the_upload_naming_line_and_column_and_stores_nothing(
+    run, upload_file, content, message, line, column
+):
+    upload = upload_file(content, run=run)
+    assert upload.status == BulkUpload.Status.FAILED
+    assert upload.error_message == message
+    assert (upload.error_line, upload.error_column) == (line, column)
+    assert MetricPoint.objects.filter(run=run).count() == 0
+    assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def test_an_unknown_run_fails_the_upload_at_its_first_line(run, upload_file):
+    text = f"run_id,key,step,value\n{run.uuid},loss,0,1\n{'f' * 32},loss,1,2\n"
+    upload = upload_file(text)
+    assert upload.status == "failed"
+    assert upload.error_message == f"line 3, column run_id: run '{'f' * 32}' does not exist"
+    assert MetricPoint.objects.count() == 0
+
+
+def test_a_run_name_unknown_in_the_experiment_fails_without_create_runs(experiment, upload_file):
+    upload = upload_file("run_name,key,step,value\nghost,loss,0,1\n", experiment=experiment)
+    assert (
+        upload.error_message
+        == "line 2, column run_name: no run is named 'ghost' in experiment 'digits-sweep'"
+    )
+
+
+def test_a_file_without_runs_needs_a_run_given_with_it(upload_file):
+    upload = upload_file("key,step,value\nloss,0,1\n")
+    assert upload.error_message == (
+        "line 1, column run_id: is missing from the header; "
+        "give a run with the upload or name runs in the file"
+    )
+
+
+def test_the_same_idempotency_key_returns_the_first_upload_and_ingests_once(run, contributor, upload_file):
+    first = upload_file("key,step,value\nloss,0,1\n", run=run, idempotency_key="k-1")
+    again = upload_file("key,step,value\nloss,0,1\n", run=run, idempotency_key="k-1")
+    assert again.pk == first.pk
+    assert BulkUpload.objects.count() == 1
+    assert MetricPoint.objects.filter(run=run).count() == 1
+
+
+def test_an_idempotency_key_reused_for_another_file_is_a_conflict(run, upload_file):
+    first = upload_file("key,step,value\nloss,0,1\n", run=run, idempotency_key="k-1")
+    with pytest.raises(Conflict) as error:
+        upload_file("key,step,value\nloss,0,2\n", run=run, idempotency_key="k-1")
+    assert str(error.value) == (
+        f"Idempotency-Key: 'k-1' was already used for upload {first.pk}, "
+        "of another file or target; use a new key"
+    )
+
+
+def test_the_same_file_for_the_same_target_returns_the_existing_upload(run, upload_file):
+    first = upload_file("key,step,value\nloss,0,1\n", run=run)
+    assert upload_file("key,step,value\nloss,0,1\n", run=run).pk == first.pk
+    other_run = RunFactory(experiment=run.experiment)
+    assert upload_file("key,step,value\nloss,0,1\n", run=other_run).pk != first.pk
+
+
+def test_a_failed_upload_does_not_block_the_same_file_later(upload_file, experiment):
+    text = "run_name,key,step,value\nlate,loss,0,1\n"
+    failed = upload_file(text, experiment=experiment)
+    assert failed.status == "failed"
+    RunFactory(experiment=experiment, name="late")
+    retried = upload_file(text, experiment=experiment)
+    assert retried.pk != failed.pk and retried.status == "done"
+
+
+def test_ingesting_a_finished_upload_again_changes_nothing(run, upload_file):
+    upload = upload_file("key,step,value\nloss,0,1\nloss,1,2\n", run=run)
+    events = AuditEvent.objects.count()
+    again = uploads.ingest_upload(upload_id=upload.pk)
+    assert (again.status, again.attempts, again.points_inserted) == ("done", 1, 2)
+    assert AuditEvent.objects.count() == events
+    assert MetricSummary.objects.get(run=run).count == 2
+
+
+def test_points_already_stored_are_not_counted_twice(run, upload_file):
+    upload_file("key,step,value,timestamp\nloss,0,1,7\n", run=run)
+    second = upload_file("key,step,value,timestamp\nloss,0,1,7\nloss,1,3,7\nloss,1,3,7\n", run=run)
+    assert (second.rows_done, second.points_inserted) == (3, 1)
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.count, summary.last_value, summary.max_value) == (2, 3.0, 3.0)
+
+
+def test_gzip_csv_and_json_lines_are_read(run, upload_file):
+    csv_upload = upload_file(gzip.compress(b"key,step,value\nloss,0,1\n"), run=run, file_name="m.csv.gz")
+    jsonl = b'{"key": "acc", "step": 0, "value": 0.5}\n\n{"key": "acc", "step": 1, "value": "NaN"}\n'
+    jsonl_upload = upload_file(gzip.compress(jsonl), run=run, file_name="m.jsonl.gz")
+    assert (csv_upload.status, jsonl_upload.status) == ("done", "done"), jsonl_upload.error_message
+    assert MetricPoint.objects.filter(run=run).count() == 3
+
+
+def test_a_bad_json_line_names_its_line(run, upload_file):
+    jsonl = '{"key": "acc", "step": 0, "value": 0.5}\n{"key": "acc", "step": 1, "value": true}\n{oops\n'
+    upload = upload_file(jsonl, run=run, file_name="m.jsonl")
+    assert upload.error_message == "line 2, column value: 'true' is not a number"
+
+
+def test_parquet_files_are_read_by_batch(run, upload_file):
+    table = pa.table({"key": ["loss"] * 3, "step": [0, 1, 2], "value": [3.0, 2.0, 1.0]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    upload = upload_file(buffer.getvalue(), run=run, file_name="m.parquet")
+    assert upload.status == "done", upload.error_message
+    assert MetricSummary.objects.get(run=run).min_value == 1.0
+
+
+def test_a_viewer_cannot_upload(run, viewer, upload_file):
+    with pytest.raises(PermissionDenied):
+        upload_file("key,step,value\nloss,0,1\n", run=run, actor=viewer)
+    assert not BulkUpload.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"file_name": "m.txt"},
+            "format: cannot tell the format of 'm.txt'; give one of csv, jsonl, parquet, tensorboard",
+        ),
+        ({"format": "xls"}, "format: 'xls' is not one of csv, jsonl, parquet, tensorboard"),
+        ({"create_runs": True}, "create_runs: creating runs needs the experiment to create them in"),
+    ],
+)
+def test_bad_upload_options_are_refused_before_anything_is_stored(run, upload_file, options, message):
+    with pytest.raises(InvalidInput) as error:
+        upload_file("key,step,value\nloss,0,1\n", **options)
+    assert str(error.value) == message
+    assert not BulkUpload.objects.exists()
+
+
+def test_an_empty_file_is_refused(run, upload_file):
+    with pytest.raises(InvalidInput) as error:
+        upload_file(b"", run=run)
+    assert str(error.value) == "file: is empty"
+
+
+def test_the_sweep_requeues_uploads_whose_task_vanished_and_leaves_live_ones(run, contributor, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    receipt = uploads.create_upload(
+        actor=contributor, content=io.BytesIO(b"key,step,value\nloss,0,1\n"), file_name="m.csv", run=run
+    )  # its on_commit never ran: the message was lost
+    stale = timezone.now() - timedelta(seconds=settings.UPLOAD_LEASE_SECONDS + 1)
+    assert uploads.requeue_stalled_uploads() == []
+    BulkUpload.objects.filter(pk=receipt.upload.pk).update(heartbeat_at=stale)
+    assert uploads.requeue_stalled_uploads() == [receipt.upload.pk]
+
+
+def _event_file(folder, scalars) -> bytes:
+    """An event file written by tensorboardX's SummaryWriter, as a training script writes one."""
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(folder))
+    for tag, step, value in scalars:
+        writer.add_scalar(tag, value, step)
+    writer.add_text("notes", "not a scalar", 0)
+    writer.close()
+    (path,) = folder.glob("*tfevents*")
+    return path.read_bytes()
+
+
+def test_tensorboard_scalars_are_read_and_other_summaries_skipped(run, upload_file, tmp_path):
+    content = _event_file(tmp_path, [("train/loss", 0, 2.0), ("train/loss", 1, 0.5), ("val/acc", 1, 0.75)])
+    upload = upload_file(content, run=run, file_name="events.out.tfevents.1700000000.host")
+    assert upload.status == "done", upload.error_message
+    assert upload.format == "tensorboard"
+    summaries = dict(MetricSummary.objects.filter(run=run).values_list("key__name", "last_value"))
+    assert summaries == {"train/loss": 0.5, "val/acc": 0.75}
+
+
+def test_a_truncated_event_file_names_its_record_and_stores_nothing(run, upload_file, tmp_path):
+    content = _event_file(tmp_path, [("loss", step, 1.0) for step in range(3)])
+    upload = upload_file(content[:-6], run=run, file_name="events.out.tfevents.1.host")
+    assert upload.error_message == "record 5: is cut short (an incomplete record)"
+    assert MetricPoint.objects.count() == 0
+
+
+def test_a_bad_parquet_cell_names_its_row(run, upload_file):
+    table = pa.table({"key": ["loss", "bad key!"], "step": [0, 1], "value": [1.0, 2.0]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    upload = upload_file(buffer.getvalue(), run=run, file_name="m.parquet")
+    assert upload.error_message.startswith("row 2, column key: 'bad key!' may only contain letters")
+
+
+@pytest.mark.parametrize("stored_before", [0, 100], ids=["all new", "some stored already"])
+def test_uploaded_points_feed_the_charts_rollups_and_the_run_tables_key_set_as_logged_ones_do(
+    experiment, contributor, upload_file, stored_before
+):
+    """Charts read rollups and the run table its key sets: an upload keeps both as log_batch does,
+    also when some of its points were stored already (only the new ones count)."""
+    from tracker.models import ExperimentKey, MetricRollup
+    from tracker.services import MetricInput, log_batch
+
+    uploaded, logged = (RunFactory(experiment=experiment, user=contributor) for _ in range(2))
+    points = [(step, (step * 7919) % 1013 / 7.0) for step in range(-70, 3000, 3)]
+    points[5] = (points[5][0], float("nan"))
+    points[9] = (points[9][0], float("inf"))
+    rows = "".join(f"val_auc,{step},{value},{1000 + step}\n" for step, value in points)
+    metrics = [MetricInput("val_auc", value, step, 1000 + step) for step, value in points]
+    if stored_before:
+        log_batch(actor=contributor, run=uploaded, metrics=metrics[:stored_before])
+    upload = upload_file("key,step,value,timestamp\n" + rows, run=uploaded)
+    assert upload.status == "done", upload.error_message
+    assert upload.points_inserted == len(points) - stored_before
+    for start in range(0, len(metrics), 1000):
+        log_batch(actor=contributor, run=logged, metrics=metrics[start : start + 1000])
+
+    def rollups(run):
+        return sorted(
+            MetricRollup.objects.filter(run=run).values_list(
+                "level", "bucket", "count", "min_value", "min_step", "max_value", "max_step", "odd_step"
+            )
+        )
+
+    assert rollups(uploaded) == rollups(logged)
+    assert ExperimentKey.objects.filter(experiment=experiment, kind="metric", key="val_auc").exists()

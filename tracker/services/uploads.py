@@ -1,0 +1,499 @@
+"""Bulk uploads: store the file, then ingest it all-or-nothing, exactly once, without stalling writers.
+
+The life of an upload:
+1. `create_upload` stores the file with its sha256, creates the row and queues the task on
+   commit. The same Idempotency-Key, or the same file for the same target, returns the upload
+   that exists (unless that one failed).
+2. `ingest_upload` (the task) claims the row with a lease, streams the file batch by batch
+   through validation into a staging table, committing progress as it goes, then moves the
+   staged points into the point table, merges the summaries and appends the one audit event
+   in one short final transaction that takes the audit chain head last.
+3. `requeue_stalled_uploads` (Celery beat) queues again an upload whose task vanished: a
+   broker restarted without persistence, a worker killed mid-file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import IO, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.roles import Role, require_role
+from audit.services import record_event
+from config.exceptions import ApplicationError, Conflict, InvalidInput
+from tracker.ingest import readers, staging
+from tracker.ingest.columns import TypedBatch, typed_batch
+from tracker.ingest.errors import RowError
+from tracker.models import BulkUpload, Experiment, Lifecycle, Run
+from tracker.validation import validate_key, validate_text
+
+from .artifacts import Upload
+from .batches import metric_key_ids
+from .runs import ensure_run_writable, start_run
+
+logger = logging.getLogger(__name__)
+Status = BulkUpload.Status
+Format = BulkUpload.Format
+_CHUNK = 1024 * 1024
+# File-name endings that tell the format when none is given.
+_SUFFIXES = (
+    (".csv", Format.CSV),
+    (".csv.gz", Format.CSV),
+    (".jsonl", Format.JSONL),
+    (".jsonl.gz", Format.JSONL),
+    (".ndjson", Format.JSONL),
+    (".ndjson.gz", Format.JSONL),
+    (".parquet", Format.PARQUET),
+    (".pq", Format.PARQUET),
+)
+_READERS: dict[str, Callable[[Callable[[], IO[bytes]]], Iterator[readers.RawBatch]]] = {
+    Format.CSV: readers.read_csv,
+    Format.JSONL: readers.read_jsonl,
+    Format.PARQUET: readers.read_parquet,
+    Format.TENSORBOARD: readers.read_tensorboard,
+}
+
+
+@dataclass(frozen=True)
+class UploadReceipt:
+    upload: BulkUpload
+    created: bool  # False: an upload with this key or file existed and is returned instead
+
+
+def upload_format(*, file_name: str, declared: str = "") -> str:
+    """The declared format, or the one the file name ends with."""
+    if declared:
+        if declared not in _READERS:
+            choices = ", ".join(value for value in Format.values)
+            raise InvalidInput(f"{declared!r} is not one of {choices}", field="format")
+        return declared
+    lowered = file_name.lower()
+    for suffix, found in _SUFFIXES:
+        if lowered.endswith(suffix):
+            return found
+    if "tfevents" in lowered:
+        return Format.TENSORBOARD
+    raise InvalidInput(
+        f"cannot tell the format of {file_name or 'an unnamed file'!r}; give one of "
+        + ", ".join(value for value in Format.values),
+        field="format",
+    )
+
+
+def _target_key(*, run: Run | None, experiment: Experiment | None, create_runs: bool) -> str:
+    if run is not None:
+        return f"run:{run.pk}"
+    if experiment is not None:
+        return f"experiment:{experiment.pk}" + (":create" if create_runs else "")
+    return "any"
+
+
+def _check_target(*, run: Run | None, experiment: Experiment | None, create_runs: bool) -> None:
+    if run is not None and experiment is not None:
+        raise InvalidInput("give a run or an experiment, not both", field="experiment_id")
+    if run is not None:
+        ensure_run_writable(run)
+    if experiment is not None and experiment.lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
+    if create_runs and experiment is None:
+        raise InvalidInput("creating runs needs the experiment to create them in", field="create_runs")
+
+
+def _spool(content: Upload, destination: IO[bytes]) -> tuple[int, str]:
+    """Copy the upload to a temporary file as it is hashed: read once, never held in memory."""
+    limit = settings.MAX_UPLOAD_BYTES
+    sha = hashlib.sha256()
+    size = 0
+    while chunk := content.read(_CHUNK):
+        size += len(chunk)
+        if limit and size > limit:
+            raise InvalidInput(f"is larger than the limit of {limit:,} bytes", field="file")
+        sha.update(chunk)
+        destination.write(chunk)
+    if size == 0:
+        raise InvalidInput("is empty", field="file")
+    destination.seek(0)
+    return size, sha.hexdigest()
+
+
+def _existing_upload(*, actor: Any, idempotency_key: str, target_key: str, sha256: str) -> BulkUpload | None:
+    if idempotency_key:
+        found = BulkUpload.objects.filter(created_by=actor, idempotency_key=idempotency_key).first()
+        if found is not None:
+            if found.sha256 != sha256 or found.target_key != target_key:
+                raise Conflict(
+                    f"{idempotency_key!r} was already used for upload {found.pk}, of another file "
+                    "or target; use a new key",
+                    field="Idempotency-Key",
+                )
+            return found
+    return (
+        BulkUpload.objects.filter(target_key=target_key, sha256=sha256).exclude(status=Status.FAILED).first()
+    )
+
+
+def create_upload(
+    *,
+    actor: Any,
+    content: Upload,
+    file_name: str = "",
+    format: str = "",
+    run: Run | None = None,
+    experiment: Experiment | None = None,
+    create_runs: bool = False,
+    idempotency_key: str = "",
+) -> UploadReceipt:
+    """Store a metric file and queue its ingestion; a repeated key or file returns the first upload."""
+    require_role(actor, Role.CONTRIBUTOR, action="Uploading metrics")
+    file_format = upload_format(file_name=file_name, declared=format)
+    _check_target(run=run, experiment=experiment, create_runs=create_runs)
+    idempotency_key = validate_text(idempotency_key, field="Idempotency-Key", max_length=255).strip()
+    file_name = (file_name or f"upload.{file_format}").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    target_key = _target_key(run=run, experiment=experiment, create_runs=create_runs)
+    with tempfile.TemporaryFile() as spooled:
+        size, sha256 = _spool(content, spooled)
+        existing = _existing_upload(
+            actor=actor, idempotency_key=idempotency_key, target_key=target_key, sha256=sha256
+        )
+        if existing is not None:
+            return UploadReceipt(existing, created=False)
+        upload = BulkUpload(
+            run=run,
+            experiment=experiment if experiment is not None else (run.experiment if run else None),
+            create_runs=create_runs,
+            format=file_format,
+            file_name=file_name,
+            sha256=sha256,
+            size_bytes=size,
+            target_key=target_key,
+            idempotency_key=idempotency_key,
+            created_by=actor,
+            heartbeat_at=timezone.now(),  # when it was queued, for the sweep
+        )
+        upload.file.save(file_name, File(spooled), save=False)  # the file first, then the row
+    try:
+        with transaction.atomic():
+            upload.save()
+            transaction.on_commit(partial(_enqueue, upload.pk))
+    except IntegrityError:
+        # Another request with the same key or file won the race: that upload is the answer.
+        upload.file.storage.delete(upload.file.name)
+        existing = _existing_upload(
+            actor=actor, idempotency_key=idempotency_key, target_key=target_key, sha256=sha256
+        )
+        if existing is None:
+            raise
+        return UploadReceipt(existing, created=False)
+    return UploadReceipt(upload, created=True)
+
+
+def run_named(*, actor: Any, experiment: Experiment, name: str) -> Run:
+    """The experiment's run of that name, started when there is none (a log directory's run folder)."""
+    matches = list(Run.objects.filter(experiment=experiment, name=name, lifecycle=Lifecycle.ACTIVE)[:2])
+    if len(matches) > 1:
+        raise Conflict(f"several runs are named {name!r} in experiment {experiment.name!r}", field="run_name")
+    return matches[0] if matches else start_run(actor=actor, experiment=experiment, name=name)
+
+
+def _enqueue(upload_id: int) -> None:
+    from tracker.tasks import ingest_bulk_upload  # the task module imports the services
+
+    ingest_bulk_upload.delay(upload_id)
+
+
+class LeaseLost(Exception):
+    """Another attempt took the upload over (this one was presumed dead): stop quietly."""
+
+
+def _lease_expiry() -> Any:
+    return timezone.now() - timedelta(seconds=settings.UPLOAD_LEASE_SECONDS)
+
+
+def _claim(upload_id: int, token: str) -> BulkUpload | None:
+    """Take the upload for this attempt, unless it is finished or a live attempt holds it."""
+    now = timezone.now()
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=_lease_expiry())
+    )
+    claimed = BulkUpload.objects.filter(claimable, pk=upload_id).update(
+        status=Status.RUNNING,
+        lease_token=token,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        started_at=Coalesce(F("started_at"), now),
+        rows_done=0,
+        bytes_done=0,
+    )
+    return (
+        BulkUpload.objects.select_related("run", "experiment", "created_by").get(pk=upload_id)
+        if claimed
+        else None
+    )
+
+
+def _report_progress(upload: BulkUpload, token: str, *, rows: int, position: int) -> None:
+    """Committed at once (the task runs in autocommit), so pages and the API see it move."""
+    moved = BulkUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+        rows_done=rows, bytes_done=min(position, upload.size_bytes), heartbeat_at=timezone.now()
+    )
+    if not moved:
+        raise LeaseLost
+
+
+class _Names:
+    """Ids of the runs and metric keys a file names, resolved once per distinct name."""
+
+    def __init__(self, upload: BulkUpload, run_column: str | None) -> None:
+        self.upload = upload
+        self.run_column = run_column
+        self.runs: dict[str, int] = {}
+        self.keys: dict[str, int] = {}
+        self.runs_created = 0
+
+    def key_ids(self, batch: TypedBatch) -> np.ndarray:
+        names = batch.keys.dictionary.to_pylist()
+        new = [name for name in names if name not in self.keys]
+        for name in new:
+            try:
+                validate_key(name, field="key")
+            except InvalidInput as error:
+                raise RowError(
+                    error.message, location=batch.location_of(batch.keys, name), column="key"
+                ) from None
+        self.keys.update(metric_key_ids(new))
+        lookup = np.array([self.keys[name] for name in names], dtype=np.int32)
+        return lookup[batch.keys.indices.to_numpy(zero_copy_only=False)]
+
+    def run_ids(self, batch: TypedBatch) -> np.ndarray:
+        upload = self.upload
+        if batch.run_refs is None:
+            assert upload.run_id is not None
+            return np.full(len(batch.steps), upload.run_id, dtype=np.int64)
+        names = batch.run_refs.dictionary.to_pylist()
+        new = [name for name in names if name not in self.runs]
+        if new:
+            resolve = self._by_id if self.run_column == "run_id" else self._by_name
+            for name, run_id in zip(new, resolve(new, batch), strict=True):
+                self.runs[name] = run_id
+        lookup = np.array([self.runs[name] for name in names], dtype=np.int64)
+        return lookup[batch.run_refs.indices.to_numpy(zero_copy_only=False)]
+
+    def _refuse(self, batch: TypedBatch, name: str, reason: str) -> RowError:
+        assert batch.run_refs is not None and self.run_column is not None
+        return RowError(reason, location=batch.location_of(batch.run_refs, name), column=self.run_column)
+
+    def _by_id(self, names: list[str], batch: TypedBatch) -> list[int]:
+        upload = self.upload
+        found = {
+            run.uuid: run
+            for run in Run.objects.filter(uuid__in=names).only("id", "uuid", "lifecycle", "experiment")
+        }
+        ids = []
+        for name in names:
+            run = found.get(name)
+            if run is None:
+                raise self._refuse(batch, name, f"run {name!r} does not exist")
+            if run.lifecycle != Lifecycle.ACTIVE:
+                raise self._refuse(batch, name, f"run {name!r} is deleted")
+            if upload.run is not None and run.pk != upload.run.pk:
+                raise self._refuse(batch, name, f"run {name!r} is not the upload's run {upload.run.uuid}")
+            if upload.experiment_id is not None and run.experiment_id != upload.experiment_id:
+                raise self._refuse(batch, name, f"run {name!r} is not in experiment {upload.experiment_id}")
+            ids.append(run.pk)
+        return ids
+
+    def _by_name(self, names: list[str], batch: TypedBatch) -> list[int]:
+        upload = self.upload
+        experiment = upload.experiment
+        assert experiment is not None
+        found: dict[str, list[int]] = {}
+        for name, run_id in Run.objects.filter(
+            experiment=experiment, name__in=names, lifecycle=Lifecycle.ACTIVE
+        ).values_list("name", "id"):
+            found.setdefault(name, []).append(run_id)
+        ids = []
+        for name in names:
+            matches = found.get(name, [])
+            if len(matches) > 1:
+                raise self._refuse(
+                    batch, name, f"{len(matches)} runs are named {name!r} in experiment {experiment.name!r}"
+                )
+            if matches:
+                ids.append(matches[0])
+            elif upload.create_runs:
+                # Created now, in its own transaction, so a retried attempt finds it by name; a
+                # failed upload leaves such runs empty (see docs/architecture.md).
+                try:
+                    run = start_run(actor=upload.created_by, experiment=experiment, name=name)
+                except InvalidInput as error:
+                    raise self._refuse(batch, name, error.message) from None
+                self.runs_created += 1
+                ids.append(run.pk)
+            else:
+                raise self._refuse(batch, name, f"no run is named {name!r} in experiment {experiment.name!r}")
+        return ids
+
+
+def _run_column(upload: BulkUpload, columns: dict[str, Any]) -> str | None:
+    if "run_id" in columns and "run_name" in columns:
+        raise RowError("name runs by run_id or by run_name, not both", location="line 1", column="run_name")
+    if "run_name" in columns:
+        if upload.experiment_id is None or upload.run_id is not None:
+            raise RowError("needs an experiment given with the upload", location="line 1", column="run_name")
+        return "run_name"
+    if "run_id" in columns:
+        return "run_id"
+    if upload.run_id is None:
+        raise RowError(
+            "is missing from the header; give a run with the upload or name runs in the file",
+            location="line 1",
+            column="run_id",
+        )
+    return None
+
+
+def _stage(upload: BulkUpload, token: str, table: str) -> tuple[int, int]:
+    """Read, validate and stage every row; return the rows read and the runs created."""
+    read = _READERS.get(upload.format)
+    if read is None:
+        raise InvalidInput(f"{upload.format!r} files are not supported yet", field="format")
+    default_timestamp = int(upload.created_at.timestamp() * 1000)  # a retry yields the same points
+    names: _Names | None = None
+    rows = 0
+    for raw in read(partial(upload.file.storage.open, upload.file.name, "rb")):
+        if names is None:
+            names = _Names(upload, _run_column(upload, raw.columns))
+        batch = typed_batch(raw, run_column=names.run_column, default_timestamp=default_timestamp)
+        staging.append_rows(
+            table,
+            run_ids=names.run_ids(batch),
+            key_ids=names.key_ids(batch),
+            steps=batch.steps,
+            timestamps=batch.timestamps,
+            values=batch.values,
+            is_nan=batch.is_nan,
+        )
+        rows += len(batch.steps)
+        _report_progress(upload, token, rows=rows, position=raw.bytes_read)
+    return rows, names.runs_created if names else 0
+
+
+def _finish(upload: BulkUpload, token: str, table: str, *, rows: int, runs_created: int) -> None:
+    """The one short transaction: points, summaries, status, and the audit head taken last."""
+    with transaction.atomic():
+        # Lock the row: the sweep skips locked rows, and a second attempt waits here, then sees DONE.
+        held = (
+            BulkUpload.objects.select_for_update(no_key=True)
+            .filter(pk=upload.pk, lease_token=token, status=Status.RUNNING)
+            .exists()
+        )
+        if not held:
+            raise LeaseLost
+        inserted = staging.move_staged_points(table, staged_rows=rows)
+        BulkUpload.objects.filter(pk=upload.pk).update(
+            status=Status.DONE,
+            rows_done=rows,
+            bytes_done=upload.size_bytes,
+            points_inserted=inserted,
+            runs_created=runs_created,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            lease_token="",
+        )
+        # Last: the chain head's lock is held only from here to COMMIT.
+        record_event(
+            actor=upload.created_by,
+            action="upload.ingested",
+            target=upload,
+            after={
+                "file": upload.file_name,
+                "sha256": upload.sha256,
+                "rows": rows,
+                "points_inserted": inserted,
+                "runs_created": runs_created,
+                "run": upload.run.uuid if upload.run else None,
+                "experiment": upload.experiment_id,
+            },
+        )
+
+
+def _fail(upload: BulkUpload, token: str, error: ApplicationError) -> None:
+    line = error.line if isinstance(error, RowError) else None
+    column = error.column if isinstance(error, RowError) else (error.field or "")
+    BulkUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+        status=Status.FAILED,
+        error_message=str(error)[:2000],
+        error_line=line,
+        error_column=column[:100],
+        finished_at=timezone.now(),
+        lease_token="",
+    )
+
+
+def ingest_upload(*, upload_id: int) -> BulkUpload:
+    """Ingest a stored upload, all-or-nothing; for a finished upload (a retry) it changes nothing."""
+    token = secrets.token_hex(16)
+    upload = _claim(upload_id, token)
+    if upload is None:
+        return BulkUpload.objects.get(pk=upload_id)
+    table = staging.staging_table_name(upload_id=upload.pk, attempt=upload.attempts)
+    try:
+        staging.drop_staging_tables(upload_id=upload.pk, below_attempt=upload.attempts)
+        staging.create_staging_table(table)
+        started = time.perf_counter()
+        rows, runs_created = _stage(upload, token, table)
+        staged = time.perf_counter()
+        _finish(upload, token, table, rows=rows, runs_created=runs_created)
+        logger.info(
+            "upload %s: %s rows staged in %.1f s, final transaction %.1f s",
+            upload.pk, rows, staged - started, time.perf_counter() - staged,
+        )  # fmt: skip
+    except ApplicationError as error:
+        _fail(upload, token, error)
+    except LeaseLost:
+        pass
+    except Exception:
+        # Not the file's fault (the database went away): let the next attempt start at once.
+        BulkUpload.objects.filter(pk=upload.pk, lease_token=token).update(heartbeat_at=None)
+        raise
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        except DatabaseError:
+            pass  # the next attempt drops it
+    return BulkUpload.objects.get(pk=upload_id)
+
+
+def requeue_stalled_uploads() -> list[int]:
+    """Queue again the uploads whose task vanished (queued or running, no heartbeat for a lease)."""
+    with transaction.atomic():
+        # SKIP LOCKED: an upload in its final transaction holds its row and is not stalled.
+        stalled = list(
+            BulkUpload.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[Status.QUEUED, Status.RUNNING])
+            .filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=_lease_expiry()))
+            .values_list("pk", "status")
+        )
+        # A queued upload counts as queued again from now; a running one stays stale, so that the
+        # new task may claim it.
+        queued = [pk for pk, status in stalled if status == Status.QUEUED]
+        BulkUpload.objects.filter(pk__in=queued).update(heartbeat_at=timezone.now())
+        for pk, _ in stalled:
+            transaction.on_commit(partial(_enqueue, pk))
+    return [pk for pk, _ in stalled]
