@@ -110,7 +110,7 @@ def test_folding_points_in_sql_keeps_the_same_rollups_as_writes_do(contributor, 
     # table, and folded in SQL on top of the rollups the first batch kept.
     columns = "key_id, step, timestamp, value, is_nan"
     fold_points_into_rollups(
-        points=f"(SELECT %s AS run_id, {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s) AS p",
+        points_sql=f"SELECT %s AS run_id, {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s",
         params=[by_sql.pk, source.pk],
     )
 

@@ -151,6 +151,13 @@ def move_staged_points(name: str, *, staged_rows: int) -> int:
     """
     rollups = f"{name}_rollups"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The summary and rollup aggregates group millions of points: with the default 4 MB
+            # PostgreSQL sorts them on disk instead of hashing them, and it misjudges the rollups'
+            # join of every point with its bucket's extremes (tens of thousands of rows, estimated
+            # at one) as cheap to merge: 6.5 s for 2,000,000 points instead of 1.6 s with hashing.
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(f"CREATE TEMPORARY TABLE {rollups} ({SCRATCH_COLUMNS})")
         inserted = _insert_new_points(cursor, name, rollups=rollups, staged_rows=staged_rows)
         merge_rollups_from_scratch(scratch=rollups)
