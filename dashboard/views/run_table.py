@@ -195,8 +195,8 @@ def run_count(request: HttpRequest) -> JsonResponse:
         experiments = _experiments_named(request.GET)
         filter_string = request.GET.get("filter") or None
         total = count_matching_runs(experiment_ids=experiments, filter_string=filter_string)
-    except InvalidInput as error:
-        return JsonResponse({"error": str(error), "field": error.field}, status=400)
+    except ApplicationError as error:  # a bad filter or experiment id, an unknown experiment
+        return JsonResponse({"error": str(error), "field": error.field}, status=error.http_status)
     return JsonResponse({"total": total, "text": total_text(total)})
 
 
