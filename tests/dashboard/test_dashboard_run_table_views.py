@@ -340,10 +340,11 @@ def test_a_saved_view_of_several_experiments_opens_that_table(client, contributo
     assert ">both</a>" in page
 
 
-def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres, contributor):
-    """Runs with the metric (NaN newest included), without it, and ties, across page edges."""
+def test_a_metric_param_or_tag_sort_read_through_the_indexes_pages_like_the_plain_sort(postgres, contributor):
+    """Runs with the key (NaN newest included), without it, and ties, across page edges; param
+    values read a value at a time, and values longer than the indexed prefix, which are not."""
     from tracker.search import apply_search, page_after
-    from tracker.services import MetricInput, ParamInput, create_experiment, log_batch, start_run
+    from tracker.services import MetricInput, ParamInput, TagInput, create_experiment, log_batch, start_run
 
     experiment = create_experiment(actor=contributor, name="split")
     start = timezone.now()
@@ -359,6 +360,10 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
             log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", value, 0, 1)])
         if index % 5 != 2:
             log_batch(actor=contributor, run=run, params=[ParamInput("lr", str(index % 4) * (1 + index % 3))])
+        note = "a" * 250 + str(index % 3) if index % 2 else str(index % 3)  # long ones share a prefix
+        log_batch(
+            actor=contributor, run=run, params=[ParamInput("note", note)], tags=[TagInput("team", note[-1])]
+        )
 
     def every_page(split: bool, order: str) -> list[str]:
         names, token = [], None
@@ -374,7 +379,8 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
             if token is None:
                 return names
 
-    for order in ("metrics.acc DESC", "metrics.acc ASC", "params.lr ASC", "params.lr DESC"):
+    orders = ["metrics.acc DESC", "metrics.acc ASC", "params.lr ASC", "params.lr DESC", "params.note ASC"]
+    for order in [*orders, "params.note DESC", "tags.team ASC", "tags.team DESC"]:
         plain = every_page(False, order)
         assert len(plain) == 23
         assert every_page(True, order) == plain
