@@ -320,3 +320,18 @@ def test_run_table_runs_a_fixed_number_of_queries(
         )
     assert response.status_code == 200
     assert len(run_names(response)) == 26
+
+
+def test_dataset_param_and_number_cells_escape_what_they_show():
+    from dashboard.tables import DatasetColumn, ParamColumn, number_cell
+    from tracker.models import DatasetInput
+
+    dataset = DatasetInput(name="d", digest="<x>", version="<b>1", context="\"'&")
+    assert DatasetColumn("d").render([dataset]) == (
+        '<span title="digest &lt;x&gt; · &quot;&#x27;&amp;">&lt;b&gt;1 &lt;x&gt; (&quot;&#x27;&amp;)</span>'
+    )
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;"
+    assert ParamColumn("k", entity="params").render({"k": '<img src=x onerror=alert(1)>"'}) == (
+        f'<span title="{escaped}">{escaped}</span>'
+    )
+    assert number_cell(float("nan"), "at <step>") == '<span title="NaN at &lt;step&gt;">NaN</span>'
