@@ -10,11 +10,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from html import escape
 
 import django_tables2 as tables
 from django.http import QueryDict
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from tracker.models import DatasetInput, Run, RunStatus
@@ -63,7 +64,9 @@ def number_cell(value: float | None, note: str = ""):
     """A number at the table's precision, with its full value (and `note`) on hover."""
     full = repr(value) if value is not None and math.isfinite(value) else format_number(value)
     title = f"{full} {note}".strip()
-    return format_html('<span title="{}">{}</span>', title, format_number(value))
+    # Plain escaping, not format_html: a page has thousands of cells, and format_html's
+    # conditional_escape of each argument was a third of the rows' rendering time.
+    return SafeString(f'<span title="{escape(title)}">{format_number(value)}</span>')
 
 
 def format_duration(duration: timedelta | None) -> str:
@@ -226,7 +229,10 @@ class ParamColumn(SortableColumn):
 
     def render(self, value: dict[str, str]):
         text = value.get(self.key)
-        return MISSING if text is None else format_html('<span title="{}">{}</span>', text, text)
+        if text is None:
+            return MISSING
+        escaped = escape(text)  # once for both places (see number_cell)
+        return SafeString(f'<span title="{escaped}">{escaped}</span>')
 
 
 class MetricColumn(SortableColumn):
@@ -268,10 +274,12 @@ class DatasetColumn(tables.Column):
         used = [dataset for dataset in value if dataset.name == self.name]
         if not used:
             return MISSING
-        return format_html_join(
-            " ",
-            '<span title="digest {} · {}">{}</span>',
-            ((d.digest, d.context or "input", dataset_label(d)) for d in used),
+        return SafeString(  # escaped here (see number_cell)
+            " ".join(
+                f'<span title="digest {escape(d.digest)} · {escape(d.context or "input")}">'
+                f"{escape(dataset_label(d))}</span>"
+                for d in used
+            )
         )
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("views/<int:view_id>/delete/", run_table.delete_saved_view, name="saved-view-delete"),
     path("runs/", run_table.runs_of_experiments, name="runs"),
     path("runs/export.csv", run_table.export_runs, name="run-export"),
+    path("runs/count.json", run_table.run_count, name="run-count"),
     path("runs/<str:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
     path("runs/<str:run_id>/edit/<str:action>/", edits.run_edit, name="run-edit"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError, InvalidInput
 from tracker import search, selectors, services
 from tracker.models import Experiment
+from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
 from ..forms import PAGE_SIZES, RunTableForm, SavedViewForm
@@ -61,6 +62,7 @@ class TableResult:
     groups: selectors.GroupPage | None = None
     expanded: dict[int, RunTable] = field(default_factory=dict)
     filter_error: ApplicationError | None = None
+    counted_filter: str | None = None  # the filter the total counts, when not the form's
     unknown_keys: list[str] = field(default_factory=list)
 
 
@@ -71,8 +73,6 @@ def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_s
         order_by=data["order_by"],
         max_results=data["page_size"],
         page_token=data["page_token"],
-        # Later pages carry the first page's total in their links, so only a first page counts.
-        with_total=data["page_token"] is None or data.get("total") is None,
         split_metric_sort=True,
     )
 
@@ -85,11 +85,13 @@ def _run_page(experiments: Sequence[Experiment], data: dict[str, Any], result: T
     except InvalidInput as error:
         if error.field != "filter":
             raise
-        result.filter_error = error
+        result.filter_error, result.counted_filter = error, ""
         result.page = _search(experiments, {**data, "page_token": None}, filter_string=None)
         result.key_sets, result.total = result.page.key_sets, result.page.total
         return
     result.key_sets = result.page.key_sets
+    # Later pages carry the first page's total in their links; otherwise the page asks for it
+    # (run_count) once it is on screen: a selective filter's count costs more than the page.
     result.total = result.page.total if result.page.total is not None else data.get("total")
     result.unknown_keys = selectors.unknown_filter_keys(filter_string=filter_string, key_sets=result.key_sets)
 
@@ -134,6 +136,8 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "sort_keys": _sort_keys(request.GET, data.get("order_by", [])),
         "page": page,
         "total": result.total,
+        "total_text": total_text(result.total) if result.total is not None else "",
+        "count_url": _count_url(experiments, data, result) if page is not None else "",
         "page_token": data.get("page_token"),
         "page_sizes": PAGE_SIZES,
         "page_size": data.get("page_size", PAGE_SIZES[0]),
@@ -164,6 +168,36 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
     }
     status = 400 if form.errors or error else 200
     return render(request, "dashboard/run_table.html", context, status=status)
+
+
+def total_text(total: int) -> str:
+    """The number of matching runs as the page shows it (counts stop past COUNT_LIMIT)."""
+    return f"More than {COUNT_LIMIT:,}" if total > COUNT_LIMIT else str(total)
+
+
+def _count_url(experiments: Sequence[Experiment], data: dict[str, Any], result: TableResult) -> str:
+    """Where the page fetches its total when it does not know it (see run_count)."""
+    if result.total is not None:
+        return ""
+    params = QueryDict(mutable=True)
+    params.setlist("experiments", [str(e.pk) for e in experiments])
+    counted = result.counted_filter if result.counted_filter is not None else data.get("filter", "")
+    if counted:
+        params["filter"] = counted
+    return reverse("dashboard:run-count") + "?" + params.urlencode()
+
+
+@require_GET
+@viewer_required
+def run_count(request: HttpRequest) -> JsonResponse:
+    """The number of runs a run-table filter matches, which the page loads after it is shown."""
+    try:
+        experiments = _experiments_named(request.GET)
+        filter_string = request.GET.get("filter") or None
+        total = count_matching_runs(experiment_ids=experiments, filter_string=filter_string)
+    except ApplicationError as error:  # a bad filter or experiment id, an unknown experiment
+        return JsonResponse({"error": str(error), "field": error.field}, status=error.http_status)
+    return JsonResponse({"total": total, "text": total_text(total)})
 
 
 def _caret(error: ApplicationError | None) -> dict[str, Any] | None:

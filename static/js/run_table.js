@@ -4,6 +4,7 @@
 // fields, the saved-view form and the "Compare N runs" button. Shift-clicking a column header
 // adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
 // and the column picker's state only goes into the URL once the user has opened the picker.
+// The number of matching runs, when the page does not know it, is fetched once it is shown.
 (function () {
   "use strict";
   var stateNode = document.getElementById("run-table-state");
@@ -144,6 +145,30 @@
 
   if (stateNode) {
     sync();  // the "select every run on this page" boxes show the selection the URL carries
+  }
+
+  // The total of a page that does not hold every match comes after the page (run_count):
+  // counting a selective filter costs more than the page. The next page's link carries it on.
+  var totalNode = document.getElementById("run-total");
+  if (totalNode && window.fetch) {
+    fetch(totalNode.getAttribute("data-count-url"), { headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) {
+        if (!answer) {
+          return;
+        }
+        var strong = document.createElement("strong");
+        strong.textContent = answer.text;
+        totalNode.replaceChildren(strong, " matching run" + (answer.total === 1 ? "" : "s"));
+        totalNode.removeAttribute("data-count-url");
+        var next = document.querySelector("a[rel=next]");
+        if (next) {
+          var params = new URLSearchParams(next.getAttribute("href").slice(1));
+          params.set("total", String(answer.total));
+          next.setAttribute("href", "?" + params.toString());
+        }
+      })
+      .catch(function () { /* the "Counting…" link still leads to the number */ });
   }
 
   // Shift-click on a sortable header: keep the current sort keys and add this one after them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +75,8 @@ def test_the_run_detail_draws_a_plotly_chart_and_fetches_finer_data_on_zoom(
     page.click("a:text-is('lr-0.01')")
     page.wait_for_selector("h1.run-name")
     page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
-    assert page.locator(".js-plotly-plot").count() == 2  # loss and val_f1
+    # Each chart fetches its own data, so the second may still be drawing: wait for it.
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)  # loss and val_f1
     assert "Showing" in page.locator("#metric-chart-0-note").text_content()
 
     with page.expect_response(lambda response: "x_min=" in response.url) as zoomed:

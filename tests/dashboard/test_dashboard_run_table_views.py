@@ -110,7 +110,7 @@ def test_runs_of_several_experiments_show_in_one_table_with_their_experiment(
     make_run(other, "elsewhere", params={"lr": "1"}, metrics={"val_f1": 1.5}, minutes=30)
     url = reverse("dashboard:runs")
     viewer_client.get(url, {"experiments": [experiment.pk]})  # warm the session
-    with django_assert_max_num_queries(12 + (connection.vendor == "postgresql")):  # see the run-table test
+    with django_assert_max_num_queries(11 + (connection.vendor == "postgresql")):  # see the run-table test
         response = viewer_client.get(
             url, {"experiments": [experiment.pk, other.pk], "order_by": "metrics.val_f1 DESC"}
         )
@@ -340,10 +340,11 @@ def test_a_saved_view_of_several_experiments_opens_that_table(client, contributo
     assert ">both</a>" in page
 
 
-def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres, contributor):
-    """Runs with the metric (NaN newest included), without it, and ties, across page edges."""
+def test_a_metric_param_or_tag_sort_read_through_the_indexes_pages_like_the_plain_sort(postgres, contributor):
+    """Runs with the key (NaN newest included), without it, and ties, across page edges; param
+    values read a value at a time, and values longer than the indexed prefix, which are not."""
     from tracker.search import apply_search, page_after
-    from tracker.services import MetricInput, ParamInput, create_experiment, log_batch, start_run
+    from tracker.services import MetricInput, ParamInput, TagInput, create_experiment, log_batch, start_run
 
     experiment = create_experiment(actor=contributor, name="split")
     start = timezone.now()
@@ -359,6 +360,10 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
             log_batch(actor=contributor, run=run, metrics=[MetricInput("acc", value, 0, 1)])
         if index % 5 != 2:
             log_batch(actor=contributor, run=run, params=[ParamInput("lr", str(index % 4) * (1 + index % 3))])
+        note = "a" * 250 + str(index % 3) if index % 2 else str(index % 3)  # long ones share a prefix
+        log_batch(
+            actor=contributor, run=run, params=[ParamInput("note", note)], tags=[TagInput("team", note[-1])]
+        )
 
     def every_page(split: bool, order: str) -> list[str]:
         names, token = [], None
@@ -374,7 +379,8 @@ def test_a_metric_sort_read_through_the_index_pages_like_the_plain_sort(postgres
             if token is None:
                 return names
 
-    for order in ("metrics.acc DESC", "metrics.acc ASC", "params.lr ASC", "params.lr DESC"):
+    orders = ["metrics.acc DESC", "metrics.acc ASC", "params.lr ASC", "params.lr DESC", "params.note ASC"]
+    for order in [*orders, "params.note DESC", "tags.team ASC", "tags.team DESC"]:
         plain = every_page(False, order)
         assert len(plain) == 23
         assert every_page(True, order) == plain
@@ -397,3 +403,97 @@ def test_later_pages_show_the_first_pages_total_without_counting_again(viewer_cl
     assert later.status_code == 200, later.content
     assert later.context["total"] == 6
     assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+
+
+@pytest.fixture
+def crowd(make_experiment, make_run):
+    """27 runs, more than the smallest page (25) holds; a third of them use sgd."""
+    experiment = make_experiment("crowd")
+    for index in range(27):
+        make_run(experiment, f"run-{index:02d}", params={"optimizer": "sgd" if index % 3 == 0 else "adam"})
+    return experiment
+
+
+def count_of(client, experiment, **query):
+    return client.get(reverse("dashboard:run-count"), {"experiments": [experiment.pk], **query})
+
+
+def test_a_page_without_every_match_is_served_without_counting_and_links_its_count(viewer_client, crowd):
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer_client.get(table(crowd), {"page_size": "25", "filter": "params.optimizer != 'x'"})
+    assert response.status_code == 200
+    assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+    assert response.context["total"] is None
+    content = response.content.decode()
+    count_url = f"/runs/count.json?experiments={crowd.pk}&amp;filter=params.optimizer+%21%3D+%27x%27"
+    assert f'<span id="run-total" data-count-url="{count_url}"><a href="{count_url}">Counting…</a>' in content
+    summary = re.search(r'<p class="result-summary" id="result-summary">(.*?)</p>', content, re.S)
+    assert (
+        " ".join(re.sub("<[^>]+>", "", summary.group(1)).split())
+        == "Counting… matching runs · 25 on this page"
+    )
+    answer = viewer_client.get(unescape(count_url))
+    assert answer.json() == {"total": 27, "text": "27"}
+
+
+def test_a_first_page_holding_every_match_knows_its_total_without_a_count_query(viewer_client, crowd):
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer_client.get(table(crowd), {"page_size": "25", "filter": "params.optimizer = 'sgd'"})
+    assert response.context["total"] == 9
+    assert "data-count-url" not in response.content.decode()
+    assert not any("COUNT(" in query["sql"].upper() for query in queries.captured_queries)
+
+
+def test_the_count_endpoint_counts_the_filtered_runs_of_several_experiments(
+    viewer_client, crowd, sweep, django_assert_max_num_queries
+):
+    other, _ = sweep
+    url = reverse("dashboard:run-count")
+    viewer_client.get(url, {"experiments": [crowd.pk]})  # warm the session
+    with django_assert_max_num_queries(5):  # session, user, role, experiments, the count
+        response = viewer_client.get(
+            url, {"experiments": [crowd.pk, other.pk], "filter": "params.optimizer = 'sgd'"}
+        )
+    assert response.status_code == 200
+    assert response.json() == {"total": 9 + 3, "text": "12"}
+    assert count_of(viewer_client, crowd).json() == {"total": 27, "text": "27"}
+
+
+def test_a_count_past_its_limit_reads_more_than_the_limit():
+    assert run_table_views.total_text(10_001) == "More than 10,000"
+    assert run_table_views.total_text(10_000) == "10000"
+
+
+def test_the_count_endpoint_names_a_bad_filter_or_a_missing_experiment(viewer_client, crowd):
+    response = count_of(viewer_client, crowd, filter="params.optimizer = ")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "filter: Syntax error at position 19 (line 1, column 20): "
+        "expected one of a quoted string, a number, got end of input",
+        "field": "filter",
+    }
+    missing = viewer_client.get(reverse("dashboard:run-count"), {"filter": "params.optimizer = 'sgd'"})
+    assert missing.status_code == 400
+    assert missing.json() == {"error": "experiments: choose at least one experiment", "field": "experiments"}
+    malformed = viewer_client.get(reverse("dashboard:run-count"), {"experiments": ["abc"]})
+    assert malformed.status_code == 400
+    assert malformed.json() == {
+        "error": "experiment_id: 'abc' is not an experiment id",
+        "field": "experiment_id",
+    }
+    unknown = viewer_client.get(reverse("dashboard:run-count"), {"experiments": [crowd.pk + 1000]})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == f"experiment_id: experiment {crowd.pk + 1000} does not exist"
+
+
+def test_the_count_endpoint_is_for_logged_in_users_with_a_role(client, outsider, crowd):
+    anonymous = count_of(client, crowd)
+    assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
+    client.force_login(outsider)
+    assert count_of(client, crowd).status_code == 403
+
+
+def test_a_filter_error_page_counts_the_unfiltered_runs_it_shows(viewer_client, crowd):
+    response = viewer_client.get(table(crowd), {"page_size": "25", "filter": "params.optimizer = "})
+    assert response.status_code == 400
+    assert f'data-count-url="/runs/count.json?experiments={crowd.pk}"' in response.content.decode()

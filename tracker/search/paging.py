@@ -40,6 +40,10 @@ class SearchResult:
     # (ordered by the summary index, so a page reads only its own rows) and those without
     # (NULLs last). page_after reads them one after the other.
     split: tuple[QuerySet[Any], QuerySet[Any]] | None = None
+    # When the first two sort columns are a value's indexed prefix (this many characters) and
+    # the whole value (a param or tag sort), the first part is read a value at a time
+    # (see _grouped_rows).
+    value_prefix_length: int | None = None
 
 
 IdentifierParser = Callable[[str, str], tuple[str, str]]  # (text, field) -> (entity, key)
@@ -98,6 +102,7 @@ def split_result(
     with_value: QuerySet[Any],
     value: Any,
     without_value: QuerySet[Any],
+    value_prefix_length: int | None = None,
 ) -> SearchResult:
     """`queryset` sorted by `clauses`, read in two parts: the rows where the first sort value
     exists (`value` over `with_value`), ordered by it without NULLS LAST so that an index can
@@ -114,7 +119,12 @@ def split_result(
     having = with_value.annotate(**{first.name: value}, **later)
     having = having.order_by(_ordering(first.name, first.descending, nulls_last=False), *order)
     missing = without_value.annotate(**{first.name: Value(None, output_field=FloatField())}, **later)
-    return SearchResult(result.queryset, result.columns, split=(having, missing.order_by(*order)))
+    return SearchResult(
+        result.queryset,
+        result.columns,
+        split=(having, missing.order_by(*order)),
+        value_prefix_length=value_prefix_length,
+    )
 
 
 def _plain(value: object) -> object:
@@ -203,13 +213,47 @@ def _split_rows(result: SearchResult, values: list | None, limit: int) -> list[A
             # The plain bound lets the index scan start at the cursor; _after's OR cannot.
             bound = Q(**{f"{first.name}__{'lte' if first.descending else 'gte'}": values[0]})
             with_value = with_value.filter(bound, _after(result.columns, values))
-        rows = list(with_value[:limit])
+        if result.value_prefix_length:
+            rows = _grouped_rows(with_value, result.columns, limit, prefix_length=result.value_prefix_length)
+        else:
+            rows = list(with_value[:limit])
         if len(rows) == limit:
             return rows
         values = None  # the rows without a value all come after these
     if values is not None:
         without_value = without_value.filter(_after(rest, values[1:]))
     return rows + list(without_value[: limit - len(rows)])
+
+
+# Values read group by group before the rest is read in one query (see _grouped_rows).
+GROUPS_READ_ALONE = 2
+
+
+def _grouped_rows(
+    with_value: QuerySet[Any], columns: Sequence[SortColumn], limit: int, *, prefix_length: int
+) -> list[Any]:
+    """Up to `limit` rows sorted by a value (its prefix, then itself, then the rest), read one
+    value at a time: the next value comes from the (key, prefix, run) index, and its runs in
+    the order of the remaining columns, which PostgreSQL reads from the run's own index and
+    stops after `limit`. A sweep's param has a few values, each held by thousands of runs; in
+    one query the whole first group was joined and sorted before the LIMIT (100 ms at 100,000
+    runs, against 10 ms this way). After GROUPS_READ_ALONE small groups the rest is one query."""
+    prefix, value = columns[0], columns[1]
+    direction = "lt" if prefix.descending else "gt"
+    rows: list[Any] = []
+    for _ in range(GROUPS_READ_ALONE):
+        ordered = with_value.order_by(F(prefix.name).desc() if prefix.descending else F(prefix.name).asc())
+        found = list(ordered.values_list(prefix.name, flat=True)[:1])
+        if not found or len(found[0]) >= prefix_length:
+            break  # no rows left, or values longer than the prefix: their order needs a sort
+        # A prefix shorter than prefix_length is the whole value, so the group's order is the
+        # remaining columns' order, and the planner sees both sort values as constants.
+        group = with_value.filter(**{prefix.name: found[0], value.name: found[0]})
+        rows += list(group[: limit - len(rows)])
+        if len(rows) == limit:
+            return rows
+        with_value = with_value.filter(**{f"{prefix.name}__{direction}": found[0]})
+    return rows + list(with_value[: limit - len(rows)])
 
 
 def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple[list[Any], str | None]:

@@ -201,6 +201,7 @@ def _split_by_value(filtered: QuerySet[Run], clauses: list[OrderClause]) -> Sear
         with_value=filtered.filter(**{f"{joined}__isnull": False}),
         value=Left(F(f"{joined}__value"), VALUE_PREFIX),
         without_value=filtered.filter(**{f"{joined}__isnull": True}),
+        value_prefix_length=VALUE_PREFIX,
     )
 
 

@@ -170,7 +170,7 @@ class RunPage:
     param_keys: list[str]
     metric_keys: list[str]
     key_sets: KeySets = field(default_factory=KeySets)
-    total: int | None = None  # runs matching the filter, on every page (with_total)
+    total: int | None = None  # matching runs, when the first page holds them all
 
 
 # An exact count of more matching runs than this would cost more than the page itself, so the
@@ -197,6 +197,18 @@ def count_runs(*, runs: QuerySet[Run], limit: int = COUNT_LIMIT) -> int:
     return runs.order_by()[: limit + 1].count()
 
 
+def count_matching_runs(
+    *,
+    experiment_ids: Sequence[int | str | Experiment],
+    filter_string: str | None = None,
+    lifecycle: str | None = Lifecycle.ACTIVE,
+) -> int:
+    """The runs a search matches, up to COUNT_LIMIT + 1: the run table asks for it apart from
+    its page, because a selective filter's count costs more than the page itself."""
+    runs = _searched_runs(experiment_ids, lifecycle)
+    return count_runs(runs=runs.filter(search.compile_filter(filter_string)))
+
+
 def search_runs(
     *,
     experiment_ids: Sequence[int | str | Experiment],
@@ -207,13 +219,13 @@ def search_runs(
     lifecycle: str | None = Lifecycle.ACTIVE,
     with_column_keys: bool = True,
     with_model_links: bool = False,
-    with_total: bool = False,
     split_metric_sort: bool = False,
 ) -> RunPage:
     """One page of runs matching the run-search language, with keyset paging.
 
     Column keys come from the experiments' key sets (one small query); API callers that only
-    want the page (the MLflow API) turn them off. `with_total` counts the matching runs.
+    want the page (the MLflow API) turn them off. The total is known when the first page holds
+    every match; otherwise `count_matching_runs` counts it, in a request of its own.
     `split_metric_sort` (PostgreSQL only) reads a metric-first sort through the summary index:
     the run table's pages of 100,000 runs need it; a short page costs one query more.
     """
@@ -232,8 +244,8 @@ def search_runs(
         ids = [int(_id_of(e)) for e in experiment_ids]
         key_sets = experiment_key_sets(experiment_ids=list(dict.fromkeys(ids)))
     total = None
-    if with_total:
-        total = count_runs(runs=runs.filter(search.compile_filter(filter_string)))
+    if page_token is None and next_token is None:
+        total = len(page)  # the first page holds every match: no count needed
     return RunPage(
         runs=run_data(page, with_model_links=with_model_links),
         next_page_token=next_token,
