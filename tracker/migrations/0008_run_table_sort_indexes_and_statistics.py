@@ -47,7 +47,7 @@ def _on_postgresql(statements):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tracker", "0006_metric_rollups"),
+        ("tracker", "0007_bulk_uploads"),
     ]
 
     operations = [migrations.RunPython(_on_postgresql(_CREATE), _on_postgresql(_DROP))]
