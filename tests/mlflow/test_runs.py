@@ -607,3 +607,54 @@ def test_a_name_tag_that_is_no_valid_run_name_is_refused(wire, run_id):
         code="INVALID_PARAMETER_VALUE",
     )
     assert Run.objects.get(uuid=run_id).name == "target"
+
+
+def test_dataset_input_tags_come_back_in_the_order_sent(wire, logged_run):
+    tags = [
+        {"key": "z", "value": "1"},
+        {"key": "mlflow.data.context", "value": "eval"},
+        {"key": "a", "value": ""},
+    ]
+    dataset = {"name": "ordered", "digest": "d2", "source_type": "local", "source": "{}"}
+    wire.ok(
+        "POST", "runs/log-inputs", {"run_id": logged_run, "datasets": [{"tags": tags, "dataset": dataset}]}
+    )
+    run = wire.ok("GET", "runs/get", {"run_id": logged_run})["run"]
+    (logged,) = [d for d in run["inputs"]["dataset_inputs"] if d["dataset"]["name"] == "ordered"]
+    assert logged["tags"] == tags
+
+
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        (
+            {"value": "v"},
+            "Invalid value null for parameter 'datasets[0].tags[0].key' supplied:  Hint: Value was of type "
+            "'NoneType'. See the API docs for more information about request parameters.",
+        ),
+        (
+            {"key": "k", "value": 5},
+            "Invalid value 5 for parameter 'datasets[0].tags[0].value' supplied:  Hint: Value was of type "
+            "'int'. See the API docs for more information about request parameters.",
+        ),
+        (
+            {"key": "k" * 256, "value": "v"},
+            "datasets[0].tags[0].key: is 256 characters long; the limit is 255",
+        ),
+        (
+            {"key": "k", "value": "v" * 501},
+            "datasets[0].tags[0].value: is 501 characters long; the limit is 500",
+        ),
+    ],
+)
+def test_a_bad_input_tag_is_refused_naming_it_and_nothing_is_stored(wire, logged_run, tag, message):
+    dataset = {"name": "refused", "digest": "d3"}
+    text = wire.error(
+        "POST",
+        "runs/log-inputs",
+        {"run_id": logged_run, "datasets": [{"tags": [tag], "dataset": dataset}]},
+        status=400,
+        code="INVALID_PARAMETER_VALUE",
+    )
+    assert text == message
+    assert not DatasetInput.objects.filter(name="refused").exists()

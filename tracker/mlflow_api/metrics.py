@@ -9,7 +9,7 @@ from config.exceptions import InvalidInput
 from tracker import selectors
 from tracker.models import Run
 
-from .protocol import Call, Endpoint, double_out
+from .protocol import Call, Endpoint, double_out, missing
 from .runs import valid_run_id
 
 # The mlflow client asks for pages of 25,000 points; one that names no size gets the same.
@@ -39,7 +39,7 @@ def get_metric_history(call: Call) -> dict[str, Any]:
 def _runs(call: Call) -> list[Run]:
     run_ids = call.strings("run_ids")
     if not run_ids:
-        raise InvalidInput("Missing value for required parameter 'run_ids'.", field="run_ids")
+        raise missing("run_ids")
     if len(run_ids) > selectors.MAX_SAMPLED_RUNS:
         raise InvalidInput(
             f"at most {selectors.MAX_SAMPLED_RUNS} runs at once, got {len(run_ids)}", field="run_ids"

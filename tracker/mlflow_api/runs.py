@@ -191,19 +191,30 @@ def delete_tag(call: Call) -> dict[str, Any]:
 
 
 def _dataset_spec(item: dict[str, Any], index: int) -> DatasetSpec:
-    """A DatasetInput message: the dataset, and its context from the input tag mlflow.data.context."""
+    """A DatasetInput message: the dataset, its input tags in order, and its context (the tag
+    mlflow.data.context)."""
     where = f"datasets[{index}]"
     dataset = item.get("dataset")
     if dataset is None:
         raise missing(f"{where}.dataset")
     tags = item.get("tags") or []
     if not isinstance(dataset, dict):
-        raise invalid(f"{where}.dataset", dataset, "an object")
+        raise invalid(f"{where}.dataset", dataset)
     if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
-        raise invalid(f"{where}.tags", tags, "a list of objects")
-    context = next((tag.get("value", "") for tag in tags if tag.get("key") == wire.DATASET_CONTEXT_TAG), "")
+        raise invalid(f"{where}.tags", tags)
+    pairs = []
+    for tag_index, tag in enumerate(tags):
+        key, value = tag.get("key"), tag.get("value", "")
+        if not isinstance(key, str) or not key:
+            raise invalid(f"{where}.tags[{tag_index}].key", key)
+        if not isinstance(value, str):
+            raise invalid(f"{where}.tags[{tag_index}].value", value)
+        pairs.append((key, value))
+    context = next((value for key, value in pairs if key == wire.DATASET_CONTEXT_TAG), "")
     fields = ("name", "digest", "source_type", "source", "schema", "profile")
-    return DatasetSpec(context=context, **{field: dataset.get(field, "") for field in fields})
+    return DatasetSpec(
+        context=context, tags=tuple(pairs), **{field: dataset.get(field, "") for field in fields}
+    )
 
 
 def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
@@ -213,7 +224,7 @@ def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
         if not model_id:
             raise missing(f"models[{index}].model_id")
         if not isinstance(model_id, str):
-            raise invalid(f"models[{index}].model_id", model_id, "a string")
+            raise invalid(f"models[{index}].model_id", model_id)
         links.append((model_id, item.get("step", 0) if with_step else 0))
     return links
 
