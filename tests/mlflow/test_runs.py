@@ -133,17 +133,12 @@ def test_nested_runs_get_their_parent_and_the_context_tags_fill_the_runs_context
     assert {"key": "mlflow.parentRunId", "value": parent} in get_run(wire, stored.uuid)["data"]["tags"]
 
 
-@pytest.mark.parametrize("parent", ["0" * 32, "not a run id!"])
-def test_an_unknown_parent_is_400_naming_the_tag(wire, experiment, parent):
-    text = wire.error(
-        "POST",
-        "runs/create",
-        {"experiment_id": str(experiment.pk), "tags": client_tags(**{"mlflow.parentRunId": parent})},
-        status=400,
-        code="INVALID_PARAMETER_VALUE",
-    )
-    assert "tags.mlflow.parentRunId" in text
-    assert not Run.objects.exists()
+@pytest.mark.parametrize("parent", ["0" * 32, "7", "not a run id!"])
+def test_a_parent_this_server_does_not_know_is_kept_as_the_tag_as_mlflow_does(wire, experiment, parent):
+    created = create_run(wire, experiment, tags=client_tags(**{"mlflow.parentRunId": parent}))
+    stored = Run.objects.get(uuid=created["info"]["run_id"])
+    assert stored.parent is None
+    assert {"key": "mlflow.parentRunId", "value": parent} in get_run(wire, stored.uuid)["data"]["tags"]
 
 
 @pytest.mark.parametrize(

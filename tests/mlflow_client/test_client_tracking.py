@@ -66,6 +66,13 @@ def test_nested_runs_record_their_parent(client):
     assert Run.objects.get(uuid=child.info.run_id).parent.uuid == parent.info.run_id
 
 
+def test_a_run_naming_a_parent_from_another_server_is_created_as_mlflow_does(client):
+    experiment_id = client.create_experiment("foreign-parent")
+    created = client.create_run(experiment_id, tags={"mlflow.parentRunId": "7"})
+    assert client.get_run(created.info.run_id).data.tags["mlflow.parentRunId"] == "7"
+    assert Run.objects.get(uuid=created.info.run_id).parent is None
+
+
 def test_a_run_without_a_name_gets_a_generated_one(client):
     experiment_id = client.create_experiment("unnamed-runs")
     run = client.create_run(experiment_id)

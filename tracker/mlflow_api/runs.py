@@ -36,12 +36,15 @@ def _run_ref(call: Call) -> Run:
     return selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
 
 
-def _parent_run(run_id: str) -> Run:
-    field = f"tags.{PARENT_RUN_TAG}"
+def _parent_run(run_id: str) -> Run | None:
+    """The parent the tag names, when it is a run here. MLflow takes the tag as plain text, so a
+    parent on another server (or any text) is kept in the tag and the run simply has no link."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        return None
     try:
-        return selectors.get_run(run_id=valid_run_id(run_id, field))
+        return selectors.get_run(run_id=run_id)
     except NotFound:
-        raise InvalidInput(f"parent run {run_id!r} does not exist", field=field) from None
+        return None
 
 
 def create_run(call: Call) -> dict[str, Any]:
