@@ -14,4 +14,11 @@ urlpatterns = [
     path("api/2.0/mlflow-artifacts/", include(url_patterns(ARTIFACT_ENDPOINTS))),
     path("api/3.0/mlflow/", include(url_patterns(server_info))),
     re_path(r"^api/[23]\.0/mlflow(-artifacts)?/", unknown_endpoint),
+    # MLflow 3's other surfaces (its UI's ajax-api, GraphQL, the AI gateway, OTLP traces): a clear
+    # JSON ENDPOINT_NOT_FOUND rather than the dashboard's HTML 404.
+    re_path(r"^ajax-api/[23]\.0/", unknown_endpoint),
+    re_path(r"^(ajax-api/)?graphql/?$", unknown_endpoint),
+    re_path(r"^(api/[23]\.0/)?gateway(/|$)", unknown_endpoint),
+    re_path(r"^api/[23]\.0/endpoints(/|$)", unknown_endpoint),
+    re_path(r"^v1/traces/?$", unknown_endpoint),
 ]

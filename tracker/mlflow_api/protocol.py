@@ -367,12 +367,33 @@ def url_patterns(endpoints: Sequence[Endpoint]) -> list[URLPattern]:
     return [path(route, _view(by_route[route])) for route in ordered]
 
 
+# MLflow 3 areas Lab Ledger leaves out on purpose (docs/mlflow.md), by a word of their path.
+_OUT_OF_SCOPE_AREAS = (
+    ("trace", "traces and spans"),
+    ("span", "traces and spans"),
+    ("prompt", "prompt registry"),
+    ("scorers", "scorers"),
+    ("datasets", "evaluation datasets"),
+    ("assessments", "assessments"),
+    ("workspaces", "workspaces"),
+    ("graphql", "GraphQL API"),
+    ("gateway", "AI gateway"),
+    ("endpoints", "AI gateway"),
+    ("webhooks", "webhooks"),
+)
+
+
+def out_of_scope_area(path: str) -> str | None:
+    """Which of MLflow's areas outside Lab Ledger's job a path belongs to, if any."""
+    words = path.lower().replace("-", "/").replace("_", "/").split("/")
+    return next((area for word, area in _OUT_OF_SCOPE_AREAS if any(w.startswith(word) for w in words)), None)
+
+
 @csrf_exempt
 def unknown_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    return error_response(
-        MlflowError(
-            f"Lab Ledger does not implement {request.method} {request.path}.",
-            error_code="ENDPOINT_NOT_FOUND",
-            http_status=404,
-        )
-    )
+    """Any MLflow path without a handler: MLflow's 404 JSON naming the endpoint, never HTML."""
+    message = f"Lab Ledger does not implement {request.method} {request.path[:500]}."
+    area = out_of_scope_area(request.path[:500])
+    if area:
+        message += f" It belongs to MLflow's {area}, which Lab Ledger does not serve (see docs/mlflow.md)."
+    return error_response(MlflowError(message, error_code="ENDPOINT_NOT_FOUND", http_status=404))
