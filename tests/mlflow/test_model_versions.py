@@ -153,7 +153,12 @@ def test_a_version_without_any_run_is_refused_with_the_reason(wire, registered, 
             "INVALID_PARAMETER_VALUE",
             "Invalid value 1 for parameter 'description' supplied:",
         ),
-        ({"run_id": "RUN", "name": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST", "name: registered model 'nope'"),
+        (
+            {"run_id": "RUN", "name": "nope"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "Registered Model with name=nope not found",
+        ),
         (
             {"source": "runs:/a\x00b/model"},
             400,

@@ -70,7 +70,7 @@ def test_a_taken_name_is_resource_already_exists(wire):
     message = wire.error(
         "POST", "registered-models/create", {"name": "digits"}, status=400, code="RESOURCE_ALREADY_EXISTS"
     )
-    assert message == "name: registered model 'digits' already exists"
+    assert message == "Registered Model (name=digits) already exists."
 
 
 def test_get_shows_the_latest_version_per_stage_and_the_aliases(wire, run):
@@ -94,7 +94,7 @@ def test_get_of_an_unknown_model_is_resource_does_not_exist(wire):
     message = wire.error(
         "GET", "registered-models/get", {"name": "nope"}, status=404, code="RESOURCE_DOES_NOT_EXIST"
     )
-    assert message == "name: registered model 'nope' does not exist"
+    assert message == "Registered Model with name=nope not found"
 
 
 def test_update_replaces_the_description_as_mlflow_does(wire, contributor):

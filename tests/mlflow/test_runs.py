@@ -233,10 +233,37 @@ def test_get_accepts_the_legacy_run_uuid_alone(wire, logged_run):
     assert wire.ok("GET", "runs/get", {"run_uuid": logged_run})["run"]["info"]["run_id"] == logged_run
 
 
+def test_an_unknown_run_is_mlflows_run_not_found(wire):
+    message = wire.error("GET", "runs/get", {"run_id": "0" * 32}, status=404, code="RESOURCE_DOES_NOT_EXIST")
+    assert message == f"Run '{'0' * 32}' not found"
+    message = wire.error(
+        "POST", "runs/log-batch", {"run_id": "f" * 32}, status=404, code="RESOURCE_DOES_NOT_EXIST"
+    )
+    assert message == f"Run '{'f' * 32}' not found"
+
+
+def test_a_run_id_of_the_wrong_type_is_mlflows_invalid_value(wire):
+    message = wire.error("POST", "runs/log-batch", {"run_id": 31}, status=400, code="INVALID_PARAMETER_VALUE")
+    assert message == (
+        "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. "
+        "See the API docs for more information about request parameters."
+    )
+
+
+def test_deleting_a_tag_the_run_lacks_is_mlflows_no_tag_error(wire, logged_run):
+    message = wire.error(
+        "POST",
+        "runs/delete-tag",
+        {"run_id": logged_run, "key": "nope"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    assert message == f"No tag with name: nope in run with id {logged_run}"
+
+
 @pytest.mark.parametrize(
     ("message", "status", "code"),
     [
-        ({"run_id": "0" * 32}, 404, "RESOURCE_DOES_NOT_EXIST"),
         ({"run_id": "bad id\x00"}, 400, "INVALID_PARAMETER_VALUE"),
         ({"run_id": "x" * 300}, 400, "INVALID_PARAMETER_VALUE"),
         ({}, 400, "INVALID_PARAMETER_VALUE"),

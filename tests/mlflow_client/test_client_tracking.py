@@ -199,3 +199,21 @@ def test_unknown_run_is_resource_does_not_exist(client):
     with pytest.raises(MlflowException) as error:
         client.get_run("0" * 32)
     assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # The client puts the code in front of the server's message.
+    assert error.value.message == f"RESOURCE_DOES_NOT_EXIST: Run '{'0' * 32}' not found"
+
+
+def test_the_client_sees_mlflows_own_error_texts(client):
+    client.create_registered_model("taken")
+    with pytest.raises(MlflowException) as error:
+        client.create_registered_model("taken")
+    assert error.value.message == "RESOURCE_ALREADY_EXISTS: Registered Model (name=taken) already exists."
+    with pytest.raises(MlflowException) as error:
+        client.get_registered_model("absent")
+    assert error.value.message == "RESOURCE_DOES_NOT_EXIST: Registered Model with name=absent not found"
+    run = client.create_run(client.create_experiment("errors"))
+    with pytest.raises(MlflowException) as error:
+        client.delete_tag(run.info.run_id, "never-set")
+    assert error.value.message == (
+        f"RESOURCE_DOES_NOT_EXIST: No tag with name: never-set in run with id {run.info.run_id}"
+    )

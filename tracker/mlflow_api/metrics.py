@@ -10,14 +10,14 @@ from tracker import selectors
 from tracker.models import Run
 
 from .protocol import Call, Endpoint, double_out, missing
-from .runs import valid_run_id
+from .runs import run_ref, valid_run_id
 
 # The mlflow client asks for pages of 25,000 points; one that names no size gets the same.
 DEFAULT_HISTORY_PAGE = 25_000
 
 
 def get_metric_history(call: Call) -> dict[str, Any]:
-    run = selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
+    run = run_ref(call.run_id())
     history = selectors.metric_history(
         run=run,
         key=call.string("metric_key", required=True),

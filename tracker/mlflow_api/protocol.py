@@ -124,6 +124,18 @@ def worded(error: ApplicationError) -> ApplicationError:
     return error
 
 
+@contextmanager
+def in_mlflow_words(error_type: type[ApplicationError], field: str, message: str) -> Iterator[None]:
+    """Re-say an error about `field` (a run or model not found, a name taken) in MLflow's own
+    text, which scripts match on; the code and status stay, other errors pass unchanged."""
+    try:
+        yield
+    except error_type as error:
+        if error.field != field:
+            raise
+        raise worded(error_type(message, field=field)) from None
+
+
 def invalid(name: str, value: Any) -> InvalidInput:
     """MLflow's wording for a field of the wrong type (handlers.py's schema check)."""
     shown = json.dumps(value, sort_keys=True, separators=(",", ":"))  # orjson stops at 64-bit ints
