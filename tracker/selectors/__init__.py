@@ -19,6 +19,7 @@ from .charts import (
 from .experiments import (
     MAX_RESULTS_LIMIT,
     ExperimentPage,
+    dataset_summaries,
     get_experiment,
     get_experiment_by_name,
     get_experiments,
@@ -94,6 +95,7 @@ __all__ = [
     "artifact_directory",
     "chart_series",
     "count_runs",
+    "dataset_summaries",
     "experiment_key_sets",
     "get_artifact",
     "get_artifact_owner",
