@@ -52,7 +52,8 @@ def test_get_history_bulk_returns_every_runs_points_with_its_run_id(
         for run in two_runs
         for step, value in enumerate(values[run.name])
     ]
-    with django_assert_max_num_queries(12):
+    # Credentials, the runs, the key, the points: the same however many runs.
+    with django_assert_max_num_queries(6):
         shown = wire.ok(
             "GET",
             "metrics/get-history-bulk",
@@ -60,6 +61,14 @@ def test_get_history_bulk_returns_every_runs_points_with_its_run_id(
             prefix=AJAX,
         )
     assert shown == {"metrics": expected}
+
+
+def test_get_history_bulk_of_an_unknown_run_is_resource_does_not_exist(wire, two_runs):
+    message = {"run_id": [two_runs[0].uuid, "0" * 32], "metric_key": "loss"}
+    text = wire.error(
+        "GET", "metrics/get-history-bulk", message, prefix=AJAX, status=404, code="RESOURCE_DOES_NOT_EXIST"
+    )
+    assert text == f"run_id: run '{'0' * 32}' does not exist"
 
 
 def test_get_history_bulk_stops_at_max_results(wire, two_runs):

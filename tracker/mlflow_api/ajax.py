@@ -8,13 +8,13 @@ from typing import Any
 
 from django.http import FileResponse, HttpResponse
 
-from config.exceptions import InvalidInput
+from config.exceptions import InvalidInput, NotFound
 from config.http import declared_body_size
 from tracker import selectors, services
 
 from .artifacts import file_response, safe_path
 from .protocol import Call, Endpoint, double_out, omit_empty, worded
-from .runs import run_ref
+from .runs import run_ref, valid_run_id
 
 # MLflow's limits (server/handlers.py): bulk histories, the UI's upload, search-datasets.
 MAX_BULK_HISTORY_RESULTS = 25_000
@@ -45,15 +45,15 @@ def get_metric_history_bulk(call: Call) -> dict[str, Any]:
         call.integer("max_results", default=MAX_BULK_HISTORY_RESULTS, minimum=1) or 1,
         MAX_BULK_HISTORY_RESULTS,
     )
-    metrics: list[dict[str, Any]] = []
-    for run_id in sorted(set(run_ids)):
-        if len(metrics) >= wanted:
-            break
-        history = selectors.metric_history(run=run_ref(run_id), key=key, max_results=wanted - len(metrics))
-        metrics.extend(
-            {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
-            for step, ts, value in history.points
-        )
+    try:
+        runs = selectors.get_runs(run_ids=[valid_run_id(run_id, "run_id") for run_id in run_ids])
+    except NotFound as error:  # this endpoint's field is the repeated run_id, not run_ids
+        raise NotFound(error.message, field="run_id") from None
+    points = selectors.metric_histories(runs=runs, key=key, max_results=wanted)
+    metrics = [
+        {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
+        for run_id, step, ts, value in points
+    ]
     return {"metrics": metrics}
 
 
