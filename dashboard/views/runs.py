@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, InvalidInput
 from tracker import selectors
+from tracker.mlflow_api.runs import PARENT_RUN_TAG
 from tracker.selectors.comparison import compared_runs, group_bands
 from tracker.selectors.previews import artifact_previews, image_type
 
@@ -33,6 +34,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "data": data,
         "tags": sorted(data.tags.items()),
         "note": data.tags.get(NOTE_TAG, ""),
+        "parent_run_id": data.tags.get(PARENT_RUN_TAG, ""),
         "failure_reason": failure_reason(run=run, tags=data.tags),
         "previews": artifact_previews(artifacts=list(selectors.list_artifacts(run=run))),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.exceptions import NotFound
 from registry import selectors, services
 from registry.models import ModelVersion
-from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
 from tracker.mlflow_api.wire import tag_inputs
 from tracker.services import TagInput
 
 from . import wire
+from .registered_models import registered_model
 
 
 def _version(call: Call) -> ModelVersion:
-    model = selectors.get_registered_model(name=call.string("name", required=True))
-    return selectors.get_model_version(model=model, version=call.integer("version", required=True))
+    model = registered_model(call.string("name", required=True))
+    number = call.integer("version", required=True)
+    with in_mlflow_words(
+        NotFound, "version", f"Model Version (name={model.name}, version={number}) not found"
+    ):
+        return selectors.get_model_version(model=model, version=number)
 
 
 def _shown(version: ModelVersion) -> dict[str, Any]:
@@ -27,7 +33,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
     name, source, tags = call.string("name", required=True), call.string("source"), tag_inputs(call)
     run_id, model_id = call.string("run_id"), call.string("model_id")
     run_link, description = call.string("run_link"), call.string("description")
-    model = selectors.get_registered_model(name=name)
+    model = registered_model(name)
     origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source)
     version = services.create_model_version(
         actor=call.user,

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
+from config.exceptions import AlreadyExists, NotFound
 from registry import selectors, services
-from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
 from tracker.mlflow_api.wire import tag_inputs
 from tracker.services import TagInput
 
 from . import wire
 
 
+def not_found_in_mlflow_words(name: str) -> AbstractContextManager[None]:
+    return in_mlflow_words(NotFound, "name", f"Registered Model with name={name} not found")
+
+
+def registered_model(name: str) -> Any:
+    with not_found_in_mlflow_words(name):
+        return selectors.get_registered_model(name=name)
+
+
 def _model(call: Call) -> Any:
-    return selectors.get_registered_model(name=call.string("name", required=True))
+    return registered_model(call.string("name", required=True))
 
 
 def _shown(name: str) -> dict[str, Any]:
-    return {"registered_model": wire.registered_model(selectors.registered_model_record(name=name))}
+    with not_found_in_mlflow_words(name):
+        return {"registered_model": wire.registered_model(selectors.registered_model_record(name=name))}
 
 
 def create_registered_model(call: Call) -> dict[str, Any]:
-    model = services.create_registered_model(
-        actor=call.user,
-        name=call.string("name", required=True),
-        description=call.string("description"),
-        tags=tag_inputs(call),
-    )
+    name = call.string("name", required=True)
+    with in_mlflow_words(AlreadyExists, "name", f"Registered Model (name={name}) already exists."):
+        model = services.create_registered_model(
+            actor=call.user, name=name, description=call.string("description"), tags=tag_inputs(call)
+        )
     return _shown(model.name)
 
 

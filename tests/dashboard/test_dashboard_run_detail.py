@@ -333,3 +333,33 @@ def test_the_experiment_list_offers_delete_then_restore_to_a_contributor(contrib
 def test_a_viewer_sees_no_experiment_delete_button(viewer_client, detailed_run):
     content = viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
     assert "experiment-delete-" not in content and "Deleted experiments" not in content
+
+
+def test_the_run_page_shows_a_datasets_input_tags_beside_it_escaped(viewer_client, make_experiment, make_run):
+    tags = (("mlflow.data.context", "training"), ("split", "fold-3"), ("note", HOSTILE))
+    run = make_run(
+        make_experiment(),
+        "tagged-input",
+        datasets=[DatasetSpec(name="digits", digest="cd" * 32, context="training", tags=tags)],
+    )
+    content = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
+    assert '<th scope="col">Input tags</th>' in content
+    assert '<span class="chip">split=fold-3</span> <span class="chip">note=' + ESCAPED + "</span>" in content
+    assert "mlflow.data.context=" not in content  # the context has its own column
+
+
+def test_a_parent_on_this_server_is_a_link_and_an_unknown_one_plain_text(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    parent = make_run(experiment, "sweep")
+    child = make_run(experiment, "trial", tags={"mlflow.parentRunId": parent.uuid})
+    child.parent = parent
+    child.save(update_fields=["parent"])
+    orphan = make_run(experiment, "orphan", tags={"mlflow.parentRunId": HOSTILE})
+    linked = viewer_client.get(reverse("dashboard:run-detail", args=[child.uuid])).content.decode()
+    href = reverse("dashboard:run-detail", args=[parent.uuid])
+    assert f'<dt>Parent run</dt><dd><a href="{href}">sweep</a></dd>' in linked
+    plain = viewer_client.get(reverse("dashboard:run-detail", args=[orphan.uuid])).content.decode()
+    shown = f'<dd><span class="mono">{ESCAPED}</span> <span class="muted">(not on this server)</span>'
+    assert f"<dt>Parent run</dt>{shown}" in plain

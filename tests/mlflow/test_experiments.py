@@ -193,8 +193,13 @@ def test_the_default_experiment_cannot_be_deleted(wire):
         ({"experiment_id": 5}, 400, "INVALID_PARAMETER_VALUE", "experiment_id"),
         ({"experiment_id": "abc"}, 400, "INVALID_PARAMETER_VALUE", "experiment_id"),
         ({}, 400, "INVALID_PARAMETER_VALUE", "experiment_id"),
-        ({"experiment_id": "987654"}, 404, "RESOURCE_DOES_NOT_EXIST", "experiment_id"),
-        ({"experiment_id": "99999999999999999999999"}, 404, "RESOURCE_DOES_NOT_EXIST", "experiment_id"),
+        ({"experiment_id": "987654"}, 404, "RESOURCE_DOES_NOT_EXIST", "No Experiment with id=987654 exists"),
+        (
+            {"experiment_id": "99999999999999999999999"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "No Experiment with id=99999999999999999999999 exists",
+        ),
     ],
 )
 def test_bad_experiment_ids_name_the_field(wire, message, status, code, field):
@@ -370,3 +375,19 @@ def test_search_reads_every_experiments_tags_in_a_fixed_number_of_queries(
         shown = search(wire, filter="tags.n IS NOT NULL")
     assert len(shown["experiments"]) == 20
     assert all(e["tags"] == [{"key": "n", "value": e["name"].split("-")[1]}] for e in shown["experiments"])
+
+
+def test_an_unknown_name_and_a_taken_name_get_mlflows_texts(wire):
+    create(wire, "taken")
+    text = wire.error(
+        "GET",
+        "experiments/get-by-name",
+        {"experiment_name": "absent"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    assert text == "Could not find experiment with name 'absent'"
+    text = wire.error(
+        "POST", "experiments/create", {"name": "taken"}, status=400, code="RESOURCE_ALREADY_EXISTS"
+    )
+    assert text == "Experiment(name=taken) already exists."

@@ -76,7 +76,12 @@ def test_a_viewer_may_read_history(viewer_wire, curve_run):
 @pytest.mark.parametrize(
     ("message", "status", "code", "field"),
     [
-        ({"run_id": "0" * 32, "metric_key": "loss"}, 404, "RESOURCE_DOES_NOT_EXIST", "run_id"),
+        (
+            {"run_id": "0" * 32, "metric_key": "loss"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            f"Run '{'0' * 32}' not found",
+        ),
         ({"metric_key": "loss"}, 400, "INVALID_PARAMETER_VALUE", "run_id"),
         ({"run_id": "RUN", "metric_key": "x\x00"}, 400, "INVALID_PARAMETER_VALUE", "metric_key"),
         ({"run_id": "RUN"}, 400, "INVALID_PARAMETER_VALUE", "metric_key"),

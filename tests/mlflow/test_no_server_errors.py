@@ -13,6 +13,7 @@ import pytest
 
 from registry.mlflow_api.urls import REGISTRY_ENDPOINTS
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tracker.mlflow_api.ajax import AJAX_ENDPOINTS
 from tracker.mlflow_api.server_info import server_info
 from tracker.mlflow_api.urls import ARTIFACT_ENDPOINTS, TRACKING_ENDPOINTS
 
@@ -26,6 +27,7 @@ FIELDS = [
     "run_name", "tags", "params", "metrics", "datasets", "models", "alias", "version", "stage",
     "stages", "source", "model_id", "description", "archive_existing_versions", "start_step",
     "end_step", "path", "artifact_directory_path", "allow_deleted", "model_type", "source_run_id",
+    "artifact_file_path",
 ]  # fmt: skip
 BAD_VALUES = [
     None,
@@ -56,6 +58,7 @@ def _endpoints():
         ("/api/2.0/mlflow/", [*TRACKING_ENDPOINTS, *REGISTRY_ENDPOINTS]),
         ("/api/2.0/mlflow-artifacts/", ARTIFACT_ENDPOINTS),
         ("/api/3.0/mlflow/", server_info),
+        ("/ajax-api/2.0/mlflow/", AJAX_ENDPOINTS),
     ):
         for endpoint in table:
             yield pytest.param(prefix, endpoint, id=f"{endpoint.method} {endpoint.route}")

@@ -81,6 +81,47 @@ def test_unknown_endpoint_is_404_endpoint_not_found(wire):
     wire.error("GET", "x", prefix="/api/2.0/mlflow-artifacts/", status=404, code="ENDPOINT_NOT_FOUND")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "area"),
+    [
+        ("POST", "/api/3.0/mlflow/traces", "traces and spans"),
+        ("GET", "/api/3.0/mlflow/traces/tr-1/info", "traces and spans"),
+        ("POST", "/api/2.0/mlflow/traces/search", "traces and spans"),
+        ("POST", "/v1/traces", "traces and spans"),
+        ("GET", "/ajax-api/2.0/mlflow/get-trace-artifact", "traces and spans"),
+        ("POST", "/api/2.0/mlflow/registered-models/create-prompt", "prompt registry"),
+        ("GET", "/api/3.0/mlflow/scorers/list", "scorers"),
+        ("POST", "/api/3.0/mlflow/datasets/create", "evaluation datasets"),
+        ("POST", "/api/3.0/mlflow/traces/tr-1/assessments", "traces and spans"),
+        ("GET", "/api/3.0/mlflow/workspaces", "workspaces"),
+        ("POST", "/graphql", "GraphQL API"),
+        ("POST", "/ajax-api/graphql", "GraphQL API"),
+        ("GET", "/api/2.0/gateway/routes/", "AI gateway"),
+        ("POST", "/gateway/chat/mlflow/invocations", "AI gateway"),
+        ("GET", "/api/2.0/endpoints/", "AI gateway"),
+        ("POST", "/api/2.0/mlflow/webhooks", "webhooks"),
+    ],
+)
+def test_mlflow_3_areas_outside_lab_ledger_answer_endpoint_not_found_naming_the_endpoint(
+    wire, method, path, area
+):
+    response = wire.call(method, path, {}, prefix="")
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {
+        "error_code": "ENDPOINT_NOT_FOUND",
+        "message": f"Lab Ledger does not implement {method} {path}. It belongs to MLflow's {area}, "
+        "which Lab Ledger does not serve (see docs/mlflow.md).",
+    }
+
+
+def test_an_unknown_path_that_is_no_mlflow_area_is_named_plainly(wire):
+    response = wire.call("GET", "/ajax-api/2.0/mlflow/no-such/thing", prefix="")
+    assert response.json() == {
+        "error_code": "ENDPOINT_NOT_FOUND",
+        "message": "Lab Ledger does not implement GET /ajax-api/2.0/mlflow/no-such/thing.",
+    }
+
+
 def test_wrong_method_is_405_naming_the_allowed_ones(wire):
     response = wire.call("DELETE", "server-info", prefix="/api/3.0/mlflow/")
     assert response.status_code == 405

@@ -70,7 +70,7 @@ def test_a_taken_name_is_resource_already_exists(wire):
     message = wire.error(
         "POST", "registered-models/create", {"name": "digits"}, status=400, code="RESOURCE_ALREADY_EXISTS"
     )
-    assert message == "name: registered model 'digits' already exists"
+    assert message == "Registered Model (name=digits) already exists."
 
 
 def test_get_shows_the_latest_version_per_stage_and_the_aliases(wire, run):
@@ -94,7 +94,7 @@ def test_get_of_an_unknown_model_is_resource_does_not_exist(wire):
     message = wire.error(
         "GET", "registered-models/get", {"name": "nope"}, status=404, code="RESOURCE_DOES_NOT_EXIST"
     )
-    assert message == "name: registered model 'nope' does not exist"
+    assert message == "Registered Model with name=nope not found"
 
 
 def test_update_replaces_the_description_as_mlflow_does(wire, contributor):
@@ -376,7 +376,11 @@ def test_pages_follow_the_next_page_token(wire, catalogue):
         ),
         ({"max_results": "1001"}, "max_results", "max_results: max_results must be between 1 and 1000"),
         ({"max_results": "0"}, "max_results", "max_results: max_results must be between 1 and 1000"),
-        ({"max_results": "many"}, "max_results", "max_results: Invalid value 'many'"),
+        (
+            {"max_results": "many"},
+            "max_results",
+            "Invalid value \"many\" for parameter 'max_results' supplied:",
+        ),
         ({"page_token": "not-a-token"}, "page_token", "page_token: Invalid page token"),
     ],
 )
@@ -441,27 +445,37 @@ def test_a_viewer_may_read_but_every_write_is_permission_denied(
 @pytest.mark.parametrize(
     ("method", "endpoint", "message", "text"),
     [
-        ("POST", "registered-models/create", {}, "name: Missing value for required parameter 'name'."),
-        ("POST", "registered-models/create", {"name": 5}, "name: Invalid value 5 for parameter 'name'"),
+        (
+            "POST",
+            "registered-models/create",
+            {},
+            "Missing value for required parameter 'name'. See the API docs",
+        ),
+        ("POST", "registered-models/create", {"name": 5}, "Invalid value 5 for parameter 'name' supplied:"),
         ("POST", "registered-models/create", {"name": "a/b"}, "name: 'a/b' must not contain"),
-        ("POST", "registered-models/create", {"name": "x", "tags": "t"}, "tags: Invalid value 't'"),
+        (
+            "POST",
+            "registered-models/create",
+            {"name": "x", "tags": "t"},
+            "Invalid value \"t\" for parameter 'tags' supplied:",
+        ),
         (
             "POST",
             "registered-models/create",
             {"name": "x", "tags": [{"value": "v"}]},
-            "tags[0].key: Missing value for required parameter",
+            "Missing value for required parameter 'tags[0].key'. See the API docs",
         ),
         (
             "POST",
             "registered-models/create",
             {"name": "x", "tags": [{"key": "k", "value": 1}]},
-            "tags[0].value",
+            "Invalid value 1 for parameter 'tags[0].value' supplied:",
         ),
         (
             "POST",
             "registered-models/create",
             {"name": "x", "description": ["d"]},
-            "description: Invalid value",
+            "Invalid value [\"d\"] for parameter 'description' supplied:",
         ),
         (
             "POST",
@@ -469,11 +483,26 @@ def test_a_viewer_may_read_but_every_write_is_permission_denied(
             {"name": "x", "tags": [{"key": "k", "value": "1"}, {"key": "k", "value": "2"}]},
             "tags[1].key: 'k' is given more than once",
         ),
-        ("GET", "registered-models/get", {}, "name: Missing value for required parameter 'name'."),
+        ("GET", "registered-models/get", {}, "Missing value for required parameter 'name'. See the API docs"),
         ("GET", "registered-models/get", {"name": "a\x00b"}, "name: 'name' must not contain NUL characters"),
-        ("POST", "registered-models/rename", {"name": "digits"}, "new_name: Missing value"),
-        ("POST", "registered-models/alias", {"name": "digits", "alias": "a", "version": "one"}, "version:"),
-        ("POST", "registered-models/alias", {"name": "digits", "version": "1"}, "alias: Missing value"),
+        (
+            "POST",
+            "registered-models/rename",
+            {"name": "digits"},
+            "Missing value for required parameter 'new_name'. See the API docs",
+        ),
+        (
+            "POST",
+            "registered-models/alias",
+            {"name": "digits", "alias": "a", "version": "one"},
+            "Invalid value \"one\" for parameter 'version' supplied:",
+        ),
+        (
+            "POST",
+            "registered-models/alias",
+            {"name": "digits", "version": "1"},
+            "Missing value for required parameter 'alias'. See the API docs",
+        ),
         (
             "POST",
             "registered-models/set-tag",
@@ -485,7 +514,7 @@ def test_a_viewer_may_read_but_every_write_is_permission_denied(
             "POST",
             "registered-models/get-latest-versions",
             {"name": "digits", "stages": [1]},
-            "stages: Invalid",
+            "Invalid value [1] for parameter 'stages' supplied:",
         ),
     ],
 )

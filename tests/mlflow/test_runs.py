@@ -133,17 +133,12 @@ def test_nested_runs_get_their_parent_and_the_context_tags_fill_the_runs_context
     assert {"key": "mlflow.parentRunId", "value": parent} in get_run(wire, stored.uuid)["data"]["tags"]
 
 
-@pytest.mark.parametrize("parent", ["0" * 32, "not a run id!"])
-def test_an_unknown_parent_is_400_naming_the_tag(wire, experiment, parent):
-    text = wire.error(
-        "POST",
-        "runs/create",
-        {"experiment_id": str(experiment.pk), "tags": client_tags(**{"mlflow.parentRunId": parent})},
-        status=400,
-        code="INVALID_PARAMETER_VALUE",
-    )
-    assert "tags.mlflow.parentRunId" in text
-    assert not Run.objects.exists()
+@pytest.mark.parametrize("parent", ["0" * 32, "7", "not a run id!"])
+def test_a_parent_this_server_does_not_know_is_kept_as_the_tag_as_mlflow_does(wire, experiment, parent):
+    created = create_run(wire, experiment, tags=client_tags(**{"mlflow.parentRunId": parent}))
+    stored = Run.objects.get(uuid=created["info"]["run_id"])
+    assert stored.parent is None
+    assert {"key": "mlflow.parentRunId", "value": parent} in get_run(wire, stored.uuid)["data"]["tags"]
 
 
 @pytest.mark.parametrize(
@@ -238,10 +233,37 @@ def test_get_accepts_the_legacy_run_uuid_alone(wire, logged_run):
     assert wire.ok("GET", "runs/get", {"run_uuid": logged_run})["run"]["info"]["run_id"] == logged_run
 
 
+def test_an_unknown_run_is_mlflows_run_not_found(wire):
+    message = wire.error("GET", "runs/get", {"run_id": "0" * 32}, status=404, code="RESOURCE_DOES_NOT_EXIST")
+    assert message == f"Run '{'0' * 32}' not found"
+    message = wire.error(
+        "POST", "runs/log-batch", {"run_id": "f" * 32}, status=404, code="RESOURCE_DOES_NOT_EXIST"
+    )
+    assert message == f"Run '{'f' * 32}' not found"
+
+
+def test_a_run_id_of_the_wrong_type_is_mlflows_invalid_value(wire):
+    message = wire.error("POST", "runs/log-batch", {"run_id": 31}, status=400, code="INVALID_PARAMETER_VALUE")
+    assert message == (
+        "Invalid value 31 for parameter 'run_id' supplied:  Hint: Value was of type 'int'. "
+        "See the API docs for more information about request parameters."
+    )
+
+
+def test_deleting_a_tag_the_run_lacks_is_mlflows_no_tag_error(wire, logged_run):
+    message = wire.error(
+        "POST",
+        "runs/delete-tag",
+        {"run_id": logged_run, "key": "nope"},
+        status=404,
+        code="RESOURCE_DOES_NOT_EXIST",
+    )
+    assert message == f"No tag with name: nope in run with id {logged_run}"
+
+
 @pytest.mark.parametrize(
     ("message", "status", "code"),
     [
-        ({"run_id": "0" * 32}, 404, "RESOURCE_DOES_NOT_EXIST"),
         ({"run_id": "bad id\x00"}, 400, "INVALID_PARAMETER_VALUE"),
         ({"run_id": "x" * 300}, 400, "INVALID_PARAMETER_VALUE"),
         ({}, 400, "INVALID_PARAMETER_VALUE"),
@@ -607,3 +629,54 @@ def test_a_name_tag_that_is_no_valid_run_name_is_refused(wire, run_id):
         code="INVALID_PARAMETER_VALUE",
     )
     assert Run.objects.get(uuid=run_id).name == "target"
+
+
+def test_dataset_input_tags_come_back_in_the_order_sent(wire, logged_run):
+    tags = [
+        {"key": "z", "value": "1"},
+        {"key": "mlflow.data.context", "value": "eval"},
+        {"key": "a", "value": ""},
+    ]
+    dataset = {"name": "ordered", "digest": "d2", "source_type": "local", "source": "{}"}
+    wire.ok(
+        "POST", "runs/log-inputs", {"run_id": logged_run, "datasets": [{"tags": tags, "dataset": dataset}]}
+    )
+    run = wire.ok("GET", "runs/get", {"run_id": logged_run})["run"]
+    (logged,) = [d for d in run["inputs"]["dataset_inputs"] if d["dataset"]["name"] == "ordered"]
+    assert logged["tags"] == tags
+
+
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        (
+            {"value": "v"},
+            "Invalid value null for parameter 'datasets[0].tags[0].key' supplied:  Hint: Value was of type "
+            "'NoneType'. See the API docs for more information about request parameters.",
+        ),
+        (
+            {"key": "k", "value": 5},
+            "Invalid value 5 for parameter 'datasets[0].tags[0].value' supplied:  Hint: Value was of type "
+            "'int'. See the API docs for more information about request parameters.",
+        ),
+        (
+            {"key": "k" * 256, "value": "v"},
+            "datasets[0].tags[0].key: is 256 characters long; the limit is 255",
+        ),
+        (
+            {"key": "k", "value": "v" * 501},
+            "datasets[0].tags[0].value: is 501 characters long; the limit is 500",
+        ),
+    ],
+)
+def test_a_bad_input_tag_is_refused_naming_it_and_nothing_is_stored(wire, logged_run, tag, message):
+    dataset = {"name": "refused", "digest": "d3"}
+    text = wire.error(
+        "POST",
+        "runs/log-inputs",
+        {"run_id": logged_run, "datasets": [{"tags": [tag], "dataset": dataset}]},
+        status=400,
+        code="INVALID_PARAMETER_VALUE",
+    )
+    assert text == message
+    assert not DatasetInput.objects.filter(name="refused").exists()

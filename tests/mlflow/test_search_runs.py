@@ -207,3 +207,17 @@ def test_a_page_costs_the_same_queries_for_one_run_as_for_fifty(wire, contributo
     assert newest["inputs"]["dataset_inputs"][0]["tags"] == [
         {"key": "mlflow.data.context", "value": "training"}
     ]
+
+
+def test_max_results_over_the_limit_is_mlflows_invalid_value(wire, experiment):
+    message = wire.error(
+        "POST",
+        "runs/search",
+        {"experiment_ids": [str(experiment.pk)], "max_results": 123456789},
+        status=400,
+        code="INVALID_PARAMETER_VALUE",
+    )
+    assert message == (
+        "Invalid value 123456789 for parameter 'max_results' supplied:  Hint: Value was of type 'int'. "
+        "See the API docs for more information about request parameters."
+    )

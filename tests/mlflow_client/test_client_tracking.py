@@ -66,6 +66,13 @@ def test_nested_runs_record_their_parent(client):
     assert Run.objects.get(uuid=child.info.run_id).parent.uuid == parent.info.run_id
 
 
+def test_a_run_naming_a_parent_from_another_server_is_created_as_mlflow_does(client):
+    experiment_id = client.create_experiment("foreign-parent")
+    created = client.create_run(experiment_id, tags={"mlflow.parentRunId": "7"})
+    assert client.get_run(created.info.run_id).data.tags["mlflow.parentRunId"] == "7"
+    assert Run.objects.get(uuid=created.info.run_id).parent is None
+
+
 def test_a_run_without_a_name_gets_a_generated_one(client):
     experiment_id = client.create_experiment("unnamed-runs")
     run = client.create_run(experiment_id)
@@ -192,3 +199,21 @@ def test_unknown_run_is_resource_does_not_exist(client):
     with pytest.raises(MlflowException) as error:
         client.get_run("0" * 32)
     assert error.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # The client puts the code in front of the server's message.
+    assert error.value.message == f"RESOURCE_DOES_NOT_EXIST: Run '{'0' * 32}' not found"
+
+
+def test_the_client_sees_mlflows_own_error_texts(client):
+    client.create_registered_model("taken")
+    with pytest.raises(MlflowException) as error:
+        client.create_registered_model("taken")
+    assert error.value.message == "RESOURCE_ALREADY_EXISTS: Registered Model (name=taken) already exists."
+    with pytest.raises(MlflowException) as error:
+        client.get_registered_model("absent")
+    assert error.value.message == "RESOURCE_DOES_NOT_EXIST: Registered Model with name=absent not found"
+    run = client.create_run(client.create_experiment("errors"))
+    with pytest.raises(MlflowException) as error:
+        client.delete_tag(run.info.run_id, "never-set")
+    assert error.value.message == (
+        f"RESOURCE_DOES_NOT_EXIST: No tag with name: never-set in run with id {run.info.run_id}"
+    )

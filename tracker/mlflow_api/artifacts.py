@@ -21,8 +21,8 @@ from tracker.models import ArtifactOwner
 from tracker.validation import validate_artifact_path
 
 from .logged_models import file_info
-from .protocol import Call, Endpoint, MlflowError, omit_empty
-from .runs import valid_run_id
+from .protocol import Call, Endpoint, MlflowError, in_mlflow_words, omit_empty
+from .runs import run_ref
 
 _PATH_SHAPES = "<experiment_id>/<run_id>/artifacts/… or <experiment_id>/models/<model_id>/artifacts/…"
 # The client falls back to one PUT per file when mpu/create fails with exactly this message
@@ -30,9 +30,15 @@ _PATH_SHAPES = "<experiment_id>/<run_id>/artifacts/… or <experiment_id>/models
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 
 
+def safe_path(path: str) -> str:
+    """A relative path inside the artifacts, or MLflow's `Invalid path` error."""
+    with in_mlflow_words(InvalidInput, "path", f"Invalid path: {path[:1000]}"):
+        return validate_artifact_path(path)
+
+
 def _owner_and_path(path: str) -> tuple[ArtifactOwner, str]:
     """The run or logged model a mlflow-artifacts path points into, and the path inside it."""
-    parts = validate_artifact_path(path).split("/")
+    parts = safe_path(path).split("/")
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         owner = selectors.get_artifact_owner(experiment_id=parts[0], model_id=parts[2])
         inside = parts[4:]
@@ -60,7 +66,11 @@ def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
 
 def download_artifact(call: Call, artifact_path: str) -> FileResponse:
     owner, path = _owner_and_path(artifact_path)
-    artifact = selectors.get_owned_artifact(owner=owner, path=path)
+    return file_response(selectors.get_owned_artifact(owner=owner, path=path))
+
+
+def file_response(artifact: Any) -> FileResponse:
+    """A stored file as a download."""
     name = posixpath.basename(artifact.path)
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     # Always an attachment, never sniffed: an uploaded HTML file must not render on this origin.
@@ -87,10 +97,10 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 
 def list_run_artifacts(call: Call) -> dict[str, Any]:
     """One folder level of a run's files; paths are relative to the run's artifact root."""
-    run = selectors.get_run(run_id=valid_run_id(call.run_id()))
+    run = run_ref(call.run_id())
     folder = call.string("path")
     if folder:
-        folder = validate_artifact_path(folder)
+        folder = safe_path(folder)
     entries = selectors.artifact_directory(owner=run, path=folder)
     return omit_empty(
         {"root_uri": run.artifact_uri, "files": [file_info(entry, entry.path) for entry in entries]}

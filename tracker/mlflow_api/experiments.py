@@ -4,33 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.exceptions import AlreadyExists, NotFound
 from tracker import selectors, services
 from tracker.models import Experiment
 from tracker.services import TagInput
 
 from . import wire
-from .protocol import Call, Endpoint, omit_empty
+from .protocol import Call, Endpoint, in_mlflow_words, omit_empty
 
 # search_experiments' page size when the client names none (MLflow's SEARCH_MAX_RESULTS_DEFAULT).
 DEFAULT_MAX_RESULTS = 1000
 
 
 def _experiment(call: Call) -> Experiment:
-    return selectors.get_experiment(experiment_id=call.string("experiment_id", required=True))
+    experiment_id = call.string("experiment_id", required=True)
+    with in_mlflow_words(NotFound, "experiment_id", f"No Experiment with id={experiment_id} exists"):
+        return selectors.get_experiment(experiment_id=experiment_id)
 
 
 def get_experiment_by_name(call: Call) -> dict[str, Any]:
     name = call.string("experiment_name", required=True)
-    return {"experiment": wire.experiment(selectors.get_experiment_by_name(name=name))}
+    with in_mlflow_words(NotFound, "experiment_name", f"Could not find experiment with name '{name}'"):
+        return {"experiment": wire.experiment(selectors.get_experiment_by_name(name=name))}
 
 
 def create_experiment(call: Call) -> dict[str, Any]:
-    experiment = services.create_experiment(
-        actor=call.user,
-        name=call.string("name", required=True),
-        artifact_location=call.string("artifact_location"),
-        tags=wire.tag_inputs(call),
-    )
+    name = call.string("name", required=True)
+    with in_mlflow_words(AlreadyExists, "name", f"Experiment(name={name}) already exists."):
+        experiment = services.create_experiment(
+            actor=call.user,
+            name=name,
+            artifact_location=call.string("artifact_location"),
+            tags=wire.tag_inputs(call),
+        )
     return {"experiment_id": str(experiment.pk)}
 
 

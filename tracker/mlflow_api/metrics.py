@@ -9,15 +9,15 @@ from config.exceptions import InvalidInput
 from tracker import selectors
 from tracker.models import Run
 
-from .protocol import Call, Endpoint, double_out
-from .runs import valid_run_id
+from .protocol import Call, Endpoint, double_out, missing
+from .runs import run_ref, valid_run_id
 
 # The mlflow client asks for pages of 25,000 points; one that names no size gets the same.
 DEFAULT_HISTORY_PAGE = 25_000
 
 
 def get_metric_history(call: Call) -> dict[str, Any]:
-    run = selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
+    run = run_ref(call.run_id())
     history = selectors.metric_history(
         run=run,
         key=call.string("metric_key", required=True),
@@ -39,7 +39,7 @@ def get_metric_history(call: Call) -> dict[str, Any]:
 def _runs(call: Call) -> list[Run]:
     run_ids = call.strings("run_ids")
     if not run_ids:
-        raise InvalidInput("Missing value for required parameter 'run_ids'.", field="run_ids")
+        raise missing("run_ids")
     if len(run_ids) > selectors.MAX_SAMPLED_RUNS:
         raise InvalidInput(
             f"at most {selectors.MAX_SAMPLED_RUNS} runs at once, got {len(run_ids)}", field="run_ids"

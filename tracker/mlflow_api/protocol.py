@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -68,7 +69,8 @@ def error_body(error: ApplicationError) -> tuple[dict[str, str], int]:
         code, status = error.error_code, error.http_status
     elif status == 400:
         code = code if code == "RESOURCE_ALREADY_EXISTS" else "INVALID_PARAMETER_VALUE"
-    return {"error_code": code, "message": str(error)}, status
+    message = error.message if getattr(error, "verbatim", False) else str(error)
+    return {"error_code": code, "message": message}, status
 
 
 def json_response(message: Any, status: int = 200) -> HttpResponse:
@@ -109,19 +111,45 @@ def omit_empty(message: dict[str, Any]) -> dict[str, Any]:
 # Reading a request ------------------------------------------------------------------------
 
 
-def invalid(name: str, value: Any, expected: str) -> InvalidInput:
-    """MLflow's wording for a field of the wrong type, naming the field."""
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return InvalidInput(
-        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}", field=name
-    )
+# MLflow's handlers end every message about a request field with this pointer.
+_SEE_THE_DOCS = " See the API docs for more information about request parameters."
+# A value echoed back in an error is cut here, so a huge field never comes back whole.
+_SHOWN_VALUE_LIMIT = 200
+
+
+def worded(error: ApplicationError) -> ApplicationError:
+    """Mark an error whose message is MLflow's own text: sent as is, without the field prefix
+    the rest of Lab Ledger puts in front (MLflow's texts name the field themselves)."""
+    error.verbatim = True  # type: ignore[attr-defined]
+    return error
+
+
+@contextmanager
+def in_mlflow_words(error_type: type[ApplicationError], field: str, message: str) -> Iterator[None]:
+    """Re-say an error about `field` (a run or model not found, a name taken) in MLflow's own
+    text, which scripts match on; the code and status stay, other errors pass unchanged."""
+    try:
+        yield
+    except error_type as error:
+        if error.field != field:
+            raise
+        raise worded(error_type(message, field=field)) from None
+
+
+def invalid(name: str, value: Any) -> InvalidInput:
+    """MLflow's wording for a field of the wrong type (handlers.py's schema check)."""
+    shown = json.dumps(value, sort_keys=True, separators=(",", ":"))  # orjson stops at 64-bit ints
+    if len(shown) > _SHOWN_VALUE_LIMIT:
+        shown = shown[: _SHOWN_VALUE_LIMIT - 3] + "..."
+    hint = f" Hint: Value was of type '{type(value).__name__}'."
+    message = f"Invalid value {shown} for parameter '{name}' supplied: {hint}{_SEE_THE_DOCS}"
+    return worded(InvalidInput(message, field=name))  # type: ignore[return-value]
 
 
 def missing(name: str) -> InvalidInput:
     """MLflow's wording for a required field that was not sent."""
-    return InvalidInput(f"Missing value for required parameter '{name}'.", field=name)
+    message = f"Missing value for required parameter '{name}'.{_SEE_THE_DOCS}"
+    return worded(InvalidInput(message, field=name))  # type: ignore[return-value]
 
 
 class Call:
@@ -154,7 +182,7 @@ class Call:
                 raise missing(name)
             return default
         if not isinstance(value, str):
-            raise invalid(name, value, "a string")
+            raise invalid(name, value)
         if "\x00" in value:  # PostgreSQL cannot store or even compare text holding NUL
             raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return value
@@ -175,11 +203,11 @@ class Call:
             try:
                 value = int(value)
             except ValueError:
-                raise invalid(name, value, "an integer") from None
+                raise invalid(name, value) from None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
-            raise invalid(name, value, "a 64-bit integer")
+            raise invalid(name, value)
         if minimum is not None and value < minimum:
             raise InvalidInput(f"'{name}' must be at least {minimum}, got {value}", field=name)
         return value
@@ -192,7 +220,7 @@ class Call:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise invalid(name, value, "true or false")
+        raise invalid(name, value)
 
     def double(self, name: str, *, required: bool = False) -> float | None:
         value = self._value(name)
@@ -210,7 +238,7 @@ class Call:
             if isinstance(values, str):
                 values = [values]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise invalid(name, values, "a list of strings")
+            raise invalid(name, values)
         if any("\x00" in v for v in values):
             raise InvalidInput(f"'{name}' must not contain NUL characters", field=name)
         return values
@@ -219,10 +247,10 @@ class Call:
         """A repeated message field (JSON bodies only; GET requests never carry one)."""
         values = [] if self._from_query else (self.message.get(name) or [])
         if not isinstance(values, list):
-            raise invalid(name, values, "a list of objects")
+            raise invalid(name, values)
         for index, value in enumerate(values):
             if not isinstance(value, dict):
-                raise invalid(f"{name}[{index}]", value, "an object")
+                raise invalid(f"{name}[{index}]", value)
         return values
 
     def run_id(self) -> str:
@@ -247,7 +275,7 @@ def parse_double(value: Any, *, field: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise invalid(field, value, "a number")
+    raise invalid(field, value)
 
 
 # Authentication ---------------------------------------------------------------------------
@@ -351,12 +379,33 @@ def url_patterns(endpoints: Sequence[Endpoint]) -> list[URLPattern]:
     return [path(route, _view(by_route[route])) for route in ordered]
 
 
+# MLflow 3 areas Lab Ledger leaves out on purpose (docs/mlflow.md), by a word of their path.
+_OUT_OF_SCOPE_AREAS = (
+    ("trace", "traces and spans"),
+    ("span", "traces and spans"),
+    ("prompt", "prompt registry"),
+    ("scorers", "scorers"),
+    ("datasets", "evaluation datasets"),
+    ("assessments", "assessments"),
+    ("workspaces", "workspaces"),
+    ("graphql", "GraphQL API"),
+    ("gateway", "AI gateway"),
+    ("endpoints", "AI gateway"),
+    ("webhooks", "webhooks"),
+)
+
+
+def out_of_scope_area(path: str) -> str | None:
+    """Which of MLflow's areas outside Lab Ledger's job a path belongs to, if any."""
+    words = path.lower().replace("-", "/").replace("_", "/").split("/")
+    return next((area for word, area in _OUT_OF_SCOPE_AREAS if any(w.startswith(word) for w in words)), None)
+
+
 @csrf_exempt
 def unknown_endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    return error_response(
-        MlflowError(
-            f"Lab Ledger does not implement {request.method} {request.path}.",
-            error_code="ENDPOINT_NOT_FOUND",
-            http_status=404,
-        )
-    )
+    """Any MLflow path without a handler: MLflow's 404 JSON naming the endpoint, never HTML."""
+    message = f"Lab Ledger does not implement {request.method} {request.path[:500]}."
+    area = out_of_scope_area(request.path[:500])
+    if area:
+        message += f" It belongs to MLflow's {area}, which Lab Ledger does not serve (see docs/mlflow.md)."
+    return error_response(MlflowError(message, error_code="ENDPOINT_NOT_FOUND", http_status=404))

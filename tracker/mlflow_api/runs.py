@@ -12,7 +12,7 @@ from tracker.models import Run, RunModelLink
 from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput, TagInput
 
 from . import wire
-from .protocol import Call, Endpoint, invalid, missing, omit_empty
+from .protocol import Call, Endpoint, in_mlflow_words, invalid, missing, omit_empty
 
 # MLflow's run id rule; checked before a lookup, so hostile text never reaches the database.
 RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
@@ -31,17 +31,25 @@ def valid_run_id(run_id: str, field: str = "run_id") -> str:
     return run_id
 
 
+def run_ref(run_id: str) -> Run:
+    """A run without its related rows (the services lock and re-read it); MLflow's text if absent."""
+    with in_mlflow_words(NotFound, "run_id", f"Run '{run_id}' not found"):
+        return selectors.get_run_ref(run_id=valid_run_id(run_id))
+
+
 def _run_ref(call: Call) -> Run:
-    """The run a write is about, without its related rows (the services lock and re-read it)."""
-    return selectors.get_run_ref(run_id=valid_run_id(call.run_id()))
+    return run_ref(call.run_id())
 
 
-def _parent_run(run_id: str) -> Run:
-    field = f"tags.{PARENT_RUN_TAG}"
+def _parent_run(run_id: str) -> Run | None:
+    """The parent the tag names, when it is a run here. MLflow takes the tag as plain text, so a
+    parent on another server (or any text) is kept in the tag and the run simply has no link."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        return None
     try:
-        return selectors.get_run(run_id=valid_run_id(run_id, field))
+        return selectors.get_run(run_id=run_id)
     except NotFound:
-        raise InvalidInput(f"parent run {run_id!r} does not exist", field=field) from None
+        return None
 
 
 def create_run(call: Call) -> dict[str, Any]:
@@ -68,7 +76,9 @@ def create_run(call: Call) -> dict[str, Any]:
 
 
 def get_run(call: Call) -> dict[str, Any]:
-    run = selectors.get_run(run_id=valid_run_id(call.run_id()))
+    run_id = call.run_id()
+    with in_mlflow_words(NotFound, "run_id", f"Run '{run_id}' not found"):
+        run = selectors.get_run(run_id=valid_run_id(run_id))
     return {"run": wire.run(selectors.run_detail(run=run, with_model_links=True))}
 
 
@@ -94,16 +104,19 @@ def restore_run(call: Call) -> dict[str, Any]:
 
 
 def search_runs(call: Call) -> dict[str, Any]:
-    page = selectors.search_runs(
-        experiment_ids=call.strings("experiment_ids"),
-        filter_string=call.string("filter") or None,
-        order_by=call.strings("order_by"),
-        max_results=call.integer("max_results", default=DEFAULT_MAX_RESULTS),
-        page_token=call.string("page_token") or None,
-        lifecycle=wire.lifecycle_filter(call, "run_view_type"),
-        with_column_keys=False,
-        with_model_links=True,
-    )
+    max_results = call.integer("max_results", default=DEFAULT_MAX_RESULTS)
+    # Over the limit is MLflow's schema error for the field, as its handler words it.
+    with in_mlflow_words(InvalidInput, "max_results", invalid("max_results", max_results).message):
+        page = selectors.search_runs(
+            experiment_ids=call.strings("experiment_ids"),
+            filter_string=call.string("filter") or None,
+            order_by=call.strings("order_by"),
+            max_results=max_results,
+            page_token=call.string("page_token") or None,
+            lifecycle=wire.lifecycle_filter(call, "run_view_type"),
+            with_column_keys=False,
+            with_model_links=True,
+        )
     return omit_empty(
         {"runs": [wire.run(data) for data in page.runs], "next_page_token": page.next_page_token}
     )
@@ -186,24 +199,37 @@ def set_tag(call: Call) -> dict[str, Any]:
 
 
 def delete_tag(call: Call) -> dict[str, Any]:
-    services.delete_tag(actor=call.user, run=_run_ref(call), key=call.string("key", required=True))
+    run, key = _run_ref(call), call.string("key", required=True)
+    with in_mlflow_words(NotFound, "key", f"No tag with name: {key} in run with id {run.uuid}"):
+        services.delete_tag(actor=call.user, run=run, key=key)
     return {}
 
 
 def _dataset_spec(item: dict[str, Any], index: int) -> DatasetSpec:
-    """A DatasetInput message: the dataset, and its context from the input tag mlflow.data.context."""
+    """A DatasetInput message: the dataset, its input tags in order, and its context (the tag
+    mlflow.data.context)."""
     where = f"datasets[{index}]"
     dataset = item.get("dataset")
     if dataset is None:
         raise missing(f"{where}.dataset")
     tags = item.get("tags") or []
     if not isinstance(dataset, dict):
-        raise invalid(f"{where}.dataset", dataset, "an object")
+        raise invalid(f"{where}.dataset", dataset)
     if not isinstance(tags, list) or not all(isinstance(tag, dict) for tag in tags):
-        raise invalid(f"{where}.tags", tags, "a list of objects")
-    context = next((tag.get("value", "") for tag in tags if tag.get("key") == wire.DATASET_CONTEXT_TAG), "")
+        raise invalid(f"{where}.tags", tags)
+    pairs = []
+    for tag_index, tag in enumerate(tags):
+        key, value = tag.get("key"), tag.get("value", "")
+        if not isinstance(key, str) or not key:
+            raise invalid(f"{where}.tags[{tag_index}].key", key)
+        if not isinstance(value, str):
+            raise invalid(f"{where}.tags[{tag_index}].value", value)
+        pairs.append((key, value))
+    context = next((value for key, value in pairs if key == wire.DATASET_CONTEXT_TAG), "")
     fields = ("name", "digest", "source_type", "source", "schema", "profile")
-    return DatasetSpec(context=context, **{field: dataset.get(field, "") for field in fields})
+    return DatasetSpec(
+        context=context, tags=tuple(pairs), **{field: dataset.get(field, "") for field in fields}
+    )
 
 
 def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
@@ -213,7 +239,7 @@ def _model_links(call: Call, *, with_step: bool) -> list[tuple[str, int]]:
         if not model_id:
             raise missing(f"models[{index}].model_id")
         if not isinstance(model_id, str):
-            raise invalid(f"models[{index}].model_id", model_id, "a string")
+            raise invalid(f"models[{index}].model_id", model_id)
         links.append((model_id, item.get("step", 0) if with_step else 0))
     return links
 

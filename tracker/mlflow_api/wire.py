@@ -63,9 +63,9 @@ def key_value_inputs(call: Call, name: str, factory: Callable[[str, str], T]) ->
         if key is None:
             raise missing(f"{name}[{index}].key")
         if not isinstance(key, str):
-            raise invalid(f"{name}[{index}].key", key, "a string")
+            raise invalid(f"{name}[{index}].key", key)
         if not isinstance(value, str):
-            raise invalid(f"{name}[{index}].value", value, "a string")
+            raise invalid(f"{name}[{index}].value", value)
         pairs.append(factory(key, value))
     return pairs
 
@@ -115,10 +115,19 @@ def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
     return {"key": key, "value": double_out(value), "timestamp": timestamp, "step": step}
 
 
+def _input_tags(dataset: Any) -> list[dict[str, str]]:
+    """The input tags as logged; a dataset logged without them (the native API) still says its
+    context the way MLflow does."""
+    tags = list(dataset.tags)
+    if dataset.context and not any(tag["key"] == DATASET_CONTEXT_TAG for tag in tags):
+        tags.insert(0, {"key": DATASET_CONTEXT_TAG, "value": dataset.context})
+    return tags
+
+
 def _dataset_input(dataset: Any) -> dict[str, Any]:
     return omit_empty(
         {
-            "tags": [{"key": DATASET_CONTEXT_TAG, "value": dataset.context}] if dataset.context else [],
+            "tags": _input_tags(dataset),
             "dataset": omit_empty(
                 {
                     "name": dataset.name,

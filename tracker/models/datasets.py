@@ -15,6 +15,8 @@ class DatasetInput(models.Model):
     context = models.CharField(max_length=100, blank=True, help_text="training, validation, test…")
     schema = models.TextField(blank=True)
     profile = models.TextField(blank=True)
+    # MLflow's input tags, in the order sent: a list of {"key", "value"} objects.
+    tags = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -26,3 +28,8 @@ class DatasetInput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version or self.digest[:8]} ({self.context or 'input'})"
+
+    @property
+    def extra_tags(self) -> list[dict[str, str]]:
+        """The input tags beside the context (which has its own column on the run page)."""
+        return [tag for tag in self.tags if tag.get("key") != "mlflow.data.context"]

@@ -9,7 +9,7 @@ from django.db.models import Count, Max, QuerySet, prefetch_related_objects
 
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
-from tracker.models import Experiment, Lifecycle, SavedView
+from tracker.models import DatasetInput, Experiment, Lifecycle, SavedView
 
 MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
 
@@ -48,6 +48,22 @@ def get_experiment_by_name(*, name: str) -> Experiment:
     if experiment is None:
         raise NotFound(f"no experiment is named {name!r}", field="experiment_name")
     return experiment
+
+
+# MLflow's cap on one search-datasets answer (its store returns at most this many summaries).
+MAX_DATASET_SUMMARIES = 1000
+
+
+def dataset_summaries(*, experiments: Sequence[Experiment]) -> list[tuple[int, str, str, str]]:
+    """The distinct (experiment, dataset name, digest, context) the active runs of these
+    experiments used: what MLflow's UI offers as dataset filters."""
+    rows = (
+        DatasetInput.objects.filter(run__experiment__in=experiments, run__lifecycle=Lifecycle.ACTIVE)
+        .values_list("run__experiment_id", "name", "digest", "context")
+        .order_by("run__experiment_id", "name", "digest", "context")
+        .distinct()
+    )
+    return list(rows[:MAX_DATASET_SUMMARIES])
 
 
 def list_experiments(*, lifecycle: str | None = Lifecycle.ACTIVE) -> QuerySet[Experiment]:

@@ -28,6 +28,24 @@ _DATASET_LIMITS = {
     "schema": 1024 * 1024,
     "profile": 16 * 1024 * 1024,
 }
+# MLflow's limits on an input tag's key and value.
+_INPUT_TAG_KEY_LIMIT = 255
+_INPUT_TAG_VALUE_LIMIT = 500
+
+
+def _input_tags(spec: DatasetSpec, where: str) -> list[dict[str, str]]:
+    """The input tags as stored: in the order sent, each key and value checked like MLflow's."""
+    return [
+        {
+            "key": validate_text(
+                key, field=f"{where}.tags[{i}].key", max_length=_INPUT_TAG_KEY_LIMIT, allow_empty=False
+            ),
+            "value": validate_text(
+                value, field=f"{where}.tags[{i}].value", max_length=_INPUT_TAG_VALUE_LIMIT
+            ),
+        }
+        for i, (key, value) in enumerate(spec.tags)
+    ]
 
 
 def log_inputs(
@@ -48,7 +66,7 @@ def log_inputs(
             )
             for field, limit in _DATASET_LIMITS.items()
         }
-        rows.append(DatasetInput(run=run, **values))
+        rows.append(DatasetInput(run=run, tags=_input_tags(spec, f"datasets[{index}]"), **values))
     with transaction.atomic():
         if models:
             link_run_models(

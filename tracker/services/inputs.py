@@ -37,6 +37,8 @@ class DatasetSpec:
     context: str = ""
     schema: str = ""
     profile: str = ""
+    # Every input tag as sent, in order (mlflow.data.context included), as (key, value) pairs.
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
