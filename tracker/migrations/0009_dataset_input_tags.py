@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0006_metric_rollups'),
+        ('tracker', '0008_run_table_sort_indexes_and_statistics'),
     ]
 
     operations = [
