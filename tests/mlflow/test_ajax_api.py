@@ -63,12 +63,12 @@ def test_get_history_bulk_returns_every_runs_points_with_its_run_id(
     assert shown == {"metrics": expected}
 
 
-def test_get_history_bulk_of_an_unknown_run_is_resource_does_not_exist(wire, two_runs):
+def test_get_history_bulk_of_an_unknown_run_is_resource_does_not_exist_in_mlflows_words(wire, two_runs):
     message = {"run_id": [two_runs[0].uuid, "0" * 32], "metric_key": "loss"}
     text = wire.error(
         "GET", "metrics/get-history-bulk", message, prefix=AJAX, status=404, code="RESOURCE_DOES_NOT_EXIST"
     )
-    assert text == f"run_id: run '{'0' * 32}' does not exist"
+    assert text == f"Run '{'0' * 32}' not found"
 
 
 def test_get_history_bulk_stops_at_max_results(wire, two_runs):

@@ -45,10 +45,12 @@ def get_metric_history_bulk(call: Call) -> dict[str, Any]:
         call.integer("max_results", default=MAX_BULK_HISTORY_RESULTS, minimum=1) or 1,
         MAX_BULK_HISTORY_RESULTS,
     )
-    try:
-        runs = selectors.get_runs(run_ids=[valid_run_id(run_id, "run_id") for run_id in run_ids])
-    except NotFound as error:  # this endpoint's field is the repeated run_id, not run_ids
-        raise NotFound(error.message, field="run_id") from None
+    run_ids = [valid_run_id(run_id, "run_id") for run_id in dict.fromkeys(run_ids)]
+    found = selectors.find_runs(run_ids=run_ids)
+    missing = next((run_id for run_id in run_ids if run_id not in found), None)
+    if missing is not None:
+        raise worded(NotFound(f"Run '{missing}' not found", field="run_id"))
+    runs = [found[run_id] for run_id in run_ids]
     points = selectors.metric_histories(runs=runs, key=key, max_results=wanted)
     metrics = [
         {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}

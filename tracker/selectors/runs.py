@@ -34,10 +34,15 @@ def get_run(*, run_id: str) -> Run:
     return run
 
 
+def find_runs(*, run_ids: Sequence[str]) -> dict[str, Run]:
+    """The runs (identity only) of those ids that exist, by id, in one query."""
+    runs = Run.objects.filter(uuid__in=run_ids).only("id", "uuid", "experiment_id")
+    return {run.uuid: run for run in runs}
+
+
 def get_runs(*, run_ids: Sequence[str]) -> list[Run]:
     """Several runs (identity only) in one query; an unknown id is an error naming it."""
-    runs = Run.objects.filter(uuid__in=run_ids).only("id", "uuid", "experiment_id")
-    found = {run.uuid: run for run in runs}
+    found = find_runs(run_ids=run_ids)
     for run_id in run_ids:
         if run_id not in found:
             raise NotFound(f"run {run_id!r} does not exist", field="run_ids")
