@@ -47,12 +47,13 @@ class ChartData:
     compare_keys: list[str]
 
 
-def setup_django() -> None:
+def setup_django(*, script: str = "bench/chart_figures.py") -> None:
+    """Django on the PostgreSQL that DATABASE_URL names, migrated; the bench scripts write with COPY."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     os.environ.setdefault("DEBUG", "false")  # DEBUG keeps every SQL statement in memory
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("bench/chart_figures.py needs DATABASE_URL=postgres://…")
+        sys.exit(f"{script} needs DATABASE_URL=postgres://… (it writes with COPY)")
     import django
 
     django.setup()

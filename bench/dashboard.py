@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Dashboard benchmark: the run table at 100,000 runs, then (through H4's bench/chart_figures.py)
+"""Dashboard benchmark: the run table at 100,000 runs, then (through bench/chart_figures.py)
 chart data and the compare page.
 
 The data lives in the PostgreSQL that DATABASE_URL names, in one experiment named
@@ -25,12 +25,13 @@ import os
 import random
 import re
 import statistics
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 from urllib.parse import urlencode
+
+import chart_figures  # bench/chart_figures.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -50,20 +51,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per query shape (default 20)")
     parser.add_argument("--skip-charts", action="store_true", help="run-table figures only")
     return parser.parse_args()
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-    os.environ.setdefault("DEBUG", "false")  # DEBUG keeps every SQL statement in memory
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        sys.exit("bench/dashboard.py needs DATABASE_URL=postgres://… (it writes with COPY)")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def bench_user():
@@ -248,31 +235,22 @@ def measure_run_table(*, experiment_id: int, user, token: str, repeat: int) -> d
             "count_p95_ms": round(p95(counts), 1) if counts else None}  # fmt: skip
 
 
-def chart_figures(*, user) -> dict:
-    """H4's chart and compare figures, when bench/chart_figures.py exists."""
-    try:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import chart_figures  # type: ignore[import-not-found]
-    except ImportError:
-        print("bench/chart_figures.py is not there yet: chart and compare figures are nan")
-        return {}
-    figures: dict = {}
+def chart_and_compare_figures() -> dict:
+    """The chart-data and compare-page figures, from bench/chart_figures.py."""
     data = chart_figures.create_chart_data()
-    figures.update(chart_figures.measure_chart(data))
-    figures.update(chart_figures.measure_compare(data))
-    return figures
+    return {**chart_figures.measure_chart(data), **chart_figures.measure_compare(data)}
 
 
 def main() -> None:
     args = parse_args()
-    setup_django()
+    chart_figures.setup_django(script="bench/dashboard.py")
     user, token = bench_user()
     experiment_id = create_run_table_data(runs=args.runs, user=user)
     figures = measure_run_table(experiment_id=experiment_id, user=user, token=token, repeat=args.repeat)
     for name, value in figures["per_shape_p95_ms"].items():
         print(f"  {name:<16} p95 {value:8.1f} ms")
     if not args.skip_charts:
-        figures.update(chart_figures(user=user))
+        figures.update(chart_and_compare_figures())
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"dashboard-{args.runs}-{STAMP}.json"
     # The machine's load while measuring: other processes' CPU use shows up as server time.
