@@ -27,7 +27,6 @@ from registry.models import (
     Review,
     Stage,
 )
-from tracker.models import Run
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
@@ -46,12 +45,6 @@ class VersionRow:
     @property
     def dataset_versions(self) -> list[str]:
         return sorted({f"{d.name} {d.version}".strip() for d in self.data.datasets})
-
-
-def registered_versions(*, run: Run) -> list[ModelVersion]:
-    """The live versions registered from a run, for its page's "Registered as" block."""
-    versions = run.model_versions.select_related("model").prefetch_related("aliases")
-    return list(versions.order_by("model__name", "version"))
 
 
 def version_rows(*, versions: Iterable[ModelVersion], key_metrics: Sequence[str] = ()) -> list[VersionRow]:

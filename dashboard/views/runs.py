@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, InvalidInput
+from registry import selectors as registry_selectors
 from tracker import selectors
 from tracker.mlflow_api.runs import PARENT_RUN_TAG
 from tracker.selectors.comparison import compared_runs, group_bands
@@ -19,7 +20,6 @@ from tracker.selectors.previews import artifact_previews, image_type
 from ..access import viewer_required
 from ..chart_forms import ChartQueryForm
 from ..charts import chart_configs, chart_payload
-from ..registry_pages import registered_versions
 from .audit import history_block
 from .edits import NOTE_TAG, failure_reason
 
@@ -39,7 +39,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "previews": artifact_previews(artifacts=list(selectors.list_artifacts(run=run))),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
-        "registered_as": registered_versions(run=run),
+        "registered_as": registry_selectors.versions_of_run(run=run),
         "history": history_block(object_type="tracker.run", object_ids=[run.audit_id]),
         "can_edit": role_of(request.user) >= Role.CONTRIBUTOR,
     }

@@ -31,6 +31,7 @@ from .catalog import (
     version_origin,
     version_record_by_alias,
     version_records,
+    versions_of_run,
 )
 from .history import (
     Lineage,
@@ -64,5 +65,5 @@ __all__ = [
     "list_registered_models", "model_version_record", "new_version_record", "pending_review_count",
     "policy_for", "registered_model_record", "registered_model_records", "review_queue_for",
     "review_refusal", "search_model_versions", "search_registered_models", "version_origin",
-    "version_record_by_alias", "version_records",
+    "version_record_by_alias", "version_records", "versions_of_run",
 ]  # fmt: skip

@@ -91,6 +91,12 @@ def get_model_version(*, model: RegisteredModel, version: int | str) -> ModelVer
         raise NotFound(f"registered model {model.name!r} has no version {version}", field="version") from None
 
 
+def versions_of_run(*, run: Run) -> list[ModelVersion]:
+    """The live versions registered from a run, with their models and aliases (its page says so)."""
+    versions = run.model_versions.select_related("model").prefetch_related("aliases")
+    return list(versions.order_by("model__name", "version"))
+
+
 def get_version_by_alias(*, model: RegisteredModel, alias: str) -> ModelVersion:
     found = (
         ModelAlias.objects.select_related("version__run", "version__model")

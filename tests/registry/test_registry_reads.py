@@ -15,10 +15,12 @@ from registry.selectors import (
     search_registered_models,
     version_origin,
     version_records,
+    versions_of_run,
 )
 from registry.services import (
     create_model_version,
     create_registered_model,
+    delete_model_version,
     set_alias,
     set_model_version_tag,
     transition_stage,
@@ -184,3 +186,19 @@ def test_records_are_read_in_a_fixed_number_of_queries(contributor, run, django_
         versions = version_records(ModelVersion.objects.order_by("model__name", "version"))
     assert len(versions) == 15
     assert versions[1].aliases == ("champion",)
+
+
+def test_the_versions_of_a_run_leave_out_deleted_ones_and_carry_their_aliases(contributor, run):
+    beta = create_registered_model(actor=contributor, name="beta")
+    alpha = create_registered_model(actor=contributor, name="alpha")
+    kept = create_model_version(actor=contributor, model=beta, run=run)
+    dropped = create_model_version(actor=contributor, model=alpha, run=run)
+    first_alpha = create_model_version(actor=contributor, model=alpha, run=run)
+    set_alias(actor=contributor, model=beta, alias="staging", version=kept)
+    delete_model_version(actor=contributor, version=dropped)
+
+    versions = versions_of_run(run=run)
+
+    assert [(v.model.name, v.version) for v in versions] == [("alpha", 2), ("beta", 1)]
+    assert versions[0].pk == first_alpha.pk
+    assert [a.alias for a in versions[1].aliases.all()] == ["staging"]
