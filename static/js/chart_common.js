@@ -63,6 +63,19 @@
     return high > 0 ? Math.log10(high / low) : 0;
   }
 
+  // How many steps the x values of these traces span (Infinity when unknown).
+  function stepSpan(traces) {
+    var low = Infinity;
+    var high = -Infinity;
+    (traces || []).forEach(function (trace) {
+      (trace.x || []).forEach(function (value) {
+        low = Math.min(low, value);
+        high = Math.max(high, value);
+      });
+    });
+    return high >= low ? high - low : Infinity;
+  }
+
   function layout(options) {
     var xaxis = { title: { text: options.xTitle || "step" }, zeroline: false, automargin: true };
     if (options.xType === "date") {
@@ -70,8 +83,9 @@
     } else if (options.integerX) {
       // Steps are whole numbers: never a tick at 2.5, and one tick per step when zoomed close.
       xaxis.tickformat = ",d";
-      if (options.range && options.range[1] - options.range[0] <= 10) {
-        xaxis.dtick = 1;
+      var span = options.range ? options.range[1] - options.range[0] : stepSpan(options.traces);
+      if (span <= 10) {
+        xaxis.dtick = 1; // else Plotly ticks at halves, which ",d" prints as repeated integers
       }
     }
     if (options.range) {

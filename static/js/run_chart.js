@@ -43,6 +43,7 @@
       yTitle: this.chart.key,
       integerX: true,
       range: range,
+      traces: [trace],
       showlegend: false,
       uirevision: this.chart.elementId,
     });
