@@ -58,6 +58,7 @@ def test_the_form_uploads_a_file_and_lists_it_under_its_experiment(
     page.wait_for_selector(".badge.upload-done")
     assert "2 rows, 2 new points" in page.locator(".upload-state").text_content()
     page.click("text=All uploads")
+    page.wait_for_selector("table.uploads tbody tr")  # count() does not wait for the new page
     assert page.locator("table.uploads tbody tr").count() == 1
     page.screenshot(path=str(SCREENSHOTS / "uploads-list.png"), full_page=True)
     assert ingest_upload(upload_id=BulkUpload.objects.get().pk).status == "done"  # a retry changes nothing
