@@ -273,10 +273,14 @@ def create_model_version(
     tags: Sequence[TagInput] = (),
     logged_model: LoggedModel | None = None,
     run_link: str = "",
+    number: int | None = None,
 ) -> ModelVersion:
     """Register a run's model (an MLflow 3 logged model, or a folder of the run) as the next
-    version; the run is the version's evidence."""
+    version; the run is the version's evidence. `number` keeps the number a version had
+    elsewhere (an importer's) instead of taking the next one."""
     require_role(actor, Role.CONTRIBUTOR, action="Registering a model version")
+    if number is not None and (type(number) is not int or number < 1):
+        raise InvalidInput(f"{number!r} is not a positive version number", field="version")
     if run is None:
         raise InvalidInput("a model version must name the run that produced it", field="run_id")
     if run.lifecycle != Lifecycle.ACTIVE:
@@ -299,8 +303,11 @@ def create_model_version(
         # also locks its row while the next number is picked.
         RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
         # Deleted versions keep their numbers (as in MLflow): a number never names two versions.
-        top = ModelVersion.all_objects.filter(model=model).aggregate(top=Max("version"))["top"]
-        number = (top or 0) + 1
+        if number is None:
+            top = ModelVersion.all_objects.filter(model=model).aggregate(top=Max("version"))["top"]
+            number = (top or 0) + 1
+        elif ModelVersion.all_objects.filter(model=model, version=number).exists():
+            raise AlreadyExists(f"registered model {model.name!r} has a version {number}", field="version")
         version = ModelVersion.objects.create(
             model=model,
             version=number,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,13 +13,15 @@ from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import InvalidInput
+from config.exceptions import AlreadyExists, InvalidInput
 from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
 from tracker.validation import MAX_RUN_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, validate_key, validate_text
 
 from .inputs import TagInput
 from .key_sets import record_keys
 
+# The id a run keeps when it comes from elsewhere (an MLflow import): MLflow's 32 hex digits.
+_RUN_UUID = re.compile(r"[0-9a-f]{32}")
 TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
 # MLflow keeps a run's name in this tag as well; where a run carries it, the two stay equal.
 RUN_NAME_TAG = "mlflow.runName"
@@ -64,9 +67,16 @@ def start_run(
     code_commit: str = "",
     source: str = "",
     environment: dict[str, Any] | None = None,
+    run_id: str = "",
 ) -> Run:
-    """Create a run in an active experiment; the run belongs to the authenticated actor."""
+    """Create a run in an active experiment; the run belongs to the authenticated actor.
+    `run_id` keeps the id a run had elsewhere (an importer's); new runs get a fresh one."""
     require_role(actor, Role.CONTRIBUTOR, action="Starting a run")
+    if run_id:
+        if not _RUN_UUID.fullmatch(run_id):
+            raise InvalidInput(f"{run_id!r} is not 32 lowercase hex digits", field="run_id")
+        if Run.objects.filter(uuid=run_id).exists():
+            raise AlreadyExists(f"run {run_id} already exists", field="run_id")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
     name = validate_text(name, field="run_name", max_length=MAX_RUN_NAME_LENGTH).strip()
@@ -103,6 +113,7 @@ def start_run(
             code_commit=code_commit,
             source=source,
             environment=environment or {},
+            **({"uuid": run_id} if run_id else {}),
         )
         run.artifact_uri = f"mlflow-artifacts:/{experiment.pk}/{run.uuid}/artifacts"
         run.save()

@@ -1,0 +1,1 @@
+"""Importers that copy runs from other trackers through the same services as every path."""
