@@ -49,7 +49,8 @@ T = TypeVar("T")
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
 
-def _no_progress(items: Iterable[T], _label: str) -> Iterable[T]:
+def no_progress(items: Iterable[T], _label: str) -> Iterable[T]:
+    """What the importers do for progress unless a command gives them a bar."""
     return items
 
 
@@ -57,7 +58,7 @@ def _datetime(milliseconds: Any) -> datetime | None:
     return datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC) if milliseconds else None
 
 
-def _pairs(items: Sequence[dict[str, Any]] | None) -> dict[str, str]:
+def tag_pairs(items: Sequence[dict[str, Any]] | None) -> dict[str, str]:
     return {item["key"]: item.get("value", "") for item in items or ()}
 
 
@@ -107,7 +108,7 @@ class RunImporter:
         actor: Any,
         include_deleted: bool = False,
         report: ImportReport | None = None,
-        progress: Progress = _no_progress,
+        progress: Progress = no_progress,
     ) -> None:
         self.source = source
         self.actor = actor
@@ -158,7 +159,7 @@ class RunImporter:
 
     def _experiment_for(self, remote: dict[str, Any]) -> Experiment | None:
         marker = f"{self.source.base}/#/experiments/{remote['experiment_id']}"
-        tags = {**_pairs(remote.get("tags")), IMPORT_TAG: marker}
+        tags = {**tag_pairs(remote.get("tags")), IMPORT_TAG: marker}
         experiment = (
             Experiment.objects.filter(tags__key=IMPORT_TAG, tags__value=marker).first()
             or Experiment.objects.filter(name=remote["name"]).first()
@@ -215,7 +216,7 @@ class RunImporter:
         info, data = remote["info"], remote.get("data", {})
         if info.get("lifecycle_stage") == _DELETED and not self.include_deleted:
             return None
-        tags = _pairs(data.get("tags"))
+        tags = tag_pairs(data.get("tags"))
         run = Run.objects.filter(uuid=info["run_id"]).first()
         if run is not None and run.lifecycle != Lifecycle.ACTIVE:
             return run  # deleted here (by an earlier import, or by someone): left as it is
@@ -224,7 +225,7 @@ class RunImporter:
             tags = {}  # all given to start_run
         else:
             self.report.runs_updated += self._update(run, info)
-        self._log_params_and_tags(run, _pairs(data.get("params")), tags)
+        self._log_params_and_tags(run, tag_pairs(data.get("params")), tags)
         self._log_datasets(run, remote.get("inputs", {}).get("dataset_inputs", []))
         self._copy_artifacts(run)
         self._upload_metrics(run, [metric["key"] for metric in data.get("metrics", [])])
@@ -269,12 +270,11 @@ class RunImporter:
         new_params = [services.ParamInput(k, v) for k, v in params.items() if k not in stored_params]
         stored_tags = dict(Tag.objects.filter(run=run).values_list("key", "value"))
         new_tags = [services.TagInput(k, v) for k, v in tags.items() if stored_tags.get(k) != v]
-        for chunk in _chunks(new_params, MAX_PARAMS_PER_BATCH):
-            self.report.params_logged += services.log_params(
-                actor=self.actor, run=run, params=chunk
-            ).params_logged
-        for chunk in _chunks(new_tags, MAX_TAGS_PER_BATCH):
-            self.report.tags_set += services.set_tags(actor=self.actor, run=run, tags=chunk).tags_set
+        for params_chunk in _chunks(new_params, MAX_PARAMS_PER_BATCH):
+            logged = services.log_params(actor=self.actor, run=run, params=params_chunk)
+            self.report.params_logged += logged.params_logged
+        for tags_chunk in _chunks(new_tags, MAX_TAGS_PER_BATCH):
+            self.report.tags_set += services.set_tags(actor=self.actor, run=run, tags=tags_chunk).tags_set
 
     def _log_datasets(self, run: Run, inputs: list[dict[str, Any]]) -> None:
         stored = set(DatasetInput.objects.filter(run=run).values_list("name", "digest", "context"))

@@ -62,7 +62,12 @@ class MlflowSource:
             return json.load(response)
 
     def _page_lists(
-        self, path: str, field: str, *, body: dict[str, Any] | None = None, **query: Any
+        self,
+        path: str,
+        field: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
     ) -> Iterator[list[Any]]:
         """The pages of a paged search: a POST body when given, else GET parameters."""
         token = ""
@@ -71,16 +76,21 @@ class MlflowSource:
             if body is not None:
                 answer = self._json(path, body={**body, **page_token})
             else:
-                answer = self._json(path, query={**query, **page_token})
+                answer = self._json(path, query={**(query or {}), **page_token})
             yield answer.get(field, [])
             token = answer.get("next_page_token", "")
             if not token:
                 return
 
     def _pages(
-        self, path: str, field: str, *, body: dict[str, Any] | None = None, **query: Any
+        self,
+        path: str,
+        field: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
     ) -> Iterator[Any]:
-        for page in self._page_lists(path, field, body=body, **query):
+        for page in self._page_lists(path, field, body=body, query=query):
             yield from page
 
     # Tracking ---------------------------------------------------------------------------------
@@ -113,13 +123,15 @@ class MlflowSource:
     def metric_history(self, run_id: str, key: str) -> Iterator[list[dict[str, Any]]]:
         """A metric's points, page by page, so a long history is never held whole."""
         return self._page_lists(
-            "metrics/get-history", "metrics", run_id=run_id, metric_key=key, max_results=_METRIC_PAGE
+            "metrics/get-history",
+            "metrics",
+            query={"run_id": run_id, "metric_key": key, "max_results": _METRIC_PAGE},
         )
 
     def artifact_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
         """Every file (never a folder) under `path`, with its `path` and `file_size`."""
         for entry in self._pages(
-            "artifacts/list", "files", run_id=run_id, **({"path": path} if path else {})
+            "artifacts/list", "files", query={"run_id": run_id, **({"path": path} if path else {})}
         ):
             if entry.get("is_dir"):
                 yield from self.artifact_files(run_id, entry["path"])
@@ -134,7 +146,7 @@ class MlflowSource:
     # Registry ---------------------------------------------------------------------------------
 
     def registered_models(self) -> Iterator[dict[str, Any]]:
-        return self._pages("registered-models/search", "registered_models", max_results=_PAGE)
+        return self._pages("registered-models/search", "registered_models", query={"max_results": _PAGE})
 
     def registered_model(self, name: str) -> dict[str, Any]:
         return self._json("registered-models/get", query={"name": name})["registered_model"]
@@ -142,5 +154,7 @@ class MlflowSource:
     def model_versions(self, name: str) -> Iterator[dict[str, Any]]:
         quoted = name.replace("'", "\\'")
         return self._pages(
-            "model-versions/search", "model_versions", filter=f"name='{quoted}'", max_results=_PAGE
+            "model-versions/search",
+            "model_versions",
+            query={"filter": f"name='{quoted}'", "max_results": _PAGE},
         )

@@ -1,0 +1,1 @@
+"""Importers that copy registered models from other registries through the registry services."""
