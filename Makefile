@@ -35,8 +35,13 @@ MANAGE := $(VENV_PYTHON) manage.py
 VAR_DIR := $(or $(LABLEDGER_VAR_DIR),$(CURDIR)/var)
 EMBEDDED_BROKER := sqla+sqlite:///$(abspath $(VAR_DIR))/celery-broker.sqlite3
 WORKER_PIDFILE := $(VAR_DIR)/celery-worker.pid
+# The full MLflow server (not the mlflow-skinny client the tests use) lives in a venv of its own:
+# its many pins must not decide ours. tests/integration/test_import_mlflow.py starts it.
+MLFLOW_SERVER_VERSION := 3.17.2
+MLFLOW_SERVER_VENV := var/mlflow-server-venv
+MLFLOW_SERVER_STAMP := $(MLFLOW_SERVER_VENV)/.installed-mlflow-$(MLFLOW_SERVER_VERSION)
 
-.PHONY: help venv venv-dev run worker-stop migrate superuser test check lint fmt bench clean
+.PHONY: help venv venv-dev mlflow-server run worker-stop migrate superuser test check lint fmt bench clean
 
 help: ## Show this list of targets
 	@echo "Lab Ledger - make targets (run from the repository root):"
@@ -67,6 +72,15 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 
 venv: $(RUNTIME_STAMP) ## Create .venv with the runtime requirements
 venv-dev: $(DEV_STAMP) ## Create .venv with the development requirements (tests, ruff)
+
+# The stamp names the version: changing MLFLOW_SERVER_VERSION reinstalls, an unchanged one costs nothing.
+$(MLFLOW_SERVER_STAMP): | $(VENV_PYTHON)
+	rm -rf $(MLFLOW_SERVER_VENV)
+	$(PYTHON) -m venv $(MLFLOW_SERVER_VENV)
+	$(MLFLOW_SERVER_VENV)/bin/python -m pip install --quiet mlflow==$(MLFLOW_SERVER_VERSION)
+	@touch $@
+
+mlflow-server: $(MLFLOW_SERVER_STAMP) ## Install an MLflow server in var/mlflow-server-venv (the importer's test)
 
 # --- running ---------------------------------------------------------------------------------
 
@@ -113,11 +127,11 @@ check: $(DEV_STAMP) ## Django system checks and the missing-migrations check
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
 
-test: check ## Checks, ruff, mypy, then the whole pytest suite (PYTEST_ARGS=... for extra arguments)
+test: check $(MLFLOW_SERVER_STAMP) ## Checks, ruff, mypy, then the whole pytest suite (PYTEST_ARGS=... for extra arguments)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	MLFLOW_SERVER_BIN=$(CURDIR)/$(MLFLOW_SERVER_VENV)/bin/mlflow $(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## ruff lint and format check, mypy over services and selectors (changes nothing)
 	$(VENV)/bin/ruff check .
