@@ -17,7 +17,14 @@ from config.exceptions import AlreadyExists, ApplicationError, Conflict
 from registry import services
 from registry.models import AliasHistory, Label, ModelVersion, RegisteredModel, Stage
 from registry.selectors import label_holder, policy_for
-from tracker.importers.mlflow import ImportReport, Progress, RunImporter, no_progress, tag_pairs
+from tracker.importers.mlflow import (
+    ImportReport,
+    Progress,
+    RunImporter,
+    named_or_all,
+    no_progress,
+    tag_pairs,
+)
 from tracker.services import TagInput
 
 
@@ -51,15 +58,13 @@ class RegistryImporter:
 
     def import_models(self, names: Sequence[str] = ()) -> None:
         """The named models (all when none are named), each with every version and label."""
-        if names:
-            found = []
-            for name in names:
-                try:
-                    found.append(self.source.registered_model(name))
-                except ApplicationError as error:
-                    self.report.failures.append(f"registered model {name!r}: {error}")
-        else:
-            found = list(self.source.registered_models())
+        found = named_or_all(
+            names,
+            get=self.source.registered_model,
+            everything=self.source.registered_models,
+            what="registered model",
+            failures=self.report.failures,
+        )
         for remote in self.progress(found, "registered models"):
             try:
                 self.import_model(remote)

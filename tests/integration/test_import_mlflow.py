@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import signal
 import socket
@@ -104,6 +105,7 @@ def source(mlflow_server):
     points = [("loss", 1.0 / (step + 1), step, 1_700_000_001_000 + step) for step in range(5)]
     points += [("acc", 0.5 + step / 10, step, 1_700_000_002_000 + step) for step in range(3)]
     points.append(("acc", 0.75, 2, 1_700_000_003_000))  # the same step logged twice: both points are kept
+    points.append(("loss", math.nan, 5, 1_700_000_001_005))  # MLflow's JSON sends NaN as a string
     client.log_batch(
         run_id,
         metrics=[Metric(key, value, timestamp, step) for key, value, step, timestamp in points],
@@ -194,12 +196,16 @@ def test_import_copies_everything_exactly_once_and_never_moves_a_protected_alias
     stored = sorted(
         MetricPoint.objects.filter(run=run).values_list("key__name", "value", "step", "timestamp", "is_nan")
     )
-    assert stored == sorted((key, value, step, ts, False) for key, value, step, ts in source["points"])
+    assert stored == sorted(
+        (key, 0.0, step, ts, True) if math.isnan(value) else (key, value, step, ts, False)
+        for key, value, step, ts in source["points"]
+    )
     summaries = {s.key.name: s for s in MetricSummary.objects.filter(run=run).select_related("key")}
     assert (summaries["acc"].count, summaries["acc"].last_value) == (4, 0.75)
-    assert (summaries["loss"].count, summaries["loss"].min_value) == (5, 0.2)
+    loss = summaries["loss"]
+    assert (loss.count, loss.min_value, loss.last_step, loss.last_is_nan) == (6, 0.2, 5, True)
     upload = BulkUpload.objects.get()  # the points came through the bulk path
-    assert (upload.run, upload.format, upload.status, upload.points_inserted) == (run, "parquet", "done", 9)
+    assert (upload.run, upload.format, upload.status, upload.points_inserted) == (run, "parquet", "done", 10)
 
     dataset = DatasetInput.objects.get(run=run)
     assert (dataset.name, dataset.digest, dataset.context, dataset.source_type) == (

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -60,6 +61,26 @@ def _datetime(milliseconds: Any) -> datetime | None:
 
 def tag_pairs(items: Sequence[dict[str, Any]] | None) -> dict[str, str]:
     return {item["key"]: item.get("value", "") for item in items or ()}
+
+
+def named_or_all(
+    names: Sequence[str],
+    *,
+    get: Callable[[str], dict[str, Any]],
+    everything: Callable[[], Iterable[dict[str, Any]]],
+    what: str,
+    failures: list[str],
+) -> list[dict[str, Any]]:
+    """The named items (a name MLflow does not know is a failure, the others go on), or all."""
+    if not names:
+        return list(everything())
+    found = []
+    for name in names:
+        try:
+            found.append(get(name))
+        except ApplicationError as error:
+            failures.append(f"{what} {name!r}: {error}")
+    return found
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -122,15 +143,13 @@ class RunImporter:
 
     def import_experiments(self, names: Sequence[str] = ()) -> None:
         """The named experiments (all when none are named) and every run in them."""
-        if names:
-            found = []
-            for name in names:
-                try:
-                    found.append(self.source.experiment_by_name(name))
-                except ApplicationError as error:
-                    self.report.failures.append(f"experiment {name!r}: {error}")
-        else:
-            found = list(self.source.experiments(include_deleted=self.include_deleted))
+        found = named_or_all(
+            names,
+            get=self.source.experiment_by_name,
+            everything=partial(self.source.experiments, include_deleted=self.include_deleted),
+            what="experiment",
+            failures=self.report.failures,
+        )
         for remote in found:
             if remote.get("lifecycle_stage") == _DELETED and not self.include_deleted:
                 self.report.warnings.append(
