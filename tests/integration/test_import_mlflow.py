@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel
@@ -261,3 +261,31 @@ def test_include_deleted_copies_a_deleted_run_as_deleted(transactional_db, impor
 
     assert Run.objects.get(uuid=source["deleted_run_id"]).lifecycle == "deleted"
     assert not RegisteredModel.objects.exists()
+
+
+def test_a_server_that_does_not_answer_is_an_error_naming_the_url(db, importer_env, contributor):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, never listening: refused
+        with pytest.raises(CommandError) as error:
+            call_command("import_mlflow", "--tracking-uri", url, "--as", contributor.username)
+    assert str(error.value).startswith(f"tracking_uri: {url}/api/2.0/mlflow/experiments/search: ")
+    assert not Experiment.objects.exclude(pk=0).exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "user", "message"),
+    [
+        (
+            "file:///tmp/mlruns",
+            "carl-contributor",
+            "tracking_uri: 'file:///tmp/mlruns' is not an http(s) URL",
+        ),
+        ("http://127.0.0.1:5000", "nobody", "No user named 'nobody'."),
+        ("http://127.0.0.1:5000", "vera-viewer", "Importing from MLflow needs the contributor role"),
+    ],
+)
+def test_a_bad_uri_or_user_is_refused_before_any_request(db, contributor, viewer, uri, user, message):
+    with pytest.raises(CommandError) as error:
+        call_command("import_mlflow", "--tracking-uri", uri, "--as", user)
+    assert message in str(error.value)

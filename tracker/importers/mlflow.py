@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from accounts.roles import Role, require_role
 from config.exceptions import ApplicationError
 from tracker import services
 from tracker.models import (
@@ -131,6 +132,7 @@ class RunImporter:
         report: ImportReport | None = None,
         progress: Progress = no_progress,
     ) -> None:
+        require_role(actor, Role.CONTRIBUTOR, action="Importing from MLflow")  # before any request
         self.source = source
         self.actor = actor
         self.include_deleted = include_deleted
