@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +21,7 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel
 from tests.conftest import skip_or_fail
+from tests.integration.uploads_helpers import PrivateRedis, Worker, _free_port, broker
 from tracker.importers.mlflow import IMPORT_TAG
 from tracker.models import (
     Artifact,
@@ -36,12 +38,6 @@ from tracker.models import (
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 MODEL = "imported-model"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -234,6 +230,43 @@ def test_import_copies_everything_exactly_once_and_never_moves_a_protected_alias
     out, err = _import(source, contributor)
     assert _counts() == before  # nothing copied twice, not even an audit event
     assert "Imported 0 experiments, 0 runs (0 updated), 0 params, 0 tags, 0 datasets, 0 artifacts" in out
+
+
+@pytest.fixture
+def worker(postgres):
+    """A real worker on the test database and a Redis of this test's own (as the upload tests)."""
+    redis = PrivateRedis()
+    try:
+        with broker(redis.url):
+            process = Worker(broker_url=redis.url)
+            try:
+                yield process
+            finally:
+                process.stop()
+    finally:
+        redis.close()
+
+
+def test_the_points_are_ingested_by_a_real_worker_while_the_command_waits(
+    importer_env, source, contributor, worker
+):
+    answer: dict[str, str] = {}
+    # In a thread, so that a worker that never ingests fails the test instead of hanging it.
+    command = threading.Thread(
+        target=lambda: answer.update(
+            out=_import(source, contributor, "--experiment", "imported-experiment", "--skip-registry")[0]
+        ),
+        daemon=True,
+    )
+    command.start()
+    command.join(timeout=300)
+    if command.is_alive():
+        pytest.fail(f"the import still waits after 300 s; worker log:\n{worker.output()}")
+
+    upload = BulkUpload.objects.get()  # done when the command returned: it waited for the worker
+    assert (upload.status, upload.rows_done, upload.points_inserted) == ("done", 10, 10)
+    assert MetricPoint.objects.filter(run__uuid=source["run_id"]).count() == len(source["points"])
+    assert "10 metric points in 1 uploads" in answer["out"]
 
 
 def test_request_promotions_opens_one_request_for_a_protected_alias(
