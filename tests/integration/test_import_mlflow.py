@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from audit.models import AuditEvent
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel
@@ -251,13 +252,17 @@ def test_the_points_are_ingested_by_a_real_worker_while_the_command_waits(
     importer_env, source, contributor, worker
 ):
     answer: dict[str, str] = {}
+
+    def run_command() -> None:
+        try:
+            answer["out"], _ = _import(
+                source, contributor, "--experiment", "imported-experiment", "--skip-registry"
+            )
+        finally:
+            connection.close()  # this thread's own connection, or the test database cannot be dropped
+
     # In a thread, so that a worker that never ingests fails the test instead of hanging it.
-    command = threading.Thread(
-        target=lambda: answer.update(
-            out=_import(source, contributor, "--experiment", "imported-experiment", "--skip-registry")[0]
-        ),
-        daemon=True,
-    )
+    command = threading.Thread(target=run_command, daemon=True)
     command.start()
     command.join(timeout=300)
     if command.is_alive():
