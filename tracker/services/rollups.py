@@ -260,19 +260,21 @@ def _finest_rollups_by_rank(*, points: str) -> str:
     """
 
 
-def _level_sql(*, scratch: str, level: int) -> str:
-    """One level's rows (MetricRollup column order) from the finest level's rows in `scratch`."""
+def _level_sql(*, scratch: str, level: int, partial: bool = False) -> str:
+    """One level's rows (MetricRollup column order) from the finest level's rows in `scratch`
+    (several rows per bucket when `partial`)."""
     odd_is_nan = "CASE WHEN odd_is_nan IS NULL THEN NULL ELSE odd_is_nan = 1 END"
-    if level == 0:
+    if level == 0 and not partial:
         return (
             "SELECT run_id, key_id, 0, bucket, count, min_value, min_step, min_timestamp, max_value, "
             f"max_step, max_timestamp, odd_step, odd_timestamp, odd_value, {odd_is_nan} FROM {scratch}"
         )
     bucket = _floor_div("bucket", _FANOUT**level)
 
-    def rank(column: str, direction: str = "") -> str:
-        # NULLs last on both databases (SQLite sorts them first by default).
-        order = f"CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}"
+    def rank(column: str, direction: str = "", then: str = "") -> str:
+        # NULLs last on both databases (SQLite sorts them first by default); ties go to the
+        # earliest point, as within the finest level.
+        order = f"CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {direction}{then}"
         return f"row_number() OVER (PARTITION BY run_id, key_id, {bucket} ORDER BY {order})"
 
     odd_is_nan = _picked("odd", "odd_is_nan")
@@ -286,18 +288,21 @@ def _level_sql(*, scratch: str, level: int) -> str:
         FROM (
             SELECT run_id, key_id, {bucket} AS bucket, count, min_value, min_step, min_timestamp, max_value,
                    max_step, max_timestamp, odd_step, odd_timestamp, odd_value, odd_is_nan,
-                   {rank("min_value")} AS low, {rank("max_value", "DESC")} AS high, {rank("odd_step")} AS odd
+                   {rank("min_value", then=", min_step, min_timestamp")} AS low,
+                   {rank("max_value", "DESC", ", max_step, max_timestamp")} AS high,
+                   {rank("odd_step", then=", odd_timestamp")} AS odd
             FROM {scratch}
         ) AS ranked
         GROUP BY run_id, key_id, bucket
     """
 
 
-def merge_rollups_from_scratch(*, scratch: str) -> None:
-    """Fold the finest-level aggregates in `scratch` (filled from `finest_rollups_sql`) into the
-    stored rollups at every level, each point counted once."""
+def merge_rollups_from_scratch(*, scratch: str, partial: bool = False) -> None:
+    """Fold the finest-level aggregates in `scratch` (filled from `finest_rollups_sql`, or partial
+    aggregates of one bucket's points in several rows when `partial`) into the stored rollups at
+    every level, each point counted once."""
     levels = " UNION ALL ".join(
-        _level_sql(scratch=scratch, level=level) for level in range(len(ROLLUP_WIDTHS))
+        _level_sql(scratch=scratch, level=level, partial=partial) for level in range(len(ROLLUP_WIDTHS))
     )
     # `WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.
     select = f"SELECT * FROM ({levels}) AS levels WHERE true ORDER BY 1, 2, 3, 4"
