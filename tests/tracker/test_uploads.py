@@ -411,7 +411,11 @@ def test_summaries_and_rollups_built_while_staging_equal_those_of_logged_points(
     upload = upload_file("key,step,value,timestamp\n" + "".join(rows), run=uploaded)
     assert upload.status == "done", upload.error_message
     assert (upload.rows_done, upload.points_inserted) == (len(rows), len(points))
-    log_batch(actor=contributor, run=logged, metrics=[MetricInput(key, value, step, ts) for key, step, value, ts in points])
+    log_batch(
+        actor=contributor,
+        run=logged,
+        metrics=[MetricInput(key, value, step, ts) for key, step, value, ts in points],
+    )
     assert MetricPoint.objects.filter(run=uploaded).count() == len(points)
     assert _summary_of(uploaded) == _summary_of(logged)
     assert _rollups_of(uploaded) == _rollups_of(logged)
@@ -452,3 +456,17 @@ def test_a_failure_while_packing_rows_is_not_blamed_on_the_file(run, contributor
     upload = BulkUpload.objects.get(pk=receipt.upload.pk)
     assert (upload.status, upload.heartbeat_at) == ("running", None)
     assert MetricPoint.objects.filter(run=run).count() == 0
+
+
+def test_cells_with_spaces_around_them_are_read_by_the_careful_path(run, upload_file):
+    """The fast path casts cells as they are; a batch it cannot take whole (spaces around a
+    name or a number, an empty timestamp) goes through the careful path, which trims them."""
+    upload = upload_file("key,step,value,timestamp\n loss ,0, 1.5,7\nloss, 1 ,2.5,\n", run=run)
+    assert upload.status == "done", upload.error_message
+    stored = (
+        MetricPoint.objects.filter(run=run)
+        .order_by("step")
+        .values_list("key__name", "step", "value", "timestamp")
+    )
+    default = int(upload.created_at.timestamp() * 1000)
+    assert list(stored) == [("loss", 0, 1.5, 7), ("loss", 1, 2.5, default)]

@@ -124,27 +124,28 @@ def pack_rows(points: Points) -> bytes:
 Summary = tuple[int, float | None, float | None, tuple[int, int, float, bool]]
 
 
-def _groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The order that sorts rows by `keys` (first key first) and where each group starts in it."""
-    order = np.lexsort(keys[::-1])
-    change = np.zeros(len(order), dtype=bool)
-    change[0] = True
-    for key in keys:
-        ordered = key[order]
-        change[1:] |= ordered[1:] != ordered[:-1]
-    return order, np.flatnonzero(change)
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Small integer codes of `values`, in the order of the values, and how many there are."""
+    if not len(values) or (values == values[0]).all():  # one run, the usual case: no sort
+        return np.zeros(len(values), dtype=np.int64), 1
+    distinct, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), len(distinct)
 
 
-def _first_of_groups(
-    mask: np.ndarray, group: np.ndarray, *order_keys: np.ndarray, last: bool = False
-) -> np.ndarray:
-    """Per group, the row (index) that comes first (or `last`) by `order_keys` among the rows
-    `mask` keeps; -1 where the group keeps none."""
-    found = np.full(int(group.max()) + 1 if len(group) else 0, -1, dtype=np.int64)
-    rows = np.flatnonzero(mask)
+def _starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins in an ordered array."""
+    change = np.ones(len(ordered), dtype=bool)
+    change[1:] = ordered[1:] != ordered[:-1]
+    return np.flatnonzero(change)
+
+
+def _pick(candidates: np.ndarray, group: np.ndarray, *keys: np.ndarray, last: bool = False) -> np.ndarray:
+    """Per group, the candidate row that comes first (or `last`) by `keys`; -1 where a group has
+    none. Candidates are few (a group's rows that hold its extreme), so sorting them is cheap."""
+    found = np.full(int(group[-1]) + 1 if len(group) else 0, -1, dtype=np.int64)
+    rows = np.flatnonzero(candidates)
     if len(rows):
-        order = np.lexsort((*(key[rows] for key in order_keys[::-1]), group[rows]))
-        ranked = rows[order]
+        ranked = rows[np.lexsort((*(key[rows] for key in keys[::-1]), group[rows]))]
         edge = np.ones(len(ranked), dtype=bool)
         if last:
             edge[:-1] = group[ranked][1:] != group[ranked][:-1]
@@ -154,41 +155,88 @@ def _first_of_groups(
     return found
 
 
-def summarise(points: Points) -> dict[tuple[int, int], Summary]:
-    """Per (run, key) of one batch: count, min and max (NaN excluded) and the newest point by
-    (step, timestamp, value, is_nan), as the summary merge orders points."""
-    run_ids, key_ids = points.run_ids, points.key_ids
-    order, starts = _groups(run_ids, key_ids)
-    group = np.empty(len(order), dtype=np.int64)
-    group[order] = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
-    counts = np.bincount(group, minlength=len(starts))
-    values = points.values
-    lows = np.full(len(starts), np.inf)
-    highs = np.full(len(starts), -np.inf)
-    real = ~points.is_nan
-    np.minimum.at(lows, group[real], values[real])
-    np.maximum.at(highs, group[real], values[real])
-    has_real = np.bincount(group[real], minlength=len(starts)) > 0
-    newest = _first_of_groups(
-        np.ones(len(order), dtype=bool),
-        group,
-        points.steps,
-        points.timestamps,
-        values,
-        points.is_nan,
-        last=True,
-    )
-    result: dict[tuple[int, int], Summary] = {}
-    for index, start in enumerate(starts.tolist()):
-        row = int(order[start])
-        at = int(newest[index])
-        result[(int(run_ids[row]), int(key_ids[row]))] = (
+def _group_ids(starts: np.ndarray, size: int) -> np.ndarray:
+    return np.repeat(np.arange(len(starts)), np.diff(np.append(starts, size)))
+
+
+def aggregate(points: Points) -> tuple[bytes, dict[tuple[int, int], Summary]]:
+    """One batch's partial aggregates, from one sort of its rows by (run, key, bucket):
+
+    - the finest rollup level's, per (run, key, bucket), as binary COPY rows of `_PARTIAL_ROW`: the
+      count, the lowest and highest finite value, each at its earliest (step, timestamp), and the
+      earliest NaN/±Infinity point (a bucket spread over several batches has several partials:
+      the final merge groups them);
+    - the summary's, per (run, key): the count, min and max (NaN excluded) and the newest point
+      by (step, timestamp, value, is_nan), as the summary merge orders points.
+
+    Extremes come from `reduceat` over the sorted rows; only the rows holding one are sorted again.
+    """
+    size = len(points.steps)
+    run_codes, runs = _codes(points.run_ids)
+    key_codes, keys = _codes(points.key_ids)
+    pairs = run_codes * keys + key_codes
+    buckets = points.steps // ROLLUP_WIDTHS[0]  # floor division, as the SQL's _floor_div
+    offsets = buckets - buckets.min()
+    span = int(offsets.max()) + 1
+    if runs * keys * span < 2**62:
+        # One integer per group; a stable sort is nearly linear on files ordered by step.
+        order = np.argsort(pairs * span + offsets, kind="stable")
+    else:
+        order = np.lexsort((buckets, pairs))
+    pair_s, bucket_s = pairs[order], buckets[order]
+    steps, timestamps, values, is_nan = (
+        points.steps[order], points.timestamps[order], points.values[order], points.is_nan[order]
+    )  # fmt: skip
+    starts = np.flatnonzero(np.append(True, (pair_s[1:] != pair_s[:-1]) | (bucket_s[1:] != bucket_s[:-1])))
+    group = _group_ids(starts, size)
+    finite = ~is_nan & np.isfinite(values)
+    has_finite = np.add.reduceat(finite, starts) > 0
+    lowest = np.minimum.reduceat(np.where(finite, values, np.inf), starts)
+    highest = np.maximum.reduceat(np.where(finite, values, -np.inf), starts)
+    low = _pick(finite & (values == lowest[group]), group, steps, timestamps)
+    high = _pick(finite & (values == highest[group]), group, steps, timestamps)
+    odd = _pick(~finite, group, steps, timestamps)
+    first = order[starts]
+    rows = np.zeros(len(starts), dtype=_PARTIAL_ROW)
+    rows["fields"] = len(_PARTIAL_FIELDS)
+    for name, kind, _ in _PARTIAL_FIELDS:
+        rows[f"{name}_len"] = np.dtype(kind).itemsize
+    rows["run_id"], rows["key_id"], rows["bucket"] = (
+        points.run_ids[first], points.key_ids[first], buckets[first]
+    )  # fmt: skip
+    rows["count"] = np.diff(np.append(starts, size))
+    has_odd = odd >= 0
+    rows["has_finite"], rows["has_odd"] = has_finite, has_odd
+    for prefix, at in (("min", low), ("max", high)):
+        picked = at[has_finite]
+        rows[f"{prefix}_value"][has_finite] = values[picked]
+        rows[f"{prefix}_step"][has_finite] = steps[picked]
+        rows[f"{prefix}_timestamp"][has_finite] = timestamps[picked]
+    picked = odd[has_odd]
+    rows["odd_step"][has_odd] = steps[picked]
+    rows["odd_timestamp"][has_odd] = timestamps[picked]
+    rows["odd_value"][has_odd] = values[picked]
+    rows["odd_is_nan"][has_odd] = is_nan[picked]
+
+    pair_starts = _starts(pair_s)
+    pair_group = _group_ids(pair_starts, size)
+    real = ~is_nan
+    counts = np.diff(np.append(pair_starts, size))
+    has_real = np.add.reduceat(real, pair_starts) > 0
+    lows = np.minimum.reduceat(np.where(real, values, np.inf), pair_starts)
+    highs = np.maximum.reduceat(np.where(real, values, -np.inf), pair_starts)
+    last_steps = np.maximum.reduceat(steps, pair_starts)
+    newest = _pick(steps == last_steps[pair_group], pair_group, timestamps, values, is_nan, last=True)
+    summaries: dict[tuple[int, int], Summary] = {}
+    for index, start in enumerate(pair_starts.tolist()):
+        row, at = int(order[start]), int(newest[index])
+        summaries[(int(points.run_ids[row]), int(points.key_ids[row]))] = (
             int(counts[index]),
             float(lows[index]) if has_real[index] else None,
             float(highs[index]) if has_real[index] else None,
-            (int(points.steps[at]), int(points.timestamps[at]), float(values[at]), bool(points.is_nan[at])),
+            (int(steps[at]), int(timestamps[at]), float(values[at]), bool(is_nan[at])),
         )
-    return result
+    return rows.tobytes(), summaries
 
 
 def merge_summary(into: dict[tuple[int, int], Summary], batch: dict[tuple[int, int], Summary]) -> None:
@@ -205,46 +253,6 @@ def merge_summary(into: dict[tuple[int, int], Summary], batch: dict[tuple[int, i
             high if old_high is None or (high is not None and high > old_high) else old_high,
             max(old_newest, newest),
         )
-
-
-def rollup_partials(points: Points) -> bytes:
-    """The finest rollup level's aggregates of one batch, per (run, key, bucket), as binary COPY
-    rows of `_PARTIAL_ROW`: the lowest and highest finite value, each at its earliest (step,
-    timestamp), the earliest NaN/±Infinity point and the count. A bucket the file spreads over
-    several batches has several partials; the final merge groups them."""
-    steps, timestamps, values = points.steps, points.timestamps, points.values
-    buckets = steps // ROLLUP_WIDTHS[0]  # floor division, as the SQL's _floor_div
-    order, starts = _groups(points.run_ids, points.key_ids, buckets)
-    group = np.empty(len(order), dtype=np.int64)
-    group[order] = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
-    finite = ~points.is_nan & np.isfinite(values)
-    low = _first_of_groups(finite, group, values, steps, timestamps)
-    high = _first_of_groups(finite, group, -values, steps, timestamps)
-    odd = _first_of_groups(~finite, group, steps, timestamps)
-    first = order[starts]
-    rows = np.zeros(len(starts), dtype=_PARTIAL_ROW)
-    rows["fields"] = len(_PARTIAL_FIELDS)
-    for name, kind, _ in _PARTIAL_FIELDS:
-        rows[f"{name}_len"] = np.dtype(kind).itemsize
-    rows["run_id"], rows["key_id"], rows["bucket"] = (
-        points.run_ids[first],
-        points.key_ids[first],
-        buckets[first],
-    )
-    rows["count"] = np.bincount(group, minlength=len(starts))
-    has_finite, has_odd = low >= 0, odd >= 0
-    rows["has_finite"], rows["has_odd"] = has_finite, has_odd
-    for prefix, at in (("min", low), ("max", high)):
-        picked = at[has_finite]
-        rows[f"{prefix}_value"][has_finite] = values[picked]
-        rows[f"{prefix}_step"][has_finite] = steps[picked]
-        rows[f"{prefix}_timestamp"][has_finite] = timestamps[picked]
-    picked = odd[has_odd]
-    rows["odd_step"][has_odd] = steps[picked]
-    rows["odd_timestamp"][has_odd] = timestamps[picked]
-    rows["odd_value"][has_odd] = values[picked]
-    rows["odd_is_nan"][has_odd] = points.is_nan[picked]
-    return rows.tobytes()
 
 
 class Spool:
@@ -267,8 +275,9 @@ class Spool:
             return
         self.points.write(pack_rows(points))
         if self.partials_wanted:
-            self.partials.write(rollup_partials(points))
-            merge_summary(self.summaries, summarise(points))
+            partials, summaries = aggregate(points)
+            self.partials.write(partials)
+            merge_summary(self.summaries, summaries)
         self.rows += len(points.steps)
 
     def close(self) -> None:
