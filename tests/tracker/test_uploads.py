@@ -403,7 +403,7 @@ def test_summaries_and_rollups_built_while_staging_equal_those_of_logged_points(
     points[19] = ("acc", 7, float("-inf"), 1001)
     points.append(("loss", 500, float("nan"), 9))  # the newest loss point is NaN
     points.append(("acc", 500, 2.0, 9))
-    points.append(("acc", 500, 2.0, 8))  # same step, older: not the newest
+    points.append(("acc", 500, 1.0, 8))  # same step, older: not the newest
     points = list(dict.fromkeys(points))  # log_batch drops a batch's repeats; the file holds each once
     rows = [f"{key},{step},{value},{timestamp}\n" for key, step, value, timestamp in points]
     if repeated:
