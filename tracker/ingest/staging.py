@@ -229,12 +229,12 @@ def aggregate(points: Points) -> tuple[bytes, dict[tuple[int, int], Summary]]:
     newest = _pick(steps == last_steps[pair_group], pair_group, timestamps, values, is_nan, last=True)
     summaries: dict[tuple[int, int], Summary] = {}
     for index, start in enumerate(pair_starts.tolist()):
-        row, at = int(order[start]), int(newest[index])
+        row, latest = int(order[start]), int(newest[index])
         summaries[(int(points.run_ids[row]), int(points.key_ids[row]))] = (
             int(counts[index]),
             float(lows[index]) if has_real[index] else None,
             float(highs[index]) if has_real[index] else None,
-            (int(steps[at]), int(timestamps[at]), float(values[at]), bool(is_nan[at])),
+            (int(steps[latest]), int(timestamps[latest]), float(values[latest]), bool(is_nan[latest])),
         )
     return rows.tobytes(), summaries
 

@@ -18,7 +18,6 @@ import hashlib
 import logging
 import queue
 import secrets
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -30,7 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
-from django.core.files import File
+from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -169,7 +168,8 @@ def create_upload(
     idempotency_key = validate_text(idempotency_key, field="Idempotency-Key", max_length=255).strip()
     file_name = (file_name or f"upload.{file_format}").replace("\\", "/").rsplit("/", 1)[-1][:200]
     target_key = _target_key(run=run, experiment=experiment, create_runs=create_runs)
-    with tempfile.TemporaryFile() as spooled:
+    # A named temporary file: the file-system storage moves it into place instead of copying it.
+    with TemporaryUploadedFile(file_name, "application/octet-stream", None, None) as spooled:
         size, sha256 = _spool(content, spooled)
         existing = _existing_upload(
             actor=actor, idempotency_key=idempotency_key, target_key=target_key, sha256=sha256
@@ -189,7 +189,7 @@ def create_upload(
             created_by=actor,
             heartbeat_at=timezone.now(),  # when it was queued, for the sweep
         )
-        upload.file.save(file_name, File(spooled), save=False)  # the file first, then the row
+        upload.file.save(file_name, spooled, save=False)  # the file first, then the row
     try:
         with transaction.atomic():
             upload.save()
