@@ -12,7 +12,7 @@
    and times only COPY. The worker's log (var/bench/bulk-worker-*.log) has one line per upload
    with the phase timings (parse, validate, pack, move, summaries).
 
-Figures: bench/README.md (2 M points, ratio 0.69–0.70 on a loaded 2-core machine).
+Figures: bench/README.md (2 M points, ratio 0.69 to 0.70 on a loaded 2-core machine).
 
 Last line: `bulk: points=N points_per_s=… copy_points_per_s=… ratio=… worker_peak_rss_mb=…`.
 
