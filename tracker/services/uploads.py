@@ -5,9 +5,10 @@ The life of an upload:
    commit. The same Idempotency-Key, or the same file for the same target, returns the upload
    that exists (unless that one failed).
 2. `ingest_upload` (the task) claims the row with a lease, streams the file batch by batch
-   through validation into a staging table, committing progress as it goes, then moves the
-   staged points into the point table, merges the summaries and appends the one audit event
-   in one short final transaction that takes the audit chain head last.
+   through validation into a spool file (binary COPY rows, plus partial summaries and rollups),
+   committing progress as it goes, then in one final transaction COPYs the spool into the point
+   table, merges the partials into the summaries and rollups and appends the one audit event,
+   taking the audit chain head last.
 3. `requeue_stalled_uploads` (Celery beat) queues again an upload whose task vanished: a
    broker restarted without persistence, a worker killed mid-file.
 """
@@ -462,7 +463,8 @@ def _finish(
     runs_created: int,
     timings: dict[str, float],
 ) -> None:
-    """The one short transaction: points, summaries, status, and the audit head taken last."""
+    """The final transaction: the points by one COPY, the summary and rollup merges, the status,
+    and the audit chain head taken last, so that other writers never wait for the COPY."""
     rows = spool.rows
     with transaction.atomic():
         # Lock the row: the sweep skips locked rows, and a second attempt waits here, then sees DONE.
