@@ -292,6 +292,28 @@ def _grouped_sql(*, rows: str, divisor: int) -> str:
     """
 
 
+def _finest_of_partials_sql(*, scratch: str) -> str:
+    """The finest level from partial rows: a bucket that one row holds (nearly all: only buckets
+    cut by a batch boundary, or spread through an unsorted file, have several) passes as it is,
+    and only the others are ranked and grouped."""
+    return f"""
+        WITH split AS (
+            SELECT run_id, key_id, bucket FROM {scratch} GROUP BY run_id, key_id, bucket HAVING count(*) > 1
+        )
+        SELECT s.* FROM {scratch} AS s WHERE NOT EXISTS (
+            SELECT 1 FROM split AS d WHERE d.run_id = s.run_id AND d.key_id = s.key_id AND d.bucket = s.bucket
+        )
+        UNION ALL
+        {
+        _grouped_sql(
+            rows=f"(SELECT s.* FROM {scratch} AS s JOIN split AS d ON d.run_id = s.run_id "
+            f"AND d.key_id = s.key_id AND d.bucket = s.bucket) AS split_rows",
+            divisor=1,
+        )
+    }
+    """
+
+
 def _level_rows_sql(*, rows: str, level: int) -> str:
     """A level's rows of SCRATCH_COLUMNS as MetricRollup rows."""
     return (
@@ -318,7 +340,11 @@ def merge_rollups_from_scratch(*, scratch: str, partial: bool = False) -> None:
             if level or partial:
                 table = f"{scratch}_level{level}"
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
-                grouped = _grouped_sql(rows=below, divisor=_FANOUT if level else 1)
+                grouped = (
+                    _grouped_sql(rows=below, divisor=_FANOUT)
+                    if level
+                    else _finest_of_partials_sql(scratch=scratch)
+                )
                 cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {grouped}")
                 created.append(table)
                 below = table
