@@ -470,3 +470,9 @@ def test_cells_with_spaces_around_them_are_read_by_the_careful_path(run, upload_
     )
     default = int(upload.created_at.timestamp() * 1000)
     assert list(stored) == [("loss", 0, 1.5, 7), ("loss", 1, 2.5, default)]
+
+
+def test_a_file_of_only_a_header_is_done_with_no_points(run, upload_file):
+    upload = upload_file("key,step,value\n", run=run)
+    assert (upload.status, upload.rows_done, upload.points_inserted) == ("done", 0, 0)
+    assert not MetricSummary.objects.filter(run=run).exists()
