@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
+from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from audit.tasks import verify_audit_chain
 from dashboard.views.audit import EVENTS_PER_PAGE, audit_page_url
@@ -25,7 +26,10 @@ def viewer_client(client, viewer):
 
 
 def _log(actor, *names):
-    return [create_experiment(actor=actor, name=name) for name in names]
+    """Write events and seal them, as the sealer does within seconds of their commit."""
+    experiments = [create_experiment(actor=actor, name=name) for name in names]
+    seal_events()
+    return experiments
 
 
 def _sequences(response) -> list[int]:

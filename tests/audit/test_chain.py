@@ -8,6 +8,7 @@ from django.db import connection
 
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record_event
+from audit.sealing import seal_events
 from audit.verification import verify_chain
 from tracker.services import create_experiment
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db
 def events(contributor):
     for name in ("a", "b", "c", "d"):
         create_experiment(actor=contributor, name=name)
+    seal_events()
     return list(AuditEvent.objects.order_by("sequence"))
 
 

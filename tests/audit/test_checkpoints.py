@@ -17,6 +17,7 @@ from audit.hashing import event_hash
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from audit.services import make_checkpoint
 from audit.tasks import make_checkpoint as make_checkpoint_task
+from audit.sealing import seal_events
 from audit.verification import verify_chain
 from config.exceptions import Conflict
 from tracker.services import create_experiment
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _log(actor, *names):
+    """Write events and seal them, as the sealer does within seconds of their commit."""
     for name in names:
         create_experiment(actor=actor, name=name)
+    seal_events()
 
 
 def _raw(sql, params=()):
