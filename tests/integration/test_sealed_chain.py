@@ -93,9 +93,10 @@ def _assert_whole_chain(committed: set[str]) -> None:
 
 def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verifies(postgres):
     """Four processes of eight threads, each thread on its own connection, a sealer looping."""
-    sealer = _spawn("manage.py", "seal_audit", "--loop", "--interval", "0.02", stderr=subprocess.STDOUT)
+    sealer = _spawn("manage.py", "seal_audit", "--loop", "--interval", "0.01", stderr=subprocess.STDOUT)
+    assert sealer.stdout and sealer.stdout.readline().startswith("Sealing the audit chain every")
     writers = [
-        _spawn("-m", "tests.integration.audit_writers", "burst", str(worker), "8", "12") for worker in range(4)
+        _spawn("-m", "tests.integration.audit_writers", "burst", str(worker), "8", "24") for worker in range(4)
     ]
     committed: set[str] = set()
     try:
@@ -109,8 +110,8 @@ def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verif
                 writer.kill()
         sealer.send_signal(signal.SIGINT)
         sealer_output, _ = sealer.communicate(timeout=60)
-    # 32 threads x 12 transactions, a quarter rolled back, a third of the rest with two events.
-    assert len(committed) == 32 * (9 + 3)
+    # 32 threads x 24 transactions, a quarter rolled back, a third of the rest with two events.
+    assert len(committed) == 32 * (18 + 6)
     # The loop sealed while writers were in flight and never met an event below its head.
     assert "SealingError" not in sealer_output
     _assert_whole_chain(committed)

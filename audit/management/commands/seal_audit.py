@@ -18,7 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["loop"]:
-            seal_forever(interval=options["interval"] or settings.AUDIT_SEAL_INTERVAL_SECONDS)
+            interval = options["interval"] or settings.AUDIT_SEAL_INTERVAL_SECONDS
+            self.stdout.write(f"Sealing the audit chain every {interval:g} s.")
+            self.stdout.flush()
+            seal_forever(interval=interval)
             return
         result = seal_events()
         self.stdout.write(
