@@ -9,6 +9,10 @@ own connection (processes, not threads, so the GIL never caps the service layer)
   service  each writer loops `tracker.services.log_metric` (one point, its own run; one
            transaction with its audit event each), with a sealer process sealing the audit chain
            every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
+  chain    diagnostic, plain psycopg again, isolating what the audit chain adds to a commit:
+           `headlock` is the old append (INSERT; SELECT head FOR UPDATE; UPDATE head; COMMIT),
+           `sealed` the new one (INSERT … audit_next_sequence(); COMMIT). Printed on its own
+           `chain:` line, before the last. (Its numbers are gaps in the audit sequence: harmless.)
 Each phase runs --seconds after every writer is ready (a barrier); commits/s = commits / seconds.
 The last line is `writes: name=value …`, the figures in FIGURES order; other measurements of
 issue #13 add their own entries to FIGURES. Results also go to bench/results/writes-<time>.json.
@@ -47,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--writers", type=int, default=32, help="concurrent writers per phase (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase (default 10)")
-    parser.add_argument("--phases", default="plain,service", help="comma-separated: plain, service")
+    parser.add_argument("--phases", default="plain,service", help="comma-separated: plain, service, chain")
     parser.add_argument("--verify", action="store_true", help="seal and verify the audit chain afterwards")
     return parser.parse_args()
 
@@ -83,6 +87,29 @@ def _plain_writer(index: int, barrier, seconds: float, results) -> None:
 
         def write(n: int) -> None:
             conn.execute(f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%s, %s)", (index, n))
+            conn.commit()
+
+        results.put(_timed(barrier, seconds, write))
+
+
+_CHAIN_APPENDS = {
+    "headlock": [
+        f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%(writer)s, %(n)s)",
+        f"SELECT n FROM {SCRATCH_TABLE}_head WHERE id = 1 FOR UPDATE",
+        f"UPDATE {SCRATCH_TABLE}_head SET n = n + 1 WHERE id = 1",
+    ],
+    "sealed": [f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%(writer)s, audit_next_sequence())"],
+}
+
+
+def _chain_writer(index: int, barrier, seconds: float, results, kind: str) -> None:
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+
+        def write(n: int) -> None:
+            for statement in _CHAIN_APPENDS[kind]:
+                conn.execute(statement, {"writer": index, "n": n})
             conn.commit()
 
         results.put(_timed(barrier, seconds, write))
@@ -132,18 +159,25 @@ def _run_writers(target, writers: int, seconds: float, extra: list[tuple]) -> in
     return total
 
 
-def plain_phase(args: argparse.Namespace) -> float:
+def _scratch_phase(args: argparse.Namespace, target, extra: tuple = ()) -> float:
+    """Commits/s of `target` writers into a fresh scratch table (and head row), dropped after."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
-        cursor.execute(f"CREATE TABLE {SCRATCH_TABLE} (id bigserial PRIMARY KEY, writer int, n int)")
+        cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}, {SCRATCH_TABLE}_head")
+        cursor.execute(f"CREATE TABLE {SCRATCH_TABLE} (id bigserial PRIMARY KEY, writer int, n bigint)")
+        cursor.execute(f"CREATE TABLE {SCRATCH_TABLE}_head (id int PRIMARY KEY, n bigint)")
+        cursor.execute(f"INSERT INTO {SCRATCH_TABLE}_head VALUES (1, 0)")
     try:
-        commits = _run_writers(_plain_writer, args.writers, args.seconds, [()] * args.writers)
+        commits = _run_writers(target, args.writers, args.seconds, [extra] * args.writers)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}, {SCRATCH_TABLE}_head")
     return commits / args.seconds
+
+
+def plain_phase(args: argparse.Namespace) -> float:
+    return _scratch_phase(args, _plain_writer)
 
 
 def service_phase(args: argparse.Namespace) -> float:
@@ -192,6 +226,10 @@ def main() -> None:
     if "service" in phases:
         FIGURES["service_32"] = round(service_phase(args))
         print(f"service: {FIGURES['service_32']:>8} commits/s ({args.writers} processes, log_metric)", flush=True)
+    chain: dict[str, int] = {}
+    if "chain" in phases:
+        chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}
+        print("chain: " + " ".join(f"{name}={value}" for name, value in chain.items()), flush=True)
     if FIGURES["plain_32"] and FIGURES["service_32"]:
         FIGURES["ratio"] = round(FIGURES["service_32"] / FIGURES["plain_32"], 2)
     result: dict[str, Any] = {
@@ -201,10 +239,11 @@ def main() -> None:
         "host": platform.node(),
         "cpus": os.cpu_count(),
         "figures": FIGURES,
+        "chain": chain,
     }
     if args.verify:
-        result["chain"] = verify_phase()
-        print(f"chain:   {result['chain']}")
+        result["verified"] = verify_phase()
+        print(f"verified: {result['verified']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"writes-{STAMP}.json").write_text(json.dumps(result, indent=2) + "\n")
     print("writes: " + " ".join(f"{name}={value}" for name, value in FIGURES.items() if value is not None))
