@@ -73,10 +73,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id}"
 
-    @property
-    def is_sealed(self) -> bool:
-        return self.hash is not None
-
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise AppendOnlyError("Audit events cannot be updated.")
@@ -84,6 +80,10 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
+
+    @property
+    def is_sealed(self) -> bool:
+        return self.hash is not None
 
 
 class AuditChainHead(models.Model):

@@ -80,7 +80,12 @@ def export_events(*, filters: EventFilter, batch_size: int = 2000) -> Iterator[C
 
     Unsealed events have no hash to verify yet; the sealer covers them within seconds.
     """
-    rows = filter_events(filters=filters).filter(hash__isnull=False).order_by("sequence").values_list(*ChainEvent._fields)
+    rows = (
+        filter_events(filters=filters)
+        .filter(hash__isnull=False)
+        .order_by("sequence")
+        .values_list(*ChainEvent._fields)
+    )
     for row in rows.iterator(chunk_size=batch_size):
         yield ChainEvent(*row)
 

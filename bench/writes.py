@@ -48,7 +48,9 @@ FIGURES: dict[str, float | None] = {
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--writers", type=int, default=32, help="concurrent writers per phase (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase (default 10)")
     parser.add_argument("--phases", default="plain,service", help="comma-separated: plain, service, chain")
@@ -126,7 +128,9 @@ def _service_writer(index: int, barrier, seconds: float, results, user_id: int, 
     base_ms = int(time.time() * 1000)
 
     def write(n: int) -> None:
-        log_metric(actor=user, run=run, point=MetricInput("loss", 1.0 / (n + 1), step=n, timestamp=base_ms + n))
+        log_metric(
+            actor=user, run=run, point=MetricInput("loss", 1.0 / (n + 1), step=n, timestamp=base_ms + n)
+        )
 
     results.put(_timed(barrier, seconds, write))
 
@@ -225,7 +229,10 @@ def main() -> None:
         print(f"plain:   {FIGURES['plain_32']:>8} commits/s ({args.writers} psycopg connections)", flush=True)
     if "service" in phases:
         FIGURES["service_32"] = round(service_phase(args))
-        print(f"service: {FIGURES['service_32']:>8} commits/s ({args.writers} processes, log_metric)", flush=True)
+        print(
+            f"service: {FIGURES['service_32']:>8} commits/s ({args.writers} processes, log_metric)",
+            flush=True,
+        )
     chain: dict[str, int] = {}
     if "chain" in phases:
         chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}

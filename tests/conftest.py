@@ -103,7 +103,9 @@ def audit_numbers_start_at_one(request):
     marker = request.node.get_closest_marker("django_db")
     if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
         return
-    transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
+    transactional = "transactional_db" in request.fixturenames or (
+        marker and marker.kwargs.get("transaction")
+    )
     request.getfixturevalue("transactional_db" if transactional else "db")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

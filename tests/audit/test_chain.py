@@ -7,8 +7,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit.models import AppendOnlyError, AuditEvent
-from audit.services import record_event
 from audit.sealing import seal_events
+from audit.services import record_event
 from audit.verification import verify_chain
 from tracker.services import create_experiment
 

@@ -15,9 +15,9 @@ from audit.checkpoint_format import MAIN_CHAIN, Head, key_id_of, parse_checkpoin
 from audit.checkpoints import public_key, signing_key
 from audit.hashing import event_hash
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from audit.tasks import make_checkpoint as make_checkpoint_task
-from audit.sealing import seal_events
 from audit.verification import verify_chain
 from config.exceptions import Conflict
 from tracker.services import create_experiment

@@ -62,7 +62,8 @@ def _thread(worker: int, thread: int, transactions: int, committed: list[str]) -
 def burst(worker: int, threads: int, transactions: int) -> None:
     committed: list[str] = []
     runners = [
-        threading.Thread(target=_thread, args=(worker, thread, transactions, committed)) for thread in range(threads)
+        threading.Thread(target=_thread, args=(worker, thread, transactions, committed))
+        for thread in range(threads)
     ]
     for runner in runners:
         runner.start()

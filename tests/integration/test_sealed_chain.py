@@ -96,7 +96,8 @@ def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verif
     sealer = _spawn("manage.py", "seal_audit", "--loop", "--interval", "0.01", stderr=subprocess.STDOUT)
     assert sealer.stdout and sealer.stdout.readline().startswith("Sealing the audit chain every")
     writers = [
-        _spawn("-m", "tests.integration.audit_writers", "burst", str(worker), "8", "24") for worker in range(4)
+        _spawn("-m", "tests.integration.audit_writers", "burst", str(worker), "8", "24")
+        for worker in range(4)
     ]
     committed: set[str] = set()
     try:
