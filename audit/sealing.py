@@ -36,10 +36,7 @@ SEAL_BATCH = 5000
 
 _TABLE = AuditEvent._meta.db_table
 _HEAD_TABLE = AuditChainHead._meta.db_table
-_UNSEALED = (
-    f"SELECT id, sequence, created_at, actor_name, action, object_type, object_id, before, after "
-    f"FROM {_TABLE} WHERE hash IS NULL AND sequence < %s ORDER BY sequence LIMIT %s"
-)
+_HASHED_FIELDS = ("id", "sequence", "created_at", "actor_name", "action", "object_type", "object_id")
 _RUNNING_FLOORS = (
     "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2 "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
@@ -101,15 +98,6 @@ def _link(rows: list[tuple], head_sequence: int, head_hash: str) -> list[tuple[s
     return linked
 
 
-_JSON_FIELD = AuditEvent._meta.get_field("after")
-
-
-def _parse_json(value):
-    """A raw JSON cell as the ORM reads it, so the sealer hashes what the verifier will read."""
-    # No expression: the column itself, not a key transform of it.
-    return _JSON_FIELD.from_db_value(value, None, connection)  # type: ignore[arg-type]
-
-
 def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
     """Seal up to `limit` final events after the head, in the caller's (or a new) transaction.
 
@@ -117,7 +105,8 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
     seal commits or rolls back with them. The sealer lock keeps a second sealer out.
     """
     postgres = connection.vendor == "postgresql"
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # A savepoint when nested: a refusal must not poison the caller's transaction.
+    with transaction.atomic(), connection.cursor() as cursor:
         if postgres:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [SEALER_LOCK_KEY])
             horizon = postgres_horizon()
@@ -130,8 +119,12 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
             AuditChainHead.objects.get_or_create(id=1)
             row = (0, GENESIS_HASH)
         head_sequence, head_hash = row
-        cursor.execute(_UNSEALED, [horizon, limit])
-        rows = [(*r[:7], _parse_json(r[7]), _parse_json(r[8])) for r in cursor.fetchall()]
+        # Read through the ORM, as the verifier reads: the hash covers the values it will see.
+        rows = list(
+            AuditEvent.objects.filter(hash__isnull=True, sequence__lt=horizon)
+            .order_by("sequence")
+            .values_list(*_HASHED_FIELDS, "before", "after")[:limit]
+        )
         if rows:
             linked = _link(rows, head_sequence, head_hash)
             sealed_at = datetime.now(UTC)
