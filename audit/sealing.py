@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -36,7 +37,17 @@ SEAL_BATCH = 5000
 
 _TABLE = AuditEvent._meta.db_table
 _HEAD_TABLE = AuditChainHead._meta.db_table
-_HASHED_FIELDS = ("id", "sequence", "created_at", "actor_name", "action", "object_type", "object_id")
+# The columns event_hash covers, besides the link.
+_HASHED_FIELDS = (
+    "sequence",
+    "created_at",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+)
 _RUNNING_FLOORS = (
     "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2 "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
@@ -73,26 +84,17 @@ def postgres_horizon() -> int:
     return min([last_value + 1, *floors])
 
 
-def _link(rows: list[tuple], head_sequence: int, head_hash: str) -> list[tuple[str, str, int]]:
+def _link(rows: list[dict[str, Any]], head_sequence: int, head_hash: str) -> list[tuple[str, str, int]]:
     """(previous_hash, hash, id) for each row, chained on from the head in sequence order."""
     linked, previous = [], head_hash
-    for event_id, sequence, created_at, actor_name, action, object_type, object_id, before, after in rows:
+    for row in rows:
+        event_id, sequence = row.pop("id"), row["sequence"]
         if sequence <= head_sequence:
             raise SealingError(
                 f"event #{sequence} is unsealed below the sealed head #{head_sequence}; "
                 "it cannot be sealed without rewriting the chain"
             )
-        digest = event_hash(
-            sequence=sequence,
-            created_at=created_at,
-            actor_name=actor_name,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=before,
-            after=after,
-            previous_hash=previous,
-        )
+        digest = event_hash(previous_hash=previous, **row)
         linked.append((previous, digest, event_id))
         previous, head_sequence = digest, sequence
     return linked
@@ -123,7 +125,7 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
         rows = list(
             AuditEvent.objects.filter(hash__isnull=True, sequence__lt=horizon)
             .order_by("sequence")
-            .values_list(*_HASHED_FIELDS, "before", "after")[:limit]
+            .values("id", *_HASHED_FIELDS)[:limit]
         )
         if rows:
             linked = _link(rows, head_sequence, head_hash)
@@ -132,7 +134,7 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
                 f"UPDATE {_TABLE} SET previous_hash = %s, hash = %s, sealed_at = %s WHERE id = %s",
                 [(previous, digest, sealed_at, event_id) for previous, digest, event_id in linked],
             )
-            head_sequence, head_hash = rows[-1][1], linked[-1][1]
+            head_sequence, head_hash = rows[-1]["sequence"], linked[-1][1]
             cursor.execute(
                 f"UPDATE {_HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1", [head_sequence, head_hash]
             )
