@@ -10,7 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAFE = {
     "DEBUG": "false",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7iO4yK9xW1qE6",
+    "REDIS_URL": "redis://redis.example.test:6379/0",
+    "CELERY_EAGER": "",
     "ALLOWED_HOSTS": "ledger.example.test",
     "DATABASE_URL": "postgres://u:p@db.example.test:5432/labledger",
     "AUDIT_SIGNING_KEY_FILE": "/run/secrets/audit-signing-key.pem",
@@ -40,6 +42,16 @@ def test_production_settings_start_with_safe_values():
         ({"DEBUG": "true"}, "DEBUG must be off in production"),
         ({"SECRET_KEY": "embedded-mode-development-key-not-for-production"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        # Django's own definition of weak (security.W009): short, few distinct characters, or a
+        # key `startproject` generated for development.
+        ({"SECRET_KEY": "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7iO4yK9xW1q"}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": "abcd" * 20}, "SECRET_KEY is too weak for production: it needs at least 50"),
+        (
+            {"SECRET_KEY": "django-insecure-" + "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7i"},
+            "SECRET_KEY is too weak",
+        ),
+        ({"REDIS_URL": ""}, "REDIS_URL must be set in production"),
+        ({"CELERY_EAGER": "true"}, "CELERY_EAGER must be off in production"),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "DATABASE_URL must point at PostgreSQL in production"),
         (
             {"AUDIT_SIGNING_KEY_FILE": ""},
