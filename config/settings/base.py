@@ -130,6 +130,15 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Where artifacts and uploaded files go: "filesystem" (ARTIFACT_ROOT) or "s3", an S3-compatible
+# bucket named by AWS_* variables (config/storage.py, docs/operations.md).
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="filesystem")
+if ARTIFACT_STORAGE == "s3":
+    from config.storage import s3_storage_options
+
+    STORAGES["default"] = {"BACKEND": "config.storage.ArtifactS3Storage", "OPTIONS": s3_storage_options(env)}
+elif ARTIFACT_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"ARTIFACT_STORAGE={ARTIFACT_STORAGE!r} must be 'filesystem' or 's3'.")
 # What production serves static files with (collectstatic at image build): names carrying a
 # content hash, which whitenoise caches as immutable for ten years, and a gzip copy of each
 # file it serves to browsers that accept it (plotly.min.js: 4.8 MB, about 1.4 MB gzipped).
