@@ -11,6 +11,8 @@ import environ
 import plotly
 from django.core.exceptions import ImproperlyConfigured
 
+from config.csp import CSP_DIRECTIVES
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -68,6 +70,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI assets served locally, never from a CDN
     "django_tables2",
     "axes",
+    "csp",
     "accounts",
     "audit",
     "tracker",
@@ -77,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "config.middleware.RefuseNulCharacters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -131,6 +135,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "accounts.lockouts.lockout_response"
 AXES_VERBOSE = False
+# Content-Security-Policy on every response (django-csp, config/csp.py): scripts and styles only
+# from this server's files; no inline script, no style="" attributes. The hashes let in the few
+# <style> elements Plotly.js creates itself; a page that needs more relaxes it for itself only.
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": CSP_DIRECTIVES}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:experiment-list"
 LOGOUT_REDIRECT_URL = "login"
