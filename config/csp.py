@@ -66,3 +66,17 @@ CSP_DIRECTIVES: dict[str, list[str]] = {
 # drawing code with `new Function`: that page alone allows 'unsafe-eval'. Every other chart is
 # SVG and needs no eval.
 PARALLEL_COORDINATES = {"script-src": [SELF, UNSAFE_EVAL]}
+
+
+def swagger_ui_policy() -> dict[str, list[str]]:
+    """What the API docs page adds: drf-spectacular's Swagger UI page carries one fixed <style>
+    block of its own, allowed by its hash (read from the installed template, so it follows
+    upgrades). Its script is served as a file by SpectacularSwaggerSplitView."""
+    import re
+    from pathlib import Path
+
+    import drf_spectacular
+
+    template = Path(drf_spectacular.__file__).parent / "templates" / "drf_spectacular" / "swagger_ui.html"
+    styles = re.findall(r"<style>(.*?)</style>", template.read_text(), flags=re.DOTALL)
+    return {"style-src-elem": [sha256_source(style) for style in styles]}
