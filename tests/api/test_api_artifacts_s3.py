@@ -159,3 +159,33 @@ def test_mlflow_client_logs_and_downloads_artifacts_through_the_bucket(
         f"runs/{run_id}/bundle/plots/curve.csv",
     }
     assert Artifact.objects.filter(run__uuid=run_id).count() == 3
+
+
+@pytest.mark.parametrize("file_name", ["metrics.csv", "metrics.parquet"])
+def test_bulk_uploads_are_stored_in_and_ingested_from_the_bucket(
+    s3_artifact_storage, s3_client, contributor, run, django_capture_on_commit_callbacks, file_name
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tracker.models import MetricPoint
+    from tracker.services.uploads import create_upload
+
+    steps = list(range(5000))
+    if file_name.endswith(".csv"):
+        content = ("key,step,value\n" + "".join(f"loss,{s},{1 / (s + 1)}\n" for s in steps)).encode()
+    else:  # Parquet is read footer first: the reader seeks, which is a ranged GET here
+        buffer = io.BytesIO()
+        table = pa.table({"key": ["loss"] * len(steps), "step": steps, "value": [1 / (s + 1) for s in steps]})
+        pq.write_table(table, buffer, row_group_size=1000)
+        content = buffer.getvalue()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        upload = create_upload(
+            actor=contributor, content=io.BytesIO(content), file_name=file_name, run=run
+        ).upload
+    upload.refresh_from_db()
+
+    assert upload.status == "done", upload.error_message
+    assert MetricPoint.objects.filter(run=run).count() == len(steps)
+    assert _objects(s3_client, s3_artifact_storage) == {upload.file.name: len(content)}
