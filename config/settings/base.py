@@ -164,7 +164,7 @@ STORAGES = {
 }
 # Where artifacts and uploaded files go: "filesystem" (ARTIFACT_ROOT) or "s3", an S3-compatible
 # bucket named by AWS_* variables (config/storage.py, docs/operations.md).
-ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="filesystem")
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="") or "filesystem"
 if ARTIFACT_STORAGE == "s3":
     from config.storage import s3_storage_options
 
