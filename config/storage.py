@@ -53,6 +53,10 @@ class _ObjectReader(io.RawIOBase):
         if self._body is None:
             self._body = self._obj.get(Range=f"bytes={self._position}-")["Body"]
         data = self._body.read(len(buffer))
+        if not data:  # a dropped connection must not look like the end of the file
+            raise OSError(
+                f"{self._obj.key}: the bucket's response ended at byte {self._position} of {self._size}"
+            )
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)
