@@ -189,3 +189,18 @@ def test_bulk_uploads_are_stored_in_and_ingested_from_the_bucket(
     assert upload.status == "done", upload.error_message
     assert MetricPoint.objects.filter(run=run).count() == len(steps)
     assert _objects(s3_client, s3_artifact_storage) == {upload.file.name: len(content)}
+
+
+def test_a_bucket_response_that_ends_early_is_an_error_not_a_short_file():
+    from config.storage import _ObjectReader
+
+    class Cut:
+        key = "runs/x/w.bin"
+
+        def get(self, Range):  # boto3's spelling
+            return {"Body": io.BytesIO(b"abc")}
+
+    reader = io.BufferedReader(_ObjectReader(Cut(), 10))
+
+    with pytest.raises(OSError, match=r"runs/x/w.bin: the bucket's response ended at byte 3 of 10"):
+        reader.read()
