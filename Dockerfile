@@ -27,7 +27,8 @@ COPY . .
 # step: the real SECRET_KEY and database come from the environment at run time. /app/var holds
 # the collected static files; /data/artifacts is where the artifact volume is mounted. Both
 # belong to the app user so that `collectstatic` on start and artifact writes work.
-RUN SECRET_KEY=collectstatic-only-not-a-real-secret \
+RUN SECRET_KEY=collectstatic-only-not-a-real-secret-but-long-enough-for-the-check \
+    REDIS_URL=redis://collectstatic-only.invalid:6379/0 \
     DEBUG=false \
     ALLOWED_HOSTS=localhost \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \

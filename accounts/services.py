@@ -14,6 +14,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
@@ -109,11 +110,12 @@ def _credential_cache_key(username: str, password: str) -> str:
     return f"basic-auth:{digest}"
 
 
-def user_for_password(username: str, password: str) -> Any | None:
+def user_for_password(username: str, password: str, *, request: HttpRequest) -> Any | None:
     """The active user for HTTP Basic credentials (the mlflow client's username/password).
 
     An API token is accepted as the password too, so a CI job can use Basic auth without a
-    person's password.
+    person's password. Wrong passwords count towards the failed-login lockout of `request`'s
+    address (django-axes, accounts/lockouts.py), exactly as on the login page.
     """
     if password.startswith(TOKEN_PREFIX):
         user = user_for_token(password)
@@ -126,7 +128,7 @@ def user_for_password(username: str, password: str) -> Any | None:
         # A changed password changes the stored hash, which voids what was remembered.
         if user is not None and user.password == password_hash:
             return user
-    user = authenticate(username=username, password=password)
+    user = authenticate(request, username=username, password=password)
     if user is None:
         return None
     cache.set(key, (user.pk, user.password), PASSWORD_CHECK_TTL_SECONDS)

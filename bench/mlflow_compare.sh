@@ -41,7 +41,8 @@ export DJANGO_SETTINGS_MODULE=config.settings.production
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export SECRET_KEY="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export DEBUG=false ALLOWED_HOSTS=127.0.0.1 ARTIFACT_ROOT="$scratch/artifacts-$stamp"
-unset REDIS_URL  # no Celery work in these phases
+# Production settings require a broker; no Celery work happens in these phases.
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 cd "$root"
 .venv/bin/python manage.py migrate --noinput -v 0
 .venv/bin/python manage.py collectstatic --noinput -v 0

@@ -5,11 +5,13 @@ The docs page loads Swagger UI from the drf-spectacular-sidecar package's static
 drf-spectacular's Redoc template loads web fonts from Google.
 """
 
+from csp.decorators import csp_update
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.api import MeApi
+from config.csp import swagger_ui_policy
 
 
 def unknown_endpoint(request, *args, **kwargs):
@@ -29,5 +31,10 @@ urlpatterns = [
     path("v1/", include("audit.api.urls")),
     re_path(r"^v1/", unknown_endpoint),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (config/csp.py).
+    path(
+        "docs/",
+        csp_update(swagger_ui_policy())(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]

@@ -10,21 +10,25 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAFE = {
     "DEBUG": "false",
-    "SECRET_KEY": "x" * 50,
+    "SECRET_KEY": "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7iO4yK9xW1qE6",
+    "REDIS_URL": "redis://redis.example.test:6379/0",
+    "CELERY_EAGER": "",
     "ALLOWED_HOSTS": "ledger.example.test",
     "DATABASE_URL": "postgres://u:p@db.example.test:5432/labledger",
     "AUDIT_SIGNING_KEY_FILE": "/run/secrets/audit-signing-key.pem",
     "AUDIT_CHECKPOINT_FILE": "/mnt/audit/checkpoints.jsonl",
     "AUDIT_SIGNING_KEY": "",
     "AUDIT_CHECKPOINT_STORAGE": "",
+    "ARTIFACT_STORAGE": "",
+    "AWS_STORAGE_BUCKET_NAME": "",
 }
 
 
-def _import_production(**overrides: str) -> subprocess.CompletedProcess:
+def _import_production(code: str = "print(settings.DEBUG)", **overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in SAFE}
     env.update({k: v for k, v in {**SAFE, **overrides}.items() if v is not None})
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
-    code = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+    code = f"import django; django.setup(); from django.conf import settings; {code}"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
@@ -40,6 +44,21 @@ def test_production_settings_start_with_safe_values():
         ({"DEBUG": "true"}, "DEBUG must be off in production"),
         ({"SECRET_KEY": "embedded-mode-development-key-not-for-production"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        # Django's own definition of weak (security.W009): short, few distinct characters, or a
+        # key `startproject` generated for development.
+        ({"SECRET_KEY": "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7iO4yK9xW1q"}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": "abcd" * 20}, "SECRET_KEY is too weak for production: it needs at least 50"),
+        (
+            {"SECRET_KEY": "django-insecure-" + "kX9-vQ2_pL7mZ4rT8wY1nB6cH3jF0sD5gA2eU7i"},
+            "SECRET_KEY is too weak",
+        ),
+        ({"REDIS_URL": ""}, "REDIS_URL must be set in production"),
+        ({"CELERY_EAGER": "true"}, "CELERY_EAGER must be off in production"),
+        (
+            {"ARTIFACT_STORAGE": "s3"},
+            "ARTIFACT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME (the artifact bucket).",
+        ),
+        ({"ARTIFACT_STORAGE": "ftp"}, "ARTIFACT_STORAGE='ftp' must be 'filesystem' or 's3'."),
         ({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, "DATABASE_URL must point at PostgreSQL in production"),
         (
             {"AUDIT_SIGNING_KEY_FILE": ""},
@@ -61,3 +80,19 @@ def test_booleans_are_parsed_strictly():
     result = _import_production(DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean: use true/false, yes/no, on/off or 1/0." in result.stderr
+
+
+def test_artifact_storage_s3_selects_the_bucket_storage_from_aws_variables():
+    result = _import_production(
+        ARTIFACT_STORAGE="s3",
+        AWS_STORAGE_BUCKET_NAME="labledger-artifacts",
+        AWS_S3_ENDPOINT_URL="http://minio:9000",
+        AWS_S3_ADDRESSING_STYLE="path",
+        code="print(settings.STORAGES['default'])",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "'BACKEND': 'config.storage.ArtifactS3Storage'" in result.stdout
+    assert "'bucket_name': 'labledger-artifacts'" in result.stdout
+    assert "'endpoint_url': 'http://minio:9000'" in result.stdout
+    assert "'file_overwrite': False" in result.stdout

@@ -4,11 +4,14 @@ Every value comes from the environment (django-environ); the defaults are safe o
 one machine. `config.settings.production` refuses them.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 import plotly
 from django.core.exceptions import ImproperlyConfigured
+
+from config.csp import CSP_DIRECTIVES
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally, never from a CDN
     "django_tables2",
+    "axes",
+    "csp",
     "accounts",
     "audit",
     "tracker",
@@ -75,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "config.middleware.RefuseNulCharacters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -83,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during the request into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -107,6 +115,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Failed-login throttling (django-axes, accounts/lockouts.py): the login page, the admin and Basic
+# credentials on the MLflow API. LOGIN_FAILURE_LIMIT failures of one username from one address lock
+# that pair out for LOGIN_COOLOFF_MINUTES; attempts during a lockout neither count nor extend it.
+# The address is REMOTE_ADDR: behind a reverse proxy every client shares the proxy's, so lockouts
+# then act per username (X-Forwarded-For is not trusted: a client could rotate it).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_COOLOFF_MINUTES = env.int("LOGIN_COOLOFF_MINUTES", default=15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockouts.lockout_response"
+AXES_VERBOSE = False
+# Content-Security-Policy on every response (django-csp, config/csp.py): scripts and styles only
+# from this server's files; no inline script, no style="" attributes. The hashes let in the few
+# <style> elements Plotly.js creates itself; a page that needs more relaxes it for itself only.
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": CSP_DIRECTIVES}
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:experiment-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -130,6 +162,15 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Where artifacts and uploaded files go: "filesystem" (ARTIFACT_ROOT) or "s3", an S3-compatible
+# bucket named by AWS_* variables (config/storage.py, docs/operations.md).
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="") or "filesystem"
+if ARTIFACT_STORAGE == "s3":
+    from config.storage import s3_storage_options
+
+    STORAGES["default"] = {"BACKEND": "config.storage.ArtifactS3Storage", "OPTIONS": s3_storage_options(env)}
+elif ARTIFACT_STORAGE != "filesystem":
+    raise ImproperlyConfigured(f"ARTIFACT_STORAGE={ARTIFACT_STORAGE!r} must be 'filesystem' or 's3'.")
 # What production serves static files with (collectstatic at image build): names carrying a
 # content hash, which whitenoise caches as immutable for ten years, and a gzip copy of each
 # file it serves to browsers that accept it (plotly.min.js: 4.8 MB, about 1.4 MB gzipped).
@@ -190,7 +231,10 @@ AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = env.int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=600)
 AUDIT_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_VERIFY_INTERVAL_SECONDS", default=3600)
 AUDIT_FULL_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_FULL_VERIFY_INTERVAL_SECONDS", default=86400)
+# Writers commit events unsealed; the sealer links them into the chain this often (audit.sealing).
+AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE |= {
+    "audit-seal": {"task": "audit.seal_events", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-checkpoint": {"task": "audit.make_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify_chain", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {

@@ -8,7 +8,14 @@ from .base import STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="labledger-test-artifacts-"))
-STORAGES = {**STORAGES, "default": {**STORAGES["default"], "OPTIONS": {"location": str(ARTIFACT_ROOT)}}}
+# A folder whatever ARTIFACT_STORAGE says: the S3 tests point the storage at their own bucket.
+STORAGES = {
+    **STORAGES,
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ARTIFACT_ROOT)},
+    },
+}
 
 # Each test session signs checkpoints with its own throwaway key. No checkpoint file by default:
 # the database is rolled back after each test but a file would not be, and checkpoints left by

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from config.csp import PARALLEL_COORDINATES
 from config.exceptions import InvalidInput
 from tracker.selectors.comparison import compare_runs
 
@@ -19,6 +21,7 @@ DEFAULT_KEYS = 5  # charts drawn when no key is chosen: the first few metric key
 
 @require_GET
 @viewer_required
+@csp_update(PARALLEL_COORDINATES)  # only this page draws parallel coordinates (config/csp.py)
 def compare(request: HttpRequest) -> HttpResponse:
     form = CompareForm(request.GET)
     if not form.is_valid():

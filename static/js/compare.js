@@ -5,6 +5,12 @@
 (function () {
   "use strict";
 
+  // Run colours arrive as data attributes: the Content-Security-Policy refuses style="" in the
+  // page, while a style property set from a script file is allowed.
+  Array.prototype.forEach.call(document.querySelectorAll(".swatch[data-colour]"), function (swatch) {
+    swatch.style.backgroundColor = swatch.dataset.colour;
+  });
+
   var configElement = document.getElementById("compare-config");
   var C = window.LabLedgerCharts;
   if (!configElement || typeof window.Plotly === "undefined" || !C) {

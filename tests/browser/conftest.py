@@ -64,6 +64,7 @@ class Recorded:
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -71,10 +72,26 @@ def recorded() -> Recorded:
     return Recorded()
 
 
+# Runs in every document before its own scripts (Playwright's init scripts are not subject to the
+# page's CSP): each securitypolicyviolation event becomes a console message the fixture records.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + (event.blockedURI || "inline")
+    + " at " + event.sourceFile + ":" + event.lineNumber + " sample " + JSON.stringify(event.sample));
+});
+"""
+
+
+def _is_csp_violation(text: str) -> bool:
+    return text.startswith("CSP violation: ") or "Content Security Policy" in text
+
+
 @pytest.fixture
 def page(chromium, live_server, recorded):
-    """A fresh browser context whose requests and dialogs are recorded and checked afterwards."""
+    """A fresh browser context whose requests, dialogs and CSP violations are recorded and checked
+    afterwards: a page that breaks under the Content-Security-Policy fails its test."""
     context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.on("request", lambda request: recorded.requests.append(request.url))
@@ -84,9 +101,14 @@ def page(chromium, live_server, recorded):
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    page.on(
-        "console", lambda message: message.type == "error" and recorded.console_errors.append(message.text)
-    )
+
+    def on_console(message) -> None:
+        if _is_csp_violation(message.text):
+            recorded.csp_violations.append(message.text)
+        elif message.type == "error":
+            recorded.console_errors.append(message.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: recorded.console_errors.append(str(error)))
     yield page
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -98,6 +120,7 @@ def page(chromium, live_server, recorded):
     with contextlib.suppress(PlaywrightTimeoutError):
         page.wait_for_load_state("networkidle", timeout=5_000)
     context.close()
+    assert recorded.csp_violations == [], f"the Content-Security-Policy refused: {recorded.csp_violations}"
     assert recorded.dialogs == [], f"a dialog opened: {recorded.dialogs}"
     server = urlsplit(live_server.url).netloc
     network = [urlsplit(url) for url in recorded.requests if urlsplit(url).scheme not in ("data", "blob")]

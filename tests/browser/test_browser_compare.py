@@ -154,7 +154,9 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     # Group by a param: a mean line with a min-max band per group, from the server.
     with page.expect_response(lambda response: "group_by=opt" in response.url):
         page.select_option("#group-by", "opt")
-    page.wait_for_function("document.getElementById('compare-chart-0').data.some(t => t.fill === 'tonexty')")
+    page.wait_for_function(
+        "() => document.getElementById('compare-chart-0').data.some(t => t.fill === 'tonexty')"
+    )
     grouped = traces(page, "compare-chart-0")
     assert [t["fill"] for t in grouped].count("tonexty") == 2
     assert [t["name"] for t in grouped if t["showlegend"]] == ["opt=adam (2 runs)", "opt=sgd (2 runs)"]
@@ -216,7 +218,7 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
     grown = traces(page, "compare-chart-0")[1]
     assert grown["n"] > before + 5
     finish_run(actor=contributor, run=live)
-    page.wait_for_function("document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
+    page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
 
 
 def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(

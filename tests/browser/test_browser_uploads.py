@@ -31,7 +31,7 @@ def test_a_running_upload_s_bar_moves_by_polling_and_the_page_shows_the_counts_w
     assert bar.get_attribute("value") == "1000"
     page.evaluate("window.reloaded = false")  # a reload would drop this marker
     BulkUpload.objects.filter(pk=upload.pk).update(bytes_done=upload.size_bytes // 2, rows_done=500)
-    page.wait_for_function(f"document.querySelector('progress').value == {upload.size_bytes // 2}")
+    page.wait_for_function(f"() => document.querySelector('progress').value == {upload.size_bytes // 2}")
     assert page.evaluate("window.reloaded") is False
     assert "500 rows" in page.locator("[data-field=counts]").text_content()
     SCREENSHOTS.mkdir(exist_ok=True)

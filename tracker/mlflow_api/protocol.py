@@ -29,6 +29,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.lockouts import is_locked_out, lockout_message
 from accounts.roles import Role, role_of
 from accounts.services import user_for_password, user_for_token
 from config.exceptions import (
@@ -296,7 +297,9 @@ def authenticated_user(request: HttpRequest) -> Any:
             raise Unauthenticated("Malformed Basic credentials.") from None
         username, separator, password = decoded.partition(":")
         if separator:
-            user = user_for_password(username, password)
+            user = user_for_password(username, password, request=request)
+            if user is None and is_locked_out(request):
+                raise PermissionDenied(lockout_message(username))
     elif not header:
         raise Unauthenticated(
             "Authentication required: set MLFLOW_TRACKING_TOKEN to a Lab Ledger API token, "

@@ -1,0 +1,76 @@
+"""The Content-Security-Policy: on every response, no inline code in our templates, and the Plotly
+hashes in config/csp.py still match the installed plotly.min.js (tests/browser checks the pages)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+
+from config.csp import CSP_DIRECTIVES, PLOTLY_MAPLIBRE_STYLE_SHA256, PLOTLY_TEXT_STYLES, sha256_source
+
+TEMPLATES = Path(settings.BASE_DIR) / "templates"
+PLOTLY_JS = settings.PLOTLY_PACKAGE_DATA / "plotly.min.js"
+
+
+def test_the_maplibre_style_hash_matches_the_installed_plotly():
+    source = PLOTLY_JS.read_text(encoding="utf-8")
+    inserted = re.search(r"\.textContent='(\.maplibregl-map\{[^'\\]*)'", source)
+
+    assert inserted is not None, "plotly.min.js no longer inserts MapLibre's stylesheet: drop its hash"
+    assert sha256_source(inserted.group(1)) == PLOTLY_MAPLIBRE_STYLE_SHA256
+
+
+def test_the_text_styles_match_the_installed_plotly():
+    source = PLOTLY_JS.read_text(encoding="utf-8")
+    table = re.search(r"\{sup:\"[^\"]*\",sub:[^}]*\}", source)
+
+    assert table is not None, "plotly.min.js's pseudo-HTML style table moved: recheck config/csp.py"
+    assert set(re.findall(r'\w+:"([^"]*)"', table.group(0))) == set(PLOTLY_TEXT_STYLES)
+
+
+def test_every_kind_of_response_carries_the_policy(client, viewer, api_client_for):
+    client.force_login(viewer)
+
+    responses = {
+        "page": client.get("/"),
+        "login": client.get("/accounts/login/"),
+        "native api": api_client_for(viewer).get("/api/v1/me"),
+        "mlflow api": client.get("/api/2.0/mlflow/experiments/search"),
+        "not found": client.get("/no-such-page/"),
+    }
+
+    for name, response in responses.items():
+        header = response["Content-Security-Policy"]
+        assert "default-src 'self'" in header, name
+        assert "frame-ancestors 'none'" in header, name
+        assert "'unsafe-inline'" not in header and "'unsafe-eval'" not in header, name
+
+
+def test_only_the_compare_page_allows_eval(client, viewer, run):
+    client.force_login(viewer)
+
+    header = client.get("/compare/", {"runs": [run.uuid]})["Content-Security-Policy"]
+
+    assert "script-src 'self' 'unsafe-eval'" in header
+    assert CSP_DIRECTIVES["script-src"] == ["'self'"]
+
+
+# What a CSP without 'unsafe-inline' refuses: script elements with code, style elements, style
+# attributes and event-handler attributes. A <script> that only carries data (json_script) is fine.
+_INLINE = re.compile(
+    r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>"
+    r"|<style\b|\sstyle=|\son[a-z]+=|javascript:",
+    re.IGNORECASE,
+)
+
+
+def test_templates_hold_no_inline_script_style_or_handlers():
+    found = [
+        f"{path.relative_to(TEMPLATES)}: {match.group(0)}"
+        for path in sorted(TEMPLATES.rglob("*.html"))
+        for match in _INLINE.finditer(path.read_text())
+    ]
+
+    assert found == []
