@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for ingest's server helpers
 
-from ingest import RESULTS, SCRATCH, STAMP, Server, setup_django  # noqa: E402
+from ingest import RESULTS, SCRATCH, STAMP, Server, setup_django
 
 FIGURES = ("commit_floor_ms", "noop_share_ms", "log_metric_share_ms", "version_share_ms")
 
@@ -126,8 +126,13 @@ def commit_floor_ms(database_url: str, calls: int) -> float:
 
 
 def _share(
-    real: _Caller, replay: _Caller, server: _Replay, request: Callable[[int], tuple[str, str, bytes | None]],
-    *, calls: int, rounds: int,
+    real: _Caller,
+    replay: _Caller,
+    server: _Replay,
+    request: Callable[[int], tuple[str, str, bytes | None]],
+    *,
+    calls: int,
+    rounds: int,
 ) -> dict[str, float]:
     """p50 to gunicorn minus p50 to the replaying server, in alternating rounds."""
     real_times: list[float] = []
@@ -218,7 +223,9 @@ def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=400, help="timed calls per endpoint (default 400)")
     parser.add_argument("--rounds", type=int, default=8, help="real/replayed alternations (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
@@ -235,7 +242,8 @@ def main() -> int:
             f"{name:<10} share {row['share_ms']:6.2f} ms  (p50 {row['p50_ms']:.2f}, p95 {row['p95_ms']:.2f}, "
             f"client alone {row['client_p50_ms']:.2f})"
         )
-    print(f"budget per write (noop share + 2 x commit floor): {budget:.2f} ms; load {figures['load_average']}")
+    print(f"budget per write (noop share + 2 x commit floor): {budget:.2f} ms")
+    print(f"load average at the end: {figures['load_average']}")
     print(f"results: {out}")
     print(f"shares: {shares_line(figures)}")
     return 0

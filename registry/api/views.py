@@ -11,7 +11,7 @@ from accounts.api import ApiView
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
 from tracker.api.serializers import KeyValueSerializer, tag_inputs
-from tracker.selectors import get_run
+from tracker.selectors import get_run_ref
 
 
 def _model(name: str):
@@ -151,7 +151,7 @@ class ModelVersionCreateApi(ApiView):
         version = services.create_model_version(
             actor=request.user,
             model=model,
-            run=get_run(run_id=data["run_id"]),
+            run=get_run_ref(run_id=data["run_id"]),
             source=data["source"],
             description=data["description"],
             tags=tag_inputs(data["tags"]),
