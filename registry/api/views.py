@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from accounts.api import ApiView
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
+from registry.models import ModelAlias, ModelVersionTag
 from tracker.api.serializers import KeyValueSerializer, tag_inputs
 from tracker.selectors import get_run_ref
 
@@ -156,6 +157,13 @@ class ModelVersionCreateApi(ApiView):
             description=data["description"],
             tags=tag_inputs(data["tags"]),
         )
+        if not data["tags"]:
+            # Known without asking: a version made just now has no aliases and no tags. Only this
+            # response sees the object, so the empty relations cannot go stale.
+            version._prefetched_objects_cache = {
+                "aliases": ModelAlias.objects.none(),
+                "tags": ModelVersionTag.objects.none(),
+            }
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 

@@ -345,14 +345,9 @@ def create_model_version(
     )
     with transaction.atomic():
         _insert_version(version)
-        version_tags = ModelVersionTag.objects.bulk_create(
+        ModelVersionTag.objects.bulk_create(
             [ModelVersionTag(version=version, key=t.key, value=t.value) for t in tags]
         )
-        # What a response reads back, known without asking: a new version has no aliases, and
-        # no tags unless these.
-        version._prefetched_objects_cache = {"aliases": ModelAlias.objects.none()}
-        if not version_tags:
-            version._prefetched_objects_cache["tags"] = ModelVersionTag.objects.none()
         record_registry_event(
             actor=actor,
             action="model_version.created",
