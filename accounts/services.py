@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record_event
+from config.db import prepared_cursor
 from config.exceptions import NotFound, PermissionDenied
 
 from .models import ApiToken
@@ -85,7 +86,7 @@ def _token_user(stale_before: datetime, token_hash: str) -> Any | None:
     if connection.vendor != "postgresql":  # SQLite's datetimes need the ORM's converters
         return next(iter(user_model.objects.raw(_token_user_sql(), [stale_before, token_hash])), None)
     # A plain cursor and Model.from_db: a raw queryset's column mapping cost more than the query.
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(_token_user_sql(), [stale_before, token_hash])
         row = cursor.fetchone()
     if row is None:

@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
+from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
 from registry.models import (
     AliasHistory,
@@ -287,7 +288,7 @@ def _insert_version(version: ModelVersion) -> None:
     selected[number] = "COALESCE(MAX(version), 0) + 1"
     del values[number]
     versions, models = ModelVersion._meta.db_table, RegisteredModel._meta.db_table
-    with connection.cursor() as cursor, cursor.connection.pipeline():
+    with prepared_cursor() as cursor, cursor.connection.pipeline():
         cursor.execute(
             f"UPDATE {models} SET updated_at = %s WHERE id = %s AND deleted_at IS NULL",
             [now, version.model_id],

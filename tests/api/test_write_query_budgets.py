@@ -18,6 +18,7 @@ from audit.services import record_event
 from registry.models import ModelVersion
 from tests.factories import RegisteredModelFactory
 from tracker.models import ExperimentKey, MetricPoint, MetricRollup, MetricSummary
+from tracker.services import MetricInput, log_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +128,22 @@ def test_a_model_version_costs_lookups_one_round_trip_and_the_audit_event(api, r
     assert stored.created_at is not None and stored.updated_at >= stored.created_at
     if path == "native":
         assert (body["aliases"], body["tags"], body["stage"]) == ([], {}, "None")
+
+
+def test_single_points_of_every_integer_width_fold_in_after_the_statement_is_prepared(contributor, run):
+    """psycopg prepares a statement the fifth time a connection runs it, and sends each integer
+    as int2, int4 or int8 by its size: every width, before and after, lands the same."""
+    steps = [0, 1, 2, 3, 4, 5, 40_000, 2**40, -(2**40), -3, 2**63 - 1, -(2**63), 6, 7]
+    for step in steps:
+        log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", float(step % 7), step, 2**41)])
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.count, summary.last_step, summary.min_value, summary.max_value) == (
+        len(steps),
+        2**63 - 1,
+        0.0,
+        6.0,
+    )
+    assert sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == sorted(steps)
+    finest = MetricRollup.objects.filter(run=run, level=0)
+    assert sum(finest.values_list("count", flat=True)) == len(steps)
+    assert finest.get(bucket=-1).count == 1  # -3 // 64: Python's floor, as every batch buckets it

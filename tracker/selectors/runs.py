@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import QuerySet
 
+from config.db import prepared_cursor
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import (
@@ -63,7 +64,7 @@ def get_run_ref(*, run_id: str) -> Run:
     files go (log-batch, log_metric, a new model version)."""
     # A plain cursor: every logging call starts here, and the ORM's compile cost (or a raw
     # queryset's column mapping) would double it.
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:  # planned once per connection
         cursor.execute(_RUN_REF_SQL, [run_id])
         row = cursor.fetchone()
     if row is None:

@@ -11,8 +11,7 @@ the point was new (a retried point inserts nothing, like the general path).
 
 from __future__ import annotations
 
-from django.db import connection
-
+from config.db import prepared_cursor
 from tracker.models import ExperimentKey, MetricKey, MetricPoint
 
 from .metric_store import summary_merge_sql
@@ -84,7 +83,7 @@ def insert_single_point(
         params[f"rollup_{index}"] = list(column)
     # In a pipeline, the BEGIN that psycopg sends before the transaction's first statement goes
     # in the same round trip as the statement.
-    with connection.cursor() as cursor, cursor.connection.pipeline():
+    with prepared_cursor() as cursor, cursor.connection.pipeline():
         cursor.execute(_STATEMENT, params)
         keys, inserted = cursor.fetchone()
     return inserted if keys else None
