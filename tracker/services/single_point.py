@@ -27,6 +27,12 @@ _ROLLUP_TYPES = (
 )  # fmt: skip
 _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(_ROLLUP_TYPES))
 
+# Each step reads the one before it (the rollups read the summary's RETURNING, the key set waits
+# for the rollups' count), so PostgreSQL runs them in the general path's order: key, point,
+# summary, rollups, key set. Data-modifying CTEs that read nothing of each other run in an order
+# of the planner's choosing; this statement once ran its rollups before its summary, and a
+# concurrent batch on the same key, taking them the other way, deadlocked with it.
+#
 # A key another transaction is creating right now is not in this statement's snapshot and its
 # insert does nothing: `k` is then empty, nothing else happens, and the caller takes the general
 # path, whose separate statements see the committed key.
@@ -49,10 +55,17 @@ WITH found AS (
         "%(low)s::float8, %(high)s::float8, 1 FROM point"
     )
 }
+    RETURNING key_id
 ), rollup AS (
-    {rollup_merge_sql(source=f"SELECT %(run)s, point.key_id, u.* FROM point, unnest({_ROLLUP_ARRAYS}) AS u")}
+    {
+    rollup_merge_sql(
+        source=f"SELECT %(run)s, summary.key_id, u.* FROM summary, unnest({_ROLLUP_ARRAYS}) AS u"
+    )
+}
+    RETURNING level
 ), key_set AS (
     INSERT INTO {_KEY_SETS} (experiment_id, kind, key) SELECT %(experiment)s, 'metric', %(key)s FROM k
+    WHERE (SELECT count(*) FROM rollup) >= 0
     ON CONFLICT DO NOTHING
 )
 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
