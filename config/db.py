@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from django.db import connection
@@ -28,3 +29,13 @@ def prepared_cursor() -> Any:
     if connection.queries_logged:
         return connection.make_debug_cursor(raw)
     return connection.make_cursor(raw)
+
+
+def pipelined() -> AbstractContextManager[Any]:
+    """Statements run inside go to PostgreSQL together and are answered together: one round trip
+    for writes whose results nobody reads (summary, rollup and key-set merges). Errors surface
+    at the end of the block, still inside the caller's transaction. Elsewhere it does nothing."""
+    if connection.vendor != "postgresql":
+        return nullcontext()
+    connection.ensure_connection()
+    return connection.connection.pipeline()

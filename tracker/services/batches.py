@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
+from config.db import pipelined
 from config.exceptions import Conflict, NotFound
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.validation import (
@@ -191,6 +192,7 @@ def log_batch(
         params_logged = _store_params(run, param_values)
         tags_set = _store_tags(run, tag_values)
         points_inserted = 0
+        inserted: list[PointRow] = []
         key_names: tuple[str, ...] = ()
         single = None
         if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
@@ -203,18 +205,19 @@ def log_batch(
                 (key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows
             )
             inserted = insert_points(run_id=run.pk, rows=point_rows)
-            update_metric_summaries(run=run, rows=inserted)
             points_inserted, key_names = len(inserted), tuple(sorted(key_ids))
         if model_metrics:
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
-        record_keys(
-            experiment_id=run.experiment_id,
-            keys=[
-                *(("param", key) for key in param_values),
-                *(("tag", key) for key in tag_values),
-                *(("metric", key) for key in key_names if single is None),
-            ],
-        )
+        with pipelined():  # the merges return nothing: one round trip for all of them
+            update_metric_summaries(run=run, rows=inserted)
+            record_keys(
+                experiment_id=run.experiment_id,
+                keys=[
+                    *(("param", key) for key in param_values),
+                    *(("tag", key) for key in tag_values),
+                    *(("metric", key) for key in key_names if single is None),
+                ],
+            )
         record_event(
             actor=actor,
             action="run.batch_logged",
