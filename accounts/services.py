@@ -81,6 +81,10 @@ def _token_user_sql() -> str:
     )
 
 
+def _user_fields() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
 def _token_user(stale_before: datetime, token_hash: str) -> Any | None:
     user_model = get_user_model()
     if connection.vendor != "postgresql":  # SQLite's datetimes need the ORM's converters
@@ -92,7 +96,7 @@ def _token_user(stale_before: datetime, token_hash: str) -> Any | None:
     if row is None:
         return None
     *values, token_id, token_stale, role_rank = row
-    user = user_model.from_db(connection.alias, None, values)
+    user: Any = user_model.from_db(connection.alias, _user_fields(), values)
     user.token_id, user.token_stale, user.role_rank = token_id, token_stale, role_rank
     return user
 

@@ -20,12 +20,12 @@ def prepared_cursor() -> Any:
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
 
     connection.close_if_health_check_failed()  # what connection.cursor() does before it
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
+    raw: Any = psycopg.Cursor(connection.connection)  # binds parameters on the server
     if connection.queries_logged:
         return connection.make_debug_cursor(raw)
     return connection.make_cursor(raw)
