@@ -16,7 +16,9 @@ def prepared_cursor() -> Any:
     server-side binding psycopg prepares a statement the fifth time a connection runs it
     (`prepare_threshold`), and connections live for CONN_MAX_AGE. It is still Django's wrapper,
     so DEBUG logs and tests' query counts see what it runs. Use it for fixed SQL only, with
-    explicit column lists (a prepared `SELECT *` breaks when a migration adds a column).
+    explicit column lists (a prepared `SELECT *` breaks when a migration adds a column). A
+    transaction-pooling proxy in front of PostgreSQL (PgBouncer before 1.21) would hand a
+    prepared statement's name to another server connection: there is none in this deployment.
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
