@@ -6,18 +6,19 @@ import functools
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
+from config.db import prepared_cursor
 from config.exceptions import NotFound, PermissionDenied
 
 from .models import ApiToken
@@ -69,7 +70,8 @@ def _token_user_sql() -> str:
     memberships = user_model.groups.through._meta.db_table
     ranks = " ".join(f"WHEN '{name}' THEN {int(role)}" for name, role in ROLE_GROUPS.items())
     return (
-        f"SELECT u.*, t.id AS token_id, "
+        f"SELECT {', '.join(f'u.{field.column}' for field in user_model._meta.concrete_fields)}, "
+        f"t.id AS token_id, "
         f"(t.last_used_at IS NULL OR t.last_used_at < %s) AS token_stale, "
         f"COALESCE((SELECT MAX(CASE g.name {ranks} ELSE 0 END) "
         f"FROM {memberships} ug "
@@ -80,6 +82,26 @@ def _token_user_sql() -> str:
     )
 
 
+def _user_fields() -> list[str]:
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
+def _token_user(stale_before: datetime, token_hash: str) -> Any | None:
+    user_model = get_user_model()
+    if connection.vendor != "postgresql":  # SQLite's datetimes need the ORM's converters
+        return next(iter(user_model.objects.raw(_token_user_sql(), [stale_before, token_hash])), None)
+    # A plain cursor and Model.from_db: a raw queryset's column mapping cost more than the query.
+    with prepared_cursor() as cursor:  # planned once per connection
+        cursor.execute(_token_user_sql(), [stale_before, token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    *values, token_id, token_stale, role_rank = row
+    user: Any = user_model.from_db(connection.alias, _user_fields(), values)
+    user.token_id, user.token_stale, user.role_rank = token_id, token_stale, role_rank
+    return user
+
+
 def user_for_token(raw: str) -> Any | None:
     """The active user a token belongs to, or None for an unknown or revoked token.
 
@@ -88,8 +110,7 @@ def user_for_token(raw: str) -> Any | None:
     now = timezone.now()
     # Touch last_used_at at most once a minute so hot paths don't write on every request.
     stale_before = now - timedelta(seconds=60)
-    rows = get_user_model().objects.raw(_token_user_sql(), [stale_before, hash_token(raw)])
-    user: Any = next(iter(rows), None)  # a User carrying token_id, token_stale and role_rank
+    user: Any = _token_user(stale_before, hash_token(raw))  # with token_id, token_stale, role_rank
     if user is None or not user.is_active:
         return None
     remember_role(user, Role.ADMIN if user.is_superuser else Role(user.role_rank or Role.NONE))

@@ -8,10 +8,14 @@
 #   bash bench/mlflow_compare.sh --repeats 1     # extra arguments go to mlflow_client_bench.py
 #
 # env: SHARED_BENCH (default ../shared/bench), MLFLOW_VENV (default /tmp/mlflow-venv),
-#      WORKERS (Lab Ledger gunicorn workers, default 2), SKIP_MLFLOW=1 (only Lab Ledger)
+#      WORKERS (Lab Ledger gunicorn workers, default 2), SKIP_MLFLOW=1 (only Lab Ledger),
+#      LL_PORT / MLFLOW_PORT / FLOOR_PORT (5002 / 5001 / 5009), LL_DB (labledger_mlbench, dropped
+#      and made again), PG_URI (MLflow's database, see run_mlflow_matrix.sh): set these apart when
+#      another checkout may run this script at the same time.
 # Writes bench/results/mlflow-pg-w1-<stamp>.json, labledger-pg-<stamp>.json,
-# client-floor-<stamp>.json and mlflow-compare-<stamp>.md (the summary table with ratios, then
-# what the client alone costs for the same calls).
+# client-floor-<stamp>.json, share-ratios-<stamp>.json and mlflow-compare-<stamp>.md (the summary
+# table with ratios, what the client alone costs for the same calls, then the server-share ratios
+# against MLflow that issue 13 sets targets for: bench/share_ratios.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${SHARED_BENCH:-$root/../shared/bench}"
@@ -31,17 +35,21 @@ fi
 if [ "${SKIP_MLFLOW:-0}" != 1 ]; then
   su postgres -c "psql -qtc \"select 1 from pg_roles where rolname = 'mlbench'\" | grep -q 1 \
     || psql -qc \"create role mlbench login password 'mlbench'\""
-  RESULTS="$results" VENV="$mlflow_venv" bash "$shared/run_mlflow_matrix.sh" postgres 1 "mlflow-pg-w1-$stamp" "$@"
+  RESULTS="$results" VENV="$mlflow_venv" PORT="${MLFLOW_PORT:-5001}" bash "$shared/run_mlflow_matrix.sh" postgres 1 "mlflow-pg-w1-$stamp" "$@"
 fi
 
 # 2. Lab Ledger: a fresh PostgreSQL database, production settings, gunicorn as in docker-compose.
-db=labledger_mlbench
+db="${LL_DB:-labledger_mlbench}"
 su postgres -c "dropdb --if-exists $db && createdb $db"
 export DJANGO_SETTINGS_MODULE=config.settings.production
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export SECRET_KEY="bench-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export DEBUG=false ALLOWED_HOSTS=127.0.0.1 ARTIFACT_ROOT="$scratch/artifacts-$stamp"
-# Production settings require a broker; no Celery work happens in these phases.
+# Production settings refuse to start without an audit signing key and a checkpoint file outside
+# the database: a throwaway Ed25519 key (base64 of 32 random bytes) and a scratch file.
+export AUDIT_SIGNING_KEY="$(head -c 32 /dev/urandom | base64)"
+export AUDIT_CHECKPOINT_FILE="$scratch/checkpoints-mlflow-compare-$stamp.jsonl"
+# Production settings also require a broker; no Celery work happens in these phases.
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 cd "$root"
 .venv/bin/python manage.py migrate --noinput -v 0
@@ -52,7 +60,7 @@ get_user_model().objects.create_user('bench', password=None)"
 .venv/bin/python manage.py assign_role bench contributor > /dev/null
 token="$(.venv/bin/python manage.py create_api_token bench --name bench)"
 
-port=5002
+port="${LL_PORT:-5002}"
 setsid .venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$port" --workers "${WORKERS:-2}" \
   --worker-class gthread --threads 4 --timeout 120 --log-level warning \
   > "$scratch/gunicorn-mlflow-compare-$stamp.log" 2>&1 &
@@ -78,6 +86,15 @@ targets=()
 [ "${SKIP_MLFLOW:-0}" = 1 ] || targets=(--mlflow-json "$results/mlflow-pg-w1-$stamp.json")
 { printf '\nThe client alone (bench/client_floor.py, a proxy replaying answers):\n\n'
   MLFLOW_TRACKING_TOKEN="$token" "$mlflow_venv/bin/python" "$root/bench/client_floor.py" \
-    --upstream "http://127.0.0.1:$port" --shared-bench "$shared" "${targets[@]}" \
+    --upstream "http://127.0.0.1:$port" --port "${FLOOR_PORT:-5009}" --shared-bench "$shared" "${targets[@]}" \
     --out "$results/client-floor-$stamp.json"
 } | tee -a "$results/mlflow-compare-$stamp.md"
+
+# 5. The server's share against MLflow's, the client's own work taken off (bench/share_ratios.py).
+if [ "${SKIP_MLFLOW:-0}" != 1 ]; then
+  { printf '\nServer shares (wall time minus the client alone), MLflow over Lab Ledger:\n\n'
+    "$mlflow_venv/bin/python" "$root/bench/share_ratios.py" --mlflow "$results/mlflow-pg-w1-$stamp.json" \
+      --labledger "$results/labledger-pg-$stamp.json" --floor "$results/client-floor-$stamp.json" \
+      --out "$results/share-ratios-$stamp.json"
+  } | tee -a "$results/mlflow-compare-$stamp.md"
+fi

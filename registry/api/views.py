@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from accounts.api import ApiView
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
+from registry.models import ModelAlias, ModelVersionTag
 from tracker.api.serializers import KeyValueSerializer, tag_inputs
-from tracker.selectors import get_run
+from tracker.selectors import get_run_ref
 
 
 def _model(name: str):
@@ -151,11 +152,18 @@ class ModelVersionCreateApi(ApiView):
         version = services.create_model_version(
             actor=request.user,
             model=model,
-            run=get_run(run_id=data["run_id"]),
+            run=get_run_ref(run_id=data["run_id"]),
             source=data["source"],
             description=data["description"],
             tags=tag_inputs(data["tags"]),
         )
+        if not data["tags"]:
+            # Known without asking: a version made just now has no aliases and no tags. Only this
+            # response sees the object, so the empty relations cannot go stale.
+            version._prefetched_objects_cache = {
+                "aliases": ModelAlias.objects.none(),
+                "tags": ModelVersionTag.objects.none(),
+            }
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 

@@ -8,11 +8,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
+from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
 from registry.models import (
     AliasHistory,
@@ -263,6 +264,59 @@ def delete_registered_model_tag(*, actor: User, model: RegisteredModel, key: str
 # Model versions -------------------------------------------------------------------------------
 
 
+def _insert_version(version: ModelVersion) -> None:
+    """Save a new version under the next number of its model.
+
+    Version numbers are per model and gap-free: the UPDATE that marks the model changed also
+    locks its row while the next number is picked, and deleted versions keep their numbers (as
+    in MLflow), so a number never names two versions. On PostgreSQL the UPDATE and an
+    INSERT … SELECT max + 1 go in one pipeline with the transaction's BEGIN: one round trip, and
+    still two statements, so the INSERT's snapshot, taken after the lock is granted, sees the
+    version of whoever held it.
+    """
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=now)
+        top = ModelVersion.all_objects.filter(model_id=version.model_id).aggregate(top=Max("version"))["top"]
+        version.version = (top or 0) + 1
+        version.save(force_insert=True)
+        return
+    fields = [field for field in ModelVersion._meta.concrete_fields if not field.primary_key]
+    values = [field.get_db_prep_save(field.pre_save(version, True), connection) for field in fields]
+    number = fields.index(ModelVersion._meta.get_field("version"))
+    selected = ["%s"] * len(fields)
+    selected[number] = "COALESCE(MAX(version), 0) + 1"
+    del values[number]
+    versions, models = ModelVersion._meta.db_table, RegisteredModel._meta.db_table
+    with prepared_cursor() as cursor, cursor.connection.pipeline():
+        cursor.execute(
+            f"UPDATE {models} SET updated_at = %s WHERE id = %s AND deleted_at IS NULL",
+            [now, version.model_id],
+        )
+        cursor.execute(
+            f"INSERT INTO {versions} ({', '.join(field.column for field in fields)}) "
+            f"SELECT {', '.join(selected)} FROM {versions} WHERE model_id = %s RETURNING id, version",
+            [*values, version.model_id],
+        )
+        version.pk, version.version = cursor.fetchone()
+    version._state.adding = False
+    version._state.db = connection.alias
+
+
+def _insert_numbered_version(version: ModelVersion, number: int) -> None:
+    """Save a new version under a number chosen by the caller (an importer keeping MLflow's).
+
+    The model's row is locked first, as for a numbered-by-us version, so the check that the
+    number is free and the insert cannot race another version of the same model.
+    """
+    RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=timezone.now())
+    # Deleted versions keep their numbers (as in MLflow): a number never names two versions.
+    if ModelVersion.all_objects.filter(model_id=version.model_id, version=number).exists():
+        raise AlreadyExists(f"registered model {version.model.name!r} has a version {number}", field="version")
+    version.version = number
+    version.save(force_insert=True)
+
+
 def create_model_version(
     *,
     actor: User,
@@ -298,26 +352,21 @@ def create_model_version(
     description = validate_text(description, field="description", max_length=5000)
     run_link = validate_text(run_link, field="run_link", max_length=1000)
     tags = _validated_tags(tags)
+    version = ModelVersion(
+        model=model,
+        version=0,  # numbered by _insert_version under the model's row lock
+        run=run,
+        source=source,
+        logged_model=logged_model,
+        run_link=run_link,
+        description=description,
+        created_by=actor,
+    )
     with transaction.atomic():
-        # Version numbers are per model and gap-free: the UPDATE that marks the model changed
-        # also locks its row while the next number is picked.
-        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
-        # Deleted versions keep their numbers (as in MLflow): a number never names two versions.
         if number is None:
-            top = ModelVersion.all_objects.filter(model=model).aggregate(top=Max("version"))["top"]
-            number = (top or 0) + 1
-        elif ModelVersion.all_objects.filter(model=model, version=number).exists():
-            raise AlreadyExists(f"registered model {model.name!r} has a version {number}", field="version")
-        version = ModelVersion.objects.create(
-            model=model,
-            version=number,
-            run=run,
-            source=source,
-            logged_model=logged_model,
-            run_link=run_link,
-            description=description,
-            created_by=actor,
-        )
+            _insert_version(version)
+        else:
+            _insert_numbered_version(version, number)
         ModelVersionTag.objects.bulk_create(
             [ModelVersionTag(version=version, key=t.key, value=t.value) for t in tags]
         )

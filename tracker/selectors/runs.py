@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import QuerySet
 
+from config.db import prepared_cursor
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import (
@@ -49,17 +50,26 @@ def get_runs(*, run_ids: Sequence[str]) -> list[Run]:
     return [found[run_id] for run_id in dict.fromkeys(run_ids)]
 
 
-_RUN_REF_SQL = f"SELECT id, uuid, lifecycle, experiment_id FROM {Run._meta.db_table} WHERE uuid = %s"
+# In the model's field order, as Model.from_db expects a subset of fields.
+_RUN_REF_FIELDS = tuple(
+    field.attname
+    for field in Run._meta.concrete_fields
+    if field.attname in {"id", "uuid", "lifecycle", "experiment_id", "artifact_uri"}
+)
+_RUN_REF_SQL = f"SELECT {', '.join(_RUN_REF_FIELDS)} FROM {Run._meta.db_table} WHERE uuid = %s"
 
 
 def get_run_ref(*, run_id: str) -> Run:
-    """A run without its related rows, for write paths that only need its identity (log-batch)."""
-    # Plain SQL: every logging call starts here, and the ORM's compile cost would double it.
-    found = Run.objects.raw(_RUN_REF_SQL, [run_id])
-    run = next(iter(found), None)
-    if run is None:
+    """A run without its related rows, for write paths that only need its identity and where its
+    files go (log-batch, log_metric, a new model version)."""
+    # A plain cursor: every logging call starts here, and the ORM's compile cost (or a raw
+    # queryset's column mapping) would double it.
+    with prepared_cursor() as cursor:  # planned once per connection
+        cursor.execute(_RUN_REF_SQL, [run_id])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    return run
+    return Run.from_db(connection.alias, _RUN_REF_FIELDS, row)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
+from config.db import pipelined
 from config.exceptions import Conflict, NotFound
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.validation import (
@@ -33,6 +34,7 @@ from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
 from .rollups import update_metric_rollups
 from .runs import RUN_NAME_TAG, ensure_run_writable
+from .single_point import insert_single_point
 from .validators import check_batch_size, validated_params, validated_tags
 
 
@@ -98,6 +100,23 @@ def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
         summaries.append((key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points)))
     upsert_summaries(run_id=run.pk, rows=summaries)  # key order: see log_batch
     update_metric_rollups(run_id=run.pk, rows=rows)  # the charts' step buckets, also in key order
+
+
+def _log_single_point(run: Run, row: tuple[str, int, int, float, bool]) -> int | None:
+    """One point in one statement on PostgreSQL (single_point.py): the number of new points, or
+    None when the general path must store it (another database, or a key still being created)."""
+    if connection.vendor != "postgresql":
+        return None
+    key, step, timestamp, value, is_nan = row
+    return insert_single_point(
+        run_id=run.pk,
+        experiment_id=run.experiment_id,
+        key=key,
+        step=step,
+        timestamp=timestamp,
+        value=value,
+        is_nan=is_nan,
+    )
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:
@@ -172,39 +191,46 @@ def log_batch(
         ensure_run_writable(run)
         params_logged = _store_params(run, param_values)
         tags_set = _store_tags(run, tag_values)
+        points_inserted = 0
         inserted: list[PointRow] = []
         key_names: tuple[str, ...] = ()
-        if metric_rows:
+        single = None
+        if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
+            single = _log_single_point(run, metric_rows[0])  # keys recorded too, or None
+        if single is not None:
+            points_inserted, key_names = single, (metric_rows[0][0],)
+        elif metric_rows:
             key_ids = metric_key_ids(row[0] for row in metric_rows)
             point_rows = sorted(
                 (key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows
             )
             inserted = insert_points(run_id=run.pk, rows=point_rows)
-            update_metric_summaries(run=run, rows=inserted)
-            key_names = tuple(sorted(key_ids))
+            points_inserted, key_names = len(inserted), tuple(sorted(key_ids))
         if model_metrics:
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
-        record_keys(
-            experiment_id=run.experiment_id,
-            keys=[
-                *(("param", key) for key in param_values),
-                *(("tag", key) for key in tag_values),
-                *(("metric", key) for key in key_names),
-            ],
-        )
+        with pipelined():  # the merges return nothing: one round trip for all of them
+            update_metric_summaries(run=run, rows=inserted)
+            record_keys(
+                experiment_id=run.experiment_id,
+                keys=[
+                    *(("param", key) for key in param_values),
+                    *(("tag", key) for key in tag_values),
+                    *(("metric", key) for key in key_names if single is None),
+                ],
+            )
         record_event(
             actor=actor,
             action="run.batch_logged",
             target=run,
             after={
-                "metrics": {"received": len(metrics), "inserted": len(inserted), "keys": list(key_names)},
+                "metrics": {"received": len(metrics), "inserted": points_inserted, "keys": list(key_names)},
                 "params": param_values,
                 "tags": tag_values,
             },
         )
     return BatchResult(
         points_received=len(metrics),
-        points_inserted=len(inserted),
+        points_inserted=points_inserted,
         params_logged=params_logged,
         tags_set=tags_set,
         metric_keys=key_names,

@@ -111,6 +111,12 @@ _COLUMN_TYPES = (
 _UNNEST = "SELECT * FROM unnest(" + ", ".join(f"%s::{kind}[]" for kind in _COLUMN_TYPES) + ")"
 
 
+def rollup_merge_sql(*, source: str) -> str:
+    """The rollup merge over any row source in rollup column order (a SELECT), so a single point
+    written in one statement folds in by the same rules as every batch."""
+    return _UPSERT.replace("VALUES {values}", source)
+
+
 def update_metric_rollups(*, run_id: int, rows: Sequence[PointRow]) -> None:
     """Fold newly inserted points into the run's rollups (call with each point once)."""
     rollups = rollup_rows(rows)
@@ -119,7 +125,7 @@ def update_metric_rollups(*, run_id: int, rows: Sequence[PointRow]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = [list(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)]
-            cursor.execute(_UPSERT.replace("VALUES {values}", _UNNEST), columns)
+            cursor.execute(rollup_merge_sql(source=_UNNEST), columns)
             return
         for start in range(0, len(rollups), _CHUNK):
             chunk = rollups[start : start + _CHUNK]

@@ -1,0 +1,253 @@
+#!/usr/bin/env python
+"""The server's share of single writes, beside the framework's floor and the database's.
+
+Issue 13 asks that each single write cost the server at most an authenticated no-op's share plus
+twice a bare durable commit. This script measures, in one run, on the PostgreSQL that
+DATABASE_URL names and through gunicorn (started here, stopped by its PID):
+
+  commit_floor_ms      `INSERT; COMMIT` of one row from an open psycopg connection (durable:
+                       synchronous_commit as the server has it), p50
+  noop_share_ms        GET /api/v1/me: bearer-token authentication, the role, DRF, a tiny answer
+  log_metric_share_ms  POST /api/v1/runs/<id>/log-batch with one metric point (a new step each call)
+  version_share_ms     POST /api/v1/models/<name>/versions (a new version each call)
+
+A share is the p50 round trip to gunicorn minus the p50 round trip of the same request to a
+replaying server that answers at once with the bytes gunicorn gave (so the client's own work and
+the loopback are taken off, as bench/client_floor.py does for the mlflow client). Real and
+replayed calls alternate in rounds, so a slow spell of the machine hits both.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/labledger_bench .venv/bin/python bench/server_shares.py
+
+bench/writes.py imports `measure_server_shares` and `shares_line` and appends the four figures
+to its own last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import socketserver
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for ingest's server helpers
+
+from ingest import RESULTS, SCRATCH, STAMP, Server, setup_django
+
+FIGURES = ("commit_floor_ms", "noop_share_ms", "log_metric_share_ms", "version_share_ms")
+
+
+def shares_line(figures: dict[str, float]) -> str:
+    """`commit_floor_ms=… noop_share_ms=… log_metric_share_ms=… version_share_ms=…`."""
+    return " ".join(f"{name}={figures[name]:.3f}" for name in FIGURES)
+
+
+class _Replay(socketserver.ThreadingTCPServer):
+    """Answers every request on a kept-alive connection with `answer`, at once."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    answer = b""
+
+
+class _ReplayHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            length = 0
+            line = self.rfile.readline()
+            if not line:
+                return
+            while line not in (b"\r\n", b"\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                line = self.rfile.readline()
+            self.rfile.read(length)
+            self.wfile.write(self.server.answer)  # type: ignore[attr-defined]
+            self.wfile.flush()
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+class _Caller:
+    """One kept-alive connection with TCP_NODELAY, as the mlflow client's requests has."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, method: str, path: str, body: bytes | None) -> tuple[float, bytes]:
+        """Seconds for one round trip, and the raw answer (status line, headers, body)."""
+        started = time.perf_counter()
+        self.conn.request(method, path, body=body, headers=self.headers)
+        response = self.conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status >= 400:
+            raise SystemExit(f"{method} {path} -> {response.status}: {payload[:300]!r}")
+        head = f"HTTP/1.1 {response.status} {response.reason}\r\n"
+        head += f"Content-Type: {response.getheader('Content-Type', 'application/json')}\r\n"
+        head += f"Content-Length: {len(payload)}\r\n\r\n"
+        return elapsed, head.encode("latin-1") + payload
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def commit_floor_ms(database_url: str, calls: int) -> float:
+    """p50 of a one-row `INSERT; COMMIT` on an open psycopg connection (a table made for it)."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, v int)")
+        conn.commit()
+        latencies = []
+        for i in range(calls):
+            started = time.perf_counter()
+            conn.execute("INSERT INTO bench_commit_floor (v) VALUES (%s)", (i,))
+            conn.commit()
+            latencies.append(time.perf_counter() - started)
+        conn.execute("DROP TABLE bench_commit_floor")
+        conn.commit()
+    return statistics.median(latencies) * 1e3
+
+
+def _share(
+    real: _Caller,
+    replay: _Caller,
+    server: _Replay,
+    request: Callable[[int], tuple[str, str, bytes | None]],
+    *,
+    calls: int,
+    rounds: int,
+) -> dict[str, float]:
+    """p50 to gunicorn minus p50 to the replaying server, in alternating rounds."""
+    real_times: list[float] = []
+    replay_times: list[float] = []
+    per_round = max(1, calls // rounds)
+    i = 0
+    for _ in range(rounds):
+        for _ in range(per_round):
+            elapsed, answer = real.call(*request(i))
+            real_times.append(elapsed)
+            i += 1
+        server.answer = answer
+        for j in range(per_round):
+            replay_times.append(replay.call(*request(10**9 + j))[0])
+    real_p50, replay_p50 = statistics.median(real_times), statistics.median(replay_times)
+    return {
+        "share_ms": (real_p50 - replay_p50) * 1e3,
+        "p50_ms": real_p50 * 1e3,
+        "p95_ms": _percentile(real_times, 0.95) * 1e3,
+        "client_p50_ms": replay_p50 * 1e3,
+    }
+
+
+def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30, workers: int = 2) -> dict:
+    """Set up a user, run and model in the DATABASE_URL database, start gunicorn, measure.
+
+    Returns the four FIGURES (ms) and, under "detail", each endpoint's p50/p95 and client floor.
+    """
+    setup_django()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from accounts.roles import Role
+    from accounts.services import assign_role, create_api_token
+    from registry.services import create_registered_model
+    from tracker.services import create_experiment, start_run
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("server_shares measures PostgreSQL: set DATABASE_URL")
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    assign_role(user=user, role=Role.CONTRIBUTOR)
+    _, token = create_api_token(user=user, name=f"bench shares {STAMP}")
+    stamp = time.time_ns()
+    experiment = create_experiment(actor=user, name=f"bench-shares-{stamp}")
+    run = start_run(actor=user, experiment=experiment, name="shares")
+    model = create_registered_model(actor=user, name=f"bench-shares-{stamp}")
+    connection.close()
+
+    floor = commit_floor_ms(os.environ["DATABASE_URL"], calls)
+    server = Server(workers=workers, worker_class="gthread")
+    replay_server = _Replay(("127.0.0.1", 0), _ReplayHandler)
+    threading.Thread(target=replay_server.serve_forever, daemon=True).start()
+    try:
+        server.wait_ready()
+        real = _Caller(server.port, token)
+        replay = _Caller(replay_server.server_address[1], token)
+        log_path = f"/api/v1/runs/{run.uuid}/log-batch"
+        version_path = f"/api/v1/models/{model.name}/versions"
+        version_body = json.dumps({"run_id": run.uuid}).encode()
+        endpoints: dict[str, Callable[[int], tuple[str, str, bytes | None]]] = {
+            "noop": lambda i: ("GET", "/api/v1/me", None),
+            "log_metric": lambda i: (
+                "POST",
+                log_path,
+                json.dumps({"metrics": [{"key": "loss", "value": 1.0 / (abs(i) + 2), "step": i}]}).encode(),
+            ),
+            "version": lambda i: ("POST", version_path, version_body),
+        }
+        detail = {}
+        for name, request in endpoints.items():
+            for i in range(warmup):  # connections, caches, the first key and version
+                real.call(*request(-1 - i))
+            detail[name] = _share(real, replay, replay_server, request, calls=calls, rounds=rounds)
+        real.close()
+        replay.close()
+    finally:
+        server.stop()
+        replay_server.shutdown()
+    return {
+        "commit_floor_ms": floor,
+        "noop_share_ms": detail["noop"]["share_ms"],
+        "log_metric_share_ms": detail["log_metric"]["share_ms"],
+        "version_share_ms": detail["version"]["share_ms"],
+        "detail": detail,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=400, help="timed calls per endpoint (default 400)")
+    parser.add_argument("--rounds", type=int, default=8, help="real/replayed alternations (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--out", type=Path, help="result file (default bench/results/shares-<time>.json)")
+    args = parser.parse_args()
+    figures = measure_server_shares(calls=args.calls, rounds=args.rounds, workers=args.workers)
+    budget = figures["noop_share_ms"] + 2 * figures["commit_floor_ms"]
+    figures["budget_ms"] = budget
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = args.out or RESULTS / f"shares-{STAMP}.json"
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    for name, row in figures["detail"].items():
+        print(
+            f"{name:<10} share {row['share_ms']:6.2f} ms  (p50 {row['p50_ms']:.2f}, p95 {row['p95_ms']:.2f}, "
+            f"client alone {row['client_p50_ms']:.2f})"
+        )
+    print(f"budget per write (noop share + 2 x commit floor): {budget:.2f} ms")
+    print(f"load average at the end: {figures['load_average']}")
+    print(f"results: {out}")
+    print(f"shares: {shares_line(figures)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

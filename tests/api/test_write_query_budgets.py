@@ -1,0 +1,149 @@
+"""Round-trip budgets of the single writes a training script makes most (issue 13).
+
+Each statement is a round trip to the database, and a single write's cost is mostly round trips,
+so these count statements per request, as NetBox's query-count guards do. The audit event is
+counted apart (`audit_statements`): it is one black box to these paths, with its own cost.
+In these tests every request runs inside the test's transaction, so the service's BEGIN and
+COMMIT appear as SAVEPOINT and RELEASE; `audit_statements` is measured the same way.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from audit.models import AuditEvent
+from audit.services import record_event
+from registry.models import ModelVersion
+from tests.factories import RegisteredModelFactory
+from tracker.models import ExperimentKey, MetricPoint, MetricRollup, MetricSummary
+from tracker.services import MetricInput, log_batch
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def audit_statements(contributor) -> int:
+    """Statements one audited write transaction costs besides its own: SAVEPOINT, RELEASE and
+    whatever record_event sends."""
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        record_event(actor=contributor, action="test.probe", object_type="test", object_id="1")
+    return len(queries)
+
+
+@pytest.fixture
+def api(contributor_api):
+    contributor_api.get("/api/v1/me")  # the token's last_used_at is now fresh: no touch below
+    return contributor_api
+
+
+def _count(call) -> tuple[int, object]:
+    with CaptureQueriesContext(connection) as queries:
+        response = call()
+    assert response.status_code in (200, 201), response.content[:500]
+    return len(queries), response
+
+
+def test_an_authenticated_no_op_costs_one_statement(api):
+    assert _count(lambda: api.get("/api/v1/me"))[0] == 1  # the token, its user and the role
+
+
+@pytest.mark.parametrize("key", ["loss", "a-new-key"])
+def test_a_single_point_costs_token_run_one_statement_and_the_audit_event(api, run, audit_statements, key):
+    path = f"/api/v1/runs/{run.uuid}/log-batch"
+    api.post(path, {"metrics": [{"key": "loss", "value": 1.0}]}, format="json")
+    body = {"metrics": [{"key": key, "value": 0.25, "step": 7, "timestamp": 1000}]}
+    statements, response = _count(lambda: api.post(path, body, format="json"))
+    assert statements == 2 + 1 + audit_statements  # token, run; point with summary, rollups, key set
+    assert response.json()["points_inserted"] == 1
+    summary = MetricSummary.objects.get(run=run, key__name=key)
+    assert (summary.last_value, summary.last_step, summary.count) == (0.25, 7, 1 if key != "loss" else 2)
+    assert MetricRollup.objects.filter(run=run, key__name=key, count__gte=1).count() == 10
+    assert ExperimentKey.objects.filter(experiment=run.experiment, kind="metric", key=key).exists()
+    event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
+    assert event.after["metrics"] == {"received": 1, "inserted": 1, "keys": [key]}
+
+
+def test_a_retried_point_stores_nothing_and_says_so(api, run):
+    body = {"metrics": [{"key": "loss", "value": 0.5, "step": 3, "timestamp": 1000}]}
+    first = api.post(f"/api/v1/runs/{run.uuid}/log-batch", body, format="json").json()
+    again = api.post(f"/api/v1/runs/{run.uuid}/log-batch", body, format="json").json()
+    assert (first["points_inserted"], again["points_inserted"]) == (1, 0)
+    assert MetricPoint.objects.filter(run=run).count() == 1
+    assert MetricSummary.objects.get(run=run).count == 1
+    rollup = MetricRollup.objects.get(run=run, level=0)
+    assert rollup.count == 1
+    event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
+    assert event.after["metrics"] == {"received": 1, "inserted": 0, "keys": ["loss"]}
+
+
+def test_nan_and_infinity_single_points_fold_in_as_batches_do(api, run):
+    for step, value in enumerate(["NaN", 2.0, "Infinity", -1.0]):
+        body = {"metrics": [{"key": "odd", "value": value, "step": step, "timestamp": 1}]}
+        assert api.post(f"/api/v1/runs/{run.uuid}/log-batch", body, format="json").status_code == 200
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.count, summary.min_value, summary.max_value, summary.last_value) == (
+        4,
+        -1.0,
+        float("inf"),
+        -1.0,
+    )
+    rollup = MetricRollup.objects.get(run=run, level=0)
+    assert (rollup.count, rollup.min_value, rollup.max_value, rollup.odd_step, rollup.odd_is_nan) == (
+        4,
+        -1.0,
+        2.0,
+        0,
+        True,
+    )
+
+
+def test_mlflow_log_metric_costs_the_same(api, run, audit_statements):
+    body = {"run_id": run.uuid, "key": "loss", "value": 0.5, "step": 1, "timestamp": 5}
+    api.post("/api/2.0/mlflow/runs/log-metric", {**body, "step": 0}, format="json")
+    statements, _ = _count(lambda: api.post("/api/2.0/mlflow/runs/log-metric", body, format="json"))
+    assert statements == 2 + 1 + audit_statements
+
+
+@pytest.mark.parametrize("path", ["native", "mlflow"])
+def test_a_model_version_costs_lookups_one_round_trip_and_the_audit_event(api, run, audit_statements, path):
+    model = RegisteredModelFactory(name="digits")
+
+    def create():
+        if path == "native":
+            return api.post("/api/v1/models/digits/versions", {"run_id": run.uuid}, format="json")
+        message = {"name": "digits", "source": f"{run.artifact_uri}/model", "run_id": run.uuid}
+        return api.post("/api/2.0/mlflow/model-versions/create", message, format="json")
+
+    create()
+    statements, response = _count(create)
+    # token, model, run; the model's row lock and the numbered INSERT (one pipelined round trip)
+    assert statements == 3 + 2 + audit_statements
+    body = response.json()
+    version = body["version"] if path == "native" else body["model_version"]
+    assert int(version if path == "native" else version["version"]) == 2
+    stored = ModelVersion.objects.get(model=model, version=2)
+    assert stored.run == run and stored.source == f"{run.artifact_uri}/model"
+    assert stored.created_at is not None and stored.updated_at >= stored.created_at
+    if path == "native":
+        assert (body["aliases"], body["tags"], body["stage"]) == ([], {}, "None")
+
+
+def test_single_points_of_every_integer_width_fold_in_after_the_statement_is_prepared(contributor, run):
+    """psycopg prepares a statement the fifth time a connection runs it, and sends each integer
+    as int2, int4 or int8 by its size: every width, before and after, lands the same."""
+    steps = [0, 1, 2, 3, 4, 5, 40_000, 2**40, -(2**40), -3, 2**63 - 1, -(2**63), 6, 7]
+    for step in steps:
+        log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", float(step % 7), step, 2**41)])
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.count, summary.last_step, summary.min_value, summary.max_value) == (
+        len(steps),
+        2**63 - 1,
+        0.0,
+        6.0,
+    )
+    assert sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == sorted(steps)
+    finest = MetricRollup.objects.filter(run=run, level=0)
+    assert sum(finest.values_list("count", flat=True)) == len(steps)
+    assert finest.get(bucket=-1).count == 1  # -3 // 64: Python's floor, as every batch buckets it

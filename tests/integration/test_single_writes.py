@@ -1,0 +1,133 @@
+"""The one-statement single writes under concurrency, on real PostgreSQL and real connections."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from django.db import connection, connections
+
+from audit.verification import verify_chain
+from registry.models import ModelVersion
+from registry.services import create_model_version, create_registered_model
+from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
+from tracker.services import MetricInput, log_batch
+
+pytestmark = pytest.mark.services
+
+
+def _dsn() -> str:
+    db = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+    )
+
+
+def _waiting_on_a_lock(monitor: psycopg.Connection) -> bool:
+    row = monitor.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def test_a_key_another_transaction_is_creating_is_found_after_it_commits(postgres, contributor, run):
+    """The single-point statement cannot see a key committed while it waited (its snapshot is
+    older); it then stores nothing, and log_batch takes the general path, which sees the key."""
+    other = psycopg.connect(_dsn())
+    other.execute("INSERT INTO tracker_metrickey (name) VALUES ('racing')")  # open, not committed
+    result = {}
+
+    def log() -> None:
+        try:
+            result["batch"] = log_batch(
+                actor=contributor, run=run, metrics=[MetricInput("racing", 0.5, 3, 10)]
+            )
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=log)
+    writer.start()
+    with psycopg.connect(_dsn(), autocommit=True) as monitor:
+        while writer.is_alive() and not _waiting_on_a_lock(monitor):
+            threading.Event().wait(0.01)
+    other.commit()
+    other.close()
+    writer.join()
+
+    assert result["batch"].points_inserted == 1
+    key = MetricKey.objects.get(name="racing")
+    assert MetricPoint.objects.get(run=run).key_id == key.pk
+    assert MetricSummary.objects.get(run=run, key=key).count == 1
+    assert MetricRollup.objects.filter(run=run, key=key).count() == 10
+    assert verify_chain().ok
+
+
+def test_single_points_logged_at_once_keep_the_summary_exact(postgres, contributor, run):
+    def send(worker: int) -> int:
+        try:
+            return sum(
+                log_batch(
+                    actor=contributor, run=run, metrics=[MetricInput("loss", float(step), step, 1)]
+                ).points_inserted
+                for step in range(worker, 120, 4)
+            )
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert sum(pool.map(send, range(4))) == 120
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.count, summary.last_step, summary.min_value, summary.max_value) == (120, 119, 0.0, 119.0)
+    assert sum(MetricRollup.objects.filter(run=run, level=0).values_list("count", flat=True)) == 120
+    assert verify_chain().ok
+
+
+def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(postgres, contributor, run):
+    """The model's row lock and the numbered INSERT go in one pipeline: the INSERT's snapshot is
+    taken after the lock is granted, so it sees the number the previous holder took."""
+    model = create_registered_model(actor=contributor, name="racing-model")
+
+    def register(_: int) -> int:
+        try:
+            return create_model_version(actor=contributor, model=model, run=run).version
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        numbers = sorted(pool.map(register, range(24)))
+    assert numbers == list(range(1, 25))
+    assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == numbers
+    assert verify_chain().ok
+
+
+def test_single_points_and_batches_on_one_key_at_once_never_deadlock(postgres, contributor, run):
+    """Both paths take the summary row, then the rollup rows, then the key set, in that order."""
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.0, 0, 1)])  # the key exists
+
+    def send(worker: int) -> int:
+        try:
+            inserted = 0
+            for round_ in range(10):
+                base = 1 + (worker * 10 + round_) * 100
+                if worker % 2:
+                    points = [MetricInput("loss", 1.0, base + i, 1) for i in range(100)]
+                else:
+                    points = [MetricInput("loss", 1.0, base, 1)]
+                inserted += log_batch(actor=contributor, run=run, metrics=points).points_inserted
+            return inserted
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        inserted = sum(pool.map(send, range(4)))
+    assert inserted == 2 * 10 * 100 + 2 * 10
+    summary = MetricSummary.objects.get(run=run)
+    assert summary.count == inserted + 1 == MetricPoint.objects.filter(run=run).count()
+    assert verify_chain().ok
