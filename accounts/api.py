@@ -19,7 +19,7 @@ import orjson
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import parsers, permissions, renderers, serializers
+from rest_framework import exceptions, parsers, permissions, renderers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -151,7 +151,12 @@ class FastJSONParser(parsers.JSONParser):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
+            pass
+        try:
             return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:
+            # orjson refuses more than 1,024 levels; Python's parser then runs out of stack.
+            raise exceptions.ParseError("JSON nested too deeply") from None
 
 
 class ApiView(APIView):
