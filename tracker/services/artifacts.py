@@ -19,7 +19,7 @@ from django.db import transaction
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import Conflict, InvalidInput, NotFound
+from config.exceptions import Conflict, NotFound, TooLarge
 from tracker.models import Artifact, ArtifactOwner, Run
 from tracker.validation import validate_artifact_path
 
@@ -51,9 +51,8 @@ def _refuse_if_too_large(path: str, size: int) -> None:
     """The one rule on an artifact's size: MAX_ARTIFACT_BYTES, where 0 means no limit."""
     limit = settings.MAX_ARTIFACT_BYTES
     if limit and size > limit:
-        raise InvalidInput(
-            f"artifact {path!r} is larger than the limit of {_readable_bytes(limit)}", field="body"
-        )
+        message = f"artifact {path!r} is larger than the limit of {_readable_bytes(limit)}"
+        raise TooLarge(message, field="body")
 
 
 def _digest(stream: Upload, *, path: str, copy_to: IO[bytes] | None = None) -> tuple[int, str]:
