@@ -42,8 +42,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def admin_token(transactional_db) -> str:
-    """An admin's token, and a little of everything so that some generated ids find a row."""
+def admin_token(postgres) -> str:
+    """An admin's token on PostgreSQL, and a little of everything for generated ids to find."""
     user = UserFactory(username="fuzz-admin")
     assign_role(user=user, role=Role.ADMIN)
     experiment = ExperimentFactory(name="fuzzed")
