@@ -36,7 +36,7 @@ from tests.factories import (
 # Generated requests per operation (66 operations): the CI time budget, not a quality bar. The
 # examples are derandomized, so CI sees the same cases each run; SCHEMA_FUZZ_EXAMPLES=200 (and
 # SCHEMA_FUZZ_SEED=…) explores further by hand.
-EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMA_FUZZ_EXAMPLES", "12"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("SCHEMA_FUZZ_EXAMPLES", "10"))
 SEED = os.environ.get("SCHEMA_FUZZ_SEED")
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
