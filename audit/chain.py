@@ -18,6 +18,7 @@ from .hashing import GENESIS_HASH, canonical_json, event_hash
 MISSING = "event is missing"
 BROKEN_LINK = "previous_hash does not match the event before"
 EDITED = "content does not match its hash (edited)"
+UNSEALED_BELOW_HEAD = "event has no hash but lies below the sealed head (its seal was removed)"
 
 
 class ChainEvent(NamedTuple):
@@ -55,6 +56,7 @@ class ChainReport:
     last_sequence: int = 0
     last_hash: str = GENESIS_HASH
     checkpoints_checked: int = 0
+    unsealed: int = 0  # events committed but not sealed yet: not covered by this check
 
     @property
     def ok(self) -> bool:
@@ -74,12 +76,17 @@ def walk_chain(
 ) -> ChainReport:
     """Recompute each hash in order and hold each checkpointed position to its signed hash.
 
-    `previous_hash=None` starts mid-chain, trusting the first event's link: the caller then
-    passes a checkpoint at `first_sequence`, which pins that event's hash instead.
+    Sequence numbers rise but may skip (a transaction that rolled back used its number); the
+    links, not the numbers, show a missing event. `previous_hash=None` starts mid-chain,
+    trusting the first event's link: the caller then passes a checkpoint at `first_sequence`,
+    which pins that event's hash instead.
     """
     signed: dict[int, list[TrustedHead]] = {}
     for trusted in checkpoints:
         signed.setdefault(trusted.head.sequence, []).append(trusted)
+    positions = sorted(signed)
+    next_position = 0  # index into positions of the lowest signed position not yet passed
+    anchored = previous_hash is None
     expected, checked, last_hash = first_sequence, 0, previous_hash or GENESIS_HASH
     seen_checkpoints = 0
 
@@ -87,11 +94,15 @@ def walk_chain(
         return ChainReport(checked, broken, expected - 1, last_hash, seen_checkpoints)
 
     for event in events:
-        if event.sequence != expected:
+        if event.sequence < expected or (anchored and checked == 0 and event.sequence != expected):
             reason = MISSING if event.sequence > expected else "event is out of order or repeated"
             return report(ChainBreak(expected, reason))
-        if previous_hash is not None and event.previous_hash != previous_hash:
-            return report(ChainBreak(event.sequence, BROKEN_LINK))
+        while next_position < len(positions) and positions[next_position] < event.sequence:
+            # A signed position the walk skipped: that event was removed (and later ones relinked).
+            skipped = positions[next_position]
+            if skipped >= expected:
+                return report(ChainBreak(skipped, f"{MISSING}: {signed[skipped][0].label} signed #{skipped}"))
+            next_position += 1
         recomputed = event_hash(
             sequence=event.sequence,
             created_at=event.created_at,
@@ -103,6 +114,12 @@ def walk_chain(
             after=event.after,
             previous_hash=event.previous_hash,
         )
+        if previous_hash is not None and event.previous_hash != previous_hash:
+            if recomputed == event.hash and event.sequence > expected:
+                # An intact event linking to something that is no longer before it: a number
+                # in the gap below it was an event, and it was removed.
+                return report(ChainBreak(expected, MISSING))
+            return report(ChainBreak(event.sequence, BROKEN_LINK))
         if recomputed != event.hash:
             return report(ChainBreak(event.sequence, EDITED))
         for trusted in signed.get(event.sequence, ()):
@@ -110,7 +127,7 @@ def walk_chain(
                 return report(ChainBreak(event.sequence, rewritten(trusted.label, event.sequence)))
             seen_checkpoints += 1
         previous_hash = last_hash = event.hash
-        expected += 1
+        expected = event.sequence + 1
         checked += 1
     # Deleting the newest events leaves a chain that links perfectly; only a signed head that
     # reaches further than what is left shows the cut.

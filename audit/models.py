@@ -27,7 +27,13 @@ class AuditCheckpointQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One recorded state change; its hash covers the previous event's hash, so edits show."""
+    """One recorded state change; once sealed, its hash covers the previous sealed event's hash.
+
+    Writers insert events unsealed (no hash) in the transaction of the change they record, with
+    `sequence` from the database sequence `audit_event_sequence`; the sealer (audit.sealing)
+    links and hashes committed events in sequence order afterwards, so writers never wait for
+    one another (docs/architecture.md, "The audit chain").
+    """
 
     sequence = models.BigIntegerField(unique=True)
     created_at = models.DateTimeField()
@@ -41,8 +47,10 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=255)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
-    previous_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Set once, by the sealer; null while the event waits for the next seal.
+    previous_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    sealed_at = models.DateTimeField(null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -56,6 +64,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_name", "sequence"], name="audit_event_actor_seq"),
             models.Index(fields=["action", "sequence"], name="audit_event_action_seq"),
             models.Index(fields=["created_at"], name="audit_event_created_at"),
+            # The sealer's work list: only unsealed events, so it stays a few rows deep.
+            models.Index(
+                fields=["sequence"], condition=models.Q(hash__isnull=True), name="audit_event_unsealed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -69,9 +81,13 @@ class AuditEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
 
+    @property
+    def is_sealed(self) -> bool:
+        return self.hash is not None
+
 
 class AuditChainHead(models.Model):
-    """A single row holding the newest sequence and hash; locking it serialises appends."""
+    """The newest sealed event's sequence and hash; only the sealer locks and moves it."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     sequence = models.BigIntegerField(default=0)

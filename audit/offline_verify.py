@@ -89,8 +89,11 @@ def verify(export: Path, public_keys: list[Path], checkpoint_files: list[Path]) 
     first = next(events, None)
     if first is None:
         return UNREADABLE, f"{export}: no events"
-    # An export that starts mid-chain is anchored by a checkpoint at its first sequence.
-    if first.sequence != 1 and not any(t.head.sequence == first.sequence for t in trusted):
+    # The chain's first event links to the genesis hash (its number may be above 1: numbers that
+    # rolled back are skipped); an export that starts mid-chain is anchored by a checkpoint at
+    # its first sequence.
+    from_start = first.previous_hash == GENESIS_HASH
+    if not from_start and not any(t.head.sequence == first.sequence for t in trusted):
         return UNREADABLE, (
             f"{export}: starts at event #{first.sequence}, and no checkpoint signs #{first.sequence} "
             "to anchor it; export from the start of the chain or from a checkpointed sequence"
@@ -98,7 +101,7 @@ def verify(export: Path, public_keys: list[Path], checkpoint_files: list[Path]) 
     report = walk_chain(
         itertools.chain([first], events),
         first_sequence=first.sequence,
-        previous_hash=GENESIS_HASH if first.sequence == 1 else None,
+        previous_hash=GENESIS_HASH if from_start else None,
         checkpoints=[t for t in trusted if t.head.sequence >= first.sequence],
     )
     if report.broken is not None:

@@ -76,10 +76,23 @@ def object_history(*, object_type: str, object_ids: Sequence[str], limit: int) -
 
 
 def export_events(*, filters: EventFilter, batch_size: int = 2000) -> Iterator[ChainEvent]:
-    """Matching events in chain order, streamed from a cursor: an export never sits in memory."""
-    rows = filter_events(filters=filters).order_by("sequence").values_list(*ChainEvent._fields)
+    """Matching sealed events in chain order, streamed from a cursor: never all in memory.
+
+    Unsealed events have no hash to verify yet; the sealer covers them within seconds.
+    """
+    rows = (
+        filter_events(filters=filters)
+        .filter(hash__isnull=False)
+        .order_by("sequence")
+        .values_list(*ChainEvent._fields)
+    )
     for row in rows.iterator(chunk_size=batch_size):
         yield ChainEvent(*row)
+
+
+def unsealed_count() -> int:
+    """Events committed but not yet linked into the chain (the sealer runs every few seconds)."""
+    return AuditEvent.objects.filter(hash__isnull=True).count()
 
 
 def list_checkpoints(*, limit: int) -> list[AuditCheckpoint]:

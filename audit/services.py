@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -18,9 +19,11 @@ from config.exceptions import Conflict
 
 from .checkpoint_format import MAIN_CHAIN, CheckpointFormatError, Head, sign_heads
 from .checkpoints import signing_key, write_outside_database
-from .hashing import event_hash
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
+from .sealing import SealingError, seal_batch, seal_events
 from .verification import verify_chain
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 STALE_CHECK_AFTER = timedelta(hours=1)
@@ -39,48 +42,42 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-# Every column but the id, in model order; a field added to AuditEvent is written automatically.
-_EVENT_FIELDS = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
-_INSERT_EVENT = (
-    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _EVENT_FIELDS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_EVENT_FIELDS))}) RETURNING id"
-)
-_READ_HEAD = f"SELECT sequence, hash FROM {AuditChainHead._meta.db_table} WHERE id = 1"
-_MOVE_HEAD = f"UPDATE {AuditChainHead._meta.db_table} SET sequence = %s, hash = %s WHERE id = 1"
+# The columns a writer fills; the sealer fills previous_hash, hash and sealed_at later.
+_WRITTEN_FIELDS = [
+    field
+    for field in AuditEvent._meta.concrete_fields
+    if not field.primary_key and field.name not in ("sequence", "previous_hash", "hash", "sealed_at")
+]
+_NEXT_SEQUENCE = {
+    # A database sequence hands out numbers without a lock; the function also leaves the floor
+    # the sealer needs in pg_locks (audit.sealing, migration 0005).
+    "postgresql": "audit_next_sequence()",
+    # One writer at a time on SQLite, and the event is sealed before the commit anyway.
+    "sqlite": f"(SELECT COALESCE(MAX(sequence), 0) + 1 FROM {AuditEvent._meta.db_table})",
+}
 
 
 def _insert_event(**values: Any) -> AuditEvent:
-    """Insert the event and move the chain head with two plain statements.
+    """Insert the event unsealed with one plain statement; no row of the chain is locked.
 
-    Every write on every path ends here, so it skips the ORM's create/update machinery, which
-    measured a millisecond slower per event; the fields still prepare each value for the backend.
+    Every write on every path ends here, so it skips the ORM's create machinery, which measured
+    a millisecond slower per event; the fields still prepare each value for the backend.
     """
     actor_id = values.pop("actor_id")
     row = {**values, "actor": actor_id}
-    params = [field.get_db_prep_save(row[field.name], connection) for field in _EVENT_FIELDS]
+    params = [field.get_db_prep_save(row[field.name], connection) for field in _WRITTEN_FIELDS]
+    columns = ", ".join(["sequence", *(f.column for f in _WRITTEN_FIELDS)])
+    placeholders = ", ".join([_NEXT_SEQUENCE[connection.vendor], *(["%s"] * len(_WRITTEN_FIELDS))])
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENT, params)
-        (event_id,) = cursor.fetchone()
-        cursor.execute(_MOVE_HEAD, [row["sequence"], row["hash"]])
-    event = AuditEvent(id=event_id, actor_id=actor_id, **values)
+        cursor.execute(
+            f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) VALUES ({placeholders}) "
+            "RETURNING id, sequence",
+            params,
+        )
+        event_id, sequence = cursor.fetchone()
+    event = AuditEvent(id=event_id, sequence=sequence, actor_id=actor_id, **values)
     event._state.adding, event._state.db = False, connection.alias
     return event
-
-
-def _locked_head() -> tuple[int, str]:
-    """The chain head's sequence and hash, locked until the caller's transaction ends.
-
-    Appends from concurrent transactions must form one chain: the head row is the lock. Plain
-    SQL, since every write on every path comes through here.
-    """
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    with connection.cursor() as cursor:
-        cursor.execute(_READ_HEAD + lock)
-        row = cursor.fetchone()
-    if row is None:  # a database whose data migration has not run (tests that flush tables)
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
-        return head.sequence, head.hash
-    return row[0], row[1]
 
 
 def record_event(
@@ -93,10 +90,11 @@ def record_event(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction.
+    """Add one event, unsealed, inside the caller's transaction.
 
     Callers are services, which call this in the same transaction as the change it records,
-    so an event exists exactly when its change was committed.
+    so an event exists exactly when its change was committed. The sealer links and hashes it
+    after the commit (audit.sealing); on SQLite it is sealed here, before the commit.
     """
     if target is not None:
         object_type = object_type or target._meta.label_lower
@@ -104,29 +102,13 @@ def record_event(
     if not object_type or object_id is None:
         raise ValueError("record_event needs a target or an object_type and object_id")
     actor_name = getattr(actor, "username", None) or SYSTEM_ACTOR
-    before = _json_safe(before)
-    after = _json_safe(after)
-    # Round-trip through JSON so the hash covers exactly what the JSON column will return.
-    before, after = json.loads(json.dumps(before)), json.loads(json.dumps(after))
+    # Round-trip through JSON so the event holds exactly what the JSON column will return.
+    before = json.loads(json.dumps(_json_safe(before)))
+    after = json.loads(json.dumps(_json_safe(after)))
     # No savepoint: a failure here must roll back the caller's change with it anyway.
     with transaction.atomic(savepoint=False):
-        previous_sequence, previous_hash = _locked_head()
-        sequence = previous_sequence + 1
-        created_at = datetime.now(UTC)
-        digest = event_hash(
-            sequence=sequence,
-            created_at=created_at,
-            actor_name=actor_name,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=before,
-            after=after,
-            previous_hash=previous_hash,
-        )
         event = _insert_event(
-            sequence=sequence,
-            created_at=created_at,
+            created_at=datetime.now(UTC),
             actor_id=actor.pk if getattr(actor, "pk", None) else None,
             actor_name=actor_name,
             action=action,
@@ -134,9 +116,14 @@ def record_event(
             object_id=object_id,
             before=before,
             after=after,
-            previous_hash=previous_hash,
-            hash=digest,
         )
+        if connection.vendor != "postgresql":
+            # One writer at a time: seal now. A tampered chain (a stripped hash below the head)
+            # leaves the event unsealed, as the sealer process would, instead of failing writes.
+            try:
+                seal_batch()
+            except SealingError as error:
+                logger.error("audit event #%s not sealed: %s", event.sequence, error)
     return event
 
 
@@ -178,6 +165,18 @@ def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerif
     return verification, True
 
 
+def _seal_before_check() -> None:
+    """Seal what has committed, so a check or checkpoint covers it.
+
+    A sealer that refuses (an unsealed event below the head: a stripped hash) must not stop the
+    check: the walk that follows names that event as the break.
+    """
+    try:
+        seal_events()
+    except SealingError as error:
+        logger.error("audit events not sealed before the check: %s", error)
+
+
 def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
     """The newest checkpoint that an earlier successful check already walked past."""
     if verification.mode == AuditVerification.Mode.FULL:
@@ -200,6 +199,7 @@ def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
 def run_verification(*, verification: AuditVerification) -> AuditVerification:
     """Run a queued check, keep its result on the row, and record it in the chain as well."""
     anchor = _anchor_for(verification)
+    _seal_before_check()
     AuditVerification.objects.filter(pk=verification.pk).update(status=AuditVerification.Status.RUNNING)
     try:
         report = verify_chain(since=anchor)
@@ -239,7 +239,9 @@ def make_checkpoint() -> AuditCheckpoint | None:
 
     Signing a head vouches for everything before it, so a rewritten stretch must never be
     signed: the walk from the previous checkpoint comes first, and a break refuses the signature.
+    The events committed so far are sealed first, so the signed head covers them.
     """
+    _seal_before_check()
     head = AuditChainHead.objects.filter(id=1).values_list("sequence", "hash").first()
     if head is None or head[0] == 0:
         return None

@@ -9,10 +9,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.exceptions import Conflict
 
-from . import services
+from . import sealing, services
 from .models import AuditVerification
 
 logger = logging.getLogger(__name__)
+
+
+@shared_task(name="audit.seal_events")
+def seal_events() -> int:
+    """Seal the events committed since the last run (beat, every AUDIT_SEAL_INTERVAL_SECONDS)."""
+    return sealing.seal_events().sealed
 
 
 @shared_task(name="audit.make_checkpoint")

@@ -8,8 +8,9 @@ database and the copies kept outside it (a deleted checkpoint row is still found
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
-from .chain import MISSING, ChainBreak, ChainEvent, ChainReport, TrustedHead, walk_chain
+from .chain import MISSING, UNSEALED_BELOW_HEAD, ChainBreak, ChainEvent, ChainReport, TrustedHead, walk_chain
 from .checkpoint_format import SignedCheckpoint
 from .checkpoints import parse_stored, read_outside_database, trusted_keys
 from .hashing import GENESIS_HASH
@@ -21,7 +22,7 @@ _FIELDS = ChainEvent._fields
 
 
 def _events(first: int, through: int | None, batch_size: int) -> Iterator[ChainEvent]:
-    rows = AuditEvent.objects.filter(sequence__gte=first)
+    rows = AuditEvent.objects.filter(sequence__gte=first, hash__isnull=False)
     if through is not None:
         rows = rows.filter(sequence__lte=through)
     for row in rows.order_by("sequence").values_list(*_FIELDS).iterator(chunk_size=batch_size):
@@ -47,7 +48,10 @@ def verify_chain(
     """Walk the chain (from `since`'s position, or from the start) and hold it to the checkpoints.
 
     Names the first position that does not hold: an edited event, a broken link, a hash that
-    differs from a signed one, a cut below the newest signed head, or a forged checkpoint.
+    differs from a signed one, a cut below the newest signed head, or a forged checkpoint. It
+    walks sealed events only and counts the unsealed ones; callers that want those covered
+    seal first (audit.sealing.seal_events). An unsealed event below the sealed head is a break:
+    the sealer never leaves one, so its hash was removed.
     """
     first = since.sequence if since is not None else 1
     keys = trusted_keys()
@@ -66,15 +70,14 @@ def verify_chain(
         previous_hash=None if since is not None else GENESIS_HASH,
         checkpoints=trusted,
     )
-    if report.broken is None and through is None:
-        head = AuditChainHead.objects.filter(id=1).values_list("sequence", flat=True).first()
-        if head is not None and head > report.last_sequence:
-            # Removing the newest events leaves a valid prefix; the head remembers how far it went.
-            return ChainReport(
-                report.checked,
-                ChainBreak(report.last_sequence + 1, MISSING),
-                report.last_sequence,
-                report.last_hash,
-                report.checkpoints_checked,
-            )
-    return report
+    head = AuditChainHead.objects.filter(id=1).values_list("sequence", flat=True).first() or 0
+    unsealed = AuditEvent.objects.filter(hash__isnull=True)
+    if report.broken is None:
+        below = unsealed.filter(sequence__gte=first, sequence__lte=through if through is not None else head)
+        stripped = below.order_by("sequence").values_list("sequence", flat=True).first()
+        if stripped is not None and stripped <= head:
+            report = replace(report, broken=ChainBreak(stripped, UNSEALED_BELOW_HEAD))
+    if report.broken is None and through is None and head > report.last_sequence:
+        # Removing the newest events leaves a valid prefix; the head remembers how far it went.
+        report = replace(report, broken=ChainBreak(report.last_sequence + 1, MISSING))
+    return replace(report, unsealed=unsealed.filter(sequence__gt=head).count())

@@ -155,6 +155,11 @@ class AuditTrail:
         through = self.verification.through_sequence if self.verification else 0
         return sum(event.sequence > through for event in self.events)
 
+    @property
+    def unsealed(self) -> int:
+        """How many of the shown events the sealer has not linked into the chain yet."""
+        return sum(not event.is_sealed for event in self.events)
+
 
 def audit_trail(*, model: RegisteredModel | None = None, version: ModelVersion | None = None) -> AuditTrail:
     """Found by the registry's rename-aware filter (events before stable ids name the model by

@@ -94,3 +94,19 @@ def experiment(db):
 @pytest.fixture
 def run(experiment, contributor):
     return RunFactory(experiment=experiment, user=contributor, name="baseline")
+
+
+@pytest.fixture(autouse=True)
+def audit_numbers_start_at_one(request):
+    """Tests name audit events by number: test transactions roll back, a PostgreSQL sequence
+    does not, so without this the numbers would depend on which tests ran before."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    transactional = "transactional_db" in request.fixturenames or (
+        marker and marker.kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval('audit_event_sequence', 1, false)")

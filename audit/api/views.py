@@ -65,8 +65,11 @@ class EventSerializer(serializers.Serializer):
     object_id = serializers.CharField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
-    previous_hash = serializers.CharField()
-    hash = serializers.CharField()
+    previous_hash = serializers.CharField(allow_null=True, help_text="Null until the event is sealed.")
+    hash = serializers.CharField(allow_null=True, help_text="Null until the event is sealed.")
+    sealed = serializers.BooleanField(
+        source="is_sealed", help_text="Linked into the chain; the sealer runs every few seconds."
+    )
 
 
 class AuditEventListApi(ApiView):

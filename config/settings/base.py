@@ -190,7 +190,10 @@ AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = env.int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=600)
 AUDIT_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_VERIFY_INTERVAL_SECONDS", default=3600)
 AUDIT_FULL_VERIFY_INTERVAL_SECONDS = env.int("AUDIT_FULL_VERIFY_INTERVAL_SECONDS", default=86400)
+# Writers commit events unsealed; the sealer links them into the chain this often (audit.sealing).
+AUDIT_SEAL_INTERVAL_SECONDS = env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE |= {
+    "audit-seal": {"task": "audit.seal_events", "schedule": AUDIT_SEAL_INTERVAL_SECONDS},
     "audit-checkpoint": {"task": "audit.make_checkpoint", "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS},
     "audit-verify": {"task": "audit.verify_chain", "schedule": AUDIT_VERIFY_INTERVAL_SECONDS},
     "audit-verify-full": {

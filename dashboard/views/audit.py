@@ -90,6 +90,7 @@ def history_block(*, object_type: str, object_ids: Sequence[str]) -> dict[str, A
     events = selectors.object_history(object_type=object_type, object_ids=object_ids, limit=HISTORY_SHOWN + 1)
     return {
         "events": events[:HISTORY_SHOWN],
+        "unsealed": sum(not event.is_sealed for event in events[:HISTORY_SHOWN]),
         "more": len(events) > HISTORY_SHOWN,
         "audit_url": audit_page_url(object_type=object_type, object_ids=object_ids),
     }
@@ -114,6 +115,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
         "first_page_query": form.query(),
         "is_first_page": not request.GET.get("before"),
         "verification": selectors.latest_verification(),
+        "unsealed": selectors.unsealed_count(),
         "pending": pending,
         # audit.js reloads the page once the queued check has finished.
         "pending_check": {"id": pending.pk, "verifyUrl": reverse("audit-api:verify")} if pending else None,

@@ -12,6 +12,7 @@ from django.db import connection
 from audit.checkpoints import public_key_text
 from audit.models import AuditEvent, AuditVerification
 from audit.offline_verify import verify
+from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from tests.api.api_helpers import error
 
@@ -106,6 +107,7 @@ def test_verify_names_the_first_edited_event(
     viewer_api, contributor_api, db, django_capture_on_commit_callbacks
 ):
     contributor_api.post("/api/v1/experiments", {"name": "audited"}, format="json")
+    seal_events()
     event = AuditEvent.objects.get(action="experiment.created")
     # Tamper below the ORM, as someone with database access would.
     with connection.cursor() as cursor:
@@ -179,8 +181,10 @@ def test_bad_verify_body_is_a_400_naming_the_field(contributor_api, db):
 
 
 def _experiments(client, *names):
+    """Create experiments and seal their events, as the sealer does within seconds."""
     for name in names:
         assert client.post("/api/v1/experiments", {"name": name}, format="json").status_code == 201
+    seal_events()
 
 
 def test_events_filter_by_date_range_and_several_object_ids(viewer_api, contributor_api, db):

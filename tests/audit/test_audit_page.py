@@ -6,9 +6,11 @@ import csv
 import io
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditVerification
+from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from audit.tasks import verify_audit_chain
 from dashboard.views.audit import EVENTS_PER_PAGE, audit_page_url
@@ -25,7 +27,10 @@ def viewer_client(client, viewer):
 
 
 def _log(actor, *names):
-    return [create_experiment(actor=actor, name=name) for name in names]
+    """Write events and seal them, as the sealer does within seconds of their commit."""
+    experiments = [create_experiment(actor=actor, name=name) for name in names]
+    seal_events()
+    return experiments
 
 
 def _sequences(response) -> list[int]:
@@ -168,8 +173,6 @@ def test_the_last_check_and_the_checkpoints_are_shown(viewer_client, contributor
 
 
 def test_a_broken_chain_is_shown_with_the_event_and_reason(viewer_client, contributor):
-    from django.db import connection
-
     _log(contributor, "one", "two")
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {AuditEvent._meta.db_table} SET actor_name = 'mallory' WHERE sequence = 2")
@@ -261,3 +264,16 @@ def test_the_run_page_and_run_table_show_their_objects_audit_history(viewer_clie
         f"/audit/?object_type=tracker.experiment&amp;object_id={run.experiment.pk}"
         in table_page.content.decode()
     )
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SQLite seals each event before its commit")
+def test_events_not_sealed_yet_are_marked_and_counted(viewer_client, contributor):
+    create_experiment(actor=contributor, name="fresh")
+
+    html = viewer_client.get(reverse("dashboard:audit")).content.decode()
+
+    assert 'class="badge unsealed"' in html
+    unsealed = AuditEvent.objects.filter(hash__isnull=True).count()
+    assert f'<p class="muted" id="unsealed-count">{unsealed} events committed but not sealed yet;' in html
+    seal_events()
+    assert 'class="badge unsealed"' not in viewer_client.get(reverse("dashboard:audit")).content.decode()

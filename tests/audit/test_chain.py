@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from audit.models import AppendOnlyError, AuditEvent
+from audit.sealing import seal_events
 from audit.services import record_event
 from audit.verification import verify_chain
 from tracker.services import create_experiment
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db
 def events(contributor):
     for name in ("a", "b", "c", "d"):
         create_experiment(actor=contributor, name=name)
+    seal_events()
     return list(AuditEvent.objects.order_by("sequence"))
 
 
@@ -139,3 +141,41 @@ def test_verification_task_records_a_broken_chain_in_the_chain(events):
         "broken_sequence": events[1].sequence,
         "reason": "content does not match its hash (edited)",
     }
+
+
+postgres_only = pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="SQLite seals each event before its commit"
+)
+
+
+@postgres_only
+def test_an_event_is_unsealed_until_the_sealer_links_it(contributor):
+    create_experiment(actor=contributor, name="fresh")
+    event = AuditEvent.objects.get(action="experiment.created")
+    waiting = AuditEvent.objects.count()  # the persona's role assignment is an event too
+    assert (event.is_sealed, event.previous_hash, event.sealed_at) == (False, None, None)
+    assert (verify_chain().checked, verify_chain().unsealed) == (0, waiting)
+
+    result = seal_events()
+
+    event.refresh_from_db()
+    assert (result.sealed, result.head_sequence, result.unsealed) == (waiting, event.sequence, 0)
+    assert event.is_sealed and event.sealed_at is not None
+    assert verify_chain().checked == waiting
+
+
+def test_a_hash_stripped_from_the_newest_event_is_found(events):
+    _raw(f"UPDATE {AuditEvent._meta.db_table} SET hash = NULL WHERE sequence = %s", [events[-1].sequence])
+    report = verify_chain()
+    assert (report.broken.sequence, report.broken.reason) == (
+        events[-1].sequence,
+        "event has no hash but lies below the sealed head (its seal was removed)",
+    )
+
+
+def test_a_check_still_runs_and_records_the_break_when_the_sealer_refuses(events):
+    from audit.tasks import verify_audit_chain
+
+    _raw(f"UPDATE {AuditEvent._meta.db_table} SET hash = NULL WHERE sequence = %s", [events[-1].sequence])
+    verify_audit_chain.delay()  # its seal refuses the stripped event; the walk names it
+    assert AuditEvent.objects.latest("sequence").action == "audit.chain_broken"

@@ -15,6 +15,7 @@ from audit.checkpoint_format import MAIN_CHAIN, Head, key_id_of, parse_checkpoin
 from audit.checkpoints import public_key, signing_key
 from audit.hashing import event_hash
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from audit.tasks import make_checkpoint as make_checkpoint_task
 from audit.verification import verify_chain
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _log(actor, *names):
+    """Write events and seal them, as the sealer does within seconds of their commit."""
     for name in names:
         create_experiment(actor=actor, name=name)
+    seal_events()
 
 
 def _raw(sql, params=()):

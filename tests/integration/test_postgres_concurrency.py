@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
+from audit.sealing import seal_events
 from audit.verification import verify_chain
 from registry.services import (
     create_model_version,
@@ -80,6 +81,7 @@ def test_concurrent_audited_writes_form_one_unbroken_chain(postgres, contributor
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(make, range(20)))
+    seal_events()  # writers leave events unsealed; the sealer links them after commit
     report = verify_chain()
     assert report.ok and report.checked >= 20
 

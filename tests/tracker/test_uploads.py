@@ -353,3 +353,126 @@ def test_uploaded_points_feed_the_charts_rollups_and_the_run_tables_key_set_as_l
 
     assert rollups(uploaded) == rollups(logged)
     assert ExperimentKey.objects.filter(experiment=experiment, kind="metric", key="val_auc").exists()
+
+
+# The staging phase spools batches of a few hundred bytes here, so that a file of a few dozen lines
+# spans many batches: partial aggregates of one bucket or key then come from several batches.
+SMALL_BLOCKS = 256
+
+
+def _summary_of(run):
+    return list(
+        MetricSummary.objects.filter(run=run)
+        .order_by("key__name")
+        .values_list("key__name", "last_value", "last_is_nan", "last_step", "last_timestamp", "min_value",
+                     "max_value", "count")
+    )  # fmt: skip
+
+
+def _rollups_of(run):
+    from tracker.models import MetricRollup
+
+    return sorted(
+        MetricRollup.objects.filter(run=run).values_list(
+            "key__name", "level", "bucket", "count", "min_value", "min_step", "min_timestamp",
+            "max_value", "max_step", "max_timestamp", "odd_step", "odd_timestamp", "odd_is_nan",
+        )
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("repeated", [False, True], ids=["all new: one COPY", "a repeated point: exact path"])
+def test_summaries_and_rollups_built_while_staging_equal_those_of_logged_points(
+    experiment, contributor, upload_file, monkeypatch, repeated
+):
+    """Across many batches, with ties on step and timestamp, NaN and ±Infinity, a newest point
+    that is NaN, and buckets spread over batches (steps out of order): an upload's summaries and
+    rollups are those of the same points logged by log_batch. A point the file repeats makes the
+    COPY refuse the file; the exact path then stores it once."""
+    from tracker.ingest import readers
+    from tracker.services import MetricInput, log_batch
+
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", SMALL_BLOCKS)
+    uploaded, logged = (RunFactory(experiment=experiment, user=contributor) for _ in range(2))
+    points = []
+    for index in range(400):
+        step = (index * 37) % 300 - 40  # out of order, negative steps, several points a step
+        value = ((index * 7919) % 1013) / 7.0 - 50
+        points.append(("loss" if index % 3 else "acc", step, value, 1000 + index % 5))
+    points[17] = ("loss", 5, float("nan"), 1003)
+    points[18] = ("loss", 5, float("inf"), 1004)  # odd points tied on (step, time) may go either way
+    points[19] = ("acc", 7, float("-inf"), 1001)
+    points.append(("loss", 500, float("nan"), 9))  # the newest loss point is NaN
+    points.append(("acc", 500, 2.0, 9))
+    points.append(("acc", 500, 1.0, 8))  # same step, older: not the newest
+    points = list(dict.fromkeys(points))  # log_batch drops a batch's repeats; the file holds each once
+    rows = [f"{key},{step},{value},{timestamp}\n" for key, step, value, timestamp in points]
+    if repeated:
+        rows.append(rows[3])
+    upload = upload_file("key,step,value,timestamp\n" + "".join(rows), run=uploaded)
+    assert upload.status == "done", upload.error_message
+    assert (upload.rows_done, upload.points_inserted) == (len(rows), len(points))
+    log_batch(
+        actor=contributor,
+        run=logged,
+        metrics=[MetricInput(key, value, step, ts) for key, step, value, ts in points],
+    )
+    assert MetricPoint.objects.filter(run=uploaded).count() == len(points)
+    assert _summary_of(uploaded) == _summary_of(logged)
+    assert _rollups_of(uploaded) == _rollups_of(logged)
+
+
+@pytest.mark.parametrize("bad_line", [2, 11, 12, 21, 31], ids=lambda line: f"line {line}")
+def test_an_error_on_any_line_of_a_batch_names_that_line_and_stores_nothing(
+    run, upload_file, monkeypatch, bad_line
+):
+    """Batches of ten lines here (lines 2-11, 12-21, 22-31): an error on a batch's first or last
+    line, or on the file's last, names its own line, and nothing of the batches before is stored."""
+    from tracker.ingest import readers
+
+    lines = [f"loss,{step:03d},1.5\n" for step in range(30)]  # 13 bytes each
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 13 * 10)
+    lines[bad_line - 2] = f"loss,{bad_line - 2:03d},abc\n"
+    upload = upload_file("key,step,value\n" + "".join(lines), run=run)
+    assert upload.status == "failed"
+    assert upload.error_message == f"line {bad_line}, column value: 'abc' is not a number"
+    assert MetricPoint.objects.filter(run=run).count() == 0
+    assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def test_a_failure_while_packing_rows_is_not_blamed_on_the_file(run, contributor, monkeypatch):
+    """The packing thread's errors (a full disk) reach the task, which lets the next attempt start
+    at once, instead of failing the upload as if a line were bad."""
+    from tracker.ingest import staging
+
+    def full_disk(self, points):
+        raise OSError(28, "No space left on device")
+
+    receipt = uploads.create_upload(
+        actor=contributor, content=io.BytesIO(b"key,step,value\nloss,0,1\n"), file_name="m.csv", run=run
+    )
+    monkeypatch.setattr(staging.Spool, "add", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        uploads.ingest_upload(upload_id=receipt.upload.pk)
+    upload = BulkUpload.objects.get(pk=receipt.upload.pk)
+    assert (upload.status, upload.heartbeat_at) == ("running", None)
+    assert MetricPoint.objects.filter(run=run).count() == 0
+
+
+def test_cells_with_spaces_around_them_are_read_by_the_careful_path(run, upload_file):
+    """The fast path casts cells as they are; a batch it cannot take whole (spaces around a
+    name or a number, an empty timestamp) goes through the careful path, which trims them."""
+    upload = upload_file("key,step,value,timestamp\n loss ,0, 1.5,7\nloss, 1 ,2.5,\n", run=run)
+    assert upload.status == "done", upload.error_message
+    stored = (
+        MetricPoint.objects.filter(run=run)
+        .order_by("step")
+        .values_list("key__name", "step", "value", "timestamp")
+    )
+    default = int(upload.created_at.timestamp() * 1000)
+    assert list(stored) == [("loss", 0, 1.5, 7), ("loss", 1, 2.5, default)]
+
+
+def test_a_file_of_only_a_header_is_done_with_no_points(run, upload_file):
+    upload = upload_file("key,step,value\n", run=run)
+    assert (upload.status, upload.rows_done, upload.points_inserted) == ("done", 0, 0)
+    assert not MetricSummary.objects.filter(run=run).exists()

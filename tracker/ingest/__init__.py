@@ -1,1 +1,1 @@
-"""Reading uploaded metric files: streaming readers, per-batch validation, the staging table."""
+"""Reading uploaded metric files: streaming readers, per-batch validation, the spool."""

@@ -1,0 +1,260 @@
+#!/usr/bin/env python
+"""Write benchmark: concurrent commits through the service layer against plain inserts.
+
+Both phases run in this one invocation, on the PostgreSQL that DATABASE_URL names, with the same
+number of concurrent writers (--writers, default 32), each a forked process of its own with its
+own connection (processes, not threads, so the GIL never caps the service layer):
+  plain    each writer loops `INSERT INTO <scratch table> …; COMMIT` over plain psycopg: the
+           database's own group-commit ceiling on this machine.
+  service  each writer loops `tracker.services.log_metric` (one point, its own run; one
+           transaction with its audit event each), with a sealer process sealing the audit chain
+           every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
+  chain    diagnostic, plain psycopg again, isolating what the audit chain adds to a commit:
+           `headlock` is the old append (INSERT; SELECT head FOR UPDATE; UPDATE head; COMMIT),
+           `sealed` the new one (INSERT … audit_next_sequence(); COMMIT). Printed on its own
+           `chain:` line, before the last. (Its numbers are gaps in the audit sequence: harmless.)
+Each phase runs --seconds after every writer is ready (a barrier); commits/s = commits / seconds.
+The last line is `writes: name=value …`, the figures in FIGURES order; other measurements of
+issue #13 add their own entries to FIGURES. Results also go to bench/results/writes-<time>.json.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/labledger_bench .venv/bin/python bench/writes.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+STAMP = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+SCRATCH_TABLE = "bench_writes_scratch"
+
+# The figures of the `writes:` line, in print order. Each phase fills its own; a phase this
+# script does not run leaves its entry out of the line.
+FIGURES: dict[str, float | None] = {
+    "plain_32": None,  # plain INSERT; COMMIT commits/s, --writers connections
+    "service_32": None,  # log_metric commits/s through the service layer, --writers processes
+    "ratio": None,  # service_32 / plain_32
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--writers", type=int, default=32, help="concurrent writers per phase (default 32)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase (default 10)")
+    parser.add_argument("--phases", default="plain,service", help="comma-separated: plain, service, chain")
+    parser.add_argument("--verify", action="store_true", help="seal and verify the audit chain afterwards")
+    return parser.parse_args()
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    os.environ.setdefault("DEBUG", "false")  # DEBUG keeps every SQL statement in memory
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        sys.exit("bench/writes.py measures PostgreSQL: set DATABASE_URL=postgres://…")
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _timed(barrier, seconds: float, write) -> int:
+    """Wait for every writer, then call `write` until the time is up; the number of commits."""
+    barrier.wait()
+    deadline = time.monotonic() + seconds
+    commits = 0
+    while time.monotonic() < deadline:
+        write(commits)
+        commits += 1
+    return commits
+
+
+def _plain_writer(index: int, barrier, seconds: float, results) -> None:
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+
+        def write(n: int) -> None:
+            conn.execute(f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%s, %s)", (index, n))
+            conn.commit()
+
+        results.put(_timed(barrier, seconds, write))
+
+
+_CHAIN_APPENDS = {
+    "headlock": [
+        f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%(writer)s, %(n)s)",
+        f"SELECT n FROM {SCRATCH_TABLE}_head WHERE id = 1 FOR UPDATE",
+        f"UPDATE {SCRATCH_TABLE}_head SET n = n + 1 WHERE id = 1",
+    ],
+    "sealed": [f"INSERT INTO {SCRATCH_TABLE} (writer, n) VALUES (%(writer)s, audit_next_sequence())"],
+}
+
+
+def _chain_writer(index: int, barrier, seconds: float, results, kind: str) -> None:
+    import psycopg
+
+    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+
+        def write(n: int) -> None:
+            for statement in _CHAIN_APPENDS[kind]:
+                conn.execute(statement, {"writer": index, "n": n})
+            conn.commit()
+
+        results.put(_timed(barrier, seconds, write))
+
+
+def _service_writer(index: int, barrier, seconds: float, results, user_id: int, run_id: int) -> None:
+    from django.contrib.auth import get_user_model
+
+    from tracker.models import Run
+    from tracker.services import MetricInput, log_metric
+
+    user = get_user_model().objects.get(pk=user_id)
+    run = Run.objects.get(pk=run_id)
+    base_ms = int(time.time() * 1000)
+
+    def write(n: int) -> None:
+        log_metric(
+            actor=user, run=run, point=MetricInput("loss", 1.0 / (n + 1), step=n, timestamp=base_ms + n)
+        )
+
+    results.put(_timed(barrier, seconds, write))
+
+
+def _sealer(stop, interval: float) -> None:
+    from audit.sealing import seal_events
+
+    while not stop.is_set():
+        seal_events()
+        stop.wait(interval)
+
+
+def _run_writers(target, writers: int, seconds: float, extra: list[tuple]) -> int:
+    """Fork `writers` processes running `target`; the total commits they made in `seconds`."""
+    from django.db import connections
+
+    connections.close_all()  # never share a connection with a forked child
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(writers), context.Queue()
+    processes = [
+        context.Process(target=target, args=(i, barrier, seconds, results, *extra[i])) for i in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    total = sum(results.get(timeout=seconds + 300) for _ in processes)
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            sys.exit(f"a writer exited with status {process.exitcode}")
+    return total
+
+
+def _scratch_phase(args: argparse.Namespace, target, extra: tuple = ()) -> float:
+    """Commits/s of `target` writers into a fresh scratch table (and head row), dropped after."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}, {SCRATCH_TABLE}_head")
+        cursor.execute(f"CREATE TABLE {SCRATCH_TABLE} (id bigserial PRIMARY KEY, writer int, n bigint)")
+        cursor.execute(f"CREATE TABLE {SCRATCH_TABLE}_head (id int PRIMARY KEY, n bigint)")
+        cursor.execute(f"INSERT INTO {SCRATCH_TABLE}_head VALUES (1, 0)")
+    try:
+        commits = _run_writers(target, args.writers, args.seconds, [extra] * args.writers)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}, {SCRATCH_TABLE}_head")
+    return commits / args.seconds
+
+
+def plain_phase(args: argparse.Namespace) -> float:
+    return _scratch_phase(args, _plain_writer)
+
+
+def service_phase(args: argparse.Namespace) -> float:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from accounts.roles import Role
+    from accounts.services import assign_role
+    from tracker.services import create_experiment, start_run
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    assign_role(user=user, role=Role.CONTRIBUTOR)
+    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}")
+    runs = [start_run(actor=user, experiment=experiment, name=f"writer-{i:02d}") for i in range(args.writers)]
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    sealer = context.Process(target=_sealer, args=(stop, settings.AUDIT_SEAL_INTERVAL_SECONDS))
+    sealer.start()
+    try:
+        commits = _run_writers(_service_writer, args.writers, args.seconds, [(user.pk, r.pk) for r in runs])
+    finally:
+        stop.set()
+        sealer.join()
+    return commits / args.seconds
+
+
+def verify_phase() -> dict[str, Any]:
+    from audit.sealing import seal_events
+    from audit.verification import verify_chain
+
+    seal_events()
+    report = verify_chain()
+    return {"ok": report.ok, "checked": report.checked, "unsealed": report.unsealed}
+
+
+def main() -> None:
+    args = parse_args()
+    setup_django()
+    phases = {phase.strip() for phase in args.phases.split(",")}
+    if "plain" in phases:
+        FIGURES["plain_32"] = round(plain_phase(args))
+        print(f"plain:   {FIGURES['plain_32']:>8} commits/s ({args.writers} psycopg connections)", flush=True)
+    if "service" in phases:
+        FIGURES["service_32"] = round(service_phase(args))
+        print(
+            f"service: {FIGURES['service_32']:>8} commits/s ({args.writers} processes, log_metric)",
+            flush=True,
+        )
+    chain: dict[str, int] = {}
+    if "chain" in phases:
+        chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}
+        print("chain: " + " ".join(f"{name}={value}" for name, value in chain.items()), flush=True)
+    if FIGURES["plain_32"] and FIGURES["service_32"]:
+        FIGURES["ratio"] = round(FIGURES["service_32"] / FIGURES["plain_32"], 2)
+    result: dict[str, Any] = {
+        "stamp": STAMP,
+        "writers": args.writers,
+        "seconds": args.seconds,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "figures": FIGURES,
+        "chain": chain,
+    }
+    if args.verify:
+        result["verified"] = verify_phase()
+        print(f"verified: {result['verified']}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"writes-{STAMP}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("writes: " + " ".join(f"{name}={value}" for name, value in FIGURES.items() if value is not None))
+
+
+if __name__ == "__main__":
+    main()
