@@ -13,13 +13,13 @@ import io
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import parsers, permissions, renderers, serializers
+from rest_framework import exceptions, parsers, permissions, renderers, serializers
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -81,6 +81,8 @@ class ErrorSerializer(serializers.Serializer):
     field = serializers.CharField(allow_null=True, help_text="e.g. metrics[12].value; null if none")
 
 
+# What each error status means, documented on every operation that can answer with it (see
+# ApiSchema.error_codes); a view whose errors differ lists its own in `error_responses`.
 ERROR_RESPONSES = {
     400: "Bad input; `field` names it.",
     401: "No valid credentials.",
@@ -88,6 +90,7 @@ ERROR_RESPONSES = {
     404: "A resource in the path does not exist.",
 }
 WRITE_ERRORS = {409: "Conflicts with what is stored (a name taken, a param already logged)."}
+BODY_ERRORS = {413: "The request body (or the uploaded file) is larger than the server accepts."}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -123,12 +126,23 @@ class ApiSchema(AutoSchema):
         module = self._operation_handler().__module__.split(".")
         return [module[-1] if module[-1] not in ("views", "api") else module[0]]
 
+    def error_codes(self) -> dict[int, str]:
+        """The error statuses this operation can answer with. Any request can lack credentials
+        (401) or the role (403), and carry bad input (400); a path parameter can name nothing
+        (404); a write can conflict with what is stored (409); a body can be too large (413)."""
+        codes = {code: ERROR_RESPONSES[code] for code in (400, 401, 403)}
+        if "{" in self.path:
+            codes[404] = ERROR_RESPONSES[404]
+        if self.method in ("POST", "PUT", "PATCH"):
+            codes |= {**WRITE_ERRORS, **BODY_ERRORS}
+        view = getattr(self.view, "operation_views", {}).get(self.method.lower(), type(self.view))
+        return codes | getattr(view, "error_responses", {})
+
     def _get_response_bodies(self, direction="response"):
         # Merged here rather than in get_response_serializers, which @extend_schema(responses=...)
         # replaces: every operation, annotated or not, lists the error shapes it can answer with.
         responses = super()._get_response_bodies(direction)
-        codes = ERROR_RESPONSES if self.method in ("GET", "DELETE") else {**ERROR_RESPONSES, **WRITE_ERRORS}
-        for code, text in codes.items():
+        for code, text in sorted(self.error_codes().items()):
             if str(code) not in responses:
                 error = OpenApiResponse(ErrorSerializer, description=text)
                 responses[str(code)] = self._get_response_for_code(error, str(code), direction=direction)
@@ -151,12 +165,19 @@ class FastJSONParser(parsers.JSONParser):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
+            pass
+        try:
             return super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:
+            # orjson refuses more than 1,024 levels; Python's parser then runs out of stack.
+            raise exceptions.ParseError("JSON nested too deeply") from None
 
 
 class ApiView(APIView):
     """Base of every /api/v1 view: viewer role for reads, strict JSON out, tidy schema names."""
 
+    # Error statuses (and what they mean here) beyond those ApiSchema.error_codes derives.
+    error_responses: ClassVar[dict[int, str]] = {}
     permission_classes = [HasViewerRole]
     parser_classes = [FastJSONParser]
     renderer_classes = [JSONRenderer]
@@ -189,7 +210,8 @@ def route(**operations: type[APIView]) -> Callable:
         return view(request, *args, **kwargs)
 
     name = "".join(view.__name__.removesuffix("Api") for view in operations.values()) + "Resource"
-    resource = type(name, (ApiView,), {**handlers, "dispatch": dispatch, "__doc__": None})
+    attributes = {**handlers, "dispatch": dispatch, "__doc__": None, "operation_views": operations}
+    resource = type(name, (ApiView,), attributes)
     return resource.as_view()
 
 

@@ -38,6 +38,13 @@ class InvalidInput(ApplicationError):
     """Input that breaks a rule (a limit, a format, a type)."""
 
 
+class TooLarge(InvalidInput):
+    """A body (or an uploaded file) larger than the server accepts."""
+
+    error_code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
 class NotFound(ApplicationError):
     error_code = "RESOURCE_DOES_NOT_EXIST"
     http_status = 404
@@ -93,9 +100,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return error_response(exc)
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
-        return error_response(
-            InvalidInput(f"the request body is larger than the {limit} MiB limit", field="body")
-        )
+        message = f"the request body is larger than the {limit} MiB limit"
+        return error_response(TooLarge(message, field="body"))
     if isinstance(exc, Http404):
         return error_response(NotFound("Not found."))
     if isinstance(exc, DjangoPermissionDenied):

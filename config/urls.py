@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .views import healthz
+from .views import LogoutView, favicon, healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -14,6 +14,7 @@ urlpatterns = [
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
+    path("favicon.ico", favicon, name="favicon"),
     path("", include("dashboard.urls")),
 ]

@@ -16,12 +16,11 @@ from config.exceptions import InvalidInput
 
 # The run-search grammar, its parse errors (with positions) and its LIKE semantics are shared
 # with the registry; only the identifiers differ, so the registry brings its own.
-from tracker.search import Comparison, Node, ToAst, compile_node, decode_cursor, parse_filter, string_q
+from tracker.search import Comparison, Node, ToAst, compile_node, decode_offset, parse_filter, string_q
 
 from .models import ModelVersionTag, RegisteredModelTag
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow keeps prompts in the registry, marked by this tag
-_MAX_OFFSET = 2**53  # page tokens are offsets; larger ones are forged, and overflow SQL integers
 
 
 @dataclass(frozen=True)
@@ -211,9 +210,4 @@ def ordering(items: Sequence[str], keys: Mapping[str, str], tie_breakers: Sequen
 
 def page_offset(page_token: str) -> int:
     """The offset a page token holds (0 without one); a forged or malformed token is an error."""
-    if not page_token:
-        return 0
-    values = decode_cursor(page_token)
-    if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] < _MAX_OFFSET:
-        raise InvalidInput("Invalid page token", field="page_token")
-    return values[0]
+    return decode_offset(page_token)

@@ -22,6 +22,13 @@ MAX_EXPERIMENT_TAG_VALUE_LENGTH = 20000
 MAX_INT64 = 2**63 - 1
 MIN_INT64 = -(2**63)
 
+# The longest name of one file or folder in an artifact path, in UTF-8 bytes: common filesystems
+# allow 255, and local storage may add an 8-character suffix ("_abc1234") to a file's name.
+MAX_PATH_SEGMENT_BYTES = 240
+
+# How deep a JSON document kept in a JSON column may nest: Django serialises it recursively.
+MAX_JSON_DEPTH = 64
+
 _KEY_PATTERN = re.compile(r"^[/\w.\- :]*$")
 
 
@@ -103,4 +110,33 @@ def validate_artifact_path(path: Any, *, field: str = "path") -> str:
         or ".." in path.split("/")
     ):
         raise InvalidInput(f"{path!r} must be a relative path inside the run's artifacts", field=field)
+    for segment in normalised.split("/"):
+        if len(segment.encode()) > MAX_PATH_SEGMENT_BYTES:
+            raise InvalidInput(
+                f"the name {segment[:40]!r}… is longer than {MAX_PATH_SEGMENT_BYTES} bytes", field=field
+            )
     return normalised
+
+
+def validate_json_document(value: Any, *, field: str) -> Any:
+    """A JSON document PostgreSQL can store and any client can read back: no NUL character in a
+    key or a string (jsonb refuses them), only finite numbers (strict JSON has no NaN or
+    Infinity), nested at most MAX_JSON_DEPTH levels. Walked without recursion, so a hostile
+    depth costs a refusal, not a RecursionError."""
+    pending: list[tuple[Any, str, int]] = [(value, field, 0)]
+    while pending:
+        item, where, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidInput(f"nests deeper than {MAX_JSON_DEPTH} levels", field=field)
+        if isinstance(item, str) and "\x00" in item:
+            raise InvalidInput("must not contain NUL characters", field=where)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InvalidInput(f"{item} is not a finite number", field=where)
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or "\x00" in key:
+                    raise InvalidInput("keys must not contain NUL characters", field=where)
+                pending.append((child, f"{where}.{key}", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            pending.extend((child, f"{where}[{index}]", depth + 1) for index, child in enumerate(item))
+    return value

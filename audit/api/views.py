@@ -220,6 +220,8 @@ class VerificationSerializer(serializers.Serializer):
 class AuditVerifyApi(ApiView):
     """The stored result of the latest chain check (a check never runs inside this request)."""
 
+    error_responses = {404: "No check of the audit chain has finished yet."}
+
     @extend_schema(responses=VerificationSerializer)
     def get(self, request):
         latest = selectors.latest_verification()

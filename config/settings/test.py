@@ -1,5 +1,8 @@
 """Test settings: the embedded defaults plus a fast hasher and a throwaway artifact root."""
 
+import atexit
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,7 +10,18 @@ from .base import *  # noqa: F403
 from .base import STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="labledger-test-artifacts-"))
+
+
+def _throwaway_folder(prefix: str) -> Path:
+    """A temporary folder for this process (pytest, each xdist worker, any subprocess that loads
+    these settings), removed when the process exits; a forked child never removes its parent's."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
+ARTIFACT_ROOT = _throwaway_folder("labledger-test-artifacts-")
 # A folder whatever ARTIFACT_STORAGE says: the S3 tests point the storage at their own bucket.
 STORAGES = {
     **STORAGES,
@@ -20,7 +34,7 @@ STORAGES = {
 # Each test session signs checkpoints with its own throwaway key. No checkpoint file by default:
 # the database is rolled back after each test but a file would not be, and checkpoints left by
 # one test would make the next one's chain look cut. Tests of the file point it at tmp_path.
-AUDIT_SIGNING_KEY_FILE = Path(tempfile.mkdtemp(prefix="labledger-test-audit-")) / "signing-key.pem"
+AUDIT_SIGNING_KEY_FILE = _throwaway_folder("labledger-test-audit-") / "signing-key.pem"
 AUDIT_CHECKPOINT_FILE = ""
 
 # Tests run tasks in-process unless a test starts a real worker and turns this off itself.

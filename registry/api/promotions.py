@@ -45,6 +45,8 @@ def _label(data) -> Label:
 class PromotionRequestListApi(ApiView):
     """Promotion requests, newest first, filtered by model, status, version and label."""
 
+    error_responses = {404: "The model (or its version) does not exist."}
+
     class FilterSerializer(serializers.Serializer):
         model = serializers.CharField(required=False, help_text="A registered model's name.")
         status = serializers.ChoiceField(choices=PromotionRequest.Status.choices, required=False)
@@ -80,6 +82,8 @@ class PromotionRequestListApi(ApiView):
 
 class PromotionRequestCreateApi(ApiView):
     """Ask for a version to take a protected alias (or the Production stage); reviewers decide."""
+
+    error_responses = {404: "The model (or its version) does not exist."}
 
     class InputSerializer(LabelInputSerializer):
         model = serializers.CharField()

@@ -312,7 +312,9 @@ def _insert_numbered_version(version: ModelVersion, number: int) -> None:
     RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=timezone.now())
     # Deleted versions keep their numbers (as in MLflow): a number never names two versions.
     if ModelVersion.all_objects.filter(model_id=version.model_id, version=number).exists():
-        raise AlreadyExists(f"registered model {version.model.name!r} has a version {number}", field="version")
+        raise AlreadyExists(
+            f"registered model {version.model.name!r} has a version {number}", field="version"
+        )
     version.version = number
     version.save(force_insert=True)
 

@@ -130,15 +130,15 @@ def test_multipart_upload_without_a_file_is_a_400(contributor_api, run):
     assert error(response)["message"] == "file: No file was submitted."
 
 
-def test_raw_upload_over_the_size_limit_is_a_400_naming_the_body(settings, contributor_api, run):
+def test_raw_upload_over_the_size_limit_is_a_413_naming_the_body(settings, contributor_api, run):
     settings.MAX_ARTIFACT_BYTES = 1000
 
     refused = _put(contributor_api, run, "model/weights.bin", WEIGHTS[:1001])
     accepted = _put(contributor_api, run, "model/weights.bin", WEIGHTS[:1000])
 
-    assert refused.status_code == 400
+    assert refused.status_code == 413
     assert error(refused) == {
-        "error_code": "INVALID_PARAMETER_VALUE",
+        "error_code": "REQUEST_TOO_LARGE",
         "message": "body: artifact 'model/weights.bin' is larger than the limit of 1,000 bytes",
         "field": "body",
     }
@@ -156,12 +156,12 @@ def test_raw_upload_declaring_more_than_the_size_limit_is_refused_unread(setting
         CONTENT_LENGTH="5000",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert error(response)["field"] == "body"
     assert not Artifact.objects.exists()
 
 
-def test_multipart_upload_over_the_size_limit_is_a_400_and_keeps_the_stored_file(
+def test_multipart_upload_over_the_size_limit_is_a_413_and_keeps_the_stored_file(
     settings, contributor_api, run
 ):
     settings.MAX_ARTIFACT_BYTES = 1000
@@ -173,9 +173,9 @@ def test_multipart_upload_over_the_size_limit_is_a_400_and_keeps_the_stored_file
         format="multipart",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert error(response) == {
-        "error_code": "INVALID_PARAMETER_VALUE",
+        "error_code": "REQUEST_TOO_LARGE",
         "message": "body: artifact 'eval/scores.csv' is larger than the limit of 1,000 bytes",
         "field": "body",
     }

@@ -362,6 +362,7 @@ def test_the_schema_lists_the_audit_endpoints_with_their_errors(viewer_api, db):
         "/api/v1/audit/checkpoints/download",
         "/api/v1/audit/public-key",
     ):
-        assert {"200", "400", "401", "403", "404"} <= set(schema["paths"][path]["get"]["responses"]), path
+        expected = {"200", "400", "401", "403"} | ({"404"} if "{" in path else set())
+        assert set(schema["paths"][path]["get"]["responses"]) == expected, path
     verify_path = schema["paths"]["/api/v1/audit/verify"]
     assert "202" in verify_path["post"]["responses"] and "404" in verify_path["get"]["responses"]

@@ -247,14 +247,14 @@ def test_a_batch_takes_the_same_few_queries_whatever_its_size(contributor_api, r
     assert full <= 15  # auth 2, run 1, then the service's transaction (savepoints count on PostgreSQL)
 
 
-def test_a_body_over_the_upload_limit_is_a_400_naming_the_body(contributor_api, run, settings):
+def test_a_body_over_the_upload_limit_is_a_413_naming_the_body(contributor_api, run, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
     body = json.dumps({"metrics": _points(1000), "padding": "x" * 1024 * 1024})
     response = contributor_api.generic("POST", _batch_url(run), body, content_type="application/json")
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert error(response) == {
-        "error_code": "INVALID_PARAMETER_VALUE",
+        "error_code": "REQUEST_TOO_LARGE",
         "message": "body: the request body is larger than the 1 MiB limit",
         "field": "body",
     }

@@ -39,6 +39,7 @@ from config.exceptions import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    TooLarge,
     Unauthenticated,
 )
 
@@ -49,6 +50,7 @@ _ERROR_CODES: dict[type[ApplicationError], tuple[str, int]] = {
     NotFound: ("RESOURCE_DOES_NOT_EXIST", 404),
     AlreadyExists: ("RESOURCE_ALREADY_EXISTS", 400),
     Conflict: ("INVALID_PARAMETER_VALUE", 400),
+    TooLarge: ("INVALID_PARAMETER_VALUE", 400),
     PermissionDenied: ("PERMISSION_DENIED", 403),
     Unauthenticated: ("UNAUTHENTICATED", 401),
 }

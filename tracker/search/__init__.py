@@ -25,7 +25,18 @@ from .grammar import (
     parse_filter,
     string_q,
 )
-from .paging import OrderClause, SearchResult, decode_cursor, encode_cursor, page_after, parse_order_by
+from .paging import (
+    OrderClause,
+    SearchResult,
+    cursor_int,
+    cursor_number,
+    decode_cursor,
+    decode_offset,
+    encode_cursor,
+    invalid_token,
+    page_after,
+    parse_order_by,
+)
 from .runs import apply_search, compile_filter
 
 __all__ = [
@@ -41,9 +52,13 @@ __all__ = [
     "comparisons_of",
     "compile_filter",
     "compile_node",
+    "cursor_int",
+    "cursor_number",
     "decode_cursor",
+    "decode_offset",
     "display_name",
     "encode_cursor",
+    "invalid_token",
     "page_after",
     "parse_filter",
     "parse_order_by",

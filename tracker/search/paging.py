@@ -8,7 +8,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import F, FloatField, Q, QuerySet, Value
@@ -145,48 +145,79 @@ def decode_cursor(token: str) -> list:
     """The values of a page token; anything else is an error naming page_token."""
     try:
         values = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         values = None
     if not isinstance(values, list):
-        raise InvalidInput("Invalid page token", field="page_token")
+        raise invalid_token()
     return values
 
 
+def invalid_token() -> InvalidInput:
+    return InvalidInput("Invalid page token", field="page_token")
+
+
+# Every integer a cursor holds comes from a 64-bit column (ids, steps, times, durations in
+# microseconds); anything wider was made by hand, and would overflow SQL or Python's datetime.
+_INT64 = range(-(2**63), 2**63)
+
+
+def cursor_int(value: Any) -> int:
+    """A cursor's integer, refused when it is not one or out of the 64-bit range."""
+    if type(value) is not int or value not in _INT64:
+        raise invalid_token()
+    return value
+
+
+def cursor_number(value: Any) -> float | int:
+    """A cursor's number: a float (±Infinity included: metric values may be infinite) or a
+    64-bit integer."""
+    if type(value) is float:
+        return value
+    return cursor_int(value)
+
+
 def _restore(kind: str, value: Any) -> Any:
-    """A cursor value back in its column's type (its JSON type was checked by the caller)."""
+    """A cursor value back in its column's type, or an error naming page_token."""
     if value is None:
         return None
-    if kind == "datetime":
-        return datetime.fromisoformat(value)
+    if kind == "number":
+        return cursor_number(value)
     if kind == "duration":
-        return timedelta(microseconds=value)
+        try:
+            return timedelta(microseconds=cursor_int(value))
+        except OverflowError:  # more than 999,999,999 days
+            raise invalid_token() from None
+    if not isinstance(value, str) or "\x00" in value:  # PostgreSQL cannot compare text holding NUL
+        raise invalid_token()
+    if kind == "datetime":
+        # Cursors hold UTC times; a far offset could move the value outside what Python and
+        # PostgreSQL represent (9999-12-31T23:59:59-23:59), so it is read back in UTC.
+        try:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValueError("a cursor time has an offset")
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise invalid_token() from None
     return value
 
 
 def _cursor_values(result: SearchResult, token: str) -> list:
     """Decode a cursor and restore each value's type, refusing one made for another sort."""
     raw = decode_cursor(token)
-    types: dict[str, type | tuple[type, ...]] = {
-        "number": (int, float),
-        "string": str,
-        "datetime": str,
-        "duration": int,
-    }
-    valid = len(raw) == len(result.columns) and all(
-        value is None
-        or (
-            isinstance(value, types[column.kind])
-            and not isinstance(value, bool)
-            and "\x00" not in str(value)  # PostgreSQL cannot compare text holding NUL
-        )
-        for column, value in zip(result.columns, raw, strict=False)
-    )
-    try:
-        if valid:
-            return [_restore(column.kind, value) for column, value in zip(result.columns, raw, strict=True)]
-    except ValueError:
-        pass
-    raise InvalidInput("Invalid page token", field="page_token")
+    if len(raw) != len(result.columns):
+        raise invalid_token()
+    return [_restore(column.kind, value) for column, value in zip(result.columns, raw, strict=True)]
+
+
+def decode_offset(token: str, *, limit: int = 2**53) -> int:
+    """The offset an offset-numbered page token holds (0 without one)."""
+    if not token:
+        return 0
+    values = decode_cursor(token)
+    if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] < limit:
+        raise invalid_token()
+    return values[0]
 
 
 def _after(columns: Sequence[SortColumn], values: Sequence[object]) -> Q:

@@ -90,12 +90,7 @@ class LoggedModelPage:
 
 def _page_offset(page_token: str | None) -> int:
     """Logged-model pages are numbered by offset, as MLflow numbers them."""
-    if not page_token:
-        return 0
-    values = search.decode_cursor(page_token)
-    if len(values) != 1 or not isinstance(values[0], int) or isinstance(values[0], bool) or values[0] < 0:
-        raise InvalidInput("Invalid page token", field="page_token")
-    return values[0]
+    return search.decode_offset(page_token or "")
 
 
 def search_logged_models(

@@ -33,13 +33,10 @@ def metric_keys_of(*, run: Run) -> list[str]:
 def _history_after(page_token: str) -> Q:
     """Points after the cursor in (step, timestamp, value, is_nan) order, the primary key's order."""
     cursor = search.decode_cursor(page_token)
-    shape: tuple[type | tuple[type, ...], ...] = (int, int, (int, float), bool)
-    if len(cursor) != 4 or not all(
-        isinstance(v, t) and (t is bool or not isinstance(v, bool))
-        for v, t in zip(cursor, shape, strict=True)
-    ):
-        raise InvalidInput("Invalid page token", field="page_token")
-    step, timestamp, value, is_nan = cursor
+    if len(cursor) != 4 or type(cursor[3]) is not bool:
+        raise search.invalid_token()
+    step, timestamp, value, is_nan = search.cursor_int(cursor[0]), search.cursor_int(cursor[1]), *cursor[2:]
+    value = float(search.cursor_number(value))
     return (
         Q(step__gt=step)
         | Q(step=step, timestamp__gt=timestamp)

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
-from config.exceptions import InvalidInput, NotFound
+from config.exceptions import Conflict, NotFound, TooLarge
 from tracker.models import Artifact, ArtifactOwner, Run
 from tracker.validation import validate_artifact_path
 
@@ -51,9 +51,8 @@ def _refuse_if_too_large(path: str, size: int) -> None:
     """The one rule on an artifact's size: MAX_ARTIFACT_BYTES, where 0 means no limit."""
     limit = settings.MAX_ARTIFACT_BYTES
     if limit and size > limit:
-        raise InvalidInput(
-            f"artifact {path!r} is larger than the limit of {_readable_bytes(limit)}", field="body"
-        )
+        message = f"artifact {path!r} is larger than the limit of {_readable_bytes(limit)}"
+        raise TooLarge(message, field="body")
 
 
 def _digest(stream: Upload, *, path: str, copy_to: IO[bytes] | None = None) -> tuple[int, str]:
@@ -115,6 +114,18 @@ def _audit_prefix(owner: ArtifactOwner) -> str:
     return "run" if isinstance(owner, Run) else "logged_model"
 
 
+def _refuse_file_folder_clash(owner: ArtifactOwner, path: str) -> None:
+    """A path is either a file or a folder: `a/x.txt` cannot be stored beside a file `a`, nor a
+    file `a` beside a folder `a/` (storage would fail on it, and listings could not show both)."""
+    parents = [path.rsplit("/", depth)[0] for depth in range(1, path.count("/") + 1)]
+    owned = Artifact.objects.filter(**_owner_filter(owner))
+    clash = owned.filter(path__in=parents).values_list("path", flat=True).first()
+    if clash is not None:
+        raise Conflict(f"{path!r} needs a folder {clash!r}, but {clash!r} is a file", field="path")
+    if owned.filter(path__startswith=path + "/").exists():
+        raise Conflict(f"{path!r} is a folder of {_owner_label(owner)}'s artifacts, not a file", field="path")
+
+
 def store_artifact(
     *, actor: Any, owner: ArtifactOwner, path: str, content: Upload, declared_size: int | None = None
 ) -> Artifact:
@@ -126,6 +137,7 @@ def store_artifact(
     path = validate_artifact_path(path)
     if declared_size is not None:
         _refuse_if_too_large(path, declared_size)
+    _refuse_file_folder_clash(owner, path)
     # Every refusal (role, path, size) happens before this block: nothing is stored or audited.
     with _read_upload(content, path=path) as (upload, size, sha256), transaction.atomic():
         artifact = Artifact.objects.select_for_update().filter(**_owner_filter(owner), path=path).first()
@@ -135,7 +147,13 @@ def store_artifact(
             artifact = Artifact(**_owner_filter(owner), path=path)
         artifact.size, artifact.sha256 = size, sha256
         # A fresh storage name each time, so the old file stays valid until the commit succeeds.
-        artifact.file.save(path.rsplit("/", 1)[-1], File(upload), save=False)
+        try:
+            artifact.file.save(path.rsplit("/", 1)[-1], File(upload), save=False)
+        except (NotADirectoryError, IsADirectoryError, FileExistsError):
+            # Only when a concurrent upload made the clash that _refuse_file_folder_clash checks.
+            raise Conflict(
+                f"{path!r} clashes with a file or folder stored at the same time", field="path"
+            ) from None
         storage, new_name = artifact.file.storage, artifact.file.name
         try:
             artifact.save()

@@ -15,7 +15,13 @@ from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput
 from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
-from tracker.validation import MAX_RUN_NAME_LENGTH, MAX_TAG_VALUE_LENGTH, validate_key, validate_text
+from tracker.validation import (
+    MAX_RUN_NAME_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    validate_json_document,
+    validate_key,
+    validate_text,
+)
 
 from .inputs import TagInput
 from .key_sets import record_keys
@@ -86,6 +92,7 @@ def start_run(
     source = validate_text(source, field="source", max_length=1000)
     if environment is not None and not isinstance(environment, dict):
         raise InvalidInput("must be an object", field="environment")
+    validate_json_document(environment, field="environment")
     tag_values: dict[str, str] = {}  # a key sent twice keeps its last value, as set_tags does
     for index, tag in enumerate(tags):
         validate_key(tag.key, field=f"tags[{index}].key")

@@ -125,6 +125,8 @@ class ChartSeriesApi(ApiView):
     Series come back in run-then-key order; `after_step` returns only newer points (live charts).
     """
 
+    error_responses = {404: "A run id names no run."}
+
     class FilterSerializer(serializers.Serializer):
         run_ids = serializers.ListField(
             child=serializers.CharField(max_length=32),

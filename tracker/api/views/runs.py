@@ -66,6 +66,8 @@ def _search(experiment_ids: list, query: dict) -> dict:
 class RunListApi(ApiView):
     """One page of runs from one or more experiments, filtered and ordered by the search syntax."""
 
+    error_responses = {404: "An experiment_id names no experiment."}
+
     class FilterSerializer(RunSearchFilterSerializer):
         experiment_id = serializers.ListField(
             child=serializers.CharField(), min_length=1, help_text="Repeatable."
@@ -90,6 +92,8 @@ class ExperimentRunListApi(ApiView):
 
 class RunCreateApi(ApiView):
     """Start a run in an experiment; it belongs to the caller."""
+
+    error_responses = {404: "experiment_id names no experiment."}
 
     class InputSerializer(serializers.Serializer):
         experiment_id = serializers.CharField()

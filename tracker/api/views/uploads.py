@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from accounts.api import ERROR_RESPONSES, WRITE_ERRORS, ApiView, ErrorSerializer
+from accounts.api import ApiView
 from tracker import selectors
 from tracker.models import BulkUpload
 from tracker.selectors.uploads import get_upload, list_uploads
@@ -58,15 +58,6 @@ class UploadSerializer(serializers.Serializer):
         return {"message": upload.error_message, "line": upload.error_line, "column": upload.error_column}
 
 
-def _with_errors(responses: dict, *, write: bool = False) -> dict:
-    """The error answers, spelled out: an explicit `responses` replaces what ApiSchema would add."""
-    codes = {**ERROR_RESPONSES, **(WRITE_ERRORS if write else {})}
-    return {
-        **{code: OpenApiResponse(ErrorSerializer, description=text) for code, text in codes.items()},
-        **responses,
-    }
-
-
 _OPTION_PARAMETERS = [
     OpenApiParameter(
         "Idempotency-Key", str, OpenApiParameter.HEADER, description="The same key returns the same upload."
@@ -82,6 +73,8 @@ class UploadCreateApi(ApiView):
     file all-or-nothing. The same `Idempotency-Key`, or the same file for the same target,
     answers 200 with the upload that already exists.
     """
+
+    error_responses = {404: "run_id or experiment_id names nothing."}
 
     parser_classes = [MultiPartParser]
 
@@ -100,13 +93,10 @@ class UploadCreateApi(ApiView):
     @extend_schema(
         parameters=_OPTION_PARAMETERS,
         request={"multipart/form-data": InputSerializer, "application/octet-stream": OpenApiTypes.BINARY},
-        responses=_with_errors(
-            {
-                202: UploadSerializer,
-                200: OpenApiResponse(UploadSerializer, description="The upload with this key or file."),
-            },
-            write=True,
-        ),
+        responses={
+            202: UploadSerializer,
+            200: OpenApiResponse(UploadSerializer, description="The upload with this key or file."),
+        },
     )
     def post(self, request):
         multipart = request.content_type.startswith("multipart/form-data")
@@ -138,6 +128,8 @@ class UploadCreateApi(ApiView):
 class UploadListApi(ApiView):
     """The latest uploads, newest first, optionally of one experiment or run."""
 
+    error_responses = {404: "run_id or experiment_id names nothing."}
+
     class FilterSerializer(serializers.Serializer):
         experiment_id = serializers.CharField(required=False)
         run_id = serializers.CharField(required=False)
@@ -146,7 +138,7 @@ class UploadListApi(ApiView):
     class OutputSerializer(serializers.Serializer):
         uploads = UploadSerializer(many=True)
 
-    @extend_schema(parameters=[FilterSerializer], responses=_with_errors({200: OutputSerializer}))
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -166,6 +158,6 @@ class UploadListApi(ApiView):
 class UploadGetApi(ApiView):
     """One upload: its status, progress (bytes and rows done), counts, or its error and line."""
 
-    @extend_schema(responses=_with_errors({200: UploadSerializer}))
+    @extend_schema(responses=UploadSerializer)
     def get(self, request, upload_id):
         return Response(UploadSerializer(get_upload(upload_id=upload_id)).data)
