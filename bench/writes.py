@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write benchmark: concurrent commits through the service layer against plain inserts.
 
-Both phases run in this one invocation, on the PostgreSQL that DATABASE_URL names, with the same
+The phases run in this one invocation, on the PostgreSQL that DATABASE_URL names, with the same
 number of concurrent writers (--writers, default 32), each a forked process of its own with its
 own connection (processes, not threads, so the GIL never caps the service layer):
   plain    each writer loops `INSERT INTO <scratch table> …; COMMIT` over plain psycopg: the
@@ -9,13 +9,16 @@ own connection (processes, not threads, so the GIL never caps the service layer)
   service  each writer loops `tracker.services.log_metric` (one point, its own run; one
            transaction with its audit event each), with a sealer process sealing the audit chain
            every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
+  shares   bench/server_shares.py: the server's share (client time taken off) through gunicorn
+           of an authenticated no-op, a one-point log and a model version, beside the bare
+           durable commit; the issue's budget is noop + 2 x commit floor for each write.
   chain    diagnostic, plain psycopg again, isolating what the audit chain adds to a commit:
            `headlock` is the old append (INSERT; SELECT head FOR UPDATE; UPDATE head; COMMIT),
            `sealed` the new one (INSERT … audit_next_sequence(); COMMIT). Printed on its own
            `chain:` line, before the last. (Its numbers are gaps in the audit sequence: harmless.)
 Each phase runs --seconds after every writer is ready (a barrier); commits/s = commits / seconds.
-The last line is `writes: name=value …`, the figures in FIGURES order; other measurements of
-issue #13 add their own entries to FIGURES. Results also go to bench/results/writes-<time>.json.
+The last line is `writes: name=value …`, the figures in FIGURES order (plain, service and
+shares run by default). Results also go to bench/results/writes-<time>.json.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/labledger_bench .venv/bin/python bench/writes.py
 """
@@ -44,6 +47,11 @@ FIGURES: dict[str, float | None] = {
     "plain_32": None,  # plain INSERT; COMMIT commits/s, --writers connections
     "service_32": None,  # log_metric commits/s through the service layer, --writers processes
     "ratio": None,  # service_32 / plain_32
+    # The "shares" phase (bench/server_shares.py, through gunicorn, client time taken off):
+    "commit_floor_ms": None,  # a bare durable INSERT; COMMIT from an open connection
+    "noop_share_ms": None,  # an authenticated no-op request (GET /api/v1/me)
+    "log_metric_share_ms": None,  # one point through the native log-batch endpoint
+    "version_share_ms": None,  # creating a model version
 }
 
 
@@ -53,7 +61,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--writers", type=int, default=32, help="concurrent writers per phase (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase (default 10)")
-    parser.add_argument("--phases", default="plain,service", help="comma-separated: plain, service, chain")
+    parser.add_argument(
+        "--phases", default="plain,service,shares", help="comma-separated: plain, service, shares, chain"
+    )
     parser.add_argument("--verify", action="store_true", help="seal and verify the audit chain afterwards")
     return parser.parse_args()
 
@@ -237,6 +247,11 @@ def main() -> None:
     if "chain" in phases:
         chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}
         print("chain: " + " ".join(f"{name}={value}" for name, value in chain.items()), flush=True)
+    if "shares" in phases:
+        from server_shares import measure_server_shares
+
+        shares = measure_server_shares()
+        FIGURES.update({name: round(shares[name], 3) for name in FIGURES if name.endswith("_ms")})
     if FIGURES["plain_32"] and FIGURES["service_32"]:
         FIGURES["ratio"] = round(FIGURES["service_32"] / FIGURES["plain_32"], 2)
     result: dict[str, Any] = {
