@@ -26,6 +26,7 @@ from tests.conftest import skip_or_fail
 from tests.integration.uploads_helpers import PrivateRedis, Worker, _free_port, broker
 from tracker.importers.mlflow import IMPORT_TAG
 from tracker.models import (
+    DEFAULT_EXPERIMENT_ID,
     Artifact,
     BulkUpload,
     DatasetInput,
@@ -161,7 +162,11 @@ def _counts():
 
 
 @pytest.fixture
-def importer_env(monkeypatch, settings):
+def importer_env(monkeypatch, settings, django_db_blocker):
+    # A transactional test that ran before may have flushed the Default experiment every database
+    # starts with (migration 0002); MLflow's Default maps onto it, as on a real installation.
+    with django_db_blocker.unblock():
+        Experiment.objects.get_or_create(pk=DEFAULT_EXPERIMENT_ID, defaults={"name": "Default"})
     for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     settings.REGISTRY_PROTECTED_ALIASES = ["production"]
