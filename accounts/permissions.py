@@ -1,0 +1,145 @@
+"""Per-object permissions (MLflow's READ / EDIT / MANAGE / NO_PERMISSIONS), on top of the roles.
+
+A grant names a user, an object (an experiment or a registered model) and a level; a user with
+no grant on an object has `settings.DEFAULT_PERMISSION`. Roles still bound what a level allows:
+an admin (or superuser) manages everything, a viewer never gets past READ, a user without a role
+gets nothing. The grant tables live in the apps that own the objects (tracker, registry); this
+module only knows their shape: a `user` foreign key, a `level` column and a `TARGET_FIELD`.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from config.exceptions import InvalidInput, PermissionDenied, Unauthenticated
+
+from .roles import Role, role_of
+
+
+class Level(IntEnum):
+    """Ordered, so "at least EDIT" is a comparison; MANAGE = edit, delete and grant."""
+
+    NO_PERMISSIONS = 0
+    READ = 1
+    EDIT = 2
+    MANAGE = 3
+
+
+LEVEL_NAMES = tuple(level.name for level in Level)
+LEVEL_CHOICES = [(level.value, level.name) for level in Level]
+
+
+def parse_level(value: Any, *, field: str = "permission") -> Level:
+    """A level from its MLflow name (`READ`), refusing anything else with the field named."""
+    if isinstance(value, str) and value.upper() in Level.__members__:
+        return Level[value.upper()]
+    raise InvalidInput(f"{value!r} is not one of {', '.join(LEVEL_NAMES)}", field=field)
+
+
+def default_level() -> Level:
+    """What a user without a grant may do; read per call so tests can override the setting."""
+    name = getattr(settings, "DEFAULT_PERMISSION", "READ")
+    if name not in Level.__members__:
+        raise ImproperlyConfigured(f"DEFAULT_PERMISSION={name!r} must be one of {', '.join(LEVEL_NAMES)}.")
+    return Level[name]
+
+
+def _capped(user: Any, level: Level) -> Level:
+    role = role_of(user)
+    if role is Role.NONE:
+        return Level.NO_PERMISSIONS
+    if role >= Role.ADMIN:
+        return Level.MANAGE
+    if role is Role.VIEWER:
+        return min(level, Level.READ)
+    return level
+
+
+def _cache(user: Any) -> dict[tuple[str, int], Level]:
+    cache = getattr(user, "_labledger_levels", None)
+    if cache is None:
+        cache = {}
+        user._labledger_levels = cache
+    return cache
+
+
+def forget_levels(user: Any) -> None:
+    """Drop the levels cached on this user object (after a grant changed them)."""
+    if hasattr(user, "_labledger_levels"):
+        del user._labledger_levels
+
+
+def level_of(user: Any, obj: models.Model) -> Level:
+    """The user's effective level on `obj`: its grant or the default, bounded by the user's role."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Level.NO_PERMISSIONS
+    role = role_of(user)
+    if role is Role.NONE or role >= Role.ADMIN:
+        return _capped(user, Level.NO_PERMISSIONS)
+    key = (obj._meta.label_lower, obj.pk)
+    cache = _cache(user)
+    if key not in cache:
+        grant_model = obj.permission_grant_model()  # type: ignore[attr-defined]
+        granted = (
+            grant_model.objects.filter(user=user, **{grant_model.TARGET_FIELD: obj})
+            .values_list("level", flat=True)
+            .first()
+        )
+        cache[key] = Level(granted) if granted is not None else default_level()
+    return _capped(user, cache[key])
+
+
+def require_level(user: Any, obj: models.Model, level: Level, *, action: str) -> None:
+    """Raise unless the user holds at least `level` on `obj`; `action` ends up in the message."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise Unauthenticated("Authentication required.")
+    if role_of(user) < Role.VIEWER:
+        raise PermissionDenied(f"{action} needs the viewer role.")
+    if level > Level.READ and role_of(user) < Role.CONTRIBUTOR:
+        raise PermissionDenied(f"{action} needs the contributor role.")
+    held = level_of(user, obj)
+    if held < level:
+        kind = obj._meta.verbose_name
+        raise PermissionDenied(f"{action} needs {level.name} permission on {kind} {obj}; you have {held.name}.")
+
+
+def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") -> Q:
+    """A filter keeping the objects (reached through `path`) that the user may read.
+
+    With a default of READ or more, that is everything the user holds no NO_PERMISSIONS grant
+    on; with a default of NO_PERMISSIONS, only what a grant opens.
+    """
+    role = role_of(user)
+    if role is Role.NONE:
+        return Q(pk__in=[])
+    if role >= Role.ADMIN:
+        return Q()
+    target = grant_model.TARGET_FIELD  # type: ignore[attr-defined]
+    grants = grant_model.objects.filter(user=user, **{target: OuterRef(path)})  # type: ignore[attr-defined]
+    if default_level() >= Level.READ:
+        return ~Q(Exists(grants.filter(level__lt=Level.READ)))
+    return Q(Exists(grants.filter(level__gte=Level.READ)))
+
+
+class PermissionGrant(models.Model):
+    """One user's level on one object; the concrete tables add the object's foreign key."""
+
+    TARGET_FIELD = ""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=LEVEL_CHOICES)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def level_name(self) -> str:
+        return Level(self.level).name
