@@ -134,7 +134,8 @@ def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") 
 class PermissionGrant(models.Model):
     """One user's level on one object; the concrete tables add the object's foreign key."""
 
-    TARGET_FIELD = ""
+    TARGET_FIELD = ""  # the foreign key to the object
+    AUDIT_PREFIX = ""  # how audit actions name the object: `<prefix>.permission_set`
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     level = models.PositiveSmallIntegerField(choices=LEVEL_CHOICES)
@@ -171,13 +172,17 @@ def get_grant(*, obj: models.Model, user: Any) -> Any:
     return grant
 
 
-def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str = "") -> Any:
-    """Give `user` exactly `level` on `obj` (create or change), audited; needs MANAGE on `obj`.
+def grant_creator(*, actor: Any, obj: models.Model) -> None:
+    """The creator of an object manages it; its creation event (by `actor`) records that."""
+    if getattr(actor, "pk", None) is not None:
+        grant_model = _grant_model(obj)
+        grant_model.objects.create(user=actor, level=int(Level.MANAGE), **{grant_model.TARGET_FIELD: obj})
+        forget_levels(actor)
 
-    `action` empty means the caller already decided (the creator's own MANAGE grant).
-    """
-    if action:
-        require_level(actor, obj, Level.MANAGE, action=action)
+
+def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str) -> Any:
+    """Give `user` exactly `level` on `obj` (create or change), audited; needs MANAGE on `obj`."""
+    require_level(actor, obj, Level.MANAGE, action=action)
     if not getattr(user, "is_active", False):
         raise InvalidInput(f"user {user} is not active", field="username")
     grant_model = _grant_model(obj)
@@ -190,7 +195,7 @@ def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action:
         grant, _ = grant_model.objects.update_or_create(user=user, **target, defaults={"level": int(level)})
         record_event(
             actor=actor,
-            action=f"{obj._meta.model_name}.permission_set",
+            action=f"{grant_model.AUDIT_PREFIX}.permission_set",
             target=obj,
             before=before,
             after={"username": user.username, "permission": level.name},

@@ -84,6 +84,7 @@ class RegisteredModelPermission(PermissionGrant):
     """
 
     TARGET_FIELD = "model"
+    AUDIT_PREFIX = "registered_model"
 
     model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="permissions")
 

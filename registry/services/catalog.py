@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.permissions import set_grant
+from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
 from registry.models import (
@@ -92,7 +92,7 @@ def create_registered_model(
             RegisteredModelTag.objects.bulk_create(
                 [RegisteredModelTag(model=model, key=t.key, value=t.value) for t in tags]
             )
-            set_grant(actor=actor, obj=model, user=actor, level=Level.MANAGE)  # the creator manages it
+            grant_creator(actor=actor, obj=model)
             record_registry_event(
                 actor=actor,
                 action="registered_model.created",

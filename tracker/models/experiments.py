@@ -38,6 +38,7 @@ class ExperimentPermission(PermissionGrant):
     """A user's READ / EDIT / MANAGE / NO_PERMISSIONS on an experiment and so on its runs."""
 
     TARGET_FIELD = "experiment"
+    AUDIT_PREFIX = "experiment"
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="permissions")
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from accounts.permissions import Level, set_grant
+from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput, NotFound
 from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
-from tracker.permissions import require_experiment_permission
+from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import (
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_EXPERIMENT_TAG_VALUE_LENGTH,
@@ -60,7 +60,7 @@ def create_experiment(
             ExperimentTag.objects.bulk_create(
                 [ExperimentTag(experiment=experiment, key=t.key, value=t.value) for t in tags]
             )
-            set_grant(actor=actor, obj=experiment, user=actor, level=Level.MANAGE)  # the creator manages it
+            grant_creator(actor=actor, obj=experiment)
             record_event(
                 actor=actor,
                 action="experiment.created",
