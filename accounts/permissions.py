@@ -9,6 +9,7 @@ module only knows their shape: a `user` foreign key, a `level` column and a `TAR
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from audit.services import record_event
-from config.exceptions import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from config.exceptions import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 
 from .roles import Role, role_of
 
@@ -79,22 +80,31 @@ def forget_levels(user: Any) -> None:
 
 def level_of(user: Any, obj: models.Model) -> Level:
     """The user's effective level on `obj`: its grant or the default, bounded by the user's role."""
+    return levels_of(user, type(obj), [obj.pk])[obj.pk]
+
+
+def levels_of(user: Any, model: type[models.Model], pks: Sequence[Any]) -> dict[Any, Level]:
+    """Effective levels on several objects of one kind, in one query (none for what this
+    request's user object has already looked up, and none for admins)."""
     if user is None or not getattr(user, "is_authenticated", False):
-        return Level.NO_PERMISSIONS
+        return dict.fromkeys(pks, Level.NO_PERMISSIONS)
     role = role_of(user)
     if role is Role.NONE or role >= Role.ADMIN:
-        return _capped(user, Level.NO_PERMISSIONS)
-    key = (obj._meta.label_lower, obj.pk)
+        return dict.fromkeys(pks, _capped(user, Level.NO_PERMISSIONS))
+    label = model._meta.label_lower
     cache = _cache(user)
-    if key not in cache:
-        grant_model = obj.permission_grant_model()  # type: ignore[attr-defined]
-        granted = (
-            grant_model.objects.filter(user=user, **{grant_model.TARGET_FIELD: obj})
-            .values_list("level", flat=True)
-            .first()
+    missing = [pk for pk in pks if (label, pk) not in cache]
+    if missing:
+        grant_model = model.permission_grant_model()  # type: ignore[attr-defined]
+        target_id = f"{grant_model.TARGET_FIELD}_id"
+        granted = dict(
+            grant_model.objects.filter(user=user, **{f"{target_id}__in": missing}).values_list(
+                target_id, "level"
+            )
         )
-        cache[key] = Level(granted) if granted is not None else default_level()
-    return _capped(user, cache[key])
+        for pk in missing:
+            cache[(label, pk)] = Level(granted[pk]) if pk in granted else default_level()
+    return {pk: _capped(user, cache[(label, pk)]) for pk in pks}
 
 
 def require_level(user: Any, obj: models.Model, level: Level, *, action: str) -> None:
@@ -113,17 +123,34 @@ def require_level(user: Any, obj: models.Model, level: Level, *, action: str) ->
         )
 
 
+class _SystemReader:
+    """Who reads for the system itself (management commands, the demo, tests of the readers):
+    named explicitly, so a view cannot reach an unfiltered list by forgetting the user."""
+
+    is_authenticated = False
+    username = "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM_READER"
+
+
+SYSTEM_READER: Any = _SystemReader()
+
+
+def reads_everything(user: Any) -> bool:
+    return user is SYSTEM_READER or role_of(user) >= Role.ADMIN
+
+
 def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") -> Q:
     """A filter keeping the objects (reached through `path`) that the user may read.
 
     With a default of READ or more, that is everything the user holds no NO_PERMISSIONS grant
     on; with a default of NO_PERMISSIONS, only what a grant opens.
     """
-    role = role_of(user)
-    if role is Role.NONE:
-        return Q(pk__in=[])
-    if role >= Role.ADMIN:
+    if reads_everything(user):
         return Q()
+    if role_of(user) is Role.NONE:
+        return Q(pk__in=[])
     target = grant_model.TARGET_FIELD  # type: ignore[attr-defined]
     grants = grant_model.objects.filter(user=user, **{target: OuterRef(path)})  # type: ignore[attr-defined]
     if default_level() >= Level.READ:
@@ -180,8 +207,12 @@ def grant_creator(*, actor: Any, obj: models.Model) -> None:
         forget_levels(actor)
 
 
-def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str) -> Any:
-    """Give `user` exactly `level` on `obj` (create or change), audited; needs MANAGE on `obj`."""
+def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str, only: str = "") -> Any:
+    """Give `user` exactly `level` on `obj`, audited; needs MANAGE on `obj`.
+
+    `only="create"` refuses a user who holds a grant already, `only="update"` one who holds
+    none (MLflow's create and update calls); by default either is fine.
+    """
     require_level(actor, obj, Level.MANAGE, action=action)
     if not getattr(user, "is_active", False):
         raise InvalidInput(f"user {user} is not active", field="username")
@@ -189,6 +220,13 @@ def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action:
     target = {grant_model.TARGET_FIELD: obj}
     with transaction.atomic():
         existing = grant_model.objects.select_for_update().filter(user=user, **target).first()
+        kind = obj._meta.verbose_name
+        if only == "create" and existing is not None:
+            raise AlreadyExists(
+                f"{user} already holds {existing.level_name} on {kind} {obj}", field="username"
+            )
+        if only == "update" and existing is None:
+            raise NotFound(f"{user} holds no permission on {kind} {obj}", field="username")
         before = {"username": user.username, "permission": existing.level_name} if existing else None
         if existing is not None and existing.level == level:
             return existing

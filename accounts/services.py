@@ -20,7 +20,7 @@ from audit.services import record_event
 from config.exceptions import NotFound, PermissionDenied
 
 from .models import ApiToken
-from .roles import ROLE_GROUPS, Role, remember_role
+from .roles import ROLE_GROUPS, Role, remember_role, role_of
 
 TOKEN_PREFIX = "llt_"
 
@@ -41,12 +41,12 @@ def create_api_token(*, user: User, name: str = "default") -> tuple[ApiToken, st
 
 
 def revoke_api_token(*, user: User, token_id: int) -> ApiToken:
-    """Revoke one of the user's own tokens (admins may revoke anyone's)."""
+    """Revoke one of the user's own tokens (admins, by role, may revoke anyone's)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
         if token is None:
             raise NotFound(f"API token {token_id} does not exist.", field="token_id")
-        if token.user_id != user.pk and not user.is_superuser:
+        if token.user_id != user.pk and role_of(user) < Role.ADMIN:
             raise PermissionDenied("You can only revoke your own tokens.")
         if token.revoked_at is None:
             token.revoked_at = timezone.now()

@@ -67,11 +67,16 @@ def get_model_permission(*, user: Any, model: RegisteredModel, grantee: Any) -> 
 
 
 def set_model_permission(
-    *, actor: Any, model: RegisteredModel, grantee: Any, level: Level
+    *, actor: Any, only: str = "", model: RegisteredModel, grantee: Any, level: Level
 ) -> RegisteredModelPermission:
     """Create or change a grant; needs MANAGE on the model."""
     return set_grant(  # type: ignore[no-any-return]
-        actor=actor, obj=model, user=grantee, level=level, action="Granting a registered model permission"
+        actor=actor,
+        obj=model,
+        user=grantee,
+        level=level,
+        only=only,
+        action="Granting a registered model permission",
     )
 
 

@@ -7,6 +7,7 @@ Every tracker service calls one of the `require_*` functions, so all paths refus
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,8 +17,10 @@ from accounts.permissions import (
     delete_grant,
     get_grant,
     level_of,
+    levels_of,
     list_grants,
     readable_q,
+    reads_everything,
     require_level,
     set_grant,
 )
@@ -29,9 +32,11 @@ __all__ = [
     "experiment_level",
     "get_experiment_permission",
     "list_experiment_permissions",
+    "readable_experiment_ids",
     "readable_experiments",
     "readable_experiments_q",
     "require_experiment_permission",
+    "require_experiments_readable",
     "require_run_permission",
     "set_experiment_permission",
 ]
@@ -70,6 +75,22 @@ def readable_experiments(user: Any, experiments: QuerySet[Experiment] | None = N
     return base.filter(readable_experiments_q(user))
 
 
+def readable_experiment_ids(user: Any, experiment_ids: Sequence[int]) -> list[int]:
+    """Those of these experiments the user may read, in their order (one query at most)."""
+    if reads_everything(user):
+        return list(experiment_ids)
+    levels = levels_of(user, Experiment, experiment_ids)
+    return [pk for pk in experiment_ids if levels[pk] >= Level.READ]
+
+
+def require_experiments_readable(user: Any, experiments: Sequence[Experiment], *, action: str) -> None:
+    """Refuse unless every one of these experiments is readable; one query for all of them."""
+    levels = levels_of(user, Experiment, [e.pk for e in experiments])
+    for experiment in experiments:
+        if levels[experiment.pk] < Level.READ:
+            require_level(user, experiment, Level.READ, action=action)  # raises, naming it
+
+
 def list_experiment_permissions(*, user: Any, experiment: Experiment) -> QuerySet[ExperimentPermission]:
     """The grants on an experiment; anyone who may read it may see who else may."""
     require_experiment_permission(user, experiment, Level.READ, action="Listing an experiment's permissions")
@@ -82,11 +103,16 @@ def get_experiment_permission(*, user: Any, experiment: Experiment, grantee: Any
 
 
 def set_experiment_permission(
-    *, actor: Any, experiment: Experiment, grantee: Any, level: Level
+    *, actor: Any, only: str = "", experiment: Experiment, grantee: Any, level: Level
 ) -> ExperimentPermission:
     """Create or change a grant; needs MANAGE on the experiment."""
     return set_grant(  # type: ignore[no-any-return]
-        actor=actor, obj=experiment, user=grantee, level=level, action="Granting an experiment permission"
+        actor=actor,
+        obj=experiment,
+        user=grantee,
+        level=level,
+        only=only,
+        action="Granting an experiment permission",
     )
 
 

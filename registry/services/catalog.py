@@ -28,7 +28,6 @@ from registry.models import (
 from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import policy_for
 from tracker.models import Lifecycle, LoggedModel, Run
-from tracker.permissions import require_run_permission
 from tracker.services import TagInput
 from tracker.validation import validate_key, validate_text
 
@@ -281,8 +280,6 @@ def create_model_version(
     """Register a run's model (an MLflow 3 logged model, or a folder of the run) as the next
     version; the run is the version's evidence."""
     require_model_permission(actor, model, Level.EDIT, action="Registering a model version")
-    if run is not None:
-        require_run_permission(actor, run, Level.READ, action="Registering a model version of a run")
     if run is None:
         raise InvalidInput("a model version must name the run that produced it", field="run_id")
     if run.lifecycle != Lifecycle.ACTIVE:
