@@ -55,14 +55,21 @@ def world(db, settings) -> World:
     settings.DEFAULT_PERMISSION = "NO_PERMISSIONS"
     users = {persona: _user(f"{persona}-user") for persona in PERSONAS}
     owner = users["owner"]
-    experiment = services.create_experiment(actor=owner, name="guarded")
-    run = services.start_run(actor=owner, experiment=experiment, name="evidence", tags=[TagInput("team", "a")])
+    experiment = services.create_experiment(actor=owner, name="guarded", tags=[TagInput("team", "a")])
+    UserFactory(username="someone-else")
+    run = services.start_run(
+        actor=owner, experiment=experiment, name="evidence", tags=[TagInput("team", "a")]
+    )
     services.log_batch(actor=owner, run=run, metrics=[MetricInput("acc", 0.5, 1, 0)])
     services.store_artifact(actor=owner, owner=run, path="notes/readme.txt", content=io.BytesIO(b"hello"))
-    logged_model = services.create_logged_model(actor=owner, experiment=experiment, name="m", source_run=run)
+    logged_model = services.create_logged_model(
+        actor=owner, experiment=experiment, name="m", source_run=run, tags=[TagInput("team", "a")]
+    )
     model = registry_services.create_registered_model(actor=owner, name="guarded-model")
     registry_services.set_registered_model_tag(actor=owner, model=model, tag=TagInput("team", "a"))
-    version = registry_services.create_model_version(actor=owner, model=model, run=run, source="runs:/x/model")
+    version = registry_services.create_model_version(
+        actor=owner, model=model, run=run, source="runs:/x/model"
+    )
     registry_services.set_model_version_tag(actor=owner, version=version, tag=TagInput("team", "a"))
     registry_services.set_alias(actor=owner, model=model, alias="candidate", version=version)
     for persona, level in (("editor", Level.EDIT), ("reader", Level.READ)):

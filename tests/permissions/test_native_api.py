@@ -95,7 +95,10 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("tracker-api:uploads", "post"): (
         NOBODY,
-        lambda w: {"file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,1,0.5\n"), "run_id": w.run.uuid},
+        lambda w: {
+            "file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,1,0.5\n"),
+            "run_id": w.run.uuid,
+        },
         Level.EDIT,
     ),
     ("registry-api:models", "post"): (NOBODY, lambda w: {"name": "another"}, None),
@@ -117,7 +120,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("registry-api:version", "delete"): (VERSION, EMPTY, Level.MANAGE),
     ("registry-api:version-restore", "post"): (VERSION, EMPTY, None),  # admins only
     ("registry-api:version-stage", "post"): (VERSION, lambda w: {"stage": "Staging"}, Level.EDIT),
-    ("registry-api:alias", "put"): (lambda w: {**MODEL(w), "alias": "next"}, lambda w: {"version": 1}, Level.EDIT),
+    ("registry-api:alias", "put"): (
+        lambda w: {**MODEL(w), "alias": "next"},
+        lambda w: {"version": 1},
+        Level.EDIT,
+    ),
     ("registry-api:alias", "delete"): (lambda w: {**MODEL(w), "alias": "candidate"}, EMPTY, Level.EDIT),
     ("registry-api:policy", "put"): (MODEL, lambda w: {"required_approvals": 2}, None),  # admins only
     ("registry-api:forced-moves", "post"): (
