@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, InvalidInput
+from config.exceptions import ApplicationError, InvalidInput, PermissionDenied
 from tracker import search, selectors, services
 from tracker.models import Experiment
 from tracker.permissions import Level, require_experiment_permission, require_experiments_readable
@@ -416,6 +416,8 @@ def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
             view = services.save_view(
                 actor=request.user, experiment=experiment, name=form.cleaned_data["name"], query=query
             )
+        except PermissionDenied:
+            raise  # a 403 page, as every page answers a refusal
         except ApplicationError as error:
             messages.error(request, str(error))
         else:
@@ -434,6 +436,8 @@ def delete_saved_view(request: HttpRequest, view_id: int) -> HttpResponse:
     experiment = view.experiment
     try:
         services.delete_view(actor=request.user, view=view)
+    except PermissionDenied:
+        raise  # a 403 page, as every page answers a refusal
     except ApplicationError as error:
         messages.error(request, str(error))
     else:
