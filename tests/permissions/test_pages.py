@@ -52,7 +52,10 @@ WRITES: dict[tuple[str, str], Case] = {
     ("experiment-edit", "delete"): (lambda w: [w.experiment.pk, "delete"], lambda w: {}, Level.MANAGE),
     ("experiment-edit", "restore"): (lambda w: [w.experiment.pk, "restore"], lambda w: {}, Level.MANAGE),
     ("experiment-permissions", ""): (
-        EXP, lambda w: {"username": "stranger-user", "permission": "READ"}, Level.MANAGE),
+        EXP,
+        lambda w: {"username": "stranger-user", "permission": "READ"},
+        Level.MANAGE,
+    ),
     ("model-permissions", ""): (NAME, lambda w: {"username": "reader-user", "remove": "on"}, Level.MANAGE),
     ("model-policy", ""): (NAME, lambda w: {"required_approvals": 2, "review_role": "reviewer"}, None),
     ("version-request", ""): (
@@ -60,7 +63,11 @@ WRITES: dict[tuple[str, str], Case] = {
         lambda w: {"target": "alias:production", "justification": "best so far"},
         Level.EDIT,
     ),
-    ("version-force", ""): (lambda w: [w.model.name, 1], lambda w: {"force-target": "alias:production"}, None),
+    ("version-force", ""): (
+        lambda w: [w.model.name, 1],
+        lambda w: {"force-target": "alias:production"},
+        None,
+    ),
     ("request-review", ""): (lambda w: [999999], lambda w: {"decision": "approve"}, None),
     ("request-withdraw", ""): (lambda w: [999999], lambda w: {}, None),
     ("audit-check", ""): (lambda w: [], lambda w: {}, None),
@@ -68,10 +75,13 @@ WRITES: dict[tuple[str, str], Case] = {
     ("token-revoke", ""): (lambda w: [999999], lambda w: {}, None),
     ("upload-new", ""): (
         lambda w: [],
-        lambda w: {"file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,1,0.5\n"), "run_id": w.run.uuid},
+        lambda w: {
+            "file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,1,0.5\n"),
+            "run_id": w.run.uuid,
+        },
         Level.EDIT,
     ),
-}  # fmt: skip
+}
 
 
 def test_every_page_is_classified():
