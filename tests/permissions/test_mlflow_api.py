@@ -352,3 +352,53 @@ def test_write_endpoint_obeys_the_permission(world, persona, key):
         assert response.status_code < 400, shown
     else:
         assert refused(response), shown
+
+
+def test_the_classic_permission_calls_answer_as_mlflow_does(world):
+    def call(method: str, endpoint: str, message: dict, persona: str = "owner") -> Any:
+        headers = {"Authorization": f"Bearer {world.tokens[persona]}"}
+        url = PREFIXES["tracking"] + endpoint
+        if method == "GET":
+            return Client().get(url, message, headers=headers)
+        return Client().generic(
+            method, url, json.dumps(message), content_type="application/json", headers=headers
+        )
+
+    experiment_id, stranger = str(world.experiment.pk), world.user("stranger")
+    created = call(
+        "POST",
+        "experiments/permissions/create",
+        {"experiment_id": experiment_id, "username": "stranger-user", "permission": "READ"},
+    )
+    shown = {"experiment_id": experiment_id, "user_id": stranger.pk, "permission": "READ"}
+    assert created.json() == {"experiment_permission": shown}
+    got = call(
+        "GET", "experiments/permissions/get", {"experiment_id": experiment_id, "username": "stranger-user"}
+    )
+    assert got.json() == {"experiment_permission": shown}
+    again = call(
+        "POST",
+        "experiments/permissions/create",
+        {"experiment_id": experiment_id, "username": "stranger-user", "permission": "EDIT"},
+    )
+    assert (again.status_code, again.json()["error_code"]) == (
+        400,
+        "RESOURCE_ALREADY_EXISTS",
+    )  # MLflow answers 400 for it
+    model = call(
+        "GET", "registered-models/permissions/get", {"name": world.model.name, "username": "editor-user"}
+    )
+    assert model.json()["registered_model_permission"]["permission"] == "EDIT"
+    bad = call(
+        "PATCH",
+        "registered-models/permissions/update",
+        {"name": world.model.name, "username": "editor-user", "permission": "OWNER"},
+    )
+    assert (bad.status_code, bad.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert "permission" in bad.json()["message"]
+    me = call("GET", "users/get", {"username": "reader-user"}, persona="reader").json()["user"]
+    assert me["username"] == "reader-user" and me["is_admin"] is False
+    assert me["experiment_permissions"] == [
+        {"experiment_id": experiment_id, "user_id": world.user("reader").pk, "permission": "READ"}
+    ]
+    assert call("GET", "users/get", {"username": "owner-user"}, persona="reader").status_code == 403
