@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from config.exceptions import ApplicationError, PermissionDenied
+from config.exceptions import ApplicationError
 from tracker import selectors
 from tracker.models import BulkUpload
 from tracker.selectors.uploads import get_upload, list_uploads
@@ -89,8 +89,6 @@ def upload_new(request: HttpRequest) -> HttpResponse:
                 experiment=experiment,
                 create_runs=data["create_runs"],
             )
-        except PermissionDenied:
-            raise  # a 403 page, as every page answers a refusal
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:

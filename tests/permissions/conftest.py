@@ -82,7 +82,10 @@ def world(db, settings) -> World:
 
 
 def refused(response: Any) -> bool:
-    """A 403 naming PERMISSION_DENIED (JSON APIs) or Django's 403 page (the dashboard)."""
+    """A 403 naming PERMISSION_DENIED (JSON APIs), Django's 403 page, or a form page shown again
+    with the service's refusal (the upload page keeps the chosen file's form on screen)."""
+    if response.status_code == 400 and not response.get("Content-Type", "").startswith("application/json"):
+        return b" permission on " in response.content
     if response.status_code != 403:
         return False
     if response.get("Content-Type", "").startswith("application/json"):
