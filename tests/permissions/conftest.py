@@ -91,3 +91,17 @@ def refused(response: Any) -> bool:
     if response.get("Content-Type", "").startswith("application/json"):
         return response.json().get("error_code") == "PERMISSION_DENIED"
     return True
+
+
+def assert_obeys(persona: str, needed: Level | None, send: Any) -> None:
+    """`send(persona)` is refused exactly when the persona holds less than `needed`; with no level
+    needed (a role, the policy or the requester decides), the persona fares as the owner does."""
+    response = send(persona)
+    shown = (response.status_code, response.content[:300])
+    if needed is None:
+        owner = send("owner") if persona != "owner" else response
+        assert refused(response) == refused(owner), shown
+    elif HOLDS[persona] >= needed:
+        assert response.status_code < 400, shown
+    else:
+        assert refused(response), shown
