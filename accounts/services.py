@@ -1,4 +1,4 @@
-"""Creating, checking and revoking API tokens; assigning roles."""
+"""Creating, checking and revoking API tokens; assigning roles; the users MLflow's calls manage."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group, User
+from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
 from config.db import prepared_cursor
-from config.exceptions import NotFound, PermissionDenied
+from config.exceptions import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 
 from .models import ApiToken
-from .roles import ROLE_GROUPS, Role, remember_role
+from .roles import ROLE_GROUPS, Role, remember_role, require_role, role_of
 
 TOKEN_PREFIX = "llt_"
 
@@ -43,12 +45,12 @@ def create_api_token(*, user: User, name: str = "default") -> tuple[ApiToken, st
 
 
 def revoke_api_token(*, user: User, token_id: int) -> ApiToken:
-    """Revoke one of the user's own tokens (admins may revoke anyone's)."""
+    """Revoke one of the user's own tokens (admins, by role, may revoke anyone's)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
         if token is None:
             raise NotFound(f"API token {token_id} does not exist.", field="token_id")
-        if token.user_id != user.pk and not user.is_superuser:
+        if token.user_id != user.pk and role_of(user) < Role.ADMIN:
             raise PermissionDenied("You can only revoke your own tokens.")
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
@@ -178,4 +180,88 @@ def assign_role(*, user: User, role: Role, actor: User | None = None) -> None:
             object_type="auth.user",
             object_id=user.get_username(),
             after={"role": role.group_name},
+        )
+
+
+# Users, as MLflow's basic-auth app manages them (its users/* calls) -------------------------
+
+
+def _require_admin_or_self(actor: Any, user: Any, *, action: str) -> None:
+    if actor is None or (getattr(actor, "pk", None) != user.pk and role_of(actor) < Role.ADMIN):
+        raise PermissionDenied(f"{action} needs the admin role, unless it is your own account.")
+
+
+def _validated_password(password: Any, user: Any = None) -> str:
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("must not be empty", field="password")
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidInput(" ".join(error.messages), field="password") from None
+    return password
+
+
+def create_user(*, actor: Any, username: Any, password: Any) -> Any:
+    """A new account with the contributor role (MLflow's users can log runs), for admins to make."""
+    require_role(actor, Role.ADMIN, action="Creating a user")
+    if not isinstance(username, str) or not username.strip() or len(username) > 150:
+        raise InvalidInput("must be a user name of 1 to 150 characters", field="username")
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise AlreadyExists(f"a user named {username!r} already exists", field="username")
+    password = _validated_password(password)
+    with transaction.atomic():
+        user = user_model.objects.create_user(username=username, password=password)
+        record_event(actor=actor, action="user.created", object_type="auth.user", object_id=username)
+        assign_role(user=user, role=Role.CONTRIBUTOR, actor=actor)
+    return user
+
+
+def set_user_password(*, actor: Any, user: Any, password: Any) -> None:
+    """Change a password: the user's own, or anyone's for an admin. Audited without the password."""
+    _require_admin_or_self(actor, user, action="Changing a password")
+    password = _validated_password(password, user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        record_event(
+            actor=actor,
+            action="user.password_changed",
+            object_type="auth.user",
+            object_id=user.get_username(),
+        )
+
+
+def set_user_admin(*, actor: Any, user: Any, is_admin: bool) -> None:
+    """Give or take the admin role (MLflow's is_admin); superusers stay admins whatever this says."""
+    require_role(actor, Role.ADMIN, action="Changing who is an admin")
+    ensure_role_groups()
+    group = Group.objects.get(name=Role.ADMIN.group_name)
+    with transaction.atomic():
+        if is_admin:
+            user.groups.add(group)
+        else:
+            user.groups.remove(group)
+        user.__dict__.pop("_labledger_role", None)
+        record_event(
+            actor=actor,
+            action="user.role_assigned" if is_admin else "user.role_removed",
+            object_type="auth.user",
+            object_id=user.get_username(),
+            after={"role": Role.ADMIN.group_name},
+        )
+
+
+def deactivate_user(*, actor: Any, user: Any) -> None:
+    """MLflow's delete_user: the account stops working (tokens too) but stays, so the audit
+    trail and the runs it logged keep naming who did what."""
+    require_role(actor, Role.ADMIN, action="Deleting a user")
+    if user.pk == getattr(actor, "pk", None):
+        raise InvalidInput("you cannot delete your own account", field="username")
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        record_event(
+            actor=actor, action="user.deactivated", object_type="auth.user", object_id=user.get_username()
         )

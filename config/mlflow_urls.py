@@ -4,7 +4,7 @@
 
 from django.urls import include, path, re_path
 
-from registry.mlflow_api.urls import REGISTRY_ENDPOINTS
+from registry.mlflow_api.urls import REGISTRY_ENDPOINTS, V3_PERMISSION_ENDPOINTS
 from tracker.mlflow_api.ajax import AJAX_ENDPOINTS
 from tracker.mlflow_api.protocol import unknown_endpoint, url_patterns
 from tracker.mlflow_api.server_info import server_info
@@ -13,7 +13,7 @@ from tracker.mlflow_api.urls import ARTIFACT_ENDPOINTS, TRACKING_ENDPOINTS
 urlpatterns = [
     path("api/2.0/mlflow/", include(url_patterns([*TRACKING_ENDPOINTS, *REGISTRY_ENDPOINTS]))),
     path("api/2.0/mlflow-artifacts/", include(url_patterns(ARTIFACT_ENDPOINTS))),
-    path("api/3.0/mlflow/", include(url_patterns(server_info))),
+    path("api/3.0/mlflow/", include(url_patterns([*server_info, *V3_PERMISSION_ENDPOINTS]))),
     # MLflow's web UI calls the same endpoints under /ajax-api, plus a few of its own.
     path(
         "ajax-api/2.0/mlflow/",

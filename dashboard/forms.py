@@ -154,3 +154,13 @@ class ForceMoveForm(LabelTargetForm):
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why this cannot wait for reviews"}),
     )
+
+
+class GrantForm(forms.Form):
+    """Give a user a permission level on an experiment or a registered model, or remove it."""
+
+    username = forms.CharField(max_length=150, label="User name")
+    permission = forms.ChoiceField(
+        choices=[(name, name) for name in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")], required=False
+    )
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from .views import audit, compare, edits, experiments, registry, reviews, run_table, runs, settings, uploads
+from .views import (
+    audit,
+    compare,
+    edits,
+    experiments,
+    permissions,
+    registry,
+    reviews,
+    run_table,
+    runs,
+    settings,
+    uploads,
+)
 
 app_name = "dashboard"
 
@@ -8,6 +20,11 @@ urlpatterns = [
     path("", experiments.experiment_list, name="experiment-list"),
     path("experiments/<int:experiment_id>/runs/", run_table.run_table, name="run-table"),
     path("experiments/<int:experiment_id>/views/", run_table.save_view, name="saved-view-save"),
+    path(
+        "experiments/<int:experiment_id>/permissions/",
+        permissions.experiment_permissions,
+        name="experiment-permissions",
+    ),
     path("views/<int:view_id>/delete/", run_table.delete_saved_view, name="saved-view-delete"),
     path("runs/", run_table.runs_of_experiments, name="runs"),
     path("runs/export.csv", run_table.export_runs, name="run-export"),
@@ -21,6 +38,7 @@ urlpatterns = [
     path("registry/", registry.registry, name="registry"),
     path("registry/<str:name>/", registry.model_detail, name="model-detail"),
     path("registry/<str:name>/policy/", registry.model_policy, name="model-policy"),
+    path("registry/<str:name>/permissions/", permissions.model_permissions, name="model-permissions"),
     path("registry/<str:name>/timeline/", registry.model_timeline, name="model-timeline"),
     path("registry/<str:name>/versions/<int:version>/", registry.version_detail, name="version-detail"),
     path(

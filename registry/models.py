@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Manager, Q
 
+from accounts.permissions import PermissionGrant
 from tracker.models import LoggedModel, Run
 
 # Audit object ids of registry objects since reviewed promotions: "id:<primary key>", which a
@@ -70,6 +71,31 @@ class RegisteredModel(SoftDeletable):
     @property
     def audit_id(self) -> str:
         return f"{AUDIT_ID_PREFIX}{self.pk}"
+
+    @staticmethod
+    def permission_grant_model() -> type[RegisteredModelPermission]:
+        return RegisteredModelPermission
+
+
+class RegisteredModelPermission(PermissionGrant):
+    """A user's READ / EDIT / MANAGE / NO_PERMISSIONS on a registered model and its versions.
+
+    Beside the promotion policy, never above it: MANAGE does not approve a protected move.
+    """
+
+    TARGET_FIELD = "model"
+    AUDIT_PREFIX = "registered_model"
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="permissions")
+
+    class Meta:
+        ordering = ["model", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "user"], name="registered_model_permission_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.level_name} on {self.model}"
 
 
 class RegisteredModelTag(models.Model):

@@ -195,6 +195,14 @@ if REGISTRY_REVIEW_ROLE not in ("reviewer", "admin"):
         f"REGISTRY_REVIEW_ROLE={REGISTRY_REVIEW_ROLE!r} must be 'reviewer' or 'admin'."
     )
 
+# What a user without a grant of their own may do on an experiment or a registered model
+# (MLflow's basic-auth default is READ); the creator of one gets MANAGE, roles bound both.
+DEFAULT_PERMISSION = env.str("DEFAULT_PERMISSION", default="READ").upper()
+if DEFAULT_PERMISSION not in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"):
+    raise ImproperlyConfigured(
+        f"DEFAULT_PERMISSION={DEFAULT_PERMISSION!r} must be READ, EDIT, MANAGE or NO_PERMISSIONS."
+    )
+
 REDIS_URL = env.str("REDIS_URL", default="")
 # A broker that needs no server (`make run` uses kombu's SQLAlchemy transport on SQLite) may be named
 # directly; otherwise Redis, or memory when tasks run eagerly.

@@ -44,3 +44,6 @@ WHITENOISE_AUTOREFRESH = True
 # The live server answers each request on a new thread; persistent connections would outlive
 # those threads and keep the test database busy when pytest tries to drop it.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Tests written before per-object permissions expect every contributor to change everything;
+# tests of permissions set their own default (tests/permissions).
+DEFAULT_PERMISSION = "MANAGE"

@@ -17,7 +17,7 @@ from ..access import viewer_required
 @require_GET
 @viewer_required
 def experiment_list(request: HttpRequest) -> HttpResponse:
-    experiments = selectors.list_experiments()
+    experiments = selectors.list_experiments(user=request.user)
     # Where the mlflow client's printed links (MLflow UI style, /#/experiments/…) should lead.
     mlflow_link_targets = {
         "experiment": reverse("dashboard:run-table", args=[0]),
@@ -28,6 +28,8 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
         "experiments": experiments,
         "mlflow_link_targets": mlflow_link_targets,
         "can_edit": can_edit,
-        "deleted_experiments": selectors.list_experiments(lifecycle=Lifecycle.DELETED) if can_edit else [],
+        "deleted_experiments": selectors.list_experiments(user=request.user, lifecycle=Lifecycle.DELETED)
+        if can_edit
+        else [],
     }
     return render(request, "dashboard/experiment_list.html", context)

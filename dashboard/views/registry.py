@@ -34,7 +34,9 @@ VERSIONS_SHOWN = 100
 @require_GET
 @viewer_required
 def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "registry/model_list.html", {"models": selectors.list_registered_models()})
+    return render(
+        request, "registry/model_list.html", {"models": selectors.list_registered_models(user=request.user)}
+    )
 
 
 def _model_page(

@@ -15,9 +15,10 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, InvalidInput
+from config.exceptions import ApplicationError, InvalidInput, PermissionDenied
 from tracker import search, selectors, services
 from tracker.models import Experiment
+from tracker.permissions import Level, require_experiment_permission, require_experiments_readable
 from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
@@ -31,7 +32,9 @@ CSV_CHUNK = 1000  # runs read per keyset page while a CSV streams
 @require_GET
 @viewer_required
 def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
-    return _render_table(request, [selectors.get_experiment(experiment_id=experiment_id)])
+    experiment = selectors.get_experiment(experiment_id=experiment_id)
+    require_experiment_permission(request.user, experiment, Level.READ, action="Reading an experiment")
+    return _render_table(request, [experiment])
 
 
 @require_GET
@@ -39,17 +42,19 @@ def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
 def runs_of_experiments(request: HttpRequest) -> HttpResponse:
     """Runs of several experiments in one table (`?experiments=1&experiments=2`)."""
     try:
-        experiments = _experiments_named(request.GET)
+        experiments = _experiments_named(request.GET, request.user)
     except InvalidInput as error:
         return render(request, "dashboard/run_table.html", {"fatal_error": str(error)}, status=400)
     return _render_table(request, experiments)
 
 
-def _experiments_named(query: QueryDict) -> list[Experiment]:
+def _experiments_named(query: QueryDict, user: Any) -> list[Experiment]:
     ids = [item for item in query.getlist("experiments") if item.strip()]
     if not ids:
         raise InvalidInput("choose at least one experiment", field="experiments")
-    return selectors.get_experiments(experiment_ids=ids)
+    experiments = selectors.get_experiments(experiment_ids=ids)
+    require_experiments_readable(user, experiments, action="Reading an experiment")
+    return experiments
 
 
 @dataclass
@@ -66,8 +71,9 @@ class TableResult:
     unknown_keys: list[str] = field(default_factory=list)
 
 
-def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_string: str | None):
+def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_string: str | None, user: Any):
     return selectors.search_runs(
+        user=user,
         experiment_ids=experiments,
         filter_string=filter_string,
         order_by=data["order_by"],
@@ -77,16 +83,18 @@ def _search(experiments: Sequence[Experiment], data: dict[str, Any], *, filter_s
     )
 
 
-def _run_page(experiments: Sequence[Experiment], data: dict[str, Any], result: TableResult) -> None:
+def _run_page(
+    experiments: Sequence[Experiment], data: dict[str, Any], result: TableResult, user: Any
+) -> None:
     """The page of runs; a filter error keeps the table (unfiltered) and the picker on screen."""
     filter_string = data["filter"] or None
     try:
-        result.page = _search(experiments, data, filter_string=filter_string)
+        result.page = _search(experiments, data, filter_string=filter_string, user=user)
     except InvalidInput as error:
         if error.field != "filter":
             raise
         result.filter_error, result.counted_filter = error, ""
-        result.page = _search(experiments, {**data, "page_token": None}, filter_string=None)
+        result.page = _search(experiments, {**data, "page_token": None}, filter_string=None, user=user)
         result.key_sets, result.total = result.page.key_sets, result.page.total
         return
     result.key_sets = result.page.key_sets
@@ -107,7 +115,7 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
             if data["group_by"]:
                 _groups(request, experiments, data, result)
             else:
-                _run_page(experiments, data, result)
+                _run_page(experiments, data, result, request.user)
         except ApplicationError as error:
             form.add_error(None, str(error))
     page = result.page
@@ -192,9 +200,11 @@ def _count_url(experiments: Sequence[Experiment], data: dict[str, Any], result: 
 def run_count(request: HttpRequest) -> JsonResponse:
     """The number of runs a run-table filter matches, which the page loads after it is shown."""
     try:
-        experiments = _experiments_named(request.GET)
+        experiments = _experiments_named(request.GET, request.user)
         filter_string = request.GET.get("filter") or None
-        total = count_matching_runs(experiment_ids=experiments, filter_string=filter_string)
+        total = count_matching_runs(
+            experiment_ids=experiments, filter_string=filter_string, user=request.user
+        )
     except ApplicationError as error:  # a bad filter or experiment id, an unknown experiment
         return JsonResponse({"error": str(error), "field": error.field}, status=error.http_status)
     return JsonResponse({"total": total, "text": total_text(total)})
@@ -245,7 +255,7 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
     result.key_sets = selectors.experiment_key_sets(experiment_ids=[e.pk for e in experiments])
     filter_string = data["filter"] or None
     try:
-        result.groups = _group_page(experiments, data, filter_string)
+        result.groups = _group_page(experiments, data, filter_string, request.user)
         result.unknown_keys = selectors.unknown_filter_keys(
             filter_string=filter_string, key_sets=result.key_sets
         )
@@ -253,7 +263,7 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
         if error.field != "filter":
             raise
         result.filter_error, filter_string = error, None
-        result.groups = _group_page(experiments, data, None)
+        result.groups = _group_page(experiments, data, None, request.user)
     if not result.groups.truncated:
         result.total = sum(group.count for group in result.groups.groups)
     expanded = set(data["expand"])
@@ -264,6 +274,7 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
         if _group_token(group) not in expanded:
             continue
         runs = selectors.search_runs(
+            user=request.user,
             experiment_ids=experiments,
             filter_string=selectors.group_filter(
                 filter_string=filter_string, group_by=data["group_by"], values=group.values
@@ -281,8 +292,11 @@ def _groups(request: HttpRequest, experiments: Sequence[Experiment], data: dict[
         )
 
 
-def _group_page(experiments: Sequence[Experiment], data: dict[str, Any], filter_string: str | None):
+def _group_page(
+    experiments: Sequence[Experiment], data: dict[str, Any], filter_string: str | None, user: Any
+):
     return selectors.group_runs(
+        user=user,
         experiment_ids=experiments,
         group_by=data["group_by"],
         filter_string=filter_string,
@@ -324,7 +338,7 @@ def export_runs(request: HttpRequest) -> HttpResponse:
     """The current view as CSV: every matching run, streamed page by page in constant memory."""
     form = RunTableForm(request.GET)
     try:
-        experiments = _experiments_named(request.GET)
+        experiments = _experiments_named(request.GET, request.user)
         if not form.is_valid():
             raise InvalidInput(next(iter(form.errors.values()))[0])
         data = form.cleaned_data
@@ -340,6 +354,7 @@ def export_runs(request: HttpRequest) -> HttpResponse:
         if c.shown
     ]
     runs = selectors.iter_runs(
+        user=request.user,
         experiment_ids=ids,
         filter_string=data["filter"] or None,
         order_by=data["order_by"],
@@ -401,6 +416,8 @@ def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
             view = services.save_view(
                 actor=request.user, experiment=experiment, name=form.cleaned_data["name"], query=query
             )
+        except PermissionDenied:
+            raise  # a 403 page, as every page answers a refusal
         except ApplicationError as error:
             messages.error(request, str(error))
         else:
@@ -419,6 +436,8 @@ def delete_saved_view(request: HttpRequest, view_id: int) -> HttpResponse:
     experiment = view.experiment
     try:
         services.delete_view(actor=request.user, view=view)
+    except PermissionDenied:
+        raise  # a 403 page, as every page answers a refusal
     except ApplicationError as error:
         messages.error(request, str(error))
     else:

@@ -61,7 +61,7 @@ def upload_list(request: HttpRequest) -> HttpResponse:
     context = {
         "experiment": experiment,
         "uploads": uploads,
-        "experiments": selectors.list_experiments(),
+        "experiments": selectors.list_experiments(user=request.user),
         "polls": _polls(uploads),
     }
     return render(request, "dashboard/uploads.html", context)

@@ -8,7 +8,7 @@ from django.urls import path
 
 from accounts.api import route
 
-from . import promotions, views
+from . import permissions, promotions, views
 
 app_name = "registry-api"
 
@@ -20,6 +20,20 @@ urlpatterns = [
         name="model",
     ),
     path("models/<str:name>/restore", route(post=views.ModelRestoreApi), name="model-restore"),
+    path(
+        "models/<str:name>/permissions",
+        route(get=permissions.ModelPermissionListApi),
+        name="model-permissions",
+    ),
+    path(
+        "models/<str:name>/permissions/<str:username>",
+        route(
+            get=permissions.ModelPermissionGetApi,
+            put=permissions.ModelPermissionSetApi,
+            delete=permissions.ModelPermissionDeleteApi,
+        ),
+        name="model-permission",
+    ),
     path(
         "models/<str:name>/versions",
         route(get=views.ModelVersionListApi, post=views.ModelVersionCreateApi),

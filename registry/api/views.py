@@ -38,7 +38,9 @@ class ModelListApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        return Response(self.OutputSerializer({"models": selectors.list_registered_models()}).data)
+        return Response(
+            self.OutputSerializer({"models": selectors.list_registered_models(user=request.user)}).data
+        )
 
 
 class ModelCreateApi(ApiView):

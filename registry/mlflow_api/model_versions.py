@@ -57,6 +57,7 @@ def get_model_version(call: Call) -> dict[str, Any]:
 
 def search_model_versions(call: Call) -> dict[str, Any]:
     page = selectors.search_model_versions(
+        user=call.user,
         filter_string=call.string("filter"),
         order_by=call.strings("order_by"),
         page_token=call.string("page_token"),

@@ -47,6 +47,7 @@ def get_registered_model(call: Call) -> dict[str, Any]:
 
 def search_registered_models(call: Call) -> dict[str, Any]:
     page = selectors.search_registered_models(
+        user=call.user,
         filter_string=call.string("filter"),
         order_by=call.strings("order_by"),
         page_token=call.string("page_token"),

@@ -23,6 +23,7 @@ from registry.models import (
     RegisteredModelTag,
     Stage,
 )
+from registry.permissions import readable_models_q
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.search import encode_cursor
 from tracker.services import TagInput
@@ -32,12 +33,15 @@ SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000
 T = TypeVar("T")
 
 
-def list_registered_models() -> QuerySet[RegisteredModel]:
+def list_registered_models(*, user: Any) -> QuerySet[RegisteredModel]:
+    """The registered models `user` may read."""
     # Annotations do not go through managers: deleted versions are left out explicitly.
     live = Q(versions__deleted_at__isnull=True)
-    return RegisteredModel.objects.annotate(
-        version_count=Count("versions", filter=live, distinct=True)
-    ).prefetch_related("aliases__version", "tags")
+    return (
+        RegisteredModel.objects.filter(readable_models_q(user))
+        .annotate(version_count=Count("versions", filter=live, distinct=True))
+        .prefetch_related("aliases__version", "tags")
+    )
 
 
 def get_registered_model(*, name: str) -> RegisteredModel:
@@ -396,6 +400,7 @@ def search_registered_models(
     order_by: Sequence[str] = (),
     page_token: str = "",
     max_results: int | None = None,
+    user: Any,
 ) -> Page[RegisteredModelRecord]:
     """MLflow's registered-model search: filter on name and tags, order by name or timestamps,
     pages by offset (what MLflow's own tokens hold)."""
@@ -408,7 +413,7 @@ def search_registered_models(
         [("name", False)],
     )  # fmt: skip
     matching = search.registry_filter(filter_string, search.ModelFilter)
-    models = RegisteredModel.objects.filter(matching).order_by(*ordering)
+    models = RegisteredModel.objects.filter(matching, readable_models_q(user)).order_by(*ordering)
     records = registered_model_records(models[offset : offset + size + 1])
     more = len(records) > size
     return Page(records[:size], encode_cursor([offset + size]) if more else None)
@@ -420,6 +425,7 @@ def search_model_versions(
     order_by: Sequence[str] = (),
     page_token: str = "",
     max_results: int | None = None,
+    user: Any,
 ) -> Page[VersionRecord]:
     """MLflow's model-version search: filter on name, run_id, source_path, version_number and
     tags; newest change first by default."""
@@ -432,7 +438,9 @@ def search_model_versions(
         [("model__name", False), ("version", True)],
     )  # fmt: skip
     matching = search.registry_filter(filter_string, search.VersionFilter)
-    versions = ModelVersion.objects.filter(matching).order_by(*ordering)
+    versions = ModelVersion.objects.filter(matching, readable_models_q(user, path="model_id")).order_by(
+        *ordering
+    )
     records = version_records(versions[offset : offset + size + 1])
     more = len(records) > size
     return Page(records[:size], encode_cursor([offset + size]) if more else None)

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -25,6 +26,7 @@ from registry.models import (
     RegisteredModelTag,
     Stage,
 )
+from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import policy_for
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.services import TagInput
@@ -90,6 +92,7 @@ def create_registered_model(
             RegisteredModelTag.objects.bulk_create(
                 [RegisteredModelTag(model=model, key=t.key, value=t.value) for t in tags]
             )
+            grant_creator(actor=actor, obj=model)
             record_registry_event(
                 actor=actor,
                 action="registered_model.created",
@@ -105,7 +108,7 @@ def update_registered_model(
     *, actor: User, model: RegisteredModel, description: str | None = None, new_name: str | None = None
 ) -> RegisteredModel:
     """Re-describe and/or rename a model in one transaction and one audit event."""
-    require_role(actor, Role.CONTRIBUTOR, action="Updating a registered model")
+    require_model_permission(actor, model, Level.EDIT, action="Updating a registered model")
     changes: dict[str, str] = {}
     if description is not None:
         description = validate_text(description, field="description", max_length=5000)
@@ -170,7 +173,7 @@ def _retire_version(*, actor: User, version: ModelVersion, now: Any, reason: str
 def delete_registered_model(*, actor: User, model: RegisteredModel) -> None:
     """Hide a model and its versions (MLflow's delete); history, requests and reviews stay, and
     an admin can restore it. Refused while it holds a protected label."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model")
+    require_model_permission(actor, model, Level.MANAGE, action="Deleting a registered model")
     if model.is_deleted:
         raise NotFound(f"registered model {model.name!r} is deleted", field="name")
     with transaction.atomic():
@@ -252,12 +255,12 @@ def _delete_tag(*, actor: User, owner: RegisteredModel | ModelVersion, key: str,
 
 
 def set_registered_model_tag(*, actor: User, model: RegisteredModel, tag: TagInput) -> None:
-    require_role(actor, Role.CONTRIBUTOR, action="Tagging a registered model")
+    require_model_permission(actor, model, Level.EDIT, action="Tagging a registered model")
     _set_tag(actor=actor, owner=model, tag=tag, action="registered_model.tag_set")
 
 
 def delete_registered_model_tag(*, actor: User, model: RegisteredModel, key: str) -> None:
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a registered model tag")
+    require_model_permission(actor, model, Level.EDIT, action="Deleting a registered model tag")
     _delete_tag(actor=actor, owner=model, key=key, action="registered_model.tag_deleted")
 
 
@@ -334,7 +337,7 @@ def create_model_version(
     """Register a run's model (an MLflow 3 logged model, or a folder of the run) as the next
     version; the run is the version's evidence. `number` keeps the number a version had
     elsewhere (an importer's) instead of taking the next one."""
-    require_role(actor, Role.CONTRIBUTOR, action="Registering a model version")
+    require_model_permission(actor, model, Level.EDIT, action="Registering a model version")
     if number is not None and (type(number) is not int or number < 1):
         raise InvalidInput(f"{number!r} is not a positive version number", field="version")
     if run is None:
@@ -382,7 +385,7 @@ def create_model_version(
 
 
 def update_model_version(*, actor: User, version: ModelVersion, description: str) -> ModelVersion:
-    require_role(actor, Role.CONTRIBUTOR, action="Updating a model version")
+    require_version_permission(actor, version, Level.EDIT, action="Updating a model version")
     description = validate_text(description, field="description", max_length=5000)
     with transaction.atomic():
         before = version.description
@@ -401,7 +404,7 @@ def update_model_version(*, actor: User, version: ModelVersion, description: str
 def delete_model_version(*, actor: User, version: ModelVersion) -> None:
     """Hide a version (MLflow's delete); its history, requests and reviews stay, pending requests
     are closed, and an admin can restore it. Refused while it holds a protected label."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version")
+    require_version_permission(actor, version, Level.MANAGE, action="Deleting a model version")
     model = version.model
     if version.is_deleted:
         raise NotFound(
@@ -444,10 +447,10 @@ def restore_model_version(*, actor: User, version: ModelVersion) -> ModelVersion
 
 
 def set_model_version_tag(*, actor: User, version: ModelVersion, tag: TagInput) -> None:
-    require_role(actor, Role.CONTRIBUTOR, action="Tagging a model version")
+    require_version_permission(actor, version, Level.EDIT, action="Tagging a model version")
     _set_tag(actor=actor, owner=version, tag=tag, action="model_version.tag_set")
 
 
 def delete_model_version_tag(*, actor: User, version: ModelVersion, key: str) -> None:
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a model version tag")
+    require_version_permission(actor, version, Level.EDIT, action="Deleting a model version tag")
     _delete_tag(actor=actor, owner=version, key=key, action="model_version.tag_deleted")

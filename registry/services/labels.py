@@ -21,6 +21,7 @@ from registry.models import (
     RegisteredModel,
     Stage,
 )
+from registry.permissions import Level, require_model_permission
 from registry.selectors import canonical_stage, policy_for
 from tracker.validation import validate_text
 
@@ -74,7 +75,10 @@ def move_label(
     A label the model's policy protects moves only with the approved (or forced) `request` that
     allows it; the promotion services pass it, every direct path leaves it out and is refused.
     """
-    require_role(actor, Role.CONTRIBUTOR, action="Moving an alias or stage")
+    if request is None:  # an approved request moves it on its reviewers' authority, not a grant's
+        require_model_permission(actor, model, Level.EDIT, action="Moving an alias or stage")
+    else:
+        require_role(actor, Role.CONTRIBUTOR, action="Moving an alias or stage")
     if version is not None and version.model_id != model.pk:
         raise InvalidInput(f"version {version.version} belongs to another model", field="version")
     if request is None and _touches_protected(model=model, label=label, version=version):

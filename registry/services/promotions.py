@@ -36,6 +36,7 @@ from registry.models import (
     ReviewRole,
     Stage,
 )
+from registry.permissions import Level, require_version_permission
 from registry.selectors import canonical_stage, label_holder, policy_for, review_refusal
 from tracker.validation import validate_key, validate_text
 
@@ -69,7 +70,7 @@ def request_promotion(
     *, actor: User, version: ModelVersion, label: Label, justification: str
 ) -> PromotionRequest:
     """Ask for `version` to take a protected label; reviewers decide."""
-    require_role(actor, Role.CONTRIBUTOR, action="Requesting a promotion")
+    require_version_permission(actor, version, Level.EDIT, action="Requesting a promotion")
     label = normalized_label(label)
     justification = validate_text(justification, field="justification", max_length=MAX_TEXT).strip()
     if not justification:

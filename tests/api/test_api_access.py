@@ -29,6 +29,7 @@ SAMPLE_PARTS = {
     "checkpoint_id": "1",
     "request_id": "1",
     "upload_id": "1",
+    "username": "someone",
 }
 
 
@@ -220,6 +221,14 @@ def viewer_write_requests(experiment, run, model_version, contributor):
             None,
             "Moving an alias or stage",
         ),
+        ("PUT", "api/v1/experiments/<str:experiment_id>/permissions/<str:username>",
+         (experiment.pk, contributor.username), {"permission": "READ"}, "Granting an experiment permission"),
+        ("DELETE", "api/v1/experiments/<str:experiment_id>/permissions/<str:username>",
+         (experiment.pk, contributor.username), None, "Removing an experiment permission"),
+        ("PUT", "api/v1/models/<str:name>/permissions/<str:username>",
+         (model, contributor.username), {"permission": "READ"}, "Granting a registered model permission"),
+        ("DELETE", "api/v1/models/<str:name>/permissions/<str:username>",
+         (model, contributor.username), None, "Removing a registered model permission"),
         ("POST", "api/v1/models/<str:name>/restore", gone.name, None,
          {"error_code": "PERMISSION_DENIED", "field": None,
           "message": "Restoring a registered model needs the admin role."}),

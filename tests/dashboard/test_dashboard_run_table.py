@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from accounts.permissions import SYSTEM_READER
 from config.exceptions import InvalidInput
 from tracker.selectors import search_runs
 from tracker.services import DatasetSpec
@@ -95,7 +96,7 @@ def test_the_filter_narrows_the_rows(viewer_client, sweep):
 def test_a_syntax_error_shows_a_caret_under_its_position_and_keeps_the_table(viewer_client, sweep):
     bad = "metrics.val_f1 > and params.lr = '0.1'"
     with pytest.raises(InvalidInput) as expected:
-        search_runs(experiment_ids=[sweep.pk], filter_string=bad)
+        search_runs(user=SYSTEM_READER, experiment_ids=[sweep.pk], filter_string=bad)
     assert expected.value.field == "filter"
     assert expected.value.message == (
         "Syntax error at position 17 (line 1, column 18): "
@@ -314,7 +315,7 @@ def test_run_table_runs_a_fixed_number_of_queries(
     # runs, and a page holding every match needs no count (a longer result's total comes from
     # runs/count.json after the page). On PostgreSQL a metric sort reads runs with the metric,
     # then those without, when a page is short.
-    with django_assert_max_num_queries(12 + (connection.vendor == "postgresql")):
+    with django_assert_max_num_queries(13 + (connection.vendor == "postgresql")):  # + the permission
         response = viewer_client.get(
             url, {"page_size": "50", "order_by": "metrics.m3 DESC", "filter": "params.p1 > 3"}
         )

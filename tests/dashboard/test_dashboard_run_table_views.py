@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.permissions import SYSTEM_READER
 from audit.models import AuditEvent
 from dashboard.views import run_table as run_table_views
 from tracker.models import Param, Run, SavedView
@@ -110,7 +111,7 @@ def test_runs_of_several_experiments_show_in_one_table_with_their_experiment(
     make_run(other, "elsewhere", params={"lr": "1"}, metrics={"val_f1": 1.5}, minutes=30)
     url = reverse("dashboard:runs")
     viewer_client.get(url, {"experiments": [experiment.pk]})  # warm the session
-    with django_assert_max_num_queries(11 + (connection.vendor == "postgresql")):  # see the run-table test
+    with django_assert_max_num_queries(12 + (connection.vendor == "postgresql")):  # see the run-table test
         response = viewer_client.get(
             url, {"experiments": [experiment.pk, other.pk], "order_by": "metrics.val_f1 DESC"}
         )
@@ -139,14 +140,19 @@ def test_a_table_of_experiments_refuses_missing_or_unknown_ones(viewer_client, q
 
 def test_groups_count_runs_and_summarise_a_metric_in_the_database(sweep):
     experiment, _ = sweep
-    page = group_runs(experiment_ids=[experiment.pk], group_by=["optimizer"], metric="val_f1")
+    page = group_runs(
+        user=SYSTEM_READER, experiment_ids=[experiment.pk], group_by=["optimizer"], metric="val_f1"
+    )
     assert [(g.values, g.count) for g in page.groups] == [(("adam",), 3), (("sgd",), 3)]
     adam, sgd = page.groups
     assert (adam.min, adam.max) == (0.5, 0.7)
     assert adam.mean == pytest.approx(0.6)
     assert sgd.mean == pytest.approx(0.9)
     two = group_runs(
-        experiment_ids=[experiment.pk], group_by=["optimizer", "lr"], filter_string="metrics.val_f1 > 0.55"
+        user=SYSTEM_READER,
+        experiment_ids=[experiment.pk],
+        group_by=["optimizer", "lr"],
+        filter_string="metrics.val_f1 > 0.55",
     )
     assert [(g.values, g.count, g.mean) for g in two.groups] == [
         (("adam", "0.001"), 1, None), (("adam", "0.01"), 1, None), (("sgd", "0.001"), 1, None),
@@ -157,7 +163,7 @@ def test_groups_count_runs_and_summarise_a_metric_in_the_database(sweep):
 def test_runs_without_the_grouped_param_form_their_own_group(sweep, make_run):
     experiment, _ = sweep
     make_run(experiment, "no-optimizer", params={"lr": "0.1"}, minutes=40)
-    page = group_runs(experiment_ids=[experiment.pk], group_by=["optimizer"])
+    page = group_runs(user=SYSTEM_READER, experiment_ids=[experiment.pk], group_by=["optimizer"])
     assert [(g.values, g.count) for g in page.groups] == [(("adam",), 3), (("sgd",), 3), ((None,), 1)]
 
 
@@ -178,7 +184,7 @@ def test_the_grouped_table_expands_a_group_to_its_runs(viewer_client, sweep, dja
 
     # Session, user, role, experiment, key set, groups, saved views, the experiment's audit
     # history; then one page of the group.
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):  # + the permission
         expanded = viewer_client.get(table(experiment) + expand)
     runs_row = re.search(
         r'<tr class="group-runs">(.*?)</tr>\s*<tr class="group-row', expanded.content.decode(), re.S
@@ -226,7 +232,7 @@ def test_csv_export_streams_every_matching_run_of_the_view(viewer_client, sweep,
 def test_csv_export_reads_runs_page_by_page_while_it_streams(sweep, monkeypatch):
     experiment, _ = sweep
     with CaptureQueriesContext(connection) as queries:
-        stream = iter_runs(experiment_ids=[experiment.pk], chunk_size=2)
+        stream = iter_runs(user=SYSTEM_READER, experiment_ids=[experiment.pk], chunk_size=2)
         first = [next(stream), next(stream)]
         after_one_page = len(queries.captured_queries)
         rest = list(stream)
@@ -450,7 +456,7 @@ def test_the_count_endpoint_counts_the_filtered_runs_of_several_experiments(
     other, _ = sweep
     url = reverse("dashboard:run-count")
     viewer_client.get(url, {"experiments": [crowd.pk]})  # warm the session
-    with django_assert_max_num_queries(5):  # session, user, role, experiments, the count
+    with django_assert_max_num_queries(6):  # session, user, role, experiments, permissions, the count
         response = viewer_client.get(
             url, {"experiments": [crowd.pk, other.pk], "filter": "params.optimizer = 'sgd'"}
         )

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.permissions import SYSTEM_READER
 from registry.selectors import get_registered_model, get_version_by_alias
 from tracker import selectors
 from tracker.demo.seed import EXPERIMENT_NAME
@@ -44,8 +45,14 @@ def test_pages_render_demo_data_within_a_query_budget(
 
 def test_readme_filter_on_demo_data_shows_exactly_the_matching_runs(viewer_client, demo):
     query = "datasets.version = '2.1' and metrics.val_f1 > 0.85"
-    matching = {d.run.uuid for d in selectors.search_runs(experiment_ids=[demo.pk], filter_string=query).runs}
-    every_run = {d.run.uuid for d in selectors.search_runs(experiment_ids=[demo.pk], max_results=1000).runs}
+    matching = {
+        d.run.uuid
+        for d in selectors.search_runs(user=SYSTEM_READER, experiment_ids=[demo.pk], filter_string=query).runs
+    }
+    every_run = {
+        d.run.uuid
+        for d in selectors.search_runs(user=SYSTEM_READER, experiment_ids=[demo.pk], max_results=1000).runs
+    }
     assert 0 < len(matching) < len(every_run)
     url = reverse("dashboard:run-table", args=[demo.pk])
     page = viewer_client.get(url, {"page_size": 100, "filter": query}).content.decode()

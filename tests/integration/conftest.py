@@ -49,6 +49,7 @@ def celery_worker_process(postgres, redis_url):
         # another database left there would make this test database's chain look cut.
         "AUDIT_SIGNING_KEY_FILE": str(settings.AUDIT_SIGNING_KEY_FILE),
         "AUDIT_CHECKPOINT_FILE": settings.AUDIT_CHECKPOINT_FILE,
+        "DEFAULT_PERMISSION": settings.DEFAULT_PERMISSION,  # the worker decides as the server does
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",

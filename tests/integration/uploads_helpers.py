@@ -60,6 +60,7 @@ class Worker:
             "CELERY_EAGER": "false",
             "DJANGO_SETTINGS_MODULE": "config.settings.base",
             "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),  # the files the test process stored
+            "DEFAULT_PERMISSION": settings.DEFAULT_PERMISSION,  # the worker decides as the server does
             **(extra_env or {}),
         }
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",

@@ -461,8 +461,9 @@ def test_creating_a_version_takes_a_fixed_handful_of_queries(wire, registered, r
     add_version(wire, run)
     with CaptureQueriesContext(connection) as captured:
         add_version(wire, run)
-    # authentication, model, run, lock, next number, insert, three for the audit chain, savepoints
-    assert len(captured) <= 11
+    # authentication, model, run, the model permission, lock, next number, insert, three for the
+    # audit chain, savepoints
+    assert len(captured) <= 12
 
 
 # Refusals -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ versions registered from MLflow 3 logged models."""
 
 import pytest
 
+from accounts.permissions import SYSTEM_READER
 from config.exceptions import InvalidInput, NotFound
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import (
@@ -45,7 +46,10 @@ def logged_model(experiment, run):
 
 
 def model_names(filter_string: str) -> list[str]:
-    return [record.name for record in search_registered_models(filter_string=filter_string).items]
+    return [
+        record.name
+        for record in search_registered_models(user=SYSTEM_READER, filter_string=filter_string).items
+    ]
 
 
 @pytest.fixture
@@ -83,18 +87,18 @@ def test_model_filters_follow_mlflow_and_leave_prompts_out_unless_asked(catalogu
 
 def test_filter_errors_name_the_identifier_and_where_it_is(catalogue):
     with pytest.raises(InvalidInput) as error:
-        search_registered_models(filter_string="name = 'a' AND run_id = 'b'")
+        search_registered_models(user=SYSTEM_READER, filter_string="name = 'a' AND run_id = 'b'")
     assert str(error.value) == (
         "filter: Invalid attribute key 'run_id' at position 15. Valid values are ['name']"
     )
     with pytest.raises(InvalidInput) as error:
-        search_registered_models(filter_string="name IS NULL")
+        search_registered_models(user=SYSTEM_READER, filter_string="name IS NULL")
     assert str(error.value).startswith("filter: Invalid comparator 'IS NULL' for name at position 0")
 
 
 def test_deep_nesting_is_refused_before_it_can_exhaust_the_stack(catalogue):
     with pytest.raises(InvalidInput, match="nested more than"):
-        search_registered_models(filter_string="NOT " * 200 + "name = 'a'")
+        search_registered_models(user=SYSTEM_READER, filter_string="NOT " * 200 + "name = 'a'")
 
 
 def test_versions_of_a_prompt_are_left_out_of_version_search(contributor, run):
@@ -105,8 +109,10 @@ def test_versions_of_a_prompt_are_left_out_of_version_search(contributor, run):
     model = create_registered_model(actor=contributor, name="digits")
     create_model_version(actor=contributor, model=model, run=run)
 
-    assert [(v.name, v.version) for v in search_model_versions().items] == [("digits", 1)]
-    asked = search_model_versions(filter_string="tags.`mlflow.prompt.is_prompt` = 'true'").items
+    assert [(v.name, v.version) for v in search_model_versions(user=SYSTEM_READER).items] == [("digits", 1)]
+    asked = search_model_versions(
+        user=SYSTEM_READER, filter_string="tags.`mlflow.prompt.is_prompt` = 'true'"
+    ).items
     assert [(v.name, v.version) for v in asked] == [("greeting", 1)]
 
 

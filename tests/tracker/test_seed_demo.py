@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from accounts.permissions import SYSTEM_READER
 from audit.sealing import seal_events
 from audit.verification import verify_chain
 from registry.models import AliasHistory, PromotionRequest
@@ -106,6 +107,7 @@ def test_the_diverging_run_is_failed_with_its_reason_and_no_model(seeded):
 def test_the_best_run_is_registered_as_version_2_with_the_staging_alias(seeded):
     experiment = selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
     ranked = selectors.search_runs(
+        user=SYSTEM_READER,
         experiment_ids=[experiment.pk],
         filter_string="datasets.version = '2.1' and attributes.status = 'FINISHED'",
         order_by=["metrics.val_f1 DESC"],
@@ -153,7 +155,9 @@ def test_a_pending_request_waits_for_two_reviewers_who_then_move_production(seed
 def test_the_readme_query_finds_some_runs_but_not_all(seeded):
     experiment = selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
     found = selectors.search_runs(
-        experiment_ids=[experiment.pk], filter_string="datasets.version = '2.1' and metrics.val_f1 > 0.85"
+        user=SYSTEM_READER,
+        experiment_ids=[experiment.pk],
+        filter_string="datasets.version = '2.1' and metrics.val_f1 > 0.85",
     )
 
     assert 0 < len(found.runs) < Run.objects.filter(experiment=experiment).count()

@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from accounts.permissions import SYSTEM_READER
 from tracker.selectors import metric_history, metric_series, search_runs
 from tracker.services import MetricInput, ParamInput, log_batch, start_run
 
@@ -13,7 +14,12 @@ def test_page_columns_cover_every_run_searched_not_just_the_page(contributor, ex
     log_batch(actor=contributor, run=first, params=[ParamInput("only_on_first", "1")])
     for index in range(3):
         start_run(actor=contributor, experiment=experiment, name=f"later-{index}")
-    page = search_runs(experiment_ids=[experiment.pk], order_by=["attributes.run_name DESC"], max_results=2)
+    page = search_runs(
+        user=SYSTEM_READER,
+        experiment_ids=[experiment.pk],
+        order_by=["attributes.run_name DESC"],
+        max_results=2,
+    )
     assert "first" not in {data.run.name for data in page.runs}
     assert page.param_keys == ["only_on_first"]
 
@@ -75,7 +81,7 @@ def test_searching_several_experiments_names_an_unknown_one(contributor, experim
     from config.exceptions import NotFound
 
     with pytest.raises(NotFound) as error:
-        search_runs(experiment_ids=[experiment.pk, 987654])
+        search_runs(user=SYSTEM_READER, experiment_ids=[experiment.pk, 987654])
     assert str(error.value) == "experiment_id: experiment 987654 does not exist"
 
 
@@ -85,7 +91,9 @@ def test_runs_from_several_experiments_come_back_together(contributor, experimen
     other = create_experiment(actor=contributor, name="other")
     start_run(actor=contributor, experiment=experiment, name="a")
     start_run(actor=contributor, experiment=other, name="b")
-    page = search_runs(experiment_ids=[str(experiment.pk), other.pk], order_by=["attributes.run_name"])
+    page = search_runs(
+        user=SYSTEM_READER, experiment_ids=[str(experiment.pk), other.pk], order_by=["attributes.run_name"]
+    )
     assert [d.run.name for d in page.runs] == ["a", "b"]
 
 

@@ -4,7 +4,7 @@ from django.urls import path
 
 from accounts.api import route
 
-from .views import artifacts, experiments, metrics, runs, uploads
+from .views import artifacts, experiments, metrics, permissions, runs, uploads
 
 app_name = "tracker-api"
 
@@ -32,6 +32,20 @@ urlpatterns = [
         "experiments/<str:experiment_id>/runs",
         route(get=runs.ExperimentRunListApi),
         name="experiment-runs",
+    ),
+    path(
+        "experiments/<str:experiment_id>/permissions",
+        route(get=permissions.ExperimentPermissionListApi),
+        name="experiment-permissions",
+    ),
+    path(
+        "experiments/<str:experiment_id>/permissions/<str:username>",
+        route(
+            get=permissions.ExperimentPermissionGetApi,
+            put=permissions.ExperimentPermissionSetApi,
+            delete=permissions.ExperimentPermissionDeleteApi,
+        ),
+        name="experiment-permission",
     ),
     path("runs", route(get=runs.RunListApi, post=runs.RunCreateApi), name="runs"),
     path(

@@ -46,6 +46,7 @@ def get_experiment(call: Call) -> dict[str, Any]:
 
 def search_experiments(call: Call) -> dict[str, Any]:
     page = selectors.search_experiments(
+        user=call.user,
         filter_string=call.string("filter") or None,
         order_by=call.strings("order_by"),
         max_results=call.integer("max_results", default=DEFAULT_MAX_RESULTS),

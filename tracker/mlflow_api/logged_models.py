@@ -146,6 +146,7 @@ def _orders(call: Call) -> list[ModelOrder]:
 
 def search_logged_models(call: Call) -> dict[str, Any]:
     page = selectors.search_logged_models(
+        user=call.user,
         experiment_ids=call.strings("experiment_ids"),
         filter_string=call.string("filter"),
         datasets=_datasets(call),

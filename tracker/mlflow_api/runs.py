@@ -108,6 +108,7 @@ def search_runs(call: Call) -> dict[str, Any]:
     # Over the limit is MLflow's schema error for the field, as its handler words it.
     with in_mlflow_words(InvalidInput, "max_results", invalid("max_results", max_results).message):
         page = selectors.search_runs(
+            user=call.user,
             experiment_ids=call.strings("experiment_ids"),
             filter_string=call.string("filter") or None,
             order_by=call.strings("order_by"),

@@ -1,6 +1,6 @@
 """The tracking side of the MLflow API, as tables of endpoints (see protocol.Endpoint)."""
 
-from . import artifacts, experiments, logged_models, metrics, runs
+from . import artifacts, experiments, logged_models, metrics, permissions, runs
 
 TRACKING_ENDPOINTS = [
     *experiments.ENDPOINTS,
@@ -8,5 +8,6 @@ TRACKING_ENDPOINTS = [
     *metrics.ENDPOINTS,
     *logged_models.ENDPOINTS,
     *artifacts.ENDPOINTS,
+    *permissions.ENDPOINTS,
 ]
 ARTIFACT_ENDPOINTS = artifacts.ARTIFACT_ENDPOINTS

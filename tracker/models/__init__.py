@@ -1,6 +1,6 @@
 from .artifacts import Artifact, ArtifactOwner
 from .datasets import DatasetInput
-from .experiments import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
+from .experiments import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentPermission, ExperimentTag, Lifecycle
 from .logged_models import (
     LoggedModel,
     LoggedModelMetric,
@@ -23,6 +23,7 @@ __all__ = [
     "DatasetInput",
     "Experiment",
     "ExperimentKey",
+    "ExperimentPermission",
     "ExperimentTag",
     "Lifecycle",
     "LoggedModel",

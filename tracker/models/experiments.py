@@ -1,4 +1,8 @@
+from __future__ import annotations
+
 from django.db import models
+
+from accounts.permissions import PermissionGrant
 
 # MLflow clients expect experiment "0", named "Default", to exist; a migration creates it.
 DEFAULT_EXPERIMENT_ID = 0
@@ -24,6 +28,28 @@ class Experiment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @staticmethod
+    def permission_grant_model() -> type[ExperimentPermission]:
+        return ExperimentPermission
+
+
+class ExperimentPermission(PermissionGrant):
+    """A user's READ / EDIT / MANAGE / NO_PERMISSIONS on an experiment and so on its runs."""
+
+    TARGET_FIELD = "experiment"
+    AUDIT_PREFIX = "experiment"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="permissions")
+
+    class Meta:
+        ordering = ["experiment", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "user"], name="experiment_permission_unique_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.level_name} on {self.experiment}"
 
 
 class ExperimentTag(models.Model):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Max, QuerySet, prefetch_related_objects
 
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import DatasetInput, Experiment, Lifecycle, SavedView
+from tracker.permissions import readable_experiments_q
 
 MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
 
@@ -66,9 +68,9 @@ def dataset_summaries(*, experiments: Sequence[Experiment]) -> list[tuple[int, s
     return list(rows[:MAX_DATASET_SUMMARIES])
 
 
-def list_experiments(*, lifecycle: str | None = Lifecycle.ACTIVE) -> QuerySet[Experiment]:
-    """Experiments with their run count and last activity, for lists and pickers."""
-    experiments = Experiment.objects.all()
+def list_experiments(*, user: Any, lifecycle: str | None = Lifecycle.ACTIVE) -> QuerySet[Experiment]:
+    """The experiments `user` may read, with their run count and last activity."""
+    experiments = Experiment.objects.filter(readable_experiments_q(user))
     if lifecycle:
         experiments = experiments.filter(lifecycle=lifecycle)
     return experiments.annotate(
@@ -90,11 +92,12 @@ def search_experiments(
     max_results: int = 1000,
     page_token: str | None = None,
     lifecycle: str | None = Lifecycle.ACTIVE,
+    user: Any,
 ) -> ExperimentPage:
-    """One page of experiments matching MLflow's experiment filter, with keyset paging."""
+    """One page of the experiments `user` may read matching MLflow's experiment filter."""
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-    experiments = Experiment.objects.all()
+    experiments = Experiment.objects.filter(readable_experiments_q(user))
     if lifecycle:
         experiments = experiments.filter(lifecycle=lifecycle)
     result = search.apply_experiment_search(experiments, filter_string=filter_string, order_by=order_by)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import Lifecycle, LoggedModel, LoggedModelMetric, LoggedModelParam, LoggedModelTag, Run
+from tracker.permissions import readable_experiment_ids
 from tracker.search import logged_models as logged_model_search
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
@@ -101,6 +102,7 @@ def search_logged_models(
     orders: Sequence[logged_model_search.ModelOrder] = (),
     max_results: int = 100,
     page_token: str | None = None,
+    user: Any,
 ) -> LoggedModelPage:
     """One page of the active logged models of some experiments matching MLflow's model filter."""
     if not experiment_ids:
@@ -110,7 +112,8 @@ def search_logged_models(
     offset = _page_offset(page_token)
     experiments = get_experiments(experiment_ids=experiment_ids)
     models = LoggedModel.objects.filter(
-        experiment_id__in=[e.pk for e in experiments], lifecycle=Lifecycle.ACTIVE
+        experiment_id__in=readable_experiment_ids(user, [e.pk for e in experiments]),
+        lifecycle=Lifecycle.ACTIVE,
     )
     models = logged_model_search.apply_search(
         models, filter_string=filter_string, datasets=datasets, orders=orders

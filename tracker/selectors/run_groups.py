@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Aggregate, Avg, Count, F, Max, Min, OuterRef, Subquery
 
@@ -40,13 +41,14 @@ def group_runs(
     filter_string: str | None = None,
     metric: str | None = None,
     lifecycle: str | None = Lifecycle.ACTIVE,
+    user: Any,
 ) -> GroupPage:
     """A row per distinct combination of the `group_by` params among the matching runs."""
     if not group_by:
         raise InvalidInput("name at least one param to group by", field="group_by")
     if len(group_by) > MAX_GROUP_KEYS:
         raise InvalidInput(f"group by at most {MAX_GROUP_KEYS} params", field="group_by")
-    runs = _searched_runs(experiment_ids, lifecycle).filter(search.compile_filter(filter_string))
+    runs = _searched_runs(experiment_ids, lifecycle, user).filter(search.compile_filter(filter_string))
     names = [f"group_{index}" for index in range(len(group_by))]
     annotations = {
         name: Subquery(Param.objects.filter(run=OuterRef("pk"), key=key).values("value")[:1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -24,6 +25,7 @@ from tracker.models import (
     RunModelLink,
     Tag,
 )
+from tracker.permissions import readable_experiment_ids
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
@@ -197,12 +199,16 @@ def _id_of(experiment: int | str | Experiment) -> int | str:
     return experiment.pk if isinstance(experiment, Experiment) else experiment
 
 
-def _searched_runs(experiment_ids: Sequence[int | str | Experiment], lifecycle: str | None) -> QuerySet[Run]:
-    """Runs of these experiments; experiments passed as rows (a page has them) are not looked up again."""
+def _searched_runs(
+    experiment_ids: Sequence[int | str | Experiment], lifecycle: str | None, user: Any
+) -> QuerySet[Run]:
+    """Runs of those of these experiments that `user` may read; experiments passed as rows (a
+    page has them) are not looked up again."""
     if all(isinstance(e, Experiment) for e in experiment_ids):
         found = [e.pk for e in experiment_ids if isinstance(e, Experiment)]
     else:
         found = [e.pk for e in get_experiments(experiment_ids=[_id_of(e) for e in experiment_ids])]
+    found = readable_experiment_ids(user, found)
     runs = Run.objects.filter(experiment_id__in=found)
     return runs.filter(lifecycle=lifecycle) if lifecycle else runs
 
@@ -217,10 +223,11 @@ def count_matching_runs(
     experiment_ids: Sequence[int | str | Experiment],
     filter_string: str | None = None,
     lifecycle: str | None = Lifecycle.ACTIVE,
+    user: Any,
 ) -> int:
     """The runs a search matches, up to COUNT_LIMIT + 1: the run table asks for it apart from
     its page, because a selective filter's count costs more than the page itself."""
-    runs = _searched_runs(experiment_ids, lifecycle)
+    runs = _searched_runs(experiment_ids, lifecycle, user)
     return count_runs(runs=runs.filter(search.compile_filter(filter_string)))
 
 
@@ -235,6 +242,7 @@ def search_runs(
     with_column_keys: bool = True,
     with_model_links: bool = False,
     split_metric_sort: bool = False,
+    user: Any,
 ) -> RunPage:
     """One page of runs matching the run-search language, with keyset paging.
 
@@ -246,7 +254,7 @@ def search_runs(
     """
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-    runs = _searched_runs(experiment_ids, lifecycle)
+    runs = _searched_runs(experiment_ids, lifecycle, user)
     result = search.apply_search(
         runs.select_related("user", "parent", "experiment"),
         filter_string=filter_string,
@@ -278,6 +286,7 @@ def iter_runs(
     order_by: Sequence[str] | None = None,
     lifecycle: str | None = Lifecycle.ACTIVE,
     chunk_size: int = 1000,
+    user: Any,
 ) -> Iterator[RunData]:
     """Every matching run in the search's order, read page by page (keyset), so memory stays flat
     however many runs match: the CSV export streams from here."""
@@ -292,6 +301,7 @@ def iter_runs(
             lifecycle=lifecycle,
             with_column_keys=False,
             split_metric_sort=True,
+            user=user,
         )
         yield from page.runs
         token = page.next_page_token

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import Conflict, NotFound, TooLarge
 from tracker.models import Artifact, ArtifactOwner, Run
+from tracker.permissions import Level, require_run_permission
 from tracker.validation import validate_artifact_path
 
 from .logged_models import ensure_logged_model_writable
@@ -132,7 +132,7 @@ def store_artifact(
     """Save a file under a run or a logged model; a file already at that path is replaced, as
     MLflow does. `declared_size` (a request's Content-Length) lets an oversized upload be
     refused before any of it is read."""
-    require_role(actor, Role.CONTRIBUTOR, action="Uploading an artifact")
+    require_run_permission(actor, owner, Level.EDIT, action="Uploading an artifact")
     _ensure_writable(owner)
     path = validate_artifact_path(path)
     if declared_size is not None:
@@ -179,7 +179,7 @@ def _delete_files(storage: Any, names: list[str]) -> None:
 
 def delete_artifact(*, actor: Any, owner: ArtifactOwner, path: str) -> None:
     """Remove a file (or every file under a folder path) of a run or a logged model."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting an artifact")
+    require_run_permission(actor, owner, Level.MANAGE, action="Deleting an artifact")
     _ensure_writable(owner)
     path = validate_artifact_path(path)
     owned = Artifact.objects.filter(**_owner_filter(owner))

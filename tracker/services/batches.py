@@ -12,11 +12,11 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.db import pipelined
 from config.exceptions import Conflict, NotFound
 from tracker.models import MetricKey, Param, Run, Tag
+from tracker.permissions import Level, require_run_permission
 from tracker.validation import (
     MAX_INT64,
     MAX_METRICS_PER_BATCH,
@@ -164,7 +164,7 @@ def log_batch(
     `model_metrics` repeats those of `metrics` that name a logged model (MLflow 3's `model_id`);
     they are attached to their models in the same transaction.
     """
-    require_role(actor, Role.CONTRIBUTOR, action="Logging to a run")
+    require_run_permission(actor, run, Level.EDIT, action="Logging to a run")
     check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
     check_batch_size(tags, MAX_TAGS_PER_BATCH, "tags")
@@ -255,7 +255,7 @@ def set_tags(*, actor: Any, run: Run, tags: Sequence[TagInput]) -> BatchResult:
 
 def delete_tag(*, actor: Any, run: Run, key: str) -> None:
     """Remove a run tag; deleting a tag that does not exist is an error naming the key."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a run tag")
+    require_run_permission(actor, run, Level.EDIT, action="Deleting a run tag")
     validate_key(key, field="key")
     with transaction.atomic():
         ensure_run_writable(run)

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from tracker.models import DatasetInput, Run, RunModelLink
+from tracker.permissions import Level, require_run_permission
 from tracker.validation import validate_text
 
 from .inputs import DatasetSpec
@@ -53,7 +53,7 @@ def log_inputs(
 ) -> list[DatasetInput]:
     """Attach dataset inputs (and logged models used as inputs, by id) to a run, all or nothing;
     logging the same (name, digest, context) again is a no-op."""
-    require_role(actor, Role.CONTRIBUTOR, action="Logging dataset inputs")
+    require_run_permission(actor, run, Level.EDIT, action="Logging dataset inputs")
     ensure_run_writable(run)
     rows = []
     for index, spec in enumerate(datasets):

@@ -7,10 +7,12 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput, NotFound
 from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
+from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import (
     MAX_EXPERIMENT_NAME_LENGTH,
     MAX_EXPERIMENT_TAG_VALUE_LENGTH,
@@ -58,6 +60,7 @@ def create_experiment(
             ExperimentTag.objects.bulk_create(
                 [ExperimentTag(experiment=experiment, key=t.key, value=t.value) for t in tags]
             )
+            grant_creator(actor=actor, obj=experiment)
             record_event(
                 actor=actor,
                 action="experiment.created",
@@ -73,7 +76,7 @@ def update_experiment(
     *, actor: Any, experiment: Experiment, name: str | None = None, description: str | None = None
 ) -> Experiment:
     """Rename and/or re-describe an experiment in one transaction and one audit event."""
-    require_role(actor, Role.CONTRIBUTOR, action="Updating an experiment")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Updating an experiment")
     changes: dict[str, str] = {}
     if name is not None:
         name = _validated_name(name)
@@ -104,7 +107,7 @@ def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Exper
 
 
 def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> ExperimentTag:
-    require_role(actor, Role.CONTRIBUTOR, action="Tagging an experiment")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Tagging an experiment")
     validate_key(tag.key, field="key")
     validate_text(tag.value, field="value", max_length=MAX_EXPERIMENT_TAG_VALUE_LENGTH)
     with transaction.atomic():
@@ -124,7 +127,7 @@ def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> 
 
 def delete_experiment_tag(*, actor: Any, experiment: Experiment, key: str) -> None:
     """Remove an experiment tag; deleting a tag that does not exist is an error naming the key."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting an experiment tag")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Deleting an experiment tag")
     validate_key(key, field="key")
     with transaction.atomic():
         tag = ExperimentTag.objects.filter(experiment=experiment, key=key).first()
@@ -153,7 +156,7 @@ def _set_lifecycle(*, actor: Any, experiment: Experiment, lifecycle: str, action
 
 def delete_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
     """Soft-delete: the experiment and its runs disappear from lists but can be restored."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting an experiment")
+    require_experiment_permission(actor, experiment, Level.MANAGE, action="Deleting an experiment")
     if experiment.pk == DEFAULT_EXPERIMENT_ID:
         raise InvalidInput("the default experiment cannot be deleted", field="experiment_id")
     return _set_lifecycle(
@@ -162,7 +165,7 @@ def delete_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
 
 
 def restore_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
-    require_role(actor, Role.CONTRIBUTOR, action="Restoring an experiment")
+    require_experiment_permission(actor, experiment, Level.MANAGE, action="Restoring an experiment")
     return _set_lifecycle(
         actor=actor, experiment=experiment, lifecycle=Lifecycle.ACTIVE, action="experiment.restored"
     )

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 
 from django.db import transaction
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import Conflict, InvalidInput, NotFound
 from tracker.models import (
@@ -23,6 +22,7 @@ from tracker.models import (
     Run,
     RunModelLink,
 )
+from tracker.permissions import Level, require_experiment_permission, require_run_permission
 from tracker.validation import (
     MAX_METRICS_PER_BATCH,
     MAX_PARAMS_PER_BATCH,
@@ -98,7 +98,7 @@ def create_logged_model(
 
     Like MLflow, the source run may belong to another experiment than the model.
     """
-    require_role(actor, Role.CONTRIBUTOR, action="Creating a logged model")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Creating a logged model")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
     name = _validated_name(name)
@@ -139,7 +139,7 @@ def finalize_logged_model(
     *, actor: Any, model: LoggedModel, status: str, status_message: str = ""
 ) -> LoggedModel:
     """Mark the upload of a model's files as done (READY) or failed (UPLOAD_FAILED)."""
-    require_role(actor, Role.CONTRIBUTOR, action="Finalizing a logged model")
+    require_run_permission(actor, model, Level.EDIT, action="Finalizing a logged model")
     if status not in FINAL_STATUSES:
         raise InvalidInput(
             f"{status!r} is not one of {', '.join(FINAL_STATUSES)}; a model is finalized as ready "
@@ -164,7 +164,7 @@ def finalize_logged_model(
 
 def delete_logged_model(*, actor: Any, model: LoggedModel) -> None:
     """Soft-delete: hidden from reads and searches, kept (with its files) as evidence."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a logged model")
+    require_run_permission(actor, model, Level.MANAGE, action="Deleting a logged model")
     with transaction.atomic():
         model = LoggedModel.objects.select_for_update(no_key=True).get(pk=model.pk)
         if model.lifecycle == Lifecycle.DELETED:
@@ -182,7 +182,7 @@ def delete_logged_model(*, actor: Any, model: LoggedModel) -> None:
 
 def set_logged_model_tags(*, actor: Any, model: LoggedModel, tags: Sequence[TagInput]) -> None:
     """Add or overwrite tags (tags are mutable; the last value of a key repeated in one call wins)."""
-    require_role(actor, Role.CONTRIBUTOR, action="Tagging a logged model")
+    require_run_permission(actor, model, Level.EDIT, action="Tagging a logged model")
     check_batch_size(tags, MAX_ITEMS_PER_CALL, "tags")
     tag_values = validated_tags(tags)
     if not tag_values:
@@ -212,7 +212,7 @@ def set_logged_model_tags(*, actor: Any, model: LoggedModel, tags: Sequence[TagI
 
 def delete_logged_model_tag(*, actor: Any, model: LoggedModel, key: str) -> None:
     """Remove one tag; a tag that is not there is an error naming its key, as in MLflow."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a logged model tag")
+    require_run_permission(actor, model, Level.EDIT, action="Deleting a logged model tag")
     key = validate_text(key, field="tag_key", max_length=250, allow_empty=False)
     with transaction.atomic():
         model = _locked(model)
@@ -225,7 +225,7 @@ def delete_logged_model_tag(*, actor: Any, model: LoggedModel, key: str) -> None
 
 def log_logged_model_params(*, actor: Any, model: LoggedModel, params: Sequence[ParamInput]) -> None:
     """Add params; like a run's, a param never changes: the same value again is accepted."""
-    require_role(actor, Role.CONTRIBUTOR, action="Logging logged model params")
+    require_run_permission(actor, model, Level.EDIT, action="Logging logged model params")
     check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
     param_values = validated_params(params)
     if not param_values:
@@ -272,7 +272,7 @@ def link_run_models(
 
     Idempotent: a link already recorded is kept as it is, so a client retry changes nothing.
     """
-    require_role(actor, Role.CONTRIBUTOR, action="Linking logged models to a run")
+    require_run_permission(actor, run, Level.EDIT, action="Linking logged models to a run")
     if direction not in RunModelLink.Direction.values:
         raise InvalidInput(
             f"{direction!r} is not one of {', '.join(RunModelLink.Direction.values)}", field="direction"
@@ -345,7 +345,7 @@ def log_model_metrics(*, actor: Any, run: Run, metrics: Sequence[ModelMetricInpu
     """
     if not metrics:
         return
-    require_role(actor, Role.CONTRIBUTOR, action="Logging logged model metrics")
+    require_run_permission(actor, run, Level.EDIT, action="Logging logged model metrics")
     ensure_run_writable(run)
     check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     rows = _validated_model_metrics(metrics)

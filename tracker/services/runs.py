@@ -11,10 +11,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput
 from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
+from tracker.permissions import Level, require_experiment_permission, require_run_permission
 from tracker.validation import (
     MAX_RUN_NAME_LENGTH,
     MAX_TAG_VALUE_LENGTH,
@@ -77,7 +77,7 @@ def start_run(
 ) -> Run:
     """Create a run in an active experiment; the run belongs to the authenticated actor.
     `run_id` keeps the id a run had elsewhere (an importer's); new runs get a fresh one."""
-    require_role(actor, Role.CONTRIBUTOR, action="Starting a run")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Starting a run")
     if run_id:
         if not _RUN_UUID.fullmatch(run_id):
             raise InvalidInput(f"{run_id!r} is not 32 lowercase hex digits", field="run_id")
@@ -150,7 +150,7 @@ def update_run(
     name: str | None = None,
 ) -> Run:
     """Change a run's status, end time or name; a terminal status without an end time ends it now."""
-    require_role(actor, Role.CONTRIBUTOR, action="Updating a run")
+    require_run_permission(actor, run, Level.EDIT, action="Updating a run")
     if status is not None and status not in RunStatus.values:
         raise InvalidInput(f"{status!r} is not one of {', '.join(RunStatus.values)}", field="status")
     if name is not None:
@@ -204,10 +204,10 @@ def _set_run_lifecycle(*, actor: Any, run: Run, lifecycle: str, action: str) -> 
 
 def delete_run(*, actor: Any, run: Run) -> Run:
     """Soft-delete: hidden from searches, kept with its evidence, restorable."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a run")
+    require_run_permission(actor, run, Level.MANAGE, action="Deleting a run")
     return _set_run_lifecycle(actor=actor, run=run, lifecycle=Lifecycle.DELETED, action="run.deleted")
 
 
 def restore_run(*, actor: Any, run: Run) -> Run:
-    require_role(actor, Role.CONTRIBUTOR, action="Restoring a run")
+    require_run_permission(actor, run, Level.MANAGE, action="Restoring a run")
     return _set_run_lifecycle(actor=actor, run=run, lifecycle=Lifecycle.ACTIVE, action="run.restored")

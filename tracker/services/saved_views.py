@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import InvalidInput
 from tracker.models import Experiment, Lifecycle, SavedView
+from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import validate_text
 
 MAX_VIEW_NAME_LENGTH = 200
@@ -18,7 +18,7 @@ MAX_VIEW_QUERY_LENGTH = 20_000
 
 def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> SavedView:
     """Create the named view, or replace the query of the view that has that name already."""
-    require_role(actor, Role.CONTRIBUTOR, action="Saving a view")
+    require_experiment_permission(actor, experiment, Level.EDIT, action="Saving a view")
     name = validate_text(name, field="name", max_length=MAX_VIEW_NAME_LENGTH, allow_empty=False).strip()
     query = validate_text(query, field="query", max_length=MAX_VIEW_QUERY_LENGTH).lstrip("?")
     if experiment.lifecycle != Lifecycle.ACTIVE:
@@ -44,7 +44,7 @@ def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> S
 
 def delete_view(*, actor: Any, view: SavedView) -> None:
     """Remove a saved view; the audit event keeps its name and query."""
-    require_role(actor, Role.CONTRIBUTOR, action="Deleting a saved view")
+    require_experiment_permission(actor, view.experiment, Level.EDIT, action="Deleting a saved view")
     with transaction.atomic():
         record_event(
             actor=actor,

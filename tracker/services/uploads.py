@@ -43,6 +43,7 @@ from tracker.ingest import readers, staging
 from tracker.ingest.columns import TypedBatch, typed_batch
 from tracker.ingest.errors import RowError
 from tracker.models import BulkUpload, Experiment, Lifecycle, Run
+from tracker.permissions import Level, experiment_level, require_experiment_permission, require_run_permission
 from tracker.validation import validate_key, validate_text
 
 from .artifacts import Upload
@@ -166,6 +167,10 @@ def create_upload(
     require_role(actor, Role.CONTRIBUTOR, action="Uploading metrics")
     file_format = upload_format(file_name=file_name, declared=format)
     _check_target(run=run, experiment=experiment, create_runs=create_runs)
+    if run is not None:
+        require_run_permission(actor, run, Level.EDIT, action="Uploading metrics")
+    if experiment is not None:
+        require_experiment_permission(actor, experiment, Level.EDIT, action="Uploading metrics")
     idempotency_key = validate_text(idempotency_key, field="Idempotency-Key", max_length=255).strip()
     file_name = (file_name or f"upload.{file_format}").replace("\\", "/").rsplit("/", 1)[-1][:200]
     target_key = _target_key(run=run, experiment=experiment, create_runs=create_runs)
@@ -304,10 +309,7 @@ class _Names:
 
     def _by_id(self, names: list[str], batch: TypedBatch) -> list[int]:
         upload = self.upload
-        found = {
-            run.uuid: run
-            for run in Run.objects.filter(uuid__in=names).only("id", "uuid", "lifecycle", "experiment")
-        }
+        found = {run.uuid: run for run in Run.objects.filter(uuid__in=names).select_related("experiment")}
         ids = []
         for name in names:
             run = found.get(name)
@@ -319,6 +321,8 @@ class _Names:
                 raise self._refuse(batch, name, f"run {name!r} is not the upload's run {upload.run.uuid}")
             if upload.experiment_id is not None and run.experiment_id != upload.experiment_id:
                 raise self._refuse(batch, name, f"run {name!r} is not in experiment {upload.experiment_id}")
+            if experiment_level(upload.created_by, run.experiment) < Level.EDIT:
+                raise self._refuse(batch, name, f"{upload.created_by} may not write to run {name!r}")
             ids.append(run.pk)
         return ids
 

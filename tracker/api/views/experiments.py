@@ -32,7 +32,7 @@ class ExperimentListApi(ApiView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         experiments = selectors.list_experiments(
-            lifecycle=LIFECYCLE_FILTER[filters.validated_data["lifecycle"]]
+            user=request.user, lifecycle=LIFECYCLE_FILTER[filters.validated_data["lifecycle"]]
         )
         return Response(self.OutputSerializer({"experiments": experiments}).data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -50,8 +51,9 @@ class RunSearchFilterSerializer(serializers.Serializer):
     lifecycle = serializers.ChoiceField(choices=list(LIFECYCLE_FILTER), default="active")
 
 
-def _search(experiment_ids: list, query: dict) -> dict:
+def _search(experiment_ids: list, query: dict, user: Any) -> dict:
     page = selectors.search_runs(
+        user=user,
         experiment_ids=experiment_ids,
         filter_string=query.get("filter") or None,
         order_by=query["order_by"],
@@ -77,7 +79,7 @@ class RunListApi(ApiView):
     def get(self, request):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(_search(query.validated_data["experiment_id"], query.validated_data))
+        return Response(_search(query.validated_data["experiment_id"], query.validated_data, request.user))
 
 
 class ExperimentRunListApi(ApiView):
@@ -87,7 +89,7 @@ class ExperimentRunListApi(ApiView):
     def get(self, request, experiment_id):
         query = RunSearchFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(_search([experiment_id], query.validated_data))
+        return Response(_search([experiment_id], query.validated_data, request.user))
 
 
 class RunCreateApi(ApiView):

@@ -1,0 +1,265 @@
+"""Per-object permissions (MLflow's READ / EDIT / MANAGE / NO_PERMISSIONS), on top of the roles.
+
+A grant names a user, an object (an experiment or a registered model) and a level; a user with
+no grant on an object has `settings.DEFAULT_PERMISSION`. Roles still bound what a level allows:
+an admin (or superuser) manages everything, a viewer never gets past READ, a user without a role
+gets nothing. The grant tables live in the apps that own the objects (tracker, registry); this
+module only knows their shape: a `user` foreign key, a `level` column and a `TARGET_FIELD`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import IntEnum
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
+from django.db.models import Exists, OuterRef, Q
+
+from audit.services import record_event
+from config.exceptions import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+
+from .roles import Role, role_of
+
+
+class Level(IntEnum):
+    """Ordered, so "at least EDIT" is a comparison; MANAGE = edit, delete and grant."""
+
+    NO_PERMISSIONS = 0
+    READ = 1
+    EDIT = 2
+    MANAGE = 3
+
+
+LEVEL_NAMES = tuple(level.name for level in Level)
+LEVEL_CHOICES = [(level.value, level.name) for level in Level]
+
+
+def parse_level(value: Any, *, field: str = "permission") -> Level:
+    """A level from its MLflow name (`READ`), refusing anything else with the field named."""
+    if isinstance(value, str) and value.upper() in Level.__members__:
+        return Level[value.upper()]
+    raise InvalidInput(f"{value!r} is not one of {', '.join(LEVEL_NAMES)}", field=field)
+
+
+def default_level() -> Level:
+    """What a user without a grant may do; read per call so tests can override the setting."""
+    name = getattr(settings, "DEFAULT_PERMISSION", "READ")
+    if name not in Level.__members__:
+        raise ImproperlyConfigured(f"DEFAULT_PERMISSION={name!r} must be one of {', '.join(LEVEL_NAMES)}.")
+    return Level[name]
+
+
+def _capped(user: Any, level: Level) -> Level:
+    role = role_of(user)
+    if role is Role.NONE:
+        return Level.NO_PERMISSIONS
+    if role >= Role.ADMIN:
+        return Level.MANAGE
+    if role is Role.VIEWER:
+        return min(level, Level.READ)
+    return level
+
+
+def _cache(user: Any) -> dict[tuple[str, int], Level]:
+    cache = getattr(user, "_labledger_levels", None)
+    if cache is None:
+        cache = {}
+        user._labledger_levels = cache
+    return cache
+
+
+def forget_levels(user: Any) -> None:
+    """Drop the levels cached on this user object (after a grant changed them)."""
+    if hasattr(user, "_labledger_levels"):
+        del user._labledger_levels
+
+
+def level_of(user: Any, obj: models.Model) -> Level:
+    """The user's effective level on `obj`: its grant or the default, bounded by the user's role."""
+    return levels_of(user, type(obj), [obj.pk])[obj.pk]
+
+
+def levels_of(user: Any, model: type[models.Model], pks: Sequence[Any]) -> dict[Any, Level]:
+    """Effective levels on several objects of one kind, in one query (none for what this
+    request's user object has already looked up, and none for admins)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return dict.fromkeys(pks, Level.NO_PERMISSIONS)
+    role = role_of(user)
+    if role is Role.NONE or role >= Role.ADMIN:
+        return dict.fromkeys(pks, _capped(user, Level.NO_PERMISSIONS))
+    label = model._meta.label_lower
+    cache = _cache(user)
+    missing = [pk for pk in pks if (label, pk) not in cache]
+    if missing:
+        grant_model = model.permission_grant_model()  # type: ignore[attr-defined]
+        target_id = f"{grant_model.TARGET_FIELD}_id"
+        granted = dict(
+            grant_model.objects.filter(user=user, **{f"{target_id}__in": missing}).values_list(
+                target_id, "level"
+            )
+        )
+        for pk in missing:
+            cache[(label, pk)] = Level(granted[pk]) if pk in granted else default_level()
+    return {pk: _capped(user, cache[(label, pk)]) for pk in pks}
+
+
+def require_level(user: Any, obj: models.Model, level: Level, *, action: str) -> None:
+    """Raise unless the user holds at least `level` on `obj`; `action` ends up in the message."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        raise Unauthenticated("Authentication required.")
+    if role_of(user) < Role.VIEWER:
+        raise PermissionDenied(f"{action} needs the viewer role.")
+    if level > Level.READ and role_of(user) < Role.CONTRIBUTOR:
+        raise PermissionDenied(f"{action} needs the contributor role.")
+    held = level_of(user, obj)
+    if held < level:
+        kind = obj._meta.verbose_name
+        raise PermissionDenied(
+            f"{action} needs {level.name} permission on {kind} {obj}; you have {held.name}."
+        )
+
+
+class _SystemReader:
+    """Who reads for the system itself (management commands, the demo, tests of the readers):
+    named explicitly, so a view cannot reach an unfiltered list by forgetting the user."""
+
+    is_authenticated = False
+    username = "system"
+
+    def __repr__(self) -> str:
+        return "SYSTEM_READER"
+
+
+SYSTEM_READER: Any = _SystemReader()
+
+
+def reads_everything(user: Any) -> bool:
+    return user is SYSTEM_READER or role_of(user) >= Role.ADMIN
+
+
+def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") -> Q:
+    """A filter keeping the objects (reached through `path`) that the user may read.
+
+    With a default of READ or more, that is everything the user holds no NO_PERMISSIONS grant
+    on; with a default of NO_PERMISSIONS, only what a grant opens.
+    """
+    if reads_everything(user):
+        return Q()
+    if role_of(user) is Role.NONE:
+        return Q(pk__in=[])
+    target = grant_model.TARGET_FIELD  # type: ignore[attr-defined]
+    grants = grant_model.objects.filter(user=user, **{target: OuterRef(path)})  # type: ignore[attr-defined]
+    if default_level() >= Level.READ:
+        return ~Q(Exists(grants.filter(level__lt=Level.READ)))
+    return Q(Exists(grants.filter(level__gte=Level.READ)))
+
+
+class PermissionGrant(models.Model):
+    """One user's level on one object; the concrete tables add the object's foreign key."""
+
+    TARGET_FIELD = ""  # the foreign key to the object
+    AUDIT_PREFIX = ""  # how audit actions name the object: `<prefix>.permission_set`
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(choices=LEVEL_CHOICES)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def level_name(self) -> str:
+        return Level(self.level).name
+
+
+def _grant_model(obj: models.Model) -> Any:
+    return obj.permission_grant_model()  # type: ignore[attr-defined]
+
+
+def list_grants(*, obj: models.Model) -> models.QuerySet[Any]:
+    """Every grant on `obj`, by user name, with the users fetched alongside."""
+    grant_model = _grant_model(obj)
+    return (
+        grant_model.objects.filter(**{grant_model.TARGET_FIELD: obj})
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def get_grant(*, obj: models.Model, user: Any) -> Any:
+    """The grant `user` holds on `obj`; a missing one is a 404 naming the user."""
+    grant = list_grants(obj=obj).filter(user=user).first()
+    if grant is None:
+        raise NotFound(f"{user} holds no permission on {obj._meta.verbose_name} {obj}", field="username")
+    return grant
+
+
+def grant_creator(*, actor: Any, obj: models.Model) -> None:
+    """The creator of an object manages it; its creation event (by `actor`) records that."""
+    if getattr(actor, "pk", None) is not None:
+        grant_model = _grant_model(obj)
+        grant_model.objects.create(user=actor, level=int(Level.MANAGE), **{grant_model.TARGET_FIELD: obj})
+        forget_levels(actor)
+
+
+def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str, only: str = "") -> Any:
+    """Give `user` exactly `level` on `obj`, audited; needs MANAGE on `obj`.
+
+    `only="create"` refuses a user who holds a grant already, `only="update"` one who holds
+    none (MLflow's create and update calls); by default either is fine.
+    """
+    require_level(actor, obj, Level.MANAGE, action=action)
+    if not getattr(user, "is_active", False):
+        raise InvalidInput(f"user {user} is not active", field="username")
+    grant_model = _grant_model(obj)
+    target = {grant_model.TARGET_FIELD: obj}
+    with transaction.atomic():
+        existing = grant_model.objects.select_for_update().filter(user=user, **target).first()
+        kind = obj._meta.verbose_name
+        if only == "create" and existing is not None:
+            raise AlreadyExists(
+                f"{user} already holds {existing.level_name} on {kind} {obj}", field="username"
+            )
+        if only == "update" and existing is None:
+            raise NotFound(f"{user} holds no permission on {kind} {obj}", field="username")
+        before = {"username": user.username, "permission": existing.level_name} if existing else None
+        if existing is not None and existing.level == level:
+            return existing
+        grant, _ = grant_model.objects.update_or_create(user=user, **target, defaults={"level": int(level)})
+        record_event(
+            actor=actor,
+            action=f"{grant_model.AUDIT_PREFIX}.permission_set",
+            target=obj,
+            before=before,
+            after={"username": user.username, "permission": level.name},
+        )
+    forget_levels(user)
+    return grant
+
+
+def delete_grant(*, actor: Any, obj: models.Model, user: Any, action: str) -> None:
+    """Remove `user`'s grant on `obj` (they fall back to the default), audited; needs MANAGE."""
+    require_level(actor, obj, Level.MANAGE, action=action)
+    with transaction.atomic():
+        grant = get_grant(obj=obj, user=user)
+        before = {"username": user.username, "permission": grant.level_name}
+        grant.delete()
+        record_event(
+            actor=actor, action=f"{obj._meta.model_name}.permission_deleted", target=obj, before=before
+        )
+    forget_levels(user)
+
+
+def get_grantee(*, username: Any, field: str = "username") -> Any:
+    """The user a grant is for, by user name; an unknown name is a 404 naming the field."""
+    if not isinstance(username, str) or not username:
+        raise InvalidInput("must be a user name", field=field)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(f"no user named {username!r}", field=field)
+    return user

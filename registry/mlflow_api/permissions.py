@@ -1,0 +1,181 @@
+"""MLflow's basic-auth calls that span both apps: registered-model permissions
+(`registered-models/permissions/*`), users (`users/*`), and MLflow 3's per-user grants
+(`/api/3.0/mlflow/users/permissions/grant|revoke|get`, what the 3.x AuthServiceClient sends,
+naming a `resource_type` of `experiment` or `registered_model`).
+
+Thin: rules live in accounts (users, levels), tracker.permissions and registry.permissions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts import services as accounts_services
+from accounts.permissions import Level, get_grantee, level_of, parse_level
+from accounts.roles import Role, role_of
+from config.exceptions import InvalidInput, PermissionDenied
+from registry import permissions
+from registry.models import RegisteredModel, RegisteredModelPermission
+from tracker import permissions as tracker_permissions
+from tracker import selectors as tracker_selectors
+from tracker.mlflow_api.permissions import experiment_permission
+from tracker.mlflow_api.protocol import Call, Endpoint
+from tracker.models import Experiment, ExperimentPermission
+
+from .registered_models import _model, registered_model
+
+
+def model_permission(grant: RegisteredModelPermission) -> dict[str, Any]:
+    return {"name": grant.model.name, "user_id": grant.user_id, "permission": grant.level_name}
+
+
+def _grantee(call: Call) -> Any:
+    return get_grantee(username=call.string("username", required=True))
+
+
+def create_model_permission(call: Call) -> dict[str, Any]:
+    model, grantee = _model(call), _grantee(call)
+    level = parse_level(call.string("permission", required=True))
+    grant = permissions.set_model_permission(
+        actor=call.user, model=model, grantee=grantee, level=level, only="create"
+    )
+    return {"registered_model_permission": model_permission(grant)}
+
+
+def get_model_permission(call: Call) -> dict[str, Any]:
+    model, grantee = _model(call), _grantee(call)
+    grant = permissions.get_model_permission(user=call.user, model=model, grantee=grantee)
+    return {"registered_model_permission": model_permission(grant)}
+
+
+def update_model_permission(call: Call) -> dict[str, Any]:
+    model, grantee = _model(call), _grantee(call)
+    level = parse_level(call.string("permission", required=True))
+    permissions.set_model_permission(
+        actor=call.user, model=model, grantee=grantee, level=level, only="update"
+    )
+    return {}
+
+
+def delete_model_permission(call: Call) -> dict[str, Any]:
+    model, grantee = _model(call), _grantee(call)
+    permissions.delete_model_permission(actor=call.user, model=model, grantee=grantee)
+    return {}
+
+
+# Users --------------------------------------------------------------------------------------
+
+
+def _user_json(user: Any, *, with_permissions: bool) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": user.pk,
+        "username": user.get_username(),
+        "is_admin": role_of(user) >= Role.ADMIN,
+    }
+    if with_permissions:
+        experiments = ExperimentPermission.objects.filter(user=user).order_by("experiment_id")
+        models = (
+            RegisteredModelPermission.objects.filter(user=user)
+            .select_related("model")
+            .order_by("model__name")
+        )
+        shown["experiment_permissions"] = [experiment_permission(grant) for grant in experiments]
+        shown["registered_model_permissions"] = [model_permission(grant) for grant in models]
+    return shown
+
+
+def create_user(call: Call) -> dict[str, Any]:
+    user = accounts_services.create_user(
+        actor=call.user, username=call.string("username", required=True), password=call.string("password")
+    )
+    return {"user": _user_json(user, with_permissions=False)}
+
+
+def get_user(call: Call) -> dict[str, Any]:
+    user = _grantee(call)
+    if user.pk != call.user.pk and role_of(call.user) < Role.ADMIN:
+        raise PermissionDenied("Reading another user needs the admin role.")
+    return {"user": _user_json(user, with_permissions=True)}
+
+
+def update_user_password(call: Call) -> dict[str, Any]:
+    accounts_services.set_user_password(
+        actor=call.user, user=_grantee(call), password=call.string("password")
+    )
+    return {}
+
+
+def update_user_admin(call: Call) -> dict[str, Any]:
+    accounts_services.set_user_admin(actor=call.user, user=_grantee(call), is_admin=call.boolean("is_admin"))
+    return {}
+
+
+def delete_user(call: Call) -> dict[str, Any]:
+    accounts_services.deactivate_user(actor=call.user, user=_grantee(call))
+    return {}
+
+
+# MLflow 3: one grant call for every kind of resource -----------------------------------------
+
+
+def _resource(call: Call) -> Experiment | RegisteredModel:
+    kind = call.string("resource_type", required=True)
+    resource_id = call.string("resource_id", required=True)
+    if kind == "experiment":
+        return tracker_selectors.get_experiment(experiment_id=resource_id)
+    if kind == "registered_model":
+        return registered_model(resource_id)
+    raise InvalidInput(
+        f"resource_type {kind!r} is not supported here: use 'experiment' or 'registered_model'",
+        field="resource_type",
+    )
+
+
+def grant_user_permission(call: Call) -> dict[str, Any]:
+    resource, grantee = _resource(call), _grantee(call)
+    level = parse_level(call.string("permission", required=True))
+    if isinstance(resource, Experiment):
+        tracker_permissions.set_experiment_permission(
+            actor=call.user, experiment=resource, grantee=grantee, level=level
+        )
+    else:
+        permissions.set_model_permission(actor=call.user, model=resource, grantee=grantee, level=level)
+    return {}
+
+
+def revoke_user_permission(call: Call) -> dict[str, Any]:
+    resource, grantee = _resource(call), _grantee(call)
+    if isinstance(resource, Experiment):
+        tracker_permissions.delete_experiment_permission(
+            actor=call.user, experiment=resource, grantee=grantee
+        )
+    else:
+        permissions.delete_model_permission(actor=call.user, model=resource, grantee=grantee)
+    return {}
+
+
+def get_user_permission(call: Call) -> dict[str, Any]:
+    """The user's effective level, roles and default included; `allowed` is MLflow's "can use"."""
+    resource, grantee = _resource(call), _grantee(call)
+    if grantee.pk != call.user.pk and level_of(call.user, resource) < Level.MANAGE:
+        raise PermissionDenied("Reading another user's permission needs MANAGE on the resource, or admin.")
+    level = level_of(grantee, resource)
+    return {"allowed": level >= Level.EDIT, "permission": level.name}
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "registered-models/permissions/create", create_model_permission),
+    Endpoint("GET", "registered-models/permissions/get", get_model_permission),
+    Endpoint("PATCH", "registered-models/permissions/update", update_model_permission),
+    Endpoint("DELETE", "registered-models/permissions/delete", delete_model_permission),
+    Endpoint("POST", "users/create", create_user),
+    Endpoint("GET", "users/get", get_user),
+    Endpoint("PATCH", "users/update-password", update_user_password),
+    Endpoint("PATCH", "users/update-admin", update_user_admin),
+    Endpoint("DELETE", "users/delete", delete_user),
+]
+V3_ENDPOINTS: list[Endpoint] = [
+    Endpoint("POST", "users/permissions/grant", grant_user_permission),
+    Endpoint("POST", "users/permissions/revoke", revoke_user_permission),
+    Endpoint("GET", "users/permissions/get", get_user_permission),
+]

@@ -1,0 +1,84 @@
+"""Who may read, change and manage a registered model and its versions (MLflow's model).
+
+EDIT changes descriptions, tags, aliases and stages and registers versions; MANAGE also deletes
+and grants. These sit beside the promotion policy and never above it: a protected label moves
+only through an approved request, whatever the level, and who may review is the policy's
+decision (registry.selectors.promotions), not a grant's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.permissions import (
+    Level,
+    delete_grant,
+    get_grant,
+    level_of,
+    list_grants,
+    readable_q,
+    require_level,
+    set_grant,
+)
+from registry.models import ModelVersion, RegisteredModel, RegisteredModelPermission
+
+__all__ = [
+    "Level",
+    "delete_model_permission",
+    "get_model_permission",
+    "list_model_permissions",
+    "model_level",
+    "readable_models_q",
+    "require_model_permission",
+    "require_version_permission",
+    "set_model_permission",
+]
+
+
+def model_level(user: Any, model: RegisteredModel) -> Level:
+    return level_of(user, model)
+
+
+def require_model_permission(user: Any, model: RegisteredModel, level: Level, *, action: str) -> None:
+    """Raise PERMISSION_DENIED unless the user holds `level` on the model (roles included)."""
+    require_level(user, model, level, action=action)
+
+
+def require_version_permission(user: Any, version: ModelVersion, level: Level, *, action: str) -> None:
+    """A version carries its registered model's permission, as in MLflow."""
+    require_level(user, version.model, level, action=action)
+
+
+def readable_models_q(user: Any, *, path: str = "pk") -> Q:
+    """Filter for querysets reaching a registered model through `path` (`model_id` on versions)."""
+    return readable_q(user, RegisteredModelPermission, path=path)
+
+
+def list_model_permissions(*, user: Any, model: RegisteredModel) -> QuerySet[RegisteredModelPermission]:
+    require_model_permission(user, model, Level.READ, action="Listing a registered model's permissions")
+    return list_grants(obj=model)
+
+
+def get_model_permission(*, user: Any, model: RegisteredModel, grantee: Any) -> RegisteredModelPermission:
+    require_model_permission(user, model, Level.READ, action="Reading a registered model permission")
+    return get_grant(obj=model, user=grantee)  # type: ignore[no-any-return]
+
+
+def set_model_permission(
+    *, actor: Any, only: str = "", model: RegisteredModel, grantee: Any, level: Level
+) -> RegisteredModelPermission:
+    """Create or change a grant; needs MANAGE on the model."""
+    return set_grant(  # type: ignore[no-any-return]
+        actor=actor,
+        obj=model,
+        user=grantee,
+        level=level,
+        only=only,
+        action="Granting a registered model permission",
+    )
+
+
+def delete_model_permission(*, actor: Any, model: RegisteredModel, grantee: Any) -> None:
+    delete_grant(actor=actor, obj=model, user=grantee, action="Removing a registered model permission")

@@ -1,0 +1,151 @@
+"""Every page that writes, posted to as owner, editor, reader and stranger; and the Permissions
+pages themselves (CSRF, who sees the forms, what a change records).
+
+Every dashboard URL name is either in WRITES or in READS (`test_every_page_is_classified`), so
+a new page has to say whether it writes, and a writing one gets walked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import get_resolver, reverse
+
+from accounts.permissions import Level
+from audit.models import AuditEvent
+from tracker import services
+from tracker.models import ExperimentPermission
+
+from .conftest import PERSONAS, World, assert_obeys
+
+READS = {
+    "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
+    "compare", "chart-series", "registry", "model-detail", "model-timeline", "version-detail",
+    "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
+    "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
+}  # fmt: skip
+EXP = lambda w: [w.experiment.pk]  # noqa: E731
+RUN = lambda w, action: [w.run.uuid, action]  # noqa: E731
+NAME = lambda w: [w.model.name]  # noqa: E731
+
+
+def _saved_view(world: World) -> list[int]:
+    view = services.save_view(actor=world.user("owner"), experiment=world.experiment, name="mine", query="")
+    return [view.pk]
+
+
+# (name, variant) → (URL args, POST data, level needed; None: a role, the policy or the requester decides)
+Case = tuple[Callable[[World], list], Callable[[World], dict], Level | None]
+WRITES: dict[tuple[str, str], Case] = {
+    ("saved-view-save", ""): (EXP, lambda w: {"name": "v", "query": ""}, Level.EDIT),
+    ("saved-view-delete", ""): (_saved_view, lambda w: {}, Level.EDIT),
+    ("run-edit", "rename"): (lambda w: RUN(w, "rename"), lambda w: {"name": "renamed"}, Level.EDIT),
+    ("run-edit", "note"): (lambda w: RUN(w, "note"), lambda w: {"note": "n"}, Level.EDIT),
+    ("run-edit", "tag"): (lambda w: RUN(w, "tag"), lambda w: {"key": "k", "value": "v"}, Level.EDIT),
+    ("run-edit", "untag"): (lambda w: RUN(w, "untag"), lambda w: {"key": "team"}, Level.EDIT),
+    ("run-edit", "delete"): (lambda w: RUN(w, "delete"), lambda w: {}, Level.MANAGE),
+    ("run-edit", "restore"): (lambda w: RUN(w, "restore"), lambda w: {}, Level.MANAGE),
+    ("experiment-edit", "delete"): (lambda w: [w.experiment.pk, "delete"], lambda w: {}, Level.MANAGE),
+    ("experiment-edit", "restore"): (lambda w: [w.experiment.pk, "restore"], lambda w: {}, Level.MANAGE),
+    ("experiment-permissions", ""): (
+        EXP,
+        lambda w: {"username": "stranger-user", "permission": "READ"},
+        Level.MANAGE,
+    ),
+    ("model-permissions", ""): (NAME, lambda w: {"username": "reader-user", "remove": "on"}, Level.MANAGE),
+    ("model-policy", ""): (NAME, lambda w: {"required_approvals": 2, "review_role": "reviewer"}, None),
+    ("version-request", ""): (
+        lambda w: [w.model.name, 1],
+        lambda w: {"target": "alias:production", "justification": "best so far"},
+        Level.EDIT,
+    ),
+    ("version-force", ""): (
+        lambda w: [w.model.name, 1],
+        lambda w: {"force-target": "alias:production"},
+        None,
+    ),
+    ("request-review", ""): (lambda w: [999999], lambda w: {"decision": "approve"}, None),
+    ("request-withdraw", ""): (lambda w: [999999], lambda w: {}, None),
+    ("audit-check", ""): (lambda w: [], lambda w: {}, None),
+    ("settings", ""): (lambda w: [], lambda w: {"name": "t"}, None),
+    ("token-revoke", ""): (lambda w: [999999], lambda w: {}, None),
+    ("upload-new", ""): (
+        lambda w: [],
+        lambda w: {
+            "file": SimpleUploadedFile("m.csv", b"key,step,value\nloss,1,0.5\n"),
+            "run_id": w.run.uuid,
+        },
+        Level.EDIT,
+    ),
+}
+
+
+def test_every_page_is_classified():
+    dashboard = get_resolver().namespace_dict["dashboard"][1]
+    names = {name for name in dashboard.reverse_dict if isinstance(name, str)}
+    assert names == READS | {name for name, _ in WRITES}
+
+
+def _post(world: World, persona: str, key: tuple[str, str]) -> Any:
+    args, data, _ = WRITES[key]
+    client = Client()
+    client.force_login(world.user(persona))
+    return client.post(reverse(f"dashboard:{key[0]}", args=args(world)), data(world))
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("key", sorted(WRITES), ids=lambda key: "-".join(filter(None, key)))
+def test_page_write_obeys_the_permission(world, persona, key):
+    assert_obeys(persona, WRITES[key][2], lambda who: _post(world, who, key))
+
+
+def test_the_permissions_page_lists_grants_and_offers_forms_only_to_managers(world):
+    url = reverse("dashboard:experiment-permissions", args=[world.experiment.pk])
+    pages = {}
+    for persona in ("owner", "reader"):
+        client = Client()
+        client.force_login(world.user(persona))
+        pages[persona] = client.get(url).content.decode()
+    assert "editor-user" in pages["reader"] and "reader-user" in pages["reader"]
+    assert 'id="grant-form"' in pages["owner"] and 'id="grant-form"' not in pages["reader"]
+    assert "style=" not in pages["owner"]  # nothing inline for the coming CSP to refuse
+    stranger = Client()
+    stranger.force_login(world.user("stranger"))
+    assert stranger.get(url).status_code == 403
+
+
+def test_a_change_on_the_permissions_page_needs_the_csrf_token_and_is_audited(world):
+    url = reverse("dashboard:model-permissions", args=[world.model.name])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.user("owner"))
+    assert client.post(url, {"username": "stranger-user", "permission": "EDIT"}).status_code == 403
+    page = client.get(url)
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        url, {"username": "stranger-user", "permission": "EDIT", "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.filter(action="registered_model.permission_set").latest("sequence")
+    assert (event.actor_name, event.after) == (
+        "owner-user",
+        {"username": "stranger-user", "permission": "EDIT"},
+    )
+
+
+def test_the_experiment_permissions_page_changes_and_removes_a_grant(world):
+    url = reverse("dashboard:experiment-permissions", args=[world.experiment.pk])
+    client = Client()
+    client.force_login(world.user("owner"))
+    client.post(url, {"username": "reader-user", "permission": "MANAGE"})
+    grant = ExperimentPermission.objects.get(experiment=world.experiment, user=world.user("reader"))
+    assert grant.level_name == "MANAGE"
+    client.post(url, {"username": "reader-user", "remove": "on"})
+    assert not ExperimentPermission.objects.filter(
+        experiment=world.experiment, user=world.user("reader")
+    ).exists()
+    response = client.post(url, {"username": "nobody-here", "permission": "READ"}, follow=True)
+    assert "no user named" in response.content.decode()

@@ -1,0 +1,120 @@
+"""Who may read, change and manage an experiment, and so its runs, logged models and uploads.
+
+MLflow's model: a run (and everything logged to it) carries its experiment's permission. EDIT
+writes (start, log, tag, rename), MANAGE also deletes, restores and grants; READ only reads.
+Every tracker service calls one of the `require_*` functions, so all paths refuse alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from accounts.permissions import (
+    Level,
+    delete_grant,
+    get_grant,
+    level_of,
+    levels_of,
+    list_grants,
+    readable_q,
+    reads_everything,
+    require_level,
+    set_grant,
+)
+from tracker.models import Experiment, ExperimentPermission, LoggedModel, Run
+
+__all__ = [
+    "Level",
+    "delete_experiment_permission",
+    "experiment_level",
+    "get_experiment_permission",
+    "list_experiment_permissions",
+    "readable_experiment_ids",
+    "readable_experiments",
+    "readable_experiments_q",
+    "require_experiment_permission",
+    "require_experiments_readable",
+    "require_run_permission",
+    "set_experiment_permission",
+]
+
+
+def experiment_level(user: Any, experiment: Experiment) -> Level:
+    return level_of(user, experiment)
+
+
+def require_experiment_permission(user: Any, experiment: Experiment, level: Level, *, action: str) -> None:
+    """Raise PERMISSION_DENIED unless the user holds `level` on the experiment (roles included)."""
+    require_level(user, experiment, level, action=action)
+
+
+def require_run_permission(user: Any, run: Run | LoggedModel, level: Level, *, action: str) -> None:
+    """A run (or a logged model, or an artifact of either) carries its experiment's permission.
+
+    The experiment is not fetched for the check (a log_batch path stays one query shorter): a
+    stand-in with its id answers `level_of`, and names it in a refusal.
+    """
+    experiment = (
+        run.experiment
+        if type(run).experiment.is_cached(run)
+        else Experiment(pk=run.experiment_id, name=str(run.experiment_id))
+    )
+    require_level(user, experiment, level, action=action)
+
+
+def readable_experiments_q(user: Any, *, path: str = "pk") -> Q:
+    """Filter for querysets reaching an experiment through `path` (`experiment_id` on runs)."""
+    return readable_q(user, ExperimentPermission, path=path)
+
+
+def readable_experiments(user: Any, experiments: QuerySet[Experiment] | None = None) -> QuerySet[Experiment]:
+    base = experiments if experiments is not None else Experiment.objects.all()
+    return base.filter(readable_experiments_q(user))
+
+
+def readable_experiment_ids(user: Any, experiment_ids: Sequence[int]) -> list[int]:
+    """Those of these experiments the user may read, in their order (one query at most)."""
+    if reads_everything(user):
+        return list(experiment_ids)
+    levels = levels_of(user, Experiment, experiment_ids)
+    return [pk for pk in experiment_ids if levels[pk] >= Level.READ]
+
+
+def require_experiments_readable(user: Any, experiments: Sequence[Experiment], *, action: str) -> None:
+    """Refuse unless every one of these experiments is readable; one query for all of them."""
+    levels = levels_of(user, Experiment, [e.pk for e in experiments])
+    for experiment in experiments:
+        if levels[experiment.pk] < Level.READ:
+            require_level(user, experiment, Level.READ, action=action)  # raises, naming it
+
+
+def list_experiment_permissions(*, user: Any, experiment: Experiment) -> QuerySet[ExperimentPermission]:
+    """The grants on an experiment; anyone who may read it may see who else may."""
+    require_experiment_permission(user, experiment, Level.READ, action="Listing an experiment's permissions")
+    return list_grants(obj=experiment)
+
+
+def get_experiment_permission(*, user: Any, experiment: Experiment, grantee: Any) -> ExperimentPermission:
+    require_experiment_permission(user, experiment, Level.READ, action="Reading an experiment permission")
+    return get_grant(obj=experiment, user=grantee)  # type: ignore[no-any-return]
+
+
+def set_experiment_permission(
+    *, actor: Any, only: str = "", experiment: Experiment, grantee: Any, level: Level
+) -> ExperimentPermission:
+    """Create or change a grant; needs MANAGE on the experiment."""
+    return set_grant(  # type: ignore[no-any-return]
+        actor=actor,
+        obj=experiment,
+        user=grantee,
+        level=level,
+        only=only,
+        action="Granting an experiment permission",
+    )
+
+
+def delete_experiment_permission(*, actor: Any, experiment: Experiment, grantee: Any) -> None:
+    delete_grant(actor=actor, obj=experiment, user=grantee, action="Removing an experiment permission")
