@@ -39,7 +39,7 @@ WORKER_PIDFILE := $(VAR_DIR)/celery-worker.pid
 # its many pins must not decide ours. tests/integration/test_import_mlflow.py starts it.
 MLFLOW_SERVER_VERSION := 3.17.2
 MLFLOW_SERVER_VENV := var/mlflow-server-venv
-MLFLOW_SERVER_STAMP := $(MLFLOW_SERVER_VENV)/.installed-mlflow-$(MLFLOW_SERVER_VERSION)
+MLFLOW_SERVER_STAMP := $(MLFLOW_SERVER_VENV)/.installed-mlflow-auth-$(MLFLOW_SERVER_VERSION)
 
 .PHONY: help venv venv-dev mlflow-server run worker-stop migrate superuser test check lint fmt bench clean
 
@@ -74,13 +74,14 @@ venv: $(RUNTIME_STAMP) ## Create .venv with the runtime requirements
 venv-dev: $(DEV_STAMP) ## Create .venv with the development requirements (tests, ruff)
 
 # The stamp names the version: changing MLFLOW_SERVER_VERSION reinstalls, an unchanged one costs nothing.
+# The [auth] extra brings mlflow.server.auth's dependencies: the permission tests run MLflow's own
+# AuthServiceClient in this interpreter (MLFLOW_FULL_PYTHON).
 $(MLFLOW_SERVER_STAMP): | $(VENV_PYTHON)
-	rm -rf $(MLFLOW_SERVER_VENV)
-	$(PYTHON) -m venv $(MLFLOW_SERVER_VENV)
-	$(MLFLOW_SERVER_VENV)/bin/python -m pip install --quiet mlflow==$(MLFLOW_SERVER_VERSION)
+	[ -x $(MLFLOW_SERVER_VENV)/bin/python ] || $(PYTHON) -m venv $(MLFLOW_SERVER_VENV)
+	$(MLFLOW_SERVER_VENV)/bin/python -m pip install --quiet "mlflow[auth]==$(MLFLOW_SERVER_VERSION)"
 	@touch $@
 
-mlflow-server: $(MLFLOW_SERVER_STAMP) ## Install an MLflow server in var/mlflow-server-venv (the importer's test)
+mlflow-server: $(MLFLOW_SERVER_STAMP) ## Install MLflow (server and auth client) in var/mlflow-server-venv for the tests
 
 # --- running ---------------------------------------------------------------------------------
 
@@ -131,7 +132,8 @@ test: check $(MLFLOW_SERVER_STAMP) ## Checks, ruff, mypy, then the whole pytest 
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	MLFLOW_SERVER_BIN=$(CURDIR)/$(MLFLOW_SERVER_VENV)/bin/mlflow $(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	MLFLOW_SERVER_BIN=$(CURDIR)/$(MLFLOW_SERVER_VENV)/bin/mlflow MLFLOW_FULL_PYTHON=$(CURDIR)/$(MLFLOW_SERVER_VENV)/bin/python \
+		$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP) ## ruff lint and format check, mypy over services and selectors (changes nothing)
 	$(VENV)/bin/ruff check .

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0009_dataset_input_tags'),
+        ('tracker', '0010_rollup_fillfactor'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
