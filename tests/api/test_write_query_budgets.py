@@ -55,7 +55,8 @@ def test_a_single_point_costs_token_run_one_statement_and_the_audit_event(api, r
     api.post(path, {"metrics": [{"key": "loss", "value": 1.0}]}, format="json")
     body = {"metrics": [{"key": key, "value": 0.25, "step": 7, "timestamp": 1000}]}
     statements, response = _count(lambda: api.post(path, body, format="json"))
-    assert statements == 2 + 1 + audit_statements  # token, run; point with summary, rollups, key set
+    # token, run, the actor's grant on the experiment; point with summary, rollups, key set
+    assert statements == 3 + 1 + audit_statements
     assert response.json()["points_inserted"] == 1
     summary = MetricSummary.objects.get(run=run, key__name=key)
     assert (summary.last_value, summary.last_step, summary.count) == (0.25, 7, 1 if key != "loss" else 2)
@@ -103,7 +104,7 @@ def test_mlflow_log_metric_costs_the_same(api, run, audit_statements):
     body = {"run_id": run.uuid, "key": "loss", "value": 0.5, "step": 1, "timestamp": 5}
     api.post("/api/2.0/mlflow/runs/log-metric", {**body, "step": 0}, format="json")
     statements, _ = _count(lambda: api.post("/api/2.0/mlflow/runs/log-metric", body, format="json"))
-    assert statements == 2 + 1 + audit_statements
+    assert statements == 3 + 1 + audit_statements
 
 
 @pytest.mark.parametrize("path", ["native", "mlflow"])
@@ -118,8 +119,9 @@ def test_a_model_version_costs_lookups_one_round_trip_and_the_audit_event(api, r
 
     create()
     statements, response = _count(create)
-    # token, model, run; the model's row lock and the numbered INSERT (one pipelined round trip)
-    assert statements == 3 + 2 + audit_statements
+    # token, model, run, the actor's grant on the model; the model's row lock and the numbered
+    # INSERT (one pipelined round trip)
+    assert statements == 4 + 2 + audit_statements
     body = response.json()
     version = body["version"] if path == "native" else body["model_version"]
     assert int(version if path == "native" else version["version"]) == 2
