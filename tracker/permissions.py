@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.permissions import (
+    SYSTEM_READER,
     Level,
     delete_grant,
     get_grant,
@@ -38,6 +39,7 @@ __all__ = [
     "require_experiment_permission",
     "require_experiments_readable",
     "require_run_permission",
+    "require_run_readable",
     "set_experiment_permission",
 ]
 
@@ -63,6 +65,12 @@ def require_run_permission(user: Any, run: Run | LoggedModel, level: Level, *, a
         else Experiment(pk=run.experiment_id, name=str(run.experiment_id))
     )
     require_level(user, experiment, level, action=action)
+
+
+def require_run_readable(user: Any, run: Run | LoggedModel, *, action: str) -> None:
+    """Refuse unless the user may read the run's (or logged model's) experiment."""
+    if user is not SYSTEM_READER:
+        require_run_permission(user, run, Level.READ, action=action)
 
 
 def readable_experiments_q(user: Any, *, path: str = "pk") -> Q:

@@ -102,7 +102,7 @@ def search_datasets(call: Call) -> dict[str, Any]:
 
 
 def download_logged_model_artifact(call: Call, model_id: str) -> FileResponse:
-    model = selectors.get_logged_model(model_id=model_id)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id)
     path = safe_path(call.string("artifact_file_path", required=True))
     return file_response(selectors.get_owned_artifact(owner=model, path=path))
 

@@ -25,15 +25,17 @@ from tracker.models import (
     RunModelLink,
     Tag,
 )
-from tracker.permissions import readable_experiment_ids
+from tracker.permissions import readable_experiment_ids, require_run_readable
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
 
-def get_run(*, run_id: str) -> Run:
+def get_run(*, run_id: str, user: Any) -> Run:
+    """A run `user` may read (SYSTEM_READER for commands); an unreadable one is refused."""
     run = Run.objects.select_related("experiment", "user", "parent").filter(uuid=run_id).first()
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    require_run_readable(user, run, action="Reading a run")
     return run
 
 
