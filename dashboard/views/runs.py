@@ -76,7 +76,7 @@ def chart_data(request: HttpRequest) -> JsonResponse:
         return _form_error(form)
     query = form.cleaned_data
     try:
-        runs = compared_runs(run_ids=query["runs"], minimum=1)
+        runs = compared_runs(run_ids=query["runs"], user=request.user, minimum=1)
         series = selectors.chart_series(
             runs=[data.run for data in runs],
             keys=query["keys"],

@@ -44,7 +44,7 @@ def _runs(call: Call) -> list[Run]:
         raise InvalidInput(
             f"at most {selectors.MAX_SAMPLED_RUNS} runs at once, got {len(run_ids)}", field="run_ids"
         )
-    return selectors.get_runs(run_ids=[valid_run_id(run_id, "run_ids") for run_id in run_ids])
+    return selectors.get_runs(run_ids=[valid_run_id(run_id, "run_ids") for run_id in run_ids], user=call.user)
 
 
 def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class ChartSeriesApi(ApiView):
         if "x_min" in window or "x_max" in window:
             x_range = (window.get("x_min", -_STEP_BOUND), window.get("x_max", _STEP_BOUND))
         series = selectors.chart_series(
-            runs=selectors.get_runs(run_ids=window["run_ids"]),
+            runs=selectors.get_runs(run_ids=window["run_ids"], user=request.user),
             keys=list(dict.fromkeys(window["keys"])),
             max_points=window["max_points"],
             x_range=x_range,
