@@ -89,6 +89,7 @@ class ExperimentRunListApi(ApiView):
     def get(self, request, experiment_id):
         query = RunSearchFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        selectors.get_experiment(user=request.user, experiment_id=experiment_id)  # one it may read
         return Response(_search([experiment_id], query.validated_data, request.user))
 
 
