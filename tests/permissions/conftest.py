@@ -93,12 +93,15 @@ def refused(response: Any) -> bool:
     return True
 
 
-def assert_obeys(persona: str, needed: Level | None, send: Any) -> None:
+def assert_obeys(persona: str, needed: Level | None, send: Any, *, looked_up: bool = False) -> None:
     """`send(persona)` is refused exactly when the persona holds less than `needed`; with no level
-    needed (a role, the policy or the requester decides), the persona fares as the owner does."""
+    needed (a role, the policy or the requester decides), the persona fares as the owner does,
+    except that one who may not read the object it names (`looked_up`) is refused first."""
     response = send(persona)
     shown = (response.status_code, response.content[:300])
-    if needed is None:
+    if needed is None and looked_up and HOLDS[persona] < Level.READ:
+        assert refused(response), shown
+    elif needed is None:
         owner = send("owner") if persona != "owner" else response
         assert refused(response) == refused(owner), shown
     elif HOLDS[persona] >= needed:

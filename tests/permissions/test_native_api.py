@@ -149,6 +149,10 @@ CASES: dict[tuple[str, str], Case] = {
 }
 
 
+# Decided by a role, but on a version looked up first, which a stranger may not read.
+LOOKED_UP = {("registry-api:version-restore", "post")}
+
+
 def test_every_write_endpoint_has_a_case():
     assert native_write_endpoints() == set(CASES)
 
@@ -168,7 +172,12 @@ def _send(world: World, persona: str, name: str, method: str) -> Any:
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize(("name", "method"), sorted(CASES))
 def test_write_endpoint_obeys_the_permission(world, persona, name, method):
-    assert_obeys(persona, CASES[(name, method)][2], lambda who: _send(world, who, name, method))
+    assert_obeys(
+        persona,
+        CASES[(name, method)][2],
+        lambda who: _send(world, who, name, method),
+        looked_up=(name, method) in LOOKED_UP,
+    )
 
 
 # Reads ----------------------------------------------------------------------------------------

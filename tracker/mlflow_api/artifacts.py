@@ -18,6 +18,7 @@ from config.exceptions import InvalidInput
 from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.models import ArtifactOwner
+from tracker.permissions import require_run_readable
 from tracker.validation import validate_artifact_path
 
 from .logged_models import file_info
@@ -98,6 +99,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 def list_run_artifacts(call: Call) -> dict[str, Any]:
     """One folder level of a run's files; paths are relative to the run's artifact root."""
     run = run_ref(call.run_id())
+    require_run_readable(call.user, run, action="Listing a run's artifacts")
     folder = call.string("path")
     if folder:
         folder = safe_path(folder)

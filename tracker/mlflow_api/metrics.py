@@ -8,6 +8,7 @@ from typing import Any
 from config.exceptions import InvalidInput
 from tracker import selectors
 from tracker.models import Run
+from tracker.permissions import require_run_readable
 
 from .protocol import Call, Endpoint, double_out, missing
 from .runs import run_ref, valid_run_id
@@ -18,6 +19,7 @@ DEFAULT_HISTORY_PAGE = 25_000
 
 def get_metric_history(call: Call) -> dict[str, Any]:
     run = run_ref(call.run_id())
+    require_run_readable(call.user, run, action="Reading a metric history")
     history = selectors.metric_history(
         run=run,
         key=call.string("metric_key", required=True),
