@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.permissions import SYSTEM_READER
 from accounts.roles import Role
 from accounts.services import assign_role
 from registry.models import PromotionRequest
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db
 def pending(db):
     call_command("seed_demo", "--quick", stdout=StringIO())
     return list_promotion_requests(
-        model=get_registered_model(name="spiral-classifier"), status=PromotionRequest.Status.PENDING
+        model=get_registered_model(user=SYSTEM_READER, name="spiral-classifier"),
+        status=PromotionRequest.Status.PENDING,
     ).get()
 
 
