@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.http import HttpResponse
 
 from accounts.permissions import Level
 from accounts.roles import Role
@@ -79,6 +80,14 @@ def world(db, settings) -> World:
     for user in users.values():  # the grants above were cached on these objects
         user.__dict__.pop("_labledger_levels", None)
     return World(users, experiment, run, logged_model, model, version, tokens)
+
+
+def materialised(response: Any) -> Any:
+    """A download's body read into a plain response, since the verdict reads `content`."""
+    if not response.streaming:
+        return response
+    body = b"".join(response.streaming_content)
+    return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
 
 
 def refused(response: Any) -> bool:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.http import HttpResponse
 from django.test import Client
 
 from accounts.permissions import Level
@@ -21,7 +20,7 @@ from tracker import services
 from tracker.mlflow_api.ajax import AJAX_ENDPOINTS
 from tracker.mlflow_api.urls import ARTIFACT_ENDPOINTS, TRACKING_ENDPOINTS
 
-from .conftest import PERSONAS, World, assert_obeys
+from .conftest import PERSONAS, World, assert_obeys, materialised
 
 PREFIXES = {
     "tracking": "/api/2.0/mlflow/",
@@ -545,10 +544,7 @@ def _read(world: World, persona: str, key: tuple[str, str, str]) -> Any:
         response = client.post(
             url, json.dumps(message(world)), content_type="application/json", headers=headers
         )
-    if response.streaming:  # a download: its body, as the verdict reads `content`
-        body = b"".join(response.streaming_content)
-        return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
-    return response
+    return materialised(response)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

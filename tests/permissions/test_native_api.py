@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.permissions import Level
 
-from .conftest import PERSONAS, World, assert_obeys
+from .conftest import PERSONAS, World, assert_obeys, materialised
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
@@ -253,10 +252,7 @@ def _get(world: World, persona: str, name: str) -> Any:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.tokens[persona]}")
     response = client.get(reverse(name, kwargs=kwargs(world)), query(world))
-    if response.streaming:  # a download: its body, as the verdict reads `content`
-        body = b"".join(response.streaming_content)
-        return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
-    return response
+    return materialised(response)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import get_resolver, reverse
 
@@ -21,7 +20,7 @@ from audit.models import AuditEvent
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, assert_obeys
+from .conftest import PERSONAS, World, assert_obeys, materialised
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
@@ -196,10 +195,7 @@ def _get(world: World, persona: str, name: str) -> Any:
     client = Client()
     client.force_login(world.user(persona))
     response = client.get(reverse(f"dashboard:{name}", args=args(world)), query(world))
-    if response.streaming:  # a download: its body, as the verdict reads `content`
-        body = b"".join(response.streaming_content)
-        return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
-    return response
+    return materialised(response)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
