@@ -137,6 +137,16 @@ class _SystemReader:
 SYSTEM_READER: Any = _SystemReader()
 
 
+def require_readable(user: Any, obj: models.Model, *, action: str) -> None:
+    """Refuse (403, as MLflow does) unless the user may read `obj`; SYSTEM_READER reads all.
+
+    The single-object selectors call this, so opening one object by id or name on any path is
+    checked the way lists filter."""
+    if user is SYSTEM_READER:
+        return
+    require_level(user, obj, Level.READ, action=action)
+
+
 def reads_everything(user: Any) -> bool:
     return user is SYSTEM_READER or role_of(user) >= Role.ADMIN
 

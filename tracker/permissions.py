@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.permissions import (
+    SYSTEM_READER,
     Level,
     delete_grant,
     get_grant,
@@ -38,6 +39,8 @@ __all__ = [
     "require_experiment_permission",
     "require_experiments_readable",
     "require_run_permission",
+    "require_run_readable",
+    "require_runs_readable",
     "set_experiment_permission",
 ]
 
@@ -63,6 +66,21 @@ def require_run_permission(user: Any, run: Run | LoggedModel, level: Level, *, a
         else Experiment(pk=run.experiment_id, name=str(run.experiment_id))
     )
     require_level(user, experiment, level, action=action)
+
+
+def require_run_readable(user: Any, run: Run | LoggedModel, *, action: str) -> None:
+    """Refuse unless the user may read the run's (or logged model's) experiment."""
+    if user is not SYSTEM_READER:
+        require_run_permission(user, run, Level.READ, action=action)
+
+
+def require_runs_readable(user: Any, runs: Sequence[Run], *, action: str) -> None:
+    """Refuse unless every one of these runs is readable (a page showing several refuses when
+    any is not); one query for all of their experiments."""
+    if user is SYSTEM_READER:
+        return
+    ids = list(dict.fromkeys(run.experiment_id for run in runs))
+    require_experiments_readable(user, [Experiment(pk=pk, name=str(pk)) for pk in ids], action=action)
 
 
 def readable_experiments_q(user: Any, *, path: str = "pk") -> Q:

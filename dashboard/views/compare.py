@@ -29,7 +29,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboard/compare.html", {"error": f"{field}: {errors[0]}"}, status=400)
     state = form.cleaned_data
     try:
-        comparison = compare_runs(run_ids=state["runs"])
+        comparison = compare_runs(run_ids=state["runs"], user=request.user)
     except InvalidInput as error:
         return render(request, "dashboard/compare.html", {"error": str(error)}, status=400)
     keys = [key for key in state["keys"] if key in comparison.metric_keys] or comparison.metric_keys[

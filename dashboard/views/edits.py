@@ -126,7 +126,7 @@ def _apply(request: HttpRequest, edit: Edit, target: object) -> None:
 @require_POST
 @viewer_required
 def run_edit(request: HttpRequest, run_id: str, action: str) -> HttpResponse:
-    run = selectors.get_run(run_id=run_id)
+    run = selectors.get_run(user=request.user, run_id=run_id)
     if action not in RUN_EDITS:
         raise Http404(f"no run action {action!r}")
     _apply(request, RUN_EDITS[action], run)
@@ -136,7 +136,7 @@ def run_edit(request: HttpRequest, run_id: str, action: str) -> HttpResponse:
 @require_POST
 @viewer_required
 def experiment_edit(request: HttpRequest, experiment_id: int, action: str) -> HttpResponse:
-    experiment = selectors.get_experiment(experiment_id=experiment_id)
+    experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     if action not in EXPERIMENT_EDITS:
         raise Http404(f"no experiment action {action!r}")
     _apply(request, EXPERIMENT_EDITS[action], experiment)

@@ -69,7 +69,7 @@ def _page(request: HttpRequest, obj: models.Model, grants: Any, context: dict[st
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def experiment_permissions(request: HttpRequest, experiment_id: int) -> HttpResponse:
-    experiment = tracker_selectors.get_experiment(experiment_id=experiment_id)
+    experiment = tracker_selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     if request.method == "POST":
         _change(
             request,
@@ -91,7 +91,7 @@ def experiment_permissions(request: HttpRequest, experiment_id: int) -> HttpResp
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def model_permissions(request: HttpRequest, name: str) -> HttpResponse:
-    model = registry_selectors.get_registered_model(name=name)
+    model = registry_selectors.get_registered_model(user=request.user, name=name)
     if request.method == "POST":
         _change(
             request,

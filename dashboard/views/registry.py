@@ -42,7 +42,7 @@ def registry(request: HttpRequest) -> HttpResponse:
 def _model_page(
     request: HttpRequest, name: str, policy_form: PolicyForm | None = None, status: int = 200
 ) -> HttpResponse:
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     policy = selectors.policy_for(model=model)
     key_metrics = [metric["key"] for metric in policy.key_metrics]
     is_admin = role_of(request.user) >= Role.ADMIN
@@ -79,7 +79,7 @@ def model_detail(request: HttpRequest, name: str) -> HttpResponse:
 @viewer_required
 def model_policy(request: HttpRequest, name: str) -> HttpResponse:
     """An admin changes the model's promotion policy (the service checks the role and audits it)."""
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     form = PolicyForm(request.POST)
     saved, status = submit(
         form, lambda data: services.set_promotion_policy(actor=request.user, model=model, **data)
@@ -99,7 +99,7 @@ def _version_page(
     force_form: ForceMoveForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     found = selectors.get_model_version(model=model, version=version)
     policy = selectors.policy_for(model=model)
     targets = promotion_targets(policy)
@@ -128,7 +128,7 @@ def version_detail(request: HttpRequest, name: str, version: int) -> HttpRespons
 @viewer_required
 def version_request(request: HttpRequest, name: str, version: int) -> HttpResponse:
     """A contributor asks reviewers to move a protected alias (or stage) to this version."""
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     found = selectors.get_model_version(model=model, version=version)
     form = PromotionRequestForm(request.POST, targets=promotion_targets(selectors.policy_for(model=model)))
     opened, status = submit(
@@ -150,7 +150,7 @@ def version_request(request: HttpRequest, name: str, version: int) -> HttpRespon
 @viewer_required
 def version_force(request: HttpRequest, name: str, version: int) -> HttpResponse:
     """Break-glass: an admin moves a protected label now, with a reason recorded for everyone."""
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     found = selectors.get_model_version(model=model, version=version)
     targets = promotion_targets(selectors.policy_for(model=model))
     form = ForceMoveForm(request.POST, targets=targets, prefix="force")
@@ -176,7 +176,7 @@ def version_force(request: HttpRequest, name: str, version: int) -> HttpResponse
 @viewer_required
 def version_lineage(request: HttpRequest, name: str, version: int) -> HttpResponse:
     """Why this model? The evidence behind a version and every decision about it, on one page."""
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     lineage = selectors.lineage_of(version=selectors.get_model_version(model=model, version=version))
     data = run_detail(run=lineage.run)
     context = {
@@ -199,7 +199,7 @@ def version_lineage(request: HttpRequest, name: str, version: int) -> HttpRespon
 @viewer_required
 def model_timeline(request: HttpRequest, name: str) -> HttpResponse:
     """Which version held each alias and stage, as a table and a chart, and at a chosen moment."""
-    model = selectors.get_registered_model(name=name)
+    model = selectors.get_registered_model(user=request.user, name=name)
     history = list(selectors.alias_timeline(model=model))
     form = HolderAtForm(request.GET or None, initial={"at": timezone.now().replace(microsecond=0)})
     holders = None

@@ -32,7 +32,7 @@ CSV_CHUNK = 1000  # runs read per keyset page while a CSV streams
 @require_GET
 @viewer_required
 def run_table(request: HttpRequest, experiment_id: int) -> HttpResponse:
-    experiment = selectors.get_experiment(experiment_id=experiment_id)
+    experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     require_experiment_permission(request.user, experiment, Level.READ, action="Reading an experiment")
     return _render_table(request, [experiment])
 
@@ -408,7 +408,7 @@ def _safe_filename(name: str) -> str:
 @require_POST
 @viewer_required
 def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
-    experiment = selectors.get_experiment(experiment_id=experiment_id)
+    experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     form = SavedViewForm(request.POST)
     query = request.POST.get("query", "")
     if form.is_valid():

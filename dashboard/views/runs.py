@@ -27,7 +27,7 @@ from .edits import NOTE_TAG, failure_reason
 @require_GET
 @viewer_required
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
-    run = selectors.get_run(run_id=run_id)
+    run = selectors.get_run(user=request.user, run_id=run_id)
     data = selectors.run_detail(run=run)
     context = {
         "run": run,
@@ -50,7 +50,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
 @viewer_required
 def artifact_download(request: HttpRequest, run_id: str, path: str) -> FileResponse:
     """The file as a download; `?inline=1` shows an image in the page (never SVG or HTML)."""
-    run = selectors.get_run(run_id=run_id)
+    run = selectors.get_run(user=request.user, run_id=run_id)
     artifact = selectors.get_artifact(run=run, path=path)
     filename = posixpath.basename(artifact.path)
     content_type = image_type(artifact.path)
@@ -76,7 +76,7 @@ def chart_data(request: HttpRequest) -> JsonResponse:
         return _form_error(form)
     query = form.cleaned_data
     try:
-        runs = compared_runs(run_ids=query["runs"], minimum=1)
+        runs = compared_runs(run_ids=query["runs"], user=request.user, minimum=1)
         series = selectors.chart_series(
             runs=[data.run for data in runs],
             keys=query["keys"],

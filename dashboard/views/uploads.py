@@ -56,7 +56,9 @@ def _status(upload: BulkUpload) -> dict:
 def upload_list(request: HttpRequest) -> HttpResponse:
     """Past uploads, of one experiment when `?experiment=` names it."""
     experiment_id = request.GET.get("experiment", "")
-    experiment = selectors.get_experiment(experiment_id=experiment_id) if experiment_id else None
+    experiment = (
+        selectors.get_experiment(user=request.user, experiment_id=experiment_id) if experiment_id else None
+    )
     uploads = list_uploads(experiment=experiment, limit=100)
     context = {
         "experiment": experiment,
@@ -77,9 +79,9 @@ def upload_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            run = selectors.get_run(run_id=data["run_id"]) if data["run_id"] else None
+            run = selectors.get_run(user=request.user, run_id=data["run_id"]) if data["run_id"] else None
             if data["experiment_id"] is not None and run is None:
-                experiment = selectors.get_experiment(experiment_id=data["experiment_id"])
+                experiment = selectors.get_experiment(user=request.user, experiment_id=data["experiment_id"])
             receipt = create_upload(
                 actor=request.user,
                 content=data["file"],
@@ -96,7 +98,9 @@ def upload_new(request: HttpRequest) -> HttpResponse:
     experiment_id = form["experiment_id"].value()
     context = {
         "form": form,
-        "experiment": selectors.get_experiment(experiment_id=experiment_id) if experiment_id else None,
+        "experiment": selectors.get_experiment(user=request.user, experiment_id=experiment_id)
+        if experiment_id
+        else None,
     }
     return render(request, "dashboard/uploads_new.html", context, status=400 if form.errors else 200)
 

@@ -25,7 +25,7 @@ class ModelPermissionListApi(ApiView):
 
     @extend_schema(responses=GrantListSerializer)
     def get(self, request, name):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         grants = permissions.list_model_permissions(user=request.user, model=model)
         return Response(GrantListSerializer({"permissions": grants}).data)
 
@@ -35,7 +35,7 @@ class ModelPermissionGetApi(ApiView):
 
     @extend_schema(responses=GrantSerializer)
     def get(self, request, name, username):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         grant = permissions.get_model_permission(
             user=request.user, model=model, grantee=get_grantee(username=username)
         )
@@ -48,7 +48,7 @@ class ModelPermissionSetApi(ApiView):
     @extend_schema(request=GrantInputSerializer, responses=GrantSerializer)
     def put(self, request, name, username):
         level = grant_level(request)
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         grant = permissions.set_model_permission(
             actor=request.user, model=model, grantee=get_grantee(username=username), level=level
         )
@@ -60,7 +60,7 @@ class ModelPermissionDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, name, username):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         permissions.delete_model_permission(
             actor=request.user, model=model, grantee=get_grantee(username=username)
         )

@@ -67,7 +67,9 @@ class PromotionRequestListApi(ApiView):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        model = selectors.get_registered_model(name=data["model"]) if "model" in data else None
+        model = (
+            selectors.get_registered_model(user=request.user, name=data["model"]) if "model" in data else None
+        )
         version = (
             selectors.get_model_version(model=model, version=data["version"]) if "version" in data else None
         )
@@ -95,7 +97,7 @@ class PromotionRequestCreateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = selectors.get_registered_model(name=data["model"])
+        model = selectors.get_registered_model(user=request.user, name=data["model"])
         opened = services.request_promotion(
             actor=request.user,
             version=selectors.get_model_version(model=model, version=data["version"]),
@@ -156,7 +158,7 @@ class PolicyGetApi(ApiView):
 
     @extend_schema(responses=PolicySerializer)
     def get(self, request, name):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         return Response(PolicySerializer(selectors.policy_for(model=model)).data)
 
 
@@ -177,7 +179,9 @@ class PolicySetApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         policy = services.set_promotion_policy(
-            actor=request.user, model=selectors.get_registered_model(name=name), **body.validated_data
+            actor=request.user,
+            model=selectors.get_registered_model(user=request.user, name=name),
+            **body.validated_data,
         )
         return Response(PolicySerializer(policy).data)
 
@@ -195,7 +199,7 @@ class ForcedMoveApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         forced = services.force_move(
             actor=request.user,
             model=model,
@@ -222,7 +226,7 @@ class LineageApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, name, version):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         lineage = selectors.lineage_of(version=selectors.get_model_version(model=model, version=version))
         return Response(self.OutputSerializer(lineage).data)
 
@@ -242,5 +246,7 @@ class HoldersAtApi(ApiView):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         at = query.validated_data["at"]
-        holders = selectors.alias_holders_at(model=selectors.get_registered_model(name=name), at=at)
+        holders = selectors.alias_holders_at(
+            model=selectors.get_registered_model(user=request.user, name=name), at=at
+        )
         return Response(self.OutputSerializer({"at": at, "holders": holders}).data)

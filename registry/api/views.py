@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,14 +17,16 @@ from tracker.api.serializers import KeyValueSerializer, tag_inputs
 from tracker.selectors import get_run_ref
 
 
-def _model(name: str):
-    model = selectors.get_registered_model(name=name)
+def _model(user: Any, name: str):
+    model = selectors.get_registered_model(user=user, name=name)
     prefetch_related_objects([model], "aliases__version", "tags")
     return model
 
 
-def _version(name: str, version: str):
-    found = selectors.get_model_version(model=selectors.get_registered_model(name=name), version=version)
+def _version(user: Any, name: str, version: str):
+    found = selectors.get_model_version(
+        model=selectors.get_registered_model(user=user, name=name), version=version
+    )
     prefetch_related_objects([found], "created_by", "aliases", "tags")
     return found
 
@@ -70,7 +74,7 @@ class ModelGetApi(ApiView):
 
     @extend_schema(responses=RegisteredModelSerializer)
     def get(self, request, name):
-        return Response(RegisteredModelSerializer(_model(name)).data)
+        return Response(RegisteredModelSerializer(_model(request.user, name)).data)
 
 
 class ModelUpdateApi(ApiView):
@@ -90,7 +94,7 @@ class ModelUpdateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = _model(name)
+        model = _model(request.user, name)
         model = services.update_registered_model(
             actor=request.user,
             model=model,
@@ -106,7 +110,9 @@ class ModelDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, name):
-        services.delete_registered_model(actor=request.user, model=selectors.get_registered_model(name=name))
+        services.delete_registered_model(
+            actor=request.user, model=selectors.get_registered_model(user=request.user, name=name)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -119,7 +125,7 @@ class ModelRestoreApi(ApiView):
         model = services.restore_registered_model(
             actor=request.user, model=selectors.get_deleted_registered_model(name=name)
         )
-        return Response(RegisteredModelSerializer(_model(model.name)).data)
+        return Response(RegisteredModelSerializer(_model(request.user, model.name)).data)
 
 
 class ModelVersionListApi(ApiView):
@@ -130,7 +136,7 @@ class ModelVersionListApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, name):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         return Response(self.OutputSerializer({"versions": selectors.list_model_versions(model=model)}).data)
 
 
@@ -150,7 +156,7 @@ class ModelVersionCreateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         version = services.create_model_version(
             actor=request.user,
             model=model,
@@ -174,7 +180,7 @@ class ModelVersionGetApi(ApiView):
 
     @extend_schema(responses=ModelVersionSerializer)
     def get(self, request, name, version):
-        return Response(ModelVersionSerializer(_version(name, version)).data)
+        return Response(ModelVersionSerializer(_version(request.user, name, version)).data)
 
 
 class ModelVersionUpdateApi(ApiView):
@@ -189,7 +195,7 @@ class ModelVersionUpdateApi(ApiView):
         body.is_valid(raise_exception=True)
         found = services.update_model_version(
             actor=request.user,
-            version=_version(name, version),
+            version=_version(request.user, name, version),
             description=body.validated_data["description"],
         )
         return Response(ModelVersionSerializer(found).data)
@@ -201,7 +207,7 @@ class ModelVersionDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, name, version):
-        services.delete_model_version(actor=request.user, version=_version(name, version))
+        services.delete_model_version(actor=request.user, version=_version(request.user, name, version))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -210,10 +216,10 @@ class ModelVersionRestoreApi(ApiView):
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     def post(self, request, name, version):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         found = selectors.get_deleted_model_version(model=model, version=version)
         services.restore_model_version(actor=request.user, version=found)
-        return Response(ModelVersionSerializer(_version(name, found.version)).data)
+        return Response(ModelVersionSerializer(_version(request.user, name, found.version)).data)
 
 
 class ModelVersionStageApi(ApiView):
@@ -231,7 +237,7 @@ class ModelVersionStageApi(ApiView):
         body.is_valid(raise_exception=True)
         found = services.transition_stage(
             actor=request.user,
-            version=_version(name, version),
+            version=_version(request.user, name, version),
             stage=body.validated_data["stage"],
             archive_existing_versions=body.validated_data["archive_existing_versions"],
         )
@@ -251,7 +257,7 @@ class ModelAliasListApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, name):
-        return Response(self.OutputSerializer({"aliases": _model(name).aliases.all()}).data)
+        return Response(self.OutputSerializer({"aliases": _model(request.user, name).aliases.all()}).data)
 
 
 class ModelAliasGetApi(ApiView):
@@ -259,7 +265,7 @@ class ModelAliasGetApi(ApiView):
 
     @extend_schema(responses=ModelVersionSerializer)
     def get(self, request, name, alias):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         version = selectors.get_version_by_alias(model=model, alias=alias)
         prefetch_related_objects([version], "created_by", "aliases", "tags")
         return Response(ModelVersionSerializer(version).data)
@@ -275,10 +281,10 @@ class ModelAliasSetApi(ApiView):
     def put(self, request, name, alias):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         version = selectors.get_model_version(model=model, version=body.validated_data["version"])
         services.set_alias(actor=request.user, model=model, alias=alias, version=version)
-        return Response(ModelVersionSerializer(_version(name, version.version)).data)
+        return Response(ModelVersionSerializer(_version(request.user, name, version.version)).data)
 
 
 class ModelAliasDeleteApi(ApiView):
@@ -287,7 +293,9 @@ class ModelAliasDeleteApi(ApiView):
     @extend_schema(responses={204: None})
     def delete(self, request, name, alias):
         services.delete_alias(
-            actor=request.user, model=selectors.get_registered_model(name=name), alias=alias
+            actor=request.user,
+            model=selectors.get_registered_model(user=request.user, name=name),
+            alias=alias,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -309,5 +317,5 @@ class AliasHistoryApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, name):
-        model = selectors.get_registered_model(name=name)
+        model = selectors.get_registered_model(user=request.user, name=name)
         return Response(self.OutputSerializer({"history": selectors.alias_history(model=model)}).data)

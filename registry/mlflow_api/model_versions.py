@@ -16,7 +16,7 @@ from .registered_models import registered_model
 
 
 def _version(call: Call) -> ModelVersion:
-    model = registered_model(call.string("name", required=True))
+    model = registered_model(call.user, call.string("name", required=True))
     number = call.integer("version", required=True)
     with in_mlflow_words(
         NotFound, "version", f"Model Version (name={model.name}, version={number}) not found"
@@ -24,8 +24,8 @@ def _version(call: Call) -> ModelVersion:
         return selectors.get_model_version(model=model, version=number)
 
 
-def _shown(version: ModelVersion) -> dict[str, Any]:
-    record = selectors.model_version_record(name=version.model.name, version=version.version)
+def _shown(user: Any, version: ModelVersion) -> dict[str, Any]:
+    record = selectors.model_version_record(name=version.model.name, version=version.version, user=user)
     return {"model_version": wire.model_version(record)}
 
 
@@ -33,7 +33,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
     name, source, tags = call.string("name", required=True), call.string("source"), tag_inputs(call)
     run_id, model_id = call.string("run_id"), call.string("model_id")
     run_link, description = call.string("run_link"), call.string("description")
-    model = registered_model(name)
+    model = registered_model(call.user, name)
     origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source)
     version = services.create_model_version(
         actor=call.user,
@@ -50,7 +50,9 @@ def create_model_version(call: Call) -> dict[str, Any]:
 
 def get_model_version(call: Call) -> dict[str, Any]:
     record = selectors.model_version_record(
-        name=call.string("name", required=True), version=call.integer("version", required=True)
+        user=call.user,
+        name=call.string("name", required=True),
+        version=call.integer("version", required=True),
     )
     return {"model_version": wire.model_version(record)}
 
@@ -75,7 +77,7 @@ def update_model_version(call: Call) -> dict[str, Any]:
     # As in MLflow, the description sent replaces the old one; none sent clears it.
     description = call.string("description")
     version = services.update_model_version(actor=call.user, version=_version(call), description=description)
-    return _shown(version)
+    return _shown(call.user, version)
 
 
 def delete_model_version(call: Call) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def transition_stage(call: Call) -> dict[str, Any]:
     version = services.transition_stage(
         actor=call.user, version=_version(call), stage=stage, archive_existing_versions=archive
     )
-    return _shown(version)
+    return _shown(call.user, version)
 
 
 ENDPOINTS: list[Endpoint] = [

@@ -122,9 +122,9 @@ def _resource(call: Call) -> Experiment | RegisteredModel:
     kind = call.string("resource_type", required=True)
     resource_id = call.string("resource_id", required=True)
     if kind == "experiment":
-        return tracker_selectors.get_experiment(experiment_id=resource_id)
+        return tracker_selectors.get_experiment(user=call.user, experiment_id=resource_id)
     if kind == "registered_model":
-        return registered_model(resource_id)
+        return registered_model(call.user, resource_id)
     raise InvalidInput(
         f"resource_type {kind!r} is not supported here: use 'experiment' or 'registered_model'",
         field="resource_type",

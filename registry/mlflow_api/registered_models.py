@@ -18,18 +18,19 @@ def not_found_in_mlflow_words(name: str) -> AbstractContextManager[None]:
     return in_mlflow_words(NotFound, "name", f"Registered Model with name={name} not found")
 
 
-def registered_model(name: str) -> Any:
+def registered_model(user: Any, name: str) -> Any:
     with not_found_in_mlflow_words(name):
-        return selectors.get_registered_model(name=name)
+        return selectors.get_registered_model(user=user, name=name)
 
 
 def _model(call: Call) -> Any:
-    return registered_model(call.string("name", required=True))
+    return registered_model(call.user, call.string("name", required=True))
 
 
-def _shown(name: str) -> dict[str, Any]:
+def _shown(user: Any, name: str) -> dict[str, Any]:
     with not_found_in_mlflow_words(name):
-        return {"registered_model": wire.registered_model(selectors.registered_model_record(name=name))}
+        record = selectors.registered_model_record(name=name, user=user)
+    return {"registered_model": wire.registered_model(record)}
 
 
 def create_registered_model(call: Call) -> dict[str, Any]:
@@ -38,11 +39,11 @@ def create_registered_model(call: Call) -> dict[str, Any]:
         model = services.create_registered_model(
             actor=call.user, name=name, description=call.string("description"), tags=tag_inputs(call)
         )
-    return _shown(model.name)
+    return _shown(call.user, model.name)
 
 
 def get_registered_model(call: Call) -> dict[str, Any]:
-    return _shown(call.string("name", required=True))
+    return _shown(call.user, call.string("name", required=True))
 
 
 def search_registered_models(call: Call) -> dict[str, Any]:
@@ -65,13 +66,13 @@ def update_registered_model(call: Call) -> dict[str, Any]:
     # As in MLflow, the description sent replaces the old one; none sent clears it.
     description = call.string("description")
     model = services.update_registered_model(actor=call.user, model=_model(call), description=description)
-    return _shown(model.name)
+    return _shown(call.user, model.name)
 
 
 def rename_registered_model(call: Call) -> dict[str, Any]:
     new_name = call.string("new_name", required=True)
     model = services.rename_registered_model(actor=call.user, model=_model(call), name=new_name)
-    return _shown(model.name)
+    return _shown(call.user, model.name)
 
 
 def delete_registered_model(call: Call) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def delete_alias(call: Call) -> dict[str, Any]:
 
 def get_version_by_alias(call: Call) -> dict[str, Any]:
     record = selectors.version_record_by_alias(
-        name=call.string("name", required=True), alias=call.string("alias", required=True)
+        user=call.user, name=call.string("name", required=True), alias=call.string("alias", required=True)
     )
     return {"model_version": wire.model_version(record)}
 

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from accounts.permissions import require_readable
 from config.exceptions import InvalidInput, NotFound
 from registry import search
 from registry.models import (
@@ -44,11 +45,15 @@ def list_registered_models(*, user: Any) -> QuerySet[RegisteredModel]:
     )
 
 
-def get_registered_model(*, name: str) -> RegisteredModel:
+def get_registered_model(*, name: str, user: Any) -> RegisteredModel:
+    """A registered model `user` may read (SYSTEM_READER for commands); its versions, aliases and
+    lineage are reached through it, so they are checked here too."""
     try:
-        return RegisteredModel.objects.get(name=name)
+        model = RegisteredModel.objects.get(name=name)
     except RegisteredModel.DoesNotExist:
         raise NotFound(f"registered model {name!r} does not exist", field="name") from None
+    require_readable(user, model, action="Reading a registered model")
+    return model
 
 
 def get_deleted_registered_model(*, name: str) -> RegisteredModel:
@@ -343,29 +348,29 @@ def registered_model_records(models: QuerySet[RegisteredModel]) -> list[Register
     ]
 
 
-def registered_model_record(*, name: str) -> RegisteredModelRecord:
-    """One model as the MLflow API shows it; the client reads it before every change it makes."""
-    records = registered_model_records(RegisteredModel.objects.filter(name=name))
-    if not records:
-        raise NotFound(f"registered model {name!r} does not exist", field="name")
-    return records[0]
+def registered_model_record(*, name: str, user: Any) -> RegisteredModelRecord:
+    """One model as the MLflow API shows it, to a user who may read it; the client reads it
+    before every change it makes."""
+    model = get_registered_model(name=name, user=user)
+    return registered_model_records(RegisteredModel.objects.filter(pk=model.pk))[0]
 
 
-def model_version_record(*, name: str, version: int) -> VersionRecord:
-    """One version as the MLflow API shows it; a miss says whether the model or the version is
-    missing."""
-    records = version_records(ModelVersion.objects.filter(model__name=name, version=version))
+def model_version_record(*, name: str, version: int, user: Any) -> VersionRecord:
+    """One version as the MLflow API shows it, to a user who may read its model; a miss says
+    whether the model or the version is missing."""
+    model = get_registered_model(name=name, user=user)
+    records = version_records(ModelVersion.objects.filter(model=model, version=version))
     if not records:
-        model = get_registered_model(name=name)  # says which of the two is missing
         raise NotFound(f"registered model {model.name!r} has no version {version}", field="version")
     return records[0]
 
 
-def version_record_by_alias(*, name: str, alias: str) -> VersionRecord:
-    """The version an alias points at, as the MLflow API shows it (`models:/name@alias`)."""
-    records = version_records(ModelVersion.objects.filter(model__name=name, aliases__alias=alias))
+def version_record_by_alias(*, name: str, alias: str, user: Any) -> VersionRecord:
+    """The version an alias points at, as the MLflow API shows it (`models:/name@alias`), for a
+    user who may read the model."""
+    model = get_registered_model(name=name, user=user)
+    records = version_records(ModelVersion.objects.filter(model=model, aliases__alias=alias))
     if not records:
-        model = get_registered_model(name=name)
         raise NotFound(f"registered model {model.name!r} has no alias {alias!r}", field="alias")
     return records[0]
 

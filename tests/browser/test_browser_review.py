@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from accounts.permissions import SYSTEM_READER
 from accounts.roles import Role
 from accounts.services import assign_role
 from audit.models import AuditVerification
@@ -160,7 +161,12 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     page.keyboard.press("Enter")
     page.wait_for_selector(".badge.request-approved")
     shot(page, "5-request-approved")
-    assert get_version_by_alias(model=get_registered_model(name=model.name), alias="production") == v2
+    assert (
+        get_version_by_alias(
+            model=get_registered_model(user=SYSTEM_READER, name=model.name), alias="production"
+        )
+        == v2
+    )
 
     # The model page shows the move; "why this model?" tells the whole chain, checked.
     run_verification(verification=AuditVerification.objects.create(mode="full", requested_by=admin))

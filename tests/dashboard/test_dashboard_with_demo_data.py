@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo(db):
     call_command("seed_demo", "--quick", stdout=StringIO())
-    return selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
+    return selectors.get_experiment_by_name(user=SYSTEM_READER, name=EXPERIMENT_NAME)
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,9 @@ def demo(db):
 def test_pages_render_demo_data_within_a_query_budget(
     viewer_client, demo, page, max_queries, django_assert_max_num_queries
 ):
-    best = get_version_by_alias(model=get_registered_model(name="spiral-classifier"), alias="staging").run
+    best = get_version_by_alias(
+        model=get_registered_model(user=SYSTEM_READER, name="spiral-classifier"), alias="staging"
+    ).run
     args = {"run-table": [demo.pk], "run-detail": [best.uuid]}.get(page, [])
     url = reverse(f"dashboard:{page}", args=args)
     with django_assert_max_num_queries(max_queries):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.http import HttpResponse
 
 from accounts.permissions import Level
 from accounts.roles import Role
@@ -81,6 +82,14 @@ def world(db, settings) -> World:
     return World(users, experiment, run, logged_model, model, version, tokens)
 
 
+def materialised(response: Any) -> Any:
+    """A download's body read into a plain response, since the verdict reads `content`."""
+    if not response.streaming:
+        return response
+    body = b"".join(response.streaming_content)
+    return HttpResponse(body, status=response.status_code, content_type=response["Content-Type"])
+
+
 def refused(response: Any) -> bool:
     """A 403 naming PERMISSION_DENIED (JSON APIs), Django's 403 page, or a form page shown again
     with the service's refusal (the upload page keeps the chosen file's form on screen)."""
@@ -93,12 +102,15 @@ def refused(response: Any) -> bool:
     return True
 
 
-def assert_obeys(persona: str, needed: Level | None, send: Any) -> None:
+def assert_obeys(persona: str, needed: Level | None, send: Any, *, looked_up: bool = False) -> None:
     """`send(persona)` is refused exactly when the persona holds less than `needed`; with no level
-    needed (a role, the policy or the requester decides), the persona fares as the owner does."""
+    needed (a role, the policy or the requester decides), the persona fares as the owner does,
+    except that one who may not read the object it names (`looked_up`) is refused first."""
     response = send(persona)
     shown = (response.status_code, response.content[:300])
-    if needed is None:
+    if needed is None and looked_up and HOLDS[persona] < Level.READ:
+        assert refused(response), shown
+    elif needed is None:
         owner = send("owner") if persona != "owner" else response
         assert refused(response) == refused(owner), shown
     elif HOLDS[persona] >= needed:

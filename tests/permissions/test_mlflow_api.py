@@ -6,6 +6,7 @@ ajax ones, MLflow 3's grants): one without a case here fails `test_every_write_e
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,10 +16,11 @@ from django.test import Client
 
 from accounts.permissions import Level
 from registry.mlflow_api.urls import REGISTRY_ENDPOINTS, V3_PERMISSION_ENDPOINTS
+from tracker import services
 from tracker.mlflow_api.ajax import AJAX_ENDPOINTS
 from tracker.mlflow_api.urls import ARTIFACT_ENDPOINTS, TRACKING_ENDPOINTS
 
-from .conftest import PERSONAS, World, assert_obeys
+from .conftest import PERSONAS, World, assert_obeys, materialised
 
 PREFIXES = {
     "tracking": "/api/2.0/mlflow/",
@@ -62,6 +64,7 @@ N = lambda w: w.model.name  # noqa: E731
 # (area, method, route) → (path, message, level needed; None: no object's permission decides)
 Case = tuple[Callable[[World], str], Callable[[World], Any], Level | None]
 ROUTE = lambda route: lambda w: route  # noqa: E731
+EMPTY = lambda w: {}  # noqa: E731
 CASES: dict[tuple[str, str, str], Case] = {
     ("tracking", "POST", "experiments/create"): (ROUTE("experiments/create"), lambda w: {"name": "n"}, None),
     ("tracking", "POST", "experiments/update"): (
@@ -393,3 +396,161 @@ def test_the_classic_permission_calls_answer_as_mlflow_does(world):
         {"experiment_id": experiment_id, "user_id": world.user("reader").pk, "permission": "READ"}
     ]
     assert call("GET", "users/get", {"username": "owner-user"}, persona="reader").status_code == 403
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def mlflow_read_endpoints() -> set[tuple[str, str, str]]:
+    return {
+        (area, endpoint.method, endpoint.route)
+        for area, table in TABLES.items()
+        for endpoint in table
+        if endpoint.method == "GET" or (area, endpoint.method, endpoint.route) in READS
+    }
+
+
+def _model_file(world: World) -> None:
+    services.store_artifact(
+        actor=world.user("owner"), owner=world.logged_model, path="MLmodel", content=io.BytesIO(b"m")
+    )
+
+
+# (area, method, route) → (path, query or body, what the world needs first): every read that
+# opens one object (or names several runs or experiments), which needs READ on each.
+ReadCase = tuple[Callable[[World], str], Callable[[World], dict], Callable[[World], None] | None]
+RUN_FILES = lambda w: f"{E(w)}/{R(w)}/artifacts"  # noqa: E731
+READ_CASES: dict[tuple[str, str, str], ReadCase] = {
+    ("tracking", "GET", "experiments/get"): (
+        ROUTE("experiments/get"),
+        lambda w: {"experiment_id": E(w)},
+        None,
+    ),
+    ("tracking", "GET", "experiments/get-by-name"): (
+        ROUTE("experiments/get-by-name"),
+        lambda w: {"experiment_name": w.experiment.name},
+        None,
+    ),
+    ("tracking", "GET", "experiments/permissions/get"): (
+        ROUTE("experiments/permissions/get"),
+        lambda w: {"experiment_id": E(w), "username": "reader-user"},
+        None,
+    ),
+    ("tracking", "GET", "runs/get"): (ROUTE("runs/get"), lambda w: {"run_id": R(w)}, None),
+    ("tracking", "GET", "metrics/get-history"): (
+        ROUTE("metrics/get-history"),
+        lambda w: {"run_id": R(w), "metric_key": "acc"},
+        None,
+    ),
+    ("tracking", "GET", "metrics/get-history-bulk-interval"): (
+        ROUTE("metrics/get-history-bulk-interval"),
+        lambda w: {"run_ids": R(w), "metric_key": "acc"},
+        None,
+    ),
+    ("tracking", "GET", "logged-models/<str:model_id>"): (lambda w: f"logged-models/{M(w)}", EMPTY, None),
+    ("tracking", "GET", "logged-models/<str:model_id>/artifacts/directories"): (
+        lambda w: f"logged-models/{M(w)}/artifacts/directories",
+        EMPTY,
+        None,
+    ),
+    ("tracking", "GET", "artifacts/list"): (ROUTE("artifacts/list"), lambda w: {"run_id": R(w)}, None),
+    ("tracking", "GET", "registered-models/get"): (
+        ROUTE("registered-models/get"),
+        lambda w: {"name": N(w)},
+        None,
+    ),
+    ("tracking", "GET", "registered-models/alias"): (
+        ROUTE("registered-models/alias"),
+        lambda w: {"name": N(w), "alias": "candidate"},
+        None,
+    ),
+    ("tracking", "GET", "registered-models/get-latest-versions"): (
+        ROUTE("registered-models/get-latest-versions"),
+        lambda w: {"name": N(w)},
+        None,
+    ),
+    ("tracking", "POST", "registered-models/get-latest-versions"): (
+        ROUTE("registered-models/get-latest-versions"),
+        lambda w: {"name": N(w)},
+        None,
+    ),
+    ("tracking", "GET", "registered-models/permissions/get"): (
+        ROUTE("registered-models/permissions/get"),
+        lambda w: {"name": N(w), "username": "reader-user"},
+        None,
+    ),
+    ("tracking", "GET", "model-versions/get"): (
+        ROUTE("model-versions/get"),
+        lambda w: {"name": N(w), "version": "1"},
+        None,
+    ),
+    ("tracking", "GET", "model-versions/get-download-uri"): (
+        ROUTE("model-versions/get-download-uri"),
+        lambda w: {"name": N(w), "version": "1"},
+        None,
+    ),
+    ("artifacts", "GET", "artifacts"): (ROUTE("artifacts"), lambda w: {"path": RUN_FILES(w)}, None),
+    ("artifacts", "GET", "artifacts/<path:artifact_path>"): (
+        lambda w: f"artifacts/{RUN_FILES(w)}/notes/readme.txt",
+        EMPTY,
+        None,
+    ),
+    ("ajax", "GET", "metrics/get-history-bulk"): (
+        ROUTE("metrics/get-history-bulk"),
+        lambda w: {"run_id": R(w), "metric_key": "acc"},
+        None,
+    ),
+    ("ajax", "POST", "experiments/search-datasets"): (
+        ROUTE("experiments/search-datasets"),
+        lambda w: {"experiment_ids": [E(w)]},
+        None,
+    ),
+    ("ajax", "GET", "logged-models/<str:model_id>/artifacts/files"): (
+        lambda w: f"logged-models/{M(w)}/artifacts/files",
+        lambda w: {"artifact_file_path": "MLmodel"},
+        _model_file,
+    ),
+}
+# Searches filter what they show (test_lists.py); the user and multipart calls name no object.
+NOT_ONE_OBJECT = {
+    ("tracking", "GET", "experiments/search"),
+    ("tracking", "POST", "experiments/search"),
+    ("tracking", "POST", "runs/search"),
+    ("tracking", "POST", "logged-models/search"),
+    ("tracking", "GET", "registered-models/search"),
+    ("tracking", "GET", "model-versions/search"),
+    ("tracking", "GET", "users/get"),
+    ("v3", "GET", "users/permissions/get"),
+    ("artifacts", "POST", "mpu/create/<path:artifact_path>"),
+    ("artifacts", "POST", "mpu/complete/<path:artifact_path>"),
+    ("artifacts", "POST", "mpu/abort/<path:artifact_path>"),
+}
+
+
+def test_every_read_endpoint_is_classified():
+    assert mlflow_read_endpoints() == set(READ_CASES) | NOT_ONE_OBJECT
+    assert not set(READ_CASES) & NOT_ONE_OBJECT
+
+
+def _read(world: World, persona: str, key: tuple[str, str, str]) -> Any:
+    area, method, _ = key
+    path, message, _ = READ_CASES[key]
+    url = PREFIXES[area] + path(world)
+    headers = {"Authorization": f"Bearer {world.tokens[persona]}"}
+    client = Client()
+    if method == "GET":
+        response = client.get(url, message(world), headers=headers)
+    else:
+        response = client.post(
+            url, json.dumps(message(world)), content_type="application/json", headers=headers
+        )
+    return materialised(response)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("key", sorted(READ_CASES), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_read_endpoint_needs_read(world, persona, key):
+    prepare = READ_CASES[key][2]
+    if prepare is not None:
+        prepare(world)
+    assert_obeys(persona, Level.READ, lambda who: _read(world, who, key))

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.permissions import Level
 
-from .conftest import PERSONAS, World, assert_obeys
+from .conftest import PERSONAS, World, assert_obeys, materialised
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
@@ -148,6 +148,10 @@ CASES: dict[tuple[str, str], Case] = {
 }
 
 
+# Decided by a role, but on a version looked up first, which a stranger may not read.
+LOOKED_UP = {("registry-api:version-restore", "post")}
+
+
 def test_every_write_endpoint_has_a_case():
     assert native_write_endpoints() == set(CASES)
 
@@ -167,4 +171,91 @@ def _send(world: World, persona: str, name: str, method: str) -> Any:
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize(("name", "method"), sorted(CASES))
 def test_write_endpoint_obeys_the_permission(world, persona, name, method):
-    assert_obeys(persona, CASES[(name, method)][2], lambda who: _send(world, who, name, method))
+    assert_obeys(
+        persona,
+        CASES[(name, method)][2],
+        lambda who: _send(world, who, name, method),
+        looked_up=(name, method) in LOOKED_UP,
+    )
+
+
+# Reads ----------------------------------------------------------------------------------------
+
+
+def native_read_endpoints() -> set[str]:
+    """URL names of every native-API operation that answers GET."""
+    api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/")
+    return {
+        name
+        for name, callback in _walk(api.url_patterns)
+        if getattr(callback, "cls", None) is not None
+        and any("get" in vars(cls) for cls in callback.cls.__mro__)
+    }
+
+
+# URL name → (path kwargs, query): the GETs that open one object (or several named runs), which
+# need READ on it. Lists filter instead (tests/permissions/test_rules.py); the rest name no
+# experiment or model (the user, uploads and promotion requests of their own, the audit trail).
+READS: dict[str, tuple[Callable[[World], dict], Callable[[World], dict]]] = {
+    "tracker-api:experiment": (EXP, EMPTY),
+    "tracker-api:experiment-runs": (EXP, EMPTY),
+    "tracker-api:experiment-permissions": (EXP, EMPTY),
+    "tracker-api:experiment-permission": (lambda w: {**EXP(w), "username": "reader-user"}, EMPTY),
+    "tracker-api:run": (RUN, EMPTY),
+    "tracker-api:run-datasets": (RUN, EMPTY),
+    "tracker-api:run-metrics": (RUN, EMPTY),
+    "tracker-api:metric-history": (lambda w: {**RUN(w), "key": "acc"}, EMPTY),
+    "tracker-api:metric-series": (lambda w: {**RUN(w), "key": "acc"}, EMPTY),
+    "tracker-api:chart-series": (NOBODY, lambda w: {"run_ids": w.run.uuid, "keys": "acc"}),
+    "tracker-api:artifacts": (RUN, EMPTY),
+    "tracker-api:artifact": (lambda w: {**RUN(w), "path": "notes/readme.txt"}, EMPTY),
+    "registry-api:model": (MODEL, EMPTY),
+    "registry-api:model-permissions": (MODEL, EMPTY),
+    "registry-api:model-permission": (lambda w: {**MODEL(w), "username": "reader-user"}, EMPTY),
+    "registry-api:versions": (MODEL, EMPTY),
+    "registry-api:version": (VERSION, EMPTY),
+    "registry-api:aliases": (MODEL, EMPTY),
+    "registry-api:alias": (lambda w: {**MODEL(w), "alias": "candidate"}, EMPTY),
+    "registry-api:alias-history": (MODEL, EMPTY),
+    "registry-api:holders": (MODEL, lambda w: {"at": "2020-01-01T00:00:00Z"}),
+    "registry-api:policy": (MODEL, EMPTY),
+    "registry-api:version-lineage": (VERSION, EMPTY),
+}
+NOT_ONE_OBJECT = {
+    "api-me",
+    "api-schema",
+    "api-docs",
+    "tracker-api:experiments",
+    "tracker-api:runs",
+    "tracker-api:uploads",
+    "tracker-api:upload",
+    "registry-api:models",
+    "registry-api:promotion-requests",
+    "registry-api:promotion-request",
+    "audit-api:events",
+    "audit-api:events-export",
+    "audit-api:checkpoints",
+    "audit-api:checkpoints-download",
+    "audit-api:checkpoint",
+    "audit-api:public-key",
+    "audit-api:verify",
+}
+
+
+def test_every_read_endpoint_is_classified():
+    assert native_read_endpoints() == set(READS) | NOT_ONE_OBJECT
+    assert not set(READS) & NOT_ONE_OBJECT
+
+
+def _get(world: World, persona: str, name: str) -> Any:
+    kwargs, query = READS[name]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {world.tokens[persona]}")
+    response = client.get(reverse(name, kwargs=kwargs(world)), query(world))
+    return materialised(response)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(READS))
+def test_read_endpoint_needs_read(world, persona, name):
+    assert_obeys(persona, Level.READ, lambda who: _get(world, who, name))

@@ -92,7 +92,7 @@ def test_a_deleted_model_hides_its_versions_frees_its_name_and_an_admin_restores
 
     rename_registered_model(actor=contributor, model=replacement, name="digits-b")
     restore_registered_model(actor=admin, model=protected_model)
-    assert get_registered_model(name="digits") == protected_model
+    assert get_registered_model(user=SYSTEM_READER, name="digits") == protected_model
     # Only the versions deleted with the model come back; version 1 was deleted before it.
     assert [v.version for v in list_model_versions(model=protected_model)] == [3, 2]
     restore_model_version(actor=admin, version=ModelVersion.all_objects.get(pk=trained_versions[0].pk))

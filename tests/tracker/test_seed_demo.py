@@ -44,7 +44,7 @@ def seeded() -> str:
 
 
 def runs_by_name(experiment_name: str = EXPERIMENT_NAME) -> dict[str, Run]:
-    experiment = selectors.get_experiment_by_name(name=experiment_name)
+    experiment = selectors.get_experiment_by_name(user=SYSTEM_READER, name=experiment_name)
     return {run.name: run for run in Run.objects.filter(experiment=experiment)}
 
 
@@ -105,21 +105,21 @@ def test_the_diverging_run_is_failed_with_its_reason_and_no_model(seeded):
 
 
 def test_the_best_run_is_registered_as_version_2_with_the_staging_alias(seeded):
-    experiment = selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
+    experiment = selectors.get_experiment_by_name(user=SYSTEM_READER, name=EXPERIMENT_NAME)
     ranked = selectors.search_runs(
         user=SYSTEM_READER,
         experiment_ids=[experiment.pk],
         filter_string="datasets.version = '2.1' and attributes.status = 'FINISHED'",
         order_by=["metrics.val_f1 DESC"],
     )
-    model = get_registered_model(name="spiral-classifier")
+    model = get_registered_model(user=SYSTEM_READER, name="spiral-classifier")
 
     assert get_model_version(model=model, version=2).run == ranked.runs[0].run
     assert get_version_by_alias(model=model, alias="staging").version == 2
 
 
 def test_the_baseline_is_in_production_through_a_reviewed_request(seeded):
-    model = get_registered_model(name="spiral-classifier")
+    model = get_registered_model(user=SYSTEM_READER, name="spiral-classifier")
     production = get_version_by_alias(model=model, alias="production")
     approved = PromotionRequest.objects.get(status="approved")
 
@@ -130,7 +130,7 @@ def test_the_baseline_is_in_production_through_a_reviewed_request(seeded):
 
 
 def test_a_pending_request_waits_for_two_reviewers_who_then_move_production(seeded):
-    model = get_registered_model(name="spiral-classifier")
+    model = get_registered_model(user=SYSTEM_READER, name="spiral-classifier")
     policy = policy_for(model=model)
     pending = PromotionRequest.objects.get(status="pending")
     users = {u.username: u for u in get_user_model().objects.all()}
@@ -153,7 +153,7 @@ def test_a_pending_request_waits_for_two_reviewers_who_then_move_production(seed
 
 
 def test_the_readme_query_finds_some_runs_but_not_all(seeded):
-    experiment = selectors.get_experiment_by_name(name=EXPERIMENT_NAME)
+    experiment = selectors.get_experiment_by_name(user=SYSTEM_READER, name=EXPERIMENT_NAME)
     found = selectors.search_runs(
         user=SYSTEM_READER,
         experiment_ids=[experiment.pk],
@@ -192,7 +192,7 @@ def test_if_empty_on_a_populated_database_does_nothing(seeded):
 
 def test_seeding_again_keeps_the_accounts_and_adds_a_second_sweep_and_version(seeded):
     output = seed("--quick")
-    model = get_registered_model(name="spiral-classifier")
+    model = get_registered_model(user=SYSTEM_READER, name="spiral-classifier")
 
     assert "admin: account existed already, password unchanged" in output
     assert "Log in at" not in output

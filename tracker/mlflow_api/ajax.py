@@ -11,6 +11,7 @@ from django.http import FileResponse, HttpResponse
 from config.exceptions import InvalidInput, NotFound
 from config.http import declared_body_size
 from tracker import selectors, services
+from tracker.permissions import require_experiments_readable, require_runs_readable
 
 from .artifacts import file_response, safe_path
 from .protocol import Call, Endpoint, double_out, omit_empty, worded
@@ -51,6 +52,7 @@ def get_metric_history_bulk(call: Call) -> dict[str, Any]:
     if missing is not None:
         raise worded(NotFound(f"Run '{missing}' not found", field="run_id"))
     runs = [found[run_id] for run_id in run_ids]
+    require_runs_readable(call.user, runs, action="Reading metric histories")
     points = selectors.metric_histories(runs=runs, key=key, max_results=wanted)
     metrics = [
         {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
@@ -90,6 +92,7 @@ def search_datasets(call: Call) -> dict[str, Any]:
             "experiment_ids",
         )
     experiments = selectors.get_experiments(experiment_ids=experiment_ids)
+    require_experiments_readable(call.user, experiments, action="Searching datasets")
     summaries = selectors.dataset_summaries(experiments=experiments)
     return {
         "dataset_summaries": [
@@ -102,7 +105,7 @@ def search_datasets(call: Call) -> dict[str, Any]:
 
 
 def download_logged_model_artifact(call: Call, model_id: str) -> FileResponse:
-    model = selectors.get_logged_model(model_id=model_id)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id)
     path = safe_path(call.string("artifact_file_path", required=True))
     return file_response(selectors.get_owned_artifact(owner=model, path=path))
 

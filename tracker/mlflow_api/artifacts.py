@@ -18,6 +18,7 @@ from config.exceptions import InvalidInput
 from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.models import ArtifactOwner
+from tracker.permissions import require_run_readable
 from tracker.validation import validate_artifact_path
 
 from .logged_models import file_info
@@ -36,14 +37,14 @@ def safe_path(path: str) -> str:
         return validate_artifact_path(path)
 
 
-def _owner_and_path(path: str) -> tuple[ArtifactOwner, str]:
+def _owner_and_path(user: Any, path: str) -> tuple[ArtifactOwner, str]:
     """The run or logged model a mlflow-artifacts path points into, and the path inside it."""
     parts = safe_path(path).split("/")
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
-        owner = selectors.get_artifact_owner(experiment_id=parts[0], model_id=parts[2])
+        owner = selectors.get_artifact_owner(user=user, experiment_id=parts[0], model_id=parts[2])
         inside = parts[4:]
     elif len(parts) >= 3 and parts[2] == "artifacts":
-        owner = selectors.get_artifact_owner(experiment_id=parts[0], run_id=parts[1])
+        owner = selectors.get_artifact_owner(user=user, experiment_id=parts[0], run_id=parts[1])
         inside = parts[3:]
     else:
         raise InvalidInput(f"{path!r} is not inside an artifact folder ({_PATH_SHAPES})", field="path")
@@ -53,7 +54,7 @@ def _owner_and_path(path: str) -> tuple[ArtifactOwner, str]:
 def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
     """The raw request body is the file; the service streams it (a large model never sits in
     memory) and refuses one larger than MAX_ARTIFACT_BYTES before reading it."""
-    owner, path = _owner_and_path(artifact_path)
+    owner, path = _owner_and_path(call.user, artifact_path)
     services.store_artifact(
         actor=call.user,
         owner=owner,
@@ -65,7 +66,7 @@ def upload_artifact(call: Call, artifact_path: str) -> HttpResponse:
 
 
 def download_artifact(call: Call, artifact_path: str) -> FileResponse:
-    owner, path = _owner_and_path(artifact_path)
+    owner, path = _owner_and_path(call.user, artifact_path)
     return file_response(selectors.get_owned_artifact(owner=owner, path=path))
 
 
@@ -83,14 +84,14 @@ def file_response(artifact: Any) -> FileResponse:
 
 
 def delete_artifact(call: Call, artifact_path: str) -> dict[str, Any]:
-    owner, path = _owner_and_path(artifact_path)
+    owner, path = _owner_and_path(call.user, artifact_path)
     services.delete_artifact(actor=call.user, owner=owner, path=path)
     return {}
 
 
 def list_artifacts(call: Call) -> dict[str, Any]:
     """One folder level; paths are relative to the folder listed, as MLflow's artifact server sends them."""
-    owner, path = _owner_and_path(call.string("path", required=True))
+    owner, path = _owner_and_path(call.user, call.string("path", required=True))
     entries = selectors.artifact_directory(owner=owner, path=path)
     return omit_empty({"files": [file_info(entry, posixpath.basename(entry.path)) for entry in entries]})
 
@@ -98,6 +99,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 def list_run_artifacts(call: Call) -> dict[str, Any]:
     """One folder level of a run's files; paths are relative to the run's artifact root."""
     run = run_ref(call.run_id())
+    require_run_readable(call.user, run, action="Listing a run's artifacts")
     folder = call.string("path")
     if folder:
         folder = safe_path(folder)

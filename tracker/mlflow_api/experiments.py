@@ -19,13 +19,13 @@ DEFAULT_MAX_RESULTS = 1000
 def _experiment(call: Call) -> Experiment:
     experiment_id = call.string("experiment_id", required=True)
     with in_mlflow_words(NotFound, "experiment_id", f"No Experiment with id={experiment_id} exists"):
-        return selectors.get_experiment(experiment_id=experiment_id)
+        return selectors.get_experiment(user=call.user, experiment_id=experiment_id)
 
 
 def get_experiment_by_name(call: Call) -> dict[str, Any]:
     name = call.string("experiment_name", required=True)
     with in_mlflow_words(NotFound, "experiment_name", f"Could not find experiment with name '{name}'"):
-        return {"experiment": wire.experiment(selectors.get_experiment_by_name(name=name))}
+        return {"experiment": wire.experiment(selectors.get_experiment_by_name(user=call.user, name=name))}
 
 
 def create_experiment(call: Call) -> dict[str, Any]:

@@ -77,7 +77,9 @@ def file_info(entry: ArtifactEntry, path: str) -> dict[str, Any]:
 
 
 def create_logged_model(call: Call) -> dict[str, Any]:
-    experiment = selectors.get_experiment(experiment_id=call.string("experiment_id", required=True))
+    experiment = selectors.get_experiment(
+        user=call.user, experiment_id=call.string("experiment_id", required=True)
+    )
     source_run_id = call.string("source_run_id")
     model = services.create_logged_model(
         actor=call.user,
@@ -92,21 +94,23 @@ def create_logged_model(call: Call) -> dict[str, Any]:
 
 
 def get_logged_model(call: Call, model_id: str) -> dict[str, Any]:
-    model = selectors.get_logged_model(model_id=model_id, allow_deleted=call.boolean("allow_deleted"))
+    model = selectors.get_logged_model(
+        user=call.user, model_id=model_id, allow_deleted=call.boolean("allow_deleted")
+    )
     return _model_response(model)
 
 
 def finalize_logged_model(call: Call, model_id: str) -> dict[str, Any]:
     model = services.finalize_logged_model(
         actor=call.user,
-        model=selectors.get_logged_model(model_id=model_id, allow_deleted=True),
+        model=selectors.get_logged_model(user=call.user, model_id=model_id, allow_deleted=True),
         status=call.string("status", required=True),
     )
     return _model_response(model)
 
 
 def delete_logged_model(call: Call, model_id: str) -> dict[str, Any]:
-    model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id, allow_deleted=True)
     services.delete_logged_model(actor=call.user, model=model)
     return {}
 
@@ -163,19 +167,19 @@ def search_logged_models(call: Call) -> dict[str, Any]:
 
 
 def set_logged_model_tags(call: Call, model_id: str) -> dict[str, Any]:
-    model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id, allow_deleted=True)
     services.set_logged_model_tags(actor=call.user, model=model, tags=tag_inputs(call))
     return {}
 
 
 def delete_logged_model_tag(call: Call, model_id: str, tag_key: str) -> dict[str, Any]:
-    model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id, allow_deleted=True)
     services.delete_logged_model_tag(actor=call.user, model=model, key=tag_key)
     return {}
 
 
 def log_logged_model_params(call: Call, model_id: str) -> dict[str, Any]:
-    model = selectors.get_logged_model(model_id=model_id, allow_deleted=True)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id, allow_deleted=True)
     services.log_logged_model_params(
         actor=call.user, model=model, params=key_value_inputs(call, "params", ParamInput)
     )
@@ -184,7 +188,7 @@ def log_logged_model_params(call: Call, model_id: str) -> dict[str, Any]:
 
 def list_logged_model_artifacts(call: Call, model_id: str) -> dict[str, Any]:
     """One folder level of the model's files; paths are relative to the model's artifact root."""
-    model = selectors.get_logged_model(model_id=model_id)
+    model = selectors.get_logged_model(user=call.user, model_id=model_id)
     folder = call.string("artifact_directory_path")
     if folder:
         folder = validate_artifact_path(folder, field="artifact_directory_path")

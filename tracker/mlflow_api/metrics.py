@@ -8,6 +8,7 @@ from typing import Any
 from config.exceptions import InvalidInput
 from tracker import selectors
 from tracker.models import Run
+from tracker.permissions import require_run_readable
 
 from .protocol import Call, Endpoint, double_out, missing
 from .runs import run_ref, valid_run_id
@@ -18,6 +19,7 @@ DEFAULT_HISTORY_PAGE = 25_000
 
 def get_metric_history(call: Call) -> dict[str, Any]:
     run = run_ref(call.run_id())
+    require_run_readable(call.user, run, action="Reading a metric history")
     history = selectors.metric_history(
         run=run,
         key=call.string("metric_key", required=True),
@@ -44,7 +46,7 @@ def _runs(call: Call) -> list[Run]:
         raise InvalidInput(
             f"at most {selectors.MAX_SAMPLED_RUNS} runs at once, got {len(run_ids)}", field="run_ids"
         )
-    return selectors.get_runs(run_ids=[valid_run_id(run_id, "run_ids") for run_id in run_ids])
+    return selectors.get_runs(run_ids=[valid_run_id(run_id, "run_ids") for run_id in run_ids], user=call.user)
 
 
 def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:

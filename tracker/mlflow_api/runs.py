@@ -41,19 +41,21 @@ def _run_ref(call: Call) -> Run:
     return run_ref(call.run_id())
 
 
-def _parent_run(run_id: str) -> Run | None:
+def _parent_run(user: Any, run_id: str) -> Run | None:
     """The parent the tag names, when it is a run here. MLflow takes the tag as plain text, so a
     parent on another server (or any text) is kept in the tag and the run simply has no link."""
     if not RUN_ID_PATTERN.fullmatch(run_id):
         return None
     try:
-        return selectors.get_run(run_id=run_id)
+        return selectors.get_run(user=user, run_id=run_id)
     except NotFound:
         return None
 
 
 def create_run(call: Call) -> dict[str, Any]:
-    experiment = selectors.get_experiment(experiment_id=call.string("experiment_id", default="0"))
+    experiment = selectors.get_experiment(
+        user=call.user, experiment_id=call.string("experiment_id", default="0")
+    )
     tags = {tag.key: tag.value for tag in wire.tag_inputs(call)}
     run_name = call.string("run_name").strip()
     # As MLflow's server does, every run created here carries its name in mlflow.runName.
@@ -68,7 +70,7 @@ def create_run(call: Call) -> dict[str, Any]:
         name=run_name,
         start_time=wire.optional_datetime(call, "start_time"),
         tags=[TagInput(key, value) for key, value in tags.items()],
-        parent=_parent_run(parent_id) if parent_id else None,
+        parent=_parent_run(call.user, parent_id) if parent_id else None,
         code_commit=tags.get(GIT_COMMIT_TAG, ""),
         source=tags.get(SOURCE_NAME_TAG, ""),
     )
@@ -78,7 +80,7 @@ def create_run(call: Call) -> dict[str, Any]:
 def get_run(call: Call) -> dict[str, Any]:
     run_id = call.run_id()
     with in_mlflow_words(NotFound, "run_id", f"Run '{run_id}' not found"):
-        run = selectors.get_run(run_id=valid_run_id(run_id))
+        run = selectors.get_run(user=call.user, run_id=valid_run_id(run_id))
     return {"run": wire.run(selectors.run_detail(run=run, with_model_links=True))}
 
 

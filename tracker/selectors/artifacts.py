@@ -4,11 +4,13 @@ artifact API lists them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
 from config.exceptions import NotFound
 from tracker.models import Artifact, ArtifactOwner, Run
+from tracker.permissions import require_run_readable
 
 from .logged_models import get_logged_model
 
@@ -27,12 +29,14 @@ def get_artifact(*, run: Run, path: str) -> Artifact:
     return artifact
 
 
-def get_artifact_owner(*, experiment_id: str, run_id: str = "", model_id: str = "") -> ArtifactOwner:
+def get_artifact_owner(
+    *, user: Any, experiment_id: str, run_id: str = "", model_id: str = ""
+) -> ArtifactOwner:
     """The run or logged model an artifact path names, which must belong to the experiment the
     path starts with (`<experiment>/<run>/artifacts/…`, `<experiment>/models/<model>/artifacts/…`)."""
     owner: ArtifactOwner
     if model_id:
-        owner = get_logged_model(model_id=model_id, allow_deleted=True)
+        owner = get_logged_model(model_id=model_id, user=user, allow_deleted=True)
         label = f"logged model {model_id}"
     else:
         runs = Run.objects.only("id", "uuid", "lifecycle", "experiment_id")
@@ -40,6 +44,7 @@ def get_artifact_owner(*, experiment_id: str, run_id: str = "", model_id: str = 
         if run is None:
             raise NotFound(f"run {run_id!r} does not exist", field="path")
         owner, label = run, f"run {run_id}"
+        require_run_readable(user, run, action="Reading a run's artifacts")
     if str(owner.experiment_id) != experiment_id:
         raise NotFound(f"{label} is not in experiment {experiment_id!r}", field="path")
     return owner

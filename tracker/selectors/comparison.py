@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from config.exceptions import InvalidInput, NotFound
 from tracker.models import Run
+from tracker.permissions import require_runs_readable
 
 from .charts import MAX_CHART_RUNS, ChartSeries
 from .runs import RunData, run_data
@@ -38,8 +40,9 @@ class Comparison:
     dataset_versions_differ: bool
 
 
-def compared_runs(*, run_ids: Sequence[str], minimum: int = MIN_COMPARED_RUNS) -> list[RunData]:
-    """The runs to compare, in the order asked, with their data (five queries); an unknown id is a 404."""
+def compared_runs(*, run_ids: Sequence[str], user: Any, minimum: int = MIN_COMPARED_RUNS) -> list[RunData]:
+    """The runs to compare, in the order asked, with their data (five queries); an unknown id is
+    a 404, and the page is refused when any run is unreadable."""
     run_ids = list(dict.fromkeys(run_ids))
     if not minimum <= len(run_ids) <= MAX_CHART_RUNS:
         raise InvalidInput(
@@ -49,6 +52,7 @@ def compared_runs(*, run_ids: Sequence[str], minimum: int = MIN_COMPARED_RUNS) -
     missing = [run_id for run_id in run_ids if run_id not in found]
     if missing:
         raise NotFound(f"run {missing[0]!r} does not exist", field="runs")
+    require_runs_readable(user, list(found.values()), action="Comparing runs")
     return run_data([found[run_id] for run_id in run_ids])
 
 
@@ -63,9 +67,9 @@ def _dataset_label(data: RunData, name: str, context: str) -> str | None:
     return MISSING
 
 
-def compare_runs(*, run_ids: Sequence[str]) -> Comparison:
+def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
     """What the compare page shows besides its charts, read in a fixed number of queries."""
-    runs = compared_runs(run_ids=run_ids)
+    runs = compared_runs(run_ids=run_ids, user=user)
     param_keys = sorted({key for data in runs for key in data.params})
     tag_keys = sorted({key for data in runs for key in data.tags})
     rows = [_row("param", key, [data.params.get(key) for data in runs]) for key in param_keys]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Max, QuerySet, prefetch_related_objects
 
+from accounts.permissions import require_readable
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import DatasetInput, Experiment, Lifecycle, SavedView
@@ -28,10 +29,12 @@ def _experiment_pk(experiment_id: int | str) -> int:
     return pk
 
 
-def get_experiment(*, experiment_id: int | str) -> Experiment:
+def get_experiment(*, experiment_id: int | str, user: Any) -> Experiment:
+    """An experiment `user` may read (SYSTEM_READER for commands); an unreadable one is refused."""
     experiment = Experiment.objects.filter(pk=_experiment_pk(experiment_id)).first()
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} does not exist", field="experiment_id")
+    require_readable(user, experiment, action="Reading an experiment")
     return experiment
 
 
@@ -45,10 +48,11 @@ def get_experiments(*, experiment_ids: Sequence[int | str]) -> list[Experiment]:
     return [found[i] for i in dict.fromkeys(ids)]
 
 
-def get_experiment_by_name(*, name: str) -> Experiment:
+def get_experiment_by_name(*, name: str, user: Any) -> Experiment:
     experiment = Experiment.objects.filter(name=name).first()
     if experiment is None:
         raise NotFound(f"no experiment is named {name!r}", field="experiment_name")
+    require_readable(user, experiment, action="Reading an experiment")
     return experiment
 
 

@@ -11,13 +11,13 @@ from typing import Any, NamedTuple
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import Lifecycle, LoggedModel, LoggedModelMetric, LoggedModelParam, LoggedModelTag, Run
-from tracker.permissions import readable_experiment_ids
+from tracker.permissions import readable_experiment_ids, require_run_readable
 from tracker.search import logged_models as logged_model_search
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
 
-def get_logged_model(*, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+def get_logged_model(*, model_id: str, user: Any, allow_deleted: bool = False) -> LoggedModel:
     """A logged model by its `m-…` id; a deleted one only when asked for (MLflow's allow_deleted)."""
     models = LoggedModel.objects.filter(model_id=model_id)
     if not allow_deleted:
@@ -25,6 +25,7 @@ def get_logged_model(*, model_id: str, allow_deleted: bool = False) -> LoggedMod
     model = models.first()
     if model is None:
         raise NotFound(f"Logged model with ID {model_id!r} not found.", field="model_id")
+    require_run_readable(user, model, action="Reading a logged model")
     return model
 
 

@@ -25,15 +25,17 @@ from tracker.models import (
     RunModelLink,
     Tag,
 )
-from tracker.permissions import readable_experiment_ids
+from tracker.permissions import readable_experiment_ids, require_run_readable, require_runs_readable
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
 
-def get_run(*, run_id: str) -> Run:
+def get_run(*, run_id: str, user: Any) -> Run:
+    """A run `user` may read (SYSTEM_READER for commands); an unreadable one is refused."""
     run = Run.objects.select_related("experiment", "user", "parent").filter(uuid=run_id).first()
     if run is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+    require_run_readable(user, run, action="Reading a run")
     return run
 
 
@@ -43,13 +45,16 @@ def find_runs(*, run_ids: Sequence[str]) -> dict[str, Run]:
     return {run.uuid: run for run in runs}
 
 
-def get_runs(*, run_ids: Sequence[str]) -> list[Run]:
-    """Several runs (identity only) in one query; an unknown id is an error naming it."""
+def get_runs(*, run_ids: Sequence[str], user: Any) -> list[Run]:
+    """Several runs (identity only) in one query; an unknown id is an error naming it, and
+    one the user may not read is refused."""
     found = find_runs(run_ids=run_ids)
     for run_id in run_ids:
         if run_id not in found:
             raise NotFound(f"run {run_id!r} does not exist", field="run_ids")
-    return [found[run_id] for run_id in dict.fromkeys(run_ids)]
+    runs = [found[run_id] for run_id in dict.fromkeys(run_ids)]
+    require_runs_readable(user, runs, action="Reading a run")
+    return runs
 
 
 # In the model's field order, as Model.from_db expects a subset of fields.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts.permissions import SYSTEM_READER
 from config.exceptions import NotFound
 from registry.models import Label, ModelVersion, PromotionRequest, RegisteredModel
 from registry.selectors import get_registered_model, label_holder
@@ -93,7 +94,7 @@ class Command(BaseCommand):
         reviewed request; the best run becomes the next version, staged, with a request waiting."""
         contributor = users["contributor"]
         try:
-            model = get_registered_model(name=MODEL_NAME)
+            model = get_registered_model(user=SYSTEM_READER, name=MODEL_NAME)
         except NotFound:
             model = create_registered_model(
                 actor=contributor,

@@ -31,7 +31,7 @@ class ArtifactListApi(ApiView):
     def get(self, request, run_id):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         artifacts = selectors.list_artifacts(run=run, prefix=query.validated_data.get("path", ""))
         return Response(self.OutputSerializer({"artifacts": artifacts}, context={"run": run}).data)
 
@@ -50,7 +50,7 @@ class ArtifactUploadApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         artifact = services.store_artifact(
             actor=request.user,
             owner=run,
@@ -69,7 +69,7 @@ class ArtifactPutApi(ApiView):
         request={"application/octet-stream": OpenApiTypes.BINARY}, responses={201: ArtifactSerializer}
     )
     def put(self, request, run_id, path):
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         # The body is the file whatever its Content-Type, so no parser gets to interpret it; the
         # service reads it (request.stream is None when the body is empty).
         artifact = services.store_artifact(
@@ -92,7 +92,7 @@ class ArtifactDownloadApi(ApiView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
     )
     def get(self, request, run_id, path):
-        artifact = selectors.get_artifact(run=selectors.get_run(run_id=run_id), path=path)
+        artifact = selectors.get_artifact(run=selectors.get_run(user=request.user, run_id=run_id), path=path)
         # Always an attachment: an uploaded HTML file must never render on this origin.
         response = FileResponse(
             artifact.file.open("rb"), as_attachment=True, filename=posixpath.basename(artifact.path)
@@ -106,5 +106,7 @@ class ArtifactDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, run_id, path):
-        services.delete_artifact(actor=request.user, owner=selectors.get_run(run_id=run_id), path=path)
+        services.delete_artifact(
+            actor=request.user, owner=selectors.get_run(user=request.user, run_id=run_id), path=path
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

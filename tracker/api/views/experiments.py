@@ -66,7 +66,7 @@ class ExperimentGetApi(ApiView):
 
     @extend_schema(responses=ExperimentSerializer)
     def get(self, request, experiment_id):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         return Response(ExperimentSerializer(experiment).data)
 
 
@@ -87,7 +87,7 @@ class ExperimentUpdateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         experiment = services.update_experiment(
             actor=request.user,
             experiment=experiment,
@@ -102,7 +102,7 @@ class ExperimentDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, experiment_id):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         services.delete_experiment(actor=request.user, experiment=experiment)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -112,6 +112,6 @@ class ExperimentRestoreApi(ApiView):
 
     @extend_schema(request=None, responses=ExperimentSerializer)
     def post(self, request, experiment_id):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         experiment = services.restore_experiment(actor=request.user, experiment=experiment)
         return Response(ExperimentSerializer(experiment).data)

@@ -30,7 +30,7 @@ class RunMetricListApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, run_id):
-        detail = selectors.run_detail(run=selectors.get_run(run_id=run_id))
+        detail = selectors.run_detail(run=selectors.get_run(user=request.user, run_id=run_id))
         return Response(self.OutputSerializer({"metrics": list(detail.metrics.values())}).data)
 
 
@@ -55,7 +55,7 @@ class MetricHistoryApi(ApiView):
     def get(self, request, run_id, key):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         history = selectors.metric_history(
             run=run,
             key=key,
@@ -102,7 +102,10 @@ class MetricSeriesApi(ApiView):
         if "x_min" in window or "x_max" in window:
             x_range = (window.get("x_min", -_STEP_BOUND), window.get("x_max", _STEP_BOUND))
         series = selectors.metric_series(
-            run=selectors.get_run(run_id=run_id), key=key, max_points=window["max_points"], x_range=x_range
+            run=selectors.get_run(user=request.user, run_id=run_id),
+            key=key,
+            max_points=window["max_points"],
+            x_range=x_range,
         )
         return Response(
             {
@@ -175,7 +178,7 @@ class ChartSeriesApi(ApiView):
         if "x_min" in window or "x_max" in window:
             x_range = (window.get("x_min", -_STEP_BOUND), window.get("x_max", _STEP_BOUND))
         series = selectors.chart_series(
-            runs=selectors.get_runs(run_ids=window["run_ids"]),
+            runs=selectors.get_runs(run_ids=window["run_ids"], user=request.user),
             keys=list(dict.fromkeys(window["keys"])),
             max_points=window["max_points"],
             x_range=x_range,

@@ -41,7 +41,7 @@ class ExperimentPermissionListApi(ApiView):
 
     @extend_schema(responses=GrantListSerializer)
     def get(self, request, experiment_id):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         grants = permissions.list_experiment_permissions(user=request.user, experiment=experiment)
         return Response(GrantListSerializer({"permissions": grants}).data)
 
@@ -51,7 +51,7 @@ class ExperimentPermissionGetApi(ApiView):
 
     @extend_schema(responses=GrantSerializer)
     def get(self, request, experiment_id, username):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         grant = permissions.get_experiment_permission(
             user=request.user, experiment=experiment, grantee=get_grantee(username=username)
         )
@@ -64,7 +64,7 @@ class ExperimentPermissionSetApi(ApiView):
     @extend_schema(request=GrantInputSerializer, responses=GrantSerializer)
     def put(self, request, experiment_id, username):
         level = grant_level(request)
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         grant = permissions.set_experiment_permission(
             actor=request.user, experiment=experiment, grantee=get_grantee(username=username), level=level
         )
@@ -76,7 +76,7 @@ class ExperimentPermissionDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, experiment_id, username):
-        experiment = selectors.get_experiment(experiment_id=experiment_id)
+        experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         permissions.delete_experiment_permission(
             actor=request.user, experiment=experiment, grantee=get_grantee(username=username)
         )

@@ -89,6 +89,7 @@ class ExperimentRunListApi(ApiView):
     def get(self, request, experiment_id):
         query = RunSearchFilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        selectors.get_experiment(user=request.user, experiment_id=experiment_id)  # one it may read
         return Response(_search([experiment_id], query.validated_data, request.user))
 
 
@@ -113,8 +114,12 @@ class RunCreateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        experiment = selectors.get_experiment(experiment_id=data["experiment_id"])
-        parent = selectors.get_run(run_id=data["parent_run_id"]) if "parent_run_id" in data else None
+        experiment = selectors.get_experiment(user=request.user, experiment_id=data["experiment_id"])
+        parent = (
+            selectors.get_run(user=request.user, run_id=data["parent_run_id"])
+            if "parent_run_id" in data
+            else None
+        )
         run = services.start_run(
             actor=request.user,
             experiment=experiment,
@@ -136,7 +141,7 @@ class RunGetApi(ApiView):
 
     @extend_schema(responses=RunSerializer)
     def get(self, request, run_id):
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         return Response(RunSerializer(selectors.run_detail(run=run)).data)
 
 
@@ -158,7 +163,7 @@ class RunUpdateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         run = services.update_run(
             actor=request.user,
             run=run,
@@ -174,7 +179,7 @@ class RunDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, run_id):
-        services.delete_run(actor=request.user, run=selectors.get_run(run_id=run_id))
+        services.delete_run(actor=request.user, run=selectors.get_run(user=request.user, run_id=run_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -183,7 +188,9 @@ class RunRestoreApi(ApiView):
 
     @extend_schema(request=None, responses=RunSerializer)
     def post(self, request, run_id):
-        run = services.restore_run(actor=request.user, run=selectors.get_run(run_id=run_id))
+        run = services.restore_run(
+            actor=request.user, run=selectors.get_run(user=request.user, run_id=run_id)
+        )
         return Response(RunSerializer(selectors.run_detail(run=run)).data)
 
 
@@ -228,7 +235,9 @@ class RunTagDeleteApi(ApiView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, run_id, key):
-        services.delete_tag(actor=request.user, run=selectors.get_run(run_id=run_id), key=key)
+        services.delete_tag(
+            actor=request.user, run=selectors.get_run(user=request.user, run_id=run_id), key=key
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -244,7 +253,7 @@ class RunDatasetListApi(ApiView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, run_id):
-        detail = selectors.run_detail(run=selectors.get_run(run_id=run_id))
+        detail = selectors.run_detail(run=selectors.get_run(user=request.user, run_id=run_id))
         return Response(self.OutputSerializer({"datasets": detail.datasets}).data)
 
 
@@ -268,7 +277,7 @@ class RunDatasetLogApi(ApiView):
     def post(self, request, run_id):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        run = selectors.get_run(run_id=run_id)
+        run = selectors.get_run(user=request.user, run_id=run_id)
         specs = [services.DatasetSpec(**item) for item in body.validated_data["datasets"]]
         datasets = services.log_inputs(actor=request.user, run=run, datasets=specs)
         return Response(RunDatasetListApi.OutputSerializer({"datasets": datasets}).data)

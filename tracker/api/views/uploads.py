@@ -111,9 +111,11 @@ class UploadCreateApi(ApiView):
             content=content,
             file_name=options.get("file_name") or getattr(content, "name", "") or "",
             format=options.get("file_format", ""),
-            run=selectors.get_run(run_id=options["run_id"]) if "run_id" in options else None,
+            run=selectors.get_run(user=request.user, run_id=options["run_id"])
+            if "run_id" in options
+            else None,
             experiment=(
-                selectors.get_experiment(experiment_id=options["experiment_id"])
+                selectors.get_experiment(user=request.user, experiment_id=options["experiment_id"])
                 if "experiment_id" in options
                 else None
             ),
@@ -145,11 +147,13 @@ class UploadListApi(ApiView):
         filters = query.validated_data
         uploads = list_uploads(
             experiment=(
-                selectors.get_experiment(experiment_id=filters["experiment_id"])
+                selectors.get_experiment(user=request.user, experiment_id=filters["experiment_id"])
                 if "experiment_id" in filters
                 else None
             ),
-            run=selectors.get_run(run_id=filters["run_id"]) if "run_id" in filters else None,
+            run=selectors.get_run(user=request.user, run_id=filters["run_id"])
+            if "run_id" in filters
+            else None,
             limit=filters["limit"],
         )
         return Response(self.OutputSerializer({"uploads": uploads}).data)

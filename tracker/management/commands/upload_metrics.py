@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from accounts.permissions import SYSTEM_READER
 from config.exceptions import ApplicationError
 from tracker import selectors
 from tracker.models import BulkUpload
@@ -48,8 +49,10 @@ class Command(BaseCommand):
                     content=content,
                     file_name=file.name,
                     format=format,
-                    run=selectors.get_run(run_id=run) if run else None,
-                    experiment=selectors.get_experiment_by_name(name=experiment) if experiment else None,
+                    run=selectors.get_run(user=SYSTEM_READER, run_id=run) if run else None,
+                    experiment=selectors.get_experiment_by_name(user=SYSTEM_READER, name=experiment)
+                    if experiment
+                    else None,
                     create_runs=create_runs,
                     idempotency_key=idempotency_key,
                 )
@@ -61,7 +64,7 @@ class Command(BaseCommand):
         """A TensorBoard log directory: each folder holding event files is a run of that name."""
         if not experiment:
             raise CommandError("A log directory needs --experiment: each run folder becomes a run in it.")
-        target = selectors.get_experiment_by_name(name=experiment)
+        target = selectors.get_experiment_by_name(user=SYSTEM_READER, name=experiment)
         event_files = sorted(path for path in root.rglob("*tfevents*") if path.is_file())
         if not event_files:
             raise CommandError(f"{root} holds no TensorBoard event files.")
