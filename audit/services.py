@@ -57,15 +57,42 @@ _NEXT_SEQUENCE = {
 }
 
 
-def _insert_event(**values: Any) -> AuditEvent:
+def _event_values(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None,
+    object_type: str | None,
+    object_id: str | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The columns a writer fills, by field name, as the event will hold them."""
+    if target is not None:
+        object_type = object_type or target._meta.label_lower
+        object_id = object_id or str(getattr(target, "audit_id", target.pk))
+    if not object_type or object_id is None:
+        raise ValueError("record_event needs a target or an object_type and object_id")
+    return {
+        "created_at": datetime.now(UTC),
+        "actor": actor.pk if getattr(actor, "pk", None) else None,
+        "actor_name": getattr(actor, "username", None) or SYSTEM_ACTOR,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        # Round-trip through JSON so the event holds exactly what the JSON column will return.
+        "before": json.loads(json.dumps(_json_safe(before))),
+        "after": json.loads(json.dumps(_json_safe(after))),
+    }
+
+
+def _insert_event(values: dict[str, Any]) -> AuditEvent:
     """Insert the event unsealed with one plain statement; no row of the chain is locked.
 
     Every write on every path ends here, so it skips the ORM's create machinery, which measured
     a millisecond slower per event; the fields still prepare each value for the backend.
     """
-    actor_id = values.pop("actor_id")
-    row = {**values, "actor": actor_id}
-    params = [field.get_db_prep_save(row[field.name], connection) for field in _WRITTEN_FIELDS]
+    params = [field.get_db_prep_save(values[field.name], connection) for field in _WRITTEN_FIELDS]
     columns = ", ".join(["sequence", *(f.column for f in _WRITTEN_FIELDS)])
     placeholders = ", ".join([_NEXT_SEQUENCE[connection.vendor], *(["%s"] * len(_WRITTEN_FIELDS))])
     with connection.cursor() as cursor:
@@ -75,6 +102,7 @@ def _insert_event(**values: Any) -> AuditEvent:
             params,
         )
         event_id, sequence = cursor.fetchone()
+    actor_id = values.pop("actor")
     event = AuditEvent(id=event_id, sequence=sequence, actor_id=actor_id, **values)
     event._state.adding, event._state.db = False, connection.alias
     return event
@@ -96,27 +124,18 @@ def record_event(
     so an event exists exactly when its change was committed. The sealer links and hashes it
     after the commit (audit.sealing); on SQLite it is sealed here, before the commit.
     """
-    if target is not None:
-        object_type = object_type or target._meta.label_lower
-        object_id = object_id or str(getattr(target, "audit_id", target.pk))
-    if not object_type or object_id is None:
-        raise ValueError("record_event needs a target or an object_type and object_id")
-    actor_name = getattr(actor, "username", None) or SYSTEM_ACTOR
-    # Round-trip through JSON so the event holds exactly what the JSON column will return.
-    before = json.loads(json.dumps(_json_safe(before)))
-    after = json.loads(json.dumps(_json_safe(after)))
+    values = _event_values(
+        actor=actor,
+        action=action,
+        target=target,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
     # No savepoint: a failure here must roll back the caller's change with it anyway.
     with transaction.atomic(savepoint=False):
-        event = _insert_event(
-            created_at=datetime.now(UTC),
-            actor_id=actor.pk if getattr(actor, "pk", None) else None,
-            actor_name=actor_name,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=before,
-            after=after,
-        )
+        event = _insert_event(values)
         if connection.vendor != "postgresql":
             # One writer at a time: seal now. A tampered chain (a stripped hash below the head)
             # leaves the event unsealed, as the sealer process would, instead of failing writes.
@@ -125,6 +144,40 @@ def record_event(
             except SealingError as error:
                 logger.error("audit event #%s not sealed: %s", event.sequence, error)
     return event
+
+
+def event_insert_sql(*, prefix: str, after_sql: str | None = None) -> str:
+    """An INSERT … SELECT of one unsealed event from the named parameters of `event_params`,
+    for a PostgreSQL statement that writes a change and its event together (a data-modifying
+    CTE; tracker.services.single_point). `after_sql` replaces the `after` parameter with an
+    expression that may read the statement's other parts (what it really inserted)."""
+    columns = ", ".join(["sequence", *(f.column for f in _WRITTEN_FIELDS)])
+    values = [
+        after_sql if after_sql is not None and field.name == "after" else f"%({prefix}{field.name})s"
+        for field in _WRITTEN_FIELDS
+    ]
+    return (
+        f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
+        f"SELECT {_NEXT_SEQUENCE['postgresql']}, {', '.join(values)}"
+    )
+
+
+def event_params(
+    *,
+    prefix: str,
+    actor: Any,
+    action: str,
+    target: models.Model,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The parameters `event_insert_sql` names, prepared exactly as `record_event` prepares them."""
+    values = _event_values(
+        actor=actor, action=action, target=target, object_type=None, object_id=None, before=None, after=after
+    )
+    return {
+        f"{prefix}{field.name}": field.get_db_prep_save(values[field.name], connection)
+        for field in _WRITTEN_FIELDS
+    }
 
 
 def record_chain_verification(*, checked: int, broken_sequence: int | None, reason: str | None) -> AuditEvent:

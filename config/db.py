@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import AbstractContextManager, nullcontext
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
 
 
-def prepared_cursor() -> Any:
+def prepared_cursor(*, numbered: bool = False) -> Any:
     """Django's cursor, with server-side binding on PostgreSQL.
 
     Django's own cursors bind parameters on the client, so PostgreSQL parses and plans every
@@ -19,6 +21,7 @@ def prepared_cursor() -> Any:
     explicit column lists (a prepared `SELECT *` breaks when a migration adds a column). A
     transaction-pooling proxy in front of PostgreSQL (PgBouncer before 1.21) would hand a
     prepared statement's name to another server connection: there is none in this deployment.
+    `numbered`: the SQL already uses PostgreSQL's own `$1` placeholders (see `_numbered`).
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
@@ -27,7 +30,8 @@ def prepared_cursor() -> Any:
     connection.close_if_health_check_failed()  # what connection.cursor() does before it
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw: Any = psycopg.Cursor(connection.connection)  # binds parameters on the server
+    cursor_class = psycopg.RawCursor if numbered else psycopg.Cursor
+    raw: Any = cursor_class(connection.connection)  # binds parameters on the server
     if connection.queries_logged:
         return connection.make_debug_cursor(raw)
     return connection.make_cursor(raw)
@@ -41,3 +45,53 @@ def pipelined() -> AbstractContextManager[Any]:
         return nullcontext()
     connection.ensure_connection()
     return connection.connection.pipeline()
+
+
+@lru_cache(maxsize=32)
+def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
+    """`%(name)s` placeholders as PostgreSQL's `$1`, `$2`…, and the names in that order.
+
+    psycopg rewrites placeholders on every call and caches the result only for statements up to
+    4 kB; a longer fixed statement, rewritten once here, spares each call that scan (0.1 ms).
+    """
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
+
+
+def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """Run one statement as a transaction of its own in a single round trip: BEGIN, the
+    statement and COMMIT go to PostgreSQL together, and its first row comes back.
+
+    A single write that is a whole transaction (one metric point with its audit event) would
+    otherwise pay three round trips, one of them only for the COMMIT. Inside a caller's
+    transaction (`transaction.atomic`, as tests run) the statement simply joins it. PostgreSQL
+    only, fixed SQL with named parameters only (it is prepared, as with `prepared_cursor`).
+    """
+    sql, names = _numbered(statement)
+    values = [params[name] for name in names]
+    if connection.in_atomic_block:
+        with prepared_cursor(numbered=True) as cursor, cursor.connection.pipeline():
+            cursor.execute(sql, values)
+            return cursor.fetchone()
+    from psycopg.pq import TransactionStatus
+
+    with prepared_cursor(numbered=True) as cursor, connection.wrap_database_errors:
+        raw = cursor.connection
+        try:
+            with raw.pipeline():
+                raw.execute("BEGIN")
+                cursor.execute(sql, values)
+                raw.execute("COMMIT")
+            return cursor.fetchone()
+        except BaseException:
+            # A failed statement leaves the block open and aborted until a ROLLBACK; a failure
+            # at COMMIT has already ended it.
+            if raw.info.transaction_status != TransactionStatus.IDLE:
+                raw.execute("ROLLBACK")
+            raise

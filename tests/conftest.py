@@ -30,6 +30,14 @@ def postgres(transactional_db):
     return connection
 
 
+@pytest.fixture
+def postgres_statements(db):
+    """For statement budgets of the PostgreSQL hot paths (one-statement points and versions):
+    SQLite takes the general path, with its own count, and is not what they measure."""
+    if connection.vendor != "postgresql":
+        skip_or_fail("these statement budgets are PostgreSQL's: set DATABASE_URL=postgres://…")
+
+
 def _persona(username: str, role: Role | None):
     user = UserFactory(username=username)
     if role is not None:

@@ -52,6 +52,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django turns psycopg's statement preparation off unless asked. Only config.db's
+    # prepared_cursor binds on the server (Django's own cursors bind on the client and are never
+    # prepared), so this prepares just the few hot fixed statements, on their fifth run.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 # Keep connections between requests (opening one costs about a millisecond on SQLite, more on
 # PostgreSQL); health checks drop a connection the server has closed.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

@@ -160,7 +160,7 @@ class ModelVersionCreateApi(ApiView):
         version = services.create_model_version(
             actor=request.user,
             model=model,
-            run=get_run_ref(run_id=data["run_id"]),
+            run=get_run_ref(run_id=data["run_id"], user=request.user),
             source=data["source"],
             description=data["description"],
             tags=tag_inputs(data["tags"]),

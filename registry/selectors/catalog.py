@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from accounts.permissions import require_readable
+from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
 from registry import search
 from registry.models import (
@@ -48,10 +48,9 @@ def list_registered_models(*, user: Any) -> QuerySet[RegisteredModel]:
 def get_registered_model(*, name: str, user: Any) -> RegisteredModel:
     """A registered model `user` may read (SYSTEM_READER for commands); its versions, aliases and
     lineage are reached through it, so they are checked here too."""
-    try:
-        model = RegisteredModel.objects.get(name=name)
-    except RegisteredModel.DoesNotExist:
-        raise NotFound(f"registered model {name!r} does not exist", field="name") from None
+    model = get_with_grant(RegisteredModel, user, where="o.name = %s AND o.deleted_at IS NULL", params=[name])
+    if model is None:
+        raise NotFound(f"registered model {name!r} does not exist", field="name")
     require_readable(user, model, action="Reading a registered model")
     return model
 

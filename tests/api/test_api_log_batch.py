@@ -225,6 +225,7 @@ def test_batch_to_an_unknown_run_is_a_404(contributor_api, db):
     assert error(response)["field"] == "run_id"
 
 
+@pytest.mark.usefixtures("postgres_statements")
 def test_a_batch_takes_the_same_few_queries_whatever_its_size(contributor_api, run):
     # First use: stamps the token, creates the metric key and stores the param.
     contributor_api.post(

@@ -457,6 +457,7 @@ def test_version_search_reads_in_the_same_number_of_queries_however_many_version
     assert queries_for_search() == few <= 4
 
 
+@pytest.mark.usefixtures("postgres_statements")
 def test_creating_a_version_takes_a_fixed_handful_of_queries(wire, registered, run):
     add_version(wire, run)
     with CaptureQueriesContext(connection) as captured:

@@ -76,7 +76,7 @@ def upload_artifact(call: Call) -> HttpResponse:
     if not size:
         raise _refuse("Request must specify data.", "body")
     services.store_artifact(
-        actor=call.user, owner=run_ref(run_id), path=path, content=call.request, declared_size=size
+        actor=call.user, owner=run_ref(run_id, call.user), path=path, content=call.request, declared_size=size
     )
     return HttpResponse(status=200)
 

@@ -98,7 +98,7 @@ def list_artifacts(call: Call) -> dict[str, Any]:
 
 def list_run_artifacts(call: Call) -> dict[str, Any]:
     """One folder level of a run's files; paths are relative to the run's artifact root."""
-    run = run_ref(call.run_id())
+    run = run_ref(call.run_id(), call.user)
     require_run_readable(call.user, run, action="Listing a run's artifacts")
     folder = call.string("path")
     if folder:

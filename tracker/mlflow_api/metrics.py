@@ -18,7 +18,7 @@ DEFAULT_HISTORY_PAGE = 25_000
 
 
 def get_metric_history(call: Call) -> dict[str, Any]:
-    run = run_ref(call.run_id())
+    run = run_ref(call.run_id(), call.user)
     require_run_readable(call.user, run, action="Reading a metric history")
     history = selectors.metric_history(
         run=run,

@@ -31,14 +31,15 @@ def valid_run_id(run_id: str, field: str = "run_id") -> str:
     return run_id
 
 
-def run_ref(run_id: str) -> Run:
-    """A run without its related rows (the services lock and re-read it); MLflow's text if absent."""
+def run_ref(run_id: str, user: Any = None) -> Run:
+    """A run without its related rows (the services lock and re-read it); MLflow's text if absent.
+    With `user`, their grant on its experiment comes in the same query (selectors.get_run_ref)."""
     with in_mlflow_words(NotFound, "run_id", f"Run '{run_id}' not found"):
-        return selectors.get_run_ref(run_id=valid_run_id(run_id))
+        return selectors.get_run_ref(run_id=valid_run_id(run_id), user=user)
 
 
 def _run_ref(call: Call) -> Run:
-    return run_ref(call.run_id())
+    return run_ref(call.run_id(), call.user)
 
 
 def _parent_run(user: Any, run_id: str) -> Run | None:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from accounts.permissions import remember_grant
 from config.db import prepared_cursor
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
@@ -18,6 +19,7 @@ from tracker.models import (
     DatasetInput,
     Experiment,
     ExperimentKey,
+    ExperimentPermission,
     Lifecycle,
     MetricSummary,
     Param,
@@ -63,20 +65,30 @@ _RUN_REF_FIELDS = tuple(
     for field in Run._meta.concrete_fields
     if field.attname in {"id", "uuid", "lifecycle", "experiment_id", "artifact_uri"}
 )
-_RUN_REF_SQL = f"SELECT {', '.join(_RUN_REF_FIELDS)} FROM {Run._meta.db_table} WHERE uuid = %s"
+_RUN_REF_SQL = (
+    f"SELECT {', '.join(f'r.{name}' for name in _RUN_REF_FIELDS)}, "
+    f"(SELECT level FROM {ExperimentPermission._meta.db_table} "
+    "WHERE experiment_id = r.experiment_id AND user_id = %s) "
+    f"FROM {Run._meta.db_table} r WHERE r.uuid = %s"
+)
 
 
-def get_run_ref(*, run_id: str) -> Run:
+def get_run_ref(*, run_id: str, user: Any = None) -> Run:
     """A run without its related rows, for write paths that only need its identity and where its
-    files go (log-batch, log_metric, a new model version)."""
+    files go (log-batch, log_metric, a new model version). With `user`, the same query reads
+    their grant on the run's experiment, so the write's permission check asks nothing more."""
     # A plain cursor: every logging call starts here, and the ORM's compile cost (or a raw
     # queryset's column mapping) would double it.
+    user_id = user.pk if getattr(user, "is_authenticated", False) else None
     with prepared_cursor() as cursor:  # planned once per connection
-        cursor.execute(_RUN_REF_SQL, [run_id])
+        cursor.execute(_RUN_REF_SQL, [user_id, run_id])
         row = cursor.fetchone()
     if row is None:
         raise NotFound(f"run {run_id!r} does not exist", field="run_id")
-    return Run.from_db(connection.alias, _RUN_REF_FIELDS, row)
+    run = Run.from_db(connection.alias, _RUN_REF_FIELDS, row[:-1])
+    if user_id is not None:
+        remember_grant(user, Experiment, run.experiment_id, row[-1])
+    return run
 
 
 @dataclass(frozen=True)

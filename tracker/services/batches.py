@@ -34,7 +34,7 @@ from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
 from .rollups import update_metric_rollups
 from .runs import RUN_NAME_TAG, ensure_run_writable
-from .single_point import insert_single_point
+from .single_point import log_single_point
 from .validators import check_batch_size, validated_params, validated_tags
 
 
@@ -102,20 +102,38 @@ def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
     update_metric_rollups(run_id=run.pk, rows=rows)  # the charts' step buckets, also in key order
 
 
-def _log_single_point(run: Run, row: tuple[str, int, int, float, bool]) -> int | None:
-    """One point in one statement on PostgreSQL (single_point.py): the number of new points, or
-    None when the general path must store it (another database, or a key still being created)."""
+BATCH_LOGGED = "run.batch_logged"
+
+
+def _batch_event_after(
+    *, received: int, inserted: int, keys: Sequence[str], params: dict[str, str], tags: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "metrics": {"received": received, "inserted": inserted, "keys": list(keys)},
+        "params": params,
+        "tags": tags,
+    }
+
+
+def _log_single_point(
+    actor: Any, run: Run, row: tuple[str, int, int, float, bool], *, received: int
+) -> int | None:
+    """One point in one statement and one round trip on PostgreSQL (single_point.py), committed:
+    the number of new points, or None when the general path must store it (another database,
+    or a key still being created)."""
     if connection.vendor != "postgresql":
         return None
     key, step, timestamp, value, is_nan = row
-    return insert_single_point(
-        run_id=run.pk,
-        experiment_id=run.experiment_id,
+    return log_single_point(
+        actor=actor,
+        run=run,
         key=key,
         step=step,
         timestamp=timestamp,
         value=value,
         is_nan=is_nan,
+        event_action=BATCH_LOGGED,
+        event_after=_batch_event_after(received=received, inserted=0, keys=[key], params={}, tags={}),
     )
 
 
@@ -171,6 +189,17 @@ def log_batch(
     metric_rows = _validated_metric_rows(metrics)
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
+    if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
+        ensure_run_writable(run)  # metric-only batches take no lock: see below
+        single = _log_single_point(actor, run, metric_rows[0], received=len(metrics))  # committed, or None
+        if single is not None:
+            return BatchResult(
+                points_received=len(metrics),
+                points_inserted=single,
+                params_logged=0,
+                tags_set=0,
+                metric_keys=(metric_rows[0][0],),
+            )
     with transaction.atomic():
         if param_values or tag_values:
             # Batches with params or tags are serialised per run: a param conflict is decided
@@ -194,12 +223,7 @@ def log_batch(
         points_inserted = 0
         inserted: list[PointRow] = []
         key_names: tuple[str, ...] = ()
-        single = None
-        if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
-            single = _log_single_point(run, metric_rows[0])  # keys recorded too, or None
-        if single is not None:
-            points_inserted, key_names = single, (metric_rows[0][0],)
-        elif metric_rows:
+        if metric_rows:
             key_ids = metric_key_ids(row[0] for row in metric_rows)
             point_rows = sorted(
                 (key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows
@@ -215,18 +239,20 @@ def log_batch(
                 keys=[
                     *(("param", key) for key in param_values),
                     *(("tag", key) for key in tag_values),
-                    *(("metric", key) for key in key_names if single is None),
+                    *(("metric", key) for key in key_names),
                 ],
             )
         record_event(
             actor=actor,
-            action="run.batch_logged",
+            action=BATCH_LOGGED,
             target=run,
-            after={
-                "metrics": {"received": len(metrics), "inserted": points_inserted, "keys": list(key_names)},
-                "params": param_values,
-                "tags": tag_values,
-            },
+            after=_batch_event_after(
+                received=len(metrics),
+                inserted=points_inserted,
+                keys=key_names,
+                params=param_values,
+                tags=tag_values,
+            ),
         )
     return BatchResult(
         points_received=len(metrics),

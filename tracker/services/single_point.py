@@ -2,17 +2,22 @@
 
 A training script's `log_metric` calls cost the server round trips, not work: the general path
 asks for the key's id, inserts the point, merges the summary, the rollups and the experiment's
-key set, a statement each. Here one statement does all five with data-modifying CTEs, sent in
-one pipeline with the transaction's BEGIN, so the point costs one round trip before the audit
-event. The rules are the general path's own: the summary and rollup upserts are the same SQL,
-their rows come from the same Python functions, and the key set gets the name whether or not
-the point was new (a retried point inserts nothing, like the general path).
+key set, a statement each, then appends the audit event and commits. Here one statement does all
+six with data-modifying CTEs, sent together with its BEGIN and COMMIT (config.db
+.execute_committed), so the point costs one round trip. The rules are the general path's own:
+the summary and rollup upserts are the same SQL, their rows come from the same Python
+functions, the key set gets the name whether or not the point was new (a retried point inserts
+nothing, like the general path), and the event is the one `log_batch` records, prepared by the
+audit app's own functions.
 """
 
 from __future__ import annotations
 
-from config.db import prepared_cursor
-from tracker.models import ExperimentKey, MetricKey, MetricPoint
+from typing import Any
+
+from audit.services import event_insert_sql, event_params
+from config.db import execute_committed
+from tracker.models import ExperimentKey, MetricKey, MetricPoint, Run
 
 from .metric_store import summary_merge_sql
 from .rollups import rollup_merge_sql, rollup_rows
@@ -25,6 +30,10 @@ _ROLLUP_TYPES = (
     "smallint", "bigint", "bigint", "float8", "bigint", "bigint", "float8", "bigint",
     "bigint", "bigint", "bigint", "float8", "boolean",
 )  # fmt: skip
+# The event's `after` as log_batch builds it, with `metrics.inserted` counted from `point`.
+_COUNTED_AFTER = (
+    "jsonb_set(%(event_after)s::jsonb, '{metrics,inserted}', to_jsonb((SELECT count(*) FROM point)))"
+)
 _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(_ROLLUP_TYPES))
 
 # Each step reads the one before it (the rollups read the summary's RETURNING, the key set waits
@@ -34,8 +43,9 @@ _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(
 # concurrent batch on the same key, taking them the other way, deadlocked with it.
 #
 # A key another transaction is creating right now is not in this statement's snapshot and its
-# insert does nothing: `k` is then empty, nothing else happens, and the caller takes the general
-# path, whose separate statements see the committed key.
+# insert does nothing: `k` is then empty, nothing else happens (the event too is written `FROM k`),
+# and the caller takes the general path, whose separate statements see the committed key. The
+# event's `after` counts what `point` really inserted.
 _STATEMENT = f"""
 WITH found AS (
     SELECT id FROM {_KEYS} WHERE name = %(key)s
@@ -67,22 +77,34 @@ WITH found AS (
     INSERT INTO {_KEY_SETS} (experiment_id, kind, key) SELECT %(experiment)s, 'metric', %(key)s FROM k
     WHERE (SELECT count(*) FROM rollup) >= 0
     ON CONFLICT DO NOTHING
+), event AS (
+    {event_insert_sql(prefix="event_", after_sql=_COUNTED_AFTER)} FROM k
 )
 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
 """
 
 
-def insert_single_point(
-    *, run_id: int, experiment_id: int, key: str, step: int, timestamp: int, value: float, is_nan: bool
+def log_single_point(
+    *,
+    actor: Any,
+    run: Run,
+    key: str,
+    step: int,
+    timestamp: int,
+    value: float,
+    is_nan: bool,
+    event_action: str,
+    event_after: dict[str, Any],
 ) -> int | None:
-    """Store one validated point with its summary, rollups and key-set entry, in the caller's
-    transaction; return how many points were new (0 or 1), or None when the key could not be
-    resolved in this statement (the caller then takes the general path)."""
+    """Store one validated point with its summary, rollups, key-set entry and audit event and
+    commit them (or join the caller's transaction); return how many points were new (0 or 1),
+    or None when the key could not be resolved in this statement (nothing was written: the
+    caller then takes the general path). The event's `metrics.inserted` is counted in SQL."""
     finite_or_inf = None if is_nan else value
-    params = {
+    params: dict[str, Any] = {
         "key": key,
-        "run": run_id,
-        "experiment": experiment_id,
+        "run": run.pk,
+        "experiment": run.experiment_id,
         "step": step,
         "timestamp": timestamp,
         "value": value,
@@ -94,9 +116,14 @@ def insert_single_point(
     rows = rollup_rows([(0, step, timestamp, value, is_nan)])
     for index, column in enumerate(zip(*(row[1:] for row in rows), strict=True)):
         params[f"rollup_{index}"] = list(column)
-    # In a pipeline, the BEGIN that psycopg sends before the transaction's first statement goes
-    # in the same round trip as the statement.
-    with prepared_cursor() as cursor, cursor.connection.pipeline():
-        cursor.execute(_STATEMENT, params)
-        keys, inserted = cursor.fetchone()
+    params.update(
+        event_params(
+            prefix="event_",
+            actor=actor,
+            action=event_action,
+            target=run,
+            after=event_after,
+        )
+    )
+    keys, inserted = execute_committed(_STATEMENT, params)
     return inserted if keys else None

@@ -225,7 +225,7 @@ class RunLogBatchApi(ApiView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, run_id):
         batch = LogBatchRequest.parse(request.data)
-        run = selectors.get_run_ref(run_id=run_id)
+        run = selectors.get_run_ref(run_id=run_id, user=request.user)
         result = services.log_batch(actor=request.user, run=run, **batch.as_kwargs())
         return Response(self.OutputSerializer({"run_id": run.uuid, **asdict(result)}).data)
 
