@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
@@ -31,8 +33,8 @@ from tracker.validation import (
 from .inputs import BatchResult, MetricInput, ParamInput, TagInput
 from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
-from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
-from .rollups import update_metric_rollups
+from .metric_store import CopyMode, PointRow, PointsAlreadyStored, SummaryRow, insert_points, upsert_summaries
+from .rollups import RollupRow, merge_rollup_rows, rollup_rows
 from .runs import RUN_NAME_TAG, ensure_run_writable
 from .single_point import log_single_point
 from .validators import check_batch_size, validated_params, validated_tags
@@ -87,19 +89,37 @@ def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
     return found
 
 
+@dataclass(frozen=True)
+class MetricMerges:
+    """What a set of new points adds to a run's summaries and rollups, worked out in Python."""
+
+    summaries: list[SummaryRow]
+    rollups: list[RollupRow]
+
+    @classmethod
+    def of(cls, rows: Sequence[PointRow]) -> MetricMerges:
+        """Last, min, max and count per key, and the rollup buckets. Sorted by (key, step,
+        timestamp, value), each key's newest point is the last of its group, as MLflow orders
+        them (the batch arrives sorted already, which costs the sort one pass)."""
+        summaries: list[SummaryRow] = []
+        for key_id, group in groupby(sorted(rows), itemgetter(0)):
+            points = list(group)
+            _, step, timestamp, value, is_nan = points[-1]
+            values = [point[3] for point in points if not point[4]]  # NaN counts, but no min or max
+            low, high = (min(values), max(values)) if values else (None, None)
+            summaries.append(
+                (key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points))
+            )
+        return cls(summaries=summaries, rollups=rollup_rows(rows))
+
+    def merge_into(self, run_id: int) -> None:
+        upsert_summaries(run_id=run_id, rows=self.summaries)  # key order: see log_batch
+        merge_rollup_rows(run_id=run_id, rollups=self.rollups)  # the charts' buckets, also in key order
+
+
 def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
-    """Fold newly inserted points into the run's summaries: last, min, max and count per key.
-    Sorted by (key, step, timestamp, value), each key's newest point is the last of its group,
-    as MLflow orders them (the batch arrives sorted already, which costs the sort one pass)."""
-    summaries: list[SummaryRow] = []
-    for key_id, group in groupby(sorted(rows), itemgetter(0)):
-        points = list(group)
-        _, step, timestamp, value, is_nan = points[-1]
-        values = [point[3] for point in points if not point[4]]  # NaN counts, but is no min or max
-        low, high = (min(values), max(values)) if values else (None, None)
-        summaries.append((key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points)))
-    upsert_summaries(run_id=run.pk, rows=summaries)  # key order: see log_batch
-    update_metric_rollups(run_id=run.pk, rows=rows)  # the charts' step buckets, also in key order
+    """Fold newly inserted points (each once) into the run's summaries and rollups."""
+    MetricMerges.of(rows).merge_into(run.pk)
 
 
 BATCH_LOGGED = "run.batch_logged"
@@ -200,6 +220,39 @@ def log_batch(
                 tags_set=0,
                 metric_keys=(metric_rows[0][0],),
             )
+    # COPY cannot skip points already stored (a client retrying after a lost answer); outside a
+    # caller's transaction a first attempt goes without a savepoint around it (two round trips
+    # fewer), and a retried batch, which aborts it, is stored again point by point.
+    stored = partial(
+        _store_batch,
+        actor=actor,
+        run=run,
+        received=len(metrics),
+        metric_rows=metric_rows,
+        param_values=param_values,
+        tag_values=tag_values,
+        model_metrics=model_metrics,
+    )
+    if connection.in_atomic_block:
+        return stored(copy=CopyMode.SAVEPOINT)
+    try:
+        return stored(copy=CopyMode.BARE)
+    except PointsAlreadyStored:
+        return stored(copy=CopyMode.NONE)
+
+
+def _store_batch(
+    *,
+    actor: Any,
+    run: Run,
+    received: int,
+    metric_rows: list[tuple[str, int, int, float, bool]],
+    param_values: dict[str, str],
+    tag_values: dict[str, str],
+    model_metrics: Sequence[ModelMetricInput],
+    copy: CopyMode,
+) -> BatchResult:
+    """log_batch's transaction: everything validated, nothing stored yet."""
     with transaction.atomic():
         if param_values or tag_values:
             # Batches with params or tags are serialised per run: a param conflict is decided
@@ -228,12 +281,26 @@ def log_batch(
             point_rows = sorted(
                 (key_ids[key], step, ts, value, nan) for key, step, ts, value, nan in metric_rows
             )
-            inserted = insert_points(run_id=run.pk, rows=point_rows)
+            # While PostgreSQL stores a COPY, this process works out the merges as if every point
+            # were new, which they are unless the batch is a retry (then they are redone).
+            expected: list[MetricMerges] = []
+            inserted = insert_points(
+                run_id=run.pk,
+                rows=point_rows,
+                copy=copy,
+                meanwhile=lambda: expected.append(MetricMerges.of(point_rows)),
+            )
+            if expected and len(inserted) == len(point_rows):
+                merges = expected[0]
+            else:
+                merges = MetricMerges.of(inserted)
             points_inserted, key_names = len(inserted), tuple(sorted(key_ids))
         if model_metrics:
             log_model_metrics(actor=actor, run=run, metrics=model_metrics)
-        with pipelined():  # the merges return nothing: one round trip for all of them
-            update_metric_summaries(run=run, rows=inserted)
+        # The merges and the event go together: one round trip for all of them.
+        with pipelined():
+            if inserted:
+                merges.merge_into(run.pk)
             record_keys(
                 experiment_id=run.experiment_id,
                 keys=[
@@ -242,20 +309,20 @@ def log_batch(
                     *(("metric", key) for key in key_names),
                 ],
             )
-        record_event(
-            actor=actor,
-            action=BATCH_LOGGED,
-            target=run,
-            after=_batch_event_after(
-                received=len(metrics),
-                inserted=points_inserted,
-                keys=key_names,
-                params=param_values,
-                tags=tag_values,
-            ),
-        )
+            record_event(
+                actor=actor,
+                action=BATCH_LOGGED,
+                target=run,
+                after=_batch_event_after(
+                    received=received,
+                    inserted=points_inserted,
+                    keys=key_names,
+                    params=param_values,
+                    tags=tag_values,
+                ),
+            )
     return BatchResult(
-        points_received=len(metrics),
+        points_received=received,
         points_inserted=points_inserted,
         params_logged=params_logged,
         tags_set=tags_set,

@@ -12,7 +12,8 @@ so summaries count each point once.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -29,20 +30,48 @@ _INSERT_CHUNK = 5000
 _COPY_MIN_ROWS = 50
 
 
-def insert_points(*, run_id: int, rows: Sequence[PointRow]) -> list[PointRow]:
-    """Insert distinct rows for one run; return those that were not stored already."""
+class CopyMode(Enum):
+    """How `insert_points` may use COPY, which fails on a point already stored."""
+
+    SAVEPOINT = "savepoint"  # inside a savepoint, then point by point if it failed
+    BARE = "bare"  # without one: a failure aborts the transaction (PointsAlreadyStored)
+    NONE = "none"  # point by point, skipping those already stored
+
+
+class PointsAlreadyStored(Exception):
+    """A bare COPY met a point already stored; the transaction is aborted and must be redone
+    with CopyMode.NONE."""
+
+
+def insert_points(
+    *,
+    run_id: int,
+    rows: Sequence[PointRow],
+    copy: CopyMode = CopyMode.SAVEPOINT,
+    meanwhile: Callable[[], None] | None = None,
+) -> list[PointRow]:
+    """Insert distinct rows for one run; return those that were not stored already.
+
+    `meanwhile` runs while PostgreSQL stores a COPY (its rows sent, its result not yet read), so
+    the caller's Python work overlaps the database's; it may not touch the database."""
     if not rows:
         return []
-    # COPY wins on bulk; for a few points (one log_metric call) a single INSERT saves the
-    # savepoint's two extra round trips.
-    if connection.vendor == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+    # COPY wins on bulk; for a few points a single INSERT saves the savepoint's round trips.
+    if connection.vendor == "postgresql" and len(rows) >= _COPY_MIN_ROWS and copy is not CopyMode.NONE:
         import psycopg
 
+        duplicates = (IntegrityError, psycopg.errors.UniqueViolation)
+        if copy is CopyMode.BARE:
+            try:
+                _copy_points(run_id, rows, meanwhile)
+            except duplicates as error:
+                raise PointsAlreadyStored(str(error)) from error
+            return list(rows)
         try:
             with transaction.atomic():  # savepoint: a duplicate must not abort the caller's transaction
-                _copy_points(run_id, rows)
+                _copy_points(run_id, rows, meanwhile)
             return list(rows)
-        except (IntegrityError, psycopg.errors.UniqueViolation):
+        except duplicates:
             pass
     return _insert_points_skipping_duplicates(run_id, rows)
 
@@ -56,7 +85,7 @@ _COPY_TRAILER = struct.pack(">h", -1)
 _COPY_ROW = struct.Struct(">h iq ii iq iq id i?")
 
 
-def _copy_points(run_id: int, rows: Sequence[PointRow]) -> None:
+def _copy_points(run_id: int, rows: Sequence[PointRow], meanwhile: Callable[[], None] | None) -> None:
     pack = _COPY_ROW.pack
     packed = [
         pack(6, 8, run_id, 4, key_id, 8, step, 8, timestamp, 8, value, 1, is_nan)
@@ -67,6 +96,8 @@ def _copy_points(run_id: int, rows: Sequence[PointRow]) -> None:
         raw_cursor = cursor.cursor  # the psycopg cursor under Django's wrapper
         with raw_cursor.copy(f"COPY {_TABLE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(data)
+            if meanwhile is not None:
+                meanwhile()
 
 
 def _insert_points_skipping_duplicates(run_id: int, rows: Sequence[PointRow]) -> list[PointRow]:

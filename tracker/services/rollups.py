@@ -117,9 +117,8 @@ def rollup_merge_sql(*, source: str) -> str:
     return _UPSERT.replace("VALUES {values}", source)
 
 
-def update_metric_rollups(*, run_id: int, rows: Sequence[PointRow]) -> None:
-    """Fold newly inserted points into the run's rollups (call with each point once)."""
-    rollups = rollup_rows(rows)
+def merge_rollup_rows(*, run_id: int, rollups: Sequence[RollupRow]) -> None:
+    """Merge rows of `rollup_rows` into the stored rollups, in one statement on PostgreSQL."""
     if not rollups:
         return
     with connection.cursor() as cursor:

@@ -1,7 +1,8 @@
-"""A lone metric point outside any transaction: BEGIN, the statement and COMMIT in one round trip.
+"""Metric writes outside any transaction, as a request makes them, on the real PostgreSQL.
 
-Other tests run inside the test's transaction, where the statement joins it; these run on the
-real PostgreSQL with nothing around them, as a request does.
+Other tests run inside the test's transaction, where these paths join it: a lone point's BEGIN,
+statement and COMMIT in one round trip, and a batch's COPY without a savepoint (a retried batch
+aborts it and is stored again point by point).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from audit.sealing import seal_events
 from audit.verification import verify_chain
 from tests.factories import ExperimentFactory, RunFactory
 from tracker.models import ExperimentKey, MetricPoint, MetricRollup, MetricSummary, Run
-from tracker.services import MetricInput, log_metric
+from tracker.services import MetricInput, log_batch, log_metric
 
 
 @pytest.fixture
@@ -58,3 +59,18 @@ def test_a_failed_statement_writes_nothing_and_leaves_the_connection_usable(lone
     # and the next point goes through on the same connection
     log_metric(actor=contributor, run=lone_run, point=MetricInput("loss", 0.25, step=2, timestamp=2))
     assert MetricPoint.objects.filter(run=lone_run).count() == 1
+
+
+def test_a_retried_batch_aborts_its_copy_and_is_stored_again_point_by_point(lone_run, contributor):
+    points = [MetricInput(f"k{i % 2}", float(i), step=i, timestamp=i) for i in range(60)]  # COPY-sized
+    first = log_batch(actor=contributor, run=lone_run, metrics=points)
+    retried_with_one_new = log_batch(
+        actor=contributor, run=lone_run, metrics=[*points, MetricInput("k0", 0.5, step=100, timestamp=1)]
+    )
+
+    assert (first.points_inserted, retried_with_one_new.points_inserted) == (60, 1)
+    assert MetricPoint.objects.filter(run=lone_run).count() == 61
+    assert sorted(MetricSummary.objects.filter(run=lone_run).values_list("count", flat=True)) == [30, 31]
+    events = AuditEvent.objects.filter(action="run.batch_logged", object_id=lone_run.audit_id)
+    assert [event.after["metrics"]["inserted"] for event in events.order_by("sequence")] == [60, 1]
+    assert connection.connection.info.transaction_status.name == "IDLE"
