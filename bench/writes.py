@@ -9,6 +9,10 @@ own connection (processes, not threads, so the GIL never caps the service layer)
   service  each writer loops `tracker.services.log_metric` (one point, its own run; one
            transaction with its audit event each), with a sealer process sealing the audit chain
            every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
+  statement  diagnostic: each writer sends the single-point statement the service sends (point,
+           summary, ten rollups, key set and audit event; BEGIN and COMMIT in the same round
+           trip) over plain psycopg, its parameters built once: what the database alone allows
+           for this write, against which `service` shows the cost of the Python around it.
   shares   bench/server_shares.py: the server's share (client time taken off) through gunicorn
            of an authenticated no-op, a one-point log and a model version, beside the bare
            durable commit; the issue's budget is noop + 2 x commit floor for each write.
@@ -47,6 +51,7 @@ FIGURES: dict[str, float | None] = {
     "plain_32": None,  # plain INSERT; COMMIT commits/s, --writers connections
     "service_32": None,  # log_metric commits/s through the service layer, --writers processes
     "ratio": None,  # service_32 / plain_32
+    "statement_32": None,  # the single-point statement alone, plain psycopg (phase "statement")
     # The "shares" phase (bench/server_shares.py, through gunicorn, client time taken off):
     "commit_floor_ms": None,  # a bare durable INSERT; COMMIT from an open connection
     "noop_share_ms": None,  # an authenticated no-op request (GET /api/v1/me)
@@ -62,7 +67,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--writers", type=int, default=32, help="concurrent writers per phase (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per phase (default 10)")
     parser.add_argument(
-        "--phases", default="plain,service,shares", help="comma-separated: plain, service, shares, chain"
+        "--phases",
+        default="plain,service,shares",
+        help="comma-separated: plain, service, statement, shares, chain",
     )
     parser.add_argument("--verify", action="store_true", help="seal and verify the audit chain afterwards")
     return parser.parse_args()
@@ -145,6 +152,37 @@ def _service_writer(index: int, barrier, seconds: float, results, user_id: int, 
     results.put(_timed(barrier, seconds, write))
 
 
+def _statement_writer(index: int, barrier, seconds: float, results, user_id: int, run_id: int) -> None:
+    import psycopg
+    from django.contrib.auth import get_user_model
+
+    from config.db import numbered_sql
+    from tracker.models import Run
+    from tracker.services.single_point import STATEMENT, statement_params
+
+    user = get_user_model().objects.get(pk=user_id)
+    run = Run.objects.get(pk=run_id)
+    after = {"metrics": {"received": 1, "inserted": 0, "keys": ["loss"]}, "params": {}, "tags": {}}
+    params = statement_params(
+        actor=user, run=run, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
+        event_action="run.batch_logged", event_after=after,
+    )  # fmt: skip
+    sql, names = numbered_sql(STATEMENT)
+    values = [params[name] for name in names]
+    timestamp = names.index("timestamp")  # a new timestamp makes a new point on the same step
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, prepare_threshold=1) as conn:
+        cursor = psycopg.RawCursor(conn)
+
+        def write(n: int) -> None:
+            values[timestamp] = n + 1
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                cursor.execute(sql, values)
+                conn.execute("COMMIT")
+
+        results.put(_timed(barrier, seconds, write))
+
+
 def _sealer(stop, interval: float) -> None:
     from audit.sealing import seal_events
 
@@ -194,7 +232,9 @@ def plain_phase(args: argparse.Namespace) -> float:
     return _scratch_phase(args, _plain_writer)
 
 
-def service_phase(args: argparse.Namespace) -> float:
+def service_phase(args: argparse.Namespace, writer=None) -> float:
+    """Commits/s of `writer` (default: log_metric through the service layer), each to its own run,
+    with the sealer beside them."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
@@ -204,7 +244,8 @@ def service_phase(args: argparse.Namespace) -> float:
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     assign_role(user=user, role=Role.CONTRIBUTOR)
-    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}")
+    writer = writer or _service_writer
+    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-{writer.__name__}")
     runs = [start_run(actor=user, experiment=experiment, name=f"writer-{i:02d}") for i in range(args.writers)]
     from django.db import connections
 
@@ -214,7 +255,7 @@ def service_phase(args: argparse.Namespace) -> float:
     sealer = context.Process(target=_sealer, args=(stop, settings.AUDIT_SEAL_INTERVAL_SECONDS))
     sealer.start()
     try:
-        commits = _run_writers(_service_writer, args.writers, args.seconds, [(user.pk, r.pk) for r in runs])
+        commits = _run_writers(writer, args.writers, args.seconds, [(user.pk, r.pk) for r in runs])
     finally:
         stop.set()
         sealer.join()
@@ -241,6 +282,13 @@ def main() -> None:
         FIGURES["service_32"] = round(service_phase(args))
         print(
             f"service: {FIGURES['service_32']:>8} commits/s ({args.writers} processes, log_metric)",
+            flush=True,
+        )
+    if "statement" in phases:
+        FIGURES["statement_32"] = round(service_phase(args, _statement_writer))
+        print(
+            f"statement: {FIGURES['statement_32']:>6} commits/s ({args.writers} psycopg connections, "
+            "the single-point statement alone)",
             flush=True,
         )
     chain: dict[str, int] = {}

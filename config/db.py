@@ -21,7 +21,7 @@ def prepared_cursor(*, numbered: bool = False) -> Any:
     explicit column lists (a prepared `SELECT *` breaks when a migration adds a column). A
     transaction-pooling proxy in front of PostgreSQL (PgBouncer before 1.21) would hand a
     prepared statement's name to another server connection: there is none in this deployment.
-    `numbered`: the SQL already uses PostgreSQL's own `$1` placeholders (see `_numbered`).
+    `numbered`: the SQL already uses PostgreSQL's own `$1` placeholders (see `numbered_sql`).
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
@@ -48,7 +48,7 @@ def pipelined() -> AbstractContextManager[Any]:
 
 
 @lru_cache(maxsize=32)
-def _numbered(statement: str) -> tuple[str, tuple[str, ...]]:
+def numbered_sql(statement: str) -> tuple[str, tuple[str, ...]]:
     """`%(name)s` placeholders as PostgreSQL's `$1`, `$2`…, and the names in that order.
 
     psycopg rewrites placeholders on every call and caches the result only for statements up to
@@ -73,7 +73,7 @@ def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...]
     transaction (`transaction.atomic`, as tests run) the statement simply joins it. PostgreSQL
     only, fixed SQL with named parameters only (it is prepared, as with `prepared_cursor`).
     """
-    sql, names = _numbered(statement)
+    sql, names = numbered_sql(statement)
     values = [params[name] for name in names]
     if connection.in_atomic_block:
         with prepared_cursor(numbered=True) as cursor, cursor.connection.pipeline():

@@ -46,7 +46,7 @@ _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(
 # insert does nothing: `k` is then empty, nothing else happens (the event too is written `FROM k`),
 # and the caller takes the general path, whose separate statements see the committed key. The
 # event's `after` counts what `point` really inserted.
-_STATEMENT = f"""
+STATEMENT = f"""
 WITH found AS (
     SELECT id FROM {_KEYS} WHERE name = %(key)s
 ), created AS (
@@ -100,6 +100,34 @@ def log_single_point(
     commit them (or join the caller's transaction); return how many points were new (0 or 1),
     or None when the key could not be resolved in this statement (nothing was written: the
     caller then takes the general path). The event's `metrics.inserted` is counted in SQL."""
+    params = statement_params(
+        actor=actor,
+        run=run,
+        key=key,
+        step=step,
+        timestamp=timestamp,
+        value=value,
+        is_nan=is_nan,
+        event_action=event_action,
+        event_after=event_after,
+    )
+    keys, inserted = execute_committed(STATEMENT, params)
+    return inserted if keys else None
+
+
+def statement_params(
+    *,
+    actor: Any,
+    run: Run,
+    key: str,
+    step: int,
+    timestamp: int,
+    value: float,
+    is_nan: bool,
+    event_action: str,
+    event_after: dict[str, Any],
+) -> dict[str, Any]:
+    """The named parameters of STATEMENT for one point (bench/writes.py sends it bare too)."""
     finite_or_inf = None if is_nan else value
     params: dict[str, Any] = {
         "key": key,
@@ -117,13 +145,6 @@ def log_single_point(
     for index, column in enumerate(zip(*(row[1:] for row in rows), strict=True)):
         params[f"rollup_{index}"] = list(column)
     params.update(
-        event_params(
-            prefix="event_",
-            actor=actor,
-            action=event_action,
-            target=run,
-            after=event_after,
-        )
+        event_params(prefix="event_", actor=actor, action=event_action, target=run, after=event_after)
     )
-    keys, inserted = execute_committed(_STATEMENT, params)
-    return inserted if keys else None
+    return params
