@@ -51,8 +51,11 @@ class MetricSummary(models.Model):
     is NULL when the newest point is NaN, so comparisons skip it as MLflow's do.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries")
-    key = models.ForeignKey(MetricKey, on_delete=models.PROTECT, related_name="summaries")
+    # No index of their own: the unique (run, key) serves lookups by run and the covering
+    # (key, last_value) index lookups by key. Every point rewrites its summary row, and an
+    # index on it is one more entry written per point.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_summaries", db_index=False)
+    key = models.ForeignKey(MetricKey, on_delete=models.PROTECT, related_name="summaries", db_index=False)
     last_value = models.FloatField(null=True)
     last_is_nan = models.BooleanField(default=False)
     last_step = models.BigIntegerField()
