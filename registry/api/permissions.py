@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from accounts.api import ApiView
 from accounts.permissions import get_grantee
+from config.api import ApiView
 from registry import permissions, selectors
 from tracker.api.views.permissions import (
     GrantInputSerializer,

@@ -99,13 +99,6 @@ def absent_is_fine(field: str) -> Iterator[None]:
             raise
 
 
-def double_out(value: float) -> float | str:
-    """Protobuf JSON spelling of a double: NaN and ±Infinity as strings (orjson would emit null)."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-
-
 def omit_empty(message: dict[str, Any]) -> dict[str, Any]:
     """Drop unset fields as protobuf JSON does (None, "" and empty lists); 0 and False stay."""
     return {k: v for k, v in message.items() if v is not None and v != "" and v != []}

@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from config.exceptions import InvalidInput
+from config.json_values import json_float
 from tracker.models import Experiment, Lifecycle, Run
 from tracker.selectors import RunData
 from tracker.services import TagInput
 
-from .protocol import Call, double_out, invalid, missing, omit_empty
+from .protocol import Call, invalid, missing, omit_empty
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)
@@ -112,7 +113,7 @@ def run_info(run: Run) -> dict[str, Any]:
 
 
 def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
-    return {"key": key, "value": double_out(value), "timestamp": timestamp, "step": step}
+    return {"key": key, "value": json_float(value), "timestamp": timestamp, "step": step}
 
 
 def _input_tags(dataset: Any) -> list[dict[str, str]]:

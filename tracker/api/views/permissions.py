@@ -11,8 +11,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts.api import ApiView
 from accounts.permissions import LEVEL_NAMES, get_grantee, parse_level
+from config.api import ApiView
 from tracker import permissions, selectors
 
 
