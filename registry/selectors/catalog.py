@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.permissions import require_readable
 from config.exceptions import InvalidInput, NotFound
+from config.inputs import TagInput
 from registry import search
 from registry.models import (
     AliasHistory,
@@ -27,7 +28,6 @@ from registry.models import (
 from registry.permissions import readable_models_q
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.search import encode_cursor
-from tracker.services import TagInput
 
 SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX = 100, 1000
 SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000

@@ -6,6 +6,7 @@ import pytest
 
 from audit.models import AuditEvent
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
+from config.inputs import TagInput
 from tracker.models import (
     DEFAULT_EXPERIMENT_ID,
     Experiment,
@@ -20,7 +21,6 @@ from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     delete_experiment,
     delete_run,

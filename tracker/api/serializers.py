@@ -17,7 +17,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.exceptions import InvalidInput
-from tracker.services import MetricInput, ParamInput, TagInput
+from config.inputs import TagInput
+from tracker.services import MetricInput, ParamInput
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MS = timedelta(milliseconds=1)

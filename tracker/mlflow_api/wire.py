@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from config.exceptions import InvalidInput
+from config.inputs import TagInput
 from config.json_values import json_float
 from tracker.models import Experiment, Lifecycle, Run
 from tracker.selectors import RunData
-from tracker.services import TagInput
 
 from .protocol import Call, invalid, missing, omit_empty
 

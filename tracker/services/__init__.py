@@ -21,7 +21,7 @@ from .experiments import (
     set_experiment_tag,
     update_experiment,
 )
-from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput, TagInput
+from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput
 from .logged_models import (
     ModelMetricInput,
     create_logged_model,
@@ -51,7 +51,6 @@ __all__ = [
     "MetricInput",
     "ModelMetricInput",
     "ParamInput",
-    "TagInput",
     "create_experiment",
     "create_logged_model",
     "delete_artifact",

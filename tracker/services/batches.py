@@ -15,6 +15,7 @@ from django.utils import timezone
 from audit.services import record_event
 from config.db import pipelined
 from config.exceptions import Conflict, NotFound
+from config.inputs import TagInput
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.permissions import Level, require_run_permission
 from tracker.validation import (
@@ -28,7 +29,7 @@ from tracker.validation import (
     validate_key,
 )
 
-from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .inputs import BatchResult, MetricInput, ParamInput
 from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import PointRow, SummaryRow, insert_points, upsert_summaries
