@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.epoch import to_ms
 from config.exceptions import InvalidInput
 from config.json_values import json_float
 from tracker import selectors, services
@@ -13,7 +14,7 @@ from tracker.services import ParamInput
 from tracker.validation import validate_artifact_path, validate_text
 
 from .protocol import Call, Endpoint, omit_empty
-from .wire import key_value_inputs, key_values, tag_inputs, to_ms
+from .wire import key_value_inputs, key_values, tag_inputs
 
 DEFAULT_SEARCH_RESULTS = 100  # MLflow's SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
 MAX_NESTED_TEXT_LENGTH = 500  # a dataset name's limit; metric keys and digests are shorter
