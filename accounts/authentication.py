@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rest_framework import authentication, exceptions, permissions
 
+from config.http import authorization
+
 from .roles import Role, role_of
 from .services import user_for_token
 
@@ -16,11 +18,9 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        scheme, _, raw = header.partition(" ")
-        if scheme.lower() != self.keyword:
+        scheme, raw = authorization(request) or ("", "")
+        if scheme != self.keyword:
             return None
-        raw = raw.strip()
         if not raw:
             raise exceptions.AuthenticationFailed("Empty bearer token.")
         user = user_for_token(raw)
