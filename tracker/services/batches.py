@@ -238,10 +238,6 @@ def log_batch(
     )
 
 
-def log_metrics(*, actor: Any, run: Run, points: Sequence[MetricInput]) -> BatchResult:
-    return log_batch(actor=actor, run=run, metrics=points)
-
-
 def log_metric(*, actor: Any, run: Run, point: MetricInput) -> BatchResult:
     return log_batch(actor=actor, run=run, metrics=[point])
 

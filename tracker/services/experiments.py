@@ -101,10 +101,6 @@ def update_experiment(
     return experiment
 
 
-def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Experiment:
-    return update_experiment(actor=actor, experiment=experiment, name=name)
-
-
 def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> ExperimentTag:
     require_experiment_permission(actor, experiment, Level.EDIT, action="Tagging an experiment")
     validate_key(tag.key, field="key")
