@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import orjson
+from drf_spectacular.drainage import isolate_view_method
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -90,15 +91,17 @@ class ApiSchema(AutoSchema):
     collide if named by class name alone. Operations are grouped by the module that holds them.
     """
 
-    def _operation_handler(self):
-        return getattr(self.view, self.method.lower())
+    def _operation_view(self) -> type:
+        """The operation's own view class, also behind a `route()` resource; named after it, not
+        after the class that defines its handler (shared handlers serve several operations)."""
+        return getattr(self.view, "operation_views", {}).get(self.method.lower(), type(self.view))
 
     def get_operation_id(self):
-        view_name = self._operation_handler().__qualname__.split(".")[0].removesuffix("Api")
+        view_name = self._operation_view().__name__.removesuffix("Api")
         return re.sub(r"(?<!^)(?=[A-Z])", "_", view_name).lower()
 
     def get_tags(self):
-        module = self._operation_handler().__module__.split(".")
+        module = self._operation_view().__module__.split(".")
         return [module[-1] if module[-1] not in ("views", "api") else module[0]]
 
     def error_codes(self) -> dict[int, str]:
@@ -110,8 +113,7 @@ class ApiSchema(AutoSchema):
             codes[404] = ERROR_RESPONSES[404]
         if self.method in ("POST", "PUT", "PATCH"):
             codes |= {**WRITE_ERRORS, **BODY_ERRORS}
-        view = getattr(self.view, "operation_views", {}).get(self.method.lower(), type(self.view))
-        return codes | getattr(view, "error_responses", {})
+        return codes | getattr(self._operation_view(), "error_responses", {})
 
     def _get_response_bodies(self, direction="response"):
         # Merged here rather than in get_response_serializers, which @extend_schema(responses=...)
@@ -176,7 +178,8 @@ def route(**operations: type[APIView]) -> Callable:
         views.setdefault("head", views["get"])
     handlers = {}
     for method, view in operations.items():
-        handler = getattr(view, method)
+        # The operation's own copy of an inherited handler, so that its description stays its own.
+        handler = isolate_view_method(view, method)
         handlers[method] = extend_schema(description=inspect.getdoc(view))(handler)
 
     def dispatch(self, request, *args, **kwargs):
