@@ -9,7 +9,8 @@ module only knows their shape: a `user` foreign key, a `level` column and a `TAR
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
 from typing import Any
@@ -314,3 +315,30 @@ def get_grantee(*, username: Any, field: str = "username") -> Any:
     if user is None:
         raise NotFound(f"no user named {username!r}", field=field)
     return user
+
+
+@dataclass(frozen=True)
+class GrantKind:
+    """One kind of object that carries grants (experiments, registered models), as adapters reach
+    its permission services: the native API, the MLflow API and the dashboard each serve every
+    kind through one implementation, while the rules (who may read or grant, the action named in
+    a refusal) stay in the kind's own services. `keyword` is the services' name for the object.
+    """
+
+    keyword: str
+    list_service: Callable[..., Any]
+    get_service: Callable[..., Any]
+    set_service: Callable[..., Any]
+    delete_service: Callable[..., None]
+
+    def list(self, *, user: Any, obj: models.Model) -> Any:
+        return self.list_service(user=user, **{self.keyword: obj})
+
+    def get(self, *, user: Any, obj: models.Model, grantee: Any) -> Any:
+        return self.get_service(user=user, grantee=grantee, **{self.keyword: obj})
+
+    def set(self, *, actor: Any, obj: models.Model, grantee: Any, level: Level, only: str = "") -> Any:
+        return self.set_service(actor=actor, grantee=grantee, level=level, only=only, **{self.keyword: obj})
+
+    def delete(self, *, actor: Any, obj: models.Model, grantee: Any) -> None:
+        self.delete_service(actor=actor, grantee=grantee, **{self.keyword: obj})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from config.exceptions import Conflict
+from config.json_values import json_safe
 
 from .checkpoint_format import MAIN_CHAIN, CheckpointFormatError, Head, sign_heads
 from .checkpoints import signing_key, write_outside_database
@@ -29,17 +29,9 @@ SYSTEM_ACTOR = "system"
 STALE_CHECK_AFTER = timedelta(hours=1)
 
 
-def _json_safe(value: Any) -> Any:
-    """Audit data must be plain JSON: NaN/Infinity become strings, other objects their str()."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+# Audit data must be plain JSON whatever a service hands over: NaN/Infinity become strings, keys
+# and other objects their str() (config/json_values.py).
+_json_safe = partial(json_safe, stringify=True)
 
 
 # The columns a writer fills; the sealer fills previous_hash, hash and sealed_at later.

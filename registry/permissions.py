@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from accounts.permissions import (
+    GrantKind,
     Level,
     delete_grant,
     get_grant,
@@ -25,6 +26,7 @@ from accounts.permissions import (
 from registry.models import ModelVersion, RegisteredModel, RegisteredModelPermission
 
 __all__ = [
+    "MODEL_GRANTS",
     "Level",
     "delete_model_permission",
     "get_model_permission",
@@ -82,3 +84,8 @@ def set_model_permission(
 
 def delete_model_permission(*, actor: Any, model: RegisteredModel, grantee: Any) -> None:
     delete_grant(actor=actor, obj=model, user=grantee, action="Removing a registered model permission")
+
+
+MODEL_GRANTS = GrantKind(
+    "model", list_model_permissions, get_model_permission, set_model_permission, delete_model_permission
+)

@@ -16,7 +16,7 @@ from config.exceptions import InvalidInput
 
 # The run-search grammar, its parse errors (with positions) and its LIKE semantics are shared
 # with the registry; only the identifiers differ, so the registry brings its own.
-from tracker.search import Comparison, Node, ToAst, compile_node, decode_offset, parse_filter, string_q
+from tracker.search import Comparison, Node, ToAst, compile_node, parse_filter, string_q
 
 from .models import ModelVersionTag, RegisteredModelTag
 
@@ -206,8 +206,3 @@ def ordering(items: Sequence[str], keys: Mapping[str, str], tie_breakers: Sequen
     for field, descending in tie_breakers:
         fields.setdefault(field, descending)
     return [F(field).desc() if descending else F(field).asc() for field, descending in fields.items()]
-
-
-def page_offset(page_token: str) -> int:
-    """The offset a page token holds (0 without one); a forged or malformed token is an error."""
-    return decode_offset(page_token)

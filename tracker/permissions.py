@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.permissions import (
     SYSTEM_READER,
+    GrantKind,
     Level,
     delete_grant,
     get_grant,
@@ -28,6 +29,7 @@ from accounts.permissions import (
 from tracker.models import Experiment, ExperimentPermission, LoggedModel, Run
 
 __all__ = [
+    "EXPERIMENT_GRANTS",
     "Level",
     "delete_experiment_permission",
     "experiment_level",
@@ -136,3 +138,12 @@ def set_experiment_permission(
 
 def delete_experiment_permission(*, actor: Any, experiment: Experiment, grantee: Any) -> None:
     delete_grant(actor=actor, obj=experiment, user=grantee, action="Removing an experiment permission")
+
+
+EXPERIMENT_GRANTS = GrantKind(
+    "experiment",
+    list_experiment_permissions,
+    get_experiment_permission,
+    set_experiment_permission,
+    delete_experiment_permission,
+)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.api import route
+from config.api import route
 
 from . import views
 

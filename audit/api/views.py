@@ -10,10 +10,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts.api import ApiView, IgnoreAcceptHeader
 from audit import selectors, services
 from audit.export import checkpoint_response, checkpoints_response, export_response, public_key_response
 from audit.selectors import EventFilter
+from config.api import ApiView, IgnoreAcceptHeader
 from config.exceptions import NotFound
 
 MAX_EVENTS_PER_PAGE = 1000

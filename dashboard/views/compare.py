@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from config.csp import PARALLEL_COORDINATES
+from config.epoch import to_ms
 from config.exceptions import InvalidInput
 from tracker.selectors.comparison import compare_runs
 
@@ -41,7 +42,7 @@ def compare(request: HttpRequest) -> HttpResponse:
             "name": data.run.name,
             "colour": run_colour(index),
             "status": data.run.status,
-            "startTime": int(data.run.start_time.timestamp() * 1000),
+            "startTime": to_ms(data.run.start_time),
             "url": reverse("dashboard:run-detail", args=[data.run.uuid]),
             "params": data.params,
             "metrics": {key: metric.value for key, metric in data.metrics.items()},

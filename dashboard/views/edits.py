@@ -15,9 +15,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from config.exceptions import ApplicationError, PermissionDenied
+from config.inputs import TagInput
 from tracker import selectors, services
 from tracker.models import Run, RunStatus
-from tracker.services import TagInput
 
 from ..access import viewer_required
 

@@ -15,18 +15,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.permissions import Level, default_level, get_grantee, level_of, parse_level
+from accounts.permissions import GrantKind, Level, default_level, get_grantee, level_of, parse_level
 from config.exceptions import ApplicationError, PermissionDenied
-from registry import permissions as registry_permissions
 from registry import selectors as registry_selectors
-from tracker import permissions as tracker_permissions
+from registry.permissions import MODEL_GRANTS
 from tracker import selectors as tracker_selectors
+from tracker.permissions import EXPERIMENT_GRANTS
 
 from ..access import viewer_required
 from ..forms import GrantForm
 
 
-def _change(request: HttpRequest, form: GrantForm, set_grant: Any, delete_grant: Any) -> bool:
+def _change(request: HttpRequest, form: GrantForm, grants: GrantKind, obj: models.Model) -> bool:
     """Apply a valid form through the services; errors become messages, a refusal a 403."""
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
@@ -36,11 +36,11 @@ def _change(request: HttpRequest, form: GrantForm, set_grant: Any, delete_grant:
     try:
         grantee = get_grantee(username=data["username"])
         if data["remove"]:
-            delete_grant(grantee)
+            grants.delete(actor=request.user, obj=obj, grantee=grantee)
             messages.success(request, f"{grantee} now has the default permission.")
         else:
             level = parse_level(data["permission"])
-            set_grant(grantee, level)
+            grants.set(actor=request.user, obj=obj, grantee=grantee, level=level)
             messages.success(request, f"{grantee} now holds {level.name}.")
     except PermissionDenied:
         raise
@@ -71,18 +71,9 @@ def _page(request: HttpRequest, obj: models.Model, grants: Any, context: dict[st
 def experiment_permissions(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = tracker_selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     if request.method == "POST":
-        _change(
-            request,
-            GrantForm(request.POST),
-            lambda grantee, level: tracker_permissions.set_experiment_permission(
-                actor=request.user, experiment=experiment, grantee=grantee, level=level
-            ),
-            lambda grantee: tracker_permissions.delete_experiment_permission(
-                actor=request.user, experiment=experiment, grantee=grantee
-            ),
-        )
+        _change(request, GrantForm(request.POST), EXPERIMENT_GRANTS, experiment)
         return redirect(reverse("dashboard:experiment-permissions", args=[experiment.pk]))
-    grants = tracker_permissions.list_experiment_permissions(user=request.user, experiment=experiment)
+    grants = EXPERIMENT_GRANTS.list(user=request.user, obj=experiment)
     return _page(
         request, experiment, grants, {"experiment": experiment, "subject": f"experiment {experiment}"}
     )
@@ -93,16 +84,7 @@ def experiment_permissions(request: HttpRequest, experiment_id: int) -> HttpResp
 def model_permissions(request: HttpRequest, name: str) -> HttpResponse:
     model = registry_selectors.get_registered_model(user=request.user, name=name)
     if request.method == "POST":
-        _change(
-            request,
-            GrantForm(request.POST),
-            lambda grantee, level: registry_permissions.set_model_permission(
-                actor=request.user, model=model, grantee=grantee, level=level
-            ),
-            lambda grantee: registry_permissions.delete_model_permission(
-                actor=request.user, model=model, grantee=grantee
-            ),
-        )
+        _change(request, GrantForm(request.POST), MODEL_GRANTS, model)
         return redirect(reverse("dashboard:model-permissions", args=[model.name]))
-    grants = registry_permissions.list_model_permissions(user=request.user, model=model)
+    grants = MODEL_GRANTS.list(user=request.user, obj=model)
     return _page(request, model, grants, {"model": model, "subject": f"registered model {model}"})

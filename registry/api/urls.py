@@ -6,7 +6,7 @@ client percent-encodes the segment.
 
 from django.urls import path
 
-from accounts.api import route
+from config.api import route
 
 from . import permissions, promotions, views
 

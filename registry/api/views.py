@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts.api import ApiView
+from config.api import ApiView
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
 from registry.models import ModelAlias, ModelVersionTag

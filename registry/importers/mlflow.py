@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.exceptions import AlreadyExists, ApplicationError, Conflict
+from config.inputs import TagInput
 from registry import services
 from registry.models import AliasHistory, Label, ModelVersion, RegisteredModel, Stage
 from registry.selectors import label_holder, policy_for
@@ -25,7 +26,6 @@ from tracker.importers.mlflow import (
     no_progress,
     tag_pairs,
 )
-from tracker.services import TagInput
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from config.exceptions import NotFound
+from config.inputs import TagInput
 from registry import selectors, services
 from registry.models import ModelVersion
 from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
 from tracker.mlflow_api.wire import tag_inputs
-from tracker.services import TagInput
 
 from . import wire
 from .registered_models import registered_model

@@ -11,56 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from accounts import services as accounts_services
-from accounts.permissions import Level, get_grantee, level_of, parse_level
+from accounts.permissions import GrantKind, Level, level_of, parse_level
 from accounts.roles import Role, role_of
 from config.exceptions import InvalidInput, PermissionDenied
-from registry import permissions
 from registry.models import RegisteredModel, RegisteredModelPermission
-from tracker import permissions as tracker_permissions
+from registry.permissions import MODEL_GRANTS
 from tracker import selectors as tracker_selectors
-from tracker.mlflow_api.permissions import experiment_permission
+from tracker.mlflow_api.permissions import experiment_permission, grant_endpoints, grantee
 from tracker.mlflow_api.protocol import Call, Endpoint
 from tracker.models import Experiment, ExperimentPermission
+from tracker.permissions import EXPERIMENT_GRANTS
 
 from .registered_models import _model, registered_model
 
 
 def model_permission(grant: RegisteredModelPermission) -> dict[str, Any]:
     return {"name": grant.model.name, "user_id": grant.user_id, "permission": grant.level_name}
-
-
-def _grantee(call: Call) -> Any:
-    return get_grantee(username=call.string("username", required=True))
-
-
-def create_model_permission(call: Call) -> dict[str, Any]:
-    model, grantee = _model(call), _grantee(call)
-    level = parse_level(call.string("permission", required=True))
-    grant = permissions.set_model_permission(
-        actor=call.user, model=model, grantee=grantee, level=level, only="create"
-    )
-    return {"registered_model_permission": model_permission(grant)}
-
-
-def get_model_permission(call: Call) -> dict[str, Any]:
-    model, grantee = _model(call), _grantee(call)
-    grant = permissions.get_model_permission(user=call.user, model=model, grantee=grantee)
-    return {"registered_model_permission": model_permission(grant)}
-
-
-def update_model_permission(call: Call) -> dict[str, Any]:
-    model, grantee = _model(call), _grantee(call)
-    level = parse_level(call.string("permission", required=True))
-    permissions.set_model_permission(
-        actor=call.user, model=model, grantee=grantee, level=level, only="update"
-    )
-    return {}
-
-
-def delete_model_permission(call: Call) -> dict[str, Any]:
-    model, grantee = _model(call), _grantee(call)
-    permissions.delete_model_permission(actor=call.user, model=model, grantee=grantee)
-    return {}
 
 
 # Users --------------------------------------------------------------------------------------
@@ -92,39 +58,37 @@ def create_user(call: Call) -> dict[str, Any]:
 
 
 def get_user(call: Call) -> dict[str, Any]:
-    user = _grantee(call)
+    user = grantee(call)
     if user.pk != call.user.pk and role_of(call.user) < Role.ADMIN:
         raise PermissionDenied("Reading another user needs the admin role.")
     return {"user": _user_json(user, with_permissions=True)}
 
 
 def update_user_password(call: Call) -> dict[str, Any]:
-    accounts_services.set_user_password(
-        actor=call.user, user=_grantee(call), password=call.string("password")
-    )
+    accounts_services.set_user_password(actor=call.user, user=grantee(call), password=call.string("password"))
     return {}
 
 
 def update_user_admin(call: Call) -> dict[str, Any]:
-    accounts_services.set_user_admin(actor=call.user, user=_grantee(call), is_admin=call.boolean("is_admin"))
+    accounts_services.set_user_admin(actor=call.user, user=grantee(call), is_admin=call.boolean("is_admin"))
     return {}
 
 
 def delete_user(call: Call) -> dict[str, Any]:
-    accounts_services.deactivate_user(actor=call.user, user=_grantee(call))
+    accounts_services.deactivate_user(actor=call.user, user=grantee(call))
     return {}
 
 
 # MLflow 3: one grant call for every kind of resource -----------------------------------------
 
 
-def _resource(call: Call) -> Experiment | RegisteredModel:
+def _resource(call: Call) -> tuple[GrantKind, Experiment | RegisteredModel]:
     kind = call.string("resource_type", required=True)
     resource_id = call.string("resource_id", required=True)
     if kind == "experiment":
-        return tracker_selectors.get_experiment(user=call.user, experiment_id=resource_id)
+        return EXPERIMENT_GRANTS, tracker_selectors.get_experiment(user=call.user, experiment_id=resource_id)
     if kind == "registered_model":
-        return registered_model(call.user, resource_id)
+        return MODEL_GRANTS, registered_model(call.user, resource_id)
     raise InvalidInput(
         f"resource_type {kind!r} is not supported here: use 'experiment' or 'registered_model'",
         field="resource_type",
@@ -132,42 +96,35 @@ def _resource(call: Call) -> Experiment | RegisteredModel:
 
 
 def grant_user_permission(call: Call) -> dict[str, Any]:
-    resource, grantee = _resource(call), _grantee(call)
+    (grants, resource), user = _resource(call), grantee(call)
     level = parse_level(call.string("permission", required=True))
-    if isinstance(resource, Experiment):
-        tracker_permissions.set_experiment_permission(
-            actor=call.user, experiment=resource, grantee=grantee, level=level
-        )
-    else:
-        permissions.set_model_permission(actor=call.user, model=resource, grantee=grantee, level=level)
+    grants.set(actor=call.user, obj=resource, grantee=user, level=level)
     return {}
 
 
 def revoke_user_permission(call: Call) -> dict[str, Any]:
-    resource, grantee = _resource(call), _grantee(call)
-    if isinstance(resource, Experiment):
-        tracker_permissions.delete_experiment_permission(
-            actor=call.user, experiment=resource, grantee=grantee
-        )
-    else:
-        permissions.delete_model_permission(actor=call.user, model=resource, grantee=grantee)
+    (grants, resource), user = _resource(call), grantee(call)
+    grants.delete(actor=call.user, obj=resource, grantee=user)
     return {}
 
 
 def get_user_permission(call: Call) -> dict[str, Any]:
     """The user's effective level, roles and default included; `allowed` is MLflow's "can use"."""
-    resource, grantee = _resource(call), _grantee(call)
-    if grantee.pk != call.user.pk and level_of(call.user, resource) < Level.MANAGE:
+    (_, resource), user = _resource(call), grantee(call)
+    if user.pk != call.user.pk and level_of(call.user, resource) < Level.MANAGE:
         raise PermissionDenied("Reading another user's permission needs MANAGE on the resource, or admin.")
-    level = level_of(grantee, resource)
+    level = level_of(user, resource)
     return {"allowed": level >= Level.EDIT, "permission": level.name}
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("POST", "registered-models/permissions/create", create_model_permission),
-    Endpoint("GET", "registered-models/permissions/get", get_model_permission),
-    Endpoint("PATCH", "registered-models/permissions/update", update_model_permission),
-    Endpoint("DELETE", "registered-models/permissions/delete", delete_model_permission),
+    *grant_endpoints(
+        path="registered-models/permissions",
+        envelope="registered_model_permission",
+        grants=MODEL_GRANTS,
+        find=_model,
+        shown=model_permission,
+    ),
     Endpoint("POST", "users/create", create_user),
     Endpoint("GET", "users/get", get_user),
     Endpoint("PATCH", "users/update-password", update_user_password),

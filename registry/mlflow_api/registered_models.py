@@ -6,10 +6,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from config.exceptions import AlreadyExists, NotFound
+from config.inputs import TagInput
 from registry import selectors, services
 from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
 from tracker.mlflow_api.wire import tag_inputs
-from tracker.services import TagInput
 
 from . import wire
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from config.epoch import to_ms
 from config.exceptions import PermissionDenied
 from registry.selectors import RegisteredModelRecord, VersionRecord
 from registry.services import ProtectedLabelHeld
 from tracker.mlflow_api.protocol import omit_empty
-from tracker.mlflow_api.wire import to_ms
 
 
 def model_version(record: VersionRecord) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
+from config.inputs import TagInput
 from registry import search
 from registry.models import (
     AliasHistory,
@@ -26,8 +27,7 @@ from registry.models import (
 )
 from registry.permissions import readable_models_q
 from tracker.models import Lifecycle, LoggedModel, Run
-from tracker.search import encode_cursor
-from tracker.services import TagInput
+from tracker.search import decode_offset, encode_cursor
 
 SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX = 100, 1000
 SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000
@@ -409,7 +409,7 @@ def search_registered_models(
     """MLflow's registered-model search: filter on name and tags, order by name or timestamps,
     pages by offset (what MLflow's own tokens hold)."""
     size = _page_size(max_results, SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX)
-    offset = search.page_offset(page_token)
+    offset = decode_offset(page_token)
     ordering = search.ordering(
         order_by,
         {"name": "name", "creation_timestamp": "created_at", "last_updated_timestamp": "updated_at",
@@ -434,7 +434,7 @@ def search_model_versions(
     """MLflow's model-version search: filter on name, run_id, source_path, version_number and
     tags; newest change first by default."""
     size = _page_size(max_results, SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX)
-    offset = search.page_offset(page_token)
+    offset = decode_offset(page_token)
     ordering = search.ordering(
         order_by or ["last_updated_timestamp DESC"],
         {"name": "model__name", "version_number": "version", "creation_timestamp": "created_at",

@@ -16,6 +16,7 @@ from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
+from config.inputs import TagInput
 from registry.models import (
     AliasHistory,
     Label,
@@ -29,7 +30,6 @@ from registry.models import (
 from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import policy_for
 from tracker.models import Lifecycle, LoggedModel, Run
-from tracker.services import TagInput
 from tracker.validation import validate_key, validate_text
 
 from .events import record_registry_event

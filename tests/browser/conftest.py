@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from config.inputs import TagInput
 from tests.conftest import skip_or_fail
 from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     finish_run,
     log_batch,

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from config.inputs import TagInput
 from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     finish_run,
     log_batch,

@@ -349,8 +349,9 @@ def test_a_saved_view_of_several_experiments_opens_that_table(client, contributo
 def test_a_metric_param_or_tag_sort_read_through_the_indexes_pages_like_the_plain_sort(postgres, contributor):
     """Runs with the key (NaN newest included), without it, and ties, across page edges; param
     values read a value at a time, and values longer than the indexed prefix, which are not."""
+    from config.inputs import TagInput
     from tracker.search import apply_search, page_after
-    from tracker.services import MetricInput, ParamInput, TagInput, create_experiment, log_batch, start_run
+    from tracker.services import MetricInput, ParamInput, create_experiment, log_batch, start_run
 
     experiment = create_experiment(actor=contributor, name="split")
     start = timezone.now()

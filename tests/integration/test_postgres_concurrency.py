@@ -7,6 +7,7 @@ from django.db import connections
 
 from audit.sealing import seal_events
 from audit.verification import verify_chain
+from config.inputs import TagInput
 from registry.services import (
     create_model_version,
     create_registered_model,
@@ -14,7 +15,7 @@ from registry.services import (
     set_registered_model_tag,
 )
 from tracker.models import MetricPoint, MetricSummary
-from tracker.services import MetricInput, TagInput, create_experiment, log_batch
+from tracker.services import MetricInput, create_experiment, log_batch
 
 pytestmark = pytest.mark.services
 

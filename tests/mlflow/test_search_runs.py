@@ -9,8 +9,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from config.inputs import TagInput
 from tracker.models import Experiment, LoggedModel
-from tracker.services import DatasetSpec, MetricInput, ParamInput, TagInput, log_batch, log_inputs, start_run
+from tracker.services import DatasetSpec, MetricInput, ParamInput, log_batch, log_inputs, start_run
 
 pytestmark = pytest.mark.django_db
 

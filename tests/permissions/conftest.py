@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from accounts.permissions import Level
 from accounts.roles import Role
 from accounts.services import assign_role, create_api_token
+from config.inputs import TagInput
 from registry import services as registry_services
 from registry.models import ModelVersion, RegisteredModel
 from registry.permissions import set_model_permission
@@ -24,7 +25,7 @@ from tests.factories import UserFactory
 from tracker import services
 from tracker.models import Experiment, LoggedModel, Run
 from tracker.permissions import set_experiment_permission
-from tracker.services import MetricInput, TagInput
+from tracker.services import MetricInput
 
 PERSONAS = ("owner", "editor", "reader", "stranger")
 # What each persona may do: the lowest level that is refused.

@@ -6,6 +6,7 @@ import pytest
 
 from accounts.permissions import SYSTEM_READER
 from config.exceptions import InvalidInput, NotFound
+from config.inputs import TagInput
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import (
     canonical_stage,
@@ -27,7 +28,7 @@ from registry.services import (
     transition_stage,
 )
 from tracker.models import LoggedModel
-from tracker.services import TagInput, start_run
+from tracker.services import start_run
 
 pytestmark = pytest.mark.django_db
 

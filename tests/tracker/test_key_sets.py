@@ -7,13 +7,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.permissions import SYSTEM_READER
+from config.inputs import TagInput
 from tests.mlflow.conftest import MlflowWire
 from tracker.selectors import experiment_key_sets, search_runs
 from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     log_batch,
     log_inputs,

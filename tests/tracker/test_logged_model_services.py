@@ -10,6 +10,7 @@ import pytest
 
 from audit.models import AuditEvent
 from config.exceptions import Conflict, InvalidInput, NotFound, PermissionDenied
+from config.inputs import TagInput
 from tests.factories import ExperimentFactory, RunFactory
 from tracker.models import (
     Artifact,
@@ -25,7 +26,6 @@ from tracker.selectors import artifact_directory, get_owned_artifact, logged_mod
 from tracker.services import (
     ModelMetricInput,
     ParamInput,
-    TagInput,
     create_logged_model,
     delete_artifact,
     delete_logged_model,

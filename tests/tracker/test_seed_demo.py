@@ -56,7 +56,7 @@ def test_seeding_logs_real_per_epoch_curves_whose_validation_accuracy_improves(s
     assert [step for step, _, _ in accuracy] == list(range(1, QUICK_PLAN.epochs + 1))
     assert accuracy[-1][2] > accuracy[0][2] + 0.3
     assert loss[-1][2] < loss[0][2] / 2
-    assert set(selectors.metric_keys_of(run=run)) == {
+    assert set(selectors.run_detail(run=run).metrics) == {
         "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_f1",
     }  # fmt: skip
 

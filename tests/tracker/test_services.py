@@ -6,6 +6,7 @@ import pytest
 
 from audit.models import AuditEvent
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, PermissionDenied
+from config.inputs import TagInput
 from tracker.models import (
     DEFAULT_EXPERIMENT_ID,
     Experiment,
@@ -20,7 +21,6 @@ from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     delete_experiment,
     delete_run,
@@ -28,9 +28,9 @@ from tracker.services import (
     finish_run,
     log_batch,
     log_inputs,
-    rename_experiment,
     restore_run,
     start_run,
+    update_experiment,
     update_metric_summaries,
 )
 
@@ -56,7 +56,7 @@ def test_experiment_names_are_unique(contributor):
 
 def test_renaming_an_experiment_is_audited(contributor):
     experiment = create_experiment(actor=contributor, name="old")
-    rename_experiment(actor=contributor, experiment=experiment, name="new")
+    update_experiment(actor=contributor, experiment=experiment, name="new")
     event = AuditEvent.objects.get(action="experiment.renamed")
     assert (event.before, event.after, event.actor_name) == (
         {"name": "old"},
@@ -335,8 +335,6 @@ def test_hostile_run_name_is_stored_verbatim(contributor, experiment):
 
 
 def test_refused_rename_leaves_the_description_unchanged_too(contributor):
-    from tracker.services import update_experiment
-
     create_experiment(actor=contributor, name="taken")
     experiment = create_experiment(actor=contributor, name="mine", description="old")
     with pytest.raises(AlreadyExists):

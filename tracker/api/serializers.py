@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
@@ -16,13 +16,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.epoch import MAX_EPOCH_MS, from_ms, to_ms
 from config.exceptions import InvalidInput
-from tracker.services import MetricInput, ParamInput, TagInput
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_MS = timedelta(milliseconds=1)
-# 9999-12-31T23:59:59.999Z, the last instant a Python datetime can hold.
-MAX_EPOCH_MS = 253_402_300_799_999
+from config.inputs import TagInput
+from tracker.services import MetricInput, ParamInput
 
 
 @extend_schema_field(OpenApiTypes.INT64)
@@ -38,10 +35,10 @@ class EpochMillisField(serializers.Field):
             data = int(data)
         if isinstance(data, bool) or not isinstance(data, int) or not 0 <= data <= MAX_EPOCH_MS:
             self.fail("invalid")
-        return EPOCH + data * ONE_MS
+        return from_ms(data)
 
     def to_representation(self, value: datetime) -> int:
-        return (value - EPOCH) // ONE_MS
+        return to_ms(value)
 
 
 @extend_schema_field(

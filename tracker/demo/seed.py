@@ -23,12 +23,12 @@ from django.contrib.auth import get_user_model
 
 from accounts.roles import Role
 from accounts.services import assign_role
+from config.inputs import TagInput
 from tracker.models import Experiment, Run, RunStatus
 from tracker.services import (
     DatasetSpec,
     MetricInput,
     ParamInput,
-    TagInput,
     create_experiment,
     finish_run,
     log_batch,

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from accounts.roles import Role, require_role
 from config.exceptions import ApplicationError
+from config.inputs import TagInput
 from tracker import services
 from tracker.models import (
     Artifact,
@@ -189,7 +190,7 @@ class RunImporter:
             experiment = services.create_experiment(
                 actor=self.actor,
                 name=remote["name"],
-                tags=[services.TagInput(key, value) for key, value in tags.items()],
+                tags=[TagInput(key, value) for key, value in tags.items()],
             )
             self.report.experiments_created += 1
         elif experiment.lifecycle != Lifecycle.ACTIVE:
@@ -203,7 +204,7 @@ class RunImporter:
             for key, value in tags.items():
                 if stored.get(key) != value:
                     services.set_experiment_tag(
-                        actor=self.actor, experiment=experiment, tag=services.TagInput(key, value)
+                        actor=self.actor, experiment=experiment, tag=TagInput(key, value)
                     )
         if remote.get("lifecycle_stage") == _DELETED:
             self._deletions.append(experiment)
@@ -263,7 +264,7 @@ class RunImporter:
             name=info.get("run_name") or tags.get(services.RUN_NAME_TAG, ""),
             start_time=_datetime(info.get("start_time")),
             status=info.get("status", "FINISHED"),
-            tags=[services.TagInput(key, value) for key, value in tags.items()],
+            tags=[TagInput(key, value) for key, value in tags.items()],
             parent=Run.objects.filter(uuid=parent_id).first() if parent_id else None,
             code_commit=tags.get("mlflow.source.git.commit", ""),
             source=tags.get("mlflow.source.name", ""),
@@ -290,7 +291,7 @@ class RunImporter:
         stored_params = set(Param.objects.filter(run=run).values_list("key", flat=True))
         new_params = [services.ParamInput(k, v) for k, v in params.items() if k not in stored_params]
         stored_tags = dict(Tag.objects.filter(run=run).values_list("key", "value"))
-        new_tags = [services.TagInput(k, v) for k, v in tags.items() if stored_tags.get(k) != v]
+        new_tags = [TagInput(k, v) for k, v in tags.items() if stored_tags.get(k) != v]
         for params_chunk in _chunks(new_params, MAX_PARAMS_PER_BATCH):
             logged = services.log_params(actor=self.actor, run=run, params=params_chunk)
             self.report.params_logged += logged.params_logged

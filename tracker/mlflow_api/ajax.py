@@ -10,11 +10,12 @@ from django.http import FileResponse, HttpResponse
 
 from config.exceptions import InvalidInput, NotFound
 from config.http import declared_body_size
+from config.json_values import json_float
 from tracker import selectors, services
 from tracker.permissions import require_experiments_readable, require_runs_readable
 
 from .artifacts import file_response, safe_path
-from .protocol import Call, Endpoint, double_out, omit_empty, worded
+from .protocol import Call, Endpoint, omit_empty, worded
 from .runs import run_ref, valid_run_id
 
 # MLflow's limits (server/handlers.py): bulk histories, the UI's upload, search-datasets.
@@ -55,7 +56,7 @@ def get_metric_history_bulk(call: Call) -> dict[str, Any]:
     require_runs_readable(call.user, runs, action="Reading metric histories")
     points = selectors.metric_histories(runs=runs, key=key, max_results=wanted)
     metrics = [
-        {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
+        {"key": key, "value": json_float(value), "timestamp": ts, "step": step, "run_id": run_id}
         for run_id, step, ts, value in points
     ]
     return {"metrics": metrics}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from config.exceptions import AlreadyExists, NotFound
+from config.inputs import TagInput
 from tracker import selectors, services
 from tracker.models import Experiment
-from tracker.services import TagInput
 
 from . import wire
 from .protocol import Call, Endpoint, in_mlflow_words, omit_empty

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.epoch import to_ms
 from config.exceptions import InvalidInput
+from config.json_values import json_float
 from tracker import selectors, services
 from tracker.search.logged_models import DatasetFilter, ModelOrder
 from tracker.selectors import ArtifactEntry, LoggedModelDetails, ModelMetricValue
 from tracker.services import ParamInput
 from tracker.validation import validate_artifact_path, validate_text
 
-from .protocol import Call, Endpoint, double_out, omit_empty
-from .wire import key_value_inputs, key_values, tag_inputs, to_ms
+from .protocol import Call, Endpoint, omit_empty
+from .wire import key_value_inputs, key_values, tag_inputs
 
 DEFAULT_SEARCH_RESULTS = 100  # MLflow's SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
 MAX_NESTED_TEXT_LENGTH = 500  # a dataset name's limit; metric keys and digests are shorter
@@ -27,7 +29,7 @@ def _metric(point: ModelMetricValue, model_id: str) -> dict[str, Any]:
     return omit_empty(
         {
             "key": point.key,
-            "value": double_out(point.value),
+            "value": json_float(point.value),
             "timestamp": point.timestamp,
             "step": point.step,
             "dataset_name": point.dataset_name,

@@ -6,11 +6,12 @@ import math
 from typing import Any
 
 from config.exceptions import InvalidInput
+from config.json_values import json_float
 from tracker import selectors
 from tracker.models import Run
 from tracker.permissions import require_run_readable
 
-from .protocol import Call, Endpoint, double_out, missing
+from .protocol import Call, Endpoint, missing
 from .runs import run_ref, valid_run_id
 
 # The mlflow client asks for pages of 25,000 points; one that names no size gets the same.
@@ -27,9 +28,9 @@ def get_metric_history(call: Call) -> dict[str, Any]:
         page_token=call.string("page_token") or None,
     )
     key, isfinite = history.key, math.isfinite
-    # Up to 50,000 points per page: dicts straight from the rows, double_out only for NaN/±inf.
+    # Up to 50,000 points per page: dicts straight from the rows, json_float only for NaN/±inf.
     metrics = [
-        {"key": key, "value": value if isfinite(value) else double_out(value), "timestamp": ts, "step": step}
+        {"key": key, "value": value if isfinite(value) else json_float(value), "timestamp": ts, "step": step}
         for step, ts, value in history.points
     ]
     response: dict[str, Any] = {"metrics": metrics}
@@ -59,7 +60,7 @@ def get_metric_history_bulk_interval(call: Call) -> dict[str, Any]:
     )
     return {
         "metrics": [
-            {"key": key, "value": double_out(value), "timestamp": ts, "step": step, "run_id": run_id}
+            {"key": key, "value": json_float(value), "timestamp": ts, "step": step, "run_id": run_id}
             for run_id, step, ts, value in samples
         ]
     }

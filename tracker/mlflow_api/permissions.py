@@ -1,15 +1,19 @@
-"""MLflow endpoints: experiment permissions (its basic-auth app's `experiments/permissions/*`).
+"""MLflow endpoints: per-object permissions as its basic-auth app serves them
+(`experiments/permissions/*`, `registered-models/permissions/*`).
 
-Thin: the rules (MANAGE to grant, the levels, the audit) are in tracker.permissions.
+Thin, and one implementation for every kind: `grant_endpoints` builds the four calls from the
+kind's services (an accounts.permissions.GrantKind, which holds the rules: MANAGE to grant, the
+levels, the audit), how a call names the object, and how a grant is shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from accounts.permissions import get_grantee, parse_level
-from tracker import permissions
+from accounts.permissions import GrantKind, get_grantee, parse_level
 from tracker.models import ExperimentPermission
+from tracker.permissions import EXPERIMENT_GRANTS
 
 from .experiments import _experiment
 from .protocol import Call, Endpoint
@@ -23,43 +27,54 @@ def experiment_permission(grant: ExperimentPermission) -> dict[str, Any]:
     }
 
 
-def _grantee(call: Call) -> Any:
+def grantee(call: Call) -> Any:
     return get_grantee(username=call.string("username", required=True))
 
 
-def create_experiment_permission(call: Call) -> dict[str, Any]:
-    experiment, grantee = _experiment(call), _grantee(call)
-    level = parse_level(call.string("permission", required=True))
-    grant = permissions.set_experiment_permission(
-        actor=call.user, experiment=experiment, grantee=grantee, level=level, only="create"
-    )
-    return {"experiment_permission": experiment_permission(grant)}
+def grant_endpoints(
+    *,
+    path: str,
+    envelope: str,
+    grants: GrantKind,
+    find: Callable[[Call], Any],
+    shown: Callable[[Any], dict[str, Any]],
+) -> list[Endpoint]:
+    """`<path>/create|get|update|delete` for one kind: `find` reads the object from the call
+    (READ checked), `shown` is a grant in the response, under `envelope`."""
+
+    def create(call: Call) -> dict[str, Any]:
+        obj, user = find(call), grantee(call)
+        level = parse_level(call.string("permission", required=True))
+        grant = grants.set(actor=call.user, obj=obj, grantee=user, level=level, only="create")
+        return {envelope: shown(grant)}
+
+    def get(call: Call) -> dict[str, Any]:
+        obj, user = find(call), grantee(call)
+        return {envelope: shown(grants.get(user=call.user, obj=obj, grantee=user))}
+
+    def update(call: Call) -> dict[str, Any]:
+        obj, user = find(call), grantee(call)
+        level = parse_level(call.string("permission", required=True))
+        grants.set(actor=call.user, obj=obj, grantee=user, level=level, only="update")
+        return {}
+
+    def delete(call: Call) -> dict[str, Any]:
+        obj, user = find(call), grantee(call)
+        grants.delete(actor=call.user, obj=obj, grantee=user)
+        return {}
+
+    return [
+        Endpoint("POST", f"{path}/create", create),
+        Endpoint("GET", f"{path}/get", get),
+        Endpoint("PATCH", f"{path}/update", update),
+        Endpoint("DELETE", f"{path}/delete", delete),
+    ]
 
 
-def get_experiment_permission(call: Call) -> dict[str, Any]:
-    experiment, grantee = _experiment(call), _grantee(call)
-    grant = permissions.get_experiment_permission(user=call.user, experiment=experiment, grantee=grantee)
-    return {"experiment_permission": experiment_permission(grant)}
-
-
-def update_experiment_permission(call: Call) -> dict[str, Any]:
-    experiment, grantee = _experiment(call), _grantee(call)
-    level = parse_level(call.string("permission", required=True))
-    permissions.set_experiment_permission(
-        actor=call.user, experiment=experiment, grantee=grantee, level=level, only="update"
-    )
-    return {}
-
-
-def delete_experiment_permission(call: Call) -> dict[str, Any]:
-    experiment, grantee = _experiment(call), _grantee(call)
-    permissions.delete_experiment_permission(actor=call.user, experiment=experiment, grantee=grantee)
-    return {}
-
-
-ENDPOINTS: list[Endpoint] = [
-    Endpoint("POST", "experiments/permissions/create", create_experiment_permission),
-    Endpoint("GET", "experiments/permissions/get", get_experiment_permission),
-    Endpoint("PATCH", "experiments/permissions/update", update_experiment_permission),
-    Endpoint("DELETE", "experiments/permissions/delete", delete_experiment_permission),
-]
+ENDPOINTS: list[Endpoint] = grant_endpoints(
+    path="experiments/permissions",
+    envelope="experiment_permission",
+    grants=EXPERIMENT_GRANTS,
+    find=_experiment,
+    shown=experiment_permission,
+)

@@ -42,6 +42,7 @@ from config.exceptions import (
     TooLarge,
     Unauthenticated,
 )
+from config.http import authorization
 
 # MLflow's error codes and statuses (mlflow/exceptions.py). A code the client does not know
 # still reaches the user as text, but RESOURCE_DOES_NOT_EXIST and RESOURCE_ALREADY_EXISTS are
@@ -97,13 +98,6 @@ def absent_is_fine(field: str) -> Iterator[None]:
     except NotFound as error:
         if error.field != field:
             raise
-
-
-def double_out(value: float) -> float | str:
-    """Protobuf JSON spelling of a double: NaN and ±Infinity as strings (orjson would emit null)."""
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def omit_empty(message: dict[str, Any]) -> dict[str, Any]:
@@ -286,9 +280,8 @@ def parse_double(value: Any, *, field: str) -> float:
 
 def authenticated_user(request: HttpRequest) -> Any:
     """The user behind `Authorization: Bearer <token>` or `Basic <user:password>`, else 401."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
+    header = authorization(request)
+    scheme, credentials = header or ("", "")
     user = None
     if scheme == "bearer" and credentials:
         user = user_for_token(credentials)

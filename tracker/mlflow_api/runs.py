@@ -7,9 +7,10 @@ import time
 from typing import Any
 
 from config.exceptions import InvalidInput, NotFound
+from config.inputs import TagInput
 from tracker import selectors, services
 from tracker.models import Run, RunModelLink
-from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput, TagInput
+from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput
 
 from . import wire
 from .protocol import Call, Endpoint, in_mlflow_words, invalid, missing, omit_empty

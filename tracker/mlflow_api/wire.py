@@ -7,20 +7,18 @@ milliseconds, NaN and ±Infinity are spelled as strings, and unset fields are le
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
+from config.epoch import MAX_EPOCH_MS, from_ms, to_ms
 from config.exceptions import InvalidInput
+from config.inputs import TagInput
+from config.json_values import json_float
 from tracker.models import Experiment, Lifecycle, Run
 from tracker.selectors import RunData
-from tracker.services import TagInput
 
-from .protocol import Call, double_out, invalid, missing, omit_empty
+from .protocol import Call, invalid, missing, omit_empty
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ONE_MS = timedelta(milliseconds=1)
-# 9999-12-31T23:59:59.999Z, the last instant a Python datetime can hold.
-MAX_EPOCH_MS = 253_402_300_799_999
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 T = TypeVar("T")
 
@@ -32,10 +30,6 @@ _VIEW_TYPES: dict[str, str | None] = {
 }
 
 
-def to_ms(moment: datetime) -> int:
-    return (moment - EPOCH) // ONE_MS
-
-
 def optional_datetime(call: Call, name: str) -> datetime | None:
     """A field of integer milliseconds since the epoch as a datetime; None when not sent."""
     value = call.integer(name)
@@ -43,7 +37,7 @@ def optional_datetime(call: Call, name: str) -> datetime | None:
         return None
     if not 0 <= value <= MAX_EPOCH_MS:
         raise InvalidInput(f"must be milliseconds since the epoch, from 0 to {MAX_EPOCH_MS}", field=name)
-    return EPOCH + value * ONE_MS
+    return from_ms(value)
 
 
 def lifecycle_filter(call: Call, name: str) -> str | None:
@@ -112,7 +106,7 @@ def run_info(run: Run) -> dict[str, Any]:
 
 
 def metric(key: str, value: float, timestamp: int, step: int) -> dict[str, Any]:
-    return {"key": key, "value": double_out(value), "timestamp": timestamp, "step": step}
+    return {"key": key, "value": json_float(value), "timestamp": timestamp, "step": step}
 
 
 def _input_tags(dataset: Any) -> list[dict[str, str]]:

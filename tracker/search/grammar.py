@@ -8,7 +8,6 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.db.models import Q
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
+from config.epoch import ONE_MS, from_ms
 from config.exceptions import InvalidInput
 
 GRAMMAR = r"""
@@ -93,8 +93,6 @@ _ALLOWED_OPS = {
     "dataset": _STRING_OPS,
 }
 _PLAIN_KEY = re.compile(r"[\w.\-/]+")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 
 
 class FilterSyntaxError(InvalidInput):
@@ -189,7 +187,7 @@ def _check(cmp: Comparison) -> Comparison:
         if not needs_number and not either:
             raise InvalidInput(f"Expected a quoted string value for {name}, got {item}", field="filter")
         try:  # refuse here what float() or datetime arithmetic would choke on later
-            float(item) if cmp.entity != "attribute" else _EPOCH + timedelta(milliseconds=int(item))
+            float(item) if cmp.entity != "attribute" else from_ms(int(item))
         except OverflowError:
             raise InvalidInput(f"Number out of range for {name}: {item}", field="filter") from None
     return cmp
@@ -316,8 +314,8 @@ def number_q(field: str, op: str, value: float) -> Q:
 
 def time_q(field: str, op: str, value: int) -> Q:
     """Compared at millisecond precision, as MLflow stores times: `= t` means t <= time < t + 1ms."""
-    start = _EPOCH + timedelta(milliseconds=int(value))
-    before, after = Q(**{f"{field}__lt": start}), Q(**{f"{field}__gte": start + _ONE_MS})
+    start = from_ms(int(value))
+    before, after = Q(**{f"{field}__lt": start}), Q(**{f"{field}__gte": start + ONE_MS})
     conditions = {"=": ~before & ~after, "!=": before | after, ">": after, ">=": ~before, "<": before}
     return conditions.get(op, ~after)  # <=
 

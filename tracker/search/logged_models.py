@@ -16,13 +16,13 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
 
 from django.db.models import Case, Exists, F, OrderBy, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields import FloatField
 
+from config.epoch import from_ms
 from config.exceptions import InvalidInput
 from tracker.models import LoggedModel, LoggedModelMetric, LoggedModelParam, LoggedModelStatus, LoggedModelTag
 
@@ -72,7 +72,6 @@ _SHORT_STATUSES = {status.removeprefix("LOGGED_MODEL_"): status for status in Lo
 # each and allows 1000 levels, so a request stays well below.
 MAX_DATASETS = MAX_COMPARISONS
 MAX_ORDER_CLAUSES = 20
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ class _ToComparisons(ToAst):
                 raise InvalidInput(f"Expected a quoted string value for {name}, got {item}", field="filter")
             if kind == "time":
                 try:
-                    _EPOCH + timedelta(milliseconds=int(item))
+                    from_ms(int(item))
                 except OverflowError:
                     raise InvalidInput(f"Number out of range for {name}: {item}", field="filter") from None
         return Comparison(kind, key, op, value)

@@ -45,7 +45,6 @@ from .metrics import (
     Series,
     metric_histories,
     metric_history,
-    metric_keys_of,
     metric_samples,
     metric_series,
 )
@@ -121,7 +120,6 @@ __all__ = [
     "logged_model_details",
     "metric_histories",
     "metric_history",
-    "metric_keys_of",
     "metric_samples",
     "metric_series",
     "run_data",

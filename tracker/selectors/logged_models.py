@@ -90,11 +90,6 @@ class LoggedModelPage:
     next_page_token: str | None
 
 
-def _page_offset(page_token: str | None) -> int:
-    """Logged-model pages are numbered by offset, as MLflow numbers them."""
-    return search.decode_offset(page_token or "")
-
-
 def search_logged_models(
     *,
     experiment_ids: Sequence[int | str],
@@ -110,7 +105,7 @@ def search_logged_models(
         raise InvalidInput("must name at least one experiment", field="experiment_ids")
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
-    offset = _page_offset(page_token)
+    offset = search.decode_offset(page_token or "")  # numbered by offset, as MLflow does
     experiments = get_experiments(experiment_ids=experiment_ids)
     models = LoggedModel.objects.filter(
         experiment_id__in=readable_experiment_ids(user, [e.pk for e in experiments]),

@@ -21,15 +21,6 @@ from .experiments import MAX_RESULTS_LIMIT
 DEFAULT_MAX_POINTS = 1200
 
 
-def metric_keys_of(*, run: Run) -> list[str]:
-    return list(
-        MetricKey.objects.filter(summaries__run=run)
-        .order_by("name")
-        .values_list("name", flat=True)
-        .distinct()
-    )
-
-
 def _history_after(page_token: str) -> Q:
     """Points after the cursor in (step, timestamp, value, is_nan) order, the primary key's order."""
     cursor = search.decode_cursor(page_token)

@@ -5,7 +5,6 @@ from .batches import (
     delete_tag,
     log_batch,
     log_metric,
-    log_metrics,
     log_params,
     metric_key_ids,
     set_tags,
@@ -16,12 +15,11 @@ from .experiments import (
     create_experiment,
     delete_experiment,
     delete_experiment_tag,
-    rename_experiment,
     restore_experiment,
     set_experiment_tag,
     update_experiment,
 )
-from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput, TagInput
+from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput
 from .logged_models import (
     ModelMetricInput,
     create_logged_model,
@@ -51,7 +49,6 @@ __all__ = [
     "MetricInput",
     "ModelMetricInput",
     "ParamInput",
-    "TagInput",
     "create_experiment",
     "create_logged_model",
     "delete_artifact",
@@ -70,11 +67,9 @@ __all__ = [
     "log_inputs",
     "log_logged_model_params",
     "log_metric",
-    "log_metrics",
     "log_model_metrics",
     "log_params",
     "metric_key_ids",
-    "rename_experiment",
     "restore_experiment",
     "restore_run",
     "save_view",

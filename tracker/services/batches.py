@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.services import record_event
 from config.db import pipelined
 from config.exceptions import Conflict, NotFound
+from config.inputs import TagInput
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.permissions import Level, require_run_permission
 from tracker.validation import (
@@ -30,7 +31,7 @@ from tracker.validation import (
     validate_key,
 )
 
-from .inputs import BatchResult, MetricInput, ParamInput, TagInput
+from .inputs import BatchResult, MetricInput, ParamInput
 from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import CopyMode, PointRow, PointsAlreadyStored, SummaryRow, insert_points, upsert_summaries
@@ -328,10 +329,6 @@ def _store_batch(
         tags_set=tags_set,
         metric_keys=key_names,
     )
-
-
-def log_metrics(*, actor: Any, run: Run, points: Sequence[MetricInput]) -> BatchResult:
-    return log_batch(actor=actor, run=run, metrics=points)
 
 
 def log_metric(*, actor: Any, run: Run, point: MetricInput) -> BatchResult:

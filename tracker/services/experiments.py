@@ -11,6 +11,7 @@ from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput, NotFound
+from config.inputs import TagInput
 from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
 from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import (
@@ -19,8 +20,6 @@ from tracker.validation import (
     validate_key,
     validate_text,
 )
-
-from .inputs import TagInput
 
 
 def _validated_name(name: Any) -> str:
@@ -100,10 +99,6 @@ def update_experiment(
     except IntegrityError as error:  # renamed concurrently to the same name
         raise AlreadyExists(f"an experiment named {name!r} already exists", field="name") from error
     return experiment
-
-
-def rename_experiment(*, actor: Any, experiment: Experiment, name: str) -> Experiment:
-    return update_experiment(actor=actor, experiment=experiment, name=name)
 
 
 def set_experiment_tag(*, actor: Any, experiment: Experiment, tag: TagInput) -> ExperimentTag:

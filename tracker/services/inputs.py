@@ -1,4 +1,6 @@
-"""Plain values that callers hand to the tracker services, already parsed from their wire format."""
+"""Plain values that callers hand to the tracker services, already parsed from their wire format.
+
+TagInput, which the registry takes too, is in config/inputs.py."""
 
 from __future__ import annotations
 
@@ -17,12 +19,6 @@ class MetricInput(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ParamInput:
-    key: str
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class TagInput:
     key: str
     value: str
 

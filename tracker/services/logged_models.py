@@ -11,6 +11,7 @@ from django.db import transaction
 
 from audit.services import record_event
 from config.exceptions import Conflict, InvalidInput, NotFound
+from config.inputs import TagInput
 from tracker.models import (
     Experiment,
     Lifecycle,
@@ -32,7 +33,7 @@ from tracker.validation import (
     validate_text,
 )
 
-from .inputs import ParamInput, TagInput
+from .inputs import ParamInput
 from .runs import ensure_run_writable, generate_run_name
 from .validators import check_batch_size, validated_params, validated_tags
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput
+from config.inputs import TagInput
 from tracker.models import Experiment, Lifecycle, Run, RunStatus, Tag
 from tracker.permissions import Level, require_experiment_permission, require_run_permission
 from tracker.validation import (
@@ -23,7 +24,6 @@ from tracker.validation import (
     validate_text,
 )
 
-from .inputs import TagInput
 from .key_sets import record_keys
 
 # The id a run keeps when it comes from elsewhere (an MLflow import): MLflow's 32 hex digits.

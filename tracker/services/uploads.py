@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
+from config.epoch import to_ms
 from config.exceptions import ApplicationError, Conflict, InvalidInput
 from tracker.ingest import readers, staging
 from tracker.ingest.columns import TypedBatch, typed_batch
@@ -417,7 +418,7 @@ def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[s
     read = _READERS.get(upload.format)
     if read is None:
         raise InvalidInput(f"{upload.format!r} files are not supported yet", field="format")
-    default_timestamp = int(upload.created_at.timestamp() * 1000)  # a retry yields the same points
+    default_timestamp = to_ms(upload.created_at)  # a retry yields the same points
     names: _Names | None = None
     rows = 0
     reported = 0.0

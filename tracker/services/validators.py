@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from config.exceptions import InvalidInput
+from config.inputs import TagInput
 from tracker.validation import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_RUN_NAME_LENGTH,
@@ -15,7 +16,7 @@ from tracker.validation import (
     validate_text,
 )
 
-from .inputs import ParamInput, TagInput
+from .inputs import ParamInput
 from .runs import RUN_NAME_TAG
 
 

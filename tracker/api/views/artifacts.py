@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from accounts.api import ApiView, IgnoreAcceptHeader
+from config.api import ApiView, IgnoreAcceptHeader
 from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.api.serializers import ArtifactSerializer

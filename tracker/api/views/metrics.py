@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from accounts.api import ApiView
+from config.api import ApiView
 from tracker import selectors
 from tracker.api.serializers import MetricNumberField, MetricSummarySerializer
 from tracker.selectors import DEFAULT_MAX_POINTS, MAX_RESULTS_LIMIT

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from accounts.api import ApiView
+from config.api import ApiView
 from tracker import selectors, services
 from tracker.api.serializers import (
     DatasetSerializer,

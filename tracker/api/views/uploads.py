@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from accounts.api import ApiView
+from config.api import ApiView
 from tracker import selectors
 from tracker.models import BulkUpload
 from tracker.selectors.uploads import get_upload, list_uploads
