@@ -10,6 +10,10 @@ DATABASE_URL names and through gunicorn (started here, stopped by its PID):
   noop_share_ms        GET /api/v1/me: bearer-token authentication, the role, DRF, a tiny answer
   log_metric_share_ms  POST /api/v1/runs/<id>/log-batch with one metric point (a new step each call)
   version_share_ms     POST /api/v1/models/<name>/versions (a new version each call)
+  statement_floor_ms   the single-point statement the service sends for a log_metric (point,
+                       summary, ten rollups, key set, audit event; BEGIN and COMMIT in the same
+                       round trip) from an open psycopg connection, p50: the database's own part
+                       of log_metric_share_ms, to set beside the budget
 
 A share is the p50 round trip to gunicorn minus the p50 round trip of the same request to a
 replaying server that answers at once with the bytes gunicorn gave (so the client's own work and
@@ -36,16 +40,23 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for ingest's server helpers
 
 from ingest import RESULTS, SCRATCH, STAMP, Server, setup_django
 
-FIGURES = ("commit_floor_ms", "noop_share_ms", "log_metric_share_ms", "version_share_ms")
+FIGURES = (
+    "commit_floor_ms",
+    "noop_share_ms",
+    "log_metric_share_ms",
+    "version_share_ms",
+    "statement_floor_ms",
+)
 
 
 def shares_line(figures: dict[str, float]) -> str:
-    """`commit_floor_ms=… noop_share_ms=… log_metric_share_ms=… version_share_ms=…`."""
+    """`commit_floor_ms=… noop_share_ms=… log_metric_share_ms=… version_share_ms=… statement_floor_ms=…`."""
     return " ".join(f"{name}={figures[name]:.3f}" for name in FIGURES)
 
 
@@ -125,6 +136,51 @@ def commit_floor_ms(database_url: str, calls: int) -> float:
     return statistics.median(latencies) * 1e3
 
 
+def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]:
+    """A function that sends the service's single-point statement bare on an autocommit psycopg
+    connection: BEGIN, the statement and COMMIT in one round trip, its parameters built once,
+    point n differing from the others by its timestamp (a new point on the same step, as most
+    points of a run land in rollup buckets that exist already)."""
+    import psycopg
+
+    from config.db import numbered_sql
+    from tracker.services.single_point import STATEMENT, statement_params
+
+    after = {"metrics": {"received": 1, "inserted": 0, "keys": ["loss"]}, "params": {}, "tags": {}}
+    params = statement_params(
+        actor=user, run=run, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
+        event_action="run.batch_logged", event_after=after,
+    )  # fmt: skip
+    sql, names = numbered_sql(STATEMENT)
+    values = [params[name] for name in names]
+    timestamp = names.index("timestamp")
+    cursor = psycopg.RawCursor(conn)
+
+    def send(n: int) -> None:
+        values[timestamp] = n + 1
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            cursor.execute(sql, values)
+            conn.execute("COMMIT")
+
+    return send
+
+
+def statement_floor_ms(database_url: str, calls: int, user: Any, run: Any) -> float:
+    """p50 of the single-point statement alone (single_point_sender) on an open connection: what
+    the database itself takes for the write that log_metric_share_ms measures."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=1) as conn:
+        send = single_point_sender(conn, user, run)
+        latencies = []
+        for i in range(calls):
+            started = time.perf_counter()
+            send(i)
+            latencies.append(time.perf_counter() - started)
+    return statistics.median(latencies) * 1e3
+
+
 def _share(
     real: _Caller,
     replay: _Caller,
@@ -180,9 +236,11 @@ def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30
     experiment = create_experiment(actor=user, name=f"bench-shares-{stamp}")
     run = start_run(actor=user, experiment=experiment, name="shares")
     model = create_registered_model(actor=user, name=f"bench-shares-{stamp}")
+    statement_run = start_run(actor=user, experiment=experiment, name="statement floor")
     connection.close()
 
     floor = commit_floor_ms(os.environ["DATABASE_URL"], calls)
+    statement_floor = statement_floor_ms(os.environ["DATABASE_URL"], calls, user, statement_run)
     server = Server(workers=workers, worker_class="gthread")
     replay_server = _Replay(("127.0.0.1", 0), _ReplayHandler)
     threading.Thread(target=replay_server.serve_forever, daemon=True).start()
@@ -217,6 +275,7 @@ def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30
         "noop_share_ms": detail["noop"]["share_ms"],
         "log_metric_share_ms": detail["log_metric"]["share_ms"],
         "version_share_ms": detail["version"]["share_ms"],
+        "statement_floor_ms": statement_floor,
         "detail": detail,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -51,12 +51,14 @@ FIGURES: dict[str, float | None] = {
     "plain_32": None,  # plain INSERT; COMMIT commits/s, --writers connections
     "service_32": None,  # log_metric commits/s through the service layer, --writers processes
     "ratio": None,  # service_32 / plain_32
-    "statement_32": None,  # the single-point statement alone, plain psycopg (phase "statement")
     # The "shares" phase (bench/server_shares.py, through gunicorn, client time taken off):
     "commit_floor_ms": None,  # a bare durable INSERT; COMMIT from an open connection
     "noop_share_ms": None,  # an authenticated no-op request (GET /api/v1/me)
     "log_metric_share_ms": None,  # one point through the native log-batch endpoint
     "version_share_ms": None,  # creating a model version
+    # Diagnostics after the figures: what the database alone takes for the same write.
+    "statement_floor_ms": None,  # shares: the single-point statement from an open connection, p50
+    "statement_32": None,  # the single-point statement alone, --writers psycopg connections
 }
 
 
@@ -155,32 +157,14 @@ def _service_writer(index: int, barrier, seconds: float, results, user_id: int, 
 def _statement_writer(index: int, barrier, seconds: float, results, user_id: int, run_id: int) -> None:
     import psycopg
     from django.contrib.auth import get_user_model
+    from server_shares import single_point_sender
 
-    from config.db import numbered_sql
     from tracker.models import Run
-    from tracker.services.single_point import STATEMENT, statement_params
 
     user = get_user_model().objects.get(pk=user_id)
     run = Run.objects.get(pk=run_id)
-    after = {"metrics": {"received": 1, "inserted": 0, "keys": ["loss"]}, "params": {}, "tags": {}}
-    params = statement_params(
-        actor=user, run=run, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
-        event_action="run.batch_logged", event_after=after,
-    )  # fmt: skip
-    sql, names = numbered_sql(STATEMENT)
-    values = [params[name] for name in names]
-    timestamp = names.index("timestamp")  # a new timestamp makes a new point on the same step
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, prepare_threshold=1) as conn:
-        cursor = psycopg.RawCursor(conn)
-
-        def write(n: int) -> None:
-            values[timestamp] = n + 1
-            with conn.pipeline():
-                conn.execute("BEGIN")
-                cursor.execute(sql, values)
-                conn.execute("COMMIT")
-
-        results.put(_timed(barrier, seconds, write))
+        results.put(_timed(barrier, seconds, single_point_sender(conn, user, run)))
 
 
 def _sealer(stop, interval: float) -> None:
