@@ -60,7 +60,9 @@ def _model_page(
         ),
         "versions_shown": VERSIONS_SHOWN,
         "pending": list(
-            selectors.list_promotion_requests(model=model, status=PromotionRequest.Status.PENDING)
+            selectors.list_promotion_requests(
+                user=request.user, model=model, status=PromotionRequest.Status.PENDING
+            )
         ),
         "policy_form": policy_form if is_admin else None,
         "history": audit_trail(model=model),
@@ -111,7 +113,9 @@ def _version_page(
         "version": found,
         "policy": policy,
         "row": version_rows(versions=[found], key_metrics=[m["key"] for m in policy.key_metrics])[0],
-        "requests": list(selectors.list_promotion_requests(model=model, version_id=found.pk)),
+        "requests": list(
+            selectors.list_promotion_requests(user=request.user, model=model, version_id=found.pk)
+        ),
         "form": (form or PromotionRequestForm(targets=targets)) if may_request else None,
         "force_form": (force_form or ForceMoveForm(targets=targets, prefix="force")) if may_force else None,
     }

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 def pending(db):
     call_command("seed_demo", "--quick", stdout=StringIO())
     return list_promotion_requests(
+        user=SYSTEM_READER,
         model=get_registered_model(user=SYSTEM_READER, name="spiral-classifier"),
         status=PromotionRequest.Status.PENDING,
     ).get()

@@ -18,7 +18,7 @@ from accounts.permissions import Level
 from accounts.roles import Role
 from accounts.services import assign_role, create_api_token
 from registry import services as registry_services
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import Label, ModelVersion, PromotionRequest, RegisteredModel
 from registry.permissions import set_model_permission
 from tests.factories import UserFactory
 from tracker import services
@@ -80,6 +80,17 @@ def world(db, settings) -> World:
     for user in users.values():  # the grants above were cached on these objects
         user.__dict__.pop("_labledger_levels", None)
     return World(users, experiment, run, logged_model, model, version, tokens)
+
+
+def promotion_request(world: World) -> Any:
+    """The owner's pending request to move `production` to the world's version (opened once)."""
+    found = PromotionRequest.objects.filter(version=world.version).first()
+    return found or registry_services.request_promotion(
+        actor=world.user("owner"),
+        version=world.version,
+        label=Label.alias("production"),
+        justification="best",
+    )
 
 
 def materialised(response: Any) -> Any:

@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, assert_obeys, materialised
+from .conftest import PERSONAS, World, assert_obeys, materialised, promotion_request
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
@@ -28,10 +28,10 @@ READS = {
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
 }  # fmt: skip
-# Reading pages that show no one experiment or model: lists filter (test_rules.py), the rest are
-# the user's own uploads and requests, the review queue and the audit trail.
+# Reading pages that show no one experiment or model: lists filter (test_rules.py; the review
+# queue: test_promotions.py), the rest are the user's own uploads and the audit trail.
 NOT_ONE_OBJECT = {
-    "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue", "request-detail",
+    "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue",
     "audit", "audit-export", "audit-checkpoints", "audit-checkpoint", "audit-public-key", "upload-list",
     "upload-detail", "upload-status",
 }  # fmt: skip
@@ -182,6 +182,7 @@ PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] =
     "version-lineage": (lambda w: [w.model.name, 1], lambda w: {}),
     "experiment-permissions": (EXP, lambda w: {}),
     "model-permissions": (NAME, lambda w: {}),
+    "request-detail": (lambda w: [promotion_request(w).pk], lambda w: {}),
 }
 
 

@@ -105,8 +105,9 @@ def test_lists_show_only_what_the_user_may_read(world: World, settings):
     def names(user):
         return sorted(e.name for e in selectors.list_experiments(user=user))
 
-    assert names(reader) == ["guarded"]  # the other one is NO_PERMISSIONS by default here
-    assert names(stranger) == ["stranger's own"]
+    # The other one is NO_PERMISSIONS by default here; Default is everyone's (EDIT).
+    assert names(reader) == ["Default", "guarded"]
+    assert names(stranger) == ["Default", "stranger's own"]
     ids = [world.experiment.pk, other.pk]
     assert [d.run.name for d in selectors.search_runs(user=reader, experiment_ids=ids).runs] == ["evidence"]
     assert count_matching_runs(user=stranger, experiment_ids=ids) == 1
@@ -133,7 +134,8 @@ def test_lists_show_only_what_the_user_may_read(world: World, settings):
 def test_mlflow_searches_show_only_what_the_user_may_read(world: World, method, endpoint, message, field):
     message = message if message is not None else {"experiment_ids": [str(world.experiment.pk)]}
     url = f"/api/2.0/mlflow/{endpoint}"
-    for persona, count in (("reader", 1), ("stranger", 0)):
+    everyones = 1 if field == "experiments" else 0  # the Default experiment is everyone's
+    for persona, count in (("reader", 1 + everyones), ("stranger", everyones)):
         headers = {"Authorization": f"Bearer {world.tokens[persona]}"}
         if method == "GET":
             response = Client().get(url, message, headers=headers)
@@ -148,9 +150,10 @@ def test_mlflow_searches_show_only_what_the_user_may_read(world: World, method, 
 def test_native_lists_show_only_what_the_user_may_read(world: World, api_client_for):
     for persona, expected in (("reader", ["guarded"]), ("stranger", [])):
         client = api_client_for(world.user(persona))
-        assert [
-            e["name"] for e in client.get(reverse("tracker-api:experiments")).json()["experiments"]
-        ] == expected
+        assert [e["name"] for e in client.get(reverse("tracker-api:experiments")).json()["experiments"]] == [
+            "Default",
+            *expected,
+        ]  # the Default experiment is everyone's
         models = client.get(reverse("registry-api:models")).json()["models"]
         assert len(models) == len(expected)
 
@@ -166,8 +169,11 @@ def test_manage_on_a_model_never_moves_a_protected_alias_without_review(world: W
         registry_services.review_promotion(actor=owner, request=request, decision="approve")
     reviewer = UserFactory(username="rev")
     assign_role(user=reviewer, role=Role.REVIEWER)
-    # The reviewer holds no grant at all on the model: the policy, not a permission, decides.
-    registry_services.review_promotion(actor=reviewer, request=request, decision="approve")
+    # The policy decides who reviews, but only among those who may read the model at all.
+    with pytest.raises(PermissionDenied, match="needs READ permission"):
+        registry_services.review_promotion(actor=reviewer, request=request, decision="approve")
+    set_model_permission(actor=owner, model=world.model, grantee=reviewer, level=Level.READ)
+    registry_services.review_promotion(actor=_fresh(reviewer), request=request, decision="approve")
     assert registry_selectors.get_version_by_alias(model=world.model, alias="production") == world.version
 
 
