@@ -17,10 +17,11 @@ from django.urls import get_resolver, reverse
 
 from accounts.permissions import Level
 from audit.models import AuditEvent
+from registry.permissions import set_model_permission
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, assert_obeys, materialised, promotion_request
+from .conftest import PERSONAS, World, _user, assert_obeys, materialised, promotion_request
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
@@ -216,3 +217,30 @@ def test_comparing_a_readable_run_with_an_unreadable_one_is_refused(world):
     ):
         response = client.get(reverse(f"dashboard:{name}"), query)
         assert response.status_code == 403, (name, response.content[:300])
+
+
+def test_model_pages_show_a_source_runs_evidence_only_to_its_experiments_readers(world):
+    """READ on a model opens its versions, not the experiment their runs were logged to: the
+    model, version, "why this model?" and request pages keep that run's data out."""
+    model_only = _user("model-only")
+    set_model_permission(actor=world.user("owner"), model=world.model, grantee=model_only, level=Level.READ)
+    model_only.__dict__.pop("_labledger_levels", None)
+    pages = {
+        "model-detail": [world.model.name],
+        "version-detail": [world.model.name, 1],
+        "version-lineage": [world.model.name, 1],
+        "request-detail": [promotion_request(world).pk],
+    }
+    for persona, user in (("model-only", model_only), ("reader", world.user("reader"))):
+        client = Client()
+        client.force_login(user)
+        for name, args in pages.items():
+            response = client.get(reverse(f"dashboard:{name}", args=args))
+            page = response.content.decode()
+            assert response.status_code == 200, (persona, name)
+            hidden = "evidence-hidden" in page
+            assert hidden == (persona == "model-only"), (persona, name)
+            if name == "version-lineage":
+                assert ("notes/readme.txt" in page) == (persona == "reader")
+            if name == "version-detail":
+                assert ("Metrics of the source run" in page) == (persona == "reader")
