@@ -61,7 +61,7 @@ def default_level_for(model: type[models.Model], pk: Any) -> Level:
     return max(general, raised) if raised is not None else general
 
 
-def _raised_defaults(model: type[models.Model]) -> dict[Any, Level]:
+def _raised_defaults(model: Any) -> dict[Any, Level]:
     hook = getattr(model, "permission_defaults", None)
     return hook() if hook is not None else {}
 

@@ -25,6 +25,7 @@ from tracker import services
 from tracker.models import Experiment, LoggedModel, Run
 from tracker.permissions import set_experiment_permission
 from tracker.services import MetricInput, TagInput
+from tracker.services.uploads import create_upload
 
 PERSONAS = ("owner", "editor", "reader", "stranger")
 # What each persona may do: the lowest level that is refused.
@@ -91,6 +92,18 @@ def promotion_request(world: World) -> Any:
         label=Label.alias("production"),
         justification="best",
     )
+
+
+def upload(world: World, *, to_run: bool = True) -> Any:
+    """The owner's metric file, to the world's run (so under its experiment's permission) or,
+    with `to_run=False`, naming its runs in a column (no experiment: the uploader's alone)."""
+    if to_run:
+        content, target = b"key,step,value\nacc,5,0.7\n", {"run": world.run}
+    else:
+        content, target = f"run_id,key,step,value\n{world.run.uuid},acc,6,0.8\n".encode(), {}
+    return create_upload(
+        actor=world.user("owner"), content=io.BytesIO(content), file_name="m.csv", **target
+    ).upload
 
 
 def materialised(response: Any) -> Any:

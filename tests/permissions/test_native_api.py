@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.permissions import Level
 
-from .conftest import PERSONAS, World, assert_obeys, materialised, promotion_request
+from .conftest import PERSONAS, World, assert_obeys, materialised, promotion_request, upload
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
@@ -196,8 +196,7 @@ def native_read_endpoints() -> set[str]:
 
 # URL name → (path kwargs, query): the GETs that open one object (or several named runs), which
 # need READ on it (a promotion request: on its model). Lists filter instead (test_rules.py,
-# test_promotions.py); the rest name no experiment or model (the user, uploads of their own, the
-# audit trail).
+# test_promotions.py); the rest name no experiment or model (the user, the audit trail).
 READS: dict[str, tuple[Callable[[World], dict], Callable[[World], dict]]] = {
     "tracker-api:experiment": (EXP, EMPTY),
     "tracker-api:experiment-runs": (EXP, EMPTY),
@@ -223,6 +222,7 @@ READS: dict[str, tuple[Callable[[World], dict], Callable[[World], dict]]] = {
     "registry-api:policy": (MODEL, EMPTY),
     "registry-api:version-lineage": (VERSION, EMPTY),
     "registry-api:promotion-request": (lambda w: {"request_id": promotion_request(w).pk}, EMPTY),
+    "tracker-api:upload": (lambda w: {"upload_id": upload(w).pk}, EMPTY),
 }
 NOT_ONE_OBJECT = {
     "api-me",
@@ -231,7 +231,6 @@ NOT_ONE_OBJECT = {
     "tracker-api:experiments",
     "tracker-api:runs",
     "tracker-api:uploads",
-    "tracker-api:upload",
     "registry-api:models",
     "registry-api:promotion-requests",
     "audit-api:events",

@@ -21,7 +21,7 @@ from registry.permissions import set_model_permission
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, _user, assert_obeys, materialised, promotion_request
+from .conftest import PERSONAS, World, _user, assert_obeys, materialised, promotion_request, upload
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
@@ -30,11 +30,10 @@ READS = {
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
 }  # fmt: skip
 # Reading pages that show no one experiment or model: lists filter (test_rules.py; the review
-# queue: test_promotions.py), the rest are the user's own uploads and the audit trail.
+# queue: test_promotions.py; uploads: test_rules.py), the rest are the audit trail.
 NOT_ONE_OBJECT = {
     "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue",
     "audit", "audit-export", "audit-checkpoints", "audit-checkpoint", "audit-public-key", "upload-list",
-    "upload-detail", "upload-status",
 }  # fmt: skip
 EXP = lambda w: [w.experiment.pk]  # noqa: E731
 RUN = lambda w, action: [w.run.uuid, action]  # noqa: E731
@@ -184,6 +183,8 @@ PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] =
     "experiment-permissions": (EXP, lambda w: {}),
     "model-permissions": (NAME, lambda w: {}),
     "request-detail": (lambda w: [promotion_request(w).pk], lambda w: {}),
+    "upload-detail": (lambda w: [upload(w).pk], lambda w: {}),
+    "upload-status": (lambda w: [upload(w).pk], lambda w: {}),
 }
 
 
