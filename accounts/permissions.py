@@ -56,6 +56,19 @@ def default_level() -> Level:
     return Level[name]
 
 
+def default_level_for(model: type[models.Model], pk: Any) -> Level:
+    """What a user without a grant holds on one object: the server's default, raised for an
+    object its model keeps open to everyone (`permission_defaults`: the Default experiment)."""
+    general = default_level()
+    raised = _raised_defaults(model).get(pk)
+    return max(general, raised) if raised is not None else general
+
+
+def _raised_defaults(model: Any) -> dict[Any, Level]:
+    hook = getattr(model, "permission_defaults", None)
+    return hook() if hook is not None else {}
+
+
 def _capped(user: Any, level: Level) -> Level:
     role = role_of(user)
     if role is Role.NONE:
@@ -145,7 +158,7 @@ def remember_grant(user: Any, model: type[models.Model], pk: Any, granted: int |
     """Note the user's grant on one object (None: no grant, so the default applies), read by a
     query that had another purpose, so the permission check that follows asks nothing more."""
     if getattr(user, "is_authenticated", False):
-        level = Level(granted) if granted is not None else default_level()
+        level = Level(granted) if granted is not None else default_level_for(model, pk)
         _cache(user)[(model._meta.label_lower, pk)] = level
 
 
@@ -197,7 +210,8 @@ def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") 
     """A filter keeping the objects (reached through `path`) that the user may read.
 
     With a default of READ or more, that is everything the user holds no NO_PERMISSIONS grant
-    on; with a default of NO_PERMISSIONS, only what a grant opens.
+    on; with a default of NO_PERMISSIONS, only what a grant opens, and the few objects whose own
+    default is READ or more (`default_level_for`) unless a grant closes them.
     """
     if reads_everything(user):
         return Q()
@@ -205,9 +219,17 @@ def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") 
         return Q(pk__in=[])
     target = grant_model.TARGET_FIELD  # type: ignore[attr-defined]
     grants = grant_model.objects.filter(user=user, **{target: OuterRef(path)})  # type: ignore[attr-defined]
+    closed, opened = (
+        Q(Exists(grants.filter(level__lt=Level.READ))),
+        Q(Exists(grants.filter(level__gte=Level.READ))),
+    )
     if default_level() >= Level.READ:
-        return ~Q(Exists(grants.filter(level__lt=Level.READ)))
-    return Q(Exists(grants.filter(level__gte=Level.READ)))
+        return ~closed
+    target_model = grant_model._meta.get_field(target).related_model
+    open_by_default = [pk for pk, level in _raised_defaults(target_model).items() if level >= Level.READ]
+    if open_by_default:
+        return opened | (Q(**{f"{path}__in": open_by_default}) & ~closed)
+    return opened
 
 
 class PermissionGrant(models.Model):

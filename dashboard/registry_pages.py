@@ -27,6 +27,8 @@ from registry.models import (
     Review,
     Stage,
 )
+from tracker.models import Run
+from tracker.permissions import readable_experiment_ids
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
@@ -41,24 +43,45 @@ class VersionRow:
     version: ModelVersion
     data: RunData
     key_metrics: list[tuple[str, MetricValue | None]] = field(default_factory=list)
+    # The source run lives in an experiment the user may not read: its data stays out.
+    evidence_hidden: bool = False
 
     @property
     def dataset_versions(self) -> list[str]:
         return sorted({f"{d.name} {d.version}".strip() for d in self.data.datasets})
 
 
-def version_rows(*, versions: Iterable[ModelVersion], key_metrics: Sequence[str] = ()) -> list[VersionRow]:
-    """Versions with their runs' params, metrics and datasets, in four queries whatever their number."""
+def readable_runs(*, user: Any, runs: Iterable[Run]) -> set[int]:
+    """The pks of those runs whose experiment `user` may read (one query at most).
+
+    READ on a model opens its versions, not the experiments their runs were logged to (MLflow
+    keeps the two apart too): a page about a model shows a source run's params, metrics,
+    datasets and artifacts only to those who may read that run anyway."""
+    runs = list(runs)
+    readable = set(readable_experiment_ids(user, list(dict.fromkeys(run.experiment_id for run in runs))))
+    return {run.pk for run in runs if run.experiment_id in readable}
+
+
+def version_rows(
+    *, versions: Iterable[ModelVersion], user: Any, key_metrics: Sequence[str] = ()
+) -> list[VersionRow]:
+    """Versions with their runs' params, metrics and datasets, in four queries whatever their
+    number (plus one for the runs' experiments' READ); an unreadable run's data stays out."""
     versions = list(versions)
-    data = run_data([v.run for v in versions])
-    return [
-        VersionRow(
-            version=version,
-            data=run,
-            key_metrics=[(key, run.metrics.get(key)) for key in key_metrics],
+    shown = readable_runs(user=user, runs=[v.run for v in versions])
+    data = {row.run.pk: row for row in run_data([v.run for v in versions if v.run.pk in shown])}
+    rows = []
+    for version in versions:
+        run = data.get(version.run.pk) or RunData(run=version.run)
+        rows.append(
+            VersionRow(
+                version=version,
+                data=run,
+                key_metrics=[(key, run.metrics.get(key)) for key in key_metrics],
+                evidence_hidden=version.run.pk not in shown,
+            )
         )
-        for version, run in zip(versions, data, strict=True)
-    ]
+    return rows
 
 
 def timeline_chart(*, history: Sequence[AliasHistory]) -> dict[str, object]:
@@ -219,8 +242,9 @@ def review_context(*, promotion: PromotionRequest, user: User, form: forms.Form)
         current_version = promotion.previous_version
     versions = [promotion.version] + ([current_version] if current_version is not None else [])
     key_metrics = [metric["key"] for metric in policy.key_metrics]
-    rows = version_rows(versions=versions, key_metrics=key_metrics)
+    rows = version_rows(versions=versions, user=user, key_metrics=key_metrics)
     candidate, current = rows[0], rows[1] if len(rows) > 1 else None
+    hidden = [row for row in rows if row.evidence_hidden]
     verdict = selectors.can_review(user=user, request=promotion)
     reviews = list(promotion.reviews.all())
     return {
@@ -229,12 +253,17 @@ def review_context(*, promotion: PromotionRequest, user: User, form: forms.Form)
         "approvals": sum(review.decision == Review.Decision.APPROVE for review in reviews),
         "candidate": candidate,
         "current": current,
-        "comparison": compare_runs(
+        # Evidence side by side only when the user may read both runs (a half comparison would
+        # mislead a reviewer); the page says whose experiment is closed to them instead.
+        "evidence_hidden": [row.version.run.experiment.name for row in hidden],
+        "comparison": None
+        if hidden
+        else compare_runs(
             candidate=candidate.data,
             current=current.data if current else None,
             key_metrics=policy.key_metrics,
         ),
-        "curves": _curves(candidate.data, current.data if current else None, key_metrics),
+        "curves": [] if hidden else _curves(candidate.data, current.data if current else None, key_metrics),
         "reviews": reviews,
         "review_form": form if verdict.allowed else None,
         "cannot_review": f"You cannot review this request: {verdict.reason}." if pending else "",

@@ -207,6 +207,15 @@ if DEFAULT_PERMISSION not in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"):
     raise ImproperlyConfigured(
         f"DEFAULT_PERMISSION={DEFAULT_PERMISSION!r} must be READ, EDIT, MANAGE or NO_PERMISSIONS."
     )
+# The least everyone without a grant holds on the `Default` experiment (id 0): MLflow clients log
+# there when a script names no experiment, so it is EDIT unless turned off with NO_PERMISSIONS
+# (Default then follows DEFAULT_PERMISSION). Roles still apply: a viewer never writes.
+DEFAULT_EXPERIMENT_PERMISSION = env.str("DEFAULT_EXPERIMENT_PERMISSION", default="EDIT").upper()
+if DEFAULT_EXPERIMENT_PERMISSION not in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"):
+    raise ImproperlyConfigured(
+        f"DEFAULT_EXPERIMENT_PERMISSION={DEFAULT_EXPERIMENT_PERMISSION!r} must be READ, EDIT, MANAGE "
+        "or NO_PERMISSIONS."
+    )
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # A broker that needs no server (`make run` uses kombu's SQLAlchemy transport on SQLite) may be named

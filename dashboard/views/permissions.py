@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.permissions import GrantKind, Level, default_level, get_grantee, level_of, parse_level
+from accounts.permissions import GrantKind, Level, default_level_for, get_grantee, level_of, parse_level
 from config.exceptions import ApplicationError, PermissionDenied
 from registry import selectors as registry_selectors
 from registry.permissions import MODEL_GRANTS
@@ -59,7 +59,7 @@ def _page(request: HttpRequest, obj: models.Model, grants: Any, context: dict[st
             **context,
             "grants": grants,
             "your_level": yours.name,
-            "default_level": default_level().name,
+            "default_level": default_level_for(type(obj), obj.pk).name,
             "can_manage": yours >= Level.MANAGE,
             "form": GrantForm(initial={"permission": "READ"}),
         },

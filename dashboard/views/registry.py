@@ -22,6 +22,7 @@ from ..registry_pages import (
     label_of,
     policy_initial,
     promotion_targets,
+    readable_runs,
     submit,
     timeline_chart,
     version_rows,
@@ -56,11 +57,15 @@ def _model_page(
         "key_metric_names": key_metrics,
         # The newest versions only: a model registered from every nightly run has thousands.
         "versions": version_rows(
-            versions=selectors.list_model_versions(model=model)[: VERSIONS_SHOWN + 1], key_metrics=key_metrics
+            versions=selectors.list_model_versions(model=model)[: VERSIONS_SHOWN + 1],
+            user=request.user,
+            key_metrics=key_metrics,
         ),
         "versions_shown": VERSIONS_SHOWN,
         "pending": list(
-            selectors.list_promotion_requests(model=model, status=PromotionRequest.Status.PENDING)
+            selectors.list_promotion_requests(
+                user=request.user, model=model, status=PromotionRequest.Status.PENDING
+            )
         ),
         "policy_form": policy_form if is_admin else None,
         "history": audit_trail(model=model),
@@ -110,8 +115,12 @@ def _version_page(
         "model": model,
         "version": found,
         "policy": policy,
-        "row": version_rows(versions=[found], key_metrics=[m["key"] for m in policy.key_metrics])[0],
-        "requests": list(selectors.list_promotion_requests(model=model, version_id=found.pk)),
+        "row": version_rows(
+            versions=[found], user=request.user, key_metrics=[m["key"] for m in policy.key_metrics]
+        )[0],
+        "requests": list(
+            selectors.list_promotion_requests(user=request.user, model=model, version_id=found.pk)
+        ),
         "form": (form or PromotionRequestForm(targets=targets)) if may_request else None,
         "force_form": (force_form or ForceMoveForm(targets=targets, prefix="force")) if may_force else None,
     }
@@ -178,15 +187,18 @@ def version_lineage(request: HttpRequest, name: str, version: int) -> HttpRespon
     """Why this model? The evidence behind a version and every decision about it, on one page."""
     model = selectors.get_registered_model(user=request.user, name=name)
     lineage = selectors.lineage_of(version=selectors.get_model_version(model=model, version=version))
-    data = run_detail(run=lineage.run)
+    # The decisions are the model's; the evidence is its run's experiment's (readable_runs).
+    shown = bool(readable_runs(user=request.user, runs=[lineage.run]))
+    data = run_detail(run=lineage.run) if shown else None
     context = {
         "model": model,
         "version": lineage.version,
         "lineage": lineage,
         "run": lineage.run,
+        "evidence_hidden": not shown,
         "data": data,
-        "artifacts": list_artifacts(run=lineage.run),
-        "charts": chart_configs(run=lineage.run, metric_keys=list(data.metrics)),
+        "artifacts": list(list_artifacts(run=lineage.run)) if shown else [],
+        "charts": chart_configs(run=lineage.run, metric_keys=list(data.metrics)) if data else [],
         "history": audit_trail(version=lineage.version),
         "audit_url": audit_page_url(
             object_type=lineage.version._meta.label_lower, object_ids=[lineage.version.audit_id]

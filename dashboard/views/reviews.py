@@ -24,13 +24,15 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     requester can follow theirs."""
     context = {
         "queue": list(selectors.review_queue_for(user=request.user)),
-        "open": list(selectors.list_promotion_requests(status=PromotionRequest.Status.PENDING)),
+        "open": list(
+            selectors.list_promotion_requests(user=request.user, status=PromotionRequest.Status.PENDING)
+        ),
     }
     return render(request, "registry/review_queue.html", context)
 
 
 def _request_page(request: HttpRequest, request_id: int, form: ReviewForm | None = None, status: int = 200):
-    promotion = selectors.get_promotion_request(request_id=request_id)
+    promotion = selectors.get_promotion_request(request_id=request_id, user=request.user)
     context = review_context(promotion=promotion, user=request.user, form=form or ReviewForm())
     return render(request, "registry/request_detail.html", context, status=status)
 
@@ -45,7 +47,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 @viewer_required
 def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
     """Approve or reject; the service decides who may (never the requester or the run's creator)."""
-    promotion = selectors.get_promotion_request(request_id=request_id)
+    promotion = selectors.get_promotion_request(request_id=request_id, user=request.user)
     form = ReviewForm(request.POST)
     reviewed, status = submit(
         form,
@@ -63,7 +65,7 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
 @require_POST
 @viewer_required
 def request_withdraw(request: HttpRequest, request_id: int) -> HttpResponse:
-    promotion = selectors.get_promotion_request(request_id=request_id)
+    promotion = selectors.get_promotion_request(request_id=request_id, user=request.user)
     try:
         services.withdraw_promotion(actor=request.user, request=promotion)
     except ApplicationError as error:

@@ -59,7 +59,7 @@ def upload_list(request: HttpRequest) -> HttpResponse:
     experiment = (
         selectors.get_experiment(user=request.user, experiment_id=experiment_id) if experiment_id else None
     )
-    uploads = list_uploads(experiment=experiment, limit=100)
+    uploads = list_uploads(user=request.user, experiment=experiment, limit=100)
     context = {
         "experiment": experiment,
         "uploads": uploads,
@@ -108,11 +108,11 @@ def upload_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @viewer_required
 def upload_detail(request: HttpRequest, upload_id: int) -> HttpResponse:
-    upload = get_upload(upload_id=upload_id)
+    upload = get_upload(upload_id=upload_id, user=request.user)
     return render(request, "dashboard/uploads_detail.html", {"upload": upload, "polls": _polls([upload])})
 
 
 @require_GET
 @viewer_required
 def upload_status(request: HttpRequest, upload_id: int) -> JsonResponse:
-    return JsonResponse(_status(get_upload(upload_id=upload_id)))
+    return JsonResponse(_status(get_upload(upload_id=upload_id, user=request.user)))

@@ -22,8 +22,8 @@ from registry.models import Label, PromotionRequest, Review
 MAX_LISTED = 1000
 
 
-def _shown(request_id: int) -> dict:
-    return PromotionRequestSerializer(selectors.get_promotion_request(request_id=request_id)).data
+def _shown(request_id: int, user) -> dict:
+    return PromotionRequestSerializer(selectors.get_promotion_request(request_id=request_id, user=user)).data
 
 
 class LabelInputSerializer(serializers.Serializer):
@@ -74,6 +74,7 @@ class PromotionRequestListApi(ApiView):
             selectors.get_model_version(model=model, version=data["version"]) if "version" in data else None
         )
         requests = selectors.list_promotion_requests(
+            user=request.user,
             model=model,
             status=data.get("status"),
             version_id=version.pk if version else None,
@@ -104,7 +105,7 @@ class PromotionRequestCreateApi(ApiView):
             label=_label(data),
             justification=data["justification"],
         )
-        return Response(_shown(opened.pk), status=status.HTTP_201_CREATED)
+        return Response(_shown(opened.pk, request.user), status=status.HTTP_201_CREATED)
 
 
 class PromotionRequestGetApi(ApiView):
@@ -112,7 +113,7 @@ class PromotionRequestGetApi(ApiView):
 
     @extend_schema(responses=PromotionRequestSerializer)
     def get(self, request, request_id):
-        return Response(_shown(request_id))
+        return Response(_shown(request_id, request.user))
 
 
 class PromotionRequestWithdrawApi(ApiView):
@@ -120,9 +121,9 @@ class PromotionRequestWithdrawApi(ApiView):
 
     @extend_schema(request=None, responses=PromotionRequestSerializer)
     def post(self, request, request_id):
-        found = selectors.get_promotion_request(request_id=request_id)
+        found = selectors.get_promotion_request(request_id=request_id, user=request.user)
         services.withdraw_promotion(actor=request.user, request=found)
-        return Response(_shown(found.pk))
+        return Response(_shown(found.pk, request.user))
 
 
 class ReviewCreateApi(ApiView):
@@ -141,14 +142,14 @@ class ReviewCreateApi(ApiView):
     def post(self, request, request_id):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        found = selectors.get_promotion_request(request_id=request_id)
+        found = selectors.get_promotion_request(request_id=request_id, user=request.user)
         services.review_promotion(
             actor=request.user,
             request=found,
             decision=body.validated_data["decision"],
             comment=body.validated_data["comment"],
         )
-        shown = selectors.get_promotion_request(request_id=found.pk)
+        shown = selectors.get_promotion_request(request_id=found.pk, user=request.user)
         review = next(r for r in shown.reviews.all() if r.reviewer_id == request.user.pk)
         return Response(self.OutputSerializer({"review": review, "request": shown}).data, status=201)
 
@@ -207,7 +208,7 @@ class ForcedMoveApi(ApiView):
             version=selectors.get_model_version(model=model, version=data["version"]),
             reason=data["reason"],
         )
-        return Response(_shown(forced.pk), status=status.HTTP_201_CREATED)
+        return Response(_shown(forced.pk, request.user), status=status.HTTP_201_CREATED)
 
 
 class LineageApi(ApiView):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 
+from accounts.permissions import Level, level_of, require_readable
 from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.models import (
@@ -21,6 +23,7 @@ from registry.models import (
     Review,
     ReviewRole,
 )
+from registry.permissions import readable_models_q
 
 
 def default_policy(*, model: RegisteredModel) -> PromotionPolicy:
@@ -48,7 +51,9 @@ def _with_details(requests: QuerySet[PromotionRequest]) -> QuerySet[PromotionReq
     )
 
 
-def get_promotion_request(*, request_id: int | str) -> PromotionRequest:
+def get_promotion_request(*, request_id: int | str, user: Any) -> PromotionRequest:
+    """One request with its reviews; refused (403) unless `user` may read its model, as opening
+    the model itself is: a request shows the model's versions, their runs and the reviews."""
     try:
         number = int(request_id)
     except (TypeError, ValueError):
@@ -60,18 +65,20 @@ def get_promotion_request(*, request_id: int | str) -> PromotionRequest:
     )
     if found is None:
         raise NotFound(f"promotion request #{number} does not exist", field="request_id")
+    require_readable(user, found.model, action="Reading a promotion request")
     return found
 
 
 def list_promotion_requests(
     *,
+    user: Any,
     model: RegisteredModel | None = None,
     status: str | None = None,
     version_id: int | None = None,
     label_name: str | None = None,
 ) -> QuerySet[PromotionRequest]:
-    """Requests, newest first, narrowed by any of the filters given."""
-    requests = PromotionRequest.objects.all()
+    """Requests of the models `user` may read, newest first, narrowed by any filter given."""
+    requests = PromotionRequest.objects.filter(readable_models_q(user, path="model_id"))
     if model is not None:
         requests = requests.filter(model=model)
     if status:
@@ -90,8 +97,12 @@ def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:
     role = role_of(user)
     if role < Role.REVIEWER:
         return PromotionRequest.objects.none()
-    requests = PromotionRequest.objects.filter(status=PromotionRequest.Status.PENDING).exclude(
-        Q(requester=user) | Q(version__run__user=user) | Q(reviews__reviewer=user)
+    # A reviewer reviews only what they may read: the policy says who reviews, READ on the
+    # model is what lets them see the evidence at all (review_refusal says so for one request).
+    requests = (
+        PromotionRequest.objects.filter(status=PromotionRequest.Status.PENDING)
+        .filter(readable_models_q(user, path="model_id"))
+        .exclude(Q(requester=user) | Q(version__run__user=user) | Q(reviews__reviewer=user))
     )
     if role < Role.ADMIN:
         # Models whose policy (their own, or the settings' default) lets the reviewer role review.
@@ -143,6 +154,13 @@ def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError
         return PermissionDenied(
             f"reviewing promotions of registered model {request.model.name!r} "
             f"needs the {needed.group_name} role",
+            field="request",
+        )
+    held = level_of(user, request.model)
+    if held < Level.READ:
+        return PermissionDenied(
+            f"reviewing promotions of registered model {request.model.name!r} needs READ permission "
+            f"on it; you have {held.name}",
             field="request",
         )
     if request.reviews.filter(reviewer=user).exists():

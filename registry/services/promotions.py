@@ -36,7 +36,7 @@ from registry.models import (
     ReviewRole,
     Stage,
 )
-from registry.permissions import Level, require_version_permission
+from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import canonical_stage, label_holder, policy_for, review_refusal
 from tracker.validation import validate_key, validate_text
 
@@ -252,6 +252,8 @@ def withdraw_promotion(*, actor: User, request: PromotionRequest) -> PromotionRe
     require_role(actor, Role.CONTRIBUTOR, action="Withdrawing a promotion request")
     with transaction.atomic():
         request = _locked(request)
+        # The requester may have lost READ on the model since: they then no longer see it at all.
+        require_model_permission(actor, request.model, Level.READ, action="Withdrawing a promotion request")
         if request.status != PromotionRequest.Status.PENDING:
             raise Conflict(f"request #{request.pk} is already {request.status}", field="request")
         if request.requester_id != actor.pk:

@@ -86,6 +86,36 @@ def test_start_run_without_an_experiment_uses_default(client):
     assert active.info.experiment_id == "0"
 
 
+def test_a_contributor_logs_to_default_when_others_only_read(client, contributor, settings):
+    """Under MLflow's usual default (READ), a script that names no experiment still logs: the
+    Default experiment is everyone's (DEFAULT_EXPERIMENT_PERMISSION=EDIT)."""
+    settings.DEFAULT_PERMISSION = "READ"
+    with mlflow.start_run() as active:
+        mlflow.log_param("lr", "0.01")
+        mlflow.log_metric("loss", 0.5, step=1)
+    run = Run.objects.get(uuid=active.info.run_id)
+    assert (run.experiment_id, run.user, run.params.get().value) == (0, contributor, "0.01")
+    assert MetricPoint.objects.filter(run=run).count() == 1
+
+
+def test_turning_the_open_default_off_refuses_a_contributors_run(client, settings):
+    settings.DEFAULT_PERMISSION = "READ"
+    settings.DEFAULT_EXPERIMENT_PERMISSION = "NO_PERMISSIONS"  # Default follows DEFAULT_PERMISSION
+    with pytest.raises(MlflowException) as refused:
+        mlflow.start_run()
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert "EDIT permission on experiment Default" in refused.value.message
+
+
+def test_a_viewer_still_cannot_log_to_default(mlflow_as, viewer, settings):
+    settings.DEFAULT_PERMISSION = "READ"
+    mlflow_as(viewer)
+    with pytest.raises(MlflowException) as refused:
+        mlflow.start_run()
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert not Run.objects.exists()
+
+
 def test_end_run_with_a_failed_status(client):
     mlflow.set_experiment("failures")
     mlflow.start_run(run_name="diverged")

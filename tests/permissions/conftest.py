@@ -19,13 +19,14 @@ from accounts.roles import Role
 from accounts.services import assign_role, create_api_token
 from config.inputs import TagInput
 from registry import services as registry_services
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import Label, ModelVersion, PromotionRequest, RegisteredModel
 from registry.permissions import set_model_permission
 from tests.factories import UserFactory
 from tracker import services
 from tracker.models import Experiment, LoggedModel, Run
 from tracker.permissions import set_experiment_permission
 from tracker.services import MetricInput
+from tracker.services.uploads import create_upload
 
 PERSONAS = ("owner", "editor", "reader", "stranger")
 # What each persona may do: the lowest level that is refused.
@@ -81,6 +82,29 @@ def world(db, settings) -> World:
     for user in users.values():  # the grants above were cached on these objects
         user.__dict__.pop("_labledger_levels", None)
     return World(users, experiment, run, logged_model, model, version, tokens)
+
+
+def promotion_request(world: World) -> Any:
+    """The owner's pending request to move `production` to the world's version (opened once)."""
+    found = PromotionRequest.objects.filter(version=world.version).first()
+    return found or registry_services.request_promotion(
+        actor=world.user("owner"),
+        version=world.version,
+        label=Label.alias("production"),
+        justification="best",
+    )
+
+
+def upload(world: World, *, to_run: bool = True) -> Any:
+    """The owner's metric file, to the world's run (so under its experiment's permission) or,
+    with `to_run=False`, naming its runs in a column (no experiment: the uploader's alone)."""
+    if to_run:
+        content, target = b"key,step,value\nacc,5,0.7\n", {"run": world.run}
+    else:
+        content, target = f"run_id,key,step,value\n{world.run.uuid},acc,6,0.8\n".encode(), {}
+    return create_upload(
+        actor=world.user("owner"), content=io.BytesIO(content), file_name="m.csv", **target
+    ).upload
 
 
 def materialised(response: Any) -> Any:

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.permissions import Level
 
-from .conftest import PERSONAS, World, assert_obeys, materialised
+from .conftest import PERSONAS, World, assert_obeys, materialised, promotion_request, upload
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 
@@ -137,7 +137,8 @@ CASES: dict[tuple[str, str], Case] = {
         lambda w: {"model": w.model.name, "version": 1, "alias": "production", "justification": "best"},
         Level.EDIT,
     ),
-    # Withdrawing is the requester's, reviewing the policy's: no grant changes either.
+    # Withdrawing is the requester's, reviewing the policy's: no grant changes either (READ on the
+    # model is still needed first: test_promotions.py walks both on a real request).
     ("registry-api:promotion-request-withdraw", "post"): (lambda w: {"request_id": 999999}, EMPTY, None),
     ("registry-api:promotion-request-reviews", "post"): (
         lambda w: {"request_id": 999999},
@@ -194,8 +195,8 @@ def native_read_endpoints() -> set[str]:
 
 
 # URL name → (path kwargs, query): the GETs that open one object (or several named runs), which
-# need READ on it. Lists filter instead (tests/permissions/test_rules.py); the rest name no
-# experiment or model (the user, uploads and promotion requests of their own, the audit trail).
+# need READ on it (a promotion request: on its model). Lists filter instead (test_rules.py,
+# test_promotions.py); the rest name no experiment or model (the user, the audit trail).
 READS: dict[str, tuple[Callable[[World], dict], Callable[[World], dict]]] = {
     "tracker-api:experiment": (EXP, EMPTY),
     "tracker-api:experiment-runs": (EXP, EMPTY),
@@ -220,6 +221,8 @@ READS: dict[str, tuple[Callable[[World], dict], Callable[[World], dict]]] = {
     "registry-api:holders": (MODEL, lambda w: {"at": "2020-01-01T00:00:00Z"}),
     "registry-api:policy": (MODEL, EMPTY),
     "registry-api:version-lineage": (VERSION, EMPTY),
+    "registry-api:promotion-request": (lambda w: {"request_id": promotion_request(w).pk}, EMPTY),
+    "tracker-api:upload": (lambda w: {"upload_id": upload(w).pk}, EMPTY),
 }
 NOT_ONE_OBJECT = {
     "api-me",
@@ -228,10 +231,8 @@ NOT_ONE_OBJECT = {
     "tracker-api:experiments",
     "tracker-api:runs",
     "tracker-api:uploads",
-    "tracker-api:upload",
     "registry-api:models",
     "registry-api:promotion-requests",
-    "registry-api:promotion-request",
     "audit-api:events",
     "audit-api:events-export",
     "audit-api:checkpoints",

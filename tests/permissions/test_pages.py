@@ -17,10 +17,11 @@ from django.urls import get_resolver, reverse
 
 from accounts.permissions import Level
 from audit.models import AuditEvent
+from registry.permissions import set_model_permission
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, assert_obeys, materialised
+from .conftest import PERSONAS, World, _user, assert_obeys, materialised, promotion_request, upload
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
@@ -28,12 +29,11 @@ READS = {
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
 }  # fmt: skip
-# Reading pages that show no one experiment or model: lists filter (test_rules.py), the rest are
-# the user's own uploads and requests, the review queue and the audit trail.
+# Reading pages that show no one experiment or model: lists filter (test_rules.py; the review
+# queue: test_promotions.py; uploads: test_rules.py), the rest are the audit trail.
 NOT_ONE_OBJECT = {
-    "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue", "request-detail",
+    "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue",
     "audit", "audit-export", "audit-checkpoints", "audit-checkpoint", "audit-public-key", "upload-list",
-    "upload-detail", "upload-status",
 }  # fmt: skip
 EXP = lambda w: [w.experiment.pk]  # noqa: E731
 RUN = lambda w, action: [w.run.uuid, action]  # noqa: E731
@@ -182,6 +182,9 @@ PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] =
     "version-lineage": (lambda w: [w.model.name, 1], lambda w: {}),
     "experiment-permissions": (EXP, lambda w: {}),
     "model-permissions": (NAME, lambda w: {}),
+    "request-detail": (lambda w: [promotion_request(w).pk], lambda w: {}),
+    "upload-detail": (lambda w: [upload(w).pk], lambda w: {}),
+    "upload-status": (lambda w: [upload(w).pk], lambda w: {}),
 }
 
 
@@ -215,3 +218,30 @@ def test_comparing_a_readable_run_with_an_unreadable_one_is_refused(world):
     ):
         response = client.get(reverse(f"dashboard:{name}"), query)
         assert response.status_code == 403, (name, response.content[:300])
+
+
+def test_model_pages_show_a_source_runs_evidence_only_to_its_experiments_readers(world):
+    """READ on a model opens its versions, not the experiment their runs were logged to: the
+    model, version, "why this model?" and request pages keep that run's data out."""
+    model_only = _user("model-only")
+    set_model_permission(actor=world.user("owner"), model=world.model, grantee=model_only, level=Level.READ)
+    model_only.__dict__.pop("_labledger_levels", None)
+    pages = {
+        "model-detail": [world.model.name],
+        "version-detail": [world.model.name, 1],
+        "version-lineage": [world.model.name, 1],
+        "request-detail": [promotion_request(world).pk],
+    }
+    for persona, user in (("model-only", model_only), ("reader", world.user("reader"))):
+        client = Client()
+        client.force_login(user)
+        for name, args in pages.items():
+            response = client.get(reverse(f"dashboard:{name}", args=args))
+            page = response.content.decode()
+            assert response.status_code == 200, (persona, name)
+            hidden = "evidence-hidden" in page
+            assert hidden == (persona == "model-only"), (persona, name)
+            if name == "version-lineage":
+                assert ("notes/readme.txt" in page) == (persona == "reader")
+            if name == "version-detail":
+                assert ("Metrics of the source run" in page) == (persona == "reader")

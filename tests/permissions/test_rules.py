@@ -21,10 +21,12 @@ from registry.models import Label
 from registry.permissions import set_model_permission
 from tests.factories import UserFactory
 from tracker import selectors, services
+from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment
 from tracker.permissions import set_experiment_permission
 from tracker.selectors.runs import count_matching_runs
+from tracker.selectors.uploads import get_upload, list_uploads
 
-from .conftest import World
+from .conftest import World, upload
 
 
 def _fresh(user):
@@ -105,8 +107,9 @@ def test_lists_show_only_what_the_user_may_read(world: World, settings):
     def names(user):
         return sorted(e.name for e in selectors.list_experiments(user=user))
 
-    assert names(reader) == ["guarded"]  # the other one is NO_PERMISSIONS by default here
-    assert names(stranger) == ["stranger's own"]
+    # The other one is NO_PERMISSIONS by default here; Default is everyone's (EDIT).
+    assert names(reader) == ["Default", "guarded"]
+    assert names(stranger) == ["Default", "stranger's own"]
     ids = [world.experiment.pk, other.pk]
     assert [d.run.name for d in selectors.search_runs(user=reader, experiment_ids=ids).runs] == ["evidence"]
     assert count_matching_runs(user=stranger, experiment_ids=ids) == 1
@@ -133,7 +136,8 @@ def test_lists_show_only_what_the_user_may_read(world: World, settings):
 def test_mlflow_searches_show_only_what_the_user_may_read(world: World, method, endpoint, message, field):
     message = message if message is not None else {"experiment_ids": [str(world.experiment.pk)]}
     url = f"/api/2.0/mlflow/{endpoint}"
-    for persona, count in (("reader", 1), ("stranger", 0)):
+    everyones = 1 if field == "experiments" else 0  # the Default experiment is everyone's
+    for persona, count in (("reader", 1 + everyones), ("stranger", everyones)):
         headers = {"Authorization": f"Bearer {world.tokens[persona]}"}
         if method == "GET":
             response = Client().get(url, message, headers=headers)
@@ -148,9 +152,10 @@ def test_mlflow_searches_show_only_what_the_user_may_read(world: World, method, 
 def test_native_lists_show_only_what_the_user_may_read(world: World, api_client_for):
     for persona, expected in (("reader", ["guarded"]), ("stranger", [])):
         client = api_client_for(world.user(persona))
-        assert [
-            e["name"] for e in client.get(reverse("tracker-api:experiments")).json()["experiments"]
-        ] == expected
+        assert [e["name"] for e in client.get(reverse("tracker-api:experiments")).json()["experiments"]] == [
+            "Default",
+            *expected,
+        ]  # the Default experiment is everyone's
         models = client.get(reverse("registry-api:models")).json()["models"]
         assert len(models) == len(expected)
 
@@ -166,8 +171,11 @@ def test_manage_on_a_model_never_moves_a_protected_alias_without_review(world: W
         registry_services.review_promotion(actor=owner, request=request, decision="approve")
     reviewer = UserFactory(username="rev")
     assign_role(user=reviewer, role=Role.REVIEWER)
-    # The reviewer holds no grant at all on the model: the policy, not a permission, decides.
-    registry_services.review_promotion(actor=reviewer, request=request, decision="approve")
+    # The policy decides who reviews, but only among those who may read the model at all.
+    with pytest.raises(PermissionDenied, match="needs READ permission"):
+        registry_services.review_promotion(actor=reviewer, request=request, decision="approve")
+    set_model_permission(actor=owner, model=world.model, grantee=reviewer, level=Level.READ)
+    registry_services.review_promotion(actor=_fresh(reviewer), request=request, decision="approve")
     assert registry_selectors.get_version_by_alias(model=world.model, alias="production") == world.version
 
 
@@ -181,3 +189,63 @@ def test_an_admin_may_revoke_any_users_token(world: World):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get(reverse("api-me")).status_code == 401
+
+
+def test_the_default_experiment_is_everyones_to_log_to(world: World, settings):
+    """MLflow scripts that name no experiment log to Default: everyone without a grant holds at
+    least DEFAULT_EXPERIMENT_PERMISSION (EDIT) on it, even where the default is NO_PERMISSIONS;
+    roles still cap it, a user's own grant still wins, and the setting turns it off."""
+    default = Experiment.objects.get(pk=DEFAULT_EXPERIMENT_ID)
+    stranger = world.user("stranger")
+    assert level_of(stranger, default) is Level.EDIT
+    assert default in selectors.list_experiments(user=stranger)
+    services.start_run(actor=stranger, experiment=default, name="quick try")
+    with pytest.raises(PermissionDenied, match="needs MANAGE permission on experiment Default"):
+        services.delete_experiment(actor=stranger, experiment=default)
+    viewer = UserFactory(username="default-viewer")
+    assign_role(user=viewer, role=Role.VIEWER)
+    assert level_of(viewer, default) is Level.READ
+    with pytest.raises(PermissionDenied):
+        services.start_run(actor=viewer, experiment=default, name="not mine to write")
+    admin = UserFactory(username="default-admin")
+    assign_role(user=admin, role=Role.ADMIN)
+    set_experiment_permission(actor=admin, experiment=default, grantee=stranger, level=Level.NO_PERMISSIONS)
+    assert level_of(_fresh(stranger), default) is Level.NO_PERMISSIONS
+    assert default not in selectors.list_experiments(user=stranger)
+    reader = _fresh(world.user("reader"))
+    settings.DEFAULT_EXPERIMENT_PERMISSION = "NO_PERMISSIONS"  # off: Default follows the default
+    assert level_of(reader, default) is Level.NO_PERMISSIONS
+    assert default not in selectors.list_experiments(user=reader)
+    settings.DEFAULT_PERMISSION = "MANAGE"  # and never lowers a higher default
+    settings.DEFAULT_EXPERIMENT_PERMISSION = "EDIT"
+    assert level_of(_fresh(reader), default) is Level.MANAGE
+
+
+def test_the_default_experiments_permissions_page_names_everyones_level(world: World):
+    client = Client()
+    client.force_login(world.user("reader"))
+    page = client.get(reverse("dashboard:experiment-permissions", args=[DEFAULT_EXPERIMENT_ID]))
+    assert "Everyone else has the default, <strong>EDIT</strong>" in page.content.decode()
+    guarded = client.get(reverse("dashboard:experiment-permissions", args=[world.experiment.pk]))
+    assert "Everyone else has the default, <strong>NO_PERMISSIONS</strong>" in guarded.content.decode()
+
+
+def test_uploads_carry_their_experiments_read_and_an_untargeted_one_is_its_uploaders(
+    world: World, api_client_for
+):
+    to_run, anywhere = upload(world), upload(world, to_run=False)
+    expected = {"owner": [anywhere.pk, to_run.pk], "reader": [to_run.pk], "stranger": []}
+    for persona, shown in expected.items():
+        user = world.user(persona)
+        assert [u.pk for u in list_uploads(user=user)] == shown, persona
+        listed = api_client_for(user).get(reverse("tracker-api:uploads")).json()["uploads"]
+        assert [u["id"] for u in listed] == shown, persona
+    page = Client()
+    page.force_login(world.user("reader"))
+    assert [u.pk for u in page.get(reverse("dashboard:upload-list")).context["uploads"]] == [to_run.pk]
+    refused = api_client_for(world.user("reader")).get(
+        reverse("tracker-api:upload", kwargs={"upload_id": anywhere.pk})
+    )
+    assert (refused.status_code, refused.json()["error_code"]) == (403, "PERMISSION_DENIED")
+    assert page.get(reverse("dashboard:upload-detail", args=[anywhere.pk])).status_code == 403
+    assert get_upload(upload_id=anywhere.pk, user=SYSTEM_READER) == anywhere

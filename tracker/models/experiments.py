@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
-from accounts.permissions import PermissionGrant
+from accounts.permissions import Level, PermissionGrant
 
 # MLflow clients expect experiment "0", named "Default", to exist; a migration creates it.
 DEFAULT_EXPERIMENT_ID = 0
@@ -32,6 +33,13 @@ class Experiment(models.Model):
     @staticmethod
     def permission_grant_model() -> type[ExperimentPermission]:
         return ExperimentPermission
+
+    @staticmethod
+    def permission_defaults() -> dict[int, Level]:
+        """Default is everyone's: an MLflow script that names no experiment logs there, so
+        without a grant of their own everyone holds at least DEFAULT_EXPERIMENT_PERMISSION
+        (EDIT) on it; roles still cap it (a viewer reads) and a user's own grant still wins."""
+        return {DEFAULT_EXPERIMENT_ID: Level[settings.DEFAULT_EXPERIMENT_PERMISSION]}
 
 
 class ExperimentPermission(PermissionGrant):

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         try:
             request = review_promotion(
                 actor=reviewer,
-                request=get_promotion_request(request_id=request_id),
+                request=get_promotion_request(request_id=request_id, user=reviewer),
                 decision=decision,
                 comment=comment,
             )

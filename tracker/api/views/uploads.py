@@ -146,6 +146,7 @@ class UploadListApi(ApiView):
         query.is_valid(raise_exception=True)
         filters = query.validated_data
         uploads = list_uploads(
+            user=request.user,
             experiment=(
                 selectors.get_experiment(user=request.user, experiment_id=filters["experiment_id"])
                 if "experiment_id" in filters
@@ -164,4 +165,4 @@ class UploadGetApi(ApiView):
 
     @extend_schema(responses=UploadSerializer)
     def get(self, request, upload_id):
-        return Response(UploadSerializer(get_upload(upload_id=upload_id)).data)
+        return Response(UploadSerializer(get_upload(upload_id=upload_id, user=request.user)).data)
