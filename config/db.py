@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache
 from typing import Any
@@ -95,3 +96,12 @@ def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...]
             if raw.info.transaction_status != TransactionStatus.IDLE:
                 raw.execute("ROLLBACK")
             raise
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of a one-dimensional array of numbers, booleans and None, to be cast
+    in SQL (`%s::bigint[]`). psycopg adapts a Python list element by element; a thousand-point
+    batch sends its rollups as fifteen arrays of hundreds of values, and this is about four
+    times cheaper. Floats print as Python's shortest round-trip form (nan and inf included),
+    which PostgreSQL reads back exactly."""
+    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection
 
+from config.db import array_literal
 from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup
 
 from .metric_store import PointRow
@@ -123,7 +124,9 @@ def merge_rollup_rows(*, run_id: int, rollups: Sequence[RollupRow]) -> None:
         return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [list(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)]
+            columns = [
+                array_literal(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)
+            ]
             cursor.execute(rollup_merge_sql(source=_UNNEST), columns)
             return
         for start in range(0, len(rollups), _CHUNK):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.services import event_insert_sql, event_params
-from config.db import execute_committed
+from config.db import array_literal, execute_committed
 from tracker.models import ExperimentKey, MetricKey, MetricPoint, Run
 
 from .metric_store import summary_merge_sql
@@ -143,7 +143,7 @@ def statement_params(
     }
     rows = rollup_rows([(0, step, timestamp, value, is_nan)])
     for index, column in enumerate(zip(*(row[1:] for row in rows), strict=True)):
-        params[f"rollup_{index}"] = list(column)
+        params[f"rollup_{index}"] = array_literal(column)
     params.update(
         event_params(prefix="event_", actor=actor, action=event_action, target=run, after=event_after)
     )
