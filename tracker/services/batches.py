@@ -37,7 +37,7 @@ from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import CopyMode, PointRow, PointsAlreadyStored, SummaryRow, insert_points, upsert_summaries
 from .rollups import RollupRow, merge_rollup_rows, rollup_rows
 from .runs import RUN_NAME_TAG, ensure_run_writable
-from .single_point import log_single_point
+from .single_point import log_single_point, statement_params
 from .validators import check_batch_size, validated_params, validated_tags
 
 
@@ -145,7 +145,7 @@ def _log_single_point(
     if connection.vendor != "postgresql":
         return None
     key, step, timestamp, value, is_nan = row
-    return log_single_point(
+    params = statement_params(
         actor=actor,
         run=run,
         key=key,
@@ -156,6 +156,7 @@ def _log_single_point(
         event_action=BATCH_LOGGED,
         event_after=_batch_event_after(received=received, inserted=0, keys=[key], params={}, tags={}),
     )
+    return log_single_point(params)
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:

@@ -84,33 +84,12 @@ SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
 """
 
 
-def log_single_point(
-    *,
-    actor: Any,
-    run: Run,
-    key: str,
-    step: int,
-    timestamp: int,
-    value: float,
-    is_nan: bool,
-    event_action: str,
-    event_after: dict[str, Any],
-) -> int | None:
-    """Store one validated point with its summary, rollups, key-set entry and audit event and
-    commit them (or join the caller's transaction); return how many points were new (0 or 1),
-    or None when the key could not be resolved in this statement (nothing was written: the
-    caller then takes the general path). The event's `metrics.inserted` is counted in SQL."""
-    params = statement_params(
-        actor=actor,
-        run=run,
-        key=key,
-        step=step,
-        timestamp=timestamp,
-        value=value,
-        is_nan=is_nan,
-        event_action=event_action,
-        event_after=event_after,
-    )
+def log_single_point(params: dict[str, Any]) -> int | None:
+    """Store one validated point (STATEMENT's parameters, from `statement_params`) with its
+    summary, rollups, key-set entry and audit event and commit them (or join the caller's
+    transaction); return how many points were new (0 or 1), or None when the key could not be
+    resolved in this statement (nothing was written: the caller then takes the general path).
+    The event's `metrics.inserted` is counted in SQL."""
     keys, inserted = execute_committed(STATEMENT, params)
     return inserted if keys else None
 
