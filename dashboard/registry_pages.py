@@ -27,8 +27,7 @@ from registry.models import (
     Review,
     Stage,
 )
-from tracker.models import Run
-from tracker.permissions import readable_experiment_ids
+from tracker.permissions import readable_run_pks
 from tracker.selectors import MetricValue, RunData, run_data
 
 from .comparison import compare_runs
@@ -51,24 +50,15 @@ class VersionRow:
         return sorted({f"{d.name} {d.version}".strip() for d in self.data.datasets})
 
 
-def readable_runs(*, user: Any, runs: Iterable[Run]) -> set[int]:
-    """The pks of those runs whose experiment `user` may read (one query at most).
-
-    READ on a model opens its versions, not the experiments their runs were logged to (MLflow
-    keeps the two apart too): a page about a model shows a source run's params, metrics,
-    datasets and artifacts only to those who may read that run anyway."""
-    runs = list(runs)
-    readable = set(readable_experiment_ids(user, list(dict.fromkeys(run.experiment_id for run in runs))))
-    return {run.pk for run in runs if run.experiment_id in readable}
-
-
 def version_rows(
     *, versions: Iterable[ModelVersion], user: Any, key_metrics: Sequence[str] = ()
 ) -> list[VersionRow]:
     """Versions with their runs' params, metrics and datasets, in four queries whatever their
-    number (plus one for the runs' experiments' READ); an unreadable run's data stays out."""
+    number (plus one for the runs' experiments' READ); an unreadable run's data stays out:
+    READ on a model opens its versions, not the experiments their runs were logged to (MLflow
+    keeps the two apart too)."""
     versions = list(versions)
-    shown = readable_runs(user=user, runs=[v.run for v in versions])
+    shown = readable_run_pks(user, [v.run for v in versions])
     data = {row.run.pk: row for row in run_data([v.run for v in versions if v.run.pk in shown])}
     rows = []
     for version in versions:

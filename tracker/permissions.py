@@ -7,7 +7,7 @@ Every tracker service calls one of the `require_*` functions, so all paths refus
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -83,6 +83,15 @@ def require_runs_readable(user: Any, runs: Sequence[Run], *, action: str) -> Non
         return
     ids = list(dict.fromkeys(run.experiment_id for run in runs))
     require_experiments_readable(user, [Experiment(pk=pk, name=str(pk)) for pk in ids], action=action)
+
+
+def readable_run_pks(user: Any, runs: Iterable[Run]) -> set[int]:
+    """The pks of those runs whose experiment the user may read (one query at most), for a page
+    that shows runs reached through something else (a model's versions) and leaves out the
+    data of the others."""
+    runs = list(runs)
+    readable = set(readable_experiment_ids(user, list(dict.fromkeys(run.experiment_id for run in runs))))
+    return {run.pk for run in runs if run.experiment_id in readable}
 
 
 def readable_experiments_q(user: Any, *, path: str = "pk") -> Q:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import Role, role_of
 from registry import selectors, services
 from registry.models import PromotionRequest
+from tracker.permissions import readable_run_pks
 from tracker.selectors import list_artifacts, run_detail
 
 from ..access import viewer_required
@@ -22,7 +23,6 @@ from ..registry_pages import (
     label_of,
     policy_initial,
     promotion_targets,
-    readable_runs,
     submit,
     timeline_chart,
     version_rows,
@@ -187,8 +187,8 @@ def version_lineage(request: HttpRequest, name: str, version: int) -> HttpRespon
     """Why this model? The evidence behind a version and every decision about it, on one page."""
     model = selectors.get_registered_model(user=request.user, name=name)
     lineage = selectors.lineage_of(version=selectors.get_model_version(model=model, version=version))
-    # The decisions are the model's; the evidence is its run's experiment's (readable_runs).
-    shown = bool(readable_runs(user=request.user, runs=[lineage.run]))
+    # The decisions are the model's; the evidence is its run's experiment's.
+    shown = bool(readable_run_pks(request.user, [lineage.run]))
     data = run_detail(run=lineage.run) if shown else None
     context = {
         "model": model,
