@@ -138,16 +138,15 @@ def record_event(
     return event
 
 
-def event_insert_sql(*, prefix: str, after_sql: str | None = None) -> str:
+def event_insert_sql(*, prefix: str, computed: dict[str, str] | None = None) -> str:
     """An INSERT … SELECT of one unsealed event from the named parameters of `event_params`,
     for a PostgreSQL statement that writes a change and its event together (a data-modifying
-    CTE; tracker.services.single_point). `after_sql` replaces the `after` parameter with an
-    expression that may read the statement's other parts (what it really inserted)."""
+    CTE; tracker.services.single_point, registry's model versions). `computed` replaces fields'
+    parameters with expressions that may read the statement's other parts (what it really
+    inserted: a count, the id or number the database gave a new row)."""
+    computed = computed or {}
     columns = ", ".join(["sequence", *(f.column for f in _WRITTEN_FIELDS)])
-    values = [
-        after_sql if after_sql is not None and field.name == "after" else f"%({prefix}{field.name})s"
-        for field in _WRITTEN_FIELDS
-    ]
+    values = [computed.get(field.name, f"%({prefix}{field.name})s") for field in _WRITTEN_FIELDS]
     return (
         f"INSERT INTO {AuditEvent._meta.db_table} ({columns}) "
         f"SELECT {_NEXT_SEQUENCE['postgresql']}, {', '.join(values)}"
@@ -159,12 +158,22 @@ def event_params(
     prefix: str,
     actor: Any,
     action: str,
-    target: models.Model,
+    target: models.Model | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
     after: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The parameters `event_insert_sql` names, prepared exactly as `record_event` prepares them."""
+    """The parameters `event_insert_sql` names, prepared exactly as `record_event` prepares them
+    (a target not inserted yet is named by `object_type` and a placeholder `object_id` that the
+    statement computes)."""
     values = _event_values(
-        actor=actor, action=action, target=target, object_type=None, object_id=None, before=None, after=after
+        actor=actor,
+        action=action,
+        target=target,
+        object_type=object_type,
+        object_id=object_id,
+        before=None,
+        after=after,
     )
     return {
         f"{prefix}{field.name}": field.get_db_prep_save(values[field.name], connection)

@@ -65,20 +65,25 @@ def numbered_sql(statement: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
 
 
-def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    """Run one statement as a transaction of its own in a single round trip: BEGIN, the
-    statement and COMMIT go to PostgreSQL together, and its first row comes back.
+def execute_committed(*statements: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
+    """Run statements as a transaction of their own in a single round trip: BEGIN, each
+    statement and COMMIT go to PostgreSQL together, and the last statement's first row comes back.
 
-    A single write that is a whole transaction (one metric point with its audit event) would
-    otherwise pay three round trips, one of them only for the COMMIT. Inside a caller's
-    transaction (`transaction.atomic`, as tests run) the statement simply joins it. PostgreSQL
-    only, fixed SQL with named parameters only (it is prepared, as with `prepared_cursor`).
+    A single write that is a whole transaction (one metric point with its audit event, a model
+    version with its event) would otherwise pay a round trip per statement, and one more only
+    for the COMMIT. The statements stay separate, so each takes its snapshot when it starts (after
+    the row locks the ones before it waited for). Inside a caller's transaction
+    (`transaction.atomic`, as tests run) they simply join it. PostgreSQL only, fixed SQL with
+    named parameters only (each is prepared, as with `prepared_cursor`).
     """
-    sql, names = numbered_sql(statement)
-    values = [params[name] for name in names]
+    prepared = []
+    for statement, params in statements:
+        sql, names = numbered_sql(statement)
+        prepared.append((sql, [params[name] for name in names]))
     if connection.in_atomic_block:
         with prepared_cursor(numbered=True) as cursor, cursor.connection.pipeline():
-            cursor.execute(sql, values)
+            for sql, values in prepared:
+                cursor.execute(sql, values)
             return cursor.fetchone()
     from psycopg.pq import TransactionStatus
 
@@ -87,7 +92,8 @@ def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...]
         try:
             with raw.pipeline():
                 raw.execute("BEGIN")
-                cursor.execute(sql, values)
+                for sql, values in prepared:
+                    cursor.execute(sql, values)
                 raw.execute("COMMIT")
             return cursor.fetchone()
         except BaseException:

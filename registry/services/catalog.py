@@ -9,12 +9,10 @@ from urllib.parse import unquote
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
-from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
 from config.inputs import TagInput
 from registry.models import (
@@ -32,9 +30,10 @@ from registry.selectors import policy_for
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.validation import validate_key, validate_text
 
-from .events import record_registry_event
+from .events import named, record_registry_event
 from .labels import lock_model, remove_aliases_of
 from .promotions import close_pending_requests
+from .version_insert import insert_version, insert_version_with_event
 
 
 class ProtectedLabelHeld(Conflict):
@@ -42,6 +41,7 @@ class ProtectedLabelHeld(Conflict):
 
 
 MAX_MODEL_NAME_LENGTH = 250
+VERSION_CREATED = "model_version.created"
 MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
 
 
@@ -267,45 +267,6 @@ def delete_registered_model_tag(*, actor: User, model: RegisteredModel, key: str
 # Model versions -------------------------------------------------------------------------------
 
 
-def _insert_version(version: ModelVersion) -> None:
-    """Save a new version under the next number of its model.
-
-    Version numbers are per model and gap-free: the UPDATE that marks the model changed also
-    locks its row while the next number is picked, and deleted versions keep their numbers (as
-    in MLflow), so a number never names two versions. On PostgreSQL the UPDATE and an
-    INSERT … SELECT max + 1 go in one pipeline with the transaction's BEGIN: one round trip, and
-    still two statements, so the INSERT's snapshot, taken after the lock is granted, sees the
-    version of whoever held it.
-    """
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=now)
-        top = ModelVersion.all_objects.filter(model_id=version.model_id).aggregate(top=Max("version"))["top"]
-        version.version = (top or 0) + 1
-        version.save(force_insert=True)
-        return
-    fields = [field for field in ModelVersion._meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(version, True), connection) for field in fields]
-    number = fields.index(ModelVersion._meta.get_field("version"))
-    selected = ["%s"] * len(fields)
-    selected[number] = "COALESCE(MAX(version), 0) + 1"
-    del values[number]
-    versions, models = ModelVersion._meta.db_table, RegisteredModel._meta.db_table
-    with prepared_cursor() as cursor, cursor.connection.pipeline():
-        cursor.execute(
-            f"UPDATE {models} SET updated_at = %s WHERE id = %s AND deleted_at IS NULL",
-            [now, version.model_id],
-        )
-        cursor.execute(
-            f"INSERT INTO {versions} ({', '.join(field.column for field in fields)}) "
-            f"SELECT {', '.join(selected)} FROM {versions} WHERE model_id = %s RETURNING id, version",
-            [*values, version.model_id],
-        )
-        version.pk, version.version = cursor.fetchone()
-    version._state.adding = False
-    version._state.db = connection.alias
-
-
 def _insert_numbered_version(version: ModelVersion, number: int) -> None:
     """Save a new version under a number chosen by the caller (an importer keeping MLflow's).
 
@@ -359,7 +320,7 @@ def create_model_version(
     tags = _validated_tags(tags)
     version = ModelVersion(
         model=model,
-        version=0,  # numbered by _insert_version under the model's row lock
+        version=0,  # numbered under the model's row lock (version_insert.py)
         run=run,
         source=source,
         logged_model=logged_model,
@@ -367,9 +328,14 @@ def create_model_version(
         description=description,
         created_by=actor,
     )
+    if number is None and not tags and connection.vendor == "postgresql":
+        # The common case, a whole transaction in one round trip (version_insert.py).
+        after = named(version, {**_version_snapshot(version), "tags": {}})
+        insert_version_with_event(version, actor=actor, action=VERSION_CREATED, after=after)
+        return version
     with transaction.atomic():
         if number is None:
-            _insert_version(version)
+            insert_version(version)
         else:
             _insert_numbered_version(version, number)
         ModelVersionTag.objects.bulk_create(
@@ -377,7 +343,7 @@ def create_model_version(
         )
         record_registry_event(
             actor=actor,
-            action="model_version.created",
+            action=VERSION_CREATED,
             target=version,
             after={**_version_snapshot(version), "tags": {t.key: t.value for t in tags}},
         )

@@ -16,6 +16,11 @@ def _names(target: RegisteredModel | ModelVersion) -> dict[str, Any]:
     return {"model": target.model.name, "version": target.version}
 
 
+def named(target: RegisteredModel | ModelVersion, data: dict[str, Any] | None) -> dict[str, Any]:
+    """An event's data with the names a reader needs in front (the model's, a version's number)."""
+    return {**_names(target), **(data or {})}
+
+
 def record_registry_event(
     *,
     actor: User | None,
@@ -27,9 +32,8 @@ def record_registry_event(
     """Record an event on a registry object under its stable id ("id:<pk>", which a rename never
     changes), with the names a reader needs in its data: a history page finds the event by id
     and still shows what the object was called when it happened."""
-    names = _names(target)
     if after is not None or before is None:
-        after = {**names, **(after or {})}
+        after = named(target, after)
     else:
-        before = {**names, **before}
+        before = named(target, before)
     record_event(actor=actor, action=action, target=target, before=before, after=after)

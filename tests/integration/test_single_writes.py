@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from django.db import connection, connections
 
+from audit.models import AuditEvent
 from audit.verification import verify_chain
 from registry.models import ModelVersion
 from registry.services import create_model_version, create_registered_model
@@ -104,6 +105,12 @@ def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(postgr
         numbers = sorted(pool.map(register, range(24)))
     assert numbers == list(range(1, 25))
     assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == numbers
+    # Each version's event, written by the same statement, names it by its id and its number.
+    events = AuditEvent.objects.filter(action="model_version.created", after__model="racing-model")
+    assert sorted((event.object_id, event.after["version"]) for event in events) == sorted(
+        (f"id:{pk}", number)
+        for pk, number in ModelVersion.objects.filter(model=model).values_list("pk", "version")
+    )
     assert verify_chain().ok
 
 

@@ -78,7 +78,7 @@ WITH found AS (
     WHERE (SELECT count(*) FROM rollup) >= 0
     ON CONFLICT DO NOTHING
 ), event AS (
-    {event_insert_sql(prefix="event_", after_sql=_COUNTED_AFTER)} FROM k
+    {event_insert_sql(prefix="event_", computed={"after": _COUNTED_AFTER})} FROM k
 )
 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
 """
@@ -90,7 +90,7 @@ def log_single_point(params: dict[str, Any]) -> int | None:
     transaction); return how many points were new (0 or 1), or None when the key could not be
     resolved in this statement (nothing was written: the caller then takes the general path).
     The event's `metrics.inserted` is counted in SQL."""
-    keys, inserted = execute_committed(STATEMENT, params)
+    keys, inserted = execute_committed((STATEMENT, params))
     return inserted if keys else None
 
 
