@@ -121,6 +121,7 @@ def search_runs(call: Call) -> dict[str, Any]:
             lifecycle=wire.lifecycle_filter(call, "run_view_type"),
             with_column_keys=False,
             with_model_links=True,
+            with_parent_and_experiment=False,
         )
     return omit_empty(
         {"runs": [wire.run(data) for data in page.runs], "next_page_token": page.next_page_token}

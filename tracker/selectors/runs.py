@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.permissions import remember_grant
-from config.db import prepared_cursor
+from config.db import any_of, fetch_together, prepared_cursor
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import (
@@ -21,6 +21,8 @@ from tracker.models import (
     ExperimentKey,
     ExperimentPermission,
     Lifecycle,
+    LoggedModel,
+    MetricKey,
     MetricSummary,
     Param,
     Run,
@@ -124,34 +126,52 @@ class RunData:
 _SUMMARY_COLUMNS = (
     "last_value", "last_is_nan", "last_step", "last_timestamp", "min_value", "max_value", "count"
 )  # fmt: skip
+_PARAMS_SQL = f"SELECT run_id, key, value FROM {Param._meta.db_table} WHERE {{runs}}"
+_TAGS_SQL = f"SELECT run_id, key, value FROM {Tag._meta.db_table} WHERE {{runs}}"
+_SUMMARIES_SQL = (
+    f"SELECT s.run_id, k.name, {', '.join(f's.{column}' for column in _SUMMARY_COLUMNS)} "
+    f"FROM {MetricSummary._meta.db_table} s JOIN {MetricKey._meta.db_table} k ON k.id = s.key_id "
+    "WHERE {runs}"
+)
+_MODEL_LINKS_SQL = (
+    f"SELECT l.run_id, l.direction, m.model_id, l.step FROM {RunModelLink._meta.db_table} l "
+    f"JOIN {LoggedModel._meta.db_table} m ON m.id = l.model_id WHERE {{runs}} "
+    "ORDER BY l.run_id, l.direction, l.step, l.id"
+)
 
 
 def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[RunData]:
-    """Params, tags, latest metrics and datasets for many runs in four queries (no N+1);
-    a fifth loads the logged models each run used or produced, for MLflow's run message."""
+    """Params, tags, latest metrics and datasets for many runs in a fixed number of queries (no
+    N+1), and the logged models each run used or produced, for MLflow's run message.
+
+    Every run table, comparison and search answer comes here: the params, tags, metrics and
+    model links are plain reads of rows (not model instances: a page may hold thousands) that go
+    to PostgreSQL together, one round trip; the datasets, model instances, are one more query.
+    """
     by_pk = {run.pk: RunData(run=run) for run in runs}
     if not by_pk:
         return []
-    for run_id, key, value in Param.objects.filter(run_id__in=by_pk).values_list("run_id", "key", "value"):
+    runs_sql, runs_params = any_of("run_id", list(by_pk))
+    statements = [(sql.replace("{runs}", runs_sql), runs_params) for sql in (_PARAMS_SQL, _TAGS_SQL)]
+    prefixed_sql, prefixed_params = any_of("s.run_id", list(by_pk))
+    statements.append((_SUMMARIES_SQL.replace("{runs}", prefixed_sql), prefixed_params))
+    if with_model_links:
+        links_sql, links_params = any_of("l.run_id", list(by_pk))
+        statements.append((_MODEL_LINKS_SQL.replace("{runs}", links_sql), links_params))
+    params, tags, summaries, *links = fetch_together(statements)
+    for run_id, key, value in params:
         by_pk[run_id].params[key] = value
-    for run_id, key, value in Tag.objects.filter(run_id__in=by_pk).values_list("run_id", "key", "value"):
+    for run_id, key, value in tags:
         by_pk[run_id].tags[key] = value
-    summaries = MetricSummary.objects.filter(run_id__in=by_pk).values_list(
-        "run_id", "key__name", *_SUMMARY_COLUMNS
-    )
-    for run_id, key, *values in summaries:  # rows, not model instances: a page may hold thousands
-        by_pk[run_id].metrics[key] = MetricValue(key, *values)
+    for run_id, key, value, is_nan, *values in summaries:
+        by_pk[run_id].metrics[key] = MetricValue(key, value, bool(is_nan), *values)  # SQLite: 0/1
+    for run_id, direction, model_id, step in links[0] if links else ():
+        if direction == RunModelLink.Direction.INPUT:
+            by_pk[run_id].model_inputs.append(model_id)
+        else:
+            by_pk[run_id].model_outputs.append((model_id, step))
     for dataset in DatasetInput.objects.filter(run_id__in=by_pk):
         by_pk[dataset.run_id].datasets.append(dataset)
-    if with_model_links:
-        links = RunModelLink.objects.filter(run_id__in=by_pk).order_by("run_id", "direction", "step", "pk")
-        for run_id, direction, model_id, step in links.values_list(
-            "run_id", "direction", "model__model_id", "step"
-        ):
-            if direction == RunModelLink.Direction.INPUT:
-                by_pk[run_id].model_inputs.append(model_id)
-            else:
-                by_pk[run_id].model_outputs.append((model_id, step))
     for data in by_pk.values():
         data.params = dict(sorted(data.params.items()))
         data.metrics = dict(sorted(data.metrics.items()))
@@ -258,13 +278,16 @@ def search_runs(
     lifecycle: str | None = Lifecycle.ACTIVE,
     with_column_keys: bool = True,
     with_model_links: bool = False,
+    with_parent_and_experiment: bool = True,
     split_metric_sort: bool = False,
     user: Any,
 ) -> RunPage:
     """One page of runs matching the run-search language, with keyset paging.
 
     Column keys come from the experiments' key sets (one small query); API callers that only
-    want the page (the MLflow API) turn them off. The total is known when the first page holds
+    want the page (the MLflow API) turn them off, and those that show only the run's own columns
+    (the MLflow API again) leave out the parent run and experiment rows: two joins fewer, which
+    halves the planning of a filtered search. The total is known when the first page holds
     every match; otherwise `count_matching_runs` counts it, in a request of its own.
     `split_metric_sort` (PostgreSQL only) reads a metric-first sort through the summary index:
     the run table's pages of 100,000 runs need it; a short page costs one query more.
@@ -272,8 +295,9 @@ def search_runs(
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
     runs = _searched_runs(experiment_ids, lifecycle, user)
+    related = ("user", "parent", "experiment") if with_parent_and_experiment else ("user",)
     result = search.apply_search(
-        runs.select_related("user", "parent", "experiment"),
+        runs.select_related(*related),
         filter_string=filter_string,
         order_by=order_by,
         split_metric_sort=split_metric_sort and connection.vendor == "postgresql",
