@@ -62,7 +62,7 @@ def fetch_together(statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list
             return results
     cursors = [prepared_cursor() for _ in statements]
     try:
-        with pipelined():
+        with connection.wrap_database_errors, pipelined():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(sql, params)
         return [cursor.fetchall() for cursor in cursors]

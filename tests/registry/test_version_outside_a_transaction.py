@@ -1,0 +1,57 @@
+"""A model version registered outside any transaction, as a request makes it, on PostgreSQL:
+the model's lock, the numbered insert and the audit event go with BEGIN and COMMIT in one round
+trip (registry/services/version_insert.py)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import DatabaseError, connection
+
+from audit.models import AuditEvent
+from audit.sealing import seal_events
+from audit.verification import verify_chain
+from registry.models import ModelVersion
+from registry.services import create_model_version, create_registered_model
+from tests.factories import ExperimentFactory, RunFactory
+from tracker.models import Run
+
+
+@pytest.fixture
+def model(postgres, contributor):
+    return create_registered_model(actor=contributor, name="lone-model")
+
+
+@pytest.fixture
+def lone_run(postgres, contributor):
+    return RunFactory(experiment=ExperimentFactory(name="lone"), user=contributor)
+
+
+def test_a_version_and_its_event_are_committed_together(model, lone_run, contributor):
+    assert not connection.in_atomic_block
+    version = create_model_version(actor=contributor, model=model, run=lone_run)
+
+    assert connection.connection.info.transaction_status.name == "IDLE"  # committed, not left open
+    stored = ModelVersion.objects.get(pk=version.pk)
+    assert (stored.version, stored.run_id, stored.created_by_id) == (1, lone_run.pk, contributor.pk)
+    event = AuditEvent.objects.get(action="model_version.created")
+    assert (event.object_id, event.after["version"]) == (f"id:{version.pk}", 1)
+    assert event.after["model"] == "lone-model"
+    seal_events()
+    assert verify_chain().ok
+
+
+def test_a_failed_version_writes_nothing_and_leaves_the_connection_usable(model, lone_run, contributor):
+    vanished = Run(pk=lone_run.pk + 1000, uuid="0" * 32, experiment_id=lone_run.experiment_id)
+    vanished.lifecycle = lone_run.lifecycle
+    events_before = AuditEvent.objects.count()
+    updated_before = type(model).objects.get(pk=model.pk).updated_at
+
+    with pytest.raises(DatabaseError, match="foreign key"):  # no such run
+        create_model_version(actor=contributor, model=model, run=vanished)
+
+    assert connection.connection.info.transaction_status.name == "IDLE"  # rolled back, not aborted
+    assert AuditEvent.objects.count() == events_before
+    assert not ModelVersion.objects.exists()
+    assert type(model).objects.get(pk=model.pk).updated_at == updated_before  # the lock's UPDATE too
+    # and the next version goes through on the same connection, numbered 1
+    assert create_model_version(actor=contributor, model=model, run=lone_run).version == 1
