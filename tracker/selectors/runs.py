@@ -151,14 +151,11 @@ def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[Run
     by_pk = {run.pk: RunData(run=run) for run in runs}
     if not by_pk:
         return []
-    runs_sql, runs_params = any_of("run_id", list(by_pk))
-    statements = [(sql.replace("{runs}", runs_sql), runs_params) for sql in (_PARAMS_SQL, _TAGS_SQL)]
-    prefixed_sql, prefixed_params = any_of("s.run_id", list(by_pk))
-    statements.append((_SUMMARIES_SQL.replace("{runs}", prefixed_sql), prefixed_params))
-    if with_model_links:
-        links_sql, links_params = any_of("l.run_id", list(by_pk))
-        statements.append((_MODEL_LINKS_SQL.replace("{runs}", links_sql), links_params))
-    params, tags, summaries, *links = fetch_together(statements)
+    runs_sql, runs_params = any_of("run_id", list(by_pk))  # no joined table has a run_id
+    reads = [_PARAMS_SQL, _TAGS_SQL, _SUMMARIES_SQL, *([_MODEL_LINKS_SQL] if with_model_links else [])]
+    params, tags, summaries, *links = fetch_together(
+        [(sql.replace("{runs}", runs_sql), runs_params) for sql in reads]
+    )
     for run_id, key, value in params:
         by_pk[run_id].params[key] = value
     for run_id, key, value in tags:
