@@ -18,14 +18,15 @@ def test_each_statements_rows_come_back_in_order(contributor):
     experiment = ExperimentFactory(name="reads")
     runs = [RunFactory(experiment=experiment, user=contributor) for _ in range(3)]
     pks = [run.pk for run in runs]
-    condition, params = any_of("id", pks[:2])
+    two, two_params = any_of("id", pks[:2])
+    none, none_params = any_of("id", [-1])
     table = Run._meta.db_table
     with CaptureQueriesContext(connection) as queries:
         first, second, empty = fetch_together(
             [
-                (f"SELECT id FROM {table} WHERE {condition} ORDER BY id", params),
+                (f"SELECT id FROM {table} WHERE {two} ORDER BY id", two_params),
                 (f"SELECT uuid FROM {table} WHERE id = %s", [pks[2]]),
-                (f"SELECT id FROM {table} WHERE {any_of('id', [-1])[0]}", any_of("id", [-1])[1]),
+                (f"SELECT id FROM {table} WHERE {none}", none_params),
             ]
         )
     assert first == [(pks[0],), (pks[1],)]

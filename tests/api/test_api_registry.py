@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework import serializers
 
-from registry.models import ModelAlias, RegisteredModel, Stage
+from registry.api.serializers import ModelVersionSerializer
+from registry.models import ModelAlias, ModelVersion, ModelVersionTag, RegisteredModel, Stage
 from tests.api.api_helpers import error, url
 
 MODEL = "digit classifier.v2"  # spaces and dots travel percent-encoded in the path
@@ -258,11 +260,6 @@ def test_a_versions_written_out_answer_is_what_its_declared_fields_give(contribu
     """ModelVersionSerializer writes its answer out by hand for speed; walking its declared
     fields, as DRF would, gives the same, for a version with aliases, tags and a creator and
     for one without a creator."""
-    from rest_framework import serializers
-
-    from registry.api.serializers import ModelVersionSerializer
-    from registry.models import ModelVersion, ModelVersionTag
-
     first, second = ModelVersion.objects.filter(model=two_versions).order_by("version")
     ModelAlias.objects.create(model=two_versions, alias="champion", version=first)
     ModelAlias.objects.create(model=two_versions, alias="baseline", version=first)

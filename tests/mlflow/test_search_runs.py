@@ -181,6 +181,18 @@ def test_a_page_token_made_for_another_order_is_refused(wire, sweep):
     )
 
 
+def test_the_page_query_joins_no_parent_run_or_experiment(wire, contributor, experiment):
+    """The MLflow run message shows neither, so the search leaves their joins out: a filtered
+    search plans in half the time without them. The run table's search keeps them."""
+    make_run(contributor, experiment, "only", minute=0, acc=0.5, lr="1", team="a")
+    with CaptureQueriesContext(connection) as queries:
+        search(wire, [experiment.pk], filter="metrics.acc >= 0", order_by=["metrics.acc DESC"])
+    (page,) = [query["sql"] for query in queries.captured_queries if "search_sort_0" in (query["sql"] or "")]
+    assert "JOIN auth_user" in page.replace('"', "")  # the run's user, whom the message names
+    assert "JOIN tracker_experiment" not in page.replace('"', "")
+    assert "tracker_run T" not in page.replace('"', "")  # no second tracker_run: the parent
+
+
 def _queries_for(wire, experiment) -> int:
     with CaptureQueriesContext(connection) as queries:
         shown = search(wire, [experiment.pk], filter="metrics.acc >= 0", order_by=["metrics.acc DESC"])
