@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from accounts.permissions import remember_grant
-from config.db import any_of, fetch_together, prepared_cursor
+from config.db import fetch_together, for_each_id, prepared_cursor
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
 from tracker.models import (
@@ -126,18 +126,19 @@ class RunData:
 _SUMMARY_COLUMNS = (
     "last_value", "last_is_nan", "last_step", "last_timestamp", "min_value", "max_value", "count"
 )  # fmt: skip
-_PARAMS_SQL = f"SELECT run_id, key, value FROM {Param._meta.db_table} WHERE {{runs}}"
-_TAGS_SQL = f"SELECT run_id, key, value FROM {Tag._meta.db_table} WHERE {{runs}}"
+_PARAMS_SQL = f"SELECT run_id, key, value FROM {Param._meta.db_table} WHERE {{ids}}"
+_TAGS_SQL = f"SELECT run_id, key, value FROM {Tag._meta.db_table} WHERE {{ids}}"
 _SUMMARIES_SQL = (
     f"SELECT s.run_id, k.name, {', '.join(f's.{column}' for column in _SUMMARY_COLUMNS)} "
     f"FROM {MetricSummary._meta.db_table} s JOIN {MetricKey._meta.db_table} k ON k.id = s.key_id "
-    "WHERE {runs}"
+    "WHERE {ids}"
 )
 _MODEL_LINKS_SQL = (
     f"SELECT l.run_id, l.direction, m.model_id, l.step FROM {RunModelLink._meta.db_table} l "
-    f"JOIN {LoggedModel._meta.db_table} m ON m.id = l.model_id WHERE {{runs}} "
+    f"JOIN {LoggedModel._meta.db_table} m ON m.id = l.model_id WHERE {{ids}} "
     "ORDER BY l.run_id, l.direction, l.step, l.id"
 )
+_READS = (("run_id", _PARAMS_SQL), ("run_id", _TAGS_SQL), ("s.run_id", _SUMMARIES_SQL))
 
 
 def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[RunData]:
@@ -151,10 +152,9 @@ def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[Run
     by_pk = {run.pk: RunData(run=run) for run in runs}
     if not by_pk:
         return []
-    runs_sql, runs_params = any_of("run_id", list(by_pk))  # no joined table has a run_id
-    reads = [_PARAMS_SQL, _TAGS_SQL, _SUMMARIES_SQL, *([_MODEL_LINKS_SQL] if with_model_links else [])]
+    reads = [*_READS, *([("l.run_id", _MODEL_LINKS_SQL)] if with_model_links else [])]
     params, tags, summaries, *links = fetch_together(
-        [(sql.replace("{runs}", runs_sql), runs_params) for sql in reads]
+        [for_each_id(sql, column=column, ids=list(by_pk)) for column, sql in reads]
     )
     for run_id, key, value in params:
         by_pk[run_id].params[key] = value
