@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from config.db import array_literal, prepared_cursor
 from tracker.models import MetricPoint, MetricSummary
 
 # (key_id, step, timestamp, value, is_nan) — the run is the same for the whole batch.
@@ -158,9 +159,23 @@ def summary_merge_sql(*, source: str) -> str:
     return _SUMMARY_UPSERT.format(source=source)
 
 
+# SummaryRow's columns as arrays, after the run id.
+_SUMMARY_MERGE = summary_merge_sql(
+    source="SELECT %s::bigint, * FROM unnest(%s::int[], %s::float8[], %s::boolean[], %s::bigint[], "
+    "%s::bigint[], %s::float8[], %s::float8[], %s::bigint[])"
+)
+
+
 def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
     """Merge per-key aggregates of a batch into the stored summaries in one statement."""
     if not rows:
+        return
+    if connection.vendor == "postgresql":
+        # One array per column, so the text is the same for every batch and is prepared.
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                _SUMMARY_MERGE, [run_id, *(array_literal(column) for column in zip(*rows, strict=True))]
+            )
         return
     placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
     params: list[Any] = []

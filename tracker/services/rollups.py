@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection
 
-from config.db import array_literal
+from config.db import array_literal, prepared_cursor
 from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup
 
 from .metric_store import PointRow
@@ -118,16 +118,21 @@ def rollup_merge_sql(*, source: str) -> str:
     return _UPSERT.replace("VALUES {values}", source)
 
 
+_ROLLUP_MERGE = rollup_merge_sql(source=_UNNEST)
+
+
 def merge_rollup_rows(*, run_id: int, rollups: Sequence[RollupRow]) -> None:
     """Merge rows of `rollup_rows` into the stored rollups, in one statement on PostgreSQL."""
     if not rollups:
         return
-    with connection.cursor() as cursor:
+    # Prepared on PostgreSQL: the text is the same for every batch (the rows travel as arrays),
+    # and a batch's pipeline then skips parsing and planning it.
+    with prepared_cursor() as cursor:
         if connection.vendor == "postgresql":
             columns = [
                 array_literal(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)
             ]
-            cursor.execute(rollup_merge_sql(source=_UNNEST), columns)
+            cursor.execute(_ROLLUP_MERGE, columns)
             return
         for start in range(0, len(rollups), _CHUNK):
             chunk = rollups[start : start + _CHUNK]
