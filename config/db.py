@@ -19,7 +19,9 @@ def prepared_cursor(*, numbered: bool = False) -> Any:
     server-side binding psycopg prepares a statement the fifth time a connection runs it
     (`prepare_threshold`), and connections live for CONN_MAX_AGE. It is still Django's wrapper,
     so DEBUG logs and tests' query counts see what it runs. Use it for fixed SQL only, with
-    explicit column lists (a prepared `SELECT *` breaks when a migration adds a column). A
+    explicit column lists (a prepared `SELECT *` breaks when a migration adds a column), and only
+    where no plan can go wrong as a table grows (a lookup by a unique key, an insert, an upsert):
+    PostgreSQL may keep the plan it chose at the fifth use for the connection's life. A
     transaction-pooling proxy in front of PostgreSQL (PgBouncer before 1.21) would hand a
     prepared statement's name to another server connection: there is none in this deployment.
     `numbered`: the SQL already uses PostgreSQL's own `$1` placeholders (see `numbered_sql`).
