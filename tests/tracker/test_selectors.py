@@ -118,3 +118,23 @@ def test_a_syntax_error_carries_its_position_and_text_for_a_caret():
         parse_filter(text)
     assert (error.value.position, error.value.text, error.value.field) == (38, text, "filter")
     assert error.value.message.startswith("Syntax error at position 38 (line 2, column 21)")
+
+
+@pytest.mark.parametrize("named", [2, 6])  # looked up one by one (up to 4), or in one query
+def test_a_users_search_leaves_out_experiments_closed_to_them_and_names_an_unknown_one(
+    contributor, viewer, named
+):
+    from accounts.permissions import Level, set_grant
+    from config.exceptions import NotFound
+    from tracker.services import create_experiment
+
+    experiments = [create_experiment(actor=contributor, name=f"e{index}") for index in range(named)]
+    for experiment in experiments:
+        start_run(actor=contributor, experiment=experiment, name=experiment.name)
+    closed = experiments[0]
+    set_grant(actor=contributor, obj=closed, user=viewer, level=Level.NO_PERMISSIONS, action="closing")
+    ids = [experiment.pk for experiment in experiments]
+    page = search_runs(user=viewer, experiment_ids=[str(pk) for pk in ids], order_by=["attributes.run_name"])
+    assert [data.run.name for data in page.runs] == [f"e{index}" for index in range(1, named)]
+    with pytest.raises(NotFound, match="experiment 987654 does not exist"):
+        search_runs(user=viewer, experiment_ids=[*ids[1:], 987654])

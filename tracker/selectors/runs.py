@@ -241,7 +241,7 @@ def _searched_runs(
     if all(isinstance(e, Experiment) for e in experiment_ids):
         found = [e.pk for e in experiment_ids if isinstance(e, Experiment)]
     else:
-        found = [e.pk for e in get_experiments(experiment_ids=[_id_of(e) for e in experiment_ids])]
+        found = [e.pk for e in get_experiments(experiment_ids=[_id_of(e) for e in experiment_ids], user=user)]
     found = readable_experiment_ids(user, found)
     runs = Run.objects.filter(experiment_id__in=found)
     return runs.filter(lifecycle=lifecycle) if lifecycle else runs
