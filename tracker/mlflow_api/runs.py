@@ -122,6 +122,7 @@ def search_runs(call: Call) -> dict[str, Any]:
             with_column_keys=False,
             with_model_links=True,
             with_parent_and_experiment=False,
+            run_fields=wire.RUN_INFO_FIELDS,
         )
     return omit_empty(
         {"runs": [wire.run(data) for data in page.runs], "next_page_token": page.next_page_token}

@@ -87,6 +87,13 @@ def experiment(experiment: Experiment) -> dict[str, Any]:
     )
 
 
+# The Run fields run_info reads: a search loads only these (and the user's name).
+RUN_INFO_FIELDS = (
+    "uuid", "name", "experiment_id", "user_id", "status", "start_time", "end_time", "artifact_uri",
+    "lifecycle",
+)  # fmt: skip
+
+
 def run_info(run: Run) -> dict[str, Any]:
     """A RunInfo message; the user is the authenticated owner, whatever the client claimed."""
     return omit_empty(
