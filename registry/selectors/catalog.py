@@ -28,6 +28,7 @@ from registry.models import (
 from registry.permissions import readable_models_q
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.search import decode_offset, encode_cursor
+from tracker.selectors import get_run_ref
 
 SEARCH_MODELS_DEFAULT, SEARCH_MODELS_MAX = 100, 1000
 SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000
@@ -145,10 +146,12 @@ class VersionOrigin:
     logged_model: LoggedModel | None
 
 
-def version_origin(*, run_id: str, model_id: str, source: str) -> VersionOrigin:
+def version_origin(*, run_id: str, model_id: str, source: str, user: Any = None) -> VersionOrigin:
     """Find the run behind a version from what an MLflow client sends: `run_id`; else the logged
     model (`model_id`, or a `models:/m-…` source) and the run that logged it; else a
-    `runs:/<run_id>/…` source. A version without a run would be a claim without evidence."""
+    `runs:/<run_id>/…` source. A version without a run would be a claim without evidence. With
+    `user`, a run named by id comes with their grant on its experiment (`get_run_ref`), so the
+    check that they may read it asks nothing more."""
     model_source = _LOGGED_MODEL_SOURCE.fullmatch(source)
     run_source = _RUN_SOURCE.fullmatch(source)
     if model_id and model_source and model_source[1] != model_id:
@@ -166,11 +169,7 @@ def version_origin(*, run_id: str, model_id: str, source: str) -> VersionOrigin:
             raise NotFound(f"logged model {model_id!r} does not exist", field="model_id") from None
     run_id = run_id or (run_source[1] if run_source else "")
     if run_id:
-        try:
-            # Only what registering reads: wide rows cost a registration noticeable time.
-            run = Run.objects.only("id", "uuid", "lifecycle", "artifact_uri").get(uuid=run_id)
-        except Run.DoesNotExist:
-            raise NotFound(f"run {run_id!r} does not exist", field="run_id") from None
+        run = get_run_ref(run_id=run_id, user=user)  # one prepared lookup: every registration asks
     elif logged_model is not None and logged_model.source_run is not None:
         run = logged_model.source_run
     else:
