@@ -111,7 +111,8 @@ def numbered_sql(statement: str) -> tuple[str, tuple[str, ...]]:
 
 def execute_committed(*statements: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
     """Run statements as a transaction of their own in a single round trip: BEGIN, each
-    statement and COMMIT go to PostgreSQL together, and the last statement's first row comes back.
+    statement and COMMIT go to PostgreSQL together (a single statement goes alone: autocommit
+    makes it a transaction), and the last statement's first row comes back.
 
     A single write that is a whole transaction (one metric point with its audit event, a model
     version with its event) would otherwise pay a round trip per statement, and one more only
@@ -124,6 +125,13 @@ def execute_committed(*statements: tuple[str, dict[str, Any]]) -> tuple[Any, ...
     for statement, params in statements:
         sql, names = numbered_sql(statement)
         prepared.append((sql, [params[name] for name in names]))
+    if len(prepared) == 1:
+        # One statement needs no BEGIN and COMMIT: in autocommit mode it is a transaction of its
+        # own (inside a caller's, it joins it), and without a pipeline psycopg waits once.
+        ((sql, values),) = prepared
+        with prepared_cursor(numbered=True) as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchone()
     if connection.in_atomic_block:
         with prepared_cursor(numbered=True) as cursor, cursor.connection.pipeline():
             for sql, values in prepared:
