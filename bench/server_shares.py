@@ -11,8 +11,8 @@ DATABASE_URL names and through gunicorn (started here, stopped by its PID):
   log_metric_share_ms  POST /api/v1/runs/<id>/log-batch with one metric point (a new step each call)
   version_share_ms     POST /api/v1/models/<name>/versions (a new version each call)
   statement_floor_ms   the single-point statement the service sends for a log_metric (point,
-                       summary, ten rollups, key set, audit event; BEGIN and COMMIT in the same
-                       round trip) from an open psycopg connection, p50: the database's own part
+                       summary, ten rollups, key set, audit event; a transaction of its own in
+                       autocommit mode) from an open psycopg connection, p50: the database's own part
                        of log_metric_share_ms, to set beside the budget
 
 A share is the p50 round trip to gunicorn minus the p50 round trip of the same request to a
@@ -138,7 +138,7 @@ def commit_floor_ms(database_url: str, calls: int) -> float:
 
 def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]:
     """A function that sends the service's single-point statement bare on an autocommit psycopg
-    connection: BEGIN, the statement and COMMIT in one round trip, its parameters built once,
+    connection, a transaction of its own as the service sends it, its parameters built once,
     point n differing from the others by its timestamp (a new point on the same step, as most
     points of a run land in rollup buckets that exist already)."""
     import psycopg
@@ -158,10 +158,7 @@ def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]
 
     def send(n: int) -> None:
         values[timestamp] = n + 1
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            cursor.execute(sql, values)
-            conn.execute("COMMIT")
+        cursor.execute(sql, values)
 
     return send
 

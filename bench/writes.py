@@ -10,7 +10,7 @@ own connection (processes, not threads, so the GIL never caps the service layer)
            transaction with its audit event each), with a sealer process sealing the audit chain
            every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
   statement  diagnostic: each writer sends the single-point statement the service sends (point,
-           summary, ten rollups, key set and audit event; BEGIN and COMMIT in the same round
+           summary, ten rollups, key set and audit event; a transaction of its own, one round
            trip) over plain psycopg, its parameters built once: what the database alone allows
            for this write, against which `service` shows the cost of the Python around it.
   shares   bench/server_shares.py: the server's share (client time taken off) through gunicorn
