@@ -136,11 +136,14 @@ def commit_floor_ms(database_url: str, calls: int) -> float:
     return statistics.median(latencies) * 1e3
 
 
-def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]:
+def single_point_sender(
+    conn: Any, user: Any, run: Any, statement: str | None = None
+) -> Callable[[int], None]:
     """A function that sends the service's single-point statement bare on an autocommit psycopg
     connection, a transaction of its own as the service sends it, its parameters built once,
     point n differing from the others by its timestamp (a new point on the same step, as most
-    points of a run land in rollup buckets that exist already)."""
+    points of a run land in rollup buckets that exist already). `statement`: a part of it
+    (`statement_sql(rollups=False)`, …), for writes.py's `parts` phase."""
     import psycopg
 
     from config.db import numbered_sql
@@ -151,7 +154,7 @@ def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]
         actor=user, run=run, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
         event_action="run.batch_logged", event_after=after,
     )  # fmt: skip
-    sql, names = numbered_sql(STATEMENT)
+    sql, names = numbered_sql(statement or STATEMENT)
     values = [params[name] for name in names]
     timestamp = names.index("timestamp")
     cursor = psycopg.RawCursor(conn)
@@ -163,13 +166,15 @@ def single_point_sender(conn: Any, user: Any, run: Any) -> Callable[[int], None]
     return send
 
 
-def statement_floor_ms(database_url: str, calls: int, user: Any, run: Any) -> float:
+def statement_floor_ms(
+    database_url: str, calls: int, user: Any, run: Any, statement: str | None = None
+) -> float:
     """p50 of the single-point statement alone (single_point_sender) on an open connection: what
     the database itself takes for the write that log_metric_share_ms measures."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True, prepare_threshold=1) as conn:
-        send = single_point_sender(conn, user, run)
+        send = single_point_sender(conn, user, run, statement)
         latencies = []
         for i in range(calls):
             started = time.perf_counter()

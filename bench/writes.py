@@ -13,6 +13,11 @@ own connection (processes, not threads, so the GIL never caps the service layer)
            summary, ten rollups, key set and audit event; a transaction of its own, one round
            trip) over plain psycopg, its parameters built once: what the database alone allows
            for this write, against which `service` shows the cost of the Python around it.
+  parts    diagnostic: the single-point statement, and the same without its ten rollup upserts,
+           without its audit event, and without both (`statement_sql(rollups=…, event=…)`), each
+           from --writers psycopg connections as in `statement` and, one connection, its p50
+           round trip: what each part of the write costs the database. Printed on its own
+           `parts:` line, before the last.
   shares   bench/server_shares.py: the server's share (client time taken off) through gunicorn
            of an authenticated no-op, a one-point log and a model version, beside the bare
            durable commit; the issue's budget is noop + 2 x commit floor for each write.
@@ -71,7 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--phases",
         default="plain,service,shares",
-        help="comma-separated: plain, service, statement, shares, chain",
+        help="comma-separated: plain, service, statement, parts, shares, chain",
     )
     parser.add_argument("--verify", action="store_true", help="seal and verify the audit chain afterwards")
     return parser.parse_args()
@@ -154,7 +159,9 @@ def _service_writer(index: int, barrier, seconds: float, results, user_id: int, 
     results.put(_timed(barrier, seconds, write))
 
 
-def _statement_writer(index: int, barrier, seconds: float, results, user_id: int, run_id: int) -> None:
+def _statement_writer(
+    index: int, barrier, seconds: float, results, user_id: int, run_id: int, part: str = "full"
+) -> None:
     import psycopg
     from django.contrib.auth import get_user_model
     from server_shares import single_point_sender
@@ -163,8 +170,41 @@ def _statement_writer(index: int, barrier, seconds: float, results, user_id: int
 
     user = get_user_model().objects.get(pk=user_id)
     run = Run.objects.get(pk=run_id)
+    statement = _part_statement(part)
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, prepare_threshold=1) as conn:
-        results.put(_timed(barrier, seconds, single_point_sender(conn, user, run)))
+        results.put(_timed(barrier, seconds, single_point_sender(conn, user, run, statement)))
+
+
+# The parts phase's statements: (rollups, audit event) kept.
+_PARTS = {
+    "full": (True, True), "no_rollups": (False, True), "no_event": (True, False), "neither": (False, False)
+}  # fmt: skip
+
+
+def _part_statement(part: str) -> str:
+    from tracker.services.single_point import statement_sql
+
+    rollups, event = _PARTS[part]
+    return statement_sql(rollups=rollups, event=event)
+
+
+def parts_phase(args: argparse.Namespace) -> dict[str, float]:
+    """Commits/s from --writers connections and the one-connection p50 (ms) of each part."""
+    from django.contrib.auth import get_user_model
+    from server_shares import statement_floor_ms
+
+    from tracker.services import create_experiment, start_run
+
+    figures: dict[str, float] = {}
+    for part in _PARTS:
+        figures[f"{part}_32"] = round(service_phase(args, _statement_writer, (part,)))
+    user = get_user_model().objects.get(username="bench")
+    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-part-floors")
+    for part in _PARTS:
+        run = start_run(actor=user, experiment=experiment, name=part)
+        floor = statement_floor_ms(os.environ["DATABASE_URL"], 400, user, run, _part_statement(part))
+        figures[f"{part}_ms"] = round(floor, 3)
+    return figures
 
 
 def _sealer(stop, interval: float) -> None:
@@ -216,9 +256,9 @@ def plain_phase(args: argparse.Namespace) -> float:
     return _scratch_phase(args, _plain_writer)
 
 
-def service_phase(args: argparse.Namespace, writer=None) -> float:
-    """Commits/s of `writer` (default: log_metric through the service layer), each to its own run,
-    with the sealer beside them."""
+def service_phase(args: argparse.Namespace, writer=None, extra: tuple = ()) -> float:
+    """Commits/s of `writer` (default: log_metric through the service layer), each to its own run
+    (`extra` after the run's arguments), with the sealer beside them."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
@@ -229,7 +269,7 @@ def service_phase(args: argparse.Namespace, writer=None) -> float:
     user, _ = get_user_model().objects.get_or_create(username="bench")
     assign_role(user=user, role=Role.CONTRIBUTOR)
     writer = writer or _service_writer
-    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-{writer.__name__}")
+    experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-{writer.__name__}{''.join(extra)}")
     runs = [start_run(actor=user, experiment=experiment, name=f"writer-{i:02d}") for i in range(args.writers)]
     from django.db import connections
 
@@ -239,7 +279,7 @@ def service_phase(args: argparse.Namespace, writer=None) -> float:
     sealer = context.Process(target=_sealer, args=(stop, settings.AUDIT_SEAL_INTERVAL_SECONDS))
     sealer.start()
     try:
-        commits = _run_writers(writer, args.writers, args.seconds, [(user.pk, r.pk) for r in runs])
+        commits = _run_writers(writer, args.writers, args.seconds, [(user.pk, r.pk, *extra) for r in runs])
     finally:
         stop.set()
         sealer.join()
@@ -275,6 +315,10 @@ def main() -> None:
             "the single-point statement alone)",
             flush=True,
         )
+    parts: dict[str, float] = {}
+    if "parts" in phases:
+        parts = parts_phase(args)
+        print("parts: " + " ".join(f"{name}={value}" for name, value in parts.items()), flush=True)
     chain: dict[str, int] = {}
     if "chain" in phases:
         chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}
@@ -294,6 +338,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "figures": FIGURES,
         "chain": chain,
+        "parts": parts,
     }
     if args.verify:
         result["verified"] = verify_phase()

@@ -36,6 +36,16 @@ _COUNTED_AFTER = (
 )
 _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(_ROLLUP_TYPES))
 
+
+_SUMMARY_FROM_POINT = summary_merge_sql(
+    source="SELECT %(run)s, key_id, %(last_value)s::float8, %(is_nan)s, %(step)s, %(timestamp)s, "
+    "%(low)s::float8, %(high)s::float8, 1 FROM point"
+)
+_ROLLUPS_FROM_SUMMARY = rollup_merge_sql(
+    source=f"SELECT %(run)s, summary.key_id, u.* FROM summary, unnest({_ROLLUP_ARRAYS}) AS u"
+)
+
+
 # Each step reads the one before it (the rollups read the summary's RETURNING, the key set waits
 # for the rollups' count), so PostgreSQL runs them in the general path's order: key, point,
 # summary, rollups, key set. Data-modifying CTEs that read nothing of each other run in an order
@@ -46,7 +56,15 @@ _ROLLUP_ARRAYS = ", ".join(f"%(rollup_{i})s::{kind}[]" for i, kind in enumerate(
 # insert does nothing: `k` is then empty, nothing else happens (the event too is written `FROM k`),
 # and the caller takes the general path, whose separate statements see the committed key. The
 # event's `after` counts what `point` really inserted.
-STATEMENT = f"""
+def statement_sql(*, rollups: bool = True, event: bool = True) -> str:
+    """The single-point statement. The service always sends all of it; bench/writes.py's `parts`
+    phase leaves out the rollups or the audit event to measure what each costs the database."""
+    rollup = f"""), rollup AS (
+    {_ROLLUPS_FROM_SUMMARY}
+    RETURNING level"""
+    audit = f"""), event AS (
+    {event_insert_sql(prefix="event_", computed={"after": _COUNTED_AFTER})} FROM k"""
+    return f"""
 WITH found AS (
     SELECT id FROM {_KEYS} WHERE name = %(key)s
 ), created AS (
@@ -59,29 +77,18 @@ WITH found AS (
     SELECT %(run)s, k.id, %(step)s, %(timestamp)s, %(value)s, %(is_nan)s FROM k
     ON CONFLICT DO NOTHING RETURNING key_id
 ), summary AS (
-    {
-    summary_merge_sql(
-        source="SELECT %(run)s, key_id, %(last_value)s::float8, %(is_nan)s, %(step)s, %(timestamp)s, "
-        "%(low)s::float8, %(high)s::float8, 1 FROM point"
-    )
-}
+    {_SUMMARY_FROM_POINT}
     RETURNING key_id
-), rollup AS (
-    {
-    rollup_merge_sql(
-        source=f"SELECT %(run)s, summary.key_id, u.* FROM summary, unnest({_ROLLUP_ARRAYS}) AS u"
-    )
-}
-    RETURNING level
-), key_set AS (
+{rollup if rollups else ""}), key_set AS (
     INSERT INTO {_KEY_SETS} (experiment_id, kind, key) SELECT %(experiment)s, 'metric', %(key)s FROM k
-    WHERE (SELECT count(*) FROM rollup) >= 0
+    WHERE (SELECT count(*) FROM {"rollup" if rollups else "summary"}) >= 0
     ON CONFLICT DO NOTHING
-), event AS (
-    {event_insert_sql(prefix="event_", computed={"after": _COUNTED_AFTER})} FROM k
-)
+{audit if event else ""})
 SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
 """
+
+
+STATEMENT = statement_sql()
 
 
 def log_single_point(params: dict[str, Any]) -> int | None:
