@@ -182,9 +182,10 @@ def test_log_metric_is_not_blocked_while_an_upload_runs(worker, contributor, run
     upload = upload_path(
         actor=contributor, path=write_metric_csv(tmp_path / "m.csv", rows=1_000_000), run=run
     )
-    assert wait_for(lambda: BulkUpload.objects.filter(pk=upload.pk, rows_done__gt=0).exists()), (
-        process.output()
-    )
+    # Part-way through staging (it reports every quarter second), watched closely: a slower poll
+    # could first see the upload when its staging had already ended.
+    staging = BulkUpload.objects.filter(pk=upload.pk, rows_done__gt=0, rows_done__lt=1_000_000)
+    assert wait_for(staging.exists, interval=0.01), process.output()
     started = time.perf_counter()
     log_metric(actor=contributor, run=run, point=MetricInput("train/loss", 0.125, 10**9, 1))
     elapsed_ms = (time.perf_counter() - started) * 1000
