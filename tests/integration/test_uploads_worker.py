@@ -61,6 +61,13 @@ def staging_tables() -> list[str]:
         return [name for name in connection.introspection.table_names(cursor) if "upload_staging" in name]
 
 
+def wait_until_part_way(upload, process, rows: int = 1_000_000) -> None:
+    """Until the upload has staged some of its rows but not all. Staging reports every quarter
+    second, so this is watched closely: a slower poll could first see it after staging ended."""
+    part_way = BulkUpload.objects.filter(pk=upload.pk, rows_done__gt=0, rows_done__lt=rows)
+    assert wait_for(part_way.exists, interval=0.01), process.output()
+
+
 def test_a_million_row_file_lands_exactly(worker, contributor, run, tmp_path):
     process = worker()
     upload = upload_path(
@@ -120,7 +127,7 @@ def test_a_worker_killed_mid_file_is_replaced_and_the_file_is_stored_exactly_onc
     first = worker(extra_env=lease)
     path = write_metric_csv(tmp_path / "m.csv", rows=1_000_000)
     upload = upload_path(actor=contributor, path=path, run=run)
-    assert wait_for(lambda: BulkUpload.objects.filter(pk=upload.pk, rows_done__gt=0).exists()), first.output()
+    wait_until_part_way(upload, first)
     first.kill()
     killed_at = BulkUpload.objects.get(pk=upload.pk)
     assert (killed_at.status, killed_at.attempts) == ("running", 1)
@@ -182,10 +189,7 @@ def test_log_metric_is_not_blocked_while_an_upload_runs(worker, contributor, run
     upload = upload_path(
         actor=contributor, path=write_metric_csv(tmp_path / "m.csv", rows=1_000_000), run=run
     )
-    # Part-way through staging (it reports every quarter second), watched closely: a slower poll
-    # could first see the upload when its staging had already ended.
-    staging = BulkUpload.objects.filter(pk=upload.pk, rows_done__gt=0, rows_done__lt=1_000_000)
-    assert wait_for(staging.exists, interval=0.01), process.output()
+    wait_until_part_way(upload, process)
     started = time.perf_counter()
     log_metric(actor=contributor, run=run, point=MetricInput("train/loss", 0.125, 10**9, 1))
     elapsed_ms = (time.perf_counter() - started) * 1000
