@@ -163,3 +163,9 @@ def array_literal(values: Iterable[Any]) -> str:
     times cheaper. Floats print as Python's shortest round-trip form (nan and inf included),
     which PostgreSQL reads back exactly."""
     return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def column_arrays(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """Each column of these rows as an `array_literal`: rows sent as one array per column, which a
+    statement turns back into rows with `unnest`, so its text is the same whatever their number."""
+    return [array_literal(column) for column in zip(*rows, strict=True)]

@@ -146,12 +146,10 @@ class VersionOrigin:
     logged_model: LoggedModel | None
 
 
-def version_origin(*, run_id: str, model_id: str, source: str, user: Any = None) -> VersionOrigin:
+def version_origin(*, run_id: str, model_id: str, source: str) -> VersionOrigin:
     """Find the run behind a version from what an MLflow client sends: `run_id`; else the logged
     model (`model_id`, or a `models:/m-…` source) and the run that logged it; else a
-    `runs:/<run_id>/…` source. A version without a run would be a claim without evidence. With
-    `user`, a run named by id comes with their grant on its experiment (`get_run_ref`), so the
-    check that they may read it asks nothing more."""
+    `runs:/<run_id>/…` source. A version without a run would be a claim without evidence."""
     model_source = _LOGGED_MODEL_SOURCE.fullmatch(source)
     run_source = _RUN_SOURCE.fullmatch(source)
     if model_id and model_source and model_source[1] != model_id:
@@ -169,7 +167,7 @@ def version_origin(*, run_id: str, model_id: str, source: str, user: Any = None)
             raise NotFound(f"logged model {model_id!r} does not exist", field="model_id") from None
     run_id = run_id or (run_source[1] if run_source else "")
     if run_id:
-        run = get_run_ref(run_id=run_id, user=user)  # one prepared lookup: every registration asks
+        run = get_run_ref(run_id=run_id)  # one prepared lookup: every registration asks
     elif logged_model is not None and logged_model.source_run is not None:
         run = logged_model.source_run
     else:

@@ -74,6 +74,11 @@ def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+def _created(version: ModelVersion, tags: Sequence[TagInput]) -> dict[str, Any]:
+    """A new version's event data: what it is, with the tags it was registered with."""
+    return {**_version_snapshot(version), "tags": {t.key: t.value for t in tags}}
+
+
 # Registered models ----------------------------------------------------------------------------
 
 
@@ -329,8 +334,9 @@ def create_model_version(
         created_by=actor,
     )
     if number is None and not tags and connection.vendor == "postgresql":
-        # The common case, a whole transaction in one round trip (version_insert.py).
-        after = named(version, {**_version_snapshot(version), "tags": {}})
+        # The common case, a whole transaction in one round trip (version_insert.py), which
+        # numbers the version and puts its number in the event.
+        after = named(version, _created(version, tags))
         insert_version_with_event(version, actor=actor, action=VERSION_CREATED, after=after)
         return version
     with transaction.atomic():
@@ -342,10 +348,7 @@ def create_model_version(
             [ModelVersionTag(version=version, key=t.key, value=t.value) for t in tags]
         )
         record_registry_event(
-            actor=actor,
-            action=VERSION_CREATED,
-            target=version,
-            after={**_version_snapshot(version), "tags": {t.key: t.value for t in tags}},
+            actor=actor, action=VERSION_CREATED, target=version, after=_created(version, tags)
         )
     return version
 

@@ -121,7 +121,6 @@ def search_runs(call: Call) -> dict[str, Any]:
             lifecycle=wire.lifecycle_filter(call, "run_view_type"),
             with_column_keys=False,
             with_model_links=True,
-            with_parent_and_experiment=False,
             run_fields=wire.RUN_INFO_FIELDS,
         )
     return omit_empty(

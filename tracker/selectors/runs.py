@@ -275,7 +275,6 @@ def search_runs(
     lifecycle: str | None = Lifecycle.ACTIVE,
     with_column_keys: bool = True,
     with_model_links: bool = False,
-    with_parent_and_experiment: bool = True,
     run_fields: Sequence[str] | None = None,
     split_metric_sort: bool = False,
     user: Any,
@@ -283,22 +282,21 @@ def search_runs(
     """One page of runs matching the run-search language, with keyset paging.
 
     Column keys come from the experiments' key sets (one small query); API callers that only
-    want the page (the MLflow API) turn them off, and those that show only the run's own columns
-    (the MLflow API again) leave out the parent run and experiment rows: two joins fewer, which
-    halves the planning of a filtered search; `run_fields` loads only those fields of each run
-    (and its user's name), sparing a page the rest's parsing (the MLflow API's run message shows
-    nine). The total is known when the first page holds
-    every match; otherwise `count_matching_runs` counts it, in a request of its own.
+    want the page (the MLflow API) turn them off. Callers that show only some of a run's own
+    fields (the MLflow API's run message: nine) name them in `run_fields`: the page then loads
+    those and the user's name, without the parent run and experiment rows the run table shows
+    (two joins fewer, which halves the planning of a filtered search). The total is known when
+    the first page holds every match; otherwise `count_matching_runs` counts it, in a request of its own.
     `split_metric_sort` (PostgreSQL only) reads a metric-first sort through the summary index:
     the run table's pages of 100,000 runs need it; a short page costs one query more.
     """
     if not 1 <= max_results <= MAX_RESULTS_LIMIT:
         raise InvalidInput(f"must be between 1 and {MAX_RESULTS_LIMIT}", field="max_results")
     runs = _searched_runs(experiment_ids, lifecycle, user)
-    related = ("user", "parent", "experiment") if with_parent_and_experiment else ("user",)
-    runs = runs.select_related(*related)
-    if run_fields is not None:
-        runs = runs.only(*run_fields, "user__username")
+    if run_fields is None:
+        runs = runs.select_related("user", "parent", "experiment")
+    else:
+        runs = runs.select_related("user").only(*run_fields, "user__username")
     result = search.apply_search(
         runs,
         filter_string=filter_string,

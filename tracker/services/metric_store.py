@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from config.db import array_literal, prepared_cursor
+from config.db import column_arrays, prepared_cursor
 from tracker.models import MetricPoint, MetricSummary
 
 # (key_id, step, timestamp, value, is_nan) — the run is the same for the whole batch.
@@ -173,9 +173,7 @@ def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
     if connection.vendor == "postgresql":
         # One array per column, so the text is the same for every batch and is prepared.
         with prepared_cursor() as cursor:
-            cursor.execute(
-                _SUMMARY_MERGE, [run_id, *(array_literal(column) for column in zip(*rows, strict=True))]
-            )
+            cursor.execute(_SUMMARY_MERGE, [run_id, *column_arrays(rows)])
         return
     placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
     params: list[Any] = []

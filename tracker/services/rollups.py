@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection
 
-from config.db import array_literal, prepared_cursor
+from config.db import column_arrays, prepared_cursor
 from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup
 
 from .metric_store import PointRow
@@ -129,10 +129,7 @@ def merge_rollup_rows(*, run_id: int, rollups: Sequence[RollupRow]) -> None:
     # and a batch's pipeline then skips parsing and planning it.
     with prepared_cursor() as cursor:
         if connection.vendor == "postgresql":
-            columns = [
-                array_literal(column) for column in zip(*((run_id, *row) for row in rollups), strict=True)
-            ]
-            cursor.execute(_ROLLUP_MERGE, columns)
+            cursor.execute(_ROLLUP_MERGE, column_arrays((run_id, *row) for row in rollups))
             return
         for start in range(0, len(rollups), _CHUNK):
             chunk = rollups[start : start + _CHUNK]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.services import event_insert_sql, event_params
-from config.db import array_literal, execute_committed
+from config.db import column_arrays, execute_committed
 from tracker.models import ExperimentKey, MetricKey, MetricPoint, Run
 
 from .metric_store import summary_merge_sql
@@ -128,8 +128,8 @@ def statement_params(
         "high": finite_or_inf,
     }
     rows = rollup_rows([(0, step, timestamp, value, is_nan)])
-    for index, column in enumerate(zip(*(row[1:] for row in rows), strict=True)):
-        params[f"rollup_{index}"] = array_literal(column)
+    for index, column in enumerate(column_arrays(row[1:] for row in rows)):
+        params[f"rollup_{index}"] = column
     params.update(
         event_params(prefix="event_", actor=actor, action=event_action, target=run, after=event_after)
     )
