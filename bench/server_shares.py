@@ -143,7 +143,7 @@ def single_point_sender(
     connection, a transaction of its own as the service sends it, its parameters built once,
     point n differing from the others by its timestamp (a new point on the same step, as most
     points of a run land in rollup buckets that exist already). `statement`: a part of it
-    (`statement_sql(rollups=False)`, …), for writes.py's `parts` phase."""
+    (`statement_sql(event=False)`), for writes.py's `parts` phase."""
     import psycopg
 
     from config.db import numbered_sql

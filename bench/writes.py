@@ -7,17 +7,18 @@ own connection (processes, not threads, so the GIL never caps the service layer)
   plain    each writer loops `INSERT INTO <scratch table> …; COMMIT` over plain psycopg: the
            database's own group-commit ceiling on this machine.
   service  each writer loops `tracker.services.log_metric` (one point, its own run; one
-           transaction with its audit event each), with a sealer process sealing the audit chain
-           every AUDIT_SEAL_INTERVAL_SECONDS, as in production.
+           transaction with its audit event each), with a process sealing the audit chain every
+           AUDIT_SEAL_INTERVAL_SECONDS and folding stale rollups every ROLLUP_FOLD_SECONDS, as the
+           sealer and beat do in production.
   statement  diagnostic: each writer sends the single-point statement the service sends (point,
-           summary, ten rollups, key set and audit event; a transaction of its own, one round
-           trip) over plain psycopg, its parameters built once: what the database alone allows
-           for this write, against which `service` shows the cost of the Python around it.
-  parts    diagnostic: the single-point statement, and the same without its ten rollup upserts,
-           without its audit event, and without both (`statement_sql(rollups=…, event=…)`), each
-           from --writers psycopg connections as in `statement` and, one connection, its p50
-           round trip: what each part of the write costs the database. Printed on its own
-           `parts:` line, before the last.
+           summary with its stale rollup range, key set and audit event; a transaction of its
+           own, one round trip) over plain psycopg, its parameters built once: what the database
+           alone allows for this write, against which `service` shows the cost of the Python
+           around it.
+  parts    diagnostic: the single-point statement, and the same without its audit event
+           (`statement_sql(event=…)`), each from --writers psycopg connections as in `statement`
+           and, one connection, its p50 round trip: what the event costs the database. Printed
+           on its own `parts:` line, before the last.
   shares   bench/server_shares.py: the server's share (client time taken off) through gunicorn
            of an authenticated no-op, a one-point log and a model version, beside the bare
            durable commit; the issue's budget is noop + 2 x commit floor for each write.
@@ -175,17 +176,14 @@ def _statement_writer(
         results.put(_timed(barrier, seconds, single_point_sender(conn, user, run, statement)))
 
 
-# The parts phase's statements: (rollups, audit event) kept.
-_PARTS = {
-    "full": (True, True), "no_rollups": (False, True), "no_event": (True, False), "neither": (False, False)
-}  # fmt: skip
+# The parts phase's statements: whether the audit event is kept.
+_PARTS = {"full": True, "no_event": False}
 
 
 def _part_statement(part: str) -> str:
     from tracker.services.single_point import statement_sql
 
-    rollups, event = _PARTS[part]
-    return statement_sql(rollups=rollups, event=event)
+    return statement_sql(event=_PARTS[part])
 
 
 def parts_phase(args: argparse.Namespace) -> dict[str, float]:
@@ -208,10 +206,14 @@ def parts_phase(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _sealer(stop, interval: float) -> None:
+    """The background work production runs beside the writers: sealing, and folding the rollups
+    single points leave stale (both every `interval`, AUDIT_SEAL_INTERVAL_SECONDS)."""
     from audit.sealing import seal_events
+    from tracker.services.rollups import fold_all_stale_rollups
 
     while not stop.is_set():
         seal_events()
+        fold_all_stale_rollups()
         stop.wait(interval)
 
 

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from tracker.services import uploads
+from tracker.services import rollups, uploads
 
 
 @shared_task(
@@ -21,3 +21,8 @@ def ingest_bulk_upload(upload_id: int) -> str:
 @shared_task(name="tracker.requeue_stalled_uploads")
 def requeue_stalled_uploads() -> int:
     return len(uploads.requeue_stalled_uploads())
+
+
+@shared_task(name="tracker.fold_stale_rollups")
+def fold_stale_rollups() -> int:
+    return rollups.fold_all_stale_rollups()

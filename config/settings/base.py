@@ -237,6 +237,14 @@ CELERY_BEAT_SCHEDULE["tracker-requeue-stalled-uploads"] = {
     "schedule": env.float("UPLOAD_SWEEP_SECONDS", default=60.0),
 }
 
+# Single metric points leave their chart rollups to a fold this often (tracker.services.rollups);
+# until then charts read those steps from the points.
+ROLLUP_FOLD_SECONDS = env.float("ROLLUP_FOLD_SECONDS", default=5.0)
+CELERY_BEAT_SCHEDULE["tracker-fold-stale-rollups"] = {
+    "task": "tracker.fold_stale_rollups",
+    "schedule": ROLLUP_FOLD_SECONDS,
+}
+
 # Audit checkpoints (docs/operations.md). The signing key never enters the database: a PEM
 # (or base64 of the raw 32 bytes) in AUDIT_SIGNING_KEY, or a PEM file; embedded mode generates
 # the file on first use. Each checkpoint is also appended to AUDIT_CHECKPOINT_FILE (JSON lines)

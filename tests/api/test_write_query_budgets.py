@@ -17,6 +17,7 @@ from registry.models import ModelVersion
 from tests.factories import RegisteredModelFactory
 from tracker.models import ExperimentKey, MetricPoint, MetricRollup, MetricSummary
 from tracker.services import MetricInput, log_batch
+from tracker.services.rollups import fold_stale_rollups
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_statements")]
 
@@ -44,12 +45,14 @@ def test_a_single_point_costs_token_run_and_one_statement(api, run, key):
     api.post(path, {"metrics": [{"key": "loss", "value": 1.0}]}, format="json")
     body = {"metrics": [{"key": key, "value": 0.25, "step": 7, "timestamp": 1000}]}
     statements, response = _count(lambda: api.post(path, body, format="json"))
-    # token; run with the actor's grant on its experiment; point with summary, rollups, key set
-    # and audit event (outside a test's transaction, BEGIN and COMMIT travel with it)
+    # token; run with the actor's grant on its experiment; point with summary, key set and audit
+    # event (outside a test's transaction, BEGIN and COMMIT travel with it); rollups come later
     assert statements == 3
     assert response.json()["points_inserted"] == 1
     summary = MetricSummary.objects.get(run=run, key__name=key)
     assert (summary.last_value, summary.last_step, summary.count) == (0.25, 7, 1 if key != "loss" else 2)
+    assert (summary.rollups_stale_from, summary.rollups_stale_to) == (7 if key != "loss" else 0, 7)
+    assert fold_stale_rollups() == (1 if key == "loss" else 2)  # the first call's point too
     assert MetricRollup.objects.filter(run=run, key__name=key, count__gte=1).count() == 10
     assert ExperimentKey.objects.filter(experiment=run.experiment, kind="metric", key=key).exists()
     event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
@@ -63,6 +66,7 @@ def test_a_retried_point_stores_nothing_and_says_so(api, run):
     assert (first["points_inserted"], again["points_inserted"]) == (1, 0)
     assert MetricPoint.objects.filter(run=run).count() == 1
     assert MetricSummary.objects.get(run=run).count == 1
+    fold_stale_rollups()
     rollup = MetricRollup.objects.get(run=run, level=0)
     assert rollup.count == 1
     event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
@@ -80,6 +84,7 @@ def test_nan_and_infinity_single_points_fold_in_as_batches_do(api, run):
         float("inf"),
         -1.0,
     )
+    fold_stale_rollups()
     rollup = MetricRollup.objects.get(run=run, level=0)
     assert (rollup.count, rollup.min_value, rollup.max_value, rollup.odd_step, rollup.odd_is_nan) == (
         4,
@@ -152,6 +157,8 @@ def test_single_points_of_every_integer_width_fold_in_after_the_statement_is_pre
         6.0,
     )
     assert sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == sorted(steps)
+    assert (summary.rollups_stale_from, summary.rollups_stale_to) == (-(2**63), 2**63 - 1)
+    assert fold_stale_rollups() == 1
     finest = MetricRollup.objects.filter(run=run, level=0)
     assert sum(finest.values_list("count", flat=True)) == len(steps)
     assert finest.get(bucket=-1).count == 1  # -3 // 64: Python's floor, as every batch buckets it

@@ -15,6 +15,7 @@ from registry.models import ModelVersion
 from registry.services import create_model_version, create_registered_model
 from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
 from tracker.services import MetricInput, log_batch
+from tracker.services.rollups import fold_stale_rollups, rebuild_metric_rollups
 
 pytestmark = pytest.mark.services
 
@@ -86,6 +87,9 @@ def test_single_points_logged_at_once_keep_the_summary_exact(postgres, contribut
         assert sum(pool.map(send, range(4))) == 120
     summary = MetricSummary.objects.get(run=run)
     assert (summary.count, summary.last_step, summary.min_value, summary.max_value) == (120, 119, 0.0, 119.0)
+    # A point whose key another writer is creating takes the general path, rollups and all.
+    assert summary.rollups_stale_from in (0, 1, 2, 3, 4) and summary.rollups_stale_to == 119
+    assert fold_stale_rollups() == 1
     assert sum(MetricRollup.objects.filter(run=run, level=0).values_list("count", flat=True)) == 120
     assert verify_chain().ok
 
@@ -138,3 +142,74 @@ def test_single_points_and_batches_on_one_key_at_once_never_deadlock(postgres, c
     summary = MetricSummary.objects.get(run=run)
     assert summary.count == inserted + 1 == MetricPoint.objects.filter(run=run).count()
     assert verify_chain().ok
+
+
+def _rollups(run) -> list[tuple]:
+    return list(
+        MetricRollup.objects.filter(run=run)
+        .order_by("key_id", "level", "bucket")
+        .values_list(
+            "key_id", "level", "bucket", "count", "min_value", "min_step", "max_value", "max_step", "odd_step"
+        )
+    )
+
+
+def test_folds_beside_single_points_and_batches_leave_the_rollups_the_points_give(postgres, contributor, run):
+    """A fold recomputes buckets while single points widen the stale range and batches merge into
+    the same buckets: whichever order their row locks fall in, nothing is lost or counted twice."""
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.0, 0, 1)])  # the key exists
+    writing = threading.Event()
+    writing.set()
+
+    def write(worker: int) -> int:
+        try:
+            for round_ in range(15):
+                base = 1 + (worker * 15 + round_) * 40
+                if worker % 2:  # a batch, spread over the same buckets as the single points
+                    points = [MetricInput("loss", (base + i) % 17 - 8.0, base + i, 1) for i in range(40)]
+                    log_batch(actor=contributor, run=run, metrics=points)
+                else:
+                    for i in range(0, 40, 4):
+                        log_batch(
+                            actor=contributor,
+                            run=run,
+                            metrics=[MetricInput("loss", (base + i) * 0.5, base + i, 1)],
+                        )
+            return 0
+        finally:
+            connections.close_all()
+
+    def fold() -> int:
+        try:
+            folded = 0
+            while writing.is_set():
+                folded += fold_stale_rollups()
+            return folded
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        folder = pool.submit(fold)
+        list(pool.map(write, range(4)))
+        writing.clear()
+        assert folder.result() > 0  # the fold really ran beside the writers
+    fold_stale_rollups()
+    assert MetricSummary.objects.get(run=run).rollups_stale_from is None
+    kept = _rollups(run)
+    rebuild_metric_rollups(run_id=run.pk)
+    assert kept == _rollups(run)
+    assert (
+        sum(count for _, level, _, count, *_ in kept if level == 0)
+        == MetricPoint.objects.filter(run=run).count()
+    )
+
+
+def test_the_fold_passes_over_a_series_a_writer_holds_and_never_waits(postgres, contributor, run):
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 1.0, 0, 1)])
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 2.0, 1, 1)])  # stale
+    with psycopg.connect(_dsn()) as writer:  # a batch on the same series, not yet committed
+        writer.execute("UPDATE tracker_metricsummary SET count = count WHERE run_id = %s", [run.pk])
+        assert fold_stale_rollups() == 0
+        writer.rollback()
+    assert fold_stale_rollups() == 1
+    assert MetricRollup.objects.get(run=run, level=0).count == 2

@@ -21,7 +21,7 @@ from django.db import connection
 from tsdownsample import MinMaxLTTBDownsampler
 
 from config.exceptions import InvalidInput
-from tracker.models import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, Run
+from tracker.models import ROLLUP_WIDTHS, MetricKey, MetricPoint, MetricRollup, MetricSummary, Run
 
 MIN_CHART_POINTS = 10
 MAX_CHART_POINTS = 20_000
@@ -33,6 +33,7 @@ _CHUNK = 200
 _INT64 = (-(2**63), 2**63 - 1)
 _TABLE = MetricPoint._meta.db_table
 _ROLLUPS = MetricRollup._meta.db_table
+_SUMMARIES = MetricSummary._meta.db_table
 # A finite value: NaN is stored as 0 with is_nan, ±Infinity as itself (both databases hold it).
 _FINITE = "NOT p.is_nan AND p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
 
@@ -65,8 +66,9 @@ class _Window:
     first: tuple[int, int, float, bool] | None = None  # (step, timestamp, value, is_nan)
     last: tuple[int, int, float, bool] | None = None
     width: int = 1
+    stale: tuple[int, int] | None = None  # steps whose rollups are not folded in yet
     raw: list[tuple[int, int]] = field(default_factory=list)  # step ranges read from the points
-    rollup: tuple[int, int, int] | None = None  # (level, first bucket, last bucket) read from rollups
+    rollups: list[tuple[int, int, int]] = field(default_factory=list)  # (level, first, last bucket)
     points: dict[tuple[int, int, float | str], float] = field(default_factory=dict)
     total: int = 0
 
@@ -86,7 +88,8 @@ def _clamp_step(value: float, *, up: bool) -> int:
 
 
 def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
-    """The first and last point of each series inside [lo, hi]: two index probes per series, one query."""
+    """The first and last point of each series inside [lo, hi] (two index probes per series), and
+    on PostgreSQL the steps of each whose rollups are stale: one query."""
     parts: list[str] = []
     params: list[int] = []
     columns = "step, timestamp, value, is_nan"
@@ -98,15 +101,24 @@ def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
                 f"ORDER BY {order} LIMIT 1) AS w{window.index}_{end}"
             )
             params += [window.run.pk, window.key_id, lo, hi]
+    if connection.vendor == "postgresql":  # only its single points leave rollups stale
+        series = ", ".join(["(%s, %s::bigint, %s::int)"] * len(windows))
+        parts.append(
+            f"SELECT w.i, 2, s.rollups_stale_from, s.rollups_stale_to, 0.0::float8, false "
+            f"FROM (VALUES {series}) AS w (i, run_id, key_id) JOIN {_SUMMARIES} AS s "
+            "ON s.run_id = w.run_id AND s.key_id = w.key_id WHERE s.rollups_stale_from IS NOT NULL"
+        )
+        params += [value for window in windows for value in (window.index, window.run.pk, window.key_id)]
     by_index = {window.index: window for window in windows}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         for index, end, step, timestamp, value, is_nan in cursor.fetchall():
-            point = (step, timestamp, value, bool(is_nan))
-            if end == 0:
-                by_index[index].first = point
+            if end == 2:
+                by_index[index].stale = (step, timestamp)  # the stale range's first and last step
+            elif end == 0:
+                by_index[index].first = (step, timestamp, value, bool(is_nan))
             else:
-                by_index[index].last = point
+                by_index[index].last = (step, timestamp, value, bool(is_nan))
 
 
 def _plan(window: _Window) -> None:
@@ -114,7 +126,8 @@ def _plan(window: _Window) -> None:
 
     The coarsest rollup level no wider than a chart bucket serves the buckets it covers whole;
     the steps before its first and after its last whole bucket (less than one rollup bucket at
-    each end) and windows too narrow for any level are read from the points.
+    each end), the buckets that stale steps fall in, and windows too narrow for any level are
+    read from the points.
     """
     assert window.first is not None and window.last is not None
     lo, hi = window.first[0], window.last[0]
@@ -128,9 +141,17 @@ def _plan(window: _Window) -> None:
     if first_bucket > last_bucket:
         window.raw = [(lo, hi)]
         return
-    window.rollup = (level, first_bucket, last_bucket)
-    window.raw = [(lo, first_bucket * width - 1), ((last_bucket + 1) * width, hi)]
-    window.raw = [(a, b) for a, b in window.raw if a <= b]
+    kept = [(first_bucket, last_bucket)]
+    raw = [(lo, first_bucket * width - 1), ((last_bucket + 1) * width, hi)]
+    if window.stale is not None:
+        stale_first, stale_last = window.stale[0] // width, window.stale[1] // width
+        if stale_first <= last_bucket and stale_last >= first_bucket:
+            kept = [(first_bucket, stale_first - 1), (stale_last + 1, last_bucket)]
+            raw.append(
+                (max(stale_first, first_bucket) * width, (min(stale_last, last_bucket) + 1) * width - 1)
+            )
+    window.rollups = [(level, a, b) for a, b in kept if a <= b]
+    window.raw = [(a, b) for a, b in raw if a <= b]
 
 
 def _values(rows: Sequence[tuple[int, ...]]) -> tuple[str, list[int]]:
@@ -202,9 +223,10 @@ def _rollup_sql(windows: Sequence[_Window]) -> tuple[str, list[int]]:
     """The same reduction from the rollup rows a window's middle is covered by: each row's
     extreme counts in the chart bucket of its own step, so the result is that of the points."""
     pieces = [
-        (w.index, w.run.pk, w.key_id, *w.rollup, w.first[0], w.width, ROLLUP_WIDTHS[w.rollup[0]])
+        (w.index, w.run.pk, w.key_id, *rollup, w.first[0], w.width, ROLLUP_WIDTHS[rollup[0]])
         for w in windows
-        if w.rollup is not None and w.first is not None
+        if w.first is not None
+        for rollup in w.rollups
     ]
     values, params = _values(pieces)
     series = f"s(i, run_id, key_id, level, b_lo, b_hi, base, width, rw) AS (VALUES {values})"
@@ -375,7 +397,7 @@ def chart_series(
             _plan(window)
         if any(window.raw for window in present):
             _read_buckets(present, *_raw_sql(present))
-        if any(window.rollup for window in present):
+        if any(window.rollups for window in present):
             _read_buckets(present, *_rollup_sql(present))
     result: dict[tuple[str, str], ChartSeries] = dict(empty)
     for window in windows:

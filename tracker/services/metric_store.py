@@ -137,7 +137,7 @@ _NEWER = (
     "(s.last_step, s.last_timestamp, COALESCE(s.last_value, 0))"
 )
 _SUMMARY_UPSERT = f"""
-INSERT INTO {_SUMMARY_TABLE} AS s ({_SUMMARY_COLUMNS}) {{source}}
+INSERT INTO {_SUMMARY_TABLE} AS s ({{columns}}) {{source}}
 ON CONFLICT (run_id, key_id) DO UPDATE SET
     last_value = CASE WHEN {_NEWER} THEN excluded.last_value ELSE s.last_value END,
     last_is_nan = CASE WHEN {_NEWER} THEN excluded.last_is_nan ELSE s.last_is_nan END,
@@ -149,14 +149,24 @@ ON CONFLICT (run_id, key_id) DO UPDATE SET
     max_value = CASE
         WHEN s.max_value IS NULL OR excluded.max_value > s.max_value THEN excluded.max_value
         ELSE s.max_value END,
-    count = s.count + excluded.count
+    count = s.count + excluded.count{{stale}}
 """
+_WIDEN_STALE_RANGE = """,
+    rollups_stale_from = LEAST(s.rollups_stale_from, excluded.rollups_stale_from),
+    rollups_stale_to = GREATEST(s.rollups_stale_to, excluded.rollups_stale_to)"""
 
 
-def summary_merge_sql(*, source: str) -> str:
+def summary_merge_sql(*, source: str, stale_rollups: bool = False) -> str:
     """The summary merge over any row source (VALUES or a SELECT in summary column order), so a
-    bulk upload folds its points in by the same rules as every metric batch."""
-    return _SUMMARY_UPSERT.format(source=source)
+    bulk upload folds its points in by the same rules as every metric batch.
+
+    With `stale_rollups` (PostgreSQL), the source has two more columns, the lowest and highest
+    step of points whose rollups the writer left to the fold, and the stored range widens to
+    cover them (LEAST and GREATEST skip the NULL of a range not yet open)."""
+    if stale_rollups:
+        columns = f"{_SUMMARY_COLUMNS}, rollups_stale_from, rollups_stale_to"
+        return _SUMMARY_UPSERT.format(columns=columns, source=source, stale=_WIDEN_STALE_RANGE)
+    return _SUMMARY_UPSERT.format(columns=_SUMMARY_COLUMNS, source=source, stale="")
 
 
 # SummaryRow's columns as arrays, after the run id.

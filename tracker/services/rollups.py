@@ -13,10 +13,10 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
-from config.db import column_arrays, prepared_cursor
-from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup
+from config.db import column_arrays, pipelined, prepared_cursor
+from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup, MetricSummary
 
 from .metric_store import PointRow
 
@@ -378,3 +378,112 @@ def fold_points_into_rollups(*, points_sql: str, params: Sequence[Any] = ()) -> 
         merge_rollups_from_scratch(scratch="rollup_scratch")
         cursor.execute("DROP TABLE rollup_points")
         cursor.execute("DROP TABLE rollup_scratch")
+
+
+# Stale rollups --------------------------------------------------------------------------------
+# A point logged alone (single_point.py) leaves its rollups to this fold and widens its summary's
+# stale step range instead. The fold recomputes every bucket the range touches, rather than adding
+# to it: the finest level from the points, each coarser level from the eight buckets below it, so
+# each level reads a handful of rows whatever the run's size. Recomputing is right whatever merged
+# into those buckets meanwhile, because every writer of a series' rollups (batches, uploads) holds
+# its summary row while it writes them, and the fold holds the summary rows it folds.
+
+FOLD_SERIES_AT_ONCE = 500
+_SUMMARIES = MetricSummary._meta.db_table
+_OVERWRITE = ", ".join(
+    f"{column} = excluded.{column}" for column in _COLUMNS.split(", ")[4:]
+)  # every aggregate column; the key columns stay
+
+
+def _recompute_sql(*, select: str, series: int) -> str:
+    """An upsert that replaces the buckets `select` yields (MetricRollup column order), reading
+    each series' own range (`ranges`: run_id, key_id, lo, hi) through an index lookup."""
+    # CAST rather than `::`, which binds tighter than a literal's minus: -9223372036854775808::bigint
+    # overflows before it is negated.
+    values = ", ".join(
+        ["(CAST(%s AS bigint), CAST(%s AS int), CAST(%s AS bigint), CAST(%s AS bigint))"] * series
+    )
+    return (
+        f"WITH ranges (run_id, key_id, lo, hi) AS (VALUES {values}), {select} "
+        f"ON CONFLICT (run_id, key_id, level, bucket) DO UPDATE SET {_OVERWRITE}"
+    )
+
+
+def _finest_level_sql(series: int) -> str:
+    points = (
+        f"points AS (SELECT p.run_id, p.key_id, p.step, p.timestamp, p.value, p.is_nan FROM ranges "
+        f"CROSS JOIN LATERAL (SELECT * FROM {MetricPoint._meta.db_table} AS p WHERE p.run_id = ranges.run_id "
+        "AND p.key_id = ranges.key_id AND p.step >= ranges.lo AND p.step <= ranges.hi OFFSET 0) AS p)"
+    )
+    names = ", ".join(column.split()[0] for column in SCRATCH_COLUMNS.split(", "))
+    finest = _level_rows_sql(rows=f"({finest_rollups_sql(points='points')}) AS finest ({names})", level=0)
+    return _recompute_sql(select=f"{points} INSERT INTO {_TABLE} AS r ({_COLUMNS}) {finest}", series=series)
+
+
+def _coarser_level_sql(series: int, level: int) -> str:
+    below = (
+        "below AS (SELECT r.run_id, r.key_id, r.bucket, r.count, r.min_value, r.min_step, "
+        "r.min_timestamp, r.max_value, r.max_step, r.max_timestamp, r.odd_step, r.odd_timestamp, "
+        "r.odd_value, r.odd_is_nan::int AS odd_is_nan FROM ranges CROSS JOIN LATERAL "
+        f"(SELECT * FROM {_TABLE} AS r WHERE r.run_id = ranges.run_id AND r.key_id = ranges.key_id "
+        f"AND r.level = {level - 1} AND r.bucket >= ranges.lo AND r.bucket <= ranges.hi OFFSET 0) AS r)"
+    )
+    grouped = _level_rows_sql(rows=f"({_grouped_sql(rows='below', divisor=_FANOUT)}) AS grouped", level=level)
+    return _recompute_sql(select=f"{below} INSERT INTO {_TABLE} AS r ({_COLUMNS}) {grouped}", series=series)
+
+
+def _bucket_ranges(ranges: Sequence[tuple[int, int, int, int]], *, level: int) -> list[int]:
+    """(run, key, lo, hi) per series, flattened, of what a level's recompute reads: for the finest
+    level the steps of every bucket the stale steps fall in, for a coarser one the buckets of the
+    level below that make up its own (floor division nests: bucket b holds 8b to 8b + 7)."""
+    width = ROLLUP_WIDTHS[level]
+    values: list[int] = []
+    for run_id, key_id, low, high in ranges:
+        first, last = low // width, high // width
+        if level == 0:
+            values += [run_id, key_id, first * width, last * width + width - 1]
+        else:
+            values += [run_id, key_id, first * _FANOUT, last * _FANOUT + _FANOUT - 1]
+    return values
+
+
+def fold_stale_rollups(*, limit: int = FOLD_SERIES_AT_ONCE) -> int:
+    """Bring up to `limit` series' stale rollups up to date in one transaction; return how many.
+
+    Series being written right now are skipped (SKIP LOCKED) and folded next time, so the fold
+    never waits for a writer, and no writer waits for it longer than its few statements. Only
+    PostgreSQL's single points leave rollups stale; elsewhere there is nothing to fold.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, run_id, key_id, rollups_stale_from, rollups_stale_to FROM {_SUMMARIES} "
+            "WHERE rollups_stale_from IS NOT NULL ORDER BY run_id, key_id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [limit],
+        )
+        stale = cursor.fetchall()
+        if not stale:
+            return 0
+        ranges = [(run_id, key_id, low, high) for _, run_id, key_id, low, high in stale]
+        with pipelined():  # one round trip: each statement reads what the one before it wrote
+            cursor.execute(_finest_level_sql(len(stale)), _bucket_ranges(ranges, level=0))
+            for level in range(1, len(ROLLUP_WIDTHS)):
+                cursor.execute(_coarser_level_sql(len(stale), level), _bucket_ranges(ranges, level=level))
+            cursor.execute(
+                f"UPDATE {_SUMMARIES} SET rollups_stale_from = NULL, rollups_stale_to = NULL "
+                "WHERE id = ANY(%s)",
+                [[row[0] for row in stale]],
+            )
+    return len(stale)
+
+
+def fold_all_stale_rollups(*, rounds: int = 20) -> int:
+    """Fold until no series is stale (or `rounds` transactions have run); return how many were."""
+    folded = 0
+    for _ in range(rounds):
+        count = fold_stale_rollups()
+        folded += count
+        if count < FOLD_SERIES_AT_ONCE:
+            break
+    return folded
