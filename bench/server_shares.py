@@ -11,7 +11,7 @@ DATABASE_URL names and through gunicorn (started here, stopped by its PID):
   log_metric_share_ms  POST /api/v1/runs/<id>/log-batch with one metric point (a new step each call)
   version_share_ms     POST /api/v1/models/<name>/versions (a new version each call)
   statement_floor_ms   the single-point statement the service sends for a log_metric (point,
-                       summary, ten rollups, key set, audit event; a transaction of its own in
+                       summary with its stale rollup range, key set, audit event; a transaction of its own in
                        autocommit mode) from an open psycopg connection, p50: the database's own part
                        of log_metric_share_ms, to set beside the budget
 
