@@ -97,3 +97,15 @@ def test_the_fold_takes_series_in_rounds(experiment, contributor):
     assert MetricSummary.objects.filter(rollups_stale_from__isnull=False).count() == 2
     assert fold_all_stale_rollups() == 2
     assert MetricRollup.objects.filter(run__in=runs, level=0).count() == 6
+
+
+def test_beat_schedules_the_fold_and_its_task_folds(twins, settings):
+    from tracker.tasks import fold_stale_rollups as fold_task
+
+    single, batched = twins
+    assert settings.CELERY_BEAT_SCHEDULE["tracker-fold-stale-rollups"] == {
+        "task": fold_task.name,
+        "schedule": settings.ROLLUP_FOLD_SECONDS,
+    }
+    assert fold_task.apply().get() == 1
+    assert rollups(single) == rollups(batched)

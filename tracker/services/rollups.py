@@ -1,5 +1,6 @@
-"""Chart rollups, kept on write beside the points: per step bucket at several widths, the lowest
-and highest finite point, the first NaN/±Infinity point and the count.
+"""Chart rollups, kept beside the points: per step bucket at several widths, the lowest and
+highest finite point, the first NaN/±Infinity point and the count. Batches and uploads merge
+theirs on write; single points leave theirs to `fold_stale_rollups`, a few seconds later.
 
 Charts ask for about as many points as they are wide; a window of 1,000,000 steps drawn 1,200
 pixels wide then reads about 2,000 rollup rows at width 512 rather than 1,000,000 points (see
@@ -112,13 +113,12 @@ _COLUMN_TYPES = (
 _UNNEST = "SELECT * FROM unnest(" + ", ".join(f"%s::{kind}[]" for kind in _COLUMN_TYPES) + ")"
 
 
-def rollup_merge_sql(*, source: str) -> str:
-    """The rollup merge over any row source in rollup column order (a SELECT), so a single point
-    written in one statement folds in by the same rules as every batch."""
+def _merge_from(source: str) -> str:
+    """The rollup merge over a SELECT of rows in rollup column order."""
     return _UPSERT.replace("VALUES {values}", source)
 
 
-_ROLLUP_MERGE = rollup_merge_sql(source=_UNNEST)
+_ROLLUP_MERGE = _merge_from(_UNNEST)
 
 
 def merge_rollup_rows(*, run_id: int, rollups: Sequence[RollupRow]) -> None:
@@ -167,6 +167,7 @@ SCRATCH_COLUMNS = (
     "max_timestamp bigint, odd_step bigint, odd_timestamp bigint, odd_value double precision, "
     "odd_is_nan integer"
 )
+_SCRATCH_NAMES = [column.split()[0] for column in SCRATCH_COLUMNS.split(", ")]
 _LARGEST = "1.7976931348623157e308"
 
 
@@ -361,7 +362,7 @@ def merge_rollups_from_scratch(*, scratch: str, partial: bool = False) -> None:
             levels.append(_level_rows_sql(rows=below, level=level))
         # `WHERE true` lets SQLite tell the upsert's ON CONFLICT from a join's ON.
         select = f"SELECT * FROM ({' UNION ALL '.join(levels)}) AS levels WHERE true ORDER BY 1, 2, 3, 4"
-        cursor.execute(_UPSERT.replace("VALUES {values}", select))
+        cursor.execute(_merge_from(select))
         for table in created:
             cursor.execute(f"DROP TABLE {table}")
 
@@ -415,16 +416,16 @@ def _finest_level_sql(series: int) -> str:
         f"CROSS JOIN LATERAL (SELECT * FROM {MetricPoint._meta.db_table} AS p WHERE p.run_id = ranges.run_id "
         "AND p.key_id = ranges.key_id AND p.step >= ranges.lo AND p.step <= ranges.hi OFFSET 0) AS p)"
     )
-    names = ", ".join(column.split()[0] for column in SCRATCH_COLUMNS.split(", "))
+    names = ", ".join(_SCRATCH_NAMES)
     finest = _level_rows_sql(rows=f"({finest_rollups_sql(points='points')}) AS finest ({names})", level=0)
     return _recompute_sql(select=f"{points} INSERT INTO {_TABLE} AS r ({_COLUMNS}) {finest}", series=series)
 
 
 def _coarser_level_sql(series: int, level: int) -> str:
+    # The level below's rows in SCRATCH_COLUMNS, as _grouped_sql reads them (odd_is_nan an integer).
+    columns = ", ".join(f"r.{name}" for name in _SCRATCH_NAMES[:-1])
     below = (
-        "below AS (SELECT r.run_id, r.key_id, r.bucket, r.count, r.min_value, r.min_step, "
-        "r.min_timestamp, r.max_value, r.max_step, r.max_timestamp, r.odd_step, r.odd_timestamp, "
-        "r.odd_value, r.odd_is_nan::int AS odd_is_nan FROM ranges CROSS JOIN LATERAL "
+        f"below AS (SELECT {columns}, r.odd_is_nan::int AS odd_is_nan FROM ranges CROSS JOIN LATERAL "
         f"(SELECT * FROM {_TABLE} AS r WHERE r.run_id = ranges.run_id AND r.key_id = ranges.key_id "
         f"AND r.level = {level - 1} AND r.bucket >= ranges.lo AND r.bucket <= ranges.hi OFFSET 0) AS r)"
     )
