@@ -6,7 +6,9 @@ Both paths log the same seeded workload (runs x keys x steps points, in 1,000-po
   api      `POST /api/v1/runs/<run_id>/log-batch` over real HTTP to a gunicorn server started
            here, from this one client process on one kept-alive connection.
 Bodies (and, for the service path, MetricInput objects) are built before each run's batches
-are timed, so the client's own encoding cost is reported apart from ingestion.
+are timed, so the client's own encoding cost is reported apart from ingestion. Beside each
+phase a process seals the audit chain and folds stale rollups every few seconds, as production
+does (BackgroundWork); --verify folds what is left and checks the rollups count every point.
 
 The database is whatever DATABASE_URL names; without it, a fresh SQLite file under
 var/bench/ (never the demo database). Results go to bench/results/ingest-<db>-<time>.json.
@@ -99,6 +101,39 @@ def setup_django() -> Path | None:
     django.setup()
     call_command("migrate", verbosity=0)
     return scratch
+
+
+class BackgroundWork:
+    """What production runs beside the writers, in a forked process for the length of a `with`:
+    sealing the audit chain and folding the rollups that logged points leave stale, as the sealer
+    and beat do, both every AUDIT_SEAL_INTERVAL_SECONDS (ROLLUP_FOLD_SECONDS is the same 5 s by
+    default)."""
+
+    def __enter__(self) -> BackgroundWork:
+        import multiprocessing
+
+        from django.conf import settings
+        from django.db import connections
+
+        connections.close_all()  # never share a connection with a forked child
+        context = multiprocessing.get_context("fork")
+        self.stop = context.Event()
+        self.process = context.Process(target=self._loop, args=(settings.AUDIT_SEAL_INTERVAL_SECONDS,))
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.process.join()
+
+    def _loop(self, interval: float) -> None:
+        from audit.sealing import seal_events
+        from tracker.services.rollups import fold_all_stale_rollups
+
+        while not self.stop.is_set():
+            seal_events()
+            fold_all_stale_rollups()
+            self.stop.wait(interval)
 
 
 # --- workload -------------------------------------------------------------------------------
@@ -317,26 +352,31 @@ def phase_result(args, *, wall: float, encode: float, ingest: float, latencies: 
 
 
 def verify(experiment, args: argparse.Namespace, phases: list[str]) -> dict:
-    """Count what landed: every point, one summary per run and key, counts and last steps right."""
+    """Count what landed: every point, one summary per run and key, counts and last steps right,
+    and, once the last fold has run, every point in the finest rollups."""
     from django.db.models import Count, Max, Min, Sum
 
     from audit.verification import verify_chain
-    from tracker.models import MetricPoint, MetricSummary, Run
+    from tracker.models import MetricPoint, MetricRollup, MetricSummary, Run
+    from tracker.services.rollups import fold_all_stale_rollups
 
-    report: dict = {"ok": True}
+    report: dict = {"ok": True, "stale_series_at_the_end": fold_all_stale_rollups()}
     for phase in phases:
         runs = Run.objects.filter(experiment=experiment, name__startswith=f"{phase}-")
         points = MetricPoint.objects.filter(run__in=runs).count()
         summaries = MetricSummary.objects.filter(run__in=runs).aggregate(
             rows=Count("pk"), counted=Sum("count"), first_last=Min("last_step"), last_last=Max("last_step")
         )
+        rolled_up = MetricRollup.objects.filter(run__in=runs, level=0).aggregate(rolled_up=Sum("count"))
         expected = args.runs * args.keys * args.steps
         ok = (
             points == expected
             and summaries["rows"] == args.runs * args.keys
             and summaries["counted"] == expected
             and summaries["first_last"] == summaries["last_last"] == args.steps - 1
+            and rolled_up["rolled_up"] == expected
         )
+        summaries.update(rolled_up)
         report[phase] = {"expected_points": expected, "stored_points": points, **summaries, "ok": ok}
         report["ok"] &= ok
     chain = verify_chain()
@@ -408,11 +448,12 @@ def main() -> int:
     }
     for phase in args.phases:
         print(f"{phase}: logging {args.runs * args.keys * args.steps:,} points …", flush=True)
-        if phase == "service":
-            result["phases"]["service"] = service_phase(user=user, experiment=experiment, args=args)
-        else:
-            connection.close()  # hold no connection (or SQLite lock) while the server writes
-            result["phases"]["api"] = api_phase(token=token, experiment=experiment, args=args)
+        with BackgroundWork():
+            if phase == "service":
+                result["phases"]["service"] = service_phase(user=user, experiment=experiment, args=args)
+            else:
+                connection.close()  # hold no connection (or SQLite lock) while the server writes
+                result["phases"]["api"] = api_phase(token=token, experiment=experiment, args=args)
     result["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.verify:
         result["verify"] = verify(experiment, args, args.phases)

@@ -7,9 +7,9 @@ own connection (processes, not threads, so the GIL never caps the service layer)
   plain    each writer loops `INSERT INTO <scratch table> …; COMMIT` over plain psycopg: the
            database's own group-commit ceiling on this machine.
   service  each writer loops `tracker.services.log_metric` (one point, its own run; one
-           transaction with its audit event each), with a process sealing the audit chain every
-           AUDIT_SEAL_INTERVAL_SECONDS and folding stale rollups every ROLLUP_FOLD_SECONDS, as the
-           sealer and beat do in production.
+           transaction with its audit event each), with a process sealing the audit chain and
+           folding stale rollups every few seconds (ingest.BackgroundWork), as the sealer and
+           beat do in production.
   statement  diagnostic: each writer sends the single-point statement the service sends (point,
            summary with its stale rollup range, key set and audit event; a transaction of its
            own, one round trip) over plain psycopg, its parameters built once: what the database
@@ -205,18 +205,6 @@ def parts_phase(args: argparse.Namespace) -> dict[str, float]:
     return figures
 
 
-def _sealer(stop, interval: float) -> None:
-    """The background work production runs beside the writers: sealing, and folding the rollups
-    single points leave stale (both every `interval`, AUDIT_SEAL_INTERVAL_SECONDS)."""
-    from audit.sealing import seal_events
-    from tracker.services.rollups import fold_all_stale_rollups
-
-    while not stop.is_set():
-        seal_events()
-        fold_all_stale_rollups()
-        stop.wait(interval)
-
-
 def _run_writers(target, writers: int, seconds: float, extra: list[tuple]) -> int:
     """Fork `writers` processes running `target`; the total commits they made in `seconds`."""
     from django.db import connections
@@ -260,9 +248,9 @@ def plain_phase(args: argparse.Namespace) -> float:
 
 def service_phase(args: argparse.Namespace, writer=None, extra: tuple = ()) -> float:
     """Commits/s of `writer` (default: log_metric through the service layer), each to its own run
-    (`extra` after the run's arguments), with the sealer beside them."""
-    from django.conf import settings
+    (`extra` after the run's arguments), with sealing and the rollup fold beside them."""
     from django.contrib.auth import get_user_model
+    from ingest import BackgroundWork
 
     from accounts.roles import Role
     from accounts.services import assign_role
@@ -273,18 +261,8 @@ def service_phase(args: argparse.Namespace, writer=None, extra: tuple = ()) -> f
     writer = writer or _service_writer
     experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-{writer.__name__}{''.join(extra)}")
     runs = [start_run(actor=user, experiment=experiment, name=f"writer-{i:02d}") for i in range(args.writers)]
-    from django.db import connections
-
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    stop = context.Event()
-    sealer = context.Process(target=_sealer, args=(stop, settings.AUDIT_SEAL_INTERVAL_SECONDS))
-    sealer.start()
-    try:
+    with BackgroundWork():
         commits = _run_writers(writer, args.writers, args.seconds, [(user.pk, r.pk, *extra) for r in runs])
-    finally:
-        stop.set()
-        sealer.join()
     return commits / args.seconds
 
 

@@ -15,7 +15,7 @@ from registry.models import ModelVersion
 from registry.services import create_model_version, create_registered_model
 from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
 from tracker.services import MetricInput, log_batch
-from tracker.services.rollups import fold_stale_rollups, rebuild_metric_rollups
+from tracker.services.rollups import fold_all_stale_rollups, fold_stale_rollups, rebuild_metric_rollups
 
 pytestmark = pytest.mark.services
 
@@ -66,7 +66,9 @@ def test_a_key_another_transaction_is_creating_is_found_after_it_commits(postgre
     assert result["batch"].points_inserted == 1
     key = MetricKey.objects.get(name="racing")
     assert MetricPoint.objects.get(run=run).key_id == key.pk
-    assert MetricSummary.objects.get(run=run, key=key).count == 1
+    summary = MetricSummary.objects.get(run=run, key=key)
+    assert (summary.count, summary.rollups_stale_from, summary.rollups_stale_to) == (1, 3, 3)
+    assert fold_all_stale_rollups() == 1  # the general path leaves its rollups to the fold too
     assert MetricRollup.objects.filter(run=run, key=key).count() == 10
     assert verify_chain().ok
 
@@ -119,7 +121,8 @@ def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(postgr
 
 
 def test_single_points_and_batches_on_one_key_at_once_never_deadlock(postgres, contributor, run):
-    """Both paths take the summary row, then the rollup rows, then the key set, in that order."""
+    """Both paths take the summary row (widening its stale rollup range), then the key set, in
+    that order."""
     log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.0, 0, 1)])  # the key exists
 
     def send(worker: int) -> int:
@@ -155,8 +158,8 @@ def _rollups(run) -> list[tuple]:
 
 
 def test_folds_beside_single_points_and_batches_leave_the_rollups_the_points_give(postgres, contributor, run):
-    """A fold recomputes buckets while single points widen the stale range and batches merge into
-    the same buckets: whichever order their row locks fall in, nothing is lost or counted twice."""
+    """A fold recomputes buckets while single points and batches over the same buckets widen the
+    stale range: whichever order their row locks fall in, nothing is lost or counted twice."""
     log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.0, 0, 1)])  # the key exists
     writing = threading.Event()
     writing.set()

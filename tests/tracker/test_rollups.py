@@ -1,4 +1,6 @@
-"""Chart rollups kept on write: every level agrees with the points, across batches and rebuilds."""
+"""Chart rollups: every level agrees with the points, across batches, folds and rebuilds (on
+PostgreSQL logged points leave theirs to the fold, which `rollups` runs first; SQLite merges
+them on write)."""
 
 from __future__ import annotations
 
@@ -6,19 +8,30 @@ import math
 
 import pytest
 
-from tracker.models import ROLLUP_WIDTHS, MetricRollup
+from tracker.models import ROLLUP_WIDTHS, MetricPoint, MetricRollup
 from tracker.selectors import chart_series
 from tracker.services import MetricInput, log_batch
-from tracker.services.rollups import rebuild_metric_rollups
+from tracker.services.rollups import fold_all_stale_rollups, rebuild_metric_rollups, rollup_rows
 
 pytestmark = pytest.mark.django_db
 
 
 def rollups(run, key: str = "loss") -> dict[tuple[int, int], tuple]:
+    fold_all_stale_rollups()
     rows = MetricRollup.objects.filter(run=run, key__name=key).values_list(
         "level", "bucket", "count", "min_value", "min_step", "max_value", "max_step", "odd_step", "odd_is_nan"
     )
     return {(level, bucket): tuple(rest) for level, bucket, *rest in rows}
+
+
+def worked_out_in_python(run, key: str = "loss") -> dict[tuple[int, int], tuple]:
+    """`rollups` as `rollup_rows` works them out from the run's points (SQLite's path)."""
+    points = MetricPoint.objects.filter(run=run, key__name=key)
+    rows = rollup_rows(sorted(points.values_list("key_id", "step", "timestamp", "value", "is_nan")))
+    return {
+        (level, bucket): (count, low, low_step, high, high_step, odd_step, odd_nan)
+        for _, level, bucket, count, low, low_step, _, high, high_step, _, odd_step, _, _, odd_nan in rows
+    }
 
 
 def test_each_level_holds_the_min_max_and_count_of_its_bucket(contributor, run):
@@ -88,10 +101,9 @@ def test_a_chart_read_through_rollups_keeps_ends_extremes_and_true_points(contri
 
 
 def test_folding_points_in_sql_keeps_the_same_rollups_as_writes_do(contributor, experiment, run):
-    """Bulk uploads fold their points into rollups in SQL; every level must match the Python path,
+    """Bulk uploads fold their points into rollups in SQL; every level must match those of logged points,
     across negative and int64-extreme steps, NaN and ±Infinity, and on top of rollups kept before."""
     from tests.factories import RunFactory
-    from tracker.models import MetricPoint
     from tracker.services.rollups import fold_points_into_rollups
 
     steps = [-(2**63), -(2**63) + 1, -4097, -513, -65, -64, -63, -1, 0, 1, 63, 64, 511, 512, 4096]
@@ -106,8 +118,9 @@ def test_folding_points_in_sql_keeps_the_same_rollups_as_writes_do(contributor, 
     log_batch(actor=contributor, run=run, metrics=first + second)
     log_batch(actor=contributor, run=by_sql, metrics=first)
     log_batch(actor=contributor, run=source, metrics=second)
+    assert rollups(run) == worked_out_in_python(run)
     # The second half's points are read from another run's rows, as an upload reads its staging
-    # table, and folded in SQL on top of the rollups the first batch kept.
+    # table, and folded in SQL on top of the rollups the first batch made (folded by `rollups`).
     columns = "key_id, step, timestamp, value, is_nan"
     fold_points_into_rollups(
         points_sql=f"SELECT %s AS run_id, {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s",

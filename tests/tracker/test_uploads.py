@@ -16,6 +16,7 @@ from config.exceptions import Conflict, InvalidInput, PermissionDenied
 from tests.factories import RunFactory
 from tracker.models import BulkUpload, MetricPoint, MetricSummary, Run
 from tracker.services import uploads
+from tracker.services.rollups import fold_all_stale_rollups
 
 pytestmark = pytest.mark.django_db
 
@@ -345,6 +346,7 @@ def test_uploaded_points_feed_the_charts_rollups_and_the_run_tables_key_set_as_l
         log_batch(actor=contributor, run=logged, metrics=metrics[start : start + 1000])
 
     def rollups(run):
+        fold_all_stale_rollups()  # what logged points left to the fold, on PostgreSQL
         return sorted(
             MetricRollup.objects.filter(run=run).values_list(
                 "level", "bucket", "count", "min_value", "min_step", "max_value", "max_step", "odd_step"
@@ -372,6 +374,7 @@ def _summary_of(run):
 def _rollups_of(run):
     from tracker.models import MetricRollup
 
+    fold_all_stale_rollups()  # what logged points left to the fold, on PostgreSQL
     return sorted(
         MetricRollup.objects.filter(run=run).values_list(
             "key__name", "level", "bucket", "count", "min_value", "min_step", "min_timestamp",

@@ -94,8 +94,9 @@ ROLLUP_WIDTHS = tuple(64 * 8**level for level in range(10))
 
 class MetricRollup(models.Model):
     """Per run, key and step bucket: the lowest and highest finite point (with their steps and
-    times), the first NaN/±Infinity point and the point count, kept on write at several bucket
-    widths (`level`; see ROLLUP_WIDTHS).
+    times), the first NaN/±Infinity point and the point count, at several bucket widths
+    (`level`; see ROLLUP_WIDTHS). Kept on write by uploads and on SQLite, folded in a few seconds
+    later for what the API logs on PostgreSQL (tracker.services.rollups).
 
     A chart of 1,000,000 steps then reads a few thousand of these rows instead of every point;
     a spike is the extreme of its bucket at every level, so no width can hide it.

@@ -101,7 +101,7 @@ def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
                 f"ORDER BY {order} LIMIT 1) AS w{window.index}_{end}"
             )
             params += [window.run.pk, window.key_id, lo, hi]
-    if connection.vendor == "postgresql":  # only its single points leave rollups stale
+    if connection.vendor == "postgresql":  # where logged points leave rollups to the fold
         series = ", ".join(["(%s, %s::bigint, %s::int)"] * len(windows))
         parts.append(
             f"SELECT w.i, 2, s.rollups_stale_from, s.rollups_stale_to, 0.0::float8, false "

@@ -35,7 +35,7 @@ from .inputs import BatchResult, MetricInput, ParamInput
 from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import CopyMode, PointRow, PointsAlreadyStored, SummaryRow, insert_points, upsert_summaries
-from .rollups import RollupRow, merge_rollup_rows, rollup_rows
+from .rollups import RollupRow, merge_rollup_rows, rollup_rows, rollups_left_to_fold
 from .runs import RUN_NAME_TAG, ensure_run_writable
 from .single_point import log_single_point, statement_params
 from .validators import check_batch_size, validated_params, validated_tags
@@ -92,17 +92,23 @@ def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class MetricMerges:
-    """What a set of new points adds to a run's summaries and rollups, worked out in Python."""
+    """What a set of new points adds to a run's summaries and rollups, worked out in Python.
+
+    On PostgreSQL the rollups are left to the fold (`rollups.fold_stale_rollups`, a few seconds
+    later): `rollups` is None and each summary carries the step range its points cover."""
 
     summaries: list[SummaryRow]
-    rollups: list[RollupRow]
+    steps: list[tuple[int, int]]  # per summary, its points' lowest and highest step
+    rollups: list[RollupRow] | None
 
     @classmethod
     def of(cls, rows: Sequence[PointRow]) -> MetricMerges:
-        """Last, min, max and count per key, and the rollup buckets. Sorted by (key, step,
-        timestamp, value), each key's newest point is the last of its group, as MLflow orders
-        them (the batch arrives sorted already, which costs the sort one pass)."""
+        """Last, min, max, count and step range per key, and the rollup buckets unless the fold
+        makes them. Sorted by (key, step, timestamp, value), each key's newest point is the last
+        of its group, as MLflow orders them (the batch arrives sorted already, which costs the
+        sort one pass)."""
         summaries: list[SummaryRow] = []
+        steps: list[tuple[int, int]] = []
         for key_id, group in groupby(sorted(rows), itemgetter(0)):
             points = list(group)
             _, step, timestamp, value, is_nan = points[-1]
@@ -111,15 +117,22 @@ class MetricMerges:
             summaries.append(
                 (key_id, None if is_nan else value, is_nan, step, timestamp, low, high, len(points))
             )
-        return cls(summaries=summaries, rollups=rollup_rows(rows))
+            steps.append((points[0][1], step))
+        rollups = None if rollups_left_to_fold() else rollup_rows(rows)
+        return cls(summaries=summaries, steps=steps, rollups=rollups)
 
     def merge_into(self, run_id: int) -> None:
-        upsert_summaries(run_id=run_id, rows=self.summaries)  # key order: see log_batch
-        merge_rollup_rows(run_id=run_id, rollups=self.rollups)  # the charts' buckets, also in key order
+        """Summaries, then rollups, both in key order (see log_batch)."""
+        if self.rollups is None:
+            upsert_summaries(run_id=run_id, rows=self.summaries, stale_steps=self.steps)
+            return
+        upsert_summaries(run_id=run_id, rows=self.summaries)
+        merge_rollup_rows(run_id=run_id, rollups=self.rollups)  # the charts' buckets
 
 
 def update_metric_summaries(*, run: Run, rows: Sequence[PointRow]) -> None:
-    """Fold newly inserted points (each once) into the run's summaries and rollups."""
+    """Fold newly inserted points (each once) into the run's summaries and rollups (on PostgreSQL,
+    their rollups stale until the fold)."""
     MetricMerges.of(rows).merge_into(run.pk)
 
 

@@ -169,22 +169,37 @@ def summary_merge_sql(*, source: str, stale_rollups: bool = False) -> str:
     return _SUMMARY_UPSERT.format(columns=_SUMMARY_COLUMNS, source=source, stale="")
 
 
-# SummaryRow's columns as arrays, after the run id.
-_SUMMARY_MERGE = summary_merge_sql(
-    source="SELECT %s::bigint, * FROM unnest(%s::int[], %s::float8[], %s::boolean[], %s::bigint[], "
-    "%s::bigint[], %s::float8[], %s::float8[], %s::bigint[])"
+# SummaryRow's columns as arrays, after the run id; with the stale step range, two more.
+_SUMMARY_ARRAYS = (
+    "SELECT %s::bigint, * FROM unnest(%s::int[], %s::float8[], %s::boolean[], %s::bigint[], "
+    "%s::bigint[], %s::float8[], %s::float8[], %s::bigint[]{stale})"
+)
+_SUMMARY_MERGE = summary_merge_sql(source=_SUMMARY_ARRAYS.format(stale=""))
+_SUMMARY_MERGE_STALE = summary_merge_sql(
+    source=_SUMMARY_ARRAYS.format(stale=", %s::bigint[], %s::bigint[]"), stale_rollups=True
 )
 
 
-def upsert_summaries(*, run_id: int, rows: Sequence[SummaryRow]) -> None:
-    """Merge per-key aggregates of a batch into the stored summaries in one statement."""
+def upsert_summaries(
+    *, run_id: int, rows: Sequence[SummaryRow], stale_steps: Sequence[tuple[int, int]] | None = None
+) -> None:
+    """Merge per-key aggregates of a batch into the stored summaries in one statement.
+
+    `stale_steps` (PostgreSQL): each row's lowest and highest step, whose rollups the batch
+    leaves to the fold; the stored stale range widens to cover them."""
     if not rows:
         return
     if connection.vendor == "postgresql":
         # One array per column, so the text is the same for every batch and is prepared.
         with prepared_cursor() as cursor:
-            cursor.execute(_SUMMARY_MERGE, [run_id, *column_arrays(rows)])
+            if stale_steps is None:
+                cursor.execute(_SUMMARY_MERGE, [run_id, *column_arrays(rows)])
+            else:
+                ranged = [(*row, *steps) for row, steps in zip(rows, stale_steps, strict=True)]
+                cursor.execute(_SUMMARY_MERGE_STALE, [run_id, *column_arrays(ranged)])
         return
+    if stale_steps is not None:
+        raise ValueError("only PostgreSQL leaves rollups to the fold")
     placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
     params: list[Any] = []
     for row in rows:
