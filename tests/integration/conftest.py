@@ -36,13 +36,20 @@ def _test_database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}/{db['NAME']}"
 
 
+# Each test process (pytest-xdist worker) has a test database of its own, so its Celery worker
+# must read a queue of its own too: on a shared one, a worker ran the other process's tasks against
+# the wrong database, and that test waited in vain.
+TASK_QUEUE = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
 @pytest.fixture
 def celery_worker_process(postgres, redis_url):
-    """A real `celery worker` on the test database, consuming from Redis."""
+    """A real `celery worker` on the test database, consuming this test process's queue."""
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "REDIS_URL": redis_url,
+        "CELERY_QUEUE": TASK_QUEUE,
         "CELERY_EAGER": "false",
         "DJANGO_SETTINGS_MODULE": "config.settings.base",
         # The test's audit key and checkpoint file, never the checkout's var/audit: checkpoints
@@ -78,8 +85,10 @@ def real_broker(redis_url):
     # settings.CELERY_BROKER_URL already comes from REDIS_URL; only eager mode is switched off.
     assert app.conf.broker_url == settings.CELERY_BROKER_URL == redis_url
     app.conf.task_always_eager = False
+    app.conf.task_default_queue = TASK_QUEUE
     yield app
     app.conf.task_always_eager = True
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.25):
