@@ -7,15 +7,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 
 from audit.models import AuditEvent
 from audit.verification import verify_chain
 from registry.models import ModelVersion
 from registry.services import create_model_version, create_registered_model
 from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
+from tracker.selectors import chart_series
 from tracker.services import MetricInput, log_batch
-from tracker.services.rollups import fold_all_stale_rollups, fold_stale_rollups, rebuild_metric_rollups
+from tracker.services.rollups import (
+    _FOLD_LOCK,
+    fold_all_stale_rollups,
+    fold_stale_rollups,
+    rebuild_metric_rollups,
+)
 
 pytestmark = pytest.mark.services
 
@@ -216,3 +222,100 @@ def test_the_fold_passes_over_a_series_a_writer_holds_and_never_waits(postgres, 
         writer.rollback()
     assert fold_stale_rollups() == 1
     assert MetricRollup.objects.get(run=run, level=0).count == 2
+
+
+def _fold_stuck_on_a_rollup_row(run, monitor: psycopg.Connection, holder: psycopg.Connection):
+    """A fold in a thread, claimed and stuck in its recompute on a rollup row `holder` locks:
+    the thread's future, and the fold's backend pid."""
+    holder.execute("SELECT 1 FROM tracker_metricrollup WHERE run_id = %s AND level = 0 FOR UPDATE", [run.pk])
+    pids: list[int] = []
+
+    def fold() -> int:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids.append(cursor.fetchone()[0])
+            return fold_stale_rollups()
+        finally:
+            connections.close_all()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    folding = pool.submit(fold)
+    while not folding.done() and not _waiting_on_a_lock(monitor):
+        threading.Event().wait(0.01)
+    pool.shutdown(wait=False)
+    return folding, pids[0]
+
+
+def _logged_series(contributor, run) -> list[MetricInput]:
+    points = [MetricInput("loss", (step % 13) - 6.0, step, step) for step in range(500)]
+    log_batch(actor=contributor, run=run, metrics=points[:300])
+    fold_all_stale_rollups()  # the buckets exist, so a fold's recompute updates them
+    log_batch(actor=contributor, run=run, metrics=points[300:])  # stale: 300..499
+    return points
+
+
+def _folded_equals_a_rebuild(run) -> bool:
+    fold_all_stale_rollups()
+    kept = _rollups(run)
+    rebuild_metric_rollups(run_id=run.pk)
+    return kept == _rollups(run)
+
+
+def test_writers_never_wait_for_a_fold_recomputing_their_series(postgres, contributor, run):
+    """The fold holds summary rows only to claim their ranges: while its recompute is stuck, a
+    writer on the same series commits at once (a lock wait would hit its lock_timeout), charts
+    still read the claimed steps from the points, and the new point is folded next time."""
+    points = _logged_series(contributor, run)
+    with psycopg.connect(_dsn(), autocommit=True) as monitor, psycopg.connect(_dsn()) as holder:
+        folding, _ = _fold_stuck_on_a_rollup_row(run, monitor, holder)
+        assert not folding.done()
+        summary = MetricSummary.objects.get(run=run)
+        assert (summary.rollups_stale_from, summary.rollups_folding_from, summary.rollups_folding_to) == (
+            None, 300, 499
+        )  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+            log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 99.0, 777, 1)])
+            cursor.execute("RESET lock_timeout")
+        summary.refresh_from_db()
+        assert (summary.rollups_stale_from, summary.rollups_stale_to, summary.count) == (777, 777, 501)
+        (series,) = chart_series(runs=[run], keys=["loss"], max_points=1000)
+        assert series.total_points == 501 and max(series.values) == 99.0
+        assert list(zip(series.steps, series.values, strict=True)) == [
+            *((p.step, p.value) for p in points),
+            (777, 99.0),
+        ]
+        holder.rollback()
+        assert folding.result(timeout=60) == 1
+    summary.refresh_from_db()
+    assert (summary.rollups_folding_from, summary.rollups_stale_from) == (None, 777)  # left for next time
+    assert _folded_equals_a_rebuild(run)
+
+
+def test_a_fold_killed_in_its_recompute_leaves_its_claim_to_the_next(postgres, contributor, run):
+    _logged_series(contributor, run)
+    with psycopg.connect(_dsn(), autocommit=True) as monitor, psycopg.connect(_dsn()) as holder:
+        folding, pid = _fold_stuck_on_a_rollup_row(run, monitor, holder)
+        monitor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises((DatabaseError, psycopg.Error)):  # its connection died under it
+            folding.result(timeout=60)
+        holder.rollback()
+    summary = MetricSummary.objects.get(run=run)
+    assert (summary.rollups_folding_from, summary.rollups_folding_to) == (300, 499)
+    assert fold_stale_rollups() == 1  # its lock died with its session; the claim is folded
+    summary.refresh_from_db()
+    assert summary.rollups_folding_from is None
+    assert _folded_equals_a_rebuild(run)
+
+
+def test_no_fold_runs_while_an_upload_merges_rollups(postgres, contributor, run):
+    """An upload's rollup merges add to buckets: a fold recomputing them meanwhile, from points read
+    before the upload committed, would overwrite what it added. The upload holds the fold off."""
+    _logged_series(contributor, run)
+    with psycopg.connect(_dsn()) as upload:
+        upload.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_FOLD_LOCK])  # hold_off_the_fold
+        assert fold_stale_rollups() == 0
+        assert MetricSummary.objects.get(run=run).rollups_stale_from == 300
+    assert fold_stale_rollups() == 1
+    assert _folded_equals_a_rebuild(run)

@@ -63,24 +63,29 @@ class MetricSummary(models.Model):
     min_value = models.FloatField(null=True)
     max_value = models.FloatField(null=True)
     count = models.BigIntegerField(default=0)
-    # The steps of single points whose rollups are not folded in yet (tracker.services.rollups
-    # .fold_stale_rollups): a point logged alone widens this range instead of writing ten rollup
-    # rows, and chart reads take the points, not the rollups, for the buckets it touches.
+    # The steps of logged points whose rollups are not folded in yet (tracker.services.rollups
+    # .fold_stale_rollups): a logged point widens this range instead of writing ten rollup rows,
+    # and chart reads take the points, not the rollups, for the buckets it touches. A fold moves
+    # the range to `rollups_folding_*` while it recomputes those buckets, so new points start a
+    # new stale range without waiting for it.
     rollups_stale_from = models.BigIntegerField(null=True)
     rollups_stale_to = models.BigIntegerField(null=True)
+    rollups_folding_from = models.BigIntegerField(null=True)
+    rollups_folding_to = models.BigIntegerField(null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "key"], name="metric_summary_unique_key")]
         indexes = [
             # Covering: a metric filter or sort reads the run ids from the index alone.
             models.Index(fields=["key", "last_value"], include=["run"], name="summary_key_value_run"),
-            # The fold finds the few stale rows without reading every summary. Only
-            # `rollups_stale_from` is in it, which changes once per fold: widening the range
-            # upwards, as training does, changes `rollups_stale_to` alone.
+            # The fold finds the few stale rows without reading every summary. Only the `_from`
+            # columns are in it, which change once per fold: widening the range upwards, as
+            # training does, changes `rollups_stale_to` alone.
             models.Index(
                 fields=["run", "key"],
-                condition=models.Q(rollups_stale_from__isnull=False),
-                name="summary_rollups_stale",
+                condition=models.Q(rollups_stale_from__isnull=False)
+                | models.Q(rollups_folding_from__isnull=False),
+                name="summary_rollups_to_fold",
             ),
         ]
 

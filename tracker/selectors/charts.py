@@ -104,9 +104,12 @@ def _read_window_ends(windows: Sequence[_Window], lo: int, hi: int) -> None:
     if connection.vendor == "postgresql":  # where logged points leave rollups to the fold
         series = ", ".join(["(%s, %s::bigint, %s::int)"] * len(windows))
         parts.append(
-            f"SELECT w.i, 2, s.rollups_stale_from, s.rollups_stale_to, 0.0::float8, false "
+            # Steps still stale and those a fold is recomputing right now, as one range.
+            "SELECT w.i, 2, LEAST(s.rollups_stale_from, s.rollups_folding_from), "
+            "GREATEST(s.rollups_stale_to, s.rollups_folding_to), 0.0::float8, false "
             f"FROM (VALUES {series}) AS w (i, run_id, key_id) JOIN {_SUMMARIES} AS s "
-            "ON s.run_id = w.run_id AND s.key_id = w.key_id WHERE s.rollups_stale_from IS NOT NULL"
+            "ON s.run_id = w.run_id AND s.key_id = w.key_id "
+            "WHERE s.rollups_stale_from IS NOT NULL OR s.rollups_folding_from IS NOT NULL"
         )
         params += [value for window in windows for value in (window.index, window.run.pk, window.key_id)]
     by_index = {window.index: window for window in windows}

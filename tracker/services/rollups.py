@@ -133,8 +133,10 @@ def rebuild_metric_rollups(*, run_id: int | None = None) -> int:
     columns = "run_id, key_id, step, timestamp, value, is_nan"
     of_run = f"SELECT {columns} FROM {MetricPoint._meta.db_table} WHERE run_id = %s"
     for current in run_ids:
-        MetricRollup.objects.filter(run_id=current).delete()
-        fold_points_into_rollups(points_sql=of_run, params=[current])
+        with transaction.atomic():
+            hold_off_the_fold()
+            MetricRollup.objects.filter(run_id=current).delete()
+            fold_points_into_rollups(points_sql=of_run, params=[current])
         read += MetricPoint.objects.filter(run_id=current).count()
     return read
 
@@ -369,10 +371,9 @@ def fold_points_into_rollups(*, points_sql: str, params: Sequence[Any] = ()) -> 
 # rollups to this fold and widens its summary's stale step range instead: the request is spared
 # working the buckets out and the database merging them. The fold recomputes every bucket the
 # range touches, rather than adding to it: the finest level from the points, each coarser level
-# from the eight buckets below it, so each level reads a handful of rows whatever the run's size.
-# Recomputing is right whatever merged into those buckets meanwhile, because every writer of a
-# series' rollups (uploads, SQLite's batches) holds its summary row while it writes them, and
-# the fold holds the summary rows it folds.
+# from the eight buckets below it. Recomputing is right whatever merged into those buckets
+# before, and the writers that merge rollups on write (uploads, rebuilds) exclude the fold
+# while they do (`hold_off_the_fold`).
 
 # Series per fold transaction. Writers of a series wait while the fold holds its summary row: 50
 # series of five seconds' 1,000-point batches at 50,000 points/s fold in about 0.15 s here
@@ -444,35 +445,75 @@ def _bucket_ranges(ranges: Sequence[tuple[int, int, int, int]], *, level: int) -
     return values
 
 
-def fold_stale_rollups(*, limit: int = FOLD_SERIES_AT_ONCE) -> int:
-    """Bring up to `limit` series' stale rollups up to date in one transaction; return how many.
+# One fold at a time (a session lock, taken with a try), and none while a writer that merges
+# rollups on write (an upload, a rebuild) holds it shared: `hold_off_the_fold`.
+_FOLD_LOCK = 0x4C4C_524F_4C4C  # "LLROLL": any fixed number no other lock of ours uses
 
-    Series being written right now are skipped (SKIP LOCKED) and folded next time, so the fold
-    never waits for a writer, and no writer waits for it longer than its few statements. Only
-    PostgreSQL leaves rollups stale (`rollups_left_to_fold`); elsewhere there is nothing to fold.
+_CLAIM_SQL = f"""
+UPDATE {_SUMMARIES} AS s SET
+    rollups_folding_from = LEAST(s.rollups_folding_from, s.rollups_stale_from),
+    rollups_folding_to = GREATEST(s.rollups_folding_to, s.rollups_stale_to),
+    rollups_stale_from = NULL, rollups_stale_to = NULL
+WHERE s.id IN (
+    SELECT id FROM {_SUMMARIES}
+    WHERE rollups_stale_from IS NOT NULL OR rollups_folding_from IS NOT NULL
+    ORDER BY run_id, key_id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+RETURNING s.id, s.run_id, s.key_id, s.rollups_folding_from, s.rollups_folding_to
+"""
+
+
+def hold_off_the_fold() -> None:
+    """For a transaction that merges rollups on write on PostgreSQL (an upload, a rebuild): no
+    fold runs until it ends, so a fold's recompute, read before its points were committed,
+    never overwrites what it added. Call it before touching any summary row: a fold waits for
+    the summary rows it claimed, and taking this lock after them could deadlock with it."""
+    if rollups_left_to_fold():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_FOLD_LOCK])
+
+
+def fold_stale_rollups(*, limit: int = FOLD_SERIES_AT_ONCE) -> int:
+    """Bring up to `limit` series' stale rollups up to date; return how many.
+
+    Two transactions. The first claims the series: it moves each stale range to the folding
+    range and commits, holding their summary rows for that one statement, so a writer never
+    waits for the recompute; series being written right now are skipped (SKIP LOCKED) and
+    folded next time. The second recomputes the buckets of the folding ranges from the points,
+    all committed by then, and clears the ranges. Points logged meanwhile open a new stale
+    range for the next fold; a fold that dies in between leaves its ranges claimed, and the next
+    one folds them. Only PostgreSQL leaves rollups stale (`rollups_left_to_fold`).
     """
     if not rollups_left_to_fold():
         return 0
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_FOLD_LOCK])
+        if not cursor.fetchone()[0]:
+            return 0  # another fold is running, or an upload is merging rollups
+        try:
+            with transaction.atomic():
+                cursor.execute(_CLAIM_SQL, [limit])
+                claimed = sorted(cursor.fetchall(), key=lambda row: row[1:3])
+            if claimed:
+                _recompute_claimed(cursor, claimed)
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_FOLD_LOCK])
+    return len(claimed)
+
+
+def _recompute_claimed(cursor: Any, claimed: list[tuple[int, int, int, int, int]]) -> None:
+    """Every bucket the claimed ranges touch, recomputed level by level, and the ranges cleared,
+    in one transaction and one round trip (each statement reads what the one before it wrote)."""
+    ranges = [(run_id, key_id, low, high) for _, run_id, key_id, low, high in claimed]
+    with transaction.atomic(), pipelined():
+        cursor.execute(_finest_level_sql(len(ranges)), _bucket_ranges(ranges, level=0))
+        for level in range(1, len(ROLLUP_WIDTHS)):
+            cursor.execute(_coarser_level_sql(len(ranges), level), _bucket_ranges(ranges, level=level))
         cursor.execute(
-            f"SELECT id, run_id, key_id, rollups_stale_from, rollups_stale_to FROM {_SUMMARIES} "
-            "WHERE rollups_stale_from IS NOT NULL ORDER BY run_id, key_id LIMIT %s FOR UPDATE SKIP LOCKED",
-            [limit],
+            f"UPDATE {_SUMMARIES} SET rollups_folding_from = NULL, rollups_folding_to = NULL "
+            "WHERE id = ANY(%s)",
+            [[row[0] for row in claimed]],
         )
-        stale = cursor.fetchall()
-        if not stale:
-            return 0
-        ranges = [(run_id, key_id, low, high) for _, run_id, key_id, low, high in stale]
-        with pipelined():  # one round trip: each statement reads what the one before it wrote
-            cursor.execute(_finest_level_sql(len(stale)), _bucket_ranges(ranges, level=0))
-            for level in range(1, len(ROLLUP_WIDTHS)):
-                cursor.execute(_coarser_level_sql(len(stale), level), _bucket_ranges(ranges, level=level))
-            cursor.execute(
-                f"UPDATE {_SUMMARIES} SET rollups_stale_from = NULL, rollups_stale_to = NULL "
-                "WHERE id = ANY(%s)",
-                [[row[0] for row in stale]],
-            )
-    return len(stale)
 
 
 def fold_all_stale_rollups(*, rounds: int = 200) -> int:

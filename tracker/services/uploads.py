@@ -49,6 +49,7 @@ from tracker.validation import validate_key, validate_text
 
 from .artifacts import Upload
 from .batches import metric_key_ids
+from .rollups import hold_off_the_fold
 from .runs import ensure_run_writable, start_run
 
 logger = logging.getLogger(__name__)
@@ -480,6 +481,7 @@ def _finish(
         )
         if not held:
             raise LeaseLost
+        hold_off_the_fold()  # its rollup merges add to buckets a fold would overwrite
         inserted = staging.move_spooled_points(spool, name=table, timings=timings)
         started = time.perf_counter()
         BulkUpload.objects.filter(pk=upload.pk).update(
