@@ -375,9 +375,8 @@ def fold_points_into_rollups(*, points_sql: str, params: Sequence[Any] = ()) -> 
 # before, and the writers that merge rollups on write (uploads, rebuilds) exclude the fold
 # while they do (`hold_off_the_fold`).
 
-# Series per fold transaction. Writers of a series wait while the fold holds its summary row: 50
-# series of five seconds' 1,000-point batches at 50,000 points/s fold in about 0.15 s here
-# (bench/README.md), where 500 held them for most of a second.
+# Series per fold. Writers never wait for a recompute, but an upload waits for the one running:
+# 50 series of five seconds' 1,000-point batches at 50,000 points/s recompute in about 0.15 s here.
 FOLD_SERIES_AT_ONCE = 50
 
 
