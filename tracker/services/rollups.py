@@ -505,6 +505,10 @@ def _recompute_claimed(cursor: Any, claimed: list[tuple[int, int, int, int, int]
     in one transaction and one round trip (each statement reads what the one before it wrote)."""
     ranges = [(run_id, key_id, low, high) for _, run_id, key_id, low, high in claimed]
     with transaction.atomic(), pipelined():
+        # The planner cannot know how many points the ranges hold (it guesses four a series) and
+        # joined each bucket's extremes back to its points by sorting them all, on disk: folding
+        # 250,000 points of 200 series took 0.68 s that way, 0.57-0.59 s by hash join.
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(_finest_level_sql(len(ranges)), _bucket_ranges(ranges, level=0))
         for level in range(1, len(ROLLUP_WIDTHS)):
             cursor.execute(_coarser_level_sql(len(ranges), level), _bucket_ranges(ranges, level=level))
