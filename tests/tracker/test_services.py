@@ -320,6 +320,32 @@ def test_dataset_inputs_are_recorded_once(contributor, run):
     assert (dataset.name, dataset.version, dataset.context) == ("digits", "2.1", "training")
 
 
+def test_a_page_of_runs_holds_their_datasets_as_the_orm_reads_them(contributor, experiment, run):
+    """run_data rebuilds datasets from rows read with the page's params and tags (PostgreSQL):
+    every field, JSON tags and time included, and the order, as the ORM's own query gives them."""
+    from tests.factories import RunFactory
+    from tracker.models import DatasetInput
+    from tracker.selectors.runs import run_data
+
+    other = RunFactory(experiment=experiment, user=contributor)
+    tagged = (("split", "train"), ("note", '<b>"quoted"</b> ünïcode'))
+    for target, names in ((run, ["zeta", "alpha"]), (other, ["beta"])):
+        specs = [
+            DatasetSpec(name=name, digest=f"{i:064x}", context=context, tags=tagged, source="s3://x")
+            for i, name in enumerate(names)
+            for context in ("training", "eval")
+        ]
+        log_inputs(actor=contributor, run=target, datasets=specs)
+
+    fields = [field.attname for field in DatasetInput._meta.concrete_fields]
+    for data in run_data([run, other]):
+        expected = list(DatasetInput.objects.filter(run=data.run))
+        assert [[getattr(d, f) for f in fields] for d in data.datasets] == [
+            [getattr(d, f) for f in fields] for d in expected
+        ]
+        assert data.datasets and data.datasets[0].tags == [{"key": k, "value": v} for k, v in tagged]
+
+
 def test_dataset_without_a_digest_is_rejected(contributor, run):
     with pytest.raises(InvalidInput) as error:
         log_inputs(actor=contributor, run=run, datasets=[DatasetSpec(name="digits", digest="")])

@@ -139,6 +139,22 @@ _MODEL_LINKS_SQL = (
     "ORDER BY l.run_id, l.direction, l.step, l.id"
 )
 _READS = (("run_id", _PARAMS_SQL), ("run_id", _TAGS_SQL), ("s.run_id", _SUMMARIES_SQL))
+# Datasets are model instances, rebuilt from their rows as the ORM would (JSON arrives as text).
+_DATASET_FIELDS = DatasetInput._meta.concrete_fields
+_DATASETS_SQL = (
+    f"SELECT {', '.join(f.column for f in _DATASET_FIELDS)} FROM {DatasetInput._meta.db_table} "
+    "WHERE {ids} ORDER BY name, context"
+)
+
+
+def _dataset_inputs(rows: list[tuple[Any, ...]]) -> Iterator[DatasetInput]:
+    names = [field.attname for field in _DATASET_FIELDS]
+    for row in rows:
+        values = [
+            field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+            for field, value in zip(_DATASET_FIELDS, row, strict=True)
+        ]
+        yield DatasetInput.from_db(connection.alias, names, values)
 
 
 def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[RunData]:
@@ -147,27 +163,37 @@ def run_data(runs: Sequence[Run], *, with_model_links: bool = False) -> list[Run
 
     Every run table, comparison and search answer comes here: the params, tags, metrics and
     model links are plain reads of rows (not model instances: a page may hold thousands) that go
-    to PostgreSQL together, one round trip; the datasets, model instances, are one more query.
+    to PostgreSQL together, one round trip, with the datasets (model instances, which SQLite reads
+    through the ORM: its datetimes need the ORM's converters). The datasets' own query, compiled
+    by the ORM, was 1.4 ms of the 8 this took for a 56-run search page.
     """
     by_pk = {run.pk: RunData(run=run) for run in runs}
     if not by_pk:
         return []
-    reads = [*_READS, *([("l.run_id", _MODEL_LINKS_SQL)] if with_model_links else [])]
-    params, tags, summaries, *links = fetch_together(
-        [for_each_id(sql, column=column, ids=list(by_pk)) for column, sql in reads]
-    )
+    on_postgresql = connection.vendor == "postgresql"
+    reads = [*_READS]
+    if with_model_links:
+        reads.append(("l.run_id", _MODEL_LINKS_SQL))
+    if on_postgresql:
+        reads.append(("run_id", _DATASETS_SQL))
+    ids = list(by_pk)
+    fetched = iter(fetch_together([for_each_id(sql, column=column, ids=ids) for column, sql in reads]))
+    params, tags, summaries = next(fetched), next(fetched), next(fetched)
+    links = next(fetched) if with_model_links else []
+    datasets = next(fetched) if on_postgresql else []
     for run_id, key, value in params:
         by_pk[run_id].params[key] = value
     for run_id, key, value in tags:
         by_pk[run_id].tags[key] = value
     for run_id, key, value, is_nan, *values in summaries:
         by_pk[run_id].metrics[key] = MetricValue(key, value, bool(is_nan), *values)  # SQLite: 0/1
-    for run_id, direction, model_id, step in links[0] if links else ():
+    for run_id, direction, model_id, step in links:
         if direction == RunModelLink.Direction.INPUT:
             by_pk[run_id].model_inputs.append(model_id)
         else:
             by_pk[run_id].model_outputs.append((model_id, step))
-    for dataset in DatasetInput.objects.filter(run_id__in=by_pk):
+    found = _dataset_inputs(datasets) if on_postgresql else DatasetInput.objects.filter(run_id__in=by_pk)
+    for dataset in found:
         by_pk[dataset.run_id].datasets.append(dataset)
     for data in by_pk.values():
         data.params = dict(sorted(data.params.items()))
