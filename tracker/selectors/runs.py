@@ -149,11 +149,16 @@ _DATASETS_SQL = (
 
 def _dataset_inputs(rows: list[tuple[Any, ...]]) -> Iterator[DatasetInput]:
     names = [field.attname for field in _DATASET_FIELDS]
+    converters = [
+        (index, convert)
+        for index, field in enumerate(_DATASET_FIELDS)
+        # The JSON tags arrive as text. (Django has get_db_converters; its type stubs lack it.)
+        for convert in field.get_db_converters(connection)  # type: ignore[attr-defined]
+    ]
     for row in rows:
-        values = [
-            field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-            for field, value in zip(_DATASET_FIELDS, row, strict=True)
-        ]
+        values = list(row)
+        for index, convert in converters:
+            values[index] = convert(values[index], None, connection)
         yield DatasetInput.from_db(connection.alias, names, values)
 
 

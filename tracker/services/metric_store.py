@@ -185,8 +185,9 @@ def upsert_summaries(
 ) -> None:
     """Merge per-key aggregates of a batch into the stored summaries in one statement.
 
-    `stale_steps` (PostgreSQL): each row's lowest and highest step, whose rollups the batch
-    leaves to the fold; the stored stale range widens to cover them."""
+    `stale_steps` (PostgreSQL only, where `rollups.rollups_left_to_fold`): each row's lowest and
+    highest step, whose rollups the batch leaves to the fold; the stored stale range widens to
+    cover them."""
     if not rows:
         return
     if connection.vendor == "postgresql":
@@ -198,8 +199,6 @@ def upsert_summaries(
                 ranged = [(*row, *steps) for row, steps in zip(rows, stale_steps, strict=True)]
                 cursor.execute(_SUMMARY_MERGE_STALE, [run_id, *column_arrays(ranged)])
         return
-    if stale_steps is not None:
-        raise ValueError("only PostgreSQL leaves rollups to the fold")
     placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
     params: list[Any] = []
     for row in rows:
