@@ -151,7 +151,7 @@ def single_point_sender(
 
     after = {"metrics": {"received": 1, "inserted": 0, "keys": ["loss"]}, "params": {}, "tags": {}}
     params = statement_params(
-        actor=user, run=run, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
+        actor=user, run_uuid=run.uuid, key="loss", step=7, timestamp=0, value=0.5, is_nan=False,
         event_action="run.batch_logged", event_after=after,
     )  # fmt: skip
     sql, names = numbered_sql(statement or STATEMENT)

@@ -12,11 +12,22 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.permissions import Level
+from accounts.roles import Role
+from accounts.services import assign_role
 from audit.models import AuditEvent
 from registry.models import ModelVersion
-from tests.factories import RegisteredModelFactory
-from tracker.models import ExperimentKey, MetricPoint, MetricRollup, MetricSummary
-from tracker.services import MetricInput, log_batch
+from tests.factories import RegisteredModelFactory, RunFactory, UserFactory
+from tracker.models import (
+    DEFAULT_EXPERIMENT_ID,
+    ExperimentKey,
+    MetricKey,
+    MetricPoint,
+    MetricRollup,
+    MetricSummary,
+)
+from tracker.permissions import set_experiment_permission
+from tracker.services import MetricInput, delete_run, log_batch
 from tracker.services.rollups import fold_stale_rollups
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_statements")]
@@ -40,14 +51,15 @@ def test_an_authenticated_no_op_costs_one_statement(api):
 
 
 @pytest.mark.parametrize("key", ["loss", "a-new-key"])
-def test_a_single_point_costs_token_run_and_one_statement(api, run, key):
+def test_a_single_point_costs_token_and_one_statement(api, run, key):
     path = f"/api/v1/runs/{run.uuid}/log-batch"
     api.post(path, {"metrics": [{"key": "loss", "value": 1.0}]}, format="json")
     body = {"metrics": [{"key": key, "value": 0.25, "step": 7, "timestamp": 1000}]}
     statements, response = _count(lambda: api.post(path, body, format="json"))
-    # token; run with the actor's grant on its experiment; point with summary, key set and audit
-    # event (outside a test's transaction, BEGIN and COMMIT travel with it); rollups come later
-    assert statements == 3
+    # token; then the run, found with the actor's grant on its experiment, with the point, its
+    # summary, key set and audit event (outside a test's transaction, BEGIN and COMMIT travel
+    # with it); rollups come later
+    assert statements == 2
     assert response.json()["points_inserted"] == 1
     summary = MetricSummary.objects.get(run=run, key__name=key)
     assert (summary.last_value, summary.last_step, summary.count) == (0.25, 7, 1 if key != "loss" else 2)
@@ -57,6 +69,73 @@ def test_a_single_point_costs_token_run_and_one_statement(api, run, key):
     assert ExperimentKey.objects.filter(experiment=run.experiment, kind="metric", key=key).exists()
     event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
     assert event.after["metrics"] == {"received": 1, "inserted": 1, "keys": [key]}
+
+
+def _nothing_written(run, key: str) -> bool:
+    return not (
+        MetricPoint.objects.filter(run=run).exists()
+        or MetricKey.objects.filter(name=key).exists()
+        or AuditEvent.objects.filter(action="run.batch_logged").exists()
+    )
+
+
+@pytest.mark.parametrize("path", ["native", "mlflow"])
+def test_a_point_the_statement_cannot_store_gets_the_checked_paths_refusal(
+    api_client_for, contributor, viewer, outsider, admin, run, settings, path
+):
+    """The one statement finds the run only if it is active and the caller may edit it; where it
+    is not, nothing at all is written (not even the new key's name) and the refusal is the
+    checked path's own."""
+    settings.DEFAULT_PERMISSION = "READ"
+
+    def log(user, run_id: str):
+        key = f"fresh-{user.username}-{run_id[:4]}"
+        if path == "native":
+            body = {"metrics": [{"key": key, "value": 1.0}]}
+            response = api_client_for(user).post(f"/api/v1/runs/{run_id}/log-batch", body, format="json")
+        else:
+            body = {"run_id": run_id, "key": key, "value": 1.0, "step": 0, "timestamp": 1}
+            response = api_client_for(user).post("/api/2.0/mlflow/runs/log-metric", body, format="json")
+        return response, key
+
+    stranger = UserFactory(username="stranger")
+    assign_role(user=stranger, role=Role.CONTRIBUTOR)
+    refusals = [
+        (viewer, run.uuid, 403, "needs the contributor role"),
+        (outsider, run.uuid, 403, "the viewer role"),
+        (stranger, run.uuid, 403, "needs EDIT permission"),  # the default is READ
+        (contributor, "0" * 32, 404, "does not exist" if path == "native" else "not found"),
+    ]
+    for user, run_id, status, words in refusals:
+        response, key = log(user, run_id)
+        assert (response.status_code, words in response.json()["message"]) == (status, True), response.json()
+        assert _nothing_written(run, key)
+    delete_run(actor=admin, run=run)
+    response, key = log(admin, run.uuid)
+    assert (response.status_code, "is deleted" in response.json()["message"]) == (400, True)
+    assert _nothing_written(run, key)
+
+
+def test_the_statement_applies_grants_and_defaults_as_the_checked_path_does(
+    api_client_for, contributor, admin, run, settings
+):
+    settings.DEFAULT_PERMISSION = "NO_PERMISSIONS"
+    body = {"metrics": [{"key": "loss", "value": 0.5}]}
+    default_run = RunFactory(experiment_id=DEFAULT_EXPERIMENT_ID, user=contributor)
+    for grantee, level in [(contributor, Level.EDIT), (admin, Level.NO_PERMISSIONS)]:
+        set_experiment_permission(actor=admin, experiment=run.experiment, grantee=grantee, level=level)
+    writes = [
+        (contributor, run),  # an EDIT grant on its experiment
+        (admin, run),  # an admin edits everything, whatever its grant says
+        (UserFactory(username="newcomer"), default_run),  # Default is everyone's to log to
+    ]
+    assign_role(user=writes[2][0], role=Role.CONTRIBUTOR)
+    for user, target in writes:
+        client = api_client_for(user)
+        client.get("/api/v1/me")
+        path = f"/api/v1/runs/{target.uuid}/log-batch"
+        statements, response = _count(lambda: client.post(path, body, format="json"))  # noqa: B023
+        assert (statements, response.json()["points_inserted"]) == (2, 1), user.username
 
 
 def test_a_retried_point_stores_nothing_and_says_so(api, run):
@@ -99,7 +178,7 @@ def test_mlflow_log_metric_costs_the_same(api, run):
     body = {"run_id": run.uuid, "key": "loss", "value": 0.5, "step": 1, "timestamp": 5}
     api.post("/api/2.0/mlflow/runs/log-metric", {**body, "step": 0}, format="json")
     statements, _ = _count(lambda: api.post("/api/2.0/mlflow/runs/log-metric", body, format="json"))
-    assert statements == 3
+    assert statements == 2
 
 
 @pytest.mark.parametrize("path", ["native", "mlflow"])

@@ -129,7 +129,7 @@ def search_runs(call: Call) -> dict[str, Any]:
 
 
 def log_metric(call: Call) -> dict[str, Any]:
-    run = _run_ref(call)
+    run_id = valid_run_id(call.run_id())
     key = call.string("key", required=True)
     value = call.double("value", required=True)
     step = call.integer("step", default=0)
@@ -143,9 +143,10 @@ def log_metric(call: Call) -> dict[str, Any]:
         model_metrics.append(
             ModelMetricInput(model_id, key, value, step, timestamp, dataset_name, dataset_digest)
         )
-    services.log_batch(
+    services.log_batch_to(
         actor=call.user,
-        run=run,
+        run_id=run_id,
+        find_run=lambda: run_ref(run_id, call.user),
         metrics=[MetricInput(key, value, step, timestamp)],
         model_metrics=model_metrics,
     )
@@ -185,11 +186,12 @@ def _metric_inputs(items: list[dict[str, Any]]) -> tuple[list[MetricInput], list
 
 
 def log_batch(call: Call) -> dict[str, Any]:
-    run = _run_ref(call)
+    run_id = valid_run_id(call.run_id())
     metrics, model_metrics = _metric_inputs(call.objects("metrics"))
-    services.log_batch(
+    services.log_batch_to(
         actor=call.user,
-        run=run,
+        run_id=run_id,
+        find_run=lambda: run_ref(run_id, call.user),
         metrics=metrics,
         params=wire.key_value_inputs(call, "params", ParamInput),
         tags=wire.tag_inputs(call),

@@ -4,6 +4,7 @@ from .artifacts import delete_artifact, store_artifact
 from .batches import (
     delete_tag,
     log_batch,
+    log_batch_to,
     log_metric,
     log_params,
     metric_key_ids,
@@ -64,6 +65,7 @@ __all__ = [
     "generate_run_name",
     "link_run_models",
     "log_batch",
+    "log_batch_to",
     "log_inputs",
     "log_logged_model_params",
     "log_metric",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from config.db import pipelined
-from config.exceptions import Conflict, NotFound
+from config.exceptions import Conflict, InvalidInput, NotFound
 from config.inputs import TagInput
 from tracker.models import MetricKey, Param, Run, Tag
 from tracker.permissions import Level, require_run_permission
@@ -150,17 +150,18 @@ def _batch_event_after(
 
 
 def _log_single_point(
-    actor: Any, run: Run, row: tuple[str, int, int, float, bool], *, received: int
+    actor: Any, run_uuid: str, row: tuple[str, int, int, float, bool], *, received: int
 ) -> int | None:
-    """One point in one statement and one round trip on PostgreSQL (single_point.py), committed:
-    the number of new points, or None when the general path must store it (another database,
-    or a key still being created)."""
+    """One point in one statement and one round trip on PostgreSQL (single_point.py), which
+    finds the run and checks the actor itself, committed: the number of new points, or None when
+    the checked, general path must store it (another database, a run the statement did not find
+    writable, or a key still being created)."""
     if connection.vendor != "postgresql":
         return None
     key, step, timestamp, value, is_nan = row
     params = statement_params(
         actor=actor,
-        run=run,
+        run_uuid=run_uuid,
         key=key,
         step=step,
         timestamp=timestamp,
@@ -169,7 +170,17 @@ def _log_single_point(
         event_action=BATCH_LOGGED,
         event_after=_batch_event_after(received=received, inserted=0, keys=[key], params={}, tags={}),
     )
-    return log_single_point(params)
+    return None if params is None else log_single_point(params)
+
+
+def _single_point_result(metrics: Sequence[MetricInput], inserted: int) -> BatchResult:
+    return BatchResult(
+        points_received=len(metrics),
+        points_inserted=inserted,
+        params_logged=0,
+        tags_set=0,
+        metric_keys=(metrics[0][0],),
+    )
 
 
 def _store_params(run: Run, params: dict[str, str]) -> int:
@@ -226,15 +237,10 @@ def log_batch(
     tag_values = validated_tags(tags)
     if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
         ensure_run_writable(run)  # metric-only batches take no lock: see below
-        single = _log_single_point(actor, run, metric_rows[0], received=len(metrics))  # committed, or None
+        # Committed, or None:
+        single = _log_single_point(actor, run.uuid, metric_rows[0], received=len(metrics))
         if single is not None:
-            return BatchResult(
-                points_received=len(metrics),
-                points_inserted=single,
-                params_logged=0,
-                tags_set=0,
-                metric_keys=(metric_rows[0][0],),
-            )
+            return _single_point_result(metrics, single)
     # COPY cannot skip points already stored (a client retrying after a lost answer); outside a
     # caller's transaction a first attempt goes without a savepoint around it (two round trips
     # fewer), and a retried batch, which aborts it, is stored again point by point.
@@ -254,6 +260,44 @@ def log_batch(
         return stored(copy=CopyMode.BARE)
     except PointsAlreadyStored:
         return stored(copy=CopyMode.NONE)
+
+
+def log_batch_to(
+    *,
+    actor: Any,
+    run_id: str,
+    find_run: Callable[[], Run],
+    metrics: Sequence[MetricInput] = (),
+    params: Sequence[ParamInput] = (),
+    tags: Sequence[TagInput] = (),
+    model_metrics: Sequence[ModelMetricInput] = (),
+) -> BatchResult:
+    """`log_batch` to the run `run_id` names, which `find_run` looks up (and refuses) as the
+    caller's API words it.
+
+    A lone metric point, the commonest call a training script makes, goes in one statement that
+    also finds the run and checks the actor's permission on it: one round trip where the lookup
+    and the write were two. Anything else, and a point that statement did not store (a missing,
+    deleted or forbidden run, a bad value), takes `find_run` and `log_batch`, so every refusal
+    and error is the one the checked path gives.
+    """
+    if len(metrics) == 1 and not (params or tags or model_metrics):
+        try:
+            rows = _validated_metric_rows(metrics)
+        except InvalidInput:
+            rows = []  # the checked path reports it, after the run's own lookup, as always
+        if rows:
+            single = _log_single_point(actor, run_id, rows[0], received=1)
+            if single is not None:
+                return _single_point_result(metrics, single)
+    return log_batch(
+        actor=actor,
+        run=find_run(),
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        model_metrics=model_metrics,
+    )
 
 
 def _store_batch(

@@ -1,13 +1,16 @@
 """One metric point in one SQL statement: the `log_metric` hot path on PostgreSQL.
 
 A training script's `log_metric` calls cost the server round trips, not work: the general path
-asks for the key's id, inserts the point, merges the summary and the experiment's key set, a
-statement each, then appends the audit event and commits. Here one statement does all five with
-data-modifying CTEs, sent alone in autocommit mode (config.db.execute_committed), so the point
-costs one round trip. The rules are the general path's own: the summary upsert is the same SQL,
-the key set gets the name whether or not the point was new (a retried point inserts nothing,
-like the general path), and the event is the one `log_batch` records, prepared by the audit
-app's own functions.
+looks the run up and checks the caller's permission, asks for the key's id, inserts the point,
+merges the summary and the experiment's key set, a statement each, then appends the audit event
+and commits. Here one statement does all of it with data-modifying CTEs, sent alone in autocommit
+mode (config.db.execute_committed), so the point costs one round trip. The run is found by its id
+only if it is active and the actor may edit it (`accounts.permissions.level_guard_sql`, worked out
+from the same rules as `require_level`); where it is not, nothing is written and the caller takes
+the checked path, whose error says why. The rules are the general path's own: the summary
+upsert is the same SQL, the key set gets the name whether or not the point was new (a retried
+point inserts nothing, like the general path), and the event is the one `log_batch` records,
+prepared by the audit app's own functions.
 
 The point's chart rollups are not written here. Ten rollup upserts were half of this statement's
 time and most of its row locks (bench/writes.py's `parts` phase); instead the summary row, which
@@ -20,12 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.permissions import Level, level_guard_params, level_guard_sql
 from audit.services import event_insert_sql, event_params
 from config.db import execute_committed
-from tracker.models import ExperimentKey, MetricKey, MetricPoint, Run
+from tracker.models import Experiment, ExperimentKey, Lifecycle, MetricKey, MetricPoint, Run
 
 from .metric_store import summary_merge_sql
 
+_RUNS = Run._meta.db_table
 _KEYS = MetricKey._meta.db_table
 _POINTS = MetricPoint._meta.db_table
 _KEY_SETS = ExperimentKey._meta.db_table
@@ -34,17 +39,22 @@ _COUNTED_AFTER = (
     "jsonb_set(%(event_after)s::jsonb, '{metrics,inserted}', to_jsonb((SELECT count(*) FROM point)))"
 )
 
+# The run is found only where `require_run_permission(actor, run, Level.EDIT)` and
+# `ensure_run_writable` would pass.
+_EDIT_GUARD = level_guard_sql(Experiment, target="run.experiment_id")
+
 # The point's step opens or widens the summary's stale range; a point already stored (`point`
 # empty) changes nothing.
 _SUMMARY_FROM_POINT = summary_merge_sql(
-    source="SELECT %(run)s, key_id, %(last_value)s::float8, %(is_nan)s, %(step)s, %(timestamp)s, "
+    source="SELECT run_id, key_id, %(last_value)s::float8, %(is_nan)s, %(step)s, %(timestamp)s, "
     "%(low)s::float8, %(high)s::float8, 1, %(step)s, %(step)s FROM point",
     stale_rollups=True,
 )
 
 
 # Each step reads the one before it (the key set waits for the summary's RETURNING), so
-# PostgreSQL runs them in the general path's order: key, point, summary, key set. Data-modifying
+# PostgreSQL runs them in the general path's order: run, key, point, summary, key set. Nothing
+# is written, not even a new key's name, unless `r` found the run writable. Data-modifying
 # CTEs that read nothing of each other run in an order of the planner's choosing; this statement
 # once ran its rollups before its summary, and a concurrent batch on the same key, taking them
 # the other way, deadlocked with it.
@@ -59,26 +69,30 @@ def statement_sql(*, event: bool = True) -> str:
     audit = f"""), event AS (
     {event_insert_sql(prefix="event_", computed={"after": _COUNTED_AFTER})} FROM k"""
     return f"""
-WITH found AS (
-    SELECT id FROM {_KEYS} WHERE name = %(key)s
+WITH r AS (
+    SELECT run.id, run.experiment_id FROM {_RUNS} run
+    WHERE run.uuid = %(run_uuid)s AND run.lifecycle = %(active)s AND {_EDIT_GUARD}
+), found AS (
+    SELECT id FROM {_KEYS} WHERE name = %(key)s AND EXISTS (SELECT 1 FROM r)
 ), created AS (
-    INSERT INTO {_KEYS} (name) SELECT %(key)s WHERE NOT EXISTS (SELECT 1 FROM found)
+    INSERT INTO {_KEYS} (name) SELECT %(key)s
+    WHERE EXISTS (SELECT 1 FROM r) AND NOT EXISTS (SELECT 1 FROM found)
     ON CONFLICT DO NOTHING RETURNING id
 ), k AS (
     SELECT id FROM found UNION ALL SELECT id FROM created
 ), point AS (
     INSERT INTO {_POINTS} (run_id, key_id, step, timestamp, value, is_nan)
-    SELECT %(run)s, k.id, %(step)s, %(timestamp)s, %(value)s, %(is_nan)s FROM k
-    ON CONFLICT DO NOTHING RETURNING key_id
+    SELECT r.id, k.id, %(step)s, %(timestamp)s, %(value)s, %(is_nan)s FROM r, k
+    ON CONFLICT DO NOTHING RETURNING run_id, key_id
 ), summary AS (
     {_SUMMARY_FROM_POINT}
     RETURNING key_id
 ), key_set AS (
-    INSERT INTO {_KEY_SETS} (experiment_id, kind, key) SELECT %(experiment)s, 'metric', %(key)s FROM k
+    INSERT INTO {_KEY_SETS} (experiment_id, kind, key) SELECT r.experiment_id, 'metric', %(key)s FROM r, k
     WHERE (SELECT count(*) FROM summary) >= 0
     ON CONFLICT DO NOTHING
 {audit if event else ""})
-SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM point)
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM k), (SELECT count(*) FROM point)
 """
 
 
@@ -87,18 +101,19 @@ STATEMENT = statement_sql()
 
 def log_single_point(params: dict[str, Any]) -> int | None:
     """Store one validated point (STATEMENT's parameters, from `statement_params`) with its
-    summary (its rollups left stale), key-set entry and audit event and commit them (or join the caller's
-    transaction); return how many points were new (0 or 1), or None when the key could not be
-    resolved in this statement (nothing was written: the caller then takes the general path).
-    The event's `metrics.inserted` is counted in SQL."""
-    keys, inserted = execute_committed((STATEMENT, params))
-    return inserted if keys else None
+    summary (its rollups left stale), key-set entry and audit event and commit them (or join the
+    caller's transaction); return how many points were new (0 or 1), or None when nothing was
+    written: the run was missing, deleted or not the actor's to edit, or its key was being
+    created by another transaction. The caller then takes the checked, general path. The event's
+    `metrics.inserted` is counted in SQL."""
+    runs, keys, inserted = execute_committed((STATEMENT, params))
+    return inserted if runs and keys else None
 
 
 def statement_params(
     *,
     actor: Any,
-    run: Run,
+    run_uuid: str,
     key: str,
     step: int,
     timestamp: int,
@@ -106,13 +121,17 @@ def statement_params(
     is_nan: bool,
     event_action: str,
     event_after: dict[str, Any],
-) -> dict[str, Any]:
-    """The named parameters of STATEMENT for one point (bench/writes.py sends it bare too)."""
+) -> dict[str, Any] | None:
+    """The named parameters of STATEMENT for one point (bench/writes.py sends it bare too), or
+    None where the actor's role alone forbids logging (no statement can succeed)."""
+    guard = level_guard_params(actor, Experiment, Level.EDIT)
+    if guard is None:
+        return None
     finite_or_inf = None if is_nan else value
     params: dict[str, Any] = {
+        "run_uuid": run_uuid,
+        "active": Lifecycle.ACTIVE.value,
         "key": key,
-        "run": run.pk,
-        "experiment": run.experiment_id,
         "step": step,
         "timestamp": timestamp,
         "value": value,
@@ -120,8 +139,16 @@ def statement_params(
         "last_value": finite_or_inf,
         "low": finite_or_inf,  # NaN counts but is no min or max; ±Infinity is both, as in batches
         "high": finite_or_inf,
+        **guard,
     }
     params.update(
-        event_params(prefix="event_", actor=actor, action=event_action, target=run, after=event_after)
+        event_params(
+            prefix="event_",
+            actor=actor,
+            action=event_action,
+            object_type=Run._meta.label_lower,
+            object_id=run_uuid,  # Run.audit_id
+            after=event_after,
+        )
     )
     return params

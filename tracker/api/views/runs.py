@@ -224,13 +224,17 @@ class RunLogBatchApi(ApiView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, run_id):
         batch = LogBatchRequest.parse(request.data)
-        run = selectors.get_run_ref(run_id=run_id, user=request.user)
-        result = services.log_batch(actor=request.user, run=run, **batch.as_kwargs())
+        result = services.log_batch_to(
+            actor=request.user,
+            run_id=run_id,
+            find_run=lambda: selectors.get_run_ref(run_id=run_id, user=request.user),
+            **batch.as_kwargs(),
+        )
         # The answer is built by hand, not by OutputSerializer (which documents it): every
         # logging call comes here, and the serializer's field copies cost more than the rest.
         return Response(
             {
-                "run_id": run.uuid,
+                "run_id": run_id,
                 "points_received": result.points_received,
                 "points_inserted": result.points_inserted,
                 "params_logged": result.params_logged,
