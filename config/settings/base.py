@@ -53,6 +53,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with its health check skipped just after a clean request (see there).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     # Django turns psycopg's statement preparation off unless asked. Only config.db's
     # prepared_cursor binds on the server (Django's own cursors bind on the client and are never
     # prepared), so this prepares just the few hot fixed statements, on their fifth run.
@@ -61,6 +63,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # PostgreSQL); health checks drop a connection the server has closed.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PostgreSQL: no health check for a connection whose last request ended cleanly this recently.
+DB_HEALTH_CHECK_WINDOW = env.float("DB_HEALTH_CHECK_WINDOW", default=0.5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
