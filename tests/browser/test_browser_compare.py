@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from playwright.sync_api import expect
 
 from config.inputs import TagInput
 from tracker.services import (
@@ -131,7 +132,7 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     same_rows = page.locator("#diff-table tr.same")
     assert same_rows.count() >= 1 and same_rows.first.is_visible()
     page.check("#only-differences")
-    assert not same_rows.first.is_visible()
+    expect(same_rows.first).to_be_hidden()
     page.screenshot(path=str(RESULTS / "compare-page.png"), full_page=True)
 
     # Smoothing adds a smoothed line over a faint raw one, and changes the drawn values.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from playwright.sync_api import expect
 
 from accounts.permissions import SYSTEM_READER
 from accounts.roles import Role
@@ -128,7 +129,7 @@ def test_a_contributor_requests_two_reviewers_approve_and_the_chain_is_visible(
     login(reviewer)
     assert page.locator("#review-badge").text_content().strip().endswith("1 waiting)")
     page.click("#nav-reviews")
-    assert page.locator("#review-queue tbody tr").count() == 1
+    expect(page.locator("#review-queue tbody tr")).to_have_count(1)  # waits for the queue page to load
     shot(page, "3-review-queue")
     page.click("#review-queue td:first-child a")
     page.wait_for_url(request_url)
@@ -234,7 +235,7 @@ def test_the_seeded_demo_request_reads_well_in_the_browser(
     login(reviewer)
     page.click("#nav-reviews")
     page.click("#review-queue td:first-child a")
-    assert page.locator(".dataset-warning").is_visible()
+    expect(page.locator(".dataset-warning")).to_be_visible()  # waits for the request page
     page.wait_for_selector("#review-curve-0.js-plotly-plot svg .legendtext", state="attached")
     shot(page, "10-demo-request")
     page.click("#comparison a:text-is('v1')")  # the production holder's version page
