@@ -34,7 +34,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
     run_id, model_id = call.string("run_id"), call.string("model_id")
     run_link, description = call.string("run_link"), call.string("description")
     model = registered_model(call.user, name)
-    origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source)
+    origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source, user=call.user)
     version = services.create_model_version(
         actor=call.user,
         model=model,

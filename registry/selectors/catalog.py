@@ -146,7 +146,7 @@ class VersionOrigin:
     logged_model: LoggedModel | None
 
 
-def version_origin(*, run_id: str, model_id: str, source: str) -> VersionOrigin:
+def version_origin(*, run_id: str, model_id: str, source: str, user: Any = None) -> VersionOrigin:
     """Find the run behind a version from what an MLflow client sends: `run_id`; else the logged
     model (`model_id`, or a `models:/m-…` source) and the run that logged it; else a
     `runs:/<run_id>/…` source. A version without a run would be a claim without evidence."""
@@ -167,7 +167,8 @@ def version_origin(*, run_id: str, model_id: str, source: str) -> VersionOrigin:
             raise NotFound(f"logged model {model_id!r} does not exist", field="model_id") from None
     run_id = run_id or (run_source[1] if run_source else "")
     if run_id:
-        run = get_run_ref(run_id=run_id)  # one prepared lookup: every registration asks
+        # One prepared lookup, which also reads `user`'s grant for the service's READ check.
+        run = get_run_ref(run_id=run_id, user=user)
     elif logged_model is not None and logged_model.source_run is not None:
         run = logged_model.source_run
     else:

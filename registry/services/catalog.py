@@ -28,6 +28,7 @@ from registry.models import (
 from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import policy_for
 from tracker.models import Lifecycle, LoggedModel, Run
+from tracker.permissions import require_run_permission
 from tracker.validation import validate_key, validate_text
 
 from .events import named, record_registry_event
@@ -310,6 +311,8 @@ def create_model_version(
         raise InvalidInput("a model version must name the run that produced it", field="run_id")
     if run.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"run {run.uuid} is deleted", field="run_id")
+    # The run is the version's evidence: whoever puts it forward must be able to read it.
+    require_run_permission(actor, run, Level.READ, action="Registering a model version from a run")
     if logged_model is not None and logged_model.source_run_id not in (None, run.pk):
         raise InvalidInput(
             f"logged model {logged_model.model_id} was logged by another run than {run.uuid}",
