@@ -156,11 +156,14 @@ class ModelVersionCreateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = selectors.get_registered_model(user=request.user, name=name)
-        version = services.create_model_version(
+        version = services.create_model_version_from(
             actor=request.user,
-            model=model,
-            run=get_run_ref(run_id=data["run_id"], user=request.user),
+            model_name=name,
+            run_id=data["run_id"],
+            find=lambda: (
+                selectors.get_registered_model(user=request.user, name=name),
+                get_run_ref(run_id=data["run_id"], user=request.user),
+            ),
             source=data["source"],
             description=data["description"],
             tags=tag_inputs(data["tags"]),

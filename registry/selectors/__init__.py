@@ -26,6 +26,7 @@ from .catalog import (
     new_version_record,
     registered_model_record,
     registered_model_records,
+    run_named_alone,
     search_model_versions,
     search_registered_models,
     version_origin,
@@ -64,6 +65,6 @@ __all__ = [
     "latest_versions", "lineage_of", "list_model_versions", "list_promotion_requests",
     "list_registered_models", "model_version_record", "new_version_record", "pending_review_count",
     "policy_for", "registered_model_record", "registered_model_records", "review_queue_for",
-    "review_refusal", "search_model_versions", "search_registered_models", "version_origin",
-    "version_record_by_alias", "version_records", "versions_of_run",
+    "review_refusal", "run_named_alone", "search_model_versions", "search_registered_models",
+    "version_origin", "version_record_by_alias", "version_records", "versions_of_run",
 ]  # fmt: skip

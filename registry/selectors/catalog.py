@@ -146,6 +146,17 @@ class VersionOrigin:
     logged_model: LoggedModel | None
 
 
+def run_named_alone(*, run_id: str, model_id: str, source: str) -> str:
+    """The run a registration names without a logged model (by `run_id`, or a `runs:/<run_id>/…`
+    source that agrees with it), or "" where `version_origin` has more to work out or refuse."""
+    run_source = _RUN_SOURCE.fullmatch(source)
+    if model_id or _LOGGED_MODEL_SOURCE.fullmatch(source):
+        return ""
+    if run_id and run_source and run_source[1] != run_id:
+        return ""
+    return run_id or (run_source[1] if run_source else "")
+
+
 def version_origin(*, run_id: str, model_id: str, source: str, user: Any = None) -> VersionOrigin:
     """Find the run behind a version from what an MLflow client sends: `run_id`; else the logged
     model (`model_id`, or a `models:/m-…` source) and the run that logged it; else a

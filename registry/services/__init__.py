@@ -9,6 +9,7 @@ from .catalog import (
     MAX_REGISTRY_TAG_VALUE_LENGTH,
     ProtectedLabelHeld,
     create_model_version,
+    create_model_version_from,
     create_registered_model,
     delete_model_version,
     delete_model_version_tag,
@@ -41,9 +42,9 @@ from .promotions import (
 
 __all__ = [
     "MAX_MODEL_NAME_LENGTH", "MAX_REGISTRY_TAG_VALUE_LENGTH", "Label", "ProtectedLabelHeld",
-    "create_model_version", "create_registered_model", "delete_alias", "delete_model_version",
-    "delete_model_version_tag", "delete_registered_model", "delete_registered_model_tag",
-    "force_move", "move_label", "normalized_label", "protected_label_message",
+    "create_model_version", "create_model_version_from", "create_registered_model", "delete_alias",
+    "delete_model_version", "delete_model_version_tag", "delete_registered_model",
+    "delete_registered_model_tag", "force_move", "move_label", "normalized_label", "protected_label_message",
     "rename_registered_model", "request_promotion", "restore_model_version",
     "restore_registered_model", "review_promotion", "set_alias", "set_model_version_tag",
     "set_promotion_policy", "set_registered_model_tag", "transition_stage",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -34,7 +34,7 @@ from tracker.validation import validate_key, validate_text
 from .events import named, record_registry_event
 from .labels import lock_model, remove_aliases_of
 from .promotions import close_pending_requests
-from .version_insert import insert_version, insert_version_with_event
+from .version_insert import insert_named_version_with_event, insert_version, insert_version_with_event
 
 
 class ProtectedLabelHeld(Conflict):
@@ -318,11 +318,9 @@ def create_model_version(
             f"logged model {logged_model.model_id} was logged by another run than {run.uuid}",
             field="model_id",
         )
-    source = validate_text(source, field="source", max_length=1000) or (
+    source = _validated_source(source) or (
         f"models:/{logged_model.model_id}" if logged_model is not None else f"{run.artifact_uri}/model"
     )
-    if ".." in re.split(r"[/\\]", unquote(source)):
-        raise InvalidInput(f"{source!r} must not contain '..' path segments", field="source")
     description = validate_text(description, field="description", max_length=5000)
     run_link = validate_text(run_link, field="run_link", max_length=1000)
     tags = _validated_tags(tags)
@@ -354,6 +352,75 @@ def create_model_version(
             actor=actor, action=VERSION_CREATED, target=version, after=_created(version, tags)
         )
     return version
+
+
+def _validated_source(source: str) -> str:
+    source = validate_text(source, field="source", max_length=1000)
+    if ".." in re.split(r"[/\\]", unquote(source)):
+        raise InvalidInput(f"{source!r} must not contain '..' path segments", field="source")
+    return source
+
+
+def create_model_version_from(
+    *,
+    actor: User,
+    model_name: str,
+    run_id: str,
+    find: Callable[[], tuple[RegisteredModel, Run]],
+    source: str = "",
+    description: str = "",
+    run_link: str = "",
+    tags: Sequence[TagInput] = (),
+) -> ModelVersion:
+    """`create_model_version` for the model `model_name` names and the run `run_id` names, as
+    both APIs send them; `find` looks both up (and refuses) in the caller's API's words.
+
+    Registering is what a training pipeline does after every run. On PostgreSQL a version without
+    tags is found, checked and written in one round trip (version_insert.py), where the model's
+    lookup, the run's and the write were three. Anything else, and a version that statement did
+    not write (a missing, deleted or forbidden model or run, a bad field), takes `find` and
+    `create_model_version`, so every refusal and error is the checked path's own.
+    """
+    if connection.vendor == "postgresql" and not tags:
+        try:
+            version = ModelVersion(
+                version=0,
+                source=_validated_source(source),  # empty: the run's model folder, in SQL
+                run_link=validate_text(run_link, field="run_link", max_length=1000),
+                description=validate_text(description, field="description", max_length=5000),
+                created_by=actor,
+            )
+        except InvalidInput:
+            version = None  # the checked path reports it, after the lookups, as always
+        if version is not None:
+            after = {
+                "model": model_name,
+                "version": 0,  # the statement puts in the number and the source it stored
+                "run": run_id,
+                "source": version.source,
+                "stage": version.stage,
+                "description": version.description,
+                "tags": {},
+            }
+            if insert_named_version_with_event(
+                version,
+                model_name=model_name,
+                run_uuid=run_id,
+                actor=actor,
+                action=VERSION_CREATED,
+                after=after,
+            ):
+                return version
+    model, run = find()
+    return create_model_version(
+        actor=actor,
+        model=model,
+        run=run,
+        source=source,
+        description=description,
+        run_link=run_link,
+        tags=tags,
+    )
 
 
 def update_model_version(*, actor: User, version: ModelVersion, description: str) -> ModelVersion:

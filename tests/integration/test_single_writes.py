@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, connections
 from audit.models import AuditEvent
 from audit.verification import verify_chain
 from registry.models import ModelVersion
-from registry.services import create_model_version, create_registered_model
+from registry.services import create_model_version, create_model_version_from, create_registered_model
 from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
 from tracker.selectors import chart_series
 from tracker.services import MetricInput, log_batch
@@ -102,13 +102,24 @@ def test_single_points_logged_at_once_keep_the_summary_exact(postgres, contribut
     assert verify_chain().ok
 
 
-def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(postgres, contributor, run):
+@pytest.mark.parametrize("by_name", [False, True], ids=["checked", "by-name"])
+def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(
+    postgres, contributor, run, by_name
+):
     """The model's row lock and the numbered INSERT go in one pipeline: the INSERT's snapshot is
-    taken after the lock is granted, so it sees the number the previous holder took."""
+    taken after the lock is granted, so it sees the number the previous holder took. So too
+    where the statements find the model by name and the run by id themselves."""
     model = create_registered_model(actor=contributor, name="racing-model")
+
+    def unused_lookup() -> None:
+        raise AssertionError("the statement found the model and the run itself")
 
     def register(_: int) -> int:
         try:
+            if by_name:
+                return create_model_version_from(
+                    actor=contributor, model_name=model.name, run_id=run.uuid, find=unused_lookup
+                ).version
             return create_model_version(actor=contributor, model=model, run=run).version
         finally:
             connections.close_all()

@@ -10,10 +10,13 @@ from django.db import DatabaseError, connection
 from audit.models import AuditEvent
 from audit.sealing import seal_events
 from audit.verification import verify_chain
+from config.exceptions import PermissionDenied
+from registry import selectors
 from registry.models import ModelVersion
-from registry.services import create_model_version, create_registered_model
+from registry.services import create_model_version, create_model_version_from, create_registered_model
 from tests.factories import ExperimentFactory, RunFactory
 from tracker.models import Run
+from tracker.selectors import get_run_ref
 
 
 @pytest.fixture
@@ -55,3 +58,38 @@ def test_a_failed_version_writes_nothing_and_leaves_the_connection_usable(model,
     assert type(model).objects.get(pk=model.pk).updated_at == updated_before  # the lock's UPDATE too
     # and the next version goes through on the same connection, numbered 1
     assert create_model_version(actor=contributor, model=model, run=lone_run).version == 1
+
+
+def test_a_version_by_name_commits_or_writes_nothing_on_its_own(model, lone_run, contributor, viewer):
+    """The statements that find the model and run themselves: a refusal (a viewer finds nothing
+    they may write) leaves no transaction open, and the next registration commits."""
+
+    def find_as(user):
+        return lambda: (
+            selectors.get_registered_model(user=user, name=model.name),
+            get_run_ref(run_id=lone_run.uuid, user=user),
+        )
+
+    with pytest.raises(PermissionDenied):
+        create_model_version_from(
+            actor=viewer, model_name=model.name, run_id=lone_run.uuid, find=find_as(viewer)
+        )
+    assert connection.connection.info.transaction_status.name == "IDLE"
+    assert (
+        not ModelVersion.objects.exists()
+        and not AuditEvent.objects.filter(action="model_version.created").exists()
+    )
+
+    version = create_model_version_from(
+        actor=contributor, model_name=model.name, run_id=lone_run.uuid, find=find_as(contributor)
+    )
+    assert connection.connection.info.transaction_status.name == "IDLE"
+    stored = ModelVersion.objects.get(pk=version.pk)
+    assert (stored.version, stored.run_id, stored.source) == (
+        1,
+        lone_run.pk,
+        f"{lone_run.artifact_uri}/model",
+    )
+    assert AuditEvent.objects.get(action="model_version.created").after["version"] == 1
+    seal_events()
+    assert verify_chain().ok
