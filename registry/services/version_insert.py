@@ -58,6 +58,18 @@ def _params(version: ModelVersion) -> dict[str, Any]:
     return {**params, "now": timezone.now(), "model": version.model_id}
 
 
+def _event_params(*, actor: Any, action: str, after: dict[str, Any]) -> dict[str, Any]:
+    """The audit event's parameters; its object id is the version's, which the statement knows."""
+    return event_params(
+        prefix="event_",
+        actor=actor,
+        action=action,
+        object_type=ModelVersion._meta.label_lower,
+        object_id="",
+        after=after,
+    )
+
+
 def _saved(version: ModelVersion, row: tuple[int, int]) -> None:
     version.pk, version.version = row
     version._state.adding = False
@@ -82,15 +94,7 @@ def insert_version_with_event(
     """PostgreSQL: save a new version and its audit event (`after` with any number under
     "version": the statement puts the real one there) and commit them, in one round trip; or
     join the caller's transaction."""
-    params = _params(version)
-    params |= event_params(
-        prefix="event_",
-        actor=actor,
-        action=action,
-        object_type=ModelVersion._meta.label_lower,
-        object_id="",  # computed by the statement
-        after=after,
-    )
+    params = _params(version) | _event_params(actor=actor, action=action, after=after)
     _saved(version, execute_committed((LOCK_MODEL, params), (NEXT_VERSION_WITH_EVENT, params)))
 
 
@@ -153,14 +157,7 @@ def insert_named_version_with_event(
         return False
     params = _params(version) | model_guard | run_guard
     params |= {"model_name": model_name, "run_uuid": run_uuid, "active": Lifecycle.ACTIVE}
-    params |= event_params(
-        prefix="event_",
-        actor=actor,
-        action=action,
-        object_type=ModelVersion._meta.label_lower,
-        object_id="",  # computed by the statement
-        after=after,
-    )
+    params |= _event_params(actor=actor, action=action, after=after)
     row = execute_committed((LOCK_NAMED_MODEL, params), (NAMED_VERSION_WITH_EVENT, params))
     if row is None:
         return False
