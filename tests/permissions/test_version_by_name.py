@@ -200,3 +200,21 @@ def test_the_mlflow_refusal_names_the_model_first_as_mlflow_does(world):
     assert response.status_code == 404
     assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert "missing" in response.json()["message"]
+
+
+def test_the_native_answer_is_the_version_as_stored(world):
+    """The answer is built from what the statement returned, not read back: it must say what a
+    later read of the same version says, field for field."""
+    headers = {"Authorization": f"Bearer {world.tokens['editor']}"}
+    created = Client().post(
+        f"/api/v1/models/{world.model.name}/versions",
+        json.dumps({"run_id": world.run.uuid, "description": "from <i>CI</i>"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert created.status_code == 201, created.content[:300]
+    number = created.json()["version"]
+    read = Client().get(f"/api/v1/models/{world.model.name}/versions/{number}", headers=headers)
+    assert read.status_code == 200
+    assert created.json() == read.json()
+    assert (number, created.json()["run_id"]) == (2, world.run.uuid)
