@@ -109,51 +109,20 @@ def numbered_sql(statement: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"%\((\w+)\)s", number, statement), tuple(names)
 
 
-def execute_committed(*statements: tuple[str, dict[str, Any]]) -> tuple[Any, ...]:
-    """Run statements as a transaction of their own in a single round trip: BEGIN, each
-    statement and COMMIT go to PostgreSQL together (a single statement goes alone: autocommit
-    makes it a transaction), and the last statement's first row comes back.
+def execute_committed(statement: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run one statement as a transaction of its own and return its first row: in autocommit
+    mode a statement is one, so no `BEGIN` and `COMMIT` travel with it and psycopg waits once.
+    Inside a caller's transaction (`transaction.atomic`, as tests run) it simply joins it.
 
     A single write that is a whole transaction (one metric point with its audit event, a model
-    version with its event) would otherwise pay a round trip per statement, and one more only
-    for the COMMIT. The statements stay separate, so each takes its snapshot when it starts (after
-    the row locks the ones before it waited for). Inside a caller's transaction
-    (`transaction.atomic`, as tests run) they simply join it. PostgreSQL only, fixed SQL with
-    named parameters only (each is prepared, as with `prepared_cursor`).
+    version with its event) is written as one statement of data-modifying CTEs for this: one
+    round trip, where a statement each and the `COMMIT` would each pay one. PostgreSQL only,
+    fixed SQL with named parameters only (prepared, as with `prepared_cursor`).
     """
-    prepared = []
-    for statement, params in statements:
-        sql, names = numbered_sql(statement)
-        prepared.append((sql, [params[name] for name in names]))
-    if len(prepared) == 1:
-        # One statement needs no BEGIN and COMMIT: in autocommit mode it is a transaction of its
-        # own (inside a caller's, it joins it), and without a pipeline psycopg waits once.
-        ((sql, values),) = prepared
-        with prepared_cursor(numbered=True) as cursor:
-            cursor.execute(sql, values)
-            return cursor.fetchone()
-    if connection.in_atomic_block:
-        with prepared_cursor(numbered=True) as cursor, cursor.connection.pipeline():
-            for sql, values in prepared:
-                cursor.execute(sql, values)
-            return cursor.fetchone()
-    from psycopg.pq import TransactionStatus
-
-    with prepared_cursor(numbered=True) as cursor, connection.wrap_database_errors:
-        raw = cursor.connection
-        try:
-            with raw.pipeline():
-                raw.execute("BEGIN")
-                for sql, values in prepared:
-                    cursor.execute(sql, values)
-                raw.execute("COMMIT")
-            return cursor.fetchone()
-        except BaseException:
-            # A failed statement leaves the block open and aborted until a ROLLBACK; a failure
-            # at COMMIT has already ended it.
-            if raw.info.transaction_status != TransactionStatus.IDLE:
-                raw.execute("ROLLBACK")
-            raise
+    sql, names = numbered_sql(statement)
+    with prepared_cursor(numbered=True) as cursor:
+        cursor.execute(sql, [params[name] for name in names])
+        return cursor.fetchone()
 
 
 def array_literal(values: Iterable[Any]) -> str:

@@ -54,6 +54,10 @@ class RegisteredModel(SoftDeletable):
     description = models.TextField(blank=True, max_length=5000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The highest number a version of this model has taken (deleted versions keep theirs). Only
+    # the statements that number versions write it, under the row's lock
+    # (registry/services/version_insert.py); services save a model with `update_fields`.
+    last_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta(SoftDeletable.Meta):
         ordering = ["name"]

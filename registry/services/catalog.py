@@ -9,6 +9,8 @@ from urllib.parse import unquote
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.permissions import grant_creator
@@ -279,7 +281,9 @@ def _insert_numbered_version(version: ModelVersion, number: int) -> None:
     The model's row is locked first, as for a numbered-by-us version, so the check that the
     number is free and the insert cannot race another version of the same model.
     """
-    RegisteredModel.objects.filter(pk=version.model_id).update(updated_at=timezone.now())
+    RegisteredModel.objects.filter(pk=version.model_id).update(
+        updated_at=timezone.now(), last_version=Greatest("last_version", Value(number))
+    )
     # Deleted versions keep their numbers (as in MLflow): a number never names two versions.
     if ModelVersion.all_objects.filter(model_id=version.model_id, version=number).exists():
         raise AlreadyExists(

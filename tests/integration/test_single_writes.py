@@ -106,9 +106,9 @@ def test_single_points_logged_at_once_keep_the_summary_exact(postgres, contribut
 def test_versions_registered_at_once_are_numbered_without_gaps_or_repeats(
     postgres, contributor, run, by_name
 ):
-    """The model's row lock and the numbered INSERT go in one pipeline: the INSERT's snapshot is
-    taken after the lock is granted, so it sees the number the previous holder took. So too
-    where the statements find the model by name and the run by id themselves."""
+    """The UPDATE that raises the model's counter waits for the row's lock and then applies
+    itself to the row its previous holder committed, so each version takes the next number. So
+    too where the statement finds the model by name and the run by id itself."""
     model = create_registered_model(actor=contributor, name="racing-model")
 
     def unused_lookup() -> None:

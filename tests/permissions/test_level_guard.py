@@ -53,7 +53,7 @@ def _allowed_by_sql(user, experiments, level: Level) -> list[int]:
     params = level_guard_params(user, Experiment, level)
     if params is None:
         return []
-    (found,) = execute_committed((_GUARD, {**params, "ids": [e.pk for e in experiments]}))
+    (found,) = execute_committed(_GUARD, {**params, "ids": [e.pk for e in experiments]})
     return found or []
 
 

@@ -1,6 +1,6 @@
 """A model version registered outside any transaction, as a request makes it, on PostgreSQL:
-the model's lock, the numbered insert and the audit event go with BEGIN and COMMIT in one round
-trip (registry/services/version_insert.py)."""
+the model's lock and counter, the numbered insert and the audit event are one statement, a
+transaction of its own (registry/services/version_insert.py)."""
 
 from __future__ import annotations
 
@@ -55,13 +55,14 @@ def test_a_failed_version_writes_nothing_and_leaves_the_connection_usable(model,
     assert connection.connection.info.transaction_status.name == "IDLE"  # rolled back, not aborted
     assert AuditEvent.objects.count() == events_before
     assert not ModelVersion.objects.exists()
-    assert type(model).objects.get(pk=model.pk).updated_at == updated_before  # the lock's UPDATE too
+    stored_model = type(model).objects.get(pk=model.pk)
+    assert (stored_model.updated_at, stored_model.last_version) == (updated_before, 0)  # the UPDATE too
     # and the next version goes through on the same connection, numbered 1
     assert create_model_version(actor=contributor, model=model, run=lone_run).version == 1
 
 
 def test_a_version_by_name_commits_or_writes_nothing_on_its_own(model, lone_run, contributor, viewer):
-    """The statements that find the model and run themselves: a refusal (a viewer finds nothing
+    """The statement that finds the model and run itself: a refusal (a viewer finds nothing
     they may write) leaves no transaction open, and the next registration commits."""
 
     def find_as(user):

@@ -24,7 +24,7 @@ def test_each_part_stores_the_point_and_summary_and_only_what_it_keeps(contribut
         actor=contributor, run_uuid=run.uuid, key="loss", step=3, timestamp=5, value=0.5, is_nan=False,
         event_action="test.part", event_after=after,
     )  # fmt: skip
-    assert execute_committed((statement_sql(event=event), params)) == (1, 1, 1)
+    assert execute_committed(statement_sql(event=event), params) == (1, 1, 1)
     assert MetricPoint.objects.filter(run=run).count() == 1
     summary = MetricSummary.objects.get(run=run, key__name="loss")
     assert (summary.count, summary.rollups_stale_from, summary.rollups_stale_to) == (1, 3, 3)

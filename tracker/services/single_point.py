@@ -106,7 +106,9 @@ def log_single_point(params: dict[str, Any]) -> int | None:
     written: the run was missing, deleted or not the actor's to edit, or its key was being
     created by another transaction. The caller then takes the checked, general path. The event's
     `metrics.inserted` is counted in SQL."""
-    runs, keys, inserted = execute_committed((STATEMENT, params))
+    counted = execute_committed(STATEMENT, params)
+    assert counted is not None  # its last SELECT counts, so it always answers a row
+    runs, keys, inserted = counted
     return inserted if runs and keys else None
 
 
