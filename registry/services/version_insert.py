@@ -91,9 +91,14 @@ def _event_params(*, actor: Any, action: str, after: dict[str, Any]) -> dict[str
     )
 
 
+def _model_gone(version: ModelVersion) -> NotFound:
+    """The error for a model deleted since the caller found it: no version was written."""
+    return NotFound(f"registered model {version.model.name!r} does not exist", field="name")
+
+
 def _saved(version: ModelVersion, row: tuple[int, int] | None) -> None:
-    if row is None:  # the model was deleted since the caller found it
-        raise NotFound(f"registered model {version.model.name!r} does not exist", field="name")
+    if row is None:
+        raise _model_gone(version)
     version.pk, version.version = row
     version._state.adding = False
     version._state.db = connection.alias
@@ -116,7 +121,7 @@ def insert_version(version: ModelVersion) -> None:
         last_version=Greatest(F("last_version") + 1, Coalesce(Subquery(highest), Value(0)) + 1),
     )
     if not numbered:
-        _saved(version, None)
+        raise _model_gone(version)
     version.version = RegisteredModel.all_objects.values_list("last_version", flat=True).get(
         pk=version.model_id
     )
