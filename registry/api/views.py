@@ -163,6 +163,7 @@ class ModelVersionCreateApi(ApiView):
             find=lambda: (
                 selectors.get_registered_model(user=request.user, name=name),
                 get_run_ref(run_id=data["run_id"], user=request.user),
+                None,
             ),
             source=data["source"],
             description=data["description"],

@@ -34,40 +34,21 @@ def create_model_version(call: Call) -> dict[str, Any]:
     run_id, model_id = call.string("run_id"), call.string("model_id")
     run_link, description = call.string("run_link"), call.string("description")
 
-    def checked() -> tuple[Any, selectors.VersionOrigin]:
+    def found() -> tuple[Any, Any, Any]:
         model = registered_model(call.user, name)  # the model first, as MLflow answers
-        return model, selectors.version_origin(
-            run_id=run_id, model_id=model_id, source=source, user=call.user
-        )
+        origin = selectors.version_origin(run_id=run_id, model_id=model_id, source=source, user=call.user)
+        return model, origin.run, origin.logged_model
 
-    def found_model_and_run() -> tuple[Any, Any]:
-        model, origin = checked()
-        return model, origin.run
-
-    if named_run := selectors.run_named_alone(run_id=run_id, model_id=model_id, source=source):
-        # Named by run alone, the version may go in one statement (create_model_version_from).
-        version = services.create_model_version_from(
-            actor=call.user,
-            model_name=name,
-            run_id=named_run,
-            find=found_model_and_run,
-            source=source,
-            run_link=run_link,
-            description=description,
-            tags=tags,
-        )
-    else:
-        model, origin = checked()
-        version = services.create_model_version(
-            actor=call.user,
-            model=model,
-            run=origin.run,
-            logged_model=origin.logged_model,
-            source=source,
-            run_link=run_link,
-            description=description,
-            tags=tags,
-        )
+    version = services.create_model_version_from(
+        actor=call.user,
+        model_name=name,
+        run_id=selectors.run_named_alone(run_id=run_id, model_id=model_id, source=source),
+        find=found,
+        source=source,
+        run_link=run_link,
+        description=description,
+        tags=tags,
+    )
     return {"model_version": wire.model_version(selectors.new_version_record(version=version, tags=tags))}
 
 

@@ -66,10 +66,11 @@ def _validated_tags(tags: Sequence[TagInput]) -> list[TagInput]:
     return list(tags)
 
 
-def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
+def _version_snapshot(version: ModelVersion, *, run_uuid: str = "") -> dict[str, Any]:
+    """What a version is, for its events; `run_uuid` for a version whose run is not loaded."""
     return {
         "version": version.version,
-        "run": version.run.uuid,
+        "run": run_uuid or version.run.uuid,
         "source": version.source,
         "stage": version.stage,
         "description": version.description,
@@ -77,9 +78,9 @@ def _version_snapshot(version: ModelVersion) -> dict[str, Any]:
     }
 
 
-def _created(version: ModelVersion, tags: Sequence[TagInput]) -> dict[str, Any]:
+def _created(version: ModelVersion, tags: Sequence[TagInput], *, run_uuid: str = "") -> dict[str, Any]:
     """A new version's event data: what it is, with the tags it was registered with."""
-    return {**_version_snapshot(version), "tags": {t.key: t.value for t in tags}}
+    return {**_version_snapshot(version, run_uuid=run_uuid), "tags": {t.key: t.value for t in tags}}
 
 
 # Registered models ----------------------------------------------------------------------------
@@ -370,61 +371,67 @@ def create_model_version_from(
     actor: User,
     model_name: str,
     run_id: str,
-    find: Callable[[], tuple[RegisteredModel, Run]],
+    find: Callable[[], tuple[RegisteredModel, Run, LoggedModel | None]],
     source: str = "",
     description: str = "",
     run_link: str = "",
     tags: Sequence[TagInput] = (),
 ) -> ModelVersion:
-    """`create_model_version` for the model `model_name` names and the run `run_id` names, as
-    both APIs send them; `find` looks both up (and refuses) in the caller's API's words.
+    """`create_model_version` for the model named `model_name`, as both APIs name it. `run_id` is
+    the run where the request names it alone ("" where it names a logged model); `find` looks up
+    the model, the run and any logged model (and refuses) in the caller's API's words.
 
-    Registering is what a training pipeline does after every run. On PostgreSQL a version without
-    tags is found, checked and written in one round trip (version_insert.py), where the model's
-    lookup, the run's and the write were three. Anything else, and a version that statement did
-    not write (a missing, deleted or forbidden model or run, a bad field), takes `find` and
-    `create_model_version`, so every refusal and error is the checked path's own.
+    Registering is what a training pipeline does after every run. On PostgreSQL a version named
+    by run, without tags, is found, checked and written in one statement (version_insert.py),
+    where the model's lookup, the run's and the write were three round trips. Anything else, and
+    a version that statement did not write (a missing, deleted or forbidden model or run, a bad
+    field), takes `find` and `create_model_version`, so every refusal and error is the checked
+    path's own.
     """
-    if connection.vendor == "postgresql" and not tags:
-        try:
-            version = ModelVersion(
-                version=0,
-                source=_validated_source(source),  # empty: the run's model folder, in SQL
-                run_link=validate_text(run_link, field="run_link", max_length=1000),
-                description=validate_text(description, field="description", max_length=5000),
-                created_by=actor,
-            )
-        except InvalidInput:
-            version = None  # the checked path reports it, after the lookups, as always
+    if run_id and not tags and connection.vendor == "postgresql":
+        version = _written_by_name(
+            actor=actor,
+            model_name=model_name,
+            run_id=run_id,
+            source=source,
+            description=description,
+            run_link=run_link,
+        )
         if version is not None:
-            after = {
-                "model": model_name,
-                "version": 0,  # the statement puts in the number and the source it stored
-                "run": run_id,
-                "source": version.source,
-                "stage": version.stage,
-                "description": version.description,
-                "tags": {},
-            }
-            if insert_named_version_with_event(
-                version,
-                model_name=model_name,
-                run_uuid=run_id,
-                actor=actor,
-                action=VERSION_CREATED,
-                after=after,
-            ):
-                return version
-    model, run = find()
+            return version
+    model, run, logged_model = find()
     return create_model_version(
         actor=actor,
         model=model,
         run=run,
+        logged_model=logged_model,
         source=source,
         description=description,
         run_link=run_link,
         tags=tags,
     )
+
+
+def _written_by_name(
+    *, actor: User, model_name: str, run_id: str, source: str, description: str, run_link: str
+) -> ModelVersion | None:
+    """The version the one statement wrote, or None where it wrote nothing (or a field is bad,
+    which the checked path reports after its lookups, as always)."""
+    try:
+        version = ModelVersion(
+            version=0,  # the statement puts in the number, and the source where this is empty
+            source=_validated_source(source),
+            run_link=validate_text(run_link, field="run_link", max_length=1000),
+            description=validate_text(description, field="description", max_length=5000),
+            created_by=actor,
+        )
+    except InvalidInput:
+        return None
+    after = {"model": model_name, **_created(version, (), run_uuid=run_id)}
+    written = insert_named_version_with_event(
+        version, model_name=model_name, run_uuid=run_id, actor=actor, action=VERSION_CREATED, after=after
+    )
+    return version if written else None
 
 
 def update_model_version(*, actor: User, version: ModelVersion, description: str) -> ModelVersion:

@@ -36,10 +36,10 @@ class Finder:
     def __init__(self, user: Any, model_name: str, run_id: str) -> None:
         self.user, self.model_name, self.run_id, self.calls = user, model_name, run_id, 0
 
-    def __call__(self) -> tuple[RegisteredModel, Any]:
+    def __call__(self) -> tuple[RegisteredModel, Any, None]:
         self.calls += 1
         model = selectors.get_registered_model(user=self.user, name=self.model_name)
-        return model, get_run_ref(run_id=self.run_id, user=self.user)
+        return model, get_run_ref(run_id=self.run_id, user=self.user), None
 
 
 def _register(user: Any, model_name: str, run_id: str, **fields: Any) -> tuple[ModelVersion, Finder]:
@@ -218,3 +218,36 @@ def test_the_native_answer_is_the_version_as_stored(world):
     assert read.status_code == 200
     assert created.json() == read.json()
     assert (number, created.json()["run_id"]) == (2, world.run.uuid)
+
+
+RUN = "a" * 32
+
+
+@pytest.mark.parametrize(
+    ("sent", "named"),
+    [
+        ({"run_id": RUN, "model_id": "", "source": ""}, RUN),
+        ({"run_id": RUN, "model_id": "", "source": f"runs:/{RUN}/model"}, RUN),
+        ({"run_id": "", "model_id": "", "source": f"runs:/{RUN}/model"}, RUN),
+        ({"run_id": RUN, "model_id": "", "source": "s3://bucket/model"}, RUN),
+        # Anything version_origin still has to work out or refuse goes its way.
+        ({"run_id": RUN, "model_id": "m-1", "source": ""}, ""),
+        ({"run_id": "", "model_id": "", "source": "models:/m-1"}, ""),
+        ({"run_id": RUN, "model_id": "", "source": f"runs:/{'b' * 32}/model"}, ""),
+        ({"run_id": "", "model_id": "", "source": "s3://bucket/model"}, ""),
+    ],
+)
+def test_a_registration_goes_by_name_only_where_it_names_its_run_alone(sent, named):
+    assert selectors.run_named_alone(**sent) == named
+
+
+def test_a_registration_by_logged_model_keeps_it_on_the_checked_path(world):
+    response = _mlflow_create(
+        world, "editor", {"name": world.model.name, "model_id": world.logged_model.model_id}
+    )
+    assert response.status_code == 200, response.content[:300]
+    stored = ModelVersion.objects.get(
+        model=world.model, version=int(response.json()["model_version"]["version"])
+    )
+    assert (stored.logged_model_id, stored.run_id) == (world.logged_model.pk, world.run.pk)
+    assert stored.source == f"models:/{world.logged_model.model_id}"

@@ -34,9 +34,8 @@ def _counter(model: RegisteredModel) -> int:
 
 def _by_name(actor, model, run) -> ModelVersion:
     def find():
-        return selectors.get_registered_model(user=actor, name=model.name), get_run_ref(
-            run_id=run.uuid, user=actor
-        )
+        found_model = selectors.get_registered_model(user=actor, name=model.name)
+        return found_model, get_run_ref(run_id=run.uuid, user=actor), None
 
     return create_model_version_from(actor=actor, model_name=model.name, run_id=run.uuid, find=find)
 

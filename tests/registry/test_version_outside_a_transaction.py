@@ -69,6 +69,7 @@ def test_a_version_by_name_commits_or_writes_nothing_on_its_own(model, lone_run,
         return lambda: (
             selectors.get_registered_model(user=user, name=model.name),
             get_run_ref(run_id=lone_run.uuid, user=user),
+            None,
         )
 
     with pytest.raises(PermissionDenied):
