@@ -178,19 +178,31 @@ def require_level(user: Any, obj: models.Model, level: Level, *, action: str) ->
         )
 
 
+def role_needed(level: Level) -> Role:
+    """The least role that may hold `level` on anything: viewers read, contributors write."""
+    return Role.VIEWER if level <= Level.READ else Role.CONTRIBUTOR
+
+
 @lru_cache(maxsize=16)
-def level_guard_sql(model: type[models.Model], *, target: str, prefix: str = "guard_") -> str:
+def level_guard_sql(
+    model: type[models.Model], *, target: str, prefix: str = "guard_", caller: bool = False
+) -> str:
     """A SQL condition, true exactly where `require_level` would let the user of
     `level_guard_params` act on the `model` object whose primary key is the SQL expression
     `target` (qualified by its table's alias: the condition reads the grant table as `g`): for a
     write that finds its object and checks the actor in the statement that
     changes it (one round trip, not a lookup and then the write). Fixed text with named
-    parameters, so it can be prepared; the rule itself stays in `level_guard_params`."""
+    parameters, so it can be prepared; the rule itself stays in `level_guard_params`.
+
+    `caller`: the user is the row of the statement's `caller` CTE (accounts.callers), which must
+    be in scope, rather than parameters; the parameters are then `object_guard_params`, and the
+    caller's role is checked by the CTE itself (`role_needed`)."""
     grant_model = model.permission_grant_model()  # type: ignore[attr-defined]
+    admin, user = ("caller.admin", "caller.id") if caller else (f"%({prefix}any)s", f"%({prefix}user)s")
     return (
-        f"(%({prefix}any)s OR COALESCE("
+        f"({admin} OR COALESCE("
         f"(SELECT g.level >= %({prefix}level)s FROM {grant_model._meta.db_table} g "
-        f"WHERE g.{grant_model.TARGET_FIELD}_id = {target} AND g.user_id = %({prefix}user)s), "
+        f"WHERE g.{grant_model.TARGET_FIELD}_id = {target} AND g.user_id = {user}), "
         f"%({prefix}default)s OR {target} = ANY(%({prefix}open)s::bigint[])))"
     )
 
@@ -204,15 +216,23 @@ def level_guard_params(
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     role = role_of(user)
-    if role < Role.VIEWER or (level > Level.READ and role < Role.CONTRIBUTOR):
+    if role < role_needed(level):
         return None
     # A viewer's levels are capped at READ, which the line above leaves only for level <= READ,
     # where the cap changes nothing; an admin holds MANAGE on everything.
-    general = default_level()
     return {
         f"{prefix}any": role >= Role.ADMIN,
-        f"{prefix}level": int(level),
         f"{prefix}user": user.pk,
+        **object_guard_params(model, level, prefix=prefix),
+    }
+
+
+def object_guard_params(model: type[models.Model], level: Level, *, prefix: str = "guard_") -> dict[str, Any]:
+    """The parameters of `level_guard_sql` that do not depend on the user: the level needed and
+    whether the defaults (the server's, or an object's raised one) grant it."""
+    general = default_level()
+    return {
+        f"{prefix}level": int(level),
         f"{prefix}default": general >= level,
         f"{prefix}open": [
             pk for pk, raised in _raised_defaults(model).items() if max(general, raised) >= level

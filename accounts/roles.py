@@ -48,3 +48,21 @@ def require_role(user: Any, role: Role, *, action: str) -> None:
         raise Unauthenticated("Authentication required.")
     if role_of(user) < role:
         raise PermissionDenied(f"{action} needs the {role.group_name} role.")
+
+
+def group_rank_sql(user_id: str) -> str:
+    """SQL for the highest rank among the groups of the user whose id is the SQL expression
+    `user_id` (0 for none), as `role_of` ranks them; superusers are left to the caller. For the
+    statements that look a caller up by their token: this runs on every API call."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user_model = get_user_model()
+    groups = user_model.groups.field
+    memberships = user_model.groups.through._meta.db_table
+    ranks = " ".join(f"WHEN '{name}' THEN {int(role)}" for name, role in ROLE_GROUPS.items())
+    return (
+        f"COALESCE((SELECT MAX(CASE g.name {ranks} ELSE 0 END) FROM {memberships} ug "
+        f"JOIN {Group._meta.db_table} g ON g.id = ug.{groups.m2m_reverse_name()} "
+        f"WHERE ug.{groups.m2m_column_name()} = {user_id}), 0)"
+    )

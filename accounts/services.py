@@ -24,9 +24,11 @@ from config.db import prepared_cursor
 from config.exceptions import AlreadyExists, InvalidInput, NotFound, PermissionDenied
 
 from .models import ApiToken
-from .roles import ROLE_GROUPS, Role, remember_role, require_role, role_of
+from .roles import Role, group_rank_sql, remember_role, require_role, role_of
 
 TOKEN_PREFIX = "llt_"
+# A token's last_used_at is touched at most this often, so hot paths don't write on every request.
+TOKEN_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 def hash_token(raw: str) -> str:
@@ -68,17 +70,11 @@ def _token_user_sql() -> str:
     request compiling the same grouped, annotated query.
     """
     user_model = get_user_model()
-    groups = user_model.groups.field
-    memberships = user_model.groups.through._meta.db_table
-    ranks = " ".join(f"WHEN '{name}' THEN {int(role)}" for name, role in ROLE_GROUPS.items())
     return (
         f"SELECT {', '.join(f'u.{field.column}' for field in user_model._meta.concrete_fields)}, "
         f"t.id AS token_id, "
         f"(t.last_used_at IS NULL OR t.last_used_at < %s) AS token_stale, "
-        f"COALESCE((SELECT MAX(CASE g.name {ranks} ELSE 0 END) "
-        f"FROM {memberships} ug "
-        f"JOIN {Group._meta.db_table} g ON g.id = ug.{groups.m2m_reverse_name()} "
-        f"WHERE ug.{groups.m2m_column_name()} = u.id), 0) AS role_rank "
+        f"{group_rank_sql('u.id')} AS role_rank "
         f"FROM {ApiToken._meta.db_table} t JOIN {user_model._meta.db_table} u ON u.id = t.user_id "
         f"WHERE t.token_hash = %s AND t.revoked_at IS NULL"
     )
@@ -110,8 +106,7 @@ def user_for_token(raw: str) -> Any | None:
     One query fetches the token, its user and the user's role: this runs on every API call.
     """
     now = timezone.now()
-    # Touch last_used_at at most once a minute so hot paths don't write on every request.
-    stale_before = now - timedelta(seconds=60)
+    stale_before = now - TOKEN_TOUCH_INTERVAL
     user: Any = _token_user(stale_before, hash_token(raw))  # with token_id, token_stale, role_rank
     if user is None or not user.is_active:
         return None

@@ -51,15 +51,15 @@ def test_an_authenticated_no_op_costs_one_statement(api):
 
 
 @pytest.mark.parametrize("key", ["loss", "a-new-key"])
-def test_a_single_point_costs_token_and_one_statement(api, run, key):
+def test_a_single_point_costs_one_statement(api, run, key):
     path = f"/api/v1/runs/{run.uuid}/log-batch"
     api.post(path, {"metrics": [{"key": "loss", "value": 1.0}]}, format="json")
     body = {"metrics": [{"key": key, "value": 0.25, "step": 7, "timestamp": 1000}]}
     statements, response = _count(lambda: api.post(path, body, format="json"))
-    # token; then the run, found with the actor's grant on its experiment, with the point, its
-    # summary, key set and audit event (outside a test's transaction, BEGIN and COMMIT travel
-    # with it); rollups come later
-    assert statements == 2
+    # the token's user and role, the run, found with that user's grant on its experiment, with
+    # the point, its summary, key set and audit event (outside a test's transaction, BEGIN and
+    # COMMIT travel with it); rollups come later
+    assert statements == 1
     assert response.json()["points_inserted"] == 1
     summary = MetricSummary.objects.get(run=run, key__name=key)
     assert (summary.last_value, summary.last_step, summary.count) == (0.25, 7, 1 if key != "loss" else 2)
@@ -135,7 +135,7 @@ def test_the_statement_applies_grants_and_defaults_as_the_checked_path_does(
         client.get("/api/v1/me")
         path = f"/api/v1/runs/{target.uuid}/log-batch"
         statements, response = _count(lambda: client.post(path, body, format="json"))  # noqa: B023
-        assert (statements, response.json()["points_inserted"]) == (2, 1), user.username
+        assert (statements, response.json()["points_inserted"]) == (1, 1), user.username
 
 
 def test_a_retried_point_stores_nothing_and_says_so(api, run):
@@ -178,7 +178,7 @@ def test_mlflow_log_metric_costs_the_same(api, run):
     body = {"run_id": run.uuid, "key": "loss", "value": 0.5, "step": 1, "timestamp": 5}
     api.post("/api/2.0/mlflow/runs/log-metric", {**body, "step": 0}, format="json")
     statements, _ = _count(lambda: api.post("/api/2.0/mlflow/runs/log-metric", body, format="json"))
-    assert statements == 2
+    assert statements == 1
 
 
 @pytest.mark.parametrize("path", ["native", "mlflow"])

@@ -29,6 +29,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.callers import TokenCaller, user_of
 from accounts.lockouts import is_locked_out, lockout_message
 from accounts.roles import Role, role_of
 from accounts.services import user_for_password, user_for_token
@@ -157,11 +158,17 @@ class Call:
     every error.
     """
 
-    def __init__(self, request: HttpRequest, user: Any, message: dict[str, Any] | QueryDict) -> None:
+    def __init__(self, request: HttpRequest, caller: Any, message: dict[str, Any] | QueryDict) -> None:
         self.request = request
-        self.user = user
+        # The user, or for an endpoint that `checks_token` a `TokenCaller` whose write's
+        # statement checks the token (accounts.callers); `user` looks that one up when needed.
+        self.caller = caller
         self.message = message
         self._from_query = isinstance(message, QueryDict)
+
+    @property
+    def user(self) -> Any:
+        return user_of(self.caller)
 
     def has(self, name: str) -> bool:
         return name in self.message
@@ -307,6 +314,14 @@ def authenticated_user(request: HttpRequest) -> Any:
     return user
 
 
+def _caller(request: HttpRequest, endpoint: Endpoint) -> Any:
+    """The user, or a `TokenCaller` where the endpoint's write checks a bearer token itself."""
+    scheme, credentials = authorization(request) or ("", "")
+    if endpoint.checks_token and scheme == "bearer" and credentials:
+        return TokenCaller(credentials, lambda: authenticated_user(request))
+    return authenticated_user(request)
+
+
 # Routing ----------------------------------------------------------------------------------
 
 Handler = Callable[..., "dict[str, Any] | HttpResponseBase"]
@@ -318,6 +333,8 @@ class Endpoint:
     route: str  # a Django path pattern, relative to the prefix: "runs/get", "logged-models/<str:model_id>"
     handler: Handler
     raw_body: bool = False  # the handler reads the body itself (artifact uploads)
+    # A bearer token is left to the handler's write to check in its own statement (call.caller).
+    checks_token: bool = False
 
 
 def _message(request: HttpRequest, endpoint: Endpoint) -> dict[str, Any] | QueryDict:
@@ -355,8 +372,12 @@ def _view(endpoints: dict[str, Endpoint]) -> Callable[..., HttpResponseBase]:
                 )
                 response["Allow"] = allowed
                 return response
-            user = authenticated_user(request)
-            result = endpoint.handler(Call(request, user, _message(request, endpoint)), **path_args)
+            caller = _caller(request, endpoint)
+            try:
+                result = endpoint.handler(Call(request, caller, _message(request, endpoint)), **path_args)
+            except ApplicationError:
+                user_of(caller)  # a bad token is refused as such, whatever else the request got wrong
+                raise
         except ApplicationError as error:
             return error_response(error)
         return result if isinstance(result, HttpResponseBase) else json_response(result)

@@ -144,7 +144,7 @@ def log_metric(call: Call) -> dict[str, Any]:
             ModelMetricInput(model_id, key, value, step, timestamp, dataset_name, dataset_digest)
         )
     services.log_batch_to(
-        actor=call.user,
+        actor=call.caller,
         run_id=run_id,
         find_run=lambda: run_ref(run_id, call.user),
         metrics=[MetricInput(key, value, step, timestamp)],
@@ -189,7 +189,7 @@ def log_batch(call: Call) -> dict[str, Any]:
     run_id = valid_run_id(call.run_id())
     metrics, model_metrics = _metric_inputs(call.objects("metrics"))
     services.log_batch_to(
-        actor=call.user,
+        actor=call.caller,
         run_id=run_id,
         find_run=lambda: run_ref(run_id, call.user),
         metrics=metrics,
@@ -274,9 +274,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("POST", "runs/delete", delete_run),
     Endpoint("POST", "runs/restore", restore_run),
     Endpoint("POST", "runs/search", search_runs),
-    Endpoint("POST", "runs/log-metric", log_metric),
+    Endpoint("POST", "runs/log-metric", log_metric, checks_token=True),
     Endpoint("POST", "runs/log-parameter", log_parameter),
-    Endpoint("POST", "runs/log-batch", log_batch),
+    Endpoint("POST", "runs/log-batch", log_batch, checks_token=True),
     Endpoint("POST", "runs/set-tag", set_tag),
     Endpoint("POST", "runs/delete-tag", delete_tag),
     Endpoint("POST", "runs/log-inputs", log_inputs),

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.callers import user_of
 from audit.services import record_event
 from config.db import pipelined
 from config.exceptions import Conflict, InvalidInput, NotFound
@@ -273,7 +274,8 @@ def log_batch_to(
     model_metrics: Sequence[ModelMetricInput] = (),
 ) -> BatchResult:
     """`log_batch` to the run `run_id` names, which `find_run` looks up (and refuses) as the
-    caller's API words it.
+    caller's API words it. `actor` may be a `TokenCaller`: the lone point's statement then checks
+    the token too (accounts.callers).
 
     A lone metric point, the commonest call a training script makes, goes in one statement that
     also finds the run and checks the actor's permission on it: one round trip where the lookup
@@ -291,7 +293,7 @@ def log_batch_to(
             if single is not None:
                 return _single_point_result(metrics, single)
     return log_batch(
-        actor=actor,
+        actor=user_of(actor),  # looked up now, if the statement took its token
         run=find_run(),
         metrics=metrics,
         params=params,

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.permissions import Level, level_guard_params, level_guard_sql
+from accounts.callers import CALLER_EVENT_FIELDS, caller_params, caller_sql, in_statement
+from accounts.permissions import Level, level_guard_params, level_guard_sql, object_guard_params, role_needed
 from audit.services import event_insert_sql, event_params
 from config.db import execute_committed
 from tracker.models import Experiment, ExperimentKey, Lifecycle, MetricKey, MetricPoint, Run
@@ -42,6 +43,7 @@ _COUNTED_AFTER = (
 # The run is found only where `require_run_permission(actor, run, Level.EDIT)` and
 # `ensure_run_writable` would pass.
 _EDIT_GUARD = level_guard_sql(Experiment, target="run.experiment_id")
+_CALLER_EDIT_GUARD = level_guard_sql(Experiment, target="run.experiment_id", caller=True)
 
 # The point's step opens or widens the summary's stale range; a point already stored (`point`
 # empty) changes nothing.
@@ -63,15 +65,18 @@ _SUMMARY_FROM_POINT = summary_merge_sql(
 # insert does nothing: `k` is then empty, nothing else happens (the event too is written `FROM k`),
 # and the caller takes the general path, whose separate statements see the committed key. The
 # event's `after` counts what `point` really inserted.
-def statement_sql(*, event: bool = True) -> str:
+def statement_sql(*, event: bool = True, caller: bool = False) -> str:
     """The single-point statement. The service always sends all of it; bench/writes.py's `parts`
-    phase leaves out the audit event to measure what it costs the database."""
+    phase leaves out the audit event to measure what it costs the database. `caller`: the actor
+    is the bearer token's user, found by the statement (accounts.callers), not parameters."""
+    computed = {"after": _COUNTED_AFTER, **(CALLER_EVENT_FIELDS if caller else {})}
     audit = f"""), event AS (
-    {event_insert_sql(prefix="event_", computed={"after": _COUNTED_AFTER})} FROM k"""
+    {event_insert_sql(prefix="event_", computed=computed)} FROM k"""
+    callers, guard = (caller_sql() + ", ", _CALLER_EDIT_GUARD) if caller else ("", _EDIT_GUARD)
     return f"""
-WITH r AS (
-    SELECT run.id, run.experiment_id FROM {_RUNS} run
-    WHERE run.uuid = %(run_uuid)s AND run.lifecycle = %(active)s AND {_EDIT_GUARD}
+WITH {callers}r AS (
+    SELECT run.id, run.experiment_id FROM {_RUNS} run{", caller" if caller else ""}
+    WHERE run.uuid = %(run_uuid)s AND run.lifecycle = %(active)s AND {guard}
 ), found AS (
     SELECT id FROM {_KEYS} WHERE name = %(key)s AND EXISTS (SELECT 1 FROM r)
 ), created AS (
@@ -97,6 +102,7 @@ SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM k), (SELECT count(*) FROM
 
 
 STATEMENT = statement_sql()
+CALLER_STATEMENT = statement_sql(caller=True)
 
 
 def log_single_point(params: dict[str, Any]) -> int | None:
@@ -106,7 +112,7 @@ def log_single_point(params: dict[str, Any]) -> int | None:
     written: the run was missing, deleted or not the actor's to edit, or its key was being
     created by another transaction. The caller then takes the checked, general path. The event's
     `metrics.inserted` is counted in SQL."""
-    counted = execute_committed(STATEMENT, params)
+    counted = execute_committed(CALLER_STATEMENT if "caller_token" in params else STATEMENT, params)
     assert counted is not None  # its last SELECT counts, so it always answers a row
     runs, keys, inserted = counted
     return inserted if runs and keys else None
@@ -125,8 +131,15 @@ def statement_params(
     event_after: dict[str, Any],
 ) -> dict[str, Any] | None:
     """The named parameters of STATEMENT for one point (bench/writes.py sends it bare too), or
-    None where the actor's role alone forbids logging (no statement can succeed)."""
-    guard = level_guard_params(actor, Experiment, Level.EDIT)
+    None where the actor's role alone forbids logging (no statement can succeed). For a
+    `TokenCaller` not looked up yet, those of CALLER_STATEMENT, which finds and checks them."""
+    caller = in_statement(actor)
+    guard: dict[str, Any] | None
+    if caller is not None:
+        guard = caller_params(caller, role_needed(Level.EDIT)) | object_guard_params(Experiment, Level.EDIT)
+        actor = None  # the event's actor comes from the statement's `caller` row
+    else:
+        guard = level_guard_params(actor, Experiment, Level.EDIT)
     if guard is None:
         return None
     finite_or_inf = None if is_nan else value

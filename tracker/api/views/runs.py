@@ -8,6 +8,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from accounts.authentication import ChecksTokenInStatement
+from accounts.callers import user_of
 from config.api import ApiView
 from tracker import selectors, services
 from tracker.api.serializers import (
@@ -193,7 +195,7 @@ class RunRestoreApi(ApiView):
         return Response(RunSerializer(selectors.run_detail(run=run)).data)
 
 
-class RunLogBatchApi(ApiView):
+class RunLogBatchApi(ChecksTokenInStatement, ApiView):
     """Log up to 1,000 metric points, 100 params and 100 tags to a run, all or nothing.
 
     Metric values are numbers or the strings "NaN", "Infinity" and "-Infinity". Sending the
@@ -225,9 +227,9 @@ class RunLogBatchApi(ApiView):
     def post(self, request, run_id):
         batch = LogBatchRequest.parse(request.data)
         result = services.log_batch_to(
-            actor=request.user,
+            actor=request.caller,  # a lone point's statement checks a bearer token itself
             run_id=run_id,
-            find_run=lambda: selectors.get_run_ref(run_id=run_id, user=request.user),
+            find_run=lambda: selectors.get_run_ref(run_id=run_id, user=user_of(request.caller)),
             **batch.as_kwargs(),
         )
         # The answer is built by hand, not by OutputSerializer (which documents it): every
