@@ -9,6 +9,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from accounts.authentication import ChecksTokenInStatement
+from accounts.callers import user_of
 from config.api import ApiView
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
@@ -140,7 +142,7 @@ class ModelVersionListApi(ApiView):
         return Response(self.OutputSerializer({"versions": selectors.list_model_versions(model=model)}).data)
 
 
-class ModelVersionCreateApi(ApiView):
+class ModelVersionCreateApi(ChecksTokenInStatement, ApiView):
     """Register a run's model as the model's next version; the run is its evidence."""
 
     class InputSerializer(serializers.Serializer):
@@ -157,12 +159,12 @@ class ModelVersionCreateApi(ApiView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         version = services.create_model_version_from(
-            actor=request.user,
+            actor=request.caller,  # the one statement checks a bearer token itself
             model_name=name,
             run_id=data["run_id"],
             find=lambda: (
-                selectors.get_registered_model(user=request.user, name=name),
-                get_run_ref(run_id=data["run_id"], user=request.user),
+                selectors.get_registered_model(user=user_of(request.caller), name=name),
+                get_run_ref(run_id=data["run_id"], user=user_of(request.caller)),
                 None,
             ),
             source=data["source"],

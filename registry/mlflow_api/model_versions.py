@@ -40,7 +40,7 @@ def create_model_version(call: Call) -> dict[str, Any]:
         return model, origin.run, origin.logged_model
 
     version = services.create_model_version_from(
-        actor=call.user,
+        actor=call.caller,
         model_name=name,
         run_id=selectors.run_named_alone(run_id=run_id, model_id=model_id, source=source),
         find=found,
@@ -116,7 +116,7 @@ def transition_stage(call: Call) -> dict[str, Any]:
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("POST", "model-versions/create", create_model_version),
+    Endpoint("POST", "model-versions/create", create_model_version, checks_token=True),
     Endpoint("GET", "model-versions/get", get_model_version),
     Endpoint("GET", "model-versions/search", search_model_versions),
     Endpoint("PATCH", "model-versions/update", update_model_version),

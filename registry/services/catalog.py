@@ -13,6 +13,7 @@ from django.db.models import Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.callers import in_statement, user_of
 from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
@@ -368,7 +369,7 @@ def _validated_source(source: str) -> str:
 
 def create_model_version_from(
     *,
-    actor: User,
+    actor: Any,
     model_name: str,
     run_id: str,
     find: Callable[[], tuple[RegisteredModel, Run, LoggedModel | None]],
@@ -379,7 +380,8 @@ def create_model_version_from(
 ) -> ModelVersion:
     """`create_model_version` for the model named `model_name`, as both APIs name it. `run_id` is
     the run where the request names it alone ("" where it names a logged model); `find` looks up
-    the model, the run and any logged model (and refuses) in the caller's API's words.
+    the model, the run and any logged model (and refuses) in the caller's API's words. `actor`
+    may be a `TokenCaller`, whose token the one statement then checks too (accounts.callers).
 
     Registering is what a training pipeline does after every run. On PostgreSQL a version named
     by run, without tags, is found, checked and written in one statement (version_insert.py),
@@ -399,9 +401,10 @@ def create_model_version_from(
         )
         if version is not None:
             return version
+    user = user_of(actor)  # looked up now, if the statement was to take its token
     model, run, logged_model = find()
     return create_model_version(
-        actor=actor,
+        actor=user,
         model=model,
         run=run,
         logged_model=logged_model,
@@ -413,17 +416,19 @@ def create_model_version_from(
 
 
 def _written_by_name(
-    *, actor: User, model_name: str, run_id: str, source: str, description: str, run_link: str
+    *, actor: Any, model_name: str, run_id: str, source: str, description: str, run_link: str
 ) -> ModelVersion | None:
     """The version the one statement wrote, or None where it wrote nothing (or a field is bad,
     which the checked path reports after its lookups, as always)."""
+    caller = in_statement(actor)  # then the statement finds the creator by the token
+    actor = caller or user_of(actor)
     try:
         version = ModelVersion(
             version=0,  # the statement puts in the number, and the source where this is empty
             source=_validated_source(source),
             run_link=validate_text(run_link, field="run_link", max_length=1000),
             description=validate_text(description, field="description", max_length=5000),
-            created_by=actor,
+            created_by=None if caller else actor,
         )
     except InvalidInput:
         return None

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F, Max, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from accounts.permissions import Level, level_guard_params, level_guard_sql
+from accounts.callers import CALLER_EVENT_FIELDS, caller_params, caller_sql, in_statement
+from accounts.permissions import Level, level_guard_params, level_guard_sql, object_guard_params, role_needed
 from audit.services import event_insert_sql, event_params
 from config.db import execute_committed
 from config.exceptions import NotFound
@@ -37,10 +39,10 @@ _NEXT_NUMBER = (
 )
 
 
-def _numbering(where: str) -> str:
+def _numbering(where: str, *, caller: bool = False) -> str:
     return (
         f"UPDATE {_MODELS} m SET updated_at = %(now)s, last_version = {_NEXT_NUMBER} "
-        f"WHERE {where} RETURNING m.id, m.last_version"
+        f"{'FROM caller ' if caller else ''}WHERE {where} RETURNING m.id, m.last_version"
     )
 
 
@@ -138,6 +140,50 @@ def insert_version_with_event(
     _saved(version, execute_committed(NEXT_VERSION_WITH_EVENT, params))
 
 
+def _named_version_sql(*, caller: bool) -> str:
+    """The statement; `caller`: the actor is the bearer token's user, found by the statement
+    itself (accounts.callers), who becomes the version's creator and the event's actor."""
+    found_model = "m.name = %(model_name)s AND m.deleted_at IS NULL AND " + level_guard_sql(
+        RegisteredModel, target="m.id", prefix="model_guard_", caller=caller
+    )
+    found_run = "r.uuid = %(run_uuid)s AND r.lifecycle = %(active)s AND " + level_guard_sql(
+        Experiment, target="r.experiment_id", prefix="run_guard_", caller=caller
+    )
+    callers = ", caller" if caller else ""
+    numbered = _numbering(
+        f"{found_model} AND EXISTS (SELECT 1 FROM {_RUNS} r{callers} WHERE {found_run})", caller=caller
+    )
+    values = {
+        "model": "numbered.id",
+        "version": "numbered.last_version",
+        "run": "r.id",
+        # A source left out is the run's model folder, as create_model_version makes it.
+        "source": "COALESCE(NULLIF(%(v_source)s, ''), r.artifact_uri || '/model')",
+        **({"created_by": "caller.id"} if caller else {}),
+    }
+    insert = (
+        f"INSERT INTO {_VERSIONS} ({_COLUMNS}) SELECT {_version_values(values)} "
+        f"FROM numbered, {_RUNS} r{callers} WHERE {found_run} "
+        "RETURNING id, version, model_id, run_id, source"
+    )
+    event = event_insert_sql(
+        prefix="event_",
+        computed={
+            "object_id": f"'{AUDIT_ID_PREFIX}' || version.id",
+            "after": "jsonb_set(jsonb_set(%(event_after)s::jsonb, '{version}', to_jsonb(version.version)), "
+            "'{source}', to_jsonb(version.source))",
+            **(CALLER_EVENT_FIELDS if caller else {}),
+        },
+    )
+    return (
+        f"WITH {caller_sql() + ', ' if caller else ''}numbered AS ({numbered}), version AS ({insert}), "
+        f"event AS ({event} FROM version) "
+        "SELECT version.id, version.version, version.model_id, version.run_id, version.source, "
+        f"r.experiment_id, {'caller.id, caller.username' if caller else 'NULL, NULL'} "
+        f"FROM version JOIN {_RUNS} r ON r.id = version.run_id{callers}"
+    )
+
+
 # A version registered by the model's name and the run's id, as both APIs send them, found and
 # checked by the statement that writes it. The model is found only where
 # `require_model_permission(actor, model, EDIT)` would pass, the run only where it is active and
@@ -145,38 +191,8 @@ def insert_version_with_event(
 # model only with such a run, and the INSERT finds the run under the same snapshot, so the two
 # agree. Where either is missing or forbidden, the statement touches no row and the caller takes
 # the checked path, whose error says why.
-_FOUND_MODEL = "m.name = %(model_name)s AND m.deleted_at IS NULL AND " + level_guard_sql(
-    RegisteredModel, target="m.id", prefix="model_guard_"
-)
-_FOUND_RUN = "r.uuid = %(run_uuid)s AND r.lifecycle = %(active)s AND " + level_guard_sql(
-    Experiment, target="r.experiment_id", prefix="run_guard_"
-)
-_NAMED_NUMBERED = _numbering(f"{_FOUND_MODEL} AND EXISTS (SELECT 1 FROM {_RUNS} r WHERE {_FOUND_RUN})")
-_NAMED_VALUES = {
-    "model": "numbered.id",
-    "version": "numbered.last_version",
-    "run": "r.id",
-    # A source left out is the run's model folder, as create_model_version makes it.
-    "source": "COALESCE(NULLIF(%(v_source)s, ''), r.artifact_uri || '/model')",
-}
-_NAMED_INSERT = (
-    f"INSERT INTO {_VERSIONS} ({_COLUMNS}) SELECT {_version_values(_NAMED_VALUES)} "
-    f"FROM numbered, {_RUNS} r WHERE {_FOUND_RUN} RETURNING id, version, model_id, run_id, source"
-)
-_NAMED_EVENT = event_insert_sql(
-    prefix="event_",
-    computed={
-        "object_id": f"'{AUDIT_ID_PREFIX}' || version.id",
-        "after": "jsonb_set(jsonb_set(%(event_after)s::jsonb, '{version}', to_jsonb(version.version)), "
-        "'{source}', to_jsonb(version.source))",
-    },
-)
-NAMED_VERSION_WITH_EVENT = (
-    f"WITH numbered AS ({_NAMED_NUMBERED}), version AS ({_NAMED_INSERT}), "
-    f"event AS ({_NAMED_EVENT} FROM version) "
-    f"SELECT version.id, version.version, version.model_id, version.run_id, version.source, r.experiment_id "
-    f"FROM version JOIN {_RUNS} r ON r.id = version.run_id"
-)
+NAMED_VERSION_WITH_EVENT = _named_version_sql(caller=False)
+CALLER_NAMED_VERSION_WITH_EVENT = _named_version_sql(caller=True)
 
 
 def insert_named_version_with_event(
@@ -186,23 +202,38 @@ def insert_named_version_with_event(
     for the run's default) under the model named `model_name` from run `run_uuid`, with its audit
     event, in one statement (a transaction of its own, or a part of the caller's). Fill in its
     number, model and run and return True; return False, with nothing written, where the model or
-    run is missing, deleted or not the actor's (EDIT on the model, READ on the run)."""
-    model_guard = level_guard_params(actor, RegisteredModel, Level.EDIT, prefix="model_guard_")
-    run_guard = level_guard_params(actor, Experiment, Level.READ, prefix="run_guard_")
-    if model_guard is None or run_guard is None:
+    run is missing, deleted or not the actor's (EDIT on the model, READ on the run). `actor` may
+    be a `TokenCaller` not looked up: the statement then checks the token too, and the version's
+    creator is the token's user."""
+    caller = in_statement(actor)
+    if caller is not None:  # the statement finds the token's user and checks their role
+        role = max(role_needed(Level.EDIT), role_needed(Level.READ))
+        guards: dict[str, Any] | None = (
+            caller_params(caller, role)
+            | object_guard_params(RegisteredModel, Level.EDIT, prefix="model_guard_")
+            | object_guard_params(Experiment, Level.READ, prefix="run_guard_")
+        )
+        actor = None
+    else:
+        model_guard = level_guard_params(actor, RegisteredModel, Level.EDIT, prefix="model_guard_")
+        run_guard = level_guard_params(actor, Experiment, Level.READ, prefix="run_guard_")
+        guards = None if model_guard is None or run_guard is None else model_guard | run_guard
+    if guards is None:
         return False
-    params = _params(version) | model_guard | run_guard
+    params = _params(version) | guards
     params |= {"model_name": model_name, "run_uuid": run_uuid, "active": Lifecycle.ACTIVE}
     params |= _event_params(actor=actor, action=action, after=after)
-    row = execute_committed(NAMED_VERSION_WITH_EVENT, params)
+    row = execute_committed(CALLER_NAMED_VERSION_WITH_EVENT if caller else NAMED_VERSION_WITH_EVENT, params)
     if row is None:
         return False
-    version.pk, version.version, model_id, run_id, version.source, experiment_id = row
-    # The model and run as far as this request knows them; any other field loads when read.
+    version.pk, version.version, model_id, run_id, version.source, experiment_id, *creator = row
+    # The model, run and creator as far as this request knows them; other fields load when read.
     version.model = RegisteredModel.from_db(connection.alias, ["id", "name"], [model_id, model_name])
     version.run = Run.from_db(
         connection.alias, ["id", "uuid", "experiment_id"], [run_id, run_uuid, experiment_id]
     )
+    if caller is not None:
+        version.created_by = get_user_model().from_db(connection.alias, ["id", "username"], creator)
     version._state.adding = False
     version._state.db = connection.alias
     return True

@@ -1,4 +1,5 @@
-"""A lone metric point whose statement checks the bearer token itself (accounts.callers).
+"""The writes whose statement checks the bearer token itself (accounts.callers): a lone metric
+point and a model version by name.
 
 The token lookup is not a separate query on these paths, so every promise the lookup kept is
 checked here against the statement: a revoked or unknown token, an inactive user and a role too
@@ -17,10 +18,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
+from accounts.permissions import grant_creator
 from accounts.roles import Role
 from accounts.services import assign_role, create_api_token, revoke_api_token
 from audit.models import AuditEvent
-from tests.factories import UserFactory
+from registry.models import ModelVersion, RegisteredModel
+from tests.factories import RegisteredModelFactory, UserFactory
 from tracker.models import MetricPoint
 from tracker.services import MetricInput, log_batch
 
@@ -184,3 +187,55 @@ def test_a_token_row_another_transaction_holds_is_not_waited_for(contributor, ru
     assert response.status_code == 200, response.content
     assert MetricPoint.objects.filter(run=run).count() == 1
     assert ApiToken.objects.get(pk=token.pk).last_used_at is None  # left to whoever held it
+
+
+# A model version by name: the other write whose statement checks the token --------------------
+
+
+def _register(client: APIClient, path: str, run, *, body: dict | None = None):
+    if path == "native":
+        body = body if body is not None else {"run_id": run.uuid}
+        return client.post("/api/v1/models/digits/versions", body, format="json")
+    body = body if body is not None else {"name": "digits", "run_id": run.uuid}
+    return client.post("/api/2.0/mlflow/model-versions/create", body, format="json")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_version_registered_by_token_is_one_statement_created_by_the_tokens_user(contributor, run, path):
+    model = RegisteredModelFactory(name="digits")
+    grant_creator(actor=contributor, obj=model)  # MANAGE for carl, as for a model he created
+    _, raw = create_api_token(user=contributor)
+    client = _client(raw)
+    assert _register(client, path, run).status_code in (200, 201)  # touches last_used_at
+    statements, response = _statements(lambda: _register(client, path, run))
+    assert (response.status_code in (200, 201), statements) == (True, 1), response.content
+    body = response.json()
+    shown = body["created_by"] if path == "native" else body["model_version"]["user_id"]
+    assert shown == "carl-contributor"
+    stored = ModelVersion.objects.get(model=model, version=2)
+    assert stored.created_by == contributor
+    event = AuditEvent.objects.filter(action="model_version.created").latest("sequence")
+    assert (event.actor_id, event.actor_name, event.object_id) == (
+        contributor.pk,
+        "carl-contributor",
+        f"id:{stored.pk}",
+    )
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_version_by_a_revoked_or_viewer_token_is_refused_with_nothing_written(
+    contributor, viewer, run, path, settings
+):
+    settings.DEFAULT_PERMISSION = "EDIT"  # only the token or the role can refuse
+    model = RegisteredModelFactory(name="digits")
+    token, raw = create_api_token(user=contributor)
+    revoke_api_token(user=contributor, token_id=token.pk)
+    _, viewer_raw = create_api_token(user=viewer)
+    before = RegisteredModel.objects.values_list("updated_at", "last_version").get(pk=model.pk)
+    assert _register(_client(raw), path, run).status_code == 401
+    refused = _register(_client(viewer_raw), path, run)
+    assert refused.status_code == 403 and "contributor role" in refused.json()["message"]
+    assert _register(_client("llt_not-a-token"), path, run, body={}).status_code == 401  # not 400
+    assert not ModelVersion.objects.filter(model=model).exists()
+    assert RegisteredModel.objects.values_list("updated_at", "last_version").get(pk=model.pk) == before
+    assert not AuditEvent.objects.filter(action="model_version.created").exists()
