@@ -9,13 +9,16 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, connections
 
+from accounts.callers import TokenCaller
+from accounts.models import ApiToken
+from accounts.services import create_api_token
 from audit.models import AuditEvent
 from audit.verification import verify_chain
 from registry.models import ModelVersion
 from registry.services import create_model_version, create_model_version_from, create_registered_model
 from tracker.models import MetricKey, MetricPoint, MetricRollup, MetricSummary
 from tracker.selectors import chart_series
-from tracker.services import MetricInput, log_batch
+from tracker.services import MetricInput, log_batch, log_batch_to
 from tracker.services.rollups import (
     _FOLD_LOCK,
     fold_all_stale_rollups,
@@ -330,3 +333,48 @@ def test_no_fold_runs_while_an_upload_merges_rollups(postgres, contributor, run)
         assert MetricSummary.objects.get(run=run).rollups_stale_from == 300
     assert fold_stale_rollups() == 1
     assert _folded_equals_a_rebuild(run)
+
+
+def test_one_token_writing_from_four_threads_at_once_is_checked_by_each_statement(postgres, contributor, run):
+    """A training job's threads share one token. Each point's and each version's statement finds
+    the token's user itself, and their touches of the stale token row skip one another rather than
+    wait: every write lands by its one statement (none falls back to the lookup), the token is
+    touched, and the chain verifies."""
+    token, raw = create_api_token(user=contributor)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=None)
+    model = create_registered_model(actor=contributor, name="token-model")
+    # the key exists: one being created by another thread right now is a fallback of its own
+    log_batch(actor=contributor, run=run, metrics=[MetricInput("loss", 0.0, -1, 1)])
+
+    def never_looked_up() -> None:
+        raise AssertionError("the statement checked the token itself")
+
+    def write(n: int) -> int:
+        try:
+            caller = TokenCaller(raw, never_looked_up)
+            if n % 4 == 0:
+                version = create_model_version_from(
+                    actor=caller, model_name=model.name, run_id=run.uuid, find=never_looked_up
+                )
+                return version.version
+            log_batch_to(
+                actor=caller,
+                run_id=run.uuid,
+                find_run=never_looked_up,
+                metrics=[MetricInput("loss", 0.5, n, 1)],
+            )
+            return 0
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        numbers = sorted(number for number in pool.map(write, range(64)) if number)
+    assert numbers == list(range(1, 17))
+    assert MetricPoint.objects.filter(run=run, step__gte=0).count() == 48
+    creators = ModelVersion.objects.filter(model=model).values_list("created_by", flat=True)
+    assert set(creators) == {contributor.pk}
+    written = AuditEvent.objects.filter(action__in=["run.batch_logged", "model_version.created"])
+    assert written.count() == 64 + 1  # with the first point's
+    assert set(written.values_list("actor_id", "actor_name")) == {(contributor.pk, contributor.username)}
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+    assert verify_chain().ok
