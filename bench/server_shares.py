@@ -18,7 +18,8 @@ DATABASE_URL names and through gunicorn (started here, stopped by its PID):
 A share is the p50 round trip to gunicorn minus the p50 round trip of the same request to a
 replaying server that answers at once with the bytes gunicorn gave (so the client's own work and
 the loopback are taken off, as bench/client_floor.py does for the mlflow client). Real and
-replayed calls alternate in rounds, so a slow spell of the machine hits both.
+replayed calls alternate in rounds, and each round goes through all three endpoints, so a slow
+spell of the machine hits every figure alike.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/labledger_bench .venv/bin/python bench/server_shares.py
 
@@ -183,35 +184,42 @@ def statement_floor_ms(
     return statistics.median(latencies) * 1e3
 
 
-def _share(
+def _shares(
     real: _Caller,
     replay: _Caller,
     server: _Replay,
-    request: Callable[[int], tuple[str, str, bytes | None]],
+    requests: dict[str, Callable[[int], tuple[str, str, bytes | None]]],
     *,
     calls: int,
     rounds: int,
-) -> dict[str, float]:
-    """p50 to gunicorn minus p50 to the replaying server, in alternating rounds."""
-    real_times: list[float] = []
-    replay_times: list[float] = []
+) -> dict[str, dict[str, float]]:
+    """Per endpoint, p50 to gunicorn minus p50 to the replaying server. Each round sends every
+    endpoint its real calls and then their replays, so a slow spell of the machine falls on all
+    of them alike, and a write's share is compared with the no-op's of the same minutes (measured
+    one endpoint after another, the budget's two sides had drifted apart by a third)."""
+    real_times: dict[str, list[float]] = {name: [] for name in requests}
+    replay_times: dict[str, list[float]] = {name: [] for name in requests}
     per_round = max(1, calls // rounds)
     i = 0
     for _ in range(rounds):
-        for _ in range(per_round):
-            elapsed, answer = real.call(*request(i))
-            real_times.append(elapsed)
-            i += 1
-        server.answer = answer
-        for j in range(per_round):
-            replay_times.append(replay.call(*request(10**9 + j))[0])
-    real_p50, replay_p50 = statistics.median(real_times), statistics.median(replay_times)
-    return {
-        "share_ms": (real_p50 - replay_p50) * 1e3,
-        "p50_ms": real_p50 * 1e3,
-        "p95_ms": _percentile(real_times, 0.95) * 1e3,
-        "client_p50_ms": replay_p50 * 1e3,
-    }
+        for name, request in requests.items():
+            for _ in range(per_round):
+                elapsed, answer = real.call(*request(i))
+                real_times[name].append(elapsed)
+                i += 1
+            server.answer = answer
+            for _ in range(per_round):
+                replay_times[name].append(replay.call(*request(10**9 + i))[0])
+    figures = {}
+    for name in requests:
+        real_p50, replay_p50 = statistics.median(real_times[name]), statistics.median(replay_times[name])
+        figures[name] = {
+            "share_ms": (real_p50 - replay_p50) * 1e3,
+            "p50_ms": real_p50 * 1e3,
+            "p95_ms": _percentile(real_times[name], 0.95) * 1e3,
+            "client_p50_ms": replay_p50 * 1e3,
+        }
+    return figures
 
 
 def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30, workers: int = 2) -> dict:
@@ -262,11 +270,10 @@ def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30
             ),
             "version": lambda i: ("POST", version_path, version_body),
         }
-        detail = {}
-        for name, request in endpoints.items():
+        for request in endpoints.values():
             for i in range(warmup):  # connections, caches, the first key and version
                 real.call(*request(-1 - i))
-            detail[name] = _share(real, replay, replay_server, request, calls=calls, rounds=rounds)
+        detail = _shares(real, replay, replay_server, endpoints, calls=calls, rounds=rounds)
         real.close()
         replay.close()
     finally:
