@@ -207,12 +207,13 @@ def free_port() -> int:
 class Server:
     """gunicorn in a child process with this process's environment; stopped by its PID."""
 
-    def __init__(self, *, workers: int, worker_class: str) -> None:
+    def __init__(self, *, workers: int, worker_class: str, root: Path = ROOT) -> None:
+        """`root`: the checkout whose code it serves (bench/ab_shares.py serves two)."""
         self.port = free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        self.log = open(SCRATCH / f"gunicorn-{STAMP}.log", "w")  # noqa: SIM115
+        self.log = open(SCRATCH / f"gunicorn-{STAMP}-{self.port}.log", "w")  # noqa: SIM115
         command = [str(gunicorn), "config.wsgi", "-b", f"127.0.0.1:{self.port}", "--workers", str(workers)]
-        command += ["--worker-class", worker_class, "--chdir", str(ROOT), "--log-level", "warning"]
+        command += ["--worker-class", worker_class, "--chdir", str(root), "--log-level", "warning"]
         self.process = subprocess.Popen(
             command,
             env=os.environ.copy(),

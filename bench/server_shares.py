@@ -222,30 +222,56 @@ def _shares(
     return figures
 
 
-def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30, workers: int = 2) -> dict:
-    """Set up a user, run and model in the DATABASE_URL database, start gunicorn, measure.
-
-    Returns the four FIGURES (ms) and, under "detail", each endpoint's p50/p95 and client floor.
-    """
-    setup_django()
+def bench_objects(label: str) -> tuple[Any, str, Any, Any, Any]:
+    """A contributor named `bench` with a fresh token, an experiment with a run, and a registered
+    model, in the DATABASE_URL database: (user, token, experiment, run, model)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
 
     from accounts.roles import Role
     from accounts.services import assign_role, create_api_token
     from registry.services import create_registered_model
     from tracker.services import create_experiment, start_run
 
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    assign_role(user=user, role=Role.CONTRIBUTOR)
+    _, token = create_api_token(user=user, name=f"bench {label} {STAMP}")
+    name = f"bench-{label}-{time.time_ns()}"
+    experiment = create_experiment(actor=user, name=name)
+    run = start_run(actor=user, experiment=experiment, name=label)
+    model = create_registered_model(actor=user, name=name)
+    return user, token, experiment, run, model
+
+
+def write_requests(run: Any, model: Any) -> dict[str, Callable[[int], tuple[str, str, bytes | None]]]:
+    """The issue's three requests on the native API, request `i` of each differing as it must:
+    the no-op, a `log_metric` (one point, a new step each call) and a new model version."""
+    log_path = f"/api/v1/runs/{run.uuid}/log-batch"
+    version_body = json.dumps({"run_id": run.uuid}).encode()
+    return {
+        "noop": lambda i: ("GET", "/api/v1/me", None),
+        "log_metric": lambda i: (
+            "POST",
+            log_path,
+            json.dumps({"metrics": [{"key": "loss", "value": 1.0 / (abs(i) + 2), "step": i}]}).encode(),
+        ),
+        "version": lambda i: ("POST", f"/api/v1/models/{model.name}/versions", version_body),
+    }
+
+
+def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30, workers: int = 2) -> dict:
+    """Set up a user, run and model in the DATABASE_URL database, start gunicorn, measure.
+
+    Returns the four FIGURES (ms) and, under "detail", each endpoint's p50/p95 and client floor.
+    """
+    setup_django()
+    from django.db import connection
+
+    from tracker.services import start_run
+
     if connection.vendor != "postgresql":
         raise SystemExit("server_shares measures PostgreSQL: set DATABASE_URL")
     SCRATCH.mkdir(parents=True, exist_ok=True)
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    assign_role(user=user, role=Role.CONTRIBUTOR)
-    _, token = create_api_token(user=user, name=f"bench shares {STAMP}")
-    stamp = time.time_ns()
-    experiment = create_experiment(actor=user, name=f"bench-shares-{stamp}")
-    run = start_run(actor=user, experiment=experiment, name="shares")
-    model = create_registered_model(actor=user, name=f"bench-shares-{stamp}")
+    user, token, experiment, run, model = bench_objects("shares")
     statement_run = start_run(actor=user, experiment=experiment, name="statement floor")
     connection.close()
 
@@ -258,18 +284,7 @@ def measure_server_shares(*, calls: int = 400, rounds: int = 8, warmup: int = 30
         server.wait_ready()
         real = _Caller(server.port, token)
         replay = _Caller(replay_server.server_address[1], token)
-        log_path = f"/api/v1/runs/{run.uuid}/log-batch"
-        version_path = f"/api/v1/models/{model.name}/versions"
-        version_body = json.dumps({"run_id": run.uuid}).encode()
-        endpoints: dict[str, Callable[[int], tuple[str, str, bytes | None]]] = {
-            "noop": lambda i: ("GET", "/api/v1/me", None),
-            "log_metric": lambda i: (
-                "POST",
-                log_path,
-                json.dumps({"metrics": [{"key": "loss", "value": 1.0 / (abs(i) + 2), "step": i}]}).encode(),
-            ),
-            "version": lambda i: ("POST", version_path, version_body),
-        }
+        endpoints = write_requests(run, model)
         for request in endpoints.values():
             for i in range(warmup):  # connections, caches, the first key and version
                 real.call(*request(-1 - i))
