@@ -155,9 +155,11 @@ class ModelVersionCreateApi(ChecksTokenInStatement, ApiView):
 
     @extend_schema(request=InputSerializer, responses={201: ModelVersionSerializer})
     def post(self, request, name):
-        body = self.InputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = _plain_version_body(request.data)
+        if data is None:
+            body = self.InputSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            data = body.validated_data
         version = services.create_model_version_from(
             actor=request.caller,  # the one statement checks a bearer token itself
             model_name=name,
@@ -179,6 +181,29 @@ class ModelVersionCreateApi(ChecksTokenInStatement, ApiView):
                 "tags": _known_empty(ModelVersionTag.objects.none()),
             }
         return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+def _plain_version_body(data: Any) -> dict[str, Any] | None:
+    """`ModelVersionCreateApi.InputSerializer`'s validated data for the commonest body, read
+    without it: every field a plain ASCII string the serializer would keep as it is (the run id
+    not blank, nothing to trim where it trims, no NUL) and no tags. Registering is what a training
+    pipeline does after every run, and the serializer's per-request copies of its fields cost
+    about 0.15 ms of it (bench/README.md). Any other body gives None and goes through the
+    serializer, which words every error as the other views do."""
+    if type(data) is not dict or data.get("tags", []) != []:
+        return None
+    fields = {
+        "run_id": data.get("run_id"),
+        "source": data.get("source", ""),
+        "description": data.get("description", ""),
+    }
+    for value in fields.values():
+        if type(value) is not str or not value.isascii() or "\x00" in value:
+            return None
+    run_id, source = fields["run_id"], fields["source"]
+    if not run_id or run_id != run_id.strip() or source != source.strip():
+        return None
+    return {**fields, "tags": []}
 
 
 def _known_empty(queryset: QuerySet) -> QuerySet:
