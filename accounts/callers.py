@@ -19,9 +19,11 @@ from functools import cache, cached_property
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.utils import timezone
 
 from .models import ApiToken
+from .permissions import Level, level_guard_params, object_guard_params, role_needed
 from .roles import Role, group_rank_sql
 from .services import TOKEN_TOUCH_INTERVAL, hash_token
 
@@ -83,7 +85,7 @@ def caller_sql() -> str:
     )
 
 
-def caller_params(caller: TokenCaller, role: Role) -> dict[str, Any]:
+def _caller_params(caller: TokenCaller, role: Role) -> dict[str, Any]:
     """The parameters of `caller_sql` for `caller` needing at least `role`."""
     now = timezone.now()
     return {
@@ -92,6 +94,27 @@ def caller_params(caller: TokenCaller, role: Role) -> dict[str, Any]:
         "caller_now": now,
         "caller_stale": now - TOKEN_TOUCH_INTERVAL,
     }
+
+
+def guard_params(actor: Any, *guards: tuple[type[models.Model], Level, str]) -> dict[str, Any] | None:
+    """The parameters of a statement's `level_guard_sql` conditions, one per (model, level,
+    prefix): for a user, theirs (None where their role alone refuses, so no statement can
+    succeed); for a `TokenCaller` not looked up, those that do not depend on the user, with
+    `caller_sql`'s for the highest role the levels need (the statement then reads the user from
+    its `caller` row: `level_guard_sql(…, caller=True)`)."""
+    caller = in_statement(actor)
+    if caller is not None:
+        params = _caller_params(caller, max(role_needed(level) for _, level, _ in guards))
+        for model, level, prefix in guards:
+            params |= object_guard_params(model, level, prefix=prefix)
+        return params
+    params = {}
+    for model, level, prefix in guards:
+        guard = level_guard_params(actor, model, level, prefix=prefix)
+        if guard is None:
+            return None
+        params |= guard
+    return params
 
 
 # The event of a write checked in its statement names its actor from the `caller` row.

@@ -20,8 +20,8 @@ from django.db.models import F, Max, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from accounts.callers import CALLER_EVENT_FIELDS, caller_params, caller_sql, in_statement
-from accounts.permissions import Level, level_guard_params, level_guard_sql, object_guard_params, role_needed
+from accounts.callers import CALLER_EVENT_FIELDS, caller_sql, guard_params, in_statement
+from accounts.permissions import Level, level_guard_sql
 from audit.services import event_insert_sql, event_params
 from config.db import execute_committed
 from config.exceptions import NotFound
@@ -205,24 +205,15 @@ def insert_named_version_with_event(
     run is missing, deleted or not the actor's (EDIT on the model, READ on the run). `actor` may
     be a `TokenCaller` not looked up: the statement then checks the token too, and the version's
     creator is the token's user."""
-    caller = in_statement(actor)
-    if caller is not None:  # the statement finds the token's user and checks their role
-        role = max(role_needed(Level.EDIT), role_needed(Level.READ))
-        guards: dict[str, Any] | None = (
-            caller_params(caller, role)
-            | object_guard_params(RegisteredModel, Level.EDIT, prefix="model_guard_")
-            | object_guard_params(Experiment, Level.READ, prefix="run_guard_")
-        )
-        actor = None
-    else:
-        model_guard = level_guard_params(actor, RegisteredModel, Level.EDIT, prefix="model_guard_")
-        run_guard = level_guard_params(actor, Experiment, Level.READ, prefix="run_guard_")
-        guards = None if model_guard is None or run_guard is None else model_guard | run_guard
+    guards = guard_params(
+        actor, (RegisteredModel, Level.EDIT, "model_guard_"), (Experiment, Level.READ, "run_guard_")
+    )
     if guards is None:
         return False
+    caller = in_statement(actor)  # then the event's actor comes from the statement's `caller` row
     params = _params(version) | guards
     params |= {"model_name": model_name, "run_uuid": run_uuid, "active": Lifecycle.ACTIVE}
-    params |= _event_params(actor=actor, action=action, after=after)
+    params |= _event_params(actor=None if caller else actor, action=action, after=after)
     row = execute_committed(CALLER_NAMED_VERSION_WITH_EVENT if caller else NAMED_VERSION_WITH_EVENT, params)
     if row is None:
         return False

@@ -9,6 +9,7 @@ as the lookup touches it; a bad token is refused as such before the body is judg
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -239,3 +240,35 @@ def test_a_version_by_a_revoked_or_viewer_token_is_refused_with_nothing_written(
     assert not ModelVersion.objects.filter(model=model).exists()
     assert RegisteredModel.objects.values_list("updated_at", "last_version").get(pk=model.pk) == before
     assert not AuditEvent.objects.filter(action="model_version.created").exists()
+
+
+# The same endpoints without a bearer token: looked up first, as every other endpoint -----------
+
+
+def test_a_session_logs_and_registers_as_its_user_on_the_deferring_native_views(contributor, run):
+    model = RegisteredModelFactory(name="digits")
+    grant_creator(actor=contributor, obj=model)
+    client = APIClient()
+    client.force_login(contributor)
+    assert _log(client, "native", run.uuid).status_code == 200
+    response = _register(client, "native", run)
+    assert response.status_code == 201 and response.json()["created_by"] == "carl-contributor"
+    events = AuditEvent.objects.filter(action__in=["run.batch_logged", "model_version.created"])
+    assert set(events.values_list("actor_name", flat=True)) == {"carl-contributor"}
+
+
+def test_basic_credentials_on_the_deferring_mlflow_endpoints_are_checked_first(contributor, run):
+    contributor.set_password("s3cret-pass")
+    contributor.save(update_fields=["password"])
+
+    def basic(password: str) -> APIClient:
+        client = APIClient()
+        raw = base64.b64encode(f"carl-contributor:{password}".encode()).decode()
+        client.credentials(HTTP_AUTHORIZATION=f"Basic {raw}")
+        return client
+
+    assert _log(basic("wrong"), "mlflow", run.uuid, step=0).status_code == 401
+    assert not MetricPoint.objects.filter(run=run).exists()
+    assert _log(basic("s3cret-pass"), "mlflow", run.uuid, step=1).status_code == 200
+    event = AuditEvent.objects.filter(action="run.batch_logged").latest("sequence")
+    assert event.actor_name == "carl-contributor"

@@ -316,9 +316,10 @@ def authenticated_user(request: HttpRequest) -> Any:
 
 def _caller(request: HttpRequest, endpoint: Endpoint) -> Any:
     """The user, or a `TokenCaller` where the endpoint's write checks a bearer token itself."""
-    scheme, credentials = authorization(request) or ("", "")
-    if endpoint.checks_token and scheme == "bearer" and credentials:
-        return TokenCaller(credentials, lambda: authenticated_user(request))
+    if endpoint.checks_token:  # the header is read here only for the endpoints that may defer
+        scheme, credentials = authorization(request) or ("", "")
+        if scheme == "bearer" and credentials:
+            return TokenCaller(credentials, lambda: authenticated_user(request))
     return authenticated_user(request)
 
 

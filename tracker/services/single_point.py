@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts.callers import CALLER_EVENT_FIELDS, caller_params, caller_sql, in_statement
-from accounts.permissions import Level, level_guard_params, level_guard_sql, object_guard_params, role_needed
+from accounts.callers import CALLER_EVENT_FIELDS, caller_sql, guard_params, in_statement
+from accounts.permissions import Level, level_guard_sql
 from audit.services import event_insert_sql, event_params
 from config.db import execute_committed
 from tracker.models import Experiment, ExperimentKey, Lifecycle, MetricKey, MetricPoint, Run
@@ -133,13 +133,7 @@ def statement_params(
     """The named parameters of STATEMENT for one point (bench/writes.py sends it bare too), or
     None where the actor's role alone forbids logging (no statement can succeed). For a
     `TokenCaller` not looked up yet, those of CALLER_STATEMENT, which finds and checks them."""
-    caller = in_statement(actor)
-    guard: dict[str, Any] | None
-    if caller is not None:
-        guard = caller_params(caller, role_needed(Level.EDIT)) | object_guard_params(Experiment, Level.EDIT)
-        actor = None  # the event's actor comes from the statement's `caller` row
-    else:
-        guard = level_guard_params(actor, Experiment, Level.EDIT)
+    guard = guard_params(actor, (Experiment, Level.EDIT, "guard_"))
     if guard is None:
         return None
     finite_or_inf = None if is_nan else value
@@ -159,7 +153,7 @@ def statement_params(
     params.update(
         event_params(
             prefix="event_",
-            actor=actor,
+            actor=None if in_statement(actor) else actor,  # else from the statement's `caller` row
             action=event_action,
             object_type=Run._meta.label_lower,
             object_id=run_uuid,  # Run.audit_id
