@@ -1,10 +1,16 @@
 #!/usr/bin/env python
 """Ingest benchmark: metric points through the service layer and through the native REST API.
 
-Both paths log the same seeded workload (runs x keys x steps points, in 1,000-point batches):
+Every path logs the same seeded workload (runs x keys x steps points, in 1,000-point batches):
   service  `tracker.services.log_batch` called in this process: the ceiling of the write path.
   api      `POST /api/v1/runs/<run_id>/log-batch` over real HTTP to a gunicorn server started
            here, from this one client process on one kept-alive connection.
+  copy     PostgreSQL only: the database's own floor for the same batches, with nothing of Lab
+           Ledger around it. Each batch, already validated, sorted and packed as the service packs
+           it (`metric_store.copy_payload`), goes over one plain psycopg connection as a COPY and a
+           COMMIT: no HTTP, no Django, no summary, no audit event, no key lookup. No server on
+           this database can store these batches from one connection faster than this; the
+           table's last line gives the API's rate as a share of it.
 Bodies (and, for the service path, MetricInput objects) are built before each run's batches
 are timed, so the client's own encoding cost is reported apart from ingestion. Beside each
 phase a process seals the audit chain and folds stale rollups every few seconds, as production
@@ -50,7 +56,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=10, help="metric keys per run (default 10)")
     parser.add_argument("--steps", type=int, default=10_000, help="steps per key (default 10,000)")
     parser.add_argument("--batch", type=int, default=1000, help="points per batch (default 1,000)")
-    parser.add_argument("--phases", default="service,api", help="comma-separated: service, api")
+    parser.add_argument(
+        "--phases",
+        default=None,
+        help="comma-separated: service, api, copy (default service,api, and copy on PostgreSQL)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument(
         "--connections",
@@ -73,8 +83,11 @@ def parse_args() -> argparse.Namespace:
         "--out", type=Path, help="result file (default bench/results/ingest-<db>-<time>.json)"
     )
     args = parser.parse_args()
-    args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(args.phases) - {"service", "api"}
+    if args.phases is not None:
+        args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+        unknown = set(args.phases) - {"service", "api", "copy"}
+    else:
+        unknown = set()
     if unknown:
         parser.error(f"--phases: unknown phase(s) {', '.join(sorted(unknown))}")
     if not 1 <= args.batch <= 1000:
@@ -192,6 +205,53 @@ def service_phase(*, user, experiment, args: argparse.Namespace) -> dict:
         profile_path = SCRATCH / f"ingest-service-{STAMP}.prof"
         stats.dump_stats(profile_path)
         print(f"profile written to {profile_path}")
+    return phase_result(args, wall=wall, encode=build, ingest=ingest, latencies=latencies)
+
+
+# --- copy phase: the database's floor -------------------------------------------------------
+
+
+def copy_phase(*, user, experiment, args: argparse.Namespace) -> dict:
+    """The batches as bare COPY + COMMIT over their own psycopg connection (see the docstring at
+    the top). Their runs are real runs, so `--verify` counts their points like the others'."""
+    import psycopg
+    from django.db import connection
+
+    from tracker.services import start_run
+    from tracker.services.batches import metric_key_ids
+    from tracker.services.metric_store import COPY_POINTS_SQL, copy_payload
+
+    key_ids = metric_key_ids(f"metric_{k:02d}" for k in range(args.keys))
+    settings = connection.settings_dict
+    database = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        host=settings["HOST"],
+        port=settings["PORT"] or None,
+    )
+    build = ingest = 0.0
+    latencies: list[float] = []
+    started = time.perf_counter()
+    try:
+        for r in range(args.runs):
+            run = start_run(actor=user, experiment=experiment, name=f"copy-{r:03d}")
+            t0 = time.perf_counter()
+            payloads = [
+                copy_payload(run.pk, sorted((key_ids[k], s, t, v, False) for k, v, s, t in batch))
+                for batch in batches_of(r, args)
+            ]
+            build += time.perf_counter() - t0
+            for payload in payloads:
+                t1 = time.perf_counter()
+                with database.cursor().copy(COPY_POINTS_SQL) as copy:
+                    copy.write(payload)
+                database.commit()
+                latencies.append(time.perf_counter() - t1)
+            ingest += sum(latencies[-len(payloads) :])
+    finally:
+        database.close()
+    wall = time.perf_counter() - started
     return phase_result(args, wall=wall, encode=build, ingest=ingest, latencies=latencies)
 
 
@@ -370,6 +430,10 @@ def verify(experiment, args: argparse.Namespace, phases: list[str]) -> dict:
         )
         rolled_up = MetricRollup.objects.filter(run__in=runs, level=0).aggregate(rolled_up=Sum("count"))
         expected = args.runs * args.keys * args.steps
+        if phase == "copy":  # points only: the floor writes no summary, rollup or event
+            report[phase] = {"expected_points": expected, "stored_points": points, "ok": points == expected}
+            report["ok"] &= points == expected
+            continue
         ok = (
             points == expected
             and summaries["rows"] == args.runs * args.keys
@@ -400,6 +464,10 @@ def print_table(result: dict) -> None:
             f"{phase['ingest_s']:>9.1f} {phase['points_per_s_ingest']:>13,} "
             f"{phase['batch_ms_p50']:>8.1f}/{phase['batch_ms_p95']:<.1f}"
         )
+    phases = result["phases"]
+    if "api" in phases and "copy" in phases:
+        share = phases["api"]["points_per_s_ingest"] / phases["copy"]["points_per_s_ingest"]
+        print(f"api / copy floor (points/s while ingesting): {share:.2f}")
     before, after = result["machine"]["load_average_before"], result["machine"]["load_average_after"]
     print(f"load average (1/5/15 min) before {before}, after {after}")
     if "verify" in result:
@@ -416,6 +484,10 @@ def main() -> int:
     from django.db import connection
 
     vendor = connection.vendor
+    if args.phases is None:
+        args.phases = ["service", "api"] + (["copy"] if vendor == "postgresql" else [])
+    elif "copy" in args.phases and vendor != "postgresql":
+        raise SystemExit("--phases copy: the floor is PostgreSQL's COPY; set DATABASE_URL")
 
     from accounts.roles import Role
     from accounts.services import assign_role, create_api_token
@@ -452,6 +524,8 @@ def main() -> int:
         with BackgroundWork():
             if phase == "service":
                 result["phases"]["service"] = service_phase(user=user, experiment=experiment, args=args)
+            elif phase == "copy":
+                result["phases"]["copy"] = copy_phase(user=user, experiment=experiment, args=args)
             else:
                 connection.close()  # hold no connection (or SQLite lock) while the server writes
                 result["phases"]["api"] = api_phase(token=token, experiment=experiment, args=args)

@@ -86,16 +86,25 @@ _COPY_TRAILER = struct.pack(">h", -1)
 _COPY_ROW = struct.Struct(">h iq ii iq iq id i?")
 
 
-def _copy_points(run_id: int, rows: Sequence[PointRow], meanwhile: Callable[[], None] | None) -> None:
+# The statement `copy_payload`'s bytes are sent with (bench/ingest.py's `copy` phase sends it too).
+COPY_POINTS_SQL = f"COPY {_TABLE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+
+
+def copy_payload(run_id: int, rows: Sequence[PointRow]) -> bytes:
+    """The whole binary COPY stream of these points of one run, header and trailer included."""
     pack = _COPY_ROW.pack
     packed = [
         pack(6, 8, run_id, 4, key_id, 8, step, 8, timestamp, 8, value, 1, is_nan)
         for key_id, step, timestamp, value, is_nan in rows
     ]
-    data = b"".join([_COPY_HEADER, *packed, _COPY_TRAILER])
+    return b"".join([_COPY_HEADER, *packed, _COPY_TRAILER])
+
+
+def _copy_points(run_id: int, rows: Sequence[PointRow], meanwhile: Callable[[], None] | None) -> None:
+    data = copy_payload(run_id, rows)
     with connection.cursor() as cursor:
         raw_cursor = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw_cursor.copy(f"COPY {_TABLE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        with raw_cursor.copy(COPY_POINTS_SQL) as copy:
             copy.write(data)
             if meanwhile is not None:
                 meanwhile()
