@@ -6,8 +6,10 @@ Machines of this kind drift by up to a third between runs a few minutes apart (b
 so a run of server_shares.py before a change and another after it compare the machine as much as
 the code. This script starts gunicorn from this checkout and from another one (`--before`), both
 on the DATABASE_URL database, and sends each request to the two alternately, in rounds, so a slow
-spell of the machine falls on both sides. It prints each request's p50 round trip on both sides
-and what the change saved. The no-op, which a change to the writes leaves alone, shows the noise.
+spell of the machine falls on both sides. It prints each request's p50 and mean round trip on
+both sides and what the change saved (the mean shows what a rare pause, a full garbage
+collection say, costs every request on average; the p50 does not see it). The no-op, which a
+change to the writes leaves alone, shows the noise.
 
 The other checkout is usually a worktree of the commit before, served with this virtualenv, so it
 must need the same packages and the same migrations:
@@ -57,9 +59,9 @@ def mlflow_requests(run: Any, model: Any) -> dict[str, Request]:
 
 def alternate(
     sides: dict[str, _Caller], requests: dict[str, Request], *, calls: int, rounds: int
-) -> dict[str, dict[str, float]]:
-    """p50 round trip (ms) per request and side. Each round sends every request to each side in
-    turn; every call is a new step or version, numbered apart per side."""
+) -> dict[str, dict[str, dict[str, float]]]:
+    """p50 and mean round trip (ms) per request and side. Each round sends every request to each
+    side in turn; every call is a new step or version, numbered apart per side."""
     times: dict[str, dict[str, list[float]]] = {name: {side: [] for side in sides} for name in requests}
     per_round = max(1, calls // rounds)
     for round_number in range(rounds):
@@ -69,8 +71,11 @@ def alternate(
                 for i in range(first, first + per_round):
                     times[name][side].append(caller.call(*request(i))[0])
     return {
-        name: {side: statistics.median(values) * 1e3 for side, values in by_side.items()}
-        for name, by_side in times.items()
+        figure: {
+            name: {side: average(values) * 1e3 for side, values in by_side.items()}
+            for name, by_side in times.items()
+        }
+        for figure, average in (("p50", statistics.median), ("mean", statistics.fmean))
     }
 
 
@@ -112,19 +117,22 @@ def main() -> int:
             for caller in sides.values():
                 for i in range(30):
                     caller.call(*request(-1 - i))
-        p50 = alternate(sides, requests, calls=args.calls, rounds=args.rounds)
+        figures = alternate(sides, requests, calls=args.calls, rounds=args.rounds)
     finally:
         for server in servers.values():
             server.stop()
 
-    print(f"{'request':<20} {'before ms':>10} {'after ms':>10} {'saved ms':>10}")
-    for name, by_side in p50.items():
-        before_ms, after_ms = by_side["before"], by_side["after"]
-        print(f"{name:<20} {before_ms:>10.3f} {after_ms:>10.3f} {before_ms - after_ms:>10.3f}")
+    print(f"{'request':<20} {'figure':<6} {'before ms':>10} {'after ms':>10} {'saved ms':>10}")
+    for name in requests:
+        for figure, by_request in figures.items():
+            before_ms, after_ms = by_request[name]["before"], by_request[name]["after"]
+            saved = before_ms - after_ms
+            print(f"{name:<20} {figure:<6} {before_ms:>10.3f} {after_ms:>10.3f} {saved:>10.3f}")
     out = args.out or RESULTS / f"ab-shares-{STAMP}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    figures = {"before": str(before), "p50_ms": p50, "calls": args.calls, "rounds": args.rounds}
-    out.write_text(json.dumps(figures, indent=2))
+    result = {"before": str(before), "calls": args.calls, "rounds": args.rounds}
+    result |= {f"{figure}_ms": by_request for figure, by_request in figures.items()}
+    out.write_text(json.dumps(result, indent=2))
     print(f"results: {out}")
     return 0
 
