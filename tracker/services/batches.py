@@ -227,8 +227,31 @@ def log_batch(
     """Log params, metrics and tags together: all stored, or none (MLflow's limits apply).
 
     `model_metrics` repeats those of `metrics` that name a logged model (MLflow 3's `model_id`);
-    they are attached to their models in the same transaction.
+    they are attached to their models in the same transaction. A lone metric point goes in one
+    statement that checks the actor and the run itself (`log_batch_to`).
     """
+    return log_batch_to(
+        actor=actor,
+        run_id=run.uuid,
+        find_run=lambda: run,
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        model_metrics=model_metrics,
+    )
+
+
+def _log_checked_batch(
+    *,
+    actor: Any,
+    run: Run,
+    metrics: Sequence[MetricInput],
+    params: Sequence[ParamInput],
+    tags: Sequence[TagInput],
+    model_metrics: Sequence[ModelMetricInput],
+) -> BatchResult:
+    """`log_batch` once the run is at hand: the actor's permission, the limits and every value
+    checked here, each refusal naming its field."""
     require_run_permission(actor, run, Level.EDIT, action="Logging to a run")
     check_batch_size(metrics, MAX_METRICS_PER_BATCH, "metrics")
     check_batch_size(params, MAX_PARAMS_PER_BATCH, "params")
@@ -236,12 +259,6 @@ def log_batch(
     metric_rows = _validated_metric_rows(metrics)
     param_values = validated_params(params)
     tag_values = validated_tags(tags)
-    if len(metric_rows) == 1 and not (param_values or tag_values or model_metrics):
-        ensure_run_writable(run)  # metric-only batches take no lock: see below
-        # Committed, or None:
-        single = _log_single_point(actor, run.uuid, metric_rows[0], received=len(metrics))
-        if single is not None:
-            return _single_point_result(metrics, single)
     # COPY cannot skip points already stored (a client retrying after a lost answer); outside a
     # caller's transaction a first attempt goes without a savepoint around it (two round trips
     # fewer), and a retried batch, which aborts it, is stored again point by point.
@@ -280,8 +297,8 @@ def log_batch_to(
     A lone metric point, the commonest call a training script makes, goes in one statement that
     also finds the run and checks the actor's permission on it: one round trip where the lookup
     and the write were two. Anything else, and a point that statement did not store (a missing,
-    deleted or forbidden run, a bad value), takes `find_run` and `log_batch`, so every refusal
-    and error is the one the checked path gives.
+    deleted or forbidden run, a bad value), takes `find_run` and the checked path, so every
+    refusal and error is the one that path gives.
     """
     if len(metrics) == 1 and not (params or tags or model_metrics):
         try:
@@ -292,7 +309,7 @@ def log_batch_to(
             single = _log_single_point(actor, run_id, rows[0], received=1)
             if single is not None:
                 return _single_point_result(metrics, single)
-    return log_batch(
+    return _log_checked_batch(
         actor=user_of(actor),  # looked up now, if the statement took its token
         run=find_run(),
         metrics=metrics,
