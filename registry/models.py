@@ -128,7 +128,11 @@ class Stage(models.TextChoices):
 class ModelVersion(SoftDeletable):
     """One version of a model; it always points at the run that produced it."""
 
-    model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    # No index of its own: `model_version_unique` leads with the model and serves its lookups
+    # (every registration wrote both).
+    model = models.ForeignKey(
+        RegisteredModel, on_delete=models.PROTECT, related_name="versions", db_index=False
+    )
     version = models.PositiveIntegerField()
     # PROTECT: the evidence behind an approved model must outlive attempts to remove it.
     run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="model_versions")

@@ -7,6 +7,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -100,3 +101,18 @@ def test_the_migration_counts_the_versions_already_stored(contributor, run, mode
     migration.count_existing_versions(apps, None)
 
     assert (_counter(model), _counter(other)) == (3, 0)
+
+
+@pytest.mark.django_db
+def test_a_version_writes_one_index_entry_for_its_model():
+    """The unique (model, version) index serves lookups by model; no second index repeats it
+    (migration registry/0006), so a registration maintains one entry for its model, not two."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, ModelVersion._meta.db_table)
+    leading_with_model = {
+        name: found["columns"]
+        for name, found in constraints.items()
+        if found["index"] or found["unique"]
+        if found["columns"] and found["columns"][0] == "model_id"
+    }
+    assert leading_with_model == {"model_version_unique": ["model_id", "version"]}
