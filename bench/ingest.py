@@ -83,13 +83,11 @@ def parse_args() -> argparse.Namespace:
         "--out", type=Path, help="result file (default bench/results/ingest-<db>-<time>.json)"
     )
     args = parser.parse_args()
-    if args.phases is not None:
+    if args.phases is not None:  # else chosen once the database is known (main)
         args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
         unknown = set(args.phases) - {"service", "api", "copy"}
-    else:
-        unknown = set()
-    if unknown:
-        parser.error(f"--phases: unknown phase(s) {', '.join(sorted(unknown))}")
+        if unknown:
+            parser.error(f"--phases: unknown phase(s) {', '.join(sorted(unknown))}")
     if not 1 <= args.batch <= 1000:
         parser.error("--batch must be between 1 and 1000 (the API's limit per request)")
     return args
@@ -215,21 +213,13 @@ def copy_phase(*, user, experiment, args: argparse.Namespace) -> dict:
     """The batches as bare COPY + COMMIT over their own psycopg connection (see the docstring at
     the top). Their runs are real runs, so `--verify` counts their points like the others'."""
     import psycopg
-    from django.db import connection
 
     from tracker.services import start_run
     from tracker.services.batches import metric_key_ids
     from tracker.services.metric_store import COPY_POINTS_SQL, copy_payload
 
     key_ids = metric_key_ids(f"metric_{k:02d}" for k in range(args.keys))
-    settings = connection.settings_dict
-    database = psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        password=settings["PASSWORD"],
-        host=settings["HOST"],
-        port=settings["PORT"] or None,
-    )
+    database = psycopg.connect(os.environ["DATABASE_URL"])  # as bench/writes.py's plain writers
     build = ingest = 0.0
     latencies: list[float] = []
     started = time.perf_counter()
@@ -425,15 +415,15 @@ def verify(experiment, args: argparse.Namespace, phases: list[str]) -> dict:
     for phase in phases:
         runs = Run.objects.filter(experiment=experiment, name__startswith=f"{phase}-")
         points = MetricPoint.objects.filter(run__in=runs).count()
-        summaries = MetricSummary.objects.filter(run__in=runs).aggregate(
-            rows=Count("pk"), counted=Sum("count"), first_last=Min("last_step"), last_last=Max("last_step")
-        )
-        rolled_up = MetricRollup.objects.filter(run__in=runs, level=0).aggregate(rolled_up=Sum("count"))
         expected = args.runs * args.keys * args.steps
         if phase == "copy":  # points only: the floor writes no summary, rollup or event
             report[phase] = {"expected_points": expected, "stored_points": points, "ok": points == expected}
             report["ok"] &= points == expected
             continue
+        summaries = MetricSummary.objects.filter(run__in=runs).aggregate(
+            rows=Count("pk"), counted=Sum("count"), first_last=Min("last_step"), last_last=Max("last_step")
+        )
+        rolled_up = MetricRollup.objects.filter(run__in=runs, level=0).aggregate(rolled_up=Sum("count"))
         ok = (
             points == expected
             and summaries["rows"] == args.runs * args.keys

@@ -85,6 +85,17 @@ def test_outsider_cannot_log_to_a_run(outsider, run):
     assert not MetricPoint.objects.exists()
 
 
+def test_a_viewers_lone_point_is_refused_by_the_checked_path_with_nothing_written(viewer, run):
+    """A lone point first tries its one statement; a viewer's role alone rules that out, and the
+    refusal is the checked path's own, with no point, summary or event stored."""
+    events = AuditEvent.objects.count()
+    with pytest.raises(PermissionDenied) as error:
+        log_batch(actor=viewer, run=run, metrics=[MetricInput("loss", 1.0)])
+    assert str(error.value) == "Logging to a run needs the contributor role."
+    assert not MetricPoint.objects.exists() and not MetricSummary.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
 def test_param_relogged_with_same_value_is_accepted(contributor, run):
     log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
     log_batch(actor=contributor, run=run, params=[ParamInput("lr", "0.01")])
