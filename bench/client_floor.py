@@ -142,7 +142,12 @@ def timed(calls: int, call) -> list[float]:
 
 
 def seed(client: MlflowClient, bench, args) -> tuple[str, str, list[str]]:
-    """An experiment with the harness's search runs, and a run to log to; made once."""
+    """An experiment with the harness's search runs, and a run to log to; made once. With
+    --seeded, a later run on the same server reads them from that file instead of seeding again
+    (a thousand runs through the client take longer than the measurement itself)."""
+    if args.seeded and args.seeded.exists():
+        seeded = json.loads(args.seeded.read_text())
+        return seeded["experiment_id"], seeded["run_id"], seeded["expected_ids"]
     experiment_id = client.create_experiment(f"client-floor-{time.time_ns()}")
     run_id = client.create_run(experiment_id, run_name="floor-log-metric").info.run_id
     setup = SimpleNamespace(search_runs=args.search_runs)
@@ -150,6 +155,9 @@ def seed(client: MlflowClient, bench, args) -> tuple[str, str, list[str]]:
     # (a plain Random(seed) once made 44, and the floor read a smaller answer than the harness).
     rng = random.Random(f"{args.seed}-search")
     _, expected_ids, _ = bench._search_setup(client, experiment_id, setup, rng, 0)
+    if args.seeded:
+        seeded = {"experiment_id": experiment_id, "run_id": run_id, "expected_ids": expected_ids}
+        args.seeded.write_text(json.dumps(seeded))
     return experiment_id, run_id, expected_ids
 
 
@@ -224,6 +232,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=5009)
     parser.add_argument("--mlflow-json", type=Path, help="harness result of mlflow server, for the targets")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
+    parser.add_argument(
+        "--seeded", type=Path, help="keep the seeded experiment's ids here, and reuse them if it exists"
+    )
     parser.add_argument("--shared-bench", type=Path, default=SHARED_BENCH)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--warmup", type=int, default=10)

@@ -15,8 +15,15 @@ servers. A share takes the client off:
 
 and the ratio is MLflow's share over Lab Ledger's (higher is better for Lab Ledger).
 
+The client floor drifts with the machine, and for a search page it is most of Lab Ledger's wall
+time, so one floor measured minutes away from a server's run moves that server's share by half.
+`--floor` may be given several times (mlflow_compare.sh measures one before MLflow's run, one
+between the two servers' runs and one after Lab Ledger's): each figure of the floor is then the
+median of every repeat of every floor run, and the spread of the runs' own figures is printed.
+
     python bench/share_ratios.py --mlflow results/mlflow-pg-w1-<t>.json \\
-        --labledger results/labledger-pg-<t>.json --floor results/client-floor-<t>.json
+        --labledger results/labledger-pg-<t>.json --floor results/client-floor-<t>-1.json \\
+        --floor results/client-floor-<t>-2.json --floor results/client-floor-<t>-3.json
 
 It reads JSON only (no mlflow, no Django), so any Python runs it.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 # figure -> issue 13's target ratio (MLflow's share / Lab Ledger's)
@@ -49,6 +57,12 @@ def server_shares(harness: dict, floor: dict) -> dict[str, float]:
     }
 
 
+def pooled_floor(floors: list[dict]) -> dict[str, float]:
+    """Each figure's median over every repeat of every floor run (client_floor.py results)."""
+    samples = [sample for floor in floors for sample in floor["samples"]]
+    return {field: statistics.median(sample[field] for sample in samples) for field in samples[0]}
+
+
 def share_ratios(mlflow: dict, labledger: dict, floor: dict) -> dict[str, dict[str, float]]:
     theirs, ours = server_shares(mlflow, floor), server_shares(labledger, floor)
     return {
@@ -63,11 +77,20 @@ def main() -> None:
     )
     parser.add_argument("--mlflow", type=Path, required=True, help="harness result of `mlflow server`")
     parser.add_argument("--labledger", type=Path, required=True, help="harness result of Lab Ledger")
-    parser.add_argument("--floor", type=Path, required=True, help="bench/client_floor.py result")
+    parser.add_argument(
+        "--floor", type=Path, required=True, action="append", help="a bench/client_floor.py result (repeatable)"
+    )
     parser.add_argument("--out", type=Path, help="write the ratios as JSON here too")
     args = parser.parse_args()
-    floor = json.loads(args.floor.read_text())["floor"]
+    floors = [json.loads(path.read_text()) for path in args.floor]
+    floor = pooled_floor(floors)
     ratios = share_ratios(json.loads(args.mlflow.read_text()), json.loads(args.labledger.read_text()), floor)
+    if len(floors) > 1:
+        print(f"The client floor pooled from {len(floors)} runs (each run's own median in brackets):\n")
+        for field in ("log_metric_p50_ms", "search_p95_ms", "registry_total_s"):
+            runs = ", ".join(f"{run['floor'][field]:.2f}" for run in floors)
+            print(f"- {field}: {floor[field]:.2f} [{runs}]")
+        print()
     units = {"log_metric": "ms (p50)", "registry": "s", "search_p95": "ms", "log_batch": "s"}
     print("| server share | MLflow | Lab Ledger | ratio | issue-13 target |")
     print("|---|---|---|---|---|")
@@ -78,7 +101,7 @@ def main() -> None:
         )
     print("share ratios: " + " ".join(f"{name}={row['ratio']:.2f}x" for name, row in ratios.items()))
     if args.out:
-        args.out.write_text(json.dumps(ratios, indent=2) + "\n")
+        args.out.write_text(json.dumps(ratios | {"floor": floor}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
