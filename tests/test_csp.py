@@ -6,9 +6,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+from csp.constants import SELF
+from csp.exceptions import CSPNonceError
+from csp.utils import build_policy
 from django.conf import settings
+from django.http import HttpResponse
+from django.test import override_settings
 
-from config.csp import CSP_DIRECTIVES, PLOTLY_MAPLIBRE_STYLE_SHA256, PLOTLY_TEXT_STYLES, sha256_source
+from config.csp import (
+    CSP_DIRECTIVES,
+    PARALLEL_COORDINATES,
+    PLOTLY_MAPLIBRE_STYLE_SHA256,
+    PLOTLY_TEXT_STYLES,
+    sha256_source,
+)
+from config.middleware import ContentSecurityPolicy
 
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
 PLOTLY_JS = settings.PLOTLY_PACKAGE_DATA / "plotly.min.js"
@@ -55,6 +68,43 @@ def test_only_the_compare_page_allows_eval(client, viewer, run):
 
     assert "script-src 'self' 'unsafe-eval'" in header
     assert CSP_DIRECTIVES["script-src"] == ["'self'"]
+
+
+def test_a_plain_response_gets_the_policy_django_csp_builds_and_a_tailored_one_its_own(client, viewer, run):
+    client.force_login(viewer)
+
+    plain = client.get("/")["Content-Security-Policy"]
+    tailored = client.get("/compare/", {"runs": [run.uuid]})["Content-Security-Policy"]
+
+    assert _directives(plain) == _directives(build_policy())
+    assert _directives(tailored) == _directives(build_policy(update=PARALLEL_COORDINATES))
+
+
+def test_the_policy_follows_settings_changed_after_start_up(rf):
+    middleware = ContentSecurityPolicy(lambda request: HttpResponse())
+    changed = {"DIRECTIVES": {**CSP_DIRECTIVES, "img-src": [SELF]}}
+
+    with override_settings(CONTENT_SECURITY_POLICY=changed):
+        header = middleware(rf.get("/"))["Content-Security-Policy"]
+
+    assert "img-src 'self';" in header + ";"
+    assert "blob:" not in header
+
+
+def test_a_nonce_taken_while_answering_is_refused_afterwards_as_django_csp_refuses_it(rf):
+    middleware = ContentSecurityPolicy(lambda request: HttpResponse())
+    request = rf.get("/")
+
+    middleware(request)
+
+    with pytest.raises(CSPNonceError):
+        str(request.csp_nonce)
+
+
+def _directives(header: str) -> dict[str, list[str]]:
+    """A policy's directives and their sources, whatever order django-csp wrote them in."""
+    parts = (part.split() for part in header.split(";") if part.strip())
+    return {name: sorted(sources) for name, *sources in parts}
 
 
 # What a CSP without 'unsafe-inline' refuses: script elements with code, style elements, style
