@@ -24,6 +24,7 @@
 # a Lab Ledger server of its own on a database of its own, so the thousand runs it seeds are not in
 # the database the harness measures.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(…) (a database that cannot be dropped) stops the script too
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shared="${SHARED_BENCH:-$root/../shared/bench}"
 mlflow_venv="${MLFLOW_VENV:-/tmp/mlflow-venv}"
@@ -51,10 +52,13 @@ labledger_env=(
   AUDIT_SIGNING_KEY="$(head -c 32 /dev/urandom | base64)"
   ARTIFACT_ROOT="$scratch/artifacts-$stamp" REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 )
+settings_for() {  # settings_for <database>: Lab Ledger's settings on that database, in `settings`
+  settings=("${labledger_env[@]}" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$1"
+    AUDIT_CHECKPOINT_FILE="$scratch/checkpoints-mlflow-compare-$stamp-$1.jsonl")
+}
 labledger() {  # labledger <database> <command...>: the command with Lab Ledger's settings on it
-  local database=$1; shift
-  env "${labledger_env[@]}" DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database" \
-    AUDIT_CHECKPOINT_FILE="$scratch/checkpoints-mlflow-compare-$stamp-$database.jsonl" "$@"
+  settings_for "$1"; shift
+  env "${settings[@]}" "$@"
 }
 prepare() {  # prepare <database>: made again, migrated, with a contributor `bench`; prints a token
   local database=$1
@@ -70,7 +74,10 @@ servers=()
 trap 'for pid in "${servers[@]}"; do kill -- -"$pid" 2>/dev/null || true; done' EXIT
 serve() {  # serve <database> <port>: gunicorn in its own process group, back when it answers
   local database=$1 port=$2 log="$scratch/gunicorn-mlflow-compare-$stamp-$1.log"
-  labledger "$database" setsid .venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$port" \
+  # setsid first, so that gunicorn keeps its PID ($!) and leads its own process group (the trap
+  # stops the group); a function run in the background would be a subshell in between.
+  settings_for "$database"
+  setsid env "${settings[@]}" .venv/bin/gunicorn config.wsgi --bind "127.0.0.1:$port" \
     --workers "${WORKERS:-2}" --worker-class gthread --threads 4 --timeout 120 --log-level warning \
     > "$log" 2>&1 &
   local pid=$!
