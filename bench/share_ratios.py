@@ -78,7 +78,11 @@ def main() -> None:
     parser.add_argument("--mlflow", type=Path, required=True, help="harness result of `mlflow server`")
     parser.add_argument("--labledger", type=Path, required=True, help="harness result of Lab Ledger")
     parser.add_argument(
-        "--floor", type=Path, required=True, action="append", help="a bench/client_floor.py result (repeatable)"
+        "--floor",
+        type=Path,
+        required=True,
+        action="append",
+        help="a bench/client_floor.py result (repeatable)",
     )
     parser.add_argument("--out", type=Path, help="write the ratios as JSON here too")
     args = parser.parse_args()
