@@ -16,9 +16,9 @@ search runs are seeded with the harness's own setup function, imported from the 
 bench folder. Run it with the mlflow virtualenv's Python:
 
   MLFLOW_TRACKING_TOKEN=... /tmp/mlflow-venv/bin/python bench/client_floor.py \
-      --upstream http://127.0.0.1:5002 --mlflow-json bench/results/mlflow-pg-w1-<stamp>.json
+      --upstream http://127.0.0.1:5002 --out bench/results/client-floor-<stamp>.json
 
-It prints a table of the floor figures; with --mlflow-json, each issue-3 target beside them.
+It prints a table of the floor figures; bench/share_ratios.py takes them off each server's times.
 """
 
 from __future__ import annotations
@@ -215,22 +215,12 @@ def proxy_round_trips(port: int, calls: int) -> list[float]:
     return latencies
 
 
-def targets_from(mlflow_json: Path) -> dict:
-    figures = json.loads(mlflow_json.read_text())["summary"]
-    return {
-        "log_metric_p50_ms": figures["log_metric.p50_ms"]["median"] / 4,
-        "search_p95_ms": figures["search.p95_ms"]["median"] / 10,
-        "registry_total_s": figures["registry.total_s"]["median"] / 3,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--upstream", required=True, help="a real server, e.g. http://127.0.0.1:5002")
     parser.add_argument("--port", type=int, default=5009)
-    parser.add_argument("--mlflow-json", type=Path, help="harness result of mlflow server, for the targets")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     parser.add_argument(
         "--seeded", type=Path, help="keep the seeded experiment's ids here, and reuse them if it exists"
@@ -260,12 +250,10 @@ def main() -> None:
     result = {"upstream": args.upstream, "floor": floor, "samples": samples, "replayed": proxy.replayed}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
-    targets = targets_from(args.mlflow_json) if args.mlflow_json else {}
-    print(f"| figure | the client alone (replaying proxy, median of {args.repeats}) | issue-3 target |")
-    print("|---|---|---|")
+    print(f"| figure | the client alone (replaying proxy, median of {args.repeats}) |")
+    print("|---|---|")
     for field, value in floor.items():
-        target = f"{targets[field]:.2f}" if field in targets else ""
-        print(f"| {field} | {value:.2f} | {target} |")
+        print(f"| {field} | {value:.2f} |")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ class ContentSecurityPolicy(CSPMiddleware):
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         super().__init__(get_response)
         self._settings_policy = settings.CONTENT_SECURITY_POLICY  # what the built header is for
-        self._header = build_policy()
+        # Excluded prefixes make the header depend on the path: no single header then.
+        self._header = "" if "EXCLUDE_URL_PREFIXES" in self._settings_policy else build_policy()
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if not self._plain(request, response):
@@ -80,7 +81,6 @@ class ContentSecurityPolicy(CSPMiddleware):
         return (
             bool(self._header)
             and settings.CONTENT_SECURITY_POLICY is self._settings_policy
-            and "EXCLUDE_URL_PREFIXES" not in self._settings_policy
             and not getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
             and not settings.DEBUG
             and getattr(request, "_csp_nonce", None) is None

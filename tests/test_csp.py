@@ -91,6 +91,17 @@ def test_the_policy_follows_settings_changed_after_start_up(rf):
     assert "blob:" not in header
 
 
+def test_excluded_prefixes_still_go_without_the_header(rf):
+    excluding = {"DIRECTIVES": CSP_DIRECTIVES, "EXCLUDE_URL_PREFIXES": ["/api/"]}
+
+    with override_settings(CONTENT_SECURITY_POLICY=excluding):
+        middleware = ContentSecurityPolicy(lambda request: HttpResponse())
+        api, page = middleware(rf.get("/api/v1/me")), middleware(rf.get("/"))
+
+    assert "Content-Security-Policy" not in api
+    assert "default-src 'self'" in page["Content-Security-Policy"]
+
+
 def test_a_nonce_taken_while_answering_is_refused_afterwards_as_django_csp_refuses_it(rf):
     middleware = ContentSecurityPolicy(lambda request: HttpResponse())
     request = rf.get("/")
