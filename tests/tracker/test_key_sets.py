@@ -51,6 +51,29 @@ def test_services_add_param_metric_tag_and_dataset_names_to_the_experiments_key_
     assert keys_of(other) == {"param": [], "metric": [], "tag": [], "dataset": []}
 
 
+def test_wide_batches_and_awkward_dataset_names_reach_the_key_set_intact(contributor):
+    """Names travel to PostgreSQL as one text array: every one of a wide batch's keys, and
+    dataset names (free text) with separators, quotes, braces or the word NULL, come back as sent."""
+    experiment = create_experiment(actor=contributor, name="wide")
+    run = start_run(actor=contributor, experiment=experiment, name="r")
+    names = ["NULL", "  spaced  ", "ünïcode", "with:colon"] + [f"layer_{i:03d}/grad_norm" for i in range(120)]
+    result = log_batch(
+        actor=contributor,
+        run=run,
+        metrics=[MetricInput(name, float(i)) for i, name in enumerate(names)],
+        params=[ParamInput(name, "1") for name in names[:4]],
+    )
+    datasets = ["a,b", 'say "hi"', "{braces}", "back\\slash", "NULL", "(x, y)"]
+    log_inputs(actor=contributor, run=run, datasets=[DatasetSpec(name, "a" * 64, "1") for name in datasets])
+
+    assert sorted(result.metric_keys) == sorted(names)
+    assert keys_of(experiment)["metric"] == sorted(names)
+    assert keys_of(experiment)["param"] == sorted(names[:4])
+    assert keys_of(experiment)["dataset"] == sorted(datasets)
+    summaries = dict(run.metric_summaries.values_list("key__name", "last_value"))
+    assert summaries == {name: float(i) for i, name in enumerate(names)}
+
+
 def test_the_native_api_log_batch_adds_its_keys(api_client_for, contributor, experiment):
     run = start_run(actor=contributor, experiment=experiment, name="api")
     response = api_client_for(contributor).post(

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.callers import user_of
 from audit.services import record_event
-from config.db import pipelined
+from config.db import pipelined, prepared_cursor
 from config.exceptions import Conflict, InvalidInput, NotFound
 from config.inputs import TagInput
 from tracker.models import MetricKey, Param, Run, Tag
@@ -73,17 +73,26 @@ def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, in
     return list(rows)
 
 
+_KEY_IDS = f"SELECT name, id FROM {MetricKey._meta.db_table}"
+_KEY_IDS_OF_ARRAY = f"{_KEY_IDS} WHERE name = ANY(%s::text[])"
+
+
 def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
     """Ids for metric names, creating the missing ones (safe under concurrent creation)."""
     names = set(names)
     if not names:
         return {}
-    placeholders = ", ".join(["%s"] * len(names))
-    with connection.cursor() as cursor:  # plain SQL: every metric batch asks this
-        cursor.execute(
-            f"SELECT name, id FROM {MetricKey._meta.db_table} WHERE name IN ({placeholders})", list(names)
-        )
-        found = dict(cursor.fetchall())
+    if connection.vendor == "postgresql":
+        # One array: the same text for any number of names, so it is prepared, and psycopg does
+        # not scan a placeholder per name (about 1.5 ms for a hundred).
+        with prepared_cursor() as cursor:
+            cursor.execute(_KEY_IDS_OF_ARRAY, [list(names)])
+            found = dict(cursor.fetchall())
+    else:
+        placeholders = ", ".join(["%s"] * len(names))
+        with connection.cursor() as cursor:  # plain SQL: every metric batch asks this
+            cursor.execute(f"{_KEY_IDS} WHERE name IN ({placeholders})", list(names))
+            found = dict(cursor.fetchall())
     missing = names - found.keys()
     if missing:
         MetricKey.objects.bulk_create([MetricKey(name=n) for n in sorted(missing)], ignore_conflicts=True)

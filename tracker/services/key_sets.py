@@ -8,9 +8,16 @@ from typing import Any
 
 from django.db import connection
 
+from config.db import prepared_cursor
 from tracker.models import ExperimentKey, MetricKey, Run
 
 _TABLE = ExperimentKey._meta.db_table
+# `unnest` keeps the arrays' (sorted) order, the order the rows take the unique index's locks in.
+_INSERT_FROM_ARRAYS = (
+    f"INSERT INTO {_TABLE} (experiment_id, kind, key) "
+    "SELECT %s, pair.kind, pair.key FROM unnest(%s::text[], %s::text[]) AS pair (kind, key) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 def record_keys(*, experiment_id: int, keys: Iterable[tuple[str, str]]) -> None:
@@ -22,6 +29,13 @@ def record_keys(*, experiment_id: int, keys: Iterable[tuple[str, str]]) -> None:
     """
     pairs = sorted(set(keys))
     if not pairs:
+        return
+    if connection.vendor == "postgresql":
+        # Two arrays, so the text is the same for any number of keys and is prepared: a batch of
+        # a hundred metric names, sent as a placeholder each, cost psycopg about 1.5 ms to scan.
+        kinds, names = zip(*pairs, strict=True)
+        with prepared_cursor() as cursor:
+            cursor.execute(_INSERT_FROM_ARRAYS, [experiment_id, list(kinds), list(names)])
         return
     placeholders = ",".join(["(%s,%s,%s)"] * len(pairs))
     params: list[Any] = []
