@@ -84,7 +84,7 @@ def metric_key_ids(names: Iterable[str]) -> dict[str, int]:
         return {}
     if connection.vendor == "postgresql":
         # One array: the same text for any number of names, so it is prepared, and psycopg does
-        # not scan a placeholder per name (about 1.5 ms for a hundred).
+        # not scan a placeholder per name (0.2 ms of CPU for a hundred; bench/README.md).
         with prepared_cursor() as cursor:
             cursor.execute(_KEY_IDS_OF_ARRAY, [list(names)])
             found = dict(cursor.fetchall())
