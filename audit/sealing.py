@@ -17,6 +17,7 @@ On SQLite one transaction writes at a time, so record_event seals inline before 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -153,10 +154,15 @@ def seal_events(*, batch: int = SEAL_BATCH) -> SealResult:
             return SealResult(sealed, result.head_sequence, result.head_hash, result.unsealed)
 
 
-def seal_forever(*, interval: float, stop_after: int | None = None) -> None:
-    """`manage.py seal_audit --loop`: seal, sleep, repeat (a sealer beside or instead of beat)."""
+def seal_forever(*, interval: float, stop: threading.Event) -> int:
+    """`manage.py seal_audit --loop`: seal, sleep, repeat until `stop` is set (a sealer beside or
+    instead of beat); the number of seals. `stop` is looked at between seals, so a seal in
+    progress always finishes, within `interval` of being set. It is set from a signal handler,
+    so this never waits on it: `Event.wait` holds the event's lock, which the handler's `set`
+    would then wait for forever."""
     passes = 0
-    while stop_after is None or passes < stop_after:
+    while not stop.is_set():
         seal_events()
         passes += 1
         time.sleep(interval)
+    return passes

@@ -91,6 +91,46 @@ def _assert_whole_chain(committed: set[str]) -> None:
     assert report.checked == AuditEvent.objects.count()
 
 
+def _stopped(process: subprocess.Popen, signum: int) -> str:
+    """Send `signum` and return what the process printed; killed (and the test failed) if it
+    has not exited within a minute, so no sealer outlives its test and seals the next one's."""
+    process.send_signal(signum)
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        pytest.fail(f"the process did not stop on signal {signum}: {output}")
+    return output
+
+
+@pytest.mark.parametrize(
+    ("signum", "started_as"),
+    [
+        (signal.SIGTERM, "a service"),  # what `docker compose stop` and systemd send
+        (signal.SIGINT, "a service"),  # Ctrl-C in a terminal
+        (signal.SIGTERM, "a background job"),  # SIGINT ignored: SIGTERM still stops it
+    ],
+)
+def test_a_looping_sealer_stops_cleanly_on_a_signal_and_leaves_the_chain_sealed(postgres, signum, started_as):
+    _write("before")
+    command = [sys.executable, "manage.py", "seal_audit", "--loop", "--interval", "0.01"]
+    if started_as == "a background job":
+        # A script's `command &` starts it with SIGINT ignored, which exec keeps.
+        command = ["/bin/sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
+    sealer = subprocess.Popen(
+        command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert sealer.stdout and sealer.stdout.readline().startswith("Sealing the audit chain every")
+    assert wait_for(lambda: _sealed("before"), timeout=30)
+
+    output = _stopped(sealer, signum)
+
+    assert sealer.returncode == 0, output
+    assert output.startswith("Stopped after ") and "Traceback" not in output
+    _assert_whole_chain({"before"})
+
+
 def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verifies(postgres):
     """Four processes of eight threads, each thread on its own connection, a sealer looping."""
     sealer = _spawn("manage.py", "seal_audit", "--loop", "--interval", "0.01", stderr=subprocess.STDOUT)
@@ -109,12 +149,12 @@ def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verif
         for writer in writers:
             if writer.poll() is None:
                 writer.kill()
-        sealer.send_signal(signal.SIGINT)
-        sealer_output, _ = sealer.communicate(timeout=60)
+        sealer_output = _stopped(sealer, signal.SIGTERM)
     # 32 threads x 24 transactions, a quarter rolled back, a third of the rest with two events.
     assert len(committed) == 32 * (18 + 6)
     # The loop sealed while writers were in flight and never met an event below its head.
     assert "SealingError" not in sealer_output
+    assert sealer.returncode == 0, sealer_output
     _assert_whole_chain(committed)
     # Rolled-back transactions used numbers too: the chain skips them.
     sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
