@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from csp.constants import SELF
+from csp.constants import NONCE, SELF
 from csp.exceptions import CSPNonceError
 from csp.utils import build_policy
 from django.conf import settings
@@ -100,6 +100,21 @@ def test_excluded_prefixes_still_go_without_the_header(rf):
 
     assert "Content-Security-Policy" not in api
     assert "default-src 'self'" in page["Content-Security-Policy"]
+
+
+def test_a_nonce_a_view_takes_goes_into_its_responses_header_and_no_other(rf):
+    with_nonce = {"DIRECTIVES": {**CSP_DIRECTIVES, "script-src": [SELF, NONCE]}}
+
+    def view(request):
+        return HttpResponse(str(request.csp_nonce))
+
+    with override_settings(CONTENT_SECURITY_POLICY=with_nonce):
+        taking = ContentSecurityPolicy(view)
+        plain = ContentSecurityPolicy(lambda request: HttpResponse())
+        answered, other = taking(rf.get("/")), plain(rf.get("/"))
+
+    assert f"'nonce-{answered.content.decode()}'" in answered["Content-Security-Policy"]
+    assert "'nonce-" not in other["Content-Security-Policy"]
 
 
 def test_a_nonce_taken_while_answering_is_refused_afterwards_as_django_csp_refuses_it(rf):

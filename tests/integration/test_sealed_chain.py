@@ -125,14 +125,7 @@ def test_a_looping_sealer_stops_cleanly_on_a_signal_and_leaves_the_chain_sealed(
     # default action; a script's `command &` with SIGINT ignored. exec keeps either.
     sigint = "SIG_IGN" if started_as == "a background job" else "SIG_DFL"
     loop = ["manage.py", "seal_audit", "--loop", "--interval", "0.01"]
-    sealer = subprocess.Popen(
-        [sys.executable, "-c", _WITH_SIGINT, sigint, *loop],
-        cwd=ROOT,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    sealer = _spawn("-c", _WITH_SIGINT, sigint, *loop, stderr=subprocess.STDOUT)
     assert sealer.stdout and sealer.stdout.readline().startswith("Sealing the audit chain every")
     assert wait_for(lambda: _sealed("before"), timeout=30)
 
