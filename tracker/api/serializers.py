@@ -19,7 +19,7 @@ from rest_framework import serializers
 from config.epoch import MAX_EPOCH_MS, from_ms, to_ms
 from config.exceptions import InvalidInput
 from config.inputs import TagInput
-from tracker.services import MetricInput, ParamInput
+from tracker.services import MetricTuple, ParamInput
 
 
 @extend_schema_field(OpenApiTypes.INT64)
@@ -171,7 +171,7 @@ def _pairs(data: dict[str, Any], name: str, factory: type) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class LogBatchRequest:
-    metrics: list[MetricInput]
+    metrics: list[MetricTuple]
     params: list[ParamInput]
     tags: list[TagInput]
 
@@ -182,13 +182,13 @@ class LogBatchRequest:
         for name in data:
             if name not in _BATCH_FIELDS:
                 raise InvalidInput("is not a log-batch field (metrics, params, tags)", field=str(name))
-        metrics: list[MetricInput] = []
+        metrics: list[MetricTuple] = []  # plain tuples (see MetricTuple)
         append = metrics.append
         for index, item in enumerate(_objects(data, "metrics")):
             if type(item) is not dict:
                 raise InvalidInput("must be an object", field=f"metrics[{index}]")
             try:
-                append(MetricInput(item["key"], item["value"], item.get("step", 0), item.get("timestamp")))
+                append((item["key"], item["value"], item.get("step", 0), item.get("timestamp")))
             except KeyError as missing:
                 raise InvalidInput("is required", field=f"metrics[{index}].{missing.args[0]}") from None
         return cls(metrics, _pairs(data, "params", ParamInput), _pairs(data, "tags", TagInput))

@@ -10,7 +10,7 @@ from config.exceptions import InvalidInput, NotFound
 from config.inputs import TagInput
 from tracker import selectors, services
 from tracker.models import Run, RunModelLink
-from tracker.services import DatasetSpec, MetricInput, ModelMetricInput, ParamInput
+from tracker.services import DatasetSpec, MetricInput, MetricTuple, ModelMetricInput, ParamInput
 
 from . import wire
 from .protocol import Call, Endpoint, in_mlflow_words, invalid, missing, omit_empty
@@ -159,15 +159,15 @@ def log_parameter(call: Call) -> dict[str, Any]:
     return {}
 
 
-def _metric_inputs(items: list[dict[str, Any]]) -> tuple[list[MetricInput], list[ModelMetricInput]]:
-    """log-batch's metrics as tuples, with no per-point checks beyond the shape: this runs for
-    every point, and `log_batch` checks keys, types and limits itself, naming `metrics[i]`."""
-    metrics: list[MetricInput] = []
+def _metric_inputs(items: list[dict[str, Any]]) -> tuple[list[MetricTuple], list[ModelMetricInput]]:
+    """log-batch's metrics as plain tuples, with no per-point checks beyond the shape: this runs
+    for every point, and `log_batch` checks keys, types and limits itself, naming `metrics[i]`."""
+    metrics: list[MetricTuple] = []
     append = metrics.append
     model_metrics: list[ModelMetricInput] = []
     try:
         for item in items:
-            append(MetricInput(item["key"], item["value"], item.get("step", 0), item.get("timestamp")))
+            append((item["key"], item["value"], item.get("step", 0), item.get("timestamp")))
             if item.get("model_id"):  # MLflow 3: the metric also measures a logged model
                 model_metrics.append(
                     ModelMetricInput(

@@ -20,7 +20,7 @@ from .experiments import (
     set_experiment_tag,
     update_experiment,
 )
-from .inputs import BatchResult, DatasetSpec, MetricInput, ParamInput
+from .inputs import BatchResult, DatasetSpec, MetricInput, MetricTuple, ParamInput
 from .logged_models import (
     ModelMetricInput,
     create_logged_model,
@@ -48,6 +48,7 @@ __all__ = [
     "BatchResult",
     "DatasetSpec",
     "MetricInput",
+    "MetricTuple",
     "ModelMetricInput",
     "ParamInput",
     "create_experiment",

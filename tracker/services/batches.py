@@ -32,7 +32,7 @@ from tracker.validation import (
     validate_key,
 )
 
-from .inputs import BatchResult, MetricInput, ParamInput
+from .inputs import BatchResult, MetricInput, MetricTuple, ParamInput
 from .key_sets import record_keys
 from .logged_models import ModelMetricInput, log_model_metrics
 from .metric_store import CopyMode, PointRow, PointsAlreadyStored, SummaryRow, insert_points, upsert_summaries
@@ -42,7 +42,7 @@ from .single_point import log_single_point, statement_params
 from .validators import check_batch_size, validated_params, validated_tags
 
 
-def _validated_metric_rows(metrics: Sequence[MetricInput]) -> list[tuple[str, int, int, float, bool]]:
+def _validated_metric_rows(metrics: Sequence[MetricTuple]) -> list[tuple[str, int, int, float, bool]]:
     """(key, step, timestamp, value, is_nan) per metric, exact duplicates within the batch removed.
 
     This loop runs for every logged point, so well-typed values take a fast path and only
@@ -183,7 +183,7 @@ def _log_single_point(
     return None if params is None else log_single_point(params)
 
 
-def _single_point_result(metrics: Sequence[MetricInput], inserted: int) -> BatchResult:
+def _single_point_result(metrics: Sequence[MetricTuple], inserted: int) -> BatchResult:
     return BatchResult(
         points_received=len(metrics),
         points_inserted=inserted,
@@ -228,7 +228,7 @@ def log_batch(
     *,
     actor: Any,
     run: Run,
-    metrics: Sequence[MetricInput] = (),
+    metrics: Sequence[MetricTuple] = (),
     params: Sequence[ParamInput] = (),
     tags: Sequence[TagInput] = (),
     model_metrics: Sequence[ModelMetricInput] = (),
@@ -254,7 +254,7 @@ def _log_checked_batch(
     *,
     actor: Any,
     run: Run,
-    metrics: Sequence[MetricInput],
+    metrics: Sequence[MetricTuple],
     params: Sequence[ParamInput],
     tags: Sequence[TagInput],
     model_metrics: Sequence[ModelMetricInput],
@@ -294,7 +294,7 @@ def log_batch_to(
     actor: Any,
     run_id: str,
     find_run: Callable[[], Run],
-    metrics: Sequence[MetricInput] = (),
+    metrics: Sequence[MetricTuple] = (),
     params: Sequence[ParamInput] = (),
     tags: Sequence[TagInput] = (),
     model_metrics: Sequence[ModelMetricInput] = (),
