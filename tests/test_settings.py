@@ -99,17 +99,30 @@ def test_artifact_storage_s3_selects_the_bucket_storage_from_aws_variables():
     assert "'file_overwrite': False" in result.stdout
 
 
+def _run_embedded(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`args` run with the embedded mode's settings: SQLite under `tmp_path`, tasks in-process."""
+    services = {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_EAGER", "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in services}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", LABLEDGER_VAR_DIR=str(tmp_path))
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
 def test_the_embedded_database_passes_the_system_checks_without_a_warning(tmp_path):
     """`make run` migrates the SQLite file first: its output should not open with a warning
     about the PostgreSQL-only part of an index that SQLite rightly leaves out."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.base", LABLEDGER_VAR_DIR=str(tmp_path))
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--database", "default", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    result = _run_embedded(tmp_path, "manage.py", "check", "--database", "default", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr
     assert "identified no issues" in result.stdout
+
+
+def test_an_eager_task_opens_its_broker_connection_without_a_warning(tmp_path):
+    """`make run` seeds the demo with tasks run in-process, whose broker connection kombu opened
+    with "No hostname was supplied" in the middle of the seeding's output."""
+    code = (
+        "import django; django.setup(); from config.celery import app\n"
+        "with app.producer_or_acquire(None) as producer: print(producer.connection.hostname)"
+    )
+    result = _run_embedded(tmp_path, "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "localhost"
+    assert "hostname" not in result.stderr.lower()

@@ -226,8 +226,9 @@ if DEFAULT_EXPERIMENT_PERMISSION not in ("READ", "EDIT", "MANAGE", "NO_PERMISSIO
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # A broker that needs no server (`make run` uses kombu's SQLAlchemy transport on SQLite) may be named
-# directly; otherwise Redis, or memory when tasks run eagerly.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
+# directly; otherwise Redis, or memory when tasks run eagerly. Celery opens even an eager task's
+# broker connection, and kombu warns on a memory URL without a host name.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
