@@ -49,6 +49,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         }
         for index, data in enumerate(comparison.runs)
     ]
+    # Parallel coordinates and the scatter start on the params that differ between the runs.
+    axes = comparison.varying_param_keys or comparison.param_keys
     config = {
         "seriesUrl": reverse("dashboard:chart-series"),
         "runs": runs,
@@ -57,11 +59,11 @@ def compare(request: HttpRequest) -> HttpResponse:
         "smoothing": state["smoothing"] or 0,
         "log": state["log"],
         "groupBy": state["group_by"] if state["group_by"] in comparison.param_keys else "",
-        "pc": [key for key in state["pc"] if key in comparison.param_keys] or comparison.param_keys[:4],
+        "pc": [key for key in state["pc"] if key in comparison.param_keys] or axes[:4],
         "pcMetric": state["pc_metric"]
         if state["pc_metric"] in comparison.metric_keys
         else (keys[:1] or [""])[0],
-        "sx": state["sx"] or (f"params.{comparison.param_keys[0]}" if comparison.param_keys else ""),
+        "sx": state["sx"] or (f"params.{axes[0]}" if axes else ""),
         "sy": state["sy"] if state["sy"] in comparison.metric_keys else (keys[:1] or [""])[0],
     }
     context = {

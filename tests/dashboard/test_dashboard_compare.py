@@ -95,8 +95,30 @@ def test_the_page_hands_runs_colours_and_state_to_js_through_json_script(viewer_
 def test_without_chosen_keys_the_first_metric_keys_are_charted(viewer_client, sweep):
     config = config_of(viewer_client.get(compare_url(sweep)).content.decode())
     assert config["keys"] == ["loss", "val_f1"]
-    assert config["pc"] == ["lr", "optimizer"]
-    assert (config["pcMetric"], config["sx"], config["sy"]) == ("loss", "params.lr", "loss")
+    assert (config["pcMetric"], config["sy"]) == ("loss", "loss")
+
+
+def test_parallel_coordinates_and_the_scatter_start_on_the_params_that_differ(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    shared = {"activation": "tanh", "batch_size": "32", "epochs": "40"}
+    runs = [
+        make_run(experiment, f"r{i}", params={**shared, "lr": lr, "wd": wd}, metrics={"loss": 1.0})
+        for i, (lr, wd) in enumerate((("0.1", "0"), ("0.2", "0"), ("0.2", "0.01")))
+    ]
+    config = config_of(viewer_client.get(compare_url(runs)).content.decode())
+    assert (config["pc"], config["sx"]) == (["lr", "wd"], "params.lr")
+    chosen = config_of(viewer_client.get(compare_url(runs, pc="epochs", sx="params.wd")).content.decode())
+    assert (chosen["pc"], chosen["sx"]) == (["epochs"], "params.wd")
+
+
+def test_where_no_param_differs_the_axes_start_on_the_first_params(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    params = {name: "1" for name in ("a", "b", "c", "d", "e")}
+    runs = [make_run(experiment, f"r{i}", params=params, metrics={"loss": float(i)}) for i in range(2)]
+    config = config_of(viewer_client.get(compare_url(runs)).content.decode())
+    assert (config["pc"], config["sx"]) == (["a", "b", "c", "d"], "params.a")
 
 
 def test_hostile_names_and_values_are_escaped_everywhere_on_the_page(

@@ -39,6 +39,12 @@ class Comparison:
     param_keys: list[str]
     dataset_versions_differ: bool
 
+    @property
+    def varying_param_keys(self) -> list[str]:
+        """The params whose value differs between the runs, in key order: the axes worth drawing
+        (a param every run shares draws a flat line)."""
+        return [row.key for row in self.rows if row.section == "param" and row.differs]
+
 
 def compared_runs(*, run_ids: Sequence[str], user: Any, minimum: int = MIN_COMPARED_RUNS) -> list[RunData]:
     """The runs to compare, in the order asked, with their data (five queries); an unknown id is
