@@ -27,6 +27,7 @@ class RunTableForm(forms.Form):
         ),
     )
     page_size = forms.TypedChoiceField(
+        label="Rows",
         required=False,
         choices=[(size, size) for size in PAGE_SIZES],
         coerce=int,

@@ -285,7 +285,14 @@ def test_page_size_is_selectable_and_validated(viewer_client, make_experiment, m
     assert len(run_names(viewer_client.get(url, {"page_size": "50"}))) == 30
     response = viewer_client.get(url, {"page_size": "7"})
     assert response.status_code == 400
-    assert "Select a valid choice. 7 is not one of the available choices." in response.content.decode()
+    assert "Rows: Select a valid choice. 7 is not one of the available choices." in response.content.decode()
+
+
+def test_a_filter_over_the_length_limit_is_a_400_that_says_so(viewer_client, sweep):
+    response = viewer_client.get(reverse("dashboard:run-table", args=[sweep.pk]), {"filter": "a" * 10_001})
+    assert response.status_code == 400
+    message = "Filter: Ensure this value has at most 10000 characters (it has 10001)."
+    assert message in response.content.decode()
 
 
 def test_a_tampered_page_token_is_reported(viewer_client, sweep):
