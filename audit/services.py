@@ -250,6 +250,13 @@ def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
     )
 
 
+def check_chain(*, full: bool = False) -> AuditVerification:
+    """Check the chain now, as the scheduled checks do (incremental unless `full`): the check's
+    row and its event in the chain, without a requester."""
+    mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
+    return run_verification(verification=AuditVerification.objects.create(mode=mode))
+
+
 def run_verification(*, verification: AuditVerification) -> AuditVerification:
     """Run a queued check, keep its result on the row, and record it in the chain as well."""
     anchor = _anchor_for(verification)

@@ -39,8 +39,6 @@ def make_checkpoint() -> int | None:
 def verify_audit_chain(verification_id: int | None = None, full: bool = False) -> int:
     """Run a queued check, or a scheduled one (incremental unless `full`) when given no id."""
     if verification_id is None:
-        mode = AuditVerification.Mode.FULL if full else AuditVerification.Mode.INCREMENTAL
-        verification = AuditVerification.objects.create(mode=mode)
-    else:
-        verification = AuditVerification.objects.get(pk=verification_id)
+        return services.check_chain(full=full).pk
+    verification = AuditVerification.objects.get(pk=verification_id)
     return services.run_verification(verification=verification).pk

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.permissions import SYSTEM_READER
+from audit.models import AuditEvent, AuditVerification
 from audit.sealing import seal_events
 from audit.verification import verify_chain
 from registry.models import AliasHistory, PromotionRequest
@@ -200,6 +201,14 @@ def test_seeding_again_keeps_the_accounts_and_adds_a_second_sweep_and_version(se
     assert get_version_by_alias(model=model, alias="staging").version == 3
     assert get_version_by_alias(model=model, alias="production").version == 1  # the baseline, once
     assert PromotionRequest.objects.filter(status="pending").count() == 2
+
+
+def test_the_seed_leaves_the_chain_checked_so_the_pages_show_it_verified(seeded):
+    check = AuditVerification.objects.get()
+    assert (check.mode, check.status, check.ok, check.requested_by) == ("full", "done", True, None)
+    assert check.checked > 100
+    assert f"audit chain {check.checked} events checked, intact" in seeded
+    assert AuditEvent.objects.filter(action="audit.chain_verified").count() == 1
 
 
 def test_the_audit_chain_verifies_after_seeding(seeded):
