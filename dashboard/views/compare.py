@@ -49,8 +49,11 @@ def compare(request: HttpRequest) -> HttpResponse:
         }
         for index, data in enumerate(comparison.runs)
     ]
-    # Parallel coordinates and the scatter start on the params that differ between the runs.
+    # Parallel coordinates and the scatter start on the params that differ between the runs and
+    # on a charted metric that every run has.
     axes = comparison.varying_param_keys or comparison.param_keys
+    shared = comparison.shared_metric_keys
+    measure = ([key for key in keys if key in shared] or shared or keys or [""])[0]
     config = {
         "seriesUrl": reverse("dashboard:chart-series"),
         "runs": runs,
@@ -60,11 +63,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         "log": state["log"],
         "groupBy": state["group_by"] if state["group_by"] in comparison.param_keys else "",
         "pc": [key for key in state["pc"] if key in comparison.param_keys] or axes[:4],
-        "pcMetric": state["pc_metric"]
-        if state["pc_metric"] in comparison.metric_keys
-        else (keys[:1] or [""])[0],
+        "pcMetric": state["pc_metric"] if state["pc_metric"] in comparison.metric_keys else measure,
         "sx": state["sx"] or (f"params.{axes[0]}" if axes else ""),
-        "sy": state["sy"] if state["sy"] in comparison.metric_keys else (keys[:1] or [""])[0],
+        "sy": state["sy"] if state["sy"] in comparison.metric_keys else measure,
     }
     context = {
         "form": form,

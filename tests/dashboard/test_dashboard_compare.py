@@ -113,6 +113,21 @@ def test_parallel_coordinates_and_the_scatter_start_on_the_params_that_differ(
     assert (chosen["pc"], chosen["sx"]) == (["epochs"], "params.wd")
 
 
+def test_the_parallel_and_scatter_metric_is_one_every_run_has(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "a", params={"lr": "1"}, metrics={"aux": 1.0, "loss": 0.1, "val_acc": 0.9}),
+        make_run(experiment, "b", params={"lr": "2"}, metrics={"loss": 0.2, "val_acc": 0.8}),
+    ]
+    config = config_of(viewer_client.get(compare_url(runs)).content.decode())
+    assert config["keys"] == ["aux", "loss", "val_acc"]
+    assert (config["pcMetric"], config["sy"]) == ("loss", "loss")  # `aux` is only run a's
+    charted = config_of(viewer_client.get(compare_url(runs, keys="aux")).content.decode())
+    assert (charted["pcMetric"], charted["sy"]) == ("loss", "loss")  # not charted, but both runs have it
+    chosen = config_of(viewer_client.get(compare_url(runs, pc_metric="aux", sy="aux")).content.decode())
+    assert (chosen["pcMetric"], chosen["sy"]) == ("aux", "aux")
+
+
 def test_where_no_param_differs_the_axes_start_on_the_first_params(viewer_client, make_experiment, make_run):
     experiment = make_experiment()
     params = {name: "1" for name in ("a", "b", "c", "d", "e")}

@@ -45,6 +45,11 @@ class Comparison:
         (a param every run shares draws a flat line)."""
         return [row.key for row in self.rows if row.section == "param" and row.differs]
 
+    @property
+    def shared_metric_keys(self) -> list[str]:
+        """The metrics every run has, in key order: one only some runs logged plots some of them."""
+        return [key for key in self.metric_keys if all(key in data.metrics for data in self.runs)]
+
 
 def compared_runs(*, run_ids: Sequence[str], user: Any, minimum: int = MIN_COMPARED_RUNS) -> list[RunData]:
     """The runs to compare, in the order asked, with their data (five queries); an unknown id is
