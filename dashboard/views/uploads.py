@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError
 from tracker import selectors
 from tracker.models import BulkUpload
@@ -65,6 +66,7 @@ def upload_list(request: HttpRequest) -> HttpResponse:
         "uploads": uploads,
         "experiments": selectors.list_experiments(user=request.user),
         "polls": _polls(uploads),
+        "can_upload": role_of(request.user) >= Role.CONTRIBUTOR,
     }
     return render(request, "dashboard/uploads.html", context)
 
@@ -98,6 +100,8 @@ def upload_new(request: HttpRequest) -> HttpResponse:
     experiment_id = form["experiment_id"].value()
     context = {
         "form": form,
+        # A viewer reads why instead of filling in a form the service would refuse.
+        "can_upload": role_of(request.user) >= Role.CONTRIBUTOR,
         "experiment": selectors.get_experiment(user=request.user, experiment_id=experiment_id)
         if experiment_id
         else None,

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from tests.factories import ExperimentFactory, RunFactory
@@ -55,13 +56,17 @@ def test_the_form_shows_a_bad_run_next_to_the_form_and_stores_nothing(contributo
     assert not BulkUpload.objects.exists()
 
 
-def test_a_viewer_sees_the_form_but_cannot_upload(viewer_client, run):
+def test_a_viewer_is_told_uploading_needs_the_contributor_role_and_cannot_upload(viewer_client, run):
+    page = viewer_client.get(reverse("dashboard:upload-new")).content.decode()
+    assert "Uploading metrics needs the contributor role." in page
+    assert 'type="file"' not in page
     response = viewer_client.post(
         reverse("dashboard:upload-new"),
         {"file": SimpleUploadedFile("m.csv", b"key,step,value\n"), "run_id": run.uuid},
     )
     assert response.status_code == 400
     assert "Uploading metrics needs the contributor role." in response.content.decode()
+    assert not BulkUpload.objects.exists()
 
 
 def test_a_running_upload_shows_a_progress_bar_and_the_status_json_moves(viewer_client, contributor, run):
@@ -115,10 +120,19 @@ def test_the_upload_pages_need_a_role(client, outsider, contributor, run):
         assert client.get(reverse(f"dashboard:{name}", args=args)).status_code == 403, name
 
 
-def test_the_experiment_list_and_run_page_link_to_the_form(viewer_client, run):
-    assert (
-        reverse("dashboard:upload-new")
-        in viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
-    )
-    run_page = viewer_client.get(reverse("dashboard:run-detail", args=[run.uuid])).content.decode()
-    assert f"{reverse('dashboard:upload-new')}?run={run.uuid}" in run_page
+def test_the_experiment_list_run_page_and_upload_list_link_to_the_form_for_contributors(
+    viewer_client, contributor, run
+):
+    client = Client()  # viewer_client is the test's `client`
+    client.force_login(contributor)
+    pages = {
+        "experiments": reverse("dashboard:experiment-list"),
+        "run": reverse("dashboard:run-detail", args=[run.uuid]),
+        "uploads": reverse("dashboard:upload-list"),
+    }
+    form = reverse("dashboard:upload-new")
+    for name, url in pages.items():
+        assert f'href="{form}' in client.get(url).content.decode(), name
+        assert f'href="{form}' not in viewer_client.get(url).content.decode(), name  # a viewer cannot upload
+    assert f"{form}?run={run.uuid}" in client.get(pages["run"]).content.decode()
+    assert reverse("dashboard:upload-list") in viewer_client.get(pages["experiments"]).content.decode()
