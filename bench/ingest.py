@@ -70,8 +70,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--worker-class",
-        default="sync",
-        help="gunicorn worker class (default sync; gthread keeps connections)",
+        default="gthread",
+        help="gunicorn worker class (default gthread, which keeps connections alive, as "
+        "docker-compose.yml serves; sync closes each after its response)",
     )
     parser.add_argument("--verify", action="store_true", help="count stored points and summaries afterwards")
     parser.add_argument("--profile", action="store_true", help="cProfile the service phase; print the top")
