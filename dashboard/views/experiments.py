@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.roles import Role, role_of
 from tracker import selectors
-from tracker.models import Lifecycle
+from tracker.models import DEFAULT_EXPERIMENT_ID, Lifecycle
 
 from ..access import viewer_required
 
@@ -28,6 +28,7 @@ def experiment_list(request: HttpRequest) -> HttpResponse:
         "experiments": experiments,
         "mlflow_link_targets": mlflow_link_targets,
         "can_edit": can_edit,
+        "undeletable_id": DEFAULT_EXPERIMENT_ID,  # the service refuses; no button to refuse
         "deleted_experiments": selectors.list_experiments(user=request.user, lifecycle=Lifecycle.DELETED)
         if can_edit
         else [],

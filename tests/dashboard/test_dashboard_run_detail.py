@@ -330,6 +330,15 @@ def test_the_experiment_list_offers_delete_then_restore_to_a_contributor(contrib
     assert "Deleted experiments" in content and f'action="{restore}"' in content
 
 
+def test_the_default_experiment_offers_no_delete_button_since_it_cannot_be_deleted(
+    contributor_client, detailed_run
+):
+    content = contributor_client.get(reverse("dashboard:experiment-list")).content.decode()
+    assert "Default" in content
+    assert f'form="experiment-delete-{detailed_run.experiment.pk}"' in content
+    assert 'form="experiment-delete-0"' not in content and 'id="experiment-delete-0"' not in content
+
+
 def test_a_viewer_sees_no_experiment_delete_button(viewer_client, detailed_run):
     content = viewer_client.get(reverse("dashboard:experiment-list")).content.decode()
     assert "experiment-delete-" not in content and "Deleted experiments" not in content
