@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 
 
 class AppendOnlyError(Exception):
@@ -11,6 +13,16 @@ class AppendOnlyError(Exception):
 
 
 class AuditEventQuerySet(models.QuerySet):
+    def awaiting_seal(self, *, after: int | None = None) -> AuditEventQuerySet:
+        """Events not linked into the chain yet: unsealed, after the head (`after`, or the head
+        row's sequence). The bound matters: each seal leaves the event's unsealed version in the
+        indexes until VACUUM removes it, and a scan for `hash IS NULL` from the bottom would walk
+        every event sealed since then."""
+        if after is None:
+            head = AuditChainHead.objects.filter(id=1).values("sequence")
+            return self.filter(hash__isnull=True, sequence__gt=Coalesce(Subquery(head), 0))
+        return self.filter(hash__isnull=True, sequence__gt=after)
+
     def update(self, **kwargs):
         raise AppendOnlyError("Audit events cannot be updated.")
 

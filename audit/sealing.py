@@ -49,15 +49,17 @@ _HASHED_FIELDS = (
     "before",
     "after",
 )
+_SEAL_ONE = f"UPDATE {_TABLE} SET previous_hash = %s, hash = %s, sealed_at = %s WHERE id = %s"
+_SEAL_ALL = (
+    f"UPDATE {_TABLE} AS event SET previous_hash = link.previous_hash, hash = link.hash, sealed_at = %s "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS link(id, previous_hash, hash) "
+    "WHERE event.id = link.id"
+)
 _RUNNING_FLOORS = (
     "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objsubid = 2 "
     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     "AND pid IS DISTINCT FROM pg_backend_pid()"
 )
-
-
-class SealingError(RuntimeError):
-    """An unsealed event below the sealed head: the horizon rule was broken, or a row edited."""
 
 
 @dataclass(frozen=True)
@@ -85,19 +87,14 @@ def postgres_horizon() -> int:
     return min([last_value + 1, *floors])
 
 
-def _link(rows: list[dict[str, Any]], head_sequence: int, head_hash: str) -> list[tuple[str, str, int]]:
+def _link(rows: list[dict[str, Any]], head_hash: str) -> list[tuple[str, str, int]]:
     """(previous_hash, hash, id) for each row, chained on from the head in sequence order."""
     linked, previous = [], head_hash
     for row in rows:
-        event_id, sequence = row.pop("id"), row["sequence"]
-        if sequence <= head_sequence:
-            raise SealingError(
-                f"event #{sequence} is unsealed below the sealed head #{head_sequence}; "
-                "it cannot be sealed without rewriting the chain"
-            )
+        event_id = row.pop("id")
         digest = event_hash(previous_hash=previous, **row)
         linked.append((previous, digest, event_id))
-        previous, head_sequence = digest, sequence
+        previous = digest
     return linked
 
 
@@ -123,24 +120,24 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
             row = (0, GENESIS_HASH)
         head_sequence, head_hash = row
         # Read through the ORM, as the verifier reads: the hash covers the values it will see.
-        rows = list(
-            AuditEvent.objects.filter(hash__isnull=True, sequence__lt=horizon)
-            .order_by("sequence")
-            .values("id", *_HASHED_FIELDS)[:limit]
-        )
+        # An unsealed event below the head (a stripped hash) is not the sealer's to mend; the
+        # verifier names it as the break.
+        waiting = AuditEvent.objects.awaiting_seal(after=head_sequence).filter(sequence__lt=horizon)
+        rows = list(waiting.order_by("sequence").values("id", *_HASHED_FIELDS)[:limit])
         if rows:
-            linked = _link(rows, head_sequence, head_hash)
+            linked = _link(rows, head_hash)
             sealed_at = datetime.now(UTC)
-            cursor.executemany(
-                f"UPDATE {_TABLE} SET previous_hash = %s, hash = %s, sealed_at = %s WHERE id = %s",
-                [(previous, digest, sealed_at, event_id) for previous, digest, event_id in linked],
-            )
+            if postgres:  # one statement for the batch
+                previous_hashes, digests, ids = (list(column) for column in zip(*linked, strict=True))
+                cursor.execute(_SEAL_ALL, [sealed_at, ids, previous_hashes, digests])
+            else:
+                seals = [(previous, digest, sealed_at, event_id) for previous, digest, event_id in linked]
+                cursor.executemany(_SEAL_ONE, seals)
             head_sequence, head_hash = rows[-1]["sequence"], linked[-1][1]
             cursor.execute(
                 f"UPDATE {_HEAD_TABLE} SET sequence = %s, hash = %s WHERE id = 1", [head_sequence, head_hash]
             )
-        cursor.execute(f"SELECT count(*) FROM {_TABLE} WHERE hash IS NULL")
-        (unsealed,) = cursor.fetchone()
+        unsealed = AuditEvent.objects.awaiting_seal(after=head_sequence).count()
     return SealResult(len(rows), head_sequence, head_hash, unsealed)
 
 

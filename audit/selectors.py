@@ -92,7 +92,7 @@ def export_events(*, filters: EventFilter, batch_size: int = 2000) -> Iterator[C
 
 def unsealed_count() -> int:
     """Events committed but not yet linked into the chain (the sealer runs every few seconds)."""
-    return AuditEvent.objects.filter(hash__isnull=True).count()
+    return AuditEvent.objects.awaiting_seal().count()
 
 
 def list_checkpoints(*, limit: int) -> list[AuditCheckpoint]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -20,10 +19,8 @@ from config.json_values import json_safe
 from .checkpoint_format import MAIN_CHAIN, CheckpointFormatError, Head, sign_heads
 from .checkpoints import signing_key, write_outside_database
 from .models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditVerification
-from .sealing import SealingError, seal_batch, seal_events
+from .sealing import seal_batch, seal_events
 from .verification import verify_chain
-
-logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 STALE_CHECK_AFTER = timedelta(hours=1)
@@ -129,12 +126,7 @@ def record_event(
     with transaction.atomic(savepoint=False):
         event = _insert_event(values)
         if connection.vendor != "postgresql":
-            # One writer at a time: seal now. A tampered chain (a stripped hash below the head)
-            # leaves the event unsealed, as the sealer process would, instead of failing writes.
-            try:
-                seal_batch()
-            except SealingError as error:
-                logger.error("audit event #%s not sealed: %s", event.sequence, error)
+            seal_batch()  # one writer at a time: every event it can see is final
     return event
 
 
@@ -219,18 +211,6 @@ def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerif
     return verification, True
 
 
-def _seal_before_check() -> None:
-    """Seal what has committed, so a check or checkpoint covers it.
-
-    A sealer that refuses (an unsealed event below the head: a stripped hash) must not stop the
-    check: the walk that follows names that event as the break.
-    """
-    try:
-        seal_events()
-    except SealingError as error:
-        logger.error("audit events not sealed before the check: %s", error)
-
-
 def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
     """The newest checkpoint that an earlier successful check already walked past."""
     if verification.mode == AuditVerification.Mode.FULL:
@@ -260,7 +240,7 @@ def check_chain(*, full: bool = False) -> AuditVerification:
 def run_verification(*, verification: AuditVerification) -> AuditVerification:
     """Run a queued check, keep its result on the row, and record it in the chain as well."""
     anchor = _anchor_for(verification)
-    _seal_before_check()
+    seal_events()  # so the check covers what has committed
     AuditVerification.objects.filter(pk=verification.pk).update(status=AuditVerification.Status.RUNNING)
     try:
         report = verify_chain(since=anchor)
@@ -302,7 +282,7 @@ def make_checkpoint() -> AuditCheckpoint | None:
     signed: the walk from the previous checkpoint comes first, and a break refuses the signature.
     The events committed so far are sealed first, so the signed head covers them.
     """
-    _seal_before_check()
+    seal_events()
     head = AuditChainHead.objects.filter(id=1).values_list("sequence", "hash").first()
     if head is None or head[0] == 0:
         return None

@@ -71,13 +71,14 @@ def verify_chain(
         checkpoints=trusted,
     )
     head = AuditChainHead.objects.filter(id=1).values_list("sequence", flat=True).first() or 0
-    unsealed = AuditEvent.objects.filter(hash__isnull=True)
-    if report.broken is None:
-        below = unsealed.filter(sequence__gte=first, sequence__lte=through if through is not None else head)
-        stripped = below.order_by("sequence").values_list("sequence", flat=True).first()
-        if stripped is not None and stripped <= head:
-            report = replace(report, broken=ChainBreak(stripped, UNSEALED_BELOW_HEAD))
+    # The walk skips unsealed events, so it sees a stripped hash only as a gap (or not at all, at
+    # the head); say what happened to that event.
+    last = head if through is None else min(head, through)
+    below = AuditEvent.objects.filter(hash__isnull=True, sequence__gte=first, sequence__lte=last)
+    stripped = below.order_by("sequence").values_list("sequence", flat=True).first()
+    if stripped is not None and (report.broken is None or stripped <= report.broken.sequence):
+        report = replace(report, broken=ChainBreak(stripped, UNSEALED_BELOW_HEAD))
     if report.broken is None and through is None and head > report.last_sequence:
         # Removing the newest events leaves a valid prefix; the head remembers how far it went.
         report = replace(report, broken=ChainBreak(report.last_sequence + 1, MISSING))
-    return replace(report, unsealed=unsealed.filter(sequence__gt=head).count())
+    return replace(report, unsealed=AuditEvent.objects.awaiting_seal(after=head).count())

@@ -173,9 +173,23 @@ def test_a_hash_stripped_from_the_newest_event_is_found(events):
     )
 
 
-def test_a_check_still_runs_and_records_the_break_when_the_sealer_refuses(events):
+def test_a_hash_stripped_mid_chain_is_named_as_stripped(events):
+    _raw(f"UPDATE {AuditEvent._meta.db_table} SET hash = NULL WHERE sequence = %s", [events[1].sequence])
+    report = verify_chain()
+    assert (report.broken.sequence, report.broken.reason) == (
+        events[1].sequence,
+        "event has no hash but lies below the sealed head (its seal was removed)",
+    )
+
+
+def test_a_stripped_hash_neither_stops_sealing_nor_hides_from_the_check(events, contributor):
     from audit.tasks import verify_audit_chain
 
     _raw(f"UPDATE {AuditEvent._meta.db_table} SET hash = NULL WHERE sequence = %s", [events[-1].sequence])
-    verify_audit_chain.delay()  # its seal refuses the stripped event; the walk names it
+    create_experiment(actor=contributor, name="after the tampering")
+    verify_audit_chain.delay()  # seals the new event first; the walk still names the stripped one
+
+    newest = AuditEvent.objects.filter(action="experiment.created").latest("sequence")
+    assert newest.is_sealed and newest.previous_hash == events[-1].hash  # linked on from the head
     assert AuditEvent.objects.latest("sequence").action == "audit.chain_broken"
+    assert verify_chain().broken.sequence == events[-1].sequence

@@ -157,8 +157,9 @@ def test_32_writers_with_rollbacks_and_a_sealer_running_leave_a_chain_that_verif
         sealer_output = _stopped(sealer, signal.SIGTERM)
     # 32 threads x 24 transactions, a quarter rolled back, a third of the rest with two events.
     assert len(committed) == 32 * (18 + 6)
-    # The loop sealed while writers were in flight and never met an event below its head.
-    assert "SealingError" not in sealer_output
+    # The loop sealed while writers were in flight; the chain check below finds any event it
+    # sealed past before that event committed.
+    assert "Traceback" not in sealer_output
     assert sealer.returncode == 0, sealer_output
     _assert_whole_chain(committed)
     # Rolled-back transactions used numbers too: the chain skips them.
