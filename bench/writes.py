@@ -27,6 +27,11 @@ own connection (processes, not threads, so the GIL never caps the service layer)
            `sealed` the new one (INSERT … audit_next_sequence(); COMMIT). Printed on its own
            `chain:` line, before the last. (Its numbers are gaps in the audit sequence: harmless.)
 Each phase runs --seconds after every writer is ready (a barrier); commits/s = commits / seconds.
+Where PostgreSQL runs on this machine, each commit phase also prints, on a `cpu:` line before the
+last, the CPU milliseconds per commit that PostgreSQL's processes and this script's children (the
+writers and the background sealer and fold) spent in it, and the cores they kept busy: on a
+machine whose cores are all busy, a write can commit at half the plain rate only if its CPU per
+commit, database and client together, is at most twice the plain commit's.
 The last line is `writes: name=value …`, the figures in FIGURES order (plain, service and
 shares run by default). Results also go to bench/results/writes-<time>.json.
 
@@ -40,6 +45,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import sys
 import time
 from datetime import UTC, datetime
@@ -94,6 +100,71 @@ def setup_django() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+class CpuMeter:
+    """CPU seconds spent inside its `with` by this script's children (the forked
+    writers and background process, counted once they are joined) and by the PostgreSQL server's
+    processes, when that server runs on this machine: its live processes, plus what its
+    postmaster has reaped of backends that exited (a writer's connection ends with its process).
+    """
+
+    def __init__(self) -> None:
+        self.children = self.postgres = self.wall = 0.0
+        self._ticks = os.sysconf("SC_CLK_TCK")
+
+    def _postgres_seconds(self) -> float | None:
+        total, found = 0, False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if (entry / "comm").read_text().strip() != "postgres":
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we looked
+                continue
+            found = True
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            if not _is_postgres(fields[1]):  # the postmaster: add the backends it has reaped
+                total += int(fields[13]) + int(fields[14])
+        return total / self._ticks if found else None
+
+    def _children_seconds(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> CpuMeter:
+        self._children0, self._postgres0 = self._children_seconds(), self._postgres_seconds()
+        self._wall0 = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall = time.monotonic() - self._wall0
+        self.children = self._children_seconds() - self._children0
+        postgres = self._postgres_seconds()
+        if postgres is not None and self._postgres0 is not None:
+            self.postgres = postgres - self._postgres0
+
+    def record(self, label: str, commits: int) -> None:
+        """CPU[label]: CPU ms per commit of each side, and the cores both kept busy meanwhile
+        (the phase's setup and teardown around its timed seconds included)."""
+        CPU[label] = {
+            "postgres_ms": round(self.postgres * 1000 / max(commits, 1), 3),
+            "writers_ms": round(self.children * 1000 / max(commits, 1), 3),
+            "cores": round((self.postgres + self.children) / self.wall, 2),
+        }
+
+
+def _is_postgres(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return False
+
+
+# The `cpu:` lines: each commit phase's CpuMeter.record, filled as the phases run.
+CPU: dict[str, dict[str, float]] = {}
 
 
 def _timed(barrier, seconds: float, write) -> int:
@@ -195,7 +266,7 @@ def parts_phase(args: argparse.Namespace) -> dict[str, float]:
 
     figures: dict[str, float] = {}
     for part in _PARTS:
-        figures[f"{part}_32"] = round(service_phase(args, _statement_writer, (part,)))
+        figures[f"{part}_32"] = round(service_phase(args, _statement_writer, (part,), label=part))
     user = get_user_model().objects.get(username="bench")
     experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-part-floors")
     for part in _PARTS:
@@ -225,7 +296,7 @@ def _run_writers(target, writers: int, seconds: float, extra: list[tuple]) -> in
     return total
 
 
-def _scratch_phase(args: argparse.Namespace, target, extra: tuple = ()) -> float:
+def _scratch_phase(args: argparse.Namespace, target, label: str, extra: tuple = ()) -> float:
     """Commits/s of `target` writers into a fresh scratch table (and head row), dropped after."""
     from django.db import connection
 
@@ -235,7 +306,9 @@ def _scratch_phase(args: argparse.Namespace, target, extra: tuple = ()) -> float
         cursor.execute(f"CREATE TABLE {SCRATCH_TABLE}_head (id int PRIMARY KEY, n bigint)")
         cursor.execute(f"INSERT INTO {SCRATCH_TABLE}_head VALUES (1, 0)")
     try:
-        commits = _run_writers(target, args.writers, args.seconds, [extra] * args.writers)
+        with CpuMeter() as meter:
+            commits = _run_writers(target, args.writers, args.seconds, [extra] * args.writers)
+        meter.record(label, commits)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}, {SCRATCH_TABLE}_head")
@@ -243,10 +316,10 @@ def _scratch_phase(args: argparse.Namespace, target, extra: tuple = ()) -> float
 
 
 def plain_phase(args: argparse.Namespace) -> float:
-    return _scratch_phase(args, _plain_writer)
+    return _scratch_phase(args, _plain_writer, "plain")
 
 
-def service_phase(args: argparse.Namespace, writer=None, extra: tuple = ()) -> float:
+def service_phase(args: argparse.Namespace, writer=None, extra: tuple = (), label: str = "service") -> float:
     """Commits/s of `writer` (default: log_metric through the service layer), each to its own run
     (`extra` after the run's arguments), with sealing and the rollup fold beside them."""
     from django.contrib.auth import get_user_model
@@ -261,8 +334,9 @@ def service_phase(args: argparse.Namespace, writer=None, extra: tuple = ()) -> f
     writer = writer or _service_writer
     experiment = create_experiment(actor=user, name=f"bench-writes-{STAMP}-{writer.__name__}{''.join(extra)}")
     runs = [start_run(actor=user, experiment=experiment, name=f"writer-{i:02d}") for i in range(args.writers)]
-    with BackgroundWork():
+    with CpuMeter() as meter, BackgroundWork():
         commits = _run_writers(writer, args.writers, args.seconds, [(user.pk, r.pk, *extra) for r in runs])
+    meter.record(label, commits)
     return commits / args.seconds
 
 
@@ -289,7 +363,7 @@ def main() -> None:
             flush=True,
         )
     if "statement" in phases:
-        FIGURES["statement_32"] = round(service_phase(args, _statement_writer))
+        FIGURES["statement_32"] = round(service_phase(args, _statement_writer, label="statement"))
         print(
             f"statement: {FIGURES['statement_32']:>6} commits/s ({args.writers} psycopg connections, "
             "the single-point statement alone)",
@@ -301,8 +375,12 @@ def main() -> None:
         print("parts: " + " ".join(f"{name}={value}" for name, value in parts.items()), flush=True)
     chain: dict[str, int] = {}
     if "chain" in phases:
-        chain = {f"{kind}_32": round(_scratch_phase(args, _chain_writer, (kind,))) for kind in _CHAIN_APPENDS}
+        chain = {
+            f"{kind}_32": round(_scratch_phase(args, _chain_writer, kind, (kind,))) for kind in _CHAIN_APPENDS
+        }
         print("chain: " + " ".join(f"{name}={value}" for name, value in chain.items()), flush=True)
+    for label, figures in CPU.items():
+        print(f"cpu: {label} " + " ".join(f"{name}={value}" for name, value in figures.items()), flush=True)
     if "shares" in phases:
         from server_shares import measure_server_shares
 
@@ -319,6 +397,7 @@ def main() -> None:
         "figures": FIGURES,
         "chain": chain,
         "parts": parts,
+        "cpu": CPU,
     }
     if args.verify:
         result["verified"] = verify_phase()
