@@ -105,7 +105,6 @@ def seal_batch(*, limit: int = SEAL_BATCH) -> SealResult:
     seal commits or rolls back with them. The sealer lock keeps a second sealer out.
     """
     postgres = connection.vendor == "postgresql"
-    # A savepoint when nested: a refusal must not poison the caller's transaction.
     with transaction.atomic(), connection.cursor() as cursor:
         if postgres:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [SEALER_LOCK_KEY])
