@@ -71,6 +71,9 @@ FIGURES: dict[str, float | None] = {
     # Diagnostics after the figures: what the database alone takes for the same write.
     "statement_floor_ms": None,  # shares: the single-point statement from an open connection, p50
     "statement_32": None,  # the single-point statement alone, --writers psycopg connections
+    # service_32 / statement_32: the service layer's rate against its own statement sent bare,
+    # which on a machine whose cores run out first is what the Python around the write costs.
+    "service_per_statement": None,
 }
 
 
@@ -388,6 +391,8 @@ def main() -> None:
         FIGURES.update({name: round(shares[name], 3) for name in FIGURES if name.endswith("_ms")})
     if FIGURES["plain_32"] and FIGURES["service_32"]:
         FIGURES["ratio"] = round(FIGURES["service_32"] / FIGURES["plain_32"], 2)
+    if FIGURES["service_32"] and FIGURES["statement_32"]:
+        FIGURES["service_per_statement"] = round(FIGURES["service_32"] / FIGURES["statement_32"], 2)
     result: dict[str, Any] = {
         "stamp": STAMP,
         "writers": args.writers,
