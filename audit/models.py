@@ -76,7 +76,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_name", "sequence"], name="audit_event_actor_seq"),
             models.Index(fields=["action", "sequence"], name="audit_event_action_seq"),
             models.Index(fields=["created_at"], name="audit_event_created_at"),
-            # The sealer's work list: only unsealed events, so it stays a few rows deep.
+            # The sealer's work list. Until VACUUM it also keeps each sealed event's unsealed
+            # version, so it is read from the head up (awaiting_seal), never from the bottom.
             models.Index(
                 fields=["sequence"], condition=models.Q(hash__isnull=True), name="audit_event_unsealed"
             ),
