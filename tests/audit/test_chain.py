@@ -182,6 +182,15 @@ def test_a_hash_stripped_mid_chain_is_named_as_stripped(events):
     )
 
 
+def test_a_stripped_hash_is_a_break_not_an_event_waiting_for_the_sealer(events):
+    from audit.selectors import unsealed_count
+
+    _raw(f"UPDATE {AuditEvent._meta.db_table} SET hash = NULL WHERE sequence = %s", [events[1].sequence])
+    # Only events after the head wait for the sealer; the page's and the check's counts agree.
+    assert unsealed_count() == 0
+    assert verify_chain().unsealed == 0
+
+
 def test_a_stripped_hash_neither_stops_sealing_nor_hides_from_the_check(events, contributor):
     from audit.tasks import verify_audit_chain
 
