@@ -346,7 +346,10 @@
     saveState();
   });
   bind("only-differences", "change", function (event) {
-    document.getElementById("diff-table").classList.toggle("only-differences", event.target.checked);
+    ["diff-table", "metric-table"].forEach(function (id) {
+      var table = document.getElementById(id);
+      if (table) table.classList.toggle("only-differences", event.target.checked);
+    });
   });
 
   function numeric(values) {

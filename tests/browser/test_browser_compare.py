@@ -52,7 +52,7 @@ def _run(contributor, experiment, name, *, opt, lr, version, minutes, finished=T
         MetricInput("accuracy", 1 - 1.0 / (2 + step / (30 + 10 * minutes)), step, start_ms + step * 1000)
         for step in range(steps)
     ]
-    points = loss + acc
+    points = loss + acc + [MetricInput("epochs", 10.0, 0, start_ms)]  # the same in every run
     for start in range(0, len(points), 1000):
         log_batch(
             actor=contributor,
@@ -131,8 +131,17 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     assert page.locator("#dataset-warning").is_visible()
     same_rows = page.locator("#diff-table tr.same")
     assert same_rows.count() >= 1 and same_rows.first.is_visible()
+    # The metric table: each run's latest value, the highest and lowest marked in words.
+    loss_row = page.locator("#metric-table tr[data-key='loss']")
+    assert loss_row.locator(".extreme", has_text="highest").count() == 1
+    assert loss_row.locator(".extreme", has_text="lowest").count() == 1
+    assert page.locator("#metric-table thead th", has_text=HOSTILE).count() == 1
+    same_metric = page.locator("#metric-table tr.same[data-key='epochs']")
+    assert same_metric.is_visible() and same_metric.locator(".extreme").count() == 0
     page.check("#only-differences")
     expect(same_rows.first).to_be_hidden()
+    expect(same_metric).to_be_hidden()
+    expect(loss_row).to_be_visible()
     page.screenshot(path=str(RESULTS / "compare-page.png"), full_page=True)
 
     # Smoothing adds a smoothed line over a faint raw one, and changes the drawn values.

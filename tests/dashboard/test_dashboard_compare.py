@@ -55,6 +55,61 @@ def test_the_diff_highlights_differing_params_and_keeps_equal_ones(viewer_client
     assert 'id="only-differences"' in content
 
 
+def metric_cells(content: str, key: str) -> tuple[str, list[str]]:
+    """The metric table's row for `key`: its class and its cells' HTML."""
+    row = re.search(rf'<tr class="(\w+)" data-key="{key}">\s*<th[^>]*>{key}</th>(.*?)</tr>', content, re.S)
+    assert row is not None, f"no metric row {key}"
+    return row.group(1), re.findall(r"<td[^>]*>.*?</td>", row.group(2), re.S)
+
+
+def test_the_metric_table_shows_each_runs_latest_value_and_marks_both_ends(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "a", metrics={"loss": [2.0, 0.5], "acc": 0.7}),
+        make_run(experiment, "b", metrics={"loss": [1.0, 0.25, 0.3], "acc": 0.7, "f1": 0.6}),
+        make_run(experiment, "c", metrics={"loss": 0.9, "acc": 0.7}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+
+    kind, cells = metric_cells(content, "loss")
+    assert kind == "differs"
+    latest = [re.search(r'<span class="latest">(.*?)</span>', cell).group(1) for cell in cells]
+    assert latest == ["0.5", "0.3", "0.9"]
+    assert "step 1 · min 0.5 · max 2" in cells[0] and "step 2 · min 0.25 · max 1" in cells[1]
+    assert "extreme-lowest" in cells[1] and '<span class="extreme">lowest</span>' in cells[1]
+    assert "extreme-highest" in cells[2] and '<span class="extreme">highest</span>' in cells[2]
+    assert "extreme" not in cells[0]
+    # The same value everywhere marks nothing, and "Only differences" may hide it.
+    kind, cells = metric_cells(content, "acc")
+    assert kind == "same" and not any("extreme" in cell for cell in cells)
+    # A metric only one run logged: a dash for the others, and no end to mark.
+    kind, cells = metric_cells(content, "f1")
+    assert kind == "differs"
+    assert cells[0].count('class="missing"') == 1 and cells[2].count('class="missing"') == 1
+    assert not any("extreme" in cell for cell in cells)
+
+
+def test_nan_is_shown_but_never_marked_as_an_end(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "a", metrics={"loss": float("nan")}),
+        make_run(experiment, "b", metrics={"loss": 0.4}),
+        make_run(experiment, "c", metrics={"loss": 0.2}),
+    ]
+    _, cells = metric_cells(viewer_client.get(compare_url(runs)).content.decode(), "loss")
+    assert '<span class="latest">NaN</span>' in cells[0] and "extreme" not in cells[0]
+    assert "extreme-highest" in cells[1] and "extreme-lowest" in cells[2]
+
+
+def test_runs_without_metrics_show_no_metric_table(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    runs = [make_run(experiment, f"r{i}", params={"lr": str(i)}) for i in range(2)]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+    assert 'id="metric-table"' not in content and "These runs logged no metrics." in content
+
+
 def test_different_dataset_versions_raise_a_warning(viewer_client, sweep):
     content = viewer_client.get(compare_url(sweep)).content.decode()
     assert "These runs used different dataset versions" in content

@@ -1,5 +1,6 @@
-"""Comparing runs side by side: the runs with their data, a diff of params, tags, datasets and
-code, and group bands (mean with min-max) of a metric over a common step grid."""
+"""Comparing runs side by side: the runs with their data, their metrics' latest values, a diff of
+params, tags, datasets and code, and group bands (mean with min-max) of a metric over a common
+step grid."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tracker.models import Run
 from tracker.permissions import require_runs_readable
 
 from .charts import MAX_CHART_RUNS, ChartSeries
-from .runs import RunData, run_data
+from .runs import MetricValue, RunData, run_data
 
 MIN_COMPARED_RUNS = 2
 MISSING = None  # a key a run does not have, shown as "—" in the diff
@@ -32,9 +33,26 @@ class DiffRow:
 
 
 @dataclass(frozen=True)
+class MetricCell:
+    """A run's summary of one metric (None where the run logged none); `mark` is "highest" or
+    "lowest" where its latest value is the runs' highest or lowest and the runs differ."""
+
+    metric: MetricValue | None
+    mark: str = ""
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    key: str
+    cells: list[MetricCell]
+    differs: bool
+
+
+@dataclass(frozen=True)
 class Comparison:
     runs: list[RunData]
     rows: list[DiffRow]
+    metric_rows: list[MetricRow]
     metric_keys: list[str]
     param_keys: list[str]
     dataset_versions_differ: bool
@@ -71,6 +89,26 @@ def _row(section: str, key: str, values: list[str | None]) -> DiffRow:
     return DiffRow(section, key, values, differs=len(set(values)) > 1)
 
 
+def _metric_row(key: str, runs: Sequence[RunData]) -> MetricRow:
+    """Which direction is better depends on the metric (loss or accuracy), so both ends are
+    marked, in words as well as in colour; NaN and a run without the key take part in neither."""
+    metrics = [data.metrics.get(key) for data in runs]
+    latest = [m.value if m is not None and not m.is_nan else None for m in metrics]
+    finite = [value for value in latest if value is not None and math.isfinite(value)]
+    high, low = (max(finite), min(finite)) if finite else (None, None)
+    marked = len(finite) >= MIN_COMPARED_RUNS and high != low
+
+    def mark(value: float | None) -> str:
+        if not marked or value is None:
+            return ""
+        return "highest" if value == high else "lowest" if value == low else ""
+
+    shown = {(m.is_nan, m.value) if m is not None else None for m in metrics}
+    return MetricRow(
+        key, [MetricCell(m, mark(value)) for m, value in zip(metrics, latest, strict=True)], len(shown) > 1
+    )
+
+
 def _dataset_label(data: RunData, name: str, context: str) -> str | None:
     for dataset in data.datasets:
         if dataset.name == name and dataset.context == context:
@@ -102,10 +140,12 @@ def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
         versions_differ = versions_differ or len(versions) > 1 or row.differs
         rows.append(row)
     rows.append(_row("code", "code commit", [data.run.code_commit or MISSING for data in runs]))
+    metric_keys = sorted({key for data in runs for key in data.metrics})
     return Comparison(
         runs=runs,
         rows=rows,
-        metric_keys=sorted({key for data in runs for key in data.metrics}),
+        metric_rows=[_metric_row(key, runs) for key in metric_keys],
+        metric_keys=metric_keys,
         param_keys=param_keys,
         dataset_versions_differ=versions_differ,
     )
