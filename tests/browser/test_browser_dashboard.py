@@ -154,3 +154,26 @@ def test_links_the_mlflow_client_prints_lead_to_the_run_and_the_experiment(login
     assert run.name in page.locator("h1").text_content()
     page.goto(f"{live_server.url}/#/experiments/{experiment.pk}")
     page.wait_for_url(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+
+
+def test_on_a_phone_wide_screen_no_page_scrolls_sideways(login, viewer, sweep, live_server):
+    """Wide tables scroll inside themselves and the navigation wraps: the page itself is never
+    wider than the screen (a visually hidden label once widened it from inside a table)."""
+    experiment, runs = sweep
+    page = login(viewer)
+    page.set_viewport_size({"width": 400, "height": 800})
+    run = next(iter(runs.values()))
+    pages = {
+        "experiments": "/",
+        "run-table": f"/experiments/{experiment.pk}/runs/",
+        "run": f"/runs/{run.uuid}/",
+        "audit": "/audit/",
+        "settings": "/settings/",
+    }
+    for name, path in pages.items():
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide on a {widths[1]} px screen"
+        assert page.locator(".site-nav a", has_text="Settings").is_visible()
+        page.screenshot(path=f"test-results/narrow-{name}.png", full_page=True)
