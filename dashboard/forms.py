@@ -165,3 +165,28 @@ class GrantForm(forms.Form):
         choices=[(name, name) for name in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")], required=False
     )
     remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class ListForm(forms.Form):
+    """A list page's state in the URL: the text searched for, the order and the page number.
+    `orders` maps each order the list's selector knows to its label; the first is the default."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=250,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    sort = forms.ChoiceField(label="Order", required=False)
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, orders: dict[str, str], placeholder: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        sort = self.fields["sort"]
+        assert isinstance(sort, forms.ChoiceField)
+        sort.choices = list(orders.items())
+        self.default_order = next(iter(orders))
+        self.fields["q"].widget.attrs["placeholder"] = placeholder
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or self.default_order

@@ -17,7 +17,8 @@ from tracker.selectors import list_artifacts, run_detail
 
 from ..access import viewer_required
 from ..charts import chart_configs
-from ..forms import ForceMoveForm, HolderAtForm, PolicyForm, PromotionRequestForm
+from ..forms import ForceMoveForm, HolderAtForm, ListForm, PolicyForm, PromotionRequestForm
+from ..listing import list_page
 from ..registry_pages import (
     audit_trail,
     label_of,
@@ -30,14 +31,19 @@ from ..registry_pages import (
 from .audit import audit_page_url
 
 VERSIONS_SHOWN = 100
+# The orders of registry.selectors.MODEL_ORDERS, as the registry page offers them.
+MODEL_SORTS = {"name": "Name", "updated": "Recently updated", "versions": "Most versions"}
 
 
 @require_GET
 @viewer_required
 def registry(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "registry/model_list.html", {"models": selectors.list_registered_models(user=request.user)}
+    form = ListForm(request.GET, orders=MODEL_SORTS, placeholder="Name, description or tag")
+    listing = list_page(
+        form, lambda text, order: selectors.list_registered_models(user=request.user, text=text, order=order)
     )
+    context = {"listing": listing, "models": listing.objects}
+    return render(request, "registry/model_list.html", context, status=listing.status)
 
 
 def _model_page(

@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Lower
 
 from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
 from config.inputs import TagInput
+from config.listing import containing_text, ordered
 from registry import search
 from registry.models import (
     AliasHistory,
@@ -35,15 +37,29 @@ SEARCH_VERSIONS_DEFAULT, SEARCH_VERSIONS_MAX = 10_000, 200_000
 T = TypeVar("T")
 
 
-def list_registered_models(*, user: Any) -> QuerySet[RegisteredModel]:
-    """The registered models `user` may read."""
+# The registry page's orders, the first the default; names sort case aside, as experiments do.
+MODEL_ORDERS = {
+    "name": (Lower("name"), "name", "pk"),
+    "updated": ("-updated_at", Lower("name"), "pk"),
+    "versions": ("-version_count", Lower("name"), "pk"),
+}
+
+
+def list_registered_models(*, user: Any, text: str = "", order: str = "name") -> QuerySet[RegisteredModel]:
+    """The registered models `user` may read; `text` keeps those whose name, description or a
+    tag contains it, `order` is one of MODEL_ORDERS."""
+    models = containing_text(
+        RegisteredModel.objects.filter(readable_models_q(user)),
+        text,
+        tag_model=RegisteredModelTag,
+        owner="model",
+    )
     # Annotations do not go through managers: deleted versions are left out explicitly.
     live = Q(versions__deleted_at__isnull=True)
-    return (
-        RegisteredModel.objects.filter(readable_models_q(user))
-        .annotate(version_count=Count("versions", filter=live, distinct=True))
-        .prefetch_related("aliases__version", "tags")
+    models = models.annotate(version_count=Count("versions", filter=live, distinct=True)).prefetch_related(
+        "aliases__version", "tags"
     )
+    return ordered(models, order, MODEL_ORDERS)
 
 
 def get_registered_model(*, name: str, user: Any) -> RegisteredModel:

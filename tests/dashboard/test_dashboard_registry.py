@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.roles import Role
 from accounts.services import assign_role
+from config.inputs import TagInput
 from registry.models import Label, PromotionRequest
 from registry.selectors import get_version_by_alias
 from registry.services import (
@@ -104,6 +105,34 @@ def test_the_model_list_links_each_model_to_its_page_and_escapes_descriptions(cl
     assert "production → v1" in content
     assert HOSTILE not in content
     assert ESCAPED in content
+
+
+def test_the_model_list_searches_tags_and_descriptions_and_orders_by_versions(
+    client, viewer, contributor, registered, make_experiment, make_run
+):
+    model, _, _ = registered
+    run = make_run(make_experiment("speech"), "s")
+    tags = [TagInput("task", "audio")]
+    speech = create_registered_model(actor=contributor, name="Speech-tagger", description="phones", tags=tags)
+    create_model_version(actor=contributor, model=speech, run=run)
+    create_registered_model(actor=contributor, name="aardvark")
+    client = login(client, viewer)
+    url = reverse("dashboard:registry")
+
+    def names(query):
+        response = client.get(url, query)
+        assert response.status_code == 200
+        return [m.name for m in response.context["models"]]
+
+    assert names({}) == ["aardvark", "digit-classifier", "Speech-tagger"]  # case aside
+    assert names({"q": "AUDIO"}) == ["Speech-tagger"]  # a tag's value
+    assert names({"q": "onerror"}) == ["digit-classifier"]  # the (escaped) description
+    assert names({"sort": "versions"}) == ["digit-classifier", "Speech-tagger", "aardvark"]
+    counts = {m.name: m.version_count for m in client.get(url, {"q": "a"}).context["models"]}
+    assert counts == {"aardvark": 0, "digit-classifier": 2, "Speech-tagger": 1}
+    refused = client.get(url, {"sort": "stars"})
+    assert refused.status_code == 400 and "Order: Select a valid choice." in refused.content.decode()
+    assert model.name not in [m.name for m in refused.context["models"]]
 
 
 def test_the_model_page_shows_versions_protected_aliases_and_pending_requests(

@@ -114,6 +114,12 @@ def test_lists_show_only_what_the_user_may_read(world: World, settings):
     assert [d.run.name for d in selectors.search_runs(user=reader, experiment_ids=ids).runs] == ["evidence"]
     assert count_matching_runs(user=stranger, experiment_ids=ids) == 1
     assert [m.name for m in registry_selectors.list_registered_models(user=reader)] == ["guarded-model"]
+    # A search finds nothing the user may not read, however well it matches.
+    assert [e.name for e in selectors.list_experiments(user=reader, text="stranger")] == []
+    assert [m.name for m in registry_selectors.list_registered_models(user=reader, text="stranger")] == []
+    assert [m.name for m in registry_selectors.list_registered_models(user=stranger, text="STRANGER")] == [
+        "stranger-model"
+    ]
     assert [v.name for v in registry_selectors.search_model_versions(user=stranger).items] == []
     assert len(registry_selectors.search_model_versions(user=SYSTEM_READER).items) == 1
     settings.DEFAULT_PERMISSION = "READ"  # the usual default: everything shows but explicit NO_PERMISSIONS

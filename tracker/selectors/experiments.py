@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, QuerySet, prefetch_related_objects
+from django.db.models import Count, F, Max, QuerySet, prefetch_related_objects
+from django.db.models.functions import Lower
 
 from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
+from config.listing import containing_text, ordered
 from tracker import search
-from tracker.models import DatasetInput, Experiment, Lifecycle, SavedView
+from tracker.models import DatasetInput, Experiment, ExperimentTag, Lifecycle, SavedView
 from tracker.permissions import readable_experiments_q
 
 MAX_RESULTS_LIMIT = 50_000  # the most rows one page of any search or metric history holds
@@ -83,15 +85,29 @@ def dataset_summaries(*, experiments: Sequence[Experiment]) -> list[tuple[int, s
     return list(rows[:MAX_DATASET_SUMMARIES])
 
 
-def list_experiments(*, user: Any, lifecycle: str | None = Lifecycle.ACTIVE) -> QuerySet[Experiment]:
-    """The experiments `user` may read, with their run count and last activity."""
+# The experiment list's orders, the first the default; names sort as people read them, case
+# aside, on every database (SQLite and a C collation would put "Zeta" before "alpha").
+EXPERIMENT_ORDERS = {
+    "name": (Lower("name"), "name"),
+    "activity": (F("last_activity").desc(nulls_last=True), Lower("name"), "name"),
+    "runs": ("-run_count", Lower("name"), "name"),
+}
+
+
+def list_experiments(
+    *, user: Any, lifecycle: str | None = Lifecycle.ACTIVE, text: str = "", order: str = "name"
+) -> QuerySet[Experiment]:
+    """The experiments `user` may read, with their run count and last activity; `text` keeps
+    those whose name, description or a tag contains it, `order` is one of EXPERIMENT_ORDERS."""
     experiments = Experiment.objects.filter(readable_experiments_q(user))
     if lifecycle:
         experiments = experiments.filter(lifecycle=lifecycle)
-    return experiments.annotate(
+    experiments = containing_text(experiments, text, tag_model=ExperimentTag, owner="experiment")
+    experiments = experiments.annotate(
         run_count=Count("runs", distinct=True),
         last_activity=Max("runs__updated_at"),
     ).prefetch_related("tags")
+    return ordered(experiments, order, EXPERIMENT_ORDERS)
 
 
 @dataclass(frozen=True)
