@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
 from config.inputs import TagInput
-from config.listing import containing_text, ordered
+from config.listing import Orders, containing_text, ordered
 from registry import search
 from registry.models import (
     AliasHistory,
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 
 # The registry page's orders, the first the default; names sort case aside, as experiments do.
-MODEL_ORDERS = {
+MODEL_ORDERS: Orders = {
     "name": (Lower("name"), "name", "pk"),
     "updated": ("-updated_at", Lower("name"), "pk"),
     "versions": ("-version_count", Lower("name"), "pk"),

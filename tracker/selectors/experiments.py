@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 
 from accounts.permissions import get_with_grant, require_readable
 from config.exceptions import InvalidInput, NotFound
-from config.listing import containing_text, ordered
+from config.listing import Orders, containing_text, ordered
 from tracker import search
 from tracker.models import DatasetInput, Experiment, ExperimentTag, Lifecycle, SavedView
 from tracker.permissions import readable_experiments_q
@@ -87,7 +87,7 @@ def dataset_summaries(*, experiments: Sequence[Experiment]) -> list[tuple[int, s
 
 # The experiment list's orders, the first the default; names sort as people read them, case
 # aside, on every database (SQLite and a C collation would put "Zeta" before "alpha").
-EXPERIMENT_ORDERS = {
+EXPERIMENT_ORDERS: Orders = {
     "name": (Lower("name"), "name"),
     "activity": (F("last_activity").desc(nulls_last=True), Lower("name"), "name"),
     "runs": ("-run_count", Lower("name"), "name"),
