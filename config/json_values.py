@@ -19,6 +19,11 @@ def json_float(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
+def finite_or_none(value: float | None) -> float | None:
+    """A value to plot: itself when finite, else None (a chart leaves the point out)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def json_safe(value: Any, *, stringify: bool = False) -> Any:
     """`value` with every float inside dicts, lists and tuples passed through `json_float`.
 

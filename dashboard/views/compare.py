@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from config.csp import PARALLEL_COORDINATES
 from config.epoch import to_ms
 from config.exceptions import InvalidInput
+from config.json_values import finite_or_none
 from tracker.selectors.comparison import compare_runs
 
 from ..access import viewer_required
@@ -45,7 +46,8 @@ def compare(request: HttpRequest) -> HttpResponse:
             "startTime": to_ms(data.run.start_time),
             "url": reverse("dashboard:run-detail", args=[data.run.uuid]),
             "params": data.params,
-            "metrics": {key: metric.value for key, metric in data.metrics.items()},
+            # Plotted values: NaN and ±Infinity have no place on an axis (and no JSON token).
+            "metrics": {key: finite_or_none(metric.value) for key, metric in data.metrics.items()},
         }
         for index, data in enumerate(comparison.runs)
     ]

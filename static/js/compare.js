@@ -346,7 +346,7 @@
     saveState();
   });
   bind("only-differences", "change", function (event) {
-    ["diff-table", "metric-table"].forEach(function (id) {
+    ["diff-table", "metric-table", "artifact-table"].forEach(function (id) {
       var table = document.getElementById(id);
       if (table) table.classList.toggle("only-differences", event.target.checked);
     });

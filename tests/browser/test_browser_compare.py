@@ -32,6 +32,11 @@ pytestmark = pytest.mark.browser
 HOSTILE = "<img src=x onerror=alert(1)>"
 RESULTS = Path("test-results")
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+# A 1 x 1 PNG: an artifact the compare page shows as an image.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 
 
 def _run(contributor, experiment, name, *, opt, lr, version, minutes, finished=True, steps=300):
@@ -63,6 +68,9 @@ def _run(contributor, experiment, name, *, opt, lr, version, minutes, finished=T
     log_inputs(
         actor=contributor, run=run, datasets=[DatasetSpec("digits", (f"{minutes + 10:x}" * 64)[:64], version)]
     )
+    weights = io.BytesIO(b"weights %d" % minutes)
+    store_artifact(actor=contributor, owner=run, path="model.pkl", content=weights)
+    store_artifact(actor=contributor, owner=run, path="curve.png", content=io.BytesIO(PNG))
     if finished:
         run = finish_run(actor=contributor, run=run, end_time=run.start_time + timedelta(minutes=5))
     return run
@@ -138,10 +146,19 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     assert page.locator("#metric-table thead th", has_text=HOSTILE).count() == 1
     same_metric = page.locator("#metric-table tr.same[data-key='epochs']")
     assert same_metric.is_visible() and same_metric.locator(".extreme").count() == 0
+    # The artifact table: different weights flagged, the same image shown in every column.
+    expect(page.locator("#artifact-table tr.differs[data-path='model.pkl']")).to_be_visible()
+    thumbs = page.locator("#artifact-table tr.same[data-path='curve.png'] img.artifact-thumb")
+    assert thumbs.count() == 4
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#artifact-table img.artifact-thumb')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
     page.check("#only-differences")
     expect(same_rows.first).to_be_hidden()
     expect(same_metric).to_be_hidden()
     expect(loss_row).to_be_visible()
+    expect(thumbs.first).to_be_hidden()
     page.screenshot(path=str(RESULTS / "compare-page.png"), full_page=True)
 
     # Smoothing adds a smoothed line over a faint raw one, and changes the drawn values.

@@ -14,6 +14,11 @@ from tracker.services import DatasetSpec
 from .conftest import HOSTILE
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+# A 1 x 1 PNG: an artifact the page shows as an image.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
 
 
 @pytest.fixture
@@ -101,6 +106,71 @@ def test_nan_is_shown_but_never_marked_as_an_end(viewer_client, make_experiment,
     _, cells = metric_cells(viewer_client.get(compare_url(runs)).content.decode(), "loss")
     assert '<span class="latest">NaN</span>' in cells[0] and "extreme" not in cells[0]
     assert "extreme-highest" in cells[1] and "extreme-lowest" in cells[2]
+
+
+def test_an_infinite_metric_is_shown_as_text_and_left_off_the_plots(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "diverged", metrics={"loss": float("inf")}),
+        make_run(experiment, "fine", metrics={"loss": 0.3}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+    block = re.search(r'<script id="compare-config" type="application/json">(.*?)</script>', content).group(1)
+
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+
+    config = json.loads(block, parse_constant=refuse)  # the browser's JSON.parse is as strict
+    assert [run["metrics"]["loss"] for run in config["runs"]] == [None, 0.3]
+    _, cells = metric_cells(content, "loss")
+    assert '<span class="latest">Infinity</span>' in cells[0] and "min Infinity · max Infinity" in cells[0]
+    assert "extreme" not in "".join(cells)  # one finite value: no ends to mark
+
+
+def test_the_artifact_table_lines_files_up_by_path_and_flags_different_bytes(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "a", artifacts={"model.pkl": b"weights-a", "plot.png": PNG, "cfg.json": b"{}"}),
+        make_run(experiment, "b", artifacts={"model.pkl": b"weights-b", "plot.png": PNG}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+
+    def row(path):
+        found = re.search(rf'<tr class="(\w+)" data-path="{re.escape(path)}">(.*?)</tr>', content, re.S)
+        assert found is not None, path
+        return found.group(1), re.findall(r"<td[^>]*>.*?</td>", found.group(2), re.S)
+
+    assert re.findall(r'data-path="([^"]+)"', content) == ["cfg.json", "model.pkl", "plot.png"]
+    kind, cells = row("model.pkl")
+    assert kind == "differs"
+    assert all(f"/runs/{run.uuid}/artifacts/model.pkl" in cell for run, cell in zip(runs, cells, strict=True))
+    assert "9\xa0bytes" in cells[0]  # filesizeformat's non-breaking space
+    kind, cells = row("plot.png")
+    assert kind == "same"  # the same bytes in both runs
+    assert all('class="artifact-thumb"' in cell and "?inline=1" in cell for cell in cells)
+    kind, cells = row("cfg.json")
+    assert kind == "differs" and 'class="missing"' in cells[1] and "artifact-thumb" not in cells[0]
+
+
+def test_a_run_with_many_artifacts_lists_the_first_paths_and_says_so(
+    viewer_client, make_experiment, make_run, monkeypatch
+):
+    from tracker.selectors import comparison
+
+    monkeypatch.setattr(comparison, "MAX_COMPARED_ARTIFACTS", 3)
+    experiment = make_experiment()
+    runs = [
+        make_run(experiment, "a", artifacts={f"f{i}.txt": b"x" for i in range(5)}),
+        make_run(experiment, "b", artifacts={"f0.txt": b"x", "f4.txt": b"y"}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+    assert re.findall(r'data-path="([^"]+)"', content) == ["f0.txt", "f1.txt", "f2.txt"]
+    assert "Only the first 3 paths are listed." in content
+    few = viewer_client.get(compare_url([*runs[1:], make_run(experiment, "c")])).content.decode()
+    assert re.findall(r'data-path="([^"]+)"', few) == ["f0.txt", "f4.txt"]
+    assert "Only the first" not in few
 
 
 def test_runs_without_metrics_show_no_metric_table(viewer_client, make_experiment, make_run):
@@ -229,7 +299,14 @@ def test_the_compare_page_has_a_query_budget_independent_of_the_run_count(
 ):
     experiment = make_experiment()
     runs = [
-        make_run(experiment, f"r{i}", params={"lr": str(i)}, metrics={"loss": [1.0, 0.5]}) for i in range(12)
+        make_run(
+            experiment,
+            f"r{i}",
+            params={"lr": str(i)},
+            metrics={"loss": [1.0, 0.5]},
+            artifacts={"model.pkl": b"w%d" % i, "plot.png": PNG},
+        )
+        for i in range(12)
     ]
     with django_assert_max_num_queries(12):
         assert viewer_client.get(compare_url(runs)).status_code == 200

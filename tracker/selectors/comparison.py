@@ -1,6 +1,6 @@
 """Comparing runs side by side: the runs with their data, their metrics' latest values, a diff of
-params, tags, datasets and code, and group bands (mean with min-max) of a metric over a common
-step grid."""
+params, tags, datasets, code and artifacts, and group bands (mean with min-max) of a metric over
+a common step grid."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from typing import Any
 import numpy as np
 
 from config.exceptions import InvalidInput, NotFound
-from tracker.models import Run
+from tracker.models import Artifact, Run
 from tracker.permissions import require_runs_readable
 
 from .charts import MAX_CHART_RUNS, ChartSeries
+from .previews import image_type
 from .runs import MetricValue, RunData, run_data
 
 MIN_COMPARED_RUNS = 2
+MAX_COMPARED_ARTIFACTS = 200  # paths; a run with thousands of files lists the first ones
 MISSING = None  # a key a run does not have, shown as "—" in the diff
 
 
@@ -49,10 +51,32 @@ class MetricRow:
 
 
 @dataclass(frozen=True)
+class ArtifactCell:
+    run: Run
+    file: Artifact | None  # None where the run has no file at the row's path
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    """One artifact path across the runs, a cell per run. `differs` when the runs do not all
+    hold the same bytes (by sha256) at that path."""
+
+    path: str
+    cells: list[ArtifactCell]
+    differs: bool
+
+    @property
+    def is_image(self) -> bool:
+        return image_type(self.path) is not None
+
+
+@dataclass(frozen=True)
 class Comparison:
     runs: list[RunData]
     rows: list[DiffRow]
     metric_rows: list[MetricRow]
+    artifact_rows: list[ArtifactRow]
+    more_artifacts: bool  # paths past MAX_COMPARED_ARTIFACTS were left out
     metric_keys: list[str]
     param_keys: list[str]
     dataset_versions_differ: bool
@@ -109,6 +133,37 @@ def _metric_row(key: str, runs: Sequence[RunData]) -> MetricRow:
     )
 
 
+def _artifact_rows(runs: Sequence[RunData]) -> tuple[list[ArtifactRow], bool]:
+    """The runs' artifacts by path, in path order, in one query; at most MAX_COMPARED_ARTIFACTS
+    paths (whether more were left out is the second value)."""
+    position = {data.run.pk: index for index, data in enumerate(runs)}
+    by_path: dict[str, list[Artifact | None]] = {}
+    artifacts = Artifact.objects.filter(run_id__in=position).only("run_id", "path", "size", "sha256")
+    # The first MAX_COMPARED_ARTIFACTS paths hold at most that many rows per run; one row more
+    # shows whether another path follows.
+    limit = MAX_COMPARED_ARTIFACTS * len(runs) + 1
+    for artifact in artifacts.order_by("path", "run_id")[:limit]:
+        files = by_path.get(artifact.path)
+        if files is None:
+            if len(by_path) == MAX_COMPARED_ARTIFACTS:
+                return _rows(by_path, runs), True
+            files = by_path[artifact.path] = [None] * len(runs)
+        assert artifact.run_id is not None  # a run's artifacts, by the filter
+        files[position[artifact.run_id]] = artifact
+    return _rows(by_path, runs), False
+
+
+def _rows(by_path: dict[str, list[Artifact | None]], runs: Sequence[RunData]) -> list[ArtifactRow]:
+    return [
+        ArtifactRow(
+            path,
+            [ArtifactCell(data.run, file) for data, file in zip(runs, files, strict=True)],
+            differs=len({file.sha256 if file is not None else None for file in files}) > 1,
+        )
+        for path, files in by_path.items()
+    ]
+
+
 def _dataset_label(data: RunData, name: str, context: str) -> str | None:
     for dataset in data.datasets:
         if dataset.name == name and dataset.context == context:
@@ -117,7 +172,8 @@ def _dataset_label(data: RunData, name: str, context: str) -> str | None:
 
 
 def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
-    """What the compare page shows besides its charts, read in a fixed number of queries."""
+    """What the compare page shows besides its charts, read in a fixed number of queries (the
+    runs' data, then their artifacts)."""
     runs = compared_runs(run_ids=run_ids, user=user)
     param_keys = sorted({key for data in runs for key in data.params})
     tag_keys = sorted({key for data in runs for key in data.tags})
@@ -141,10 +197,13 @@ def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
         rows.append(row)
     rows.append(_row("code", "code commit", [data.run.code_commit or MISSING for data in runs]))
     metric_keys = sorted({key for data in runs for key in data.metrics})
+    artifact_rows, more_artifacts = _artifact_rows(runs)
     return Comparison(
         runs=runs,
         rows=rows,
         metric_rows=[_metric_row(key, runs) for key in metric_keys],
+        artifact_rows=artifact_rows,
+        more_artifacts=more_artifacts,
         metric_keys=metric_keys,
         param_keys=param_keys,
         dataset_versions_differ=versions_differ,
