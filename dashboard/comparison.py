@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tracker.selectors import RunData
+from tracker.selectors.comparison import flatten
 
 GOALS = {"max": "higher is better", "min": "lower is better"}
 
@@ -93,16 +93,6 @@ def _datasets(data: RunData | None) -> dict[str, str]:
         f"{d.name} ({d.context})" if d.context else d.name: f"{d.version or '—'} · {d.digest}"
         for d in data.datasets
     }
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, str]:
-    """A nested environment as dotted keys ("packages.torch" → "2.3.0"), to diff line by line."""
-    if isinstance(value, Mapping):
-        flat: dict[str, str] = {}
-        for key, item in value.items():
-            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix or "(value)": str(value)}
 
 
 def compare_runs(

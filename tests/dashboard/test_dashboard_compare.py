@@ -180,6 +180,29 @@ def test_runs_without_metrics_show_no_metric_table(viewer_client, make_experimen
     assert 'id="metric-table"' not in content and "These runs logged no metrics." in content
 
 
+def test_only_the_environment_entries_that_differ_become_rows(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    packages = {"numpy": "2.1.0", "scipy": "1.14.0"}
+    runs = [
+        make_run(
+            experiment, "a", environment={"python": "3.11.9", "packages": {**packages, "torch": "2.2.0"}}
+        ),
+        make_run(
+            experiment, "b", environment={"python": "3.11.9", "packages": {**packages, "torch": "2.3.0"}}
+        ),
+        make_run(experiment, "c", environment={"python": "3.11.9", "packages": packages}),
+    ]
+    content = viewer_client.get(compare_url(runs)).content.decode()
+
+    env_rows = re.findall(
+        r'<tr class="(\w+)" data-section="env">\s*<th[^>]*>.*?</span> (.*?)</th>(.*?)</tr>', content, re.S
+    )
+    assert [(kind, key) for kind, key, _ in env_rows] == [("differs", "packages.torch")]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", env_rows[0][2], re.S)
+    assert cells[:2] == ["2.2.0", "2.3.0"] and 'class="missing"' in cells[2]
+    assert "3 environment entries (Python, packages, platform) are the same in every run" in content
+
+
 def test_different_dataset_versions_raise_a_warning(viewer_client, sweep):
     content = viewer_client.get(compare_url(sweep)).content.decode()
     assert "These runs used different dataset versions" in content

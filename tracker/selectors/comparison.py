@@ -28,7 +28,7 @@ MISSING = None  # a key a run does not have, shown as "—" in the diff
 class DiffRow:
     """One row of the diff table: a value per run (None where the run lacks the key)."""
 
-    section: str  # "param", "tag", "dataset", "code"
+    section: str  # "param", "tag", "dataset", "code", "env"
     key: str
     values: list[str | None]
     differs: bool
@@ -80,6 +80,7 @@ class Comparison:
     metric_keys: list[str]
     param_keys: list[str]
     dataset_versions_differ: bool
+    same_environment_entries: int  # environment entries every run shares (not listed as rows)
 
     @property
     def varying_param_keys(self) -> list[str]:
@@ -107,6 +108,16 @@ def compared_runs(*, run_ids: Sequence[str], user: Any, minimum: int = MIN_COMPA
         raise NotFound(f"run {missing[0]!r} does not exist", field="runs")
     require_runs_readable(user, list(found.values()), action="Comparing runs")
     return run_data([found[run_id] for run_id in run_ids])
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """A nested environment as dotted keys ("packages.torch" → "2.3.0"), to diff line by line."""
+    if isinstance(value, Mapping):
+        flat: dict[str, str] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix or "(value)": str(value)}
 
 
 def _row(section: str, key: str, values: list[str | None]) -> DiffRow:
@@ -196,6 +207,12 @@ def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
         versions_differ = versions_differ or len(versions) > 1 or row.differs
         rows.append(row)
     rows.append(_row("code", "code commit", [data.run.code_commit or MISSING for data in runs]))
+    # A full environment (a pip freeze) is hundreds of entries that mostly agree: only the ones
+    # that differ become rows, and the page counts the rest.
+    environments = [flatten(data.run.environment or {}) for data in runs]
+    environment_keys = sorted({key for environment in environments for key in environment})
+    environment_rows = [_row("env", key, [env.get(key) for env in environments]) for key in environment_keys]
+    rows += [row for row in environment_rows if row.differs]
     metric_keys = sorted({key for data in runs for key in data.metrics})
     artifact_rows, more_artifacts = _artifact_rows(runs)
     return Comparison(
@@ -207,6 +224,7 @@ def compare_runs(*, run_ids: Sequence[str], user: Any) -> Comparison:
         metric_keys=metric_keys,
         param_keys=param_keys,
         dataset_versions_differ=versions_differ,
+        same_environment_entries=sum(not row.differs for row in environment_rows),
     )
 
 
