@@ -32,6 +32,7 @@ from .logged_models import (
     log_model_metrics,
     set_logged_model_tags,
 )
+from .purge import PurgeReport, purge_deleted_runs
 from .runs import (
     RUN_NAME_TAG,
     delete_run,
@@ -51,6 +52,7 @@ __all__ = [
     "MetricTuple",
     "ModelMetricInput",
     "ParamInput",
+    "PurgeReport",
     "create_experiment",
     "create_logged_model",
     "delete_artifact",
@@ -73,6 +75,7 @@ __all__ = [
     "log_model_metrics",
     "log_params",
     "metric_key_ids",
+    "purge_deleted_runs",
     "restore_experiment",
     "restore_run",
     "save_view",
