@@ -92,7 +92,7 @@ def purge_deleted_runs(
     report = PurgeReport()
     # A deleted run cannot be written to, so its updated_at is when it was deleted.
     candidates = Run.objects.filter(lifecycle=Lifecycle.DELETED, updated_at__lte=cutoff).order_by("pk")
-    for run_pk in candidates.values_list("pk", flat=True).iterator():
+    for run_pk in list(candidates.values_list("pk", flat=True)):  # ids only; each run is reread locked
         with transaction.atomic():
             run = Run.objects.select_for_update().filter(pk=run_pk, lifecycle=Lifecycle.DELETED).first()
             if run is None:
