@@ -9,15 +9,19 @@ from django.urls import reverse
 
 from config.inputs import TagInput
 from config.listing import LIST_PAGE_SIZE
+from tracker.services import delete_run
 
 HOSTILE = "<script>alert(1)</script>"
 
 
-def test_experiment_list_shows_each_experiment_with_its_run_count(viewer_client, make_experiment, make_run):
+def test_experiment_list_shows_each_experiment_with_its_run_count(
+    viewer_client, contributor, make_experiment, make_run
+):
     digits = make_experiment("digits-sweep", description="Learning rate sweep on MNIST digits")
     make_experiment("empty-one")
     make_run(digits, "a")
     make_run(digits, "b")
+    delete_run(actor=contributor, run=make_run(digits, "deleted"))  # not in the run table, not counted
 
     response = viewer_client.get(reverse("dashboard:experiment-list"))
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Max, QuerySet, prefetch_related_objects
+from django.db.models import Count, F, Max, Q, QuerySet, prefetch_related_objects
 from django.db.models.functions import Lower
 
 from accounts.permissions import get_with_grant, require_readable
@@ -97,14 +97,15 @@ EXPERIMENT_ORDERS: Orders = {
 def list_experiments(
     *, user: Any, lifecycle: str | None = Lifecycle.ACTIVE, text: str = "", order: str = "name"
 ) -> QuerySet[Experiment]:
-    """The experiments `user` may read, with their run count and last activity; `text` keeps
+    """The experiments `user` may read, with their (live) run count and last activity; `text` keeps
     those whose name, description or a tag contains it, `order` is one of EXPERIMENT_ORDERS."""
     experiments = Experiment.objects.filter(readable_experiments_q(user))
     if lifecycle:
         experiments = experiments.filter(lifecycle=lifecycle)
     experiments = containing_text(experiments, text, tag_model=ExperimentTag, owner="experiment")
     experiments = experiments.annotate(
-        run_count=Count("runs", distinct=True),
+        # The runs its run table shows: a deleted run is not counted until it is restored.
+        run_count=Count("runs", filter=Q(runs__lifecycle=Lifecycle.ACTIVE), distinct=True),
         last_activity=Max("runs__updated_at"),
     ).prefetch_related("tags")
     return ordered(experiments, order, EXPERIMENT_ORDERS)
