@@ -1,6 +1,6 @@
 """Comparing runs side by side: the runs with their data, their metrics' latest values, a diff of
-params, tags, datasets, code and artifacts, and group bands (mean with min-max) of a metric over
-a common step grid."""
+params, tags, datasets, code, environment and artifacts, and group bands (mean with min-max) of a
+metric over a common step grid."""
 
 from __future__ import annotations
 
@@ -157,14 +157,14 @@ def _artifact_rows(runs: Sequence[RunData]) -> tuple[list[ArtifactRow], bool]:
         files = by_path.get(artifact.path)
         if files is None:
             if len(by_path) == MAX_COMPARED_ARTIFACTS:
-                return _rows(by_path, runs), True
+                return _path_rows(by_path, runs), True
             files = by_path[artifact.path] = [None] * len(runs)
         assert artifact.run_id is not None  # a run's artifacts, by the filter
         files[position[artifact.run_id]] = artifact
-    return _rows(by_path, runs), False
+    return _path_rows(by_path, runs), False
 
 
-def _rows(by_path: dict[str, list[Artifact | None]], runs: Sequence[RunData]) -> list[ArtifactRow]:
+def _path_rows(by_path: dict[str, list[Artifact | None]], runs: Sequence[RunData]) -> list[ArtifactRow]:
     return [
         ArtifactRow(
             path,
