@@ -91,10 +91,11 @@ def purge_deleted_runs(
     cutoff = (now or timezone.now()) - older_than
     report = PurgeReport()
     # A deleted run cannot be written to, so its updated_at is when it was deleted.
-    candidates = Run.objects.filter(lifecycle=Lifecycle.DELETED, updated_at__lte=cutoff).order_by("pk")
-    for run_pk in list(candidates.values_list("pk", flat=True)):  # ids only; each run is reread locked
+    candidates = Run.objects.filter(lifecycle=Lifecycle.DELETED, updated_at__lte=cutoff)
+    for run_pk in list(candidates.order_by("pk").values_list("pk", flat=True)):
         with transaction.atomic():
-            run = Run.objects.select_for_update().filter(pk=run_pk, lifecycle=Lifecycle.DELETED).first()
+            # Read again under a lock: restored (or restored and deleted again) since, it stays.
+            run = candidates.select_for_update().filter(pk=run_pk).first()
             if run is None:
                 continue
             reason = _still_named_by(run)
