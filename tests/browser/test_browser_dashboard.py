@@ -5,6 +5,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from config.inputs import TagInput
+from config.listing import LIST_PAGE_SIZE
+from tracker.models import Experiment
+from tracker.services import create_experiment, set_experiment_tag
+
 pytestmark = pytest.mark.browser
 
 ROWS = ".run-table tbody tr"
@@ -177,3 +182,32 @@ def test_on_a_phone_wide_screen_no_page_scrolls_sideways(login, viewer, sweep, l
         assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide on a {widths[1]} px screen"
         assert page.locator(".site-nav a", has_text="Settings").is_visible()
         page.screenshot(path=f"test-results/narrow-{name}.png", full_page=True)
+
+
+def test_the_experiment_list_searches_orders_and_pages(login, viewer, contributor, live_server):
+    for index in range(LIST_PAGE_SIZE + 2):
+        create_experiment(actor=contributor, name=f"sweep-{index:03d}")
+    vision = create_experiment(actor=contributor, name="resnet", description="image models")
+    set_experiment_tag(actor=contributor, experiment=vision, tag=TagInput("team", "Vision"))
+    total = Experiment.objects.count()  # with Default where the database keeps it
+    page = login(viewer)
+    names = page.locator("#experiment-picker tbody tr td:nth-child(2) > a")
+
+    expect(names).to_have_count(LIST_PAGE_SIZE)
+    summary = page.locator(".result-summary").text_content().strip()
+    assert summary == f"{total} experiments · showing 1\u2013{LIST_PAGE_SIZE}"
+    page.click("a[rel=next]")
+    expect(names).to_have_count(total - LIST_PAGE_SIZE)
+    assert "Page 2 of 2" in page.locator(".pager").text_content()
+
+    page.fill("input[name=q]", "VISION")  # a tag's value, whatever its case
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**/?q=VISION&sort=name*")
+    expect(names).to_have_text(["resnet"])
+    page.select_option("select[name=sort]", "runs")
+    page.click(".list-controls button[type=submit]")
+    expect(names).to_have_text(["resnet"])
+    assert "sort=runs" in page.url and "q=VISION" in page.url
+    page.screenshot(path="test-results/experiment-search.png", full_page=True)
+    page.click(".list-controls a:has-text('Clear')")
+    expect(names).to_have_count(LIST_PAGE_SIZE)
