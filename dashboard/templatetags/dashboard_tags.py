@@ -1,11 +1,9 @@
 import json
-import math
 
 from django import template
 
 from accounts.roles import Role, role_of
-from config.json_values import json_float
-from dashboard.tables import format_duration, format_metric
+from dashboard.tables import format_duration, format_metric, format_number
 from registry.selectors import pending_review_count
 from tracker.selectors import MetricValue
 
@@ -32,11 +30,9 @@ def metric_value(metric: MetricValue) -> str:
 
 @register.filter
 def number(value) -> str:
-    """A bound such as a metric's min or max: six significant digits, "—" when there is none,
-    and a non-finite one spelled as everywhere else ("Infinity", not Python's "inf")."""
-    if value is None:
-        return "—"
-    return f"{value:.6g}" if math.isfinite(value) else str(json_float(value))
+    """A bound such as a metric's min or max, as the run table writes numbers ("—" for none,
+    "Infinity" rather than Python's "inf")."""
+    return format_number(value)
 
 
 @register.filter
