@@ -6,7 +6,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -175,3 +175,24 @@ def test_the_command_purges_and_lists_what_it_kept(admin, contributor, make_run,
     assert "Purged 1 run(s): 3 metric points, 1 files." in out
     assert f"Kept {evidence.uuid}: a model version names it." in out
     assert not Run.objects.filter(pk=old.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--as", "nobody"], "No user named 'nobody'."),
+        (["--as", "admin-user", "--older-than-days", "-1"], "--older-than-days must not be negative."),
+    ],
+)
+def test_the_command_refuses_bad_input_and_purges_nothing(admin, make_run, arguments, message):
+    old = make_run("old", deleted_days_ago=40)
+    arguments = [admin.username if value == "admin-user" else value for value in arguments]
+    with pytest.raises(CommandError, match=message):
+        call_command("purge_deleted_runs", *arguments)
+    assert Run.objects.filter(pk=old.pk).exists()
+
+
+def test_the_command_as_a_contributor_is_refused_in_the_services_words(contributor, make_run):
+    make_run("old", deleted_days_ago=40)
+    with pytest.raises(CommandError, match="Purging deleted runs"):
+        call_command("purge_deleted_runs", "--as", contributor.username)

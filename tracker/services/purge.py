@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
@@ -54,11 +55,15 @@ def _delete_files(storage: Any, names: list[str]) -> None:
         storage.delete(name)
 
 
-def _purge_run(actor: Any, run: Run) -> tuple[int, int]:
-    """Delete the run and what it holds, in the caller's transaction; return (points, files).
-    The files leave storage once the rows are gone for good, after the commit."""
+def _files_of(run: Run) -> list[FieldFile]:
+    """The stored files a purge removes: the run's artifacts and its uploads' files."""
     files = [artifact.file for artifact in Artifact.objects.filter(run=run)]
-    files += [upload.file for upload in BulkUpload.objects.filter(run=run)]
+    return files + [upload.file for upload in BulkUpload.objects.filter(run=run)]
+
+
+def _purge_run(actor: Any, run: Run, files: list[FieldFile]) -> int:
+    """Delete the run and what it holds, in the caller's transaction; return its points' count.
+    Its `files` leave storage once the rows are gone for good, after the commit."""
     points = MetricPoint.objects.filter(run_id=run.pk).delete()[0]  # nothing cascades: one DELETE
     MetricRollup.objects.filter(run_id=run.pk).delete()
     BulkUpload.objects.filter(run=run).delete()  # only finished ones are left (_still_named_by)
@@ -76,9 +81,9 @@ def _purge_run(actor: Any, run: Run) -> tuple[int, int]:
     )
     run.delete()  # params, tags, summaries, dataset inputs, model links, artifact rows
     for storage in {file.storage for file in files}:
-        names = [file.name for file in files if file.storage is storage]
+        names = [file.name for file in files if file.storage is storage and file.name]
         transaction.on_commit(partial(_delete_files, storage, names))
-    return points, len(files)
+    return points
 
 
 def purge_deleted_runs(
@@ -103,11 +108,10 @@ def purge_deleted_runs(
                 report.kept[run.uuid] = reason
                 continue
             report.purged.append(run.uuid)
+            files = _files_of(run)
             if dry_run:
-                points = MetricPoint.objects.filter(run_id=run.pk).count()
-                files = Artifact.objects.filter(run=run).count() + BulkUpload.objects.filter(run=run).count()
+                report.points += MetricPoint.objects.filter(run_id=run.pk).count()
             else:
-                points, files = _purge_run(actor, run)
-            report.points += points
-            report.files += files
+                report.points += _purge_run(actor, run, files)
+            report.files += len(files)
     return report
