@@ -4,7 +4,7 @@ of objects and the links to the pages beside it, each keeping the search and the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import QuerySet
@@ -15,6 +15,10 @@ from config.listing import LIST_PAGE_SIZE
 from .forms import ListForm
 
 
+def _pages(count: int) -> int:
+    return max(1, -(-count // LIST_PAGE_SIZE))
+
+
 @dataclass(frozen=True)
 class ListPage:
     form: ListForm
@@ -22,17 +26,18 @@ class ListPage:
     objects: list[Any] = field(default_factory=list)
     number: int = 1
     count: int = 0  # objects on all pages
-    searched: bool = False
-    previous_query: str = ""
-    next_query: str = ""
 
     @property
     def status(self) -> int:
         return 400 if self.refused else 200
 
     @property
+    def searched(self) -> bool:
+        return bool(self.form.data.get("q", "").strip())
+
+    @property
     def pages(self) -> int:
-        return max(1, -(-self.count // LIST_PAGE_SIZE))
+        return _pages(self.count)
 
     @property
     def first_shown(self) -> int:
@@ -42,8 +47,17 @@ class ListPage:
     def last_shown(self) -> int:
         return (self.number - 1) * LIST_PAGE_SIZE + len(self.objects)
 
+    @property
+    def previous_query(self) -> str:
+        return _query(self.form.data, self.number - 1) if self.number > 1 else ""
+
+    @property
+    def next_query(self) -> str:
+        return _query(self.form.data, self.number + 1) if self.number < self.pages else ""
+
 
 def _query(data: QueryDict, page: int) -> str:
+    """The list's query string with another page number: the search and the order kept."""
     query = data.copy()
     query["page"] = str(page)
     return query.urlencode()
@@ -59,7 +73,7 @@ def _page_of(objects: QuerySet, number: int) -> tuple[list[Any], int, int]:
         return rows, 1, len(rows)
     count = objects.count()
     if not rows and count:  # past the end
-        number = -(-count // LIST_PAGE_SIZE)
+        number = _pages(count)
         start = (number - 1) * LIST_PAGE_SIZE
         rows = list(objects[start : start + LIST_PAGE_SIZE])
     return rows[:LIST_PAGE_SIZE], number, count
@@ -68,12 +82,7 @@ def _page_of(objects: QuerySet, number: int) -> tuple[list[Any], int, int]:
 def list_page(form: ListForm, search: Callable[[str, str], QuerySet]) -> ListPage:
     """The page the form asks for of `search(text, order)`. A refused form searches nothing."""
     if not form.is_valid():
-        return ListPage(form=form, refused=True, searched=True)
+        return ListPage(form=form, refused=True)
     state = form.cleaned_data
     objects, number, count = _page_of(search(state["q"], state["sort"]), state["page"] or 1)
-    page = ListPage(form=form, objects=objects, number=number, count=count, searched=bool(state["q"].strip()))
-    return replace(
-        page,
-        previous_query=_query(form.data, number - 1) if number > 1 else "",
-        next_query=_query(form.data, number + 1) if number < page.pages else "",
-    )
+    return ListPage(form=form, objects=objects, number=number, count=count)

@@ -141,6 +141,7 @@ def test_a_bad_search_is_a_400_naming_the_field(viewer_client, make_experiment, 
     assert response.status_code == 400
     assert message in response.content.decode()
     assert listed(response) == []
+    assert "Nothing is listed until the search above is corrected." in response.content.decode()
 
 
 def test_the_searched_text_is_escaped(viewer_client, make_experiment):
@@ -160,3 +161,15 @@ def test_a_second_page_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(7):  # the first page's budget and the list's count
         response = viewer_client.get(url, {"page": "2"})
     assert len(listed(response)) == 4  # Default and three of the 53
+
+
+def test_every_order_a_list_offers_is_one_its_selector_knows():
+    """A label without an order would quietly sort by the default; an order without a label
+    could never be chosen."""
+    from dashboard.views.experiments import EXPERIMENT_SORTS
+    from dashboard.views.registry import MODEL_SORTS
+    from registry.selectors.catalog import MODEL_ORDERS
+    from tracker.selectors.experiments import EXPERIMENT_ORDERS
+
+    assert list(EXPERIMENT_SORTS) == list(EXPERIMENT_ORDERS)
+    assert list(MODEL_SORTS) == list(MODEL_ORDERS)
