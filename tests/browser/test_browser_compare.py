@@ -195,6 +195,28 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     assert recorded.console_errors == []
 
 
+def test_a_long_run_name_wraps_instead_of_pushing_the_other_runs_off_the_page(
+    login, viewer, contributor, live_server, transactional_db
+):
+    experiment = create_experiment(actor=contributor, name="long-names")
+    long_name = "baseline-" + "-".join(f"lr0.0{i}-wd0.00{i}-seed{i}" for i in range(6))
+    runs = [
+        _run(contributor, experiment, long_name, opt="adam", lr=0.01, version="2.1", minutes=0, steps=20),
+        _run(contributor, experiment, "short", opt="sgd", lr=0.1, version="2.1", minutes=1, steps=20),
+    ]
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(compare_url(live_server, runs))
+    for table in ("metric-table", "diff-table", "artifact-table"):
+        widths = page.evaluate(
+            "id => { const box = document.getElementById(id).parentElement;"
+            " return [box.scrollWidth, box.clientWidth]; }",
+            table,
+        )
+        assert widths[0] <= widths[1], f"#{table} is {widths[0]} px wide in a {widths[1]} px box"
+    page.locator("#metric-table").screenshot(path=str(RESULTS / "compare-long-run-name.png"))
+
+
 def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
     login, viewer, contributor, compared, live_server
 ):
