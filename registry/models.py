@@ -363,3 +363,73 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of request #{self.request_id} by {self.reviewer}"
+
+
+class Webhook(models.Model):
+    """An HTTP endpoint told about registry events (a version registered, a promotion requested,
+    approved or applied…), for a chat channel, a CI job or a deployment system.
+
+    Deliveries read the sealed audit chain after `cursor`, never the write paths: a webhook adds
+    nothing to a registry write, and it is told exactly what the trail recorded, in its order
+    (registry.services.webhook_delivery).
+    """
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=2000)
+    # None: every model's events.
+    model = models.ForeignKey(
+        RegisteredModel, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    events = models.JSONField(default=list)  # audit actions, a subset of WEBHOOK_EVENTS
+    # Signs each body (HMAC-SHA256) so the receiver can tell a delivery came from this server.
+    # Shown once, when made or rotated; the server needs it to sign, so it is kept as given.
+    secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    # The audit sequence up to which events have been turned into deliveries.
+    cursor = models.BigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def audit_id(self) -> str:
+        return f"{AUDIT_ID_PREFIX}{self.pk}"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one webhook, retried with growing delays until it is
+    answered with a 2xx or runs out of attempts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"  # every attempt failed; an admin may send it again
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey("audit.AuditEvent", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The receiver's answer (its first characters) or why there was none: shown to admins.
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["webhook", "event"], name="one_delivery_per_webhook_event")
+        ]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.webhook} ← event #{self.event_id} ({self.status})"

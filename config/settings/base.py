@@ -284,6 +284,19 @@ CELERY_BEAT_SCHEDULE |= {
     },
 }
 
+# Webhooks (registry.services.webhook_delivery): beat sends new registry events this often; a
+# receiver has WEBHOOK_TIMEOUT_SECONDS to answer, and a delivery is tried up to
+# WEBHOOK_MAX_ATTEMPTS times. Links in a delivery start with PUBLIC_URL, the dashboard's address
+# as its users reach it.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
+WEBHOOK_DISPATCH_SECONDS = env.float("WEBHOOK_DISPATCH_SECONDS", default=5.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+CELERY_BEAT_SCHEDULE["registry-dispatch-webhooks"] = {
+    "task": "registry.dispatch_webhooks",
+    "schedule": WEBHOOK_DISPATCH_SECONDS,
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerTokenAuthentication",
