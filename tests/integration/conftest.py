@@ -42,9 +42,9 @@ def _test_database_url() -> str:
 TASK_QUEUE = f"tests-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
-@pytest.fixture
-def celery_worker_process(postgres, redis_url):
-    """A real `celery worker` on the test database, consuming this test process's queue."""
+def start_worker(redis_url: str, *, beat_schedule: Path | None = None, **env_extra: str) -> subprocess.Popen:
+    """A real `celery worker` on the test database, consuming this test process's queue; with
+    `beat_schedule`, it also runs beat's schedule (as `make run`'s worker does)."""
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
@@ -57,24 +57,36 @@ def celery_worker_process(postgres, redis_url):
         "AUDIT_SIGNING_KEY_FILE": str(settings.AUDIT_SIGNING_KEY_FILE),
         "AUDIT_CHECKPOINT_FILE": settings.AUDIT_CHECKPOINT_FILE,
         "DEFAULT_PERMISSION": settings.DEFAULT_PERMISSION,  # the worker decides as the server does
+        **env_extra,
     }
-    worker = subprocess.Popen(
+    beat = ["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []
+    return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--concurrency=1",
-         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+         "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat", *beat],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+@pytest.fixture
+def celery_worker_process(postgres, redis_url):
+    """A real `celery worker` on the test database, consuming this test process's queue."""
+    worker = start_worker(redis_url)
     try:
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
 
 
 @pytest.fixture
