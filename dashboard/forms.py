@@ -6,6 +6,8 @@ import re
 
 from django import forms
 
+from registry.services import WEBHOOK_EVENTS
+
 PAGE_SIZES = (25, 50, 100)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SELECTED = 100  # the compare page draws at most 100 runs
@@ -190,3 +192,27 @@ class ListForm(forms.Form):
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or self.default_order
+
+
+class WebhookForm(forms.Form):
+    """A webhook as an admin adds or edits it; the model is typed by name (blank: every model)."""
+
+    name = forms.CharField(max_length=100, help_text="Shown in this list, e.g. the channel it posts to.")
+    url = forms.CharField(
+        label="Payload URL",
+        max_length=2000,
+        widget=forms.URLInput(
+            attrs={"placeholder": "https://ci.example.org/hooks/lab-ledger", "spellcheck": "false"}
+        ),
+    )
+    model = forms.CharField(
+        label="Registered model",
+        required=False,
+        max_length=250,
+        help_text="Only this model's events; leave empty for every model.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    events = forms.MultipleChoiceField(
+        choices=list(WEBHOOK_EVENTS.items()), widget=forms.CheckboxSelectMultiple
+    )
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)

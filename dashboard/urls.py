@@ -12,6 +12,7 @@ from .views import (
     runs,
     settings,
     uploads,
+    webhooks,
 )
 
 app_name = "dashboard"
@@ -60,6 +61,15 @@ urlpatterns = [
     path("audit/public-key/", audit.public_key_download, name="audit-public-key"),
     path("settings/", settings.settings_page, name="settings"),
     path("settings/tokens/<int:token_id>/revoke/", settings.revoke_token, name="token-revoke"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("webhooks/<int:webhook_id>/rotate-secret/", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("webhooks/<int:webhook_id>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path(
+        "webhooks/deliveries/<int:delivery_id>/redeliver/",
+        webhooks.delivery_redeliver,
+        name="delivery-redeliver",
+    ),
     path("uploads/", uploads.upload_list, name="upload-list"),
     path("uploads/new/", uploads.upload_new, name="upload-new"),
     path("uploads/<int:upload_id>/", uploads.upload_detail, name="upload-detail"),

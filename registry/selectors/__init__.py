@@ -54,17 +54,19 @@ from .promotions import (
     review_queue_for,
     review_refusal,
 )
+from .webhooks import DELIVERIES_SHOWN, get_delivery, get_webhook, list_webhooks, recent_deliveries
 
 __all__ = [
-    "SEARCH_MODELS_DEFAULT", "SEARCH_MODELS_MAX", "SEARCH_VERSIONS_DEFAULT", "SEARCH_VERSIONS_MAX",
-    "Lineage", "Page", "RegisteredModelRecord", "ReviewVerdict", "VersionOrigin", "VersionRecord",
-    "alias_history", "alias_holders_at", "alias_timeline", "audit_events_of", "audit_object_filter",
-    "can_review", "canonical_stage", "default_policy", "download_uri", "get_deleted_model_version",
-    "get_deleted_registered_model", "get_model_version",
-    "get_promotion_request", "get_registered_model", "get_version_by_alias", "label_holder",
-    "latest_versions", "lineage_of", "list_model_versions", "list_promotion_requests",
-    "list_registered_models", "model_version_record", "new_version_record", "pending_review_count",
-    "policy_for", "registered_model_record", "registered_model_records", "review_queue_for",
-    "review_refusal", "run_named_alone", "search_model_versions", "search_registered_models",
-    "version_origin", "version_record_by_alias", "version_records", "versions_of_run",
+    "DELIVERIES_SHOWN", "SEARCH_MODELS_DEFAULT", "SEARCH_MODELS_MAX", "SEARCH_VERSIONS_DEFAULT",
+    "SEARCH_VERSIONS_MAX", "Lineage", "Page", "RegisteredModelRecord", "ReviewVerdict", "VersionOrigin",
+    "VersionRecord", "alias_history", "alias_holders_at", "alias_timeline", "audit_events_of",
+    "audit_object_filter", "can_review", "canonical_stage", "default_policy", "download_uri",
+    "get_deleted_model_version", "get_deleted_registered_model", "get_delivery", "get_model_version",
+    "get_promotion_request", "get_registered_model", "get_version_by_alias", "get_webhook",
+    "label_holder", "latest_versions", "lineage_of", "list_model_versions", "list_promotion_requests",
+    "list_registered_models", "list_webhooks", "model_version_record", "new_version_record",
+    "pending_review_count", "policy_for", "recent_deliveries", "registered_model_record",
+    "registered_model_records", "review_queue_for", "review_refusal", "run_named_alone",
+    "search_model_versions", "search_registered_models", "version_origin", "version_record_by_alias",
+    "version_records", "versions_of_run",
 ]  # fmt: skip

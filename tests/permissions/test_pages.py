@@ -28,12 +28,14 @@ READS = {
     "compare", "chart-series", "registry", "model-detail", "model-timeline", "version-detail",
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
+    "webhooks", "webhook-detail",
 }  # fmt: skip
 # Reading pages that show no one experiment or model: lists filter (test_rules.py; the review
 # queue: test_promotions.py; uploads: test_rules.py), the rest are the audit trail.
 NOT_ONE_OBJECT = {
     "experiment-list", "runs", "run-export", "run-count", "registry", "review-queue",
     "audit", "audit-export", "audit-checkpoints", "audit-checkpoint", "audit-public-key", "upload-list",
+    "webhooks", "webhook-detail",  # admins only (test_dashboard_webhooks.py)
 }  # fmt: skip
 EXP = lambda w: [w.experiment.pk]  # noqa: E731
 RUN = lambda w, action: [w.run.uuid, action]  # noqa: E731
@@ -80,6 +82,15 @@ WRITES: dict[tuple[str, str], Case] = {
     ("audit-check", ""): (lambda w: [], lambda w: {}, None),
     ("settings", ""): (lambda w: [], lambda w: {"name": "t"}, None),
     ("token-revoke", ""): (lambda w: [999999], lambda w: {}, None),
+    ("webhooks", ""): (
+        lambda w: [],
+        lambda w: {"name": "n", "url": "https://example.org/h", "events": ["promotion.requested"]},
+        None,
+    ),
+    ("webhook-detail", ""): (lambda w: [999999], lambda w: {"name": "n"}, None),
+    ("webhook-rotate", ""): (lambda w: [999999], lambda w: {}, None),
+    ("webhook-delete", ""): (lambda w: [999999], lambda w: {}, None),
+    ("delivery-redeliver", ""): (lambda w: [999999], lambda w: {}, None),
     ("upload-new", ""): (
         lambda w: [],
         lambda w: {
