@@ -8,7 +8,7 @@ from django.urls import path
 
 from config.api import route
 
-from . import permissions, promotions, views
+from . import permissions, promotions, views, webhooks
 
 app_name = "registry-api"
 
@@ -96,5 +96,26 @@ urlpatterns = [
         "promotion-requests/<int:request_id>/reviews",
         route(post=promotions.ReviewCreateApi),
         name="promotion-request-reviews",
+    ),
+    path("webhooks", route(get=webhooks.WebhookListApi, post=webhooks.WebhookCreateApi), name="webhooks"),
+    path(
+        "webhooks/<int:webhook_id>",
+        route(get=webhooks.WebhookGetApi, patch=webhooks.WebhookUpdateApi, delete=webhooks.WebhookDeleteApi),
+        name="webhook",
+    ),
+    path(
+        "webhooks/<int:webhook_id>/rotate-secret",
+        route(post=webhooks.WebhookRotateSecretApi),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        "webhooks/<int:webhook_id>/deliveries",
+        route(get=webhooks.WebhookDeliveryListApi),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhook-deliveries/<int:delivery_id>/redeliver",
+        route(post=webhooks.DeliveryRedeliverApi),
+        name="webhook-delivery-redeliver",
     ),
 ]

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_api_token, revoke_api_token
 from audit.models import AuditEvent
-from registry.models import ModelVersion, PromotionRequest, RegisteredModel
+from registry.models import ModelVersion, PromotionRequest, RegisteredModel, Webhook, WebhookDelivery
 from tests.api.api_helpers import error, url
 from tracker.models import Tag
 
@@ -30,6 +30,8 @@ SAMPLE_PARTS = {
     "request_id": "1",
     "upload_id": "1",
     "username": "someone",
+    "webhook_id": "1",
+    "delivery_id": "1",
 }
 
 
@@ -111,6 +113,18 @@ def viewer_write_requests(experiment, run, model_version, contributor):
         model=model_version.model, version=2, run=run, source="s", deleted_at=timezone.now()
     )
     upload = SimpleUploadedFile("notes.txt", b"hello")
+    hook = Webhook.objects.create(name="ci", url="https://example.org/h", events=["promotion.requested"])
+    delivery = WebhookDelivery.objects.create(
+        webhook=hook, event=AuditEvent.objects.first(), next_attempt_at=timezone.now(), status="failed"
+    )
+
+    def admins_only(action: str) -> dict:
+        return {
+            "error_code": "PERMISSION_DENIED",
+            "field": None,
+            "message": f"{action} needs the admin role.",
+        }
+
     return [
         ("POST", "api/v1/experiments", "", {"name": "new"}, "Creating an experiment"),
         ("POST", "api/v1/audit/verify", "", {}, "Checking the audit chain"),
@@ -272,6 +286,14 @@ def viewer_write_requests(experiment, run, model_version, contributor):
             {"error_code": "PERMISSION_DENIED", "field": None,
              "message": "Forcing a promotion needs the admin role."},
         ),
+        ("POST", "api/v1/webhooks", "", {"name": "n", "url": "https://example.org/h",
+         "events": ["promotion.requested"]}, admins_only("Adding a webhook")),
+        ("PATCH", "api/v1/webhooks/<int:webhook_id>", hook.pk, {"name": "x"}, admins_only("Seeing webhooks")),
+        ("DELETE", "api/v1/webhooks/<int:webhook_id>", hook.pk, None, admins_only("Seeing webhooks")),
+        ("POST", "api/v1/webhooks/<int:webhook_id>/rotate-secret", hook.pk, {},
+         admins_only("Seeing webhooks")),
+        ("POST", "api/v1/webhook-deliveries/<int:delivery_id>/redeliver", delivery.pk, {},
+         admins_only("Seeing webhook deliveries")),
     ]  # fmt: skip
 
 

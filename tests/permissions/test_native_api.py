@@ -146,6 +146,16 @@ CASES: dict[tuple[str, str], Case] = {
         None,
     ),
     ("audit-api:verify", "post"): (NOBODY, EMPTY, None),
+    # Webhooks are the admins' alone (tests/api/test_webhooks_api.py).
+    ("registry-api:webhooks", "post"): (
+        NOBODY,
+        lambda w: {"name": "n", "url": "https://example.org/h", "events": ["promotion.requested"]},
+        None,
+    ),
+    ("registry-api:webhook", "patch"): (lambda w: {"webhook_id": 999999}, lambda w: {"name": "x"}, None),
+    ("registry-api:webhook", "delete"): (lambda w: {"webhook_id": 999999}, EMPTY, None),
+    ("registry-api:webhook-rotate-secret", "post"): (lambda w: {"webhook_id": 999999}, EMPTY, None),
+    ("registry-api:webhook-delivery-redeliver", "post"): (lambda w: {"delivery_id": 999999}, EMPTY, None),
 }
 
 
@@ -240,6 +250,9 @@ NOT_ONE_OBJECT = {
     "audit-api:checkpoint",
     "audit-api:public-key",
     "audit-api:verify",
+    "registry-api:webhooks",  # admins only, as are the two below
+    "registry-api:webhook",
+    "registry-api:webhook-deliveries",
 }
 
 
