@@ -99,7 +99,11 @@ def test_unknown_endpoint_is_404_endpoint_not_found(wire):
         ("GET", "/api/2.0/gateway/routes/", "AI gateway"),
         ("POST", "/gateway/chat/mlflow/invocations", "AI gateway"),
         ("GET", "/api/2.0/endpoints/", "AI gateway"),
-        ("POST", "/api/2.0/mlflow/webhooks", "webhooks"),
+        (
+            "POST",
+            "/api/2.0/mlflow/webhooks",
+            "webhooks API (Lab Ledger's own webhooks are at /api/v1/webhooks)",
+        ),
     ],
 )
 def test_mlflow_3_areas_outside_lab_ledger_answer_endpoint_not_found_naming_the_endpoint(

@@ -411,7 +411,7 @@ _OUT_OF_SCOPE_AREAS = (
     ("graphql", "GraphQL API"),
     ("gateway", "AI gateway"),
     ("endpoints", "AI gateway"),
-    ("webhooks", "webhooks"),
+    ("webhooks", "webhooks API (Lab Ledger's own webhooks are at /api/v1/webhooks)"),
 )
 
 
