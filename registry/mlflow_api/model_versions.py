@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.exceptions import NotFound
 from config.inputs import TagInput
 from registry import selectors, services
 from registry.models import ModelVersion
-from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, omit_empty
 from tracker.mlflow_api.wire import tag_inputs
 
 from . import wire
-from .registered_models import registered_model
+from .registered_models import not_found_in_mlflow_words, registered_model, version_not_found_in_mlflow_words
 
 
 def _version(call: Call) -> ModelVersion:
     model = registered_model(call.user, call.string("name", required=True))
     number = call.integer("version", required=True)
-    with in_mlflow_words(
-        NotFound, "version", f"Model Version (name={model.name}, version={number}) not found"
-    ):
+    with version_not_found_in_mlflow_words(model.name, number):
         return selectors.get_model_version(model=model, version=number)
 
 
@@ -53,11 +50,9 @@ def create_model_version(call: Call) -> dict[str, Any]:
 
 
 def get_model_version(call: Call) -> dict[str, Any]:
-    record = selectors.model_version_record(
-        user=call.user,
-        name=call.string("name", required=True),
-        version=call.integer("version", required=True),
-    )
+    name, number = call.string("name", required=True), call.integer("version", required=True)
+    with not_found_in_mlflow_words(name), version_not_found_in_mlflow_words(name, number):
+        record = selectors.model_version_record(user=call.user, name=name, version=number)
     return {"model_version": wire.model_version(record)}
 
 

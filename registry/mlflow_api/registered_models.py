@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any
 
-from config.exceptions import AlreadyExists, NotFound
+from config.exceptions import AlreadyExists, InvalidInput, NotFound
 from config.inputs import TagInput
 from registry import selectors, services
-from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty
+from tracker.mlflow_api.protocol import Call, Endpoint, absent_is_fine, in_mlflow_words, omit_empty, worded
 from tracker.mlflow_api.wire import tag_inputs
 
 from . import wire
@@ -70,9 +70,14 @@ def update_registered_model(call: Call) -> dict[str, Any]:
 
 
 def rename_registered_model(call: Call) -> dict[str, Any]:
-    new_name = call.string("new_name", required=True)
-    model = services.rename_registered_model(actor=call.user, model=_model(call), name=new_name)
+    new_name, model = call.string("new_name", required=True), _model(call)
+    with in_mlflow_words(AlreadyExists, "new_name", f"Registered Model (name={new_name}) already exists."):
+        model = services.rename_registered_model(actor=call.user, model=model, name=new_name)
     return _shown(call.user, model.name)
+
+
+def version_not_found_in_mlflow_words(name: str, number: int) -> AbstractContextManager[None]:
+    return in_mlflow_words(NotFound, "version", f"Model Version (name={name}, version={number}) not found")
 
 
 def delete_registered_model(call: Call) -> dict[str, Any]:
@@ -100,7 +105,8 @@ def set_alias(call: Call) -> dict[str, Any]:
         call.integer("version", required=True),
         _model(call),
     )
-    version = selectors.get_model_version(model=model, version=number)
+    with version_not_found_in_mlflow_words(model.name, number):
+        version = selectors.get_model_version(model=model, version=number)
     services.set_alias(actor=call.user, model=model, alias=alias, version=version)
     return {}
 
@@ -113,9 +119,15 @@ def delete_alias(call: Call) -> dict[str, Any]:
 
 
 def get_version_by_alias(call: Call) -> dict[str, Any]:
-    record = selectors.version_record_by_alias(
-        user=call.user, name=call.string("name", required=True), alias=call.string("alias", required=True)
-    )
+    name, alias = call.string("name", required=True), call.string("alias", required=True)
+    try:
+        with not_found_in_mlflow_words(name):
+            record = selectors.version_record_by_alias(user=call.user, name=name, alias=alias)
+    except NotFound as error:
+        if error.field != "alias":
+            raise
+        # MLflow's words and code (400 INVALID_PARAMETER_VALUE), which `models:/name@alias` loaders match.
+        raise worded(InvalidInput(f"Registered model alias {alias} not found.", field="alias")) from None
     return {"model_version": wire.model_version(record)}
 
 

@@ -50,7 +50,9 @@ MAX_REGISTRY_TAG_VALUE_LENGTH = 100_000
 
 
 def _validated_model_name(name: Any, *, field: str = "name") -> str:
-    name = validate_text(name, field=field, max_length=MAX_MODEL_NAME_LENGTH, allow_empty=False).strip()
+    """The name as given, spaces included (as for experiments): the client registers a version
+    under exactly the name it created the model with."""
+    name = validate_text(name, field=field, max_length=MAX_MODEL_NAME_LENGTH, allow_empty=False)
     if "/" in name or ":" in name or "@" in name:
         raise InvalidInput(f"{name!r} must not contain '/', ':' or '@'", field=field)
     return name

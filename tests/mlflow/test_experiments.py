@@ -391,3 +391,22 @@ def test_an_unknown_name_and_a_taken_name_get_mlflows_texts(wire):
         "POST", "experiments/create", {"name": "taken"}, status=400, code="RESOURCE_ALREADY_EXISTS"
     )
     assert text == "Experiment(name=taken) already exists."
+    other = create(wire, "other")
+    text = wire.error(
+        "POST",
+        "experiments/update",
+        {"experiment_id": other, "new_name": "taken"},
+        status=400,
+        code="RESOURCE_ALREADY_EXISTS",
+    )
+    assert text == "Experiment(name=taken) already exists."
+
+
+def test_a_name_is_kept_as_given_so_the_client_finds_it_again(wire):
+    """mlflow.set_experiment("x ") creates "x " and looks it up by "x " on every later call."""
+    experiment_id = create(wire, " spaced name ")
+    found = wire.ok("GET", "experiments/get-by-name", {"experiment_name": " spaced name "})["experiment"]
+    assert (found["experiment_id"], found["name"]) == (experiment_id, " spaced name ")
+    wire.error("GET", "experiments/get-by-name", {"experiment_name": "spaced name"}, status=404,
+               code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
+    wire.error("POST", "experiments/create", {"name": "   "}, status=400, code="INVALID_PARAMETER_VALUE")

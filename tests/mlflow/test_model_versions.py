@@ -216,7 +216,7 @@ def test_version_numbers_count_up_and_get_reads_one(wire, registered, run):
         status=404,
         code="RESOURCE_DOES_NOT_EXIST",
     )
-    assert message == "version: registered model 'digits' has no version 9"
+    assert message == "Model Version (name=digits, version=9) not found"  # as docs/mlflow.md promises
     message = wire.error(
         "GET",
         "model-versions/get",
@@ -224,7 +224,7 @@ def test_version_numbers_count_up_and_get_reads_one(wire, registered, run):
         status=404,
         code="RESOURCE_DOES_NOT_EXIST",
     )
-    assert message == "name: registered model 'nope' does not exist"
+    assert message == "Registered Model with name=nope not found"
 
 
 def test_update_replaces_the_description_and_is_audited(wire, registered, run, contributor):

@@ -213,10 +213,10 @@ def test_deleting_an_alias_reads_a_json_body_and_ends_its_history(wire, run, con
         "GET",
         "registered-models/alias",
         {"name": "digits", "alias": "champion"},
-        status=404,
-        code="RESOURCE_DOES_NOT_EXIST",
+        status=400,  # MLflow 3.17.2's sqlalchemy_store says so too
+        code="INVALID_PARAMETER_VALUE",
     )
-    assert message == "alias: registered model 'digits' has no alias 'champion'"
+    assert message == "Registered model alias champion not found."
 
 
 @pytest.mark.parametrize(
@@ -252,7 +252,41 @@ def test_an_alias_on_a_missing_version_is_resource_does_not_exist(wire):
         status=404,
         code="RESOURCE_DOES_NOT_EXIST",
     )
-    assert message == "version: registered model 'digits' has no version 7"
+    assert message == "Model Version (name=digits, version=7) not found"
+
+
+def test_misses_and_clashes_are_in_mlflows_words(wire, run):
+    """Scripts match on MLflow's texts: an unknown version or alias, a rename onto a taken name."""
+    register(wire)
+    register(wire, "other")
+    add_version(wire, run)
+    text = wire.error("GET", "model-versions/get", {"name": "digits", "version": "9"}, status=404,
+                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
+    assert text == "Model Version (name=digits, version=9) not found"
+    text = wire.error("GET", "model-versions/get", {"name": "nope", "version": "1"}, status=404,
+                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
+    assert text == "Registered Model with name=nope not found"
+    # MLflow answers an unset alias with 400 INVALID_PARAMETER_VALUE, and `models:/m@alias` loaders match it.
+    text = wire.error("GET", "registered-models/alias", {"name": "digits", "alias": "best"}, status=400,
+                      code="INVALID_PARAMETER_VALUE")  # fmt: skip
+    assert text == "Registered model alias best not found."
+    text = wire.error("GET", "registered-models/alias", {"name": "nope", "alias": "best"}, status=404,
+                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
+    assert text == "Registered Model with name=nope not found"
+    text = wire.error("POST", "registered-models/rename", {"name": "digits", "new_name": "other"}, status=400,
+                      code="RESOURCE_ALREADY_EXISTS")  # fmt: skip
+    assert text == "Registered Model (name=other) already exists."
+
+
+def test_a_name_with_spaces_is_kept_as_given_so_versions_register_under_it(wire, run):
+    """mlflow.register_model(uri, "churn ") creates "churn " and then registers a version under
+    exactly that name."""
+    assert register(wire, " churn ")["name"] == " churn "
+    assert add_version(wire, run, name=" churn ")["name"] == " churn "
+    assert (
+        wire.ok("GET", "registered-models/get", {"name": " churn "})["registered_model"]["name"] == " churn "
+    )
+    wire.error("GET", "registered-models/get", {"name": "churn"}, status=404, code="RESOURCE_DOES_NOT_EXIST")
 
 
 def test_get_latest_versions_by_post_and_get_filters_stages_case_insensitively(wire, run):

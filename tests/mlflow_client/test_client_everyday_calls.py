@@ -119,3 +119,31 @@ def test_copy_model_version_registers_the_same_run_under_another_name(client):
     assert stored.run.uuid == run.info.run_id
     reloaded = mlflow.pyfunc.load_model("models:/doubler-production/1")
     assert reloaded.predict(pd.DataFrame({"x": [2]}))["x"].tolist() == [4]
+
+
+def test_names_with_spaces_are_found_again_by_the_client(client):
+    """set_experiment and register_model look the name up again exactly as they created it."""
+    first = mlflow.set_experiment("spaced sweep ").experiment_id
+    assert mlflow.set_experiment("spaced sweep ").experiment_id == first  # the second call crashed
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", "0.1")
+    # What register_model does: create the model, then a version under the name it gave.
+    client.create_registered_model(" churn ")
+    version = client.create_model_version(" churn ", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    assert (version.name, version.version) == (" churn ", "1")
+    client.set_registered_model_tag(" churn ", "team", "growth")
+    assert client.get_registered_model(" churn ").tags == {"team": "growth"}
+    assert ModelVersion.objects.get(model__name=" churn ").run.uuid == run.info.run_id
+
+
+def test_a_metric_logged_with_its_dataset_does_not_add_the_dataset_again(client):
+    """The client re-sends the dataset, without its context, with every metric that names it."""
+    data = mlflow.data.from_pandas(pd.DataFrame({"x": [1, 2], "y": [0, 1]}), name="train", targets="y")
+    with mlflow.start_run() as run:
+        mlflow.log_input(data, context="training")
+        mlflow.log_metric("loss", 0.5, dataset=data)
+        mlflow.log_metric("loss", 0.4, step=1, dataset=data)
+    inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, [(t.key, t.value) for t in i.tags]) for i in inputs] == [
+        ("train", [("mlflow.data.context", "training")])
+    ]

@@ -65,7 +65,8 @@ def update_experiment(call: Call) -> dict[str, Any]:
     experiment = _experiment(call)
     new_name = call.optional_string("new_name")
     if new_name is not None:
-        services.update_experiment(actor=call.user, experiment=experiment, name=new_name)
+        with in_mlflow_words(AlreadyExists, "name", f"Experiment(name={new_name}) already exists."):
+            services.update_experiment(actor=call.user, experiment=experiment, name=new_name)
     return {}
 
 

@@ -48,11 +48,23 @@ def _input_tags(spec: DatasetSpec, where: str) -> list[dict[str, str]]:
     ]
 
 
+def _without_bare_repeats(run: Run, rows: list[DatasetInput]) -> list[DatasetInput]:
+    """Leave out an input without a context whose dataset (name and digest) the run already has,
+    or gets in this call, under a context: the mlflow client sends the dataset again, bare,
+    with every metric logged with `dataset=` (MLflow keeps one input per dataset and run)."""
+    if all(row.context for row in rows):
+        return rows
+    placed = {(row.name, row.digest) for row in rows if row.context}
+    placed.update(DatasetInput.objects.filter(run=run).values_list("name", "digest"))
+    return [row for row in rows if row.context or (row.name, row.digest) not in placed]
+
+
 def log_inputs(
     *, actor: Any, run: Run, datasets: Sequence[DatasetSpec], models: Sequence[str] = ()
 ) -> list[DatasetInput]:
     """Attach dataset inputs (and logged models used as inputs, by id) to a run, all or nothing;
-    logging the same (name, digest, context) again is a no-op."""
+    logging the same (name, digest, context) again is a no-op, and so is logging without a context
+    a dataset the run already has."""
     require_run_permission(actor, run, Level.EDIT, action="Logging dataset inputs")
     ensure_run_writable(run)
     rows = []
@@ -72,6 +84,7 @@ def log_inputs(
             link_run_models(
                 actor=actor, run=run, links=[(m, 0) for m in models], direction=RunModelLink.Direction.INPUT
             )
+        rows = _without_bare_repeats(run, rows)
         if not rows:
             return list(DatasetInput.objects.filter(run=run))
         DatasetInput.objects.bulk_create(rows, ignore_conflicts=True)

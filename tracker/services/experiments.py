@@ -23,7 +23,9 @@ from tracker.validation import (
 
 
 def _validated_name(name: Any) -> str:
-    return validate_text(name, field="name", max_length=MAX_EXPERIMENT_NAME_LENGTH, allow_empty=False).strip()
+    """The name as given, spaces included: the mlflow client looks an experiment up by exactly the
+    name it created it with (forms and the native API trim what people type before this)."""
+    return validate_text(name, field="name", max_length=MAX_EXPERIMENT_NAME_LENGTH, allow_empty=False)
 
 
 def _ensure_name_free(name: str, *, exclude_pk: int | None = None) -> None:
