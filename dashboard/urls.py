@@ -32,6 +32,11 @@ urlpatterns = [
     path("runs/count.json", run_table.run_count, name="run-count"),
     path("runs/<str:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
+    path(
+        "runs/<str:run_id>/models/<str:model_id>/<path:path>",
+        runs.logged_model_artifact_download,
+        name="logged-model-artifact-download",
+    ),
     path("runs/<str:run_id>/edit/<str:action>/", edits.run_edit, name="run-edit"),
     path("experiments/<int:experiment_id>/edit/<str:action>/", edits.experiment_edit, name="experiment-edit"),
     path("compare/", compare.compare, name="compare"),

@@ -29,6 +29,7 @@ from .edits import NOTE_TAG, failure_reason
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     run = selectors.get_run(user=request.user, run_id=run_id)
     data = selectors.run_detail(run=run)
+    registered_as = registry_selectors.versions_of_run(run=run)
     context = {
         "run": run,
         "data": data,
@@ -39,7 +40,13 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "previews": artifact_previews(artifacts=list(selectors.list_artifacts(run=run))),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
-        "registered_as": registry_selectors.versions_of_run(run=run),
+        "registered_as": registered_as,
+        "children": selectors.child_runs(run=run, user=request.user),
+        "child_filter": f"tags.{PARENT_RUN_TAG} = '{run.uuid}'",
+        "logged_models": [
+            (model, [v for v in registered_as if v.logged_model_id == model.pk])
+            for model in selectors.logged_models_of_run(run=run)
+        ],
         "history": history_block(object_type="tracker.run", object_ids=[run.audit_id]),
         "can_edit": role_of(request.user) >= Role.CONTRIBUTOR,
     }
@@ -59,6 +66,19 @@ def artifact_download(request: HttpRequest, run_id: str, path: str) -> FileRespo
         response["Content-Security-Policy"] = "default-src 'none'"
         return response
     return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=filename)
+
+
+@require_GET
+@viewer_required
+def logged_model_artifact_download(
+    request: HttpRequest, run_id: str, model_id: str, path: str
+) -> FileResponse:
+    """A file of a model the run logged (MLflow 3 keeps a model's files under the model)."""
+    run = selectors.get_run(user=request.user, run_id=run_id)
+    artifact = selectors.get_logged_model_artifact(run=run, model_id=model_id, path=path)
+    return FileResponse(
+        artifact.file.open("rb"), as_attachment=True, filename=posixpath.basename(artifact.path)
+    )
 
 
 def _form_error(form: ChartQueryForm) -> JsonResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from html import unescape
@@ -9,7 +10,7 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from tracker.services import DatasetSpec
+from tracker.services import DatasetSpec, create_logged_model, delete_run, start_run, store_artifact
 
 HOSTILE = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -205,9 +206,65 @@ def test_a_finished_run_shows_no_failure_box(viewer_client, detailed_run):
     assert 'id="failure-reason"' not in content
 
 
-def test_the_run_detail_page_has_a_query_budget(viewer_client, detailed_run, django_assert_max_num_queries):
-    with django_assert_max_num_queries(12):
+def _children_and_models(run, contributor, count: int) -> None:
+    """`count` child runs and `count` logged models, each model with two files."""
+    for index in range(count):
+        start_run(actor=contributor, experiment=run.experiment, name=f"fold-{index}", parent=run)
+        model = create_logged_model(
+            actor=contributor, experiment=run.experiment, name=f"m{index}", source_run=run
+        )
+        for path in ("MLmodel", "model.pkl"):
+            store_artifact(actor=contributor, owner=model, path=path, content=io.BytesIO(b"x" * (index + 1)))
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_the_run_detail_page_has_a_query_budget(
+    viewer_client, detailed_run, contributor, count, django_assert_max_num_queries
+):
+    """The same number of queries however many children, logged models and files the run has."""
+    _children_and_models(detailed_run, contributor, count)
+    with django_assert_max_num_queries(15):
         assert viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).status_code == 200
+
+
+def test_a_parent_lists_its_children_and_links_them_for_comparison(viewer_client, detailed_run, contributor):
+    _children_and_models(detailed_run, contributor, 2)
+    hidden = start_run(
+        actor=contributor, experiment=detailed_run.experiment, name="gone", parent=detailed_run
+    )
+    delete_run(actor=contributor, run=hidden)
+    page = viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).content.decode()
+    section = page[page.index('id="child-runs"') : page.index("</section>", page.index('id="child-runs"'))]
+    assert 'Child runs <span class="muted">(2)</span>' in section
+    assert "fold-0" in section and "fold-1" in section and "gone" not in section
+    children = sorted(run.uuid for run in detailed_run.children.filter(name__startswith="fold"))
+    assert all(f"runs={uuid}" in section for uuid in children)
+    assert f"?filter=tags.mlflow.parentRunId%20%3D%20%27{detailed_run.uuid}%27" in section
+    child_page = viewer_client.get(reverse("dashboard:run-detail", args=[children[0]])).content.decode()
+    assert 'id="child-runs"' not in child_page and "Parent run" in child_page
+
+
+def test_the_models_a_run_logged_are_listed_with_their_files(viewer_client, detailed_run, contributor):
+    _children_and_models(detailed_run, contributor, 1)
+    model = detailed_run.logged_models.get()
+    page = viewer_client.get(reverse("dashboard:run-detail", args=[detailed_run.uuid])).content.decode()
+    assert 'id="logged-models"' in page and model.model_id in page
+    url = reverse(
+        "dashboard:logged-model-artifact-download", args=[detailed_run.uuid, model.model_id, "model.pkl"]
+    )
+    assert f'href="{url}"' in page
+    response = viewer_client.get(url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"x"
+    assert response["Content-Disposition"].startswith("attachment")
+    other = make_other_run(detailed_run, contributor)
+    wrong_run = reverse(
+        "dashboard:logged-model-artifact-download", args=[other.uuid, model.model_id, "model.pkl"]
+    )
+    assert viewer_client.get(wrong_run).status_code == 404  # the model is not that run's
+
+
+def make_other_run(run, contributor):
+    return start_run(actor=contributor, experiment=run.experiment, name="other")
 
 
 # Edits from the page: the same services the APIs use, contributors and up, CSRF.

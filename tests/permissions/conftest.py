@@ -107,6 +107,19 @@ def upload(world: World, *, to_run: bool = True) -> Any:
     ).upload
 
 
+def logged_model(world: World) -> Any:
+    """A model the world's run logged, with one file (made once)."""
+    found = LoggedModel.objects.filter(source_run=world.run, name="with-a-file").first()
+    if found is not None:
+        return found
+    owner = world.user("owner")
+    model = services.create_logged_model(
+        actor=owner, experiment=world.experiment, name="m", source_run=world.run
+    )
+    services.store_artifact(actor=owner, owner=model, path="MLmodel", content=io.BytesIO(b"flavors: {}\n"))
+    return model
+
+
 def materialised(response: Any) -> Any:
     """A download's body read into a plain response, since the verdict reads `content`."""
     if not response.streaming:

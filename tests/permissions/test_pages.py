@@ -21,11 +21,21 @@ from registry.permissions import set_model_permission
 from tracker import services
 from tracker.models import ExperimentPermission
 
-from .conftest import PERSONAS, World, _user, assert_obeys, materialised, promotion_request, upload
+from .conftest import (
+    PERSONAS,
+    World,
+    _user,
+    assert_obeys,
+    logged_model,
+    materialised,
+    promotion_request,
+    upload,
+)
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
-    "compare", "chart-series", "registry", "model-detail", "model-timeline", "version-detail",
+    "logged-model-artifact-download", "compare", "chart-series", "registry", "model-detail",
+    "model-timeline", "version-detail",
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
     "webhooks", "webhook-detail",
@@ -185,6 +195,10 @@ PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] =
     "run-table": (EXP, lambda w: {}),
     "run-detail": (lambda w: [w.run.uuid], lambda w: {}),
     "artifact-download": (lambda w: [w.run.uuid, "notes/readme.txt"], lambda w: {}),
+    "logged-model-artifact-download": (
+        lambda w: [w.run.uuid, logged_model(w).model_id, "MLmodel"],
+        lambda w: {},
+    ),
     "compare": (lambda w: [], lambda w: {"runs": [w.run.uuid, _second_run(w)]}),
     "chart-series": (lambda w: [], lambda w: {"runs": [w.run.uuid], "keys": ["acc"]}),
     "model-detail": (NAME, lambda w: {}),

@@ -33,8 +33,10 @@ from .logged_models import (
     LoggedModelPage,
     ModelMetricValue,
     get_logged_model,
+    get_logged_model_artifact,
     get_source_run,
     logged_model_details,
+    logged_models_of_run,
     search_logged_models,
 )
 from .metrics import (
@@ -50,11 +52,14 @@ from .metrics import (
 )
 from .run_groups import MAX_GROUPS, GroupPage, RunGroup, group_filter, group_runs
 from .runs import (
+    CHILD_RUNS_SHOWN,
     COUNT_LIMIT,
+    ChildRuns,
     KeySets,
     MetricValue,
     RunData,
     RunPage,
+    child_runs,
     count_runs,
     experiment_key_sets,
     find_runs,
@@ -69,6 +74,7 @@ from .runs import (
 )
 
 __all__ = [
+    "CHILD_RUNS_SHOWN",
     "COUNT_LIMIT",
     "DEFAULT_MAX_POINTS",
     "MAX_CHART_KEYS",
@@ -81,6 +87,7 @@ __all__ = [
     "MIN_CHART_POINTS",
     "ArtifactEntry",
     "ChartSeries",
+    "ChildRuns",
     "ExperimentPage",
     "GroupPage",
     "KeySets",
@@ -95,6 +102,7 @@ __all__ = [
     "Series",
     "artifact_directory",
     "chart_series",
+    "child_runs",
     "count_runs",
     "dataset_summaries",
     "experiment_key_sets",
@@ -105,6 +113,7 @@ __all__ = [
     "get_experiment_by_name",
     "get_experiments",
     "get_logged_model",
+    "get_logged_model_artifact",
     "get_owned_artifact",
     "get_run",
     "get_run_ref",
@@ -118,6 +127,7 @@ __all__ = [
     "list_experiments",
     "list_saved_views",
     "logged_model_details",
+    "logged_models_of_run",
     "metric_histories",
     "metric_history",
     "metric_samples",

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from django.db.models import Prefetch
+
 from config.exceptions import InvalidInput, NotFound
 from tracker import search
-from tracker.models import Lifecycle, LoggedModel, LoggedModelMetric, LoggedModelParam, LoggedModelTag, Run
+from tracker.models import (
+    Artifact,
+    Lifecycle,
+    LoggedModel,
+    LoggedModelMetric,
+    LoggedModelParam,
+    LoggedModelTag,
+    Run,
+)
 from tracker.permissions import readable_experiment_ids, require_run_readable
 from tracker.search import logged_models as logged_model_search
 
@@ -27,6 +37,25 @@ def get_logged_model(*, model_id: str, user: Any, allow_deleted: bool = False) -
         raise NotFound(f"Logged model with ID {model_id!r} not found.", field="model_id")
     require_run_readable(user, model, action="Reading a logged model")
     return model
+
+
+def logged_models_of_run(*, run: Run) -> list[LoggedModel]:
+    """The models a run logged (`mlflow.<flavor>.log_model`), oldest first, each with its files
+    in `artifacts`: MLflow 3 stores a model's files under the model, not the run, so a run page
+    that listed only the run's own files would show none of them."""
+    files = Prefetch("artifacts", queryset=Artifact.objects.order_by("path"))
+    models = LoggedModel.objects.filter(source_run=run, lifecycle=Lifecycle.ACTIVE).prefetch_related(files)
+    return list(models.order_by("created_at", "pk"))
+
+
+def get_logged_model_artifact(*, run: Run, model_id: str, path: str) -> Artifact:
+    """A file of a model that `run` logged (the run's own READ covers it)."""
+    artifact = Artifact.objects.filter(
+        logged_model__model_id=model_id, logged_model__source_run=run, path=path
+    ).first()
+    if artifact is None:
+        raise NotFound(f"run {run.uuid} logged no model {model_id!r} with a file at {path!r}", field="path")
+    return artifact
 
 
 def get_source_run(*, run_id: str) -> Run:

@@ -29,7 +29,12 @@ from tracker.models import (
     RunModelLink,
     Tag,
 )
-from tracker.permissions import readable_experiment_ids, require_run_readable, require_runs_readable
+from tracker.permissions import (
+    readable_experiment_ids,
+    readable_experiments_q,
+    require_run_readable,
+    require_runs_readable,
+)
 
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
@@ -384,3 +389,25 @@ def iter_runs(
 
 def run_detail(*, run: Run, with_model_links: bool = False) -> RunData:
     return run_data([run], with_model_links=with_model_links)[0]
+
+
+CHILD_RUNS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class ChildRuns:
+    """A parent run's children that the user may read: the newest `CHILD_RUNS_SHOWN`, and how many
+    there are in all (a hyperparameter sweep can start thousands)."""
+
+    runs: list[Run]
+    total: int
+
+
+def child_runs(*, run: Run, user: Any, limit: int = CHILD_RUNS_SHOWN) -> ChildRuns:
+    """The runs started under `run` (MLflow's nested runs), newest first; deleted ones left out."""
+    children = Run.objects.filter(parent=run, lifecycle=Lifecycle.ACTIVE).filter(
+        readable_experiments_q(user, path="experiment_id")
+    )
+    shown = list(children.order_by("-start_time", "-pk")[: limit + 1])
+    total = len(shown) if len(shown) <= limit else children.count()
+    return ChildRuns(runs=shown[:limit], total=total)
