@@ -13,9 +13,9 @@ from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, InvalidInput
 from registry import selectors as registry_selectors
 from tracker import selectors
-from tracker.mlflow_api.runs import PARENT_RUN_TAG
 from tracker.selectors.comparison import compared_runs, group_bands
 from tracker.selectors.previews import artifact_previews, image_type
+from tracker.services import PARENT_RUN_TAG
 
 from ..access import viewer_required
 from ..chart_forms import ChartQueryForm

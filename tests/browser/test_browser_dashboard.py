@@ -211,3 +211,39 @@ def test_the_experiment_list_searches_orders_and_pages(login, viewer, contributo
     page.screenshot(path="test-results/experiment-search.png", full_page=True)
     page.click(".list-controls a:has-text('Clear')")
     expect(names).to_have_count(LIST_PAGE_SIZE)
+
+
+def test_a_parent_run_leads_to_its_children_and_a_run_to_the_models_it_logged(
+    login, viewer, contributor, sweep, live_server
+):
+    import io
+    from pathlib import Path
+
+    from tracker.services import create_logged_model, start_run, store_artifact
+
+    experiment, runs = sweep
+    parent = runs["0.01"]
+    for fold in range(3):
+        start_run(actor=contributor, experiment=experiment, name=f"fold-{fold}", parent=parent)
+    model = create_logged_model(actor=contributor, experiment=experiment, name="model", source_run=parent)
+    store_artifact(
+        actor=contributor, owner=model, path="MLmodel", content=io.BytesIO(b"flavors:\n  sklearn: {}\n")
+    )
+
+    page = login(viewer)
+    page.goto(f"{live_server.url}/runs/{parent.uuid}/")
+    assert page.locator("#child-runs tbody tr").count() == 3
+    assert "MLmodel" in page.locator("#logged-models").inner_text()
+    Path("test-results").mkdir(exist_ok=True)
+    page.screenshot(path="test-results/run-children-and-models.png", full_page=True)
+    with page.expect_download() as download:
+        page.click("#logged-models >> text=MLmodel")
+    assert Path(download.value.path()).read_bytes() == b"flavors:\n  sklearn: {}\n"
+    page.click("#child-runs >> text=Compare them side by side")
+    page.wait_for_url("**/compare/?runs=*")
+    compared = page.locator("main").inner_text()
+    assert all(f"fold-{fold}" in compared for fold in range(3)) and "lr-0.01" not in compared
+    page.goto(f"{live_server.url}/runs/{parent.uuid}/")
+    page.click("#child-runs >> text=Every child in the run table")
+    page.wait_for_url("**/runs/?filter=*")
+    assert sorted(run_names(page)) == ["fold-0", "fold-1", "fold-2"]

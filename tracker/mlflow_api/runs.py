@@ -18,7 +18,6 @@ from .protocol import Call, Endpoint, in_mlflow_words, invalid, missing, omit_em
 # MLflow's run id rule; checked before a lookup, so hostile text never reaches the database.
 RUN_ID_PATTERN = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}")
 # Tags the mlflow client sets on runs/create that say where a run came from.
-PARENT_RUN_TAG = "mlflow.parentRunId"
 USER_TAG = "mlflow.user"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 SOURCE_NAME_TAG = "mlflow.source.name"
@@ -65,7 +64,7 @@ def create_run(call: Call) -> dict[str, Any]:
         tags[services.RUN_NAME_TAG] = run_name or services.generate_run_name()
     # The run belongs to the authenticated user whatever the client's user_id and mlflow.user say.
     tags[USER_TAG] = call.user.username
-    parent_id = tags.get(PARENT_RUN_TAG)
+    parent_id = tags.get(services.PARENT_RUN_TAG)
     run = services.start_run(
         actor=call.user,
         experiment=experiment,

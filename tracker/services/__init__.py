@@ -34,6 +34,7 @@ from .logged_models import (
 )
 from .purge import PurgeReport, purge_deleted_runs
 from .runs import (
+    PARENT_RUN_TAG,
     RUN_NAME_TAG,
     delete_run,
     finish_run,
@@ -45,6 +46,7 @@ from .runs import (
 from .saved_views import delete_view, save_view
 
 __all__ = [
+    "PARENT_RUN_TAG",
     "RUN_NAME_TAG",
     "BatchResult",
     "DatasetSpec",

@@ -31,6 +31,9 @@ _RUN_UUID = re.compile(r"[0-9a-f]{32}")
 TERMINAL_STATUSES = frozenset({RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED})
 # MLflow keeps a run's name in this tag as well; where a run carries it, the two stay equal.
 RUN_NAME_TAG = "mlflow.runName"
+# How MLflow records a nested run's parent; set for a parent given any way, so the mlflow
+# client's get_parent_run and `tags.mlflow.parentRunId = '…'` searches find every child.
+PARENT_RUN_TAG = "mlflow.parentRunId"
 
 _ADJECTIVES = (
     "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "eager", "gentle", "glad",
@@ -109,6 +112,8 @@ def start_run(
     name = name or name_tag or generate_run_name()
     if RUN_NAME_TAG in tag_values:
         tag_values[RUN_NAME_TAG] = name
+    if parent is not None:
+        tag_values.setdefault(PARENT_RUN_TAG, parent.uuid)
     with transaction.atomic():
         run = Run(
             experiment=experiment,
