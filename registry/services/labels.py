@@ -83,6 +83,8 @@ def move_label(
         raise InvalidInput(f"version {version.version} belongs to another model", field="version")
     if request is None and _touches_protected(model=model, label=label, version=version):
         raise PermissionDenied(protected_label_message(model=model, label=label), field=_field(label))
+    if request is None and version is not None and label.kind == AliasHistory.Kind.ALIAS:
+        _refuse_lookalike(model=model, alias=label.name)
     with transaction.atomic():
         lock_model(model)
         now = timezone.now()
@@ -99,6 +101,19 @@ def move_label(
                 request=request,
             )
         RegisteredModel.all_objects.filter(pk=model.pk).update(updated_at=now)
+
+
+def _refuse_lookalike(*, model: RegisteredModel, alias: str) -> None:
+    """Refuse an alias that differs from a protected one only in case ("Production" beside a
+    protected "production"): on a page or in a deployment's config it would pass for the
+    reviewed one without any review. Removing such an alias stays allowed."""
+    for protected in policy_for(model=model).protected_aliases:
+        if alias != protected and alias.casefold() == protected.casefold():
+            raise InvalidInput(
+                f"{alias!r} differs from the protected alias {protected!r} only in case; "
+                f"use {protected!r}, which moves through a reviewed promotion request",
+                field="alias",
+            )
 
 
 def _touches_protected(*, model: RegisteredModel, label: Label, version: ModelVersion | None) -> bool:

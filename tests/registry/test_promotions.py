@@ -217,6 +217,25 @@ def test_nobody_moves_a_protected_alias_directly(
     assert not ModelAlias.objects.exists()
 
 
+@pytest.mark.parametrize("lookalike", ["Production", "PRODUCTION", "producTion"])
+def test_an_alias_differing_from_a_protected_one_only_in_case_is_refused(
+    lookalike, contributor, admin, protected_model, trained_versions
+):
+    with pytest.raises(InvalidInput) as error:
+        set_alias(actor=contributor, model=protected_model, alias=lookalike, version=trained_versions[0])
+    assert error.value.field == "alias"
+    assert f"{lookalike!r} differs from the protected alias 'production' only in case" in str(error.value)
+    assert not ModelAlias.objects.exists()
+    set_alias(
+        actor=contributor, model=protected_model, alias="production-candidate", version=trained_versions[0]
+    )
+    # One set before the policy protected its name may still be removed.
+    set_promotion_policy(actor=admin, model=protected_model, protected_aliases=["production", "champion"])
+    ModelAlias.objects.create(model=protected_model, alias="Champion", version=trained_versions[0])
+    delete_alias(actor=contributor, model=protected_model, alias="Champion")
+    assert list(ModelAlias.objects.values_list("alias", flat=True)) == ["production-candidate"]
+
+
 def test_a_protected_alias_cannot_be_removed_directly(admin, contributor, protected_model, trained_versions):
     force_move(
         actor=admin, model=protected_model, label=PRODUCTION, version=trained_versions[0], reason="setup"
