@@ -70,6 +70,7 @@ urlpatterns = [
     path("webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook-detail"),
     path("webhooks/<int:webhook_id>/rotate-secret/", webhooks.webhook_rotate, name="webhook-rotate"),
     path("webhooks/<int:webhook_id>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path("webhooks/<int:webhook_id>/test/", webhooks.webhook_ping, name="webhook-ping"),
     path(
         "webhooks/deliveries/<int:delivery_id>/redeliver/",
         webhooks.delivery_redeliver,

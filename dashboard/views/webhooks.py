@@ -119,6 +119,22 @@ def webhook_rotate(request: HttpRequest, webhook_id: int) -> HttpResponse:
 
 @require_POST
 @viewer_required
+def webhook_ping(request: HttpRequest, webhook_id: int) -> HttpResponse:
+    webhook = selectors.get_webhook(user=request.user, webhook_id=webhook_id)
+    result = services.ping_webhook(actor=request.user, webhook=webhook)
+    if result.delivered:
+        messages.success(request, f"The receiver answered HTTP {result.status} to a test delivery.")
+    elif result.status is None:
+        messages.error(request, f"The test delivery got no answer: {result.answer}")
+    else:
+        messages.error(
+            request, f"The receiver answered HTTP {result.status} to a test delivery: {result.answer}"
+        )
+    return redirect("dashboard:webhook-detail", webhook_id=webhook.pk)
+
+
+@require_POST
+@viewer_required
 def webhook_delete(request: HttpRequest, webhook_id: int) -> HttpResponse:
     webhook = selectors.get_webhook(user=request.user, webhook_id=webhook_id)
     services.delete_webhook(actor=request.user, webhook=webhook)

@@ -108,6 +108,7 @@ urlpatterns = [
         route(post=webhooks.WebhookRotateSecretApi),
         name="webhook-rotate-secret",
     ),
+    path("webhooks/<int:webhook_id>/test", route(post=webhooks.WebhookPingApi), name="webhook-test"),
     path(
         "webhooks/<int:webhook_id>/deliveries",
         route(get=webhooks.WebhookDeliveryListApi),

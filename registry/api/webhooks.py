@@ -147,6 +147,23 @@ class WebhookRotateSecretApi(ApiView):
         return Response(WebhookWithSecretSerializer(webhook).data)
 
 
+class WebhookPingApi(ApiView):
+    """Send a signed `webhook.ping` now and answer with how the receiver answered (status null:
+    no answer, and `answer` says why). Nothing is recorded or retried."""
+
+    class OutputSerializer(serializers.Serializer):
+        delivered = serializers.BooleanField()
+        status = serializers.IntegerField(allow_null=True)
+        answer = serializers.CharField(allow_blank=True)
+
+    @extend_schema(request=None, responses=OutputSerializer)
+    def post(self, request, webhook_id):
+        webhook = selectors.get_webhook(user=request.user, webhook_id=webhook_id)
+        result = services.ping_webhook(actor=request.user, webhook=webhook)
+        body = {"delivered": result.delivered, "status": result.status, "answer": result.answer}
+        return Response(self.OutputSerializer(body).data)
+
+
 class WebhookDeliveryListApi(ApiView):
     """A webhook's deliveries, newest first."""
 

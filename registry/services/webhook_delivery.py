@@ -26,11 +26,13 @@ from typing import Any
 import orjson
 import requests
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from accounts.roles import Role, require_role
 from audit.models import AuditChainHead, AuditEvent
 from audit.sealing import seal_events
 from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, Webhook, WebhookDelivery
@@ -164,22 +166,24 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
-    """Send one delivery: the receiver's status (None when there was no answer) and its words."""
-    body = orjson.dumps(webhook_payload(delivery))
+def _post(
+    webhook: Webhook, *, event: str, delivery_id: str, payload: dict[str, Any]
+) -> tuple[int | None, str]:
+    """POST one signed body: the receiver's status (None when there was no answer) and its words."""
+    body = orjson.dumps(payload)
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-LabLedger-Event": delivery.event.action,
-        "X-LabLedger-Delivery": str(delivery.pk),
+        "X-LabLedger-Event": event,
+        "X-LabLedger-Delivery": delivery_id,
         "X-LabLedger-Timestamp": timestamp,
-        "X-LabLedger-Signature": signature(delivery.webhook.secret, timestamp, body),
+        "X-LabLedger-Signature": signature(webhook.secret, timestamp, body),
     }
     try:
         # No redirects: a receiver that moved must be changed by an admin, not followed blindly.
         response = requests.post(
-            delivery.webhook.url,
+            webhook.url,
             data=body,
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
@@ -190,6 +194,32 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
     return response.status_code, response.text[:MAX_ANSWER_KEPT]
 
 
+@dataclass(frozen=True)
+class PingResult:
+    status: int | None  # None: no answer
+    answer: str
+
+    @property
+    def delivered(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def ping_webhook(*, actor: User, webhook: Webhook) -> PingResult:
+    """Send a `webhook.ping` now, signed like any delivery, and say how the receiver answered:
+    what an admin does right after setting a receiver up. Nothing is recorded or retried."""
+    require_role(actor, Role.ADMIN, action="Testing a webhook")
+    payload = {
+        "delivery": None,
+        "event": "webhook.ping",
+        "text": f"Lab Ledger: the webhook “{webhook.name}” reaches this receiver.",
+        "occurred_at": timezone.now().isoformat(),
+        "webhook": {"id": webhook.pk, "name": webhook.name, "events": webhook.events},
+        "links": {"webhook": _link("dashboard:webhook-detail", webhook.pk)},
+    }
+    status, answer = _post(webhook, event="webhook.ping", delivery_id=f"ping-{webhook.pk}", payload=payload)
+    return PingResult(status, answer)
+
+
 def retry_delay(attempts: int) -> timedelta:
     """30 s after the first failed attempt, doubling, at most an hour."""
     return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
@@ -197,7 +227,12 @@ def retry_delay(attempts: int) -> timedelta:
 
 def send_delivery(delivery: WebhookDelivery) -> bool:
     """One attempt, recorded on the row; True when the receiver answered 2xx."""
-    status, answer = _post(delivery)
+    status, answer = _post(
+        delivery.webhook,
+        event=delivery.event.action,
+        delivery_id=str(delivery.pk),
+        payload=webhook_payload(delivery),
+    )
     now = timezone.now()
     delivery.attempts += 1
     delivery.last_attempt_at, delivery.response_status = now, status

@@ -292,6 +292,7 @@ def viewer_write_requests(experiment, run, model_version, contributor):
         ("DELETE", "api/v1/webhooks/<int:webhook_id>", hook.pk, None, admins_only("Seeing webhooks")),
         ("POST", "api/v1/webhooks/<int:webhook_id>/rotate-secret", hook.pk, {},
          admins_only("Seeing webhooks")),
+        ("POST", "api/v1/webhooks/<int:webhook_id>/test", hook.pk, {}, admins_only("Seeing webhooks")),
         ("POST", "api/v1/webhook-deliveries/<int:delivery_id>/redeliver", delivery.pk, {},
          admins_only("Seeing webhook deliveries")),
     ]  # fmt: skip

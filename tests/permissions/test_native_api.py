@@ -155,6 +155,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("registry-api:webhook", "patch"): (lambda w: {"webhook_id": 999999}, lambda w: {"name": "x"}, None),
     ("registry-api:webhook", "delete"): (lambda w: {"webhook_id": 999999}, EMPTY, None),
     ("registry-api:webhook-rotate-secret", "post"): (lambda w: {"webhook_id": 999999}, EMPTY, None),
+    ("registry-api:webhook-test", "post"): (lambda w: {"webhook_id": 999999}, EMPTY, None),
     ("registry-api:webhook-delivery-redeliver", "post"): (lambda w: {"delivery_id": 999999}, EMPTY, None),
 }
 

@@ -100,6 +100,7 @@ WRITES: dict[tuple[str, str], Case] = {
     ("webhook-detail", ""): (lambda w: [999999], lambda w: {"name": "n"}, None),
     ("webhook-rotate", ""): (lambda w: [999999], lambda w: {}, None),
     ("webhook-delete", ""): (lambda w: [999999], lambda w: {}, None),
+    ("webhook-ping", ""): (lambda w: [999999], lambda w: {}, None),
     ("delivery-redeliver", ""): (lambda w: [999999], lambda w: {}, None),
     ("upload-new", ""): (
         lambda w: [],

@@ -225,3 +225,21 @@ def test_the_trail_records_webhooks_without_their_secret_or_path(admin, receiver
         assert "s3cr3t" not in text and old_secret not in text and hook.secret not in text
     assert not Webhook.objects.exists()
     assert verify_chain().ok
+
+
+def test_a_test_delivery_is_signed_and_reports_the_answer_without_recording(hook, receiver, admin, reviewer):
+    from registry.services import ping_webhook
+
+    result = ping_webhook(actor=admin, webhook=hook)
+    assert (result.delivered, result.status) == (True, 204)
+    [ping] = receiver.received
+    assert ping.headers["X-LabLedger-Event"] == "webhook.ping"
+    assert ping.json["text"] == "Lab Ledger: the webhook “#ml-reviews” reaches this receiver."
+    signed = ping.headers["X-LabLedger-Timestamp"].encode() + b"." + ping.body
+    expected = hmac.new(hook.secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert ping.headers["X-LabLedger-Signature"] == f"sha256={expected}"
+    receiver.answer(410)
+    assert ping_webhook(actor=admin, webhook=hook).status == 410
+    assert not WebhookDelivery.objects.exists()
+    with pytest.raises(PermissionDenied, match="Testing a webhook needs the admin role"):
+        ping_webhook(actor=reviewer, webhook=hook)
