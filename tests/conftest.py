@@ -118,3 +118,13 @@ def audit_numbers_start_at_one(request):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT setval('audit_event_sequence', 1, false)")
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP endpoint for webhooks (tests/webhook_receiver.py), closed after the test."""
+    from tests.webhook_receiver import start_receiver
+
+    receiver = start_receiver()
+    yield receiver
+    receiver.close()

@@ -105,15 +105,9 @@ def test_readers_who_are_not_admins_are_refused(api_client_for, reviewer, admin_
         assert error(response)["message"] == "Seeing webhooks needs the admin role."
 
 
-def test_a_test_delivery_over_the_api_says_how_the_receiver_answered(admin_api):
-    from tests.webhook_receiver import start_receiver
-
-    receiver = start_receiver()
-    try:
-        hook_id = admin_api.post("/api/v1/webhooks", BODY | {"url": receiver.url}, format="json").json()["id"]
-        receiver.answer(503)
-        answer = admin_api.post(f"/api/v1/webhooks/{hook_id}/test").json()
-    finally:
-        receiver.close()
+def test_a_test_delivery_over_the_api_says_how_the_receiver_answered(admin_api, receiver):
+    hook_id = admin_api.post("/api/v1/webhooks", BODY | {"url": receiver.url}, format="json").json()["id"]
+    receiver.answer(503)
+    answer = admin_api.post(f"/api/v1/webhooks/{hook_id}/test").json()
     assert answer == {"delivered": False, "status": 503, "answer": "answered 503"}
     assert receiver.received[0].json["event"] == "webhook.ping"

@@ -11,7 +11,6 @@ from registry.services import request_promotion, withdraw_promotion
 from registry.services.webhook_delivery import dispatch_webhooks
 from tests.browser.conftest import HOSTILE_NAME
 from tests.registry.conftest import PRODUCTION, protected_model, trained_versions  # noqa: F401
-from tests.webhook_receiver import start_receiver
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("test-results")
@@ -20,13 +19,6 @@ SHOTS = Path("test-results")
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"webhooks-{name}.png"), full_page=True)
-
-
-@pytest.fixture
-def receiver():
-    receiver = start_receiver()
-    yield receiver
-    receiver.close()
 
 
 def test_an_admin_adds_a_webhook_and_resends_a_failed_delivery(

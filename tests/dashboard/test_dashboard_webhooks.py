@@ -142,19 +142,14 @@ def test_hostile_names_are_escaped(admin_client, admin):
     assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_a_test_delivery_reports_the_receivers_answer(admin_client, admin):
-    from tests.webhook_receiver import start_receiver
-
-    receiver = start_receiver()
-    try:
-        hook = create_webhook(actor=admin, name="ci", url=receiver.url, events=EVENTS)
-        url = reverse("dashboard:webhook-ping", args=[hook.pk])
-        page = admin_client.post(url, follow=True).content.decode()
-        assert "The receiver answered HTTP 204 to a test delivery." in page
-        receiver.answer(500)
-        page = admin_client.post(url, follow=True).content.decode()
-        assert "The receiver answered HTTP 500 to a test delivery: answered 500" in page
-    finally:
-        receiver.close()
-    page = admin_client.post(url, follow=True).content.decode()  # nothing listens any more
+def test_a_test_delivery_reports_the_receivers_answer(admin_client, admin, receiver):
+    hook = create_webhook(actor=admin, name="ci", url=receiver.url, events=EVENTS)
+    url = reverse("dashboard:webhook-ping", args=[hook.pk])
+    page = admin_client.post(url, follow=True).content.decode()
+    assert "The receiver answered HTTP 204 to a test delivery." in page
+    receiver.answer(500)
+    page = admin_client.post(url, follow=True).content.decode()
+    assert "The receiver answered HTTP 500 to a test delivery: answered 500" in page
+    receiver.close()  # nothing listens there any more
+    page = admin_client.post(url, follow=True).content.decode()
     assert "The test delivery got no answer: ConnectionError" in page

@@ -10,16 +10,8 @@ from registry.models import WebhookDelivery
 from registry.services.webhooks import create_webhook
 from tests.integration.conftest import start_worker, stop_worker, wait_for
 from tests.registry.conftest import open_request, protected_model, trained_versions  # noqa: F401
-from tests.webhook_receiver import start_receiver
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def receiver():
-    receiver = start_receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture

@@ -24,17 +24,9 @@ from registry.services.webhooks import (
     rotate_webhook_secret,
     update_webhook,
 )
-from tests.webhook_receiver import start_receiver
 from tracker.services import start_run
 
 REVIEW_EVENTS = ["promotion.requested", "promotion.approved", "promotion.applied"]
-
-
-@pytest.fixture
-def receiver():
-    receiver = start_receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture
