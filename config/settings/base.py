@@ -295,6 +295,8 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 CELERY_BEAT_SCHEDULE["registry-dispatch-webhooks"] = {
     "task": "registry.dispatch_webhooks",
     "schedule": WEBHOOK_DISPATCH_SECONDS,
+    # A dispatch still waiting when the next is sent is dropped: slow receivers never pile them up.
+    "options": {"expires": WEBHOOK_DISPATCH_SECONDS},
 }
 
 REST_FRAMEWORK = {

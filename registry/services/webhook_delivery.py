@@ -42,7 +42,7 @@ from .webhooks import WEBHOOK_EVENTS
 logger = logging.getLogger(__name__)
 
 COLLECT_BATCH = 500  # events a webhook's cursor moves over per query
-SEND_BATCH = 50  # deliveries claimed per pass
+SEND_BATCH = 10  # deliveries claimed at once, and leased for as long as sending them all may take
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ANSWER_KEPT = 500
@@ -104,8 +104,9 @@ def collect_deliveries() -> int:
 
 
 def _claim_due(now: datetime) -> list[WebhookDelivery]:
-    """Due deliveries, leased to this worker until a send could have timed out twice over."""
-    lease = timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    """Due deliveries, leased to this worker for as long as sending each of them could take (every
+    receiver timing out), so another worker does not send them again meanwhile."""
+    lease = timedelta(seconds=SEND_BATCH * settings.WEBHOOK_TIMEOUT_SECONDS + 30)
     with transaction.atomic():
         due = WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, webhook__is_active=True
@@ -141,7 +142,8 @@ def webhook_payload(delivery: WebhookDelivery) -> dict[str, Any]:
     if isinstance(request, int):
         links["request"] = _link("dashboard:request-detail", request)
     subject = f"{model} version {version}" if version is not None else str(model or event.object_id)
-    label = f" → {data['label']}" if data.get("label") else ""
+    named_label = data.get("label") or data.get("alias") or data.get("stage")
+    label = f" → {named_label}" if named_label else ""
     text = f"{WEBHOOK_EVENTS.get(event.action, event.action)}: {subject}{label}, by {event.actor_name}"
     if links.get("request") or links.get("version"):
         text += f" ({links.get('request') or links.get('version')})"
