@@ -96,7 +96,8 @@ run: $(RUNTIME_STAMP) ## Set up and serve the dashboard with demo data at http:/
 	else echo "Celery: a worker runs beside the server (broker $(EMBEDDED_BROKER), log $(VAR_DIR)/celery-worker.log)."; fi
 	@echo "Stop it with Ctrl-C."
 	@echo
-	@if [ -n "$${REDIS_URL:-}" ]; then exec $(MANAGE) runserver $(HOST):$(PORT); fi; \
+	@export PUBLIC_URL="$${PUBLIC_URL:-http://$(HOST):$(PORT)}"; \
+	if [ -n "$${REDIS_URL:-}" ]; then exec $(MANAGE) runserver $(HOST):$(PORT); fi; \
 	export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(EMBEDDED_BROKER)}" CELERY_EAGER=false; \
 	$(MAKE) --no-print-directory worker-stop; \
 	trap '$(MAKE) --no-print-directory worker-stop' EXIT; \
