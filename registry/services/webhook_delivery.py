@@ -130,7 +130,7 @@ def _link(name: str, *args: Any, query: str = "") -> str | None:
 
 def webhook_payload(delivery: WebhookDelivery) -> dict[str, Any]:
     """The body a receiver gets: the event as the trail holds it, links to the pages about it,
-    and a line of `text` (which chat incoming webhooks show as the message)."""
+    and a line of `text`, which chat tools whose incoming webhooks read `text` show as the message."""
     event, data = delivery.event, delivery.event.after or delivery.event.before or {}
     model, version, request = data.get("model"), data.get("version"), data.get("request")
     links = {"audit": _link("dashboard:audit", query=f"?action={event.action}")}
