@@ -153,3 +153,13 @@ def test_a_test_delivery_reports_the_receivers_answer(admin_client, admin, recei
     receiver.close()  # nothing listens there any more
     page = admin_client.post(url, follow=True).content.decode()
     assert "The test delivery got no answer: ConnectionError" in page
+
+
+def test_the_audit_page_shows_webhook_changes_without_the_secret_or_path(admin_client, admin, viewer, client):
+    hook = create_webhook(
+        actor=admin, name="chat", url="https://hooks.example.org/T0/B0/s3cr3t", events=EVENTS
+    )
+    client.force_login(viewer)  # the trail is every reader's; the webhook itself is the admins'
+    page = client.get(reverse("dashboard:audit"), {"action": "webhook.created"}).content.decode()
+    assert "webhook.created" in page and "hooks.example.org" in page
+    assert "s3cr3t" not in page and hook.secret not in page
