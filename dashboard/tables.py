@@ -56,14 +56,20 @@ def format_number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
-def format_metric(metric: MetricValue) -> str:
-    return "NaN" if metric.is_nan or metric.value is None else format_number(metric.value)
+def exact_number(value: float | None) -> str:
+    """A number as stored, every digit kept (the shortest text that reads back the same float)."""
+    return repr(value) if value is not None and math.isfinite(value) else format_number(value)
+
+
+def format_metric(metric: MetricValue, *, exact: bool = False) -> str:
+    if metric.is_nan or metric.value is None:
+        return "NaN"
+    return exact_number(metric.value) if exact else format_number(metric.value)
 
 
 def number_cell(value: float | None, note: str = ""):
     """A number at the table's precision, with its full value (and `note`) on hover."""
-    full = repr(value) if value is not None and math.isfinite(value) else format_number(value)
-    title = f"{full} {note}".strip()
+    title = f"{exact_number(value)} {note}".strip()
     # Plain escaping, not format_html: a page has thousands of cells, and format_html's
     # conditional_escape of each argument was a third of the rows' rendering time.
     return SafeString(f'<span title="{escape(title)}">{format_number(value)}</span>')
@@ -154,8 +160,9 @@ def choose_columns(
     return choices
 
 
-def cell_text(data: RunData, choice: ColumnChoice) -> str:
-    """A cell's value as text, for CSV export and for finding columns that never change."""
+def cell_text(data: RunData, choice: ColumnChoice, *, exact: bool = False) -> str:
+    """A cell's value as text, for finding columns that never change and, `exact` (every digit of
+    a number, not the table's six), for CSV export."""
     run = data.run
     if choice.kind == "attr":
         return {
@@ -172,8 +179,9 @@ def cell_text(data: RunData, choice: ColumnChoice) -> str:
         if metric is None:
             return ""
         if choice.kind == "metric":
-            return format_metric(metric)
-        return format_number(metric.min_value if choice.kind == "metric_min" else metric.max_value)
+            return format_metric(metric, exact=exact)
+        bound = metric.min_value if choice.kind == "metric_min" else metric.max_value
+        return exact_number(bound) if exact else format_number(bound)
     if choice.kind == "dataset":
         return "; ".join(dataset_label(d, short=False) for d in data.datasets if d.name == choice.key)
     values = data.params if choice.kind == "param" else data.tags

@@ -242,6 +242,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # upload counts as abandoned, and how often beat looks for abandoned ones (tracker/tasks.py).
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=20 * 1024**3)
 UPLOAD_LEASE_SECONDS = env.int("UPLOAD_LEASE_SECONDS", default=120)
+# An upload whose ingest fails this many times with an unexpected error ends `failed`, naming it.
+UPLOAD_MAX_ATTEMPTS = env.int("UPLOAD_MAX_ATTEMPTS", default=5)
 CELERY_BEAT_SCHEDULE["tracker-requeue-stalled-uploads"] = {
     "task": "tracker.requeue_stalled_uploads",
     "schedule": env.float("UPLOAD_SWEEP_SECONDS", default=60.0),

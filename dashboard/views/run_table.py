@@ -391,7 +391,7 @@ def _csv_lines(runs: Iterator[selectors.RunData], choices: list[ColumnChoice]) -
     yield writer.writerow(["run_id", "name", *(_header(c) for c in choices)])
     for data in runs:
         yield writer.writerow(
-            [data.run.uuid, _cell(data.run.name), *(_cell(cell_text(data, c)) for c in choices)]
+            [data.run.uuid, _cell(data.run.name), *(_cell(cell_text(data, c, exact=True)) for c in choices)]
         )
 
 

@@ -266,6 +266,18 @@ def test_csv_cells_that_look_like_formulas_are_quoted(viewer_client, make_experi
     assert row[header.index("params.delta")] == "-0.5"  # a number stays a number
 
 
+def test_csv_export_keeps_every_digit_the_table_rounds(viewer_client, make_experiment, make_run):
+    experiment = make_experiment()
+    metrics = {"precise": 1234567.891, "tiny": 0.000123456789, "sum": 0.1 + 0.2, "neg": -2.5e-07}
+    make_run(experiment, "exact", metrics=metrics)
+    rows = read_csv(viewer_client.get(reverse("dashboard:run-export"), {"experiments": experiment.pk}))
+    header, row = rows[0], rows[1]
+    exported = {key: row[header.index(f"metrics.{key}")] for key in metrics}
+    assert exported == {"precise": "1234567.891", "tiny": "0.000123456789", "sum": "0.30000000000000004",
+                        "neg": "-2.5e-07"}  # fmt: skip
+    assert {key: float(text) for key, text in exported.items()} == metrics
+
+
 def test_csv_export_refuses_a_bad_filter_before_streaming(viewer_client, sweep):
     experiment, _ = sweep
     response = viewer_client.get(

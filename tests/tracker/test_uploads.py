@@ -146,6 +146,51 @@ def test_a_bad_line_fails_the_upload_naming_line_and_column_and_stores_nothing(
     assert not MetricSummary.objects.filter(run=run).exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "file_name", "reason"),
+    [
+        (b"key,step,value\rloss,1,1\rloss,2,2\r", "mac.csv", "its lines end in a bare carriage return"),
+        (gzip.compress(b"key,step,value\nloss,1,1\n")[:-8], "cut.csv.gz", "its gzip data ends early"),
+        (b"\x1f\x8b\x08\x00garbage-after-the-gzip-magic", "fake.csv.gz", "gzip"),
+        (gzip.compress(b'{"key": "loss", "step": 1, "value": 1}\n')[:-8], "cut.jsonl.gz", "ends early"),
+    ],
+)
+def test_a_file_that_cannot_be_read_fails_naming_why_instead_of_crashing_the_worker(
+    run, upload_file, content, file_name, reason
+):
+    """These crashed the task once, and the stalled-upload sweep retried them for ever."""
+    upload = upload_file(content, run=run, file_name=file_name)
+    assert upload.status == BulkUpload.Status.FAILED
+    assert upload.error_message.startswith("file: cannot be read: ") and reason in upload.error_message
+    assert (upload.error_line, upload.error_column, upload.attempts) == (None, "", 1)
+    assert MetricPoint.objects.filter(run=run).count() == 0
+
+
+def test_blank_lines_in_a_csv_are_skipped_and_later_lines_keep_their_numbers(run, upload_file):
+    upload = upload_file("key,step,value\nloss,1,1\n\nloss,2,2\n\n", run=run)
+    assert (upload.status, upload.rows_done, upload.points_inserted) == (BulkUpload.Status.DONE, 2, 2)
+    failed = upload_file("key,step,value\nloss,5,1\n\n\nloss,6,x\n", run=run)
+    assert failed.error_message == "line 5, column value: 'x' is not a number"
+
+
+def test_an_upload_that_keeps_failing_unexpectedly_stops_after_its_attempts(run, contributor, settings):
+    """A failure that is not the file's (here its stored copy vanished) is retried, but not for ever."""
+    settings.UPLOAD_MAX_ATTEMPTS = 2
+    upload = uploads.create_upload(
+        actor=contributor, content=io.BytesIO(b"key,step,value\nloss,1,1\n"), file_name="m.csv", run=run
+    ).upload
+    upload.file.storage.delete(upload.file.name)
+    for attempt in (1, 2):
+        with pytest.raises(FileNotFoundError):
+            uploads.ingest_upload(upload_id=upload.pk)
+        upload.refresh_from_db()
+        assert upload.attempts == attempt
+    assert upload.status == BulkUpload.Status.FAILED
+    assert upload.error_message.startswith(
+        "file: ingesting stopped after 2 attempts; the last failed with FileNotFoundError"
+    )
+
+
 def test_an_unknown_run_fails_the_upload_at_its_first_line(run, upload_file):
     text = f"run_id,key,step,value\n{run.uuid},loss,0,1\n{'f' * 32},loss,1,2\n"
     upload = upload_file(text)

@@ -11,13 +11,16 @@ import csv
 import gzip
 import io
 import struct
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import wraps
 from typing import IO, Any
 
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from .errors import RowError
@@ -61,6 +64,31 @@ def _text_stream(raw: IO[bytes]) -> tuple[IO[bytes], _CountingReader]:
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
     return buffered, counter
+
+
+def _why_unreadable(error: Exception) -> str:
+    if isinstance(error, EOFError):
+        return "its gzip data ends early: the file was cut short, or is not gzip"
+    if isinstance(error, (gzip.BadGzipFile, zlib.error)):
+        return f"it starts like gzip but is not valid gzip ({error})"
+    if isinstance(error, csv.Error) and "new-line character" in str(error):
+        return "its lines end in a bare carriage return (\\r); save it with \\n or \\r\\n line endings"
+    return f"it is not text this format can read ({error})"
+
+
+def names_unreadable_files(read: Callable[[Any], Iterator[RawBatch]]) -> Callable[[Any], Iterator[RawBatch]]:
+    """A text reader whose file cannot be decoded or split into lines (cut-off gzip, bare \\r line
+    endings, binary bytes) fails as a bad file, naming why, like any bad row: the upload then ends
+    `failed` instead of crashing its worker, which the stalled-upload sweep would retry forever."""
+
+    @wraps(read)
+    def reading(open_file: Any) -> Iterator[RawBatch]:
+        try:
+            yield from read(open_file)
+        except (csv.Error, EOFError, gzip.BadGzipFile, zlib.error) as error:
+            raise RowError(f"cannot be read: {_why_unreadable(error)}", location="file", column="") from None
+
+    return reading
 
 
 def check_header(names: list[str], *, unit: str = "line 1") -> None:
@@ -128,13 +156,14 @@ def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
         yield tail
 
 
+@names_unreadable_files
 def read_csv(open_file: Any) -> Iterator[RawBatch]:
     """CSV with a header, cut into blocks of whole lines that Arrow parses one at a time.
 
     One block at a time (not Arrow's streaming reader, which reads dozens of blocks ahead) keeps
     memory flat. Every cell is read as text, so the validator can name the exact cell that is not
-    a number; an empty line is kept (as empty cells) so that row numbers stay line numbers. A
-    quoted value may not span lines: no field of this format needs one.
+    a number; rows keep their line numbers, and blank lines are skipped. A quoted value may not
+    span lines: no field of this format needs one.
     """
     stream, counter = _text_stream(open_file())
     names = _csv_header(stream)
@@ -161,10 +190,20 @@ def read_csv(open_file: Any) -> Iterator[RawBatch]:
 
 
 def _csv_batch(table: pa.Table, names: list[str], first_line: int, position: int) -> RawBatch:
+    """The block's rows with their line numbers; a blank line (every cell empty) is left out, as
+    JSON Lines leaves one out, so a file that ends in an empty line is not refused for it."""
     lines = np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
+    blank = None
+    for column in table.columns:
+        empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
+        blank = empty if blank is None else pc.and_kleene(blank, empty)
+    if blank is not None and pc.any(blank).as_py():
+        keep = pc.invert(blank)
+        table, lines = table.filter(keep), lines[keep.to_numpy(zero_copy_only=False)]
     return RawBatch({name: table.column(i).combine_chunks() for i, name in enumerate(names)}, lines, position)
 
 
+@names_unreadable_files
 def read_jsonl(open_file: Any) -> Iterator[RawBatch]:
     """One JSON object per line with the CSV's fields; blank lines are skipped."""
     stream, counter = _text_stream(open_file())

@@ -550,9 +550,14 @@ def ingest_upload(*, upload_id: int) -> BulkUpload:
         _fail(upload, token, error)
     except LeaseLost:
         pass
-    except Exception:
-        # Not the file's fault (the database went away): let the next attempt start at once.
-        BulkUpload.objects.filter(pk=upload.pk, lease_token=token).update(heartbeat_at=None)
+    except Exception as error:
+        if upload.attempts >= settings.UPLOAD_MAX_ATTEMPTS:
+            # However it fails, an upload is not retried forever: the user sees why it stopped.
+            reason = f"ingesting stopped after {upload.attempts} attempts; the last failed with {error!r}"
+            _fail(upload, token, InvalidInput(reason[:1500], field="file"))
+        else:
+            # Not the file's fault (the database went away): let the next attempt start at once.
+            BulkUpload.objects.filter(pk=upload.pk, lease_token=token).update(heartbeat_at=None)
         raise
     finally:
         spool.close()
