@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, InvalidInput, PermissionDenied
+from config.exceptions import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from tracker import search, selectors, services
 from tracker.models import Experiment
 from tracker.permissions import Level, require_experiment_permission, require_experiments_readable
@@ -346,6 +346,8 @@ def export_runs(request: HttpRequest) -> HttpResponse:
         key_sets = selectors.experiment_key_sets(experiment_ids=ids)
         search.parse_order_by(data["order_by"])
         search.parse_filter(data["filter"] or None)  # errors now, as a 400, not mid-stream
+    except (NotFound, PermissionDenied):
+        raise  # the 404 and 403 pages, as the run table answers the same experiments
     except ApplicationError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     choices = [

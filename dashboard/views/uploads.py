@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.roles import Role, role_of
-from config.exceptions import ApplicationError
+from config.exceptions import ApplicationError, PermissionDenied
 from tracker import selectors
 from tracker.models import BulkUpload
 from tracker.selectors.uploads import get_upload, list_uploads
@@ -93,6 +93,8 @@ def upload_new(request: HttpRequest) -> HttpResponse:
                 experiment=experiment,
                 create_runs=data["create_runs"],
             )
+        except PermissionDenied:
+            raise  # who is asking, not what they typed: the 403 page (viewer_required)
         except ApplicationError as error:
             form.add_error(None, str(error))
         else:

@@ -271,3 +271,11 @@ def test_model_pages_show_a_source_runs_evidence_only_to_its_experiments_readers
                 assert ("notes/readme.txt" in page) == (persona == "reader")
             if name == "version-detail":
                 assert ("Metrics of the source run" in page) == (persona == "reader")
+
+
+def test_exporting_runs_of_an_unreadable_experiment_is_refused_as_the_run_table_is(world):
+    client = Client()
+    client.force_login(world.user("stranger"))
+    table = client.get(reverse("dashboard:run-table", args=[world.experiment.pk]))
+    export = client.get(reverse("dashboard:run-export"), {"experiments": world.experiment.pk})
+    assert (table.status_code, export.status_code) == (403, 403)

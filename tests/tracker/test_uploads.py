@@ -97,7 +97,7 @@ def test_nan_and_infinity_are_stored_as_mlflow_stores_them(run, upload_file):
         ("key,step,value\nloss,0,1\nloss,1,abc\n", "line 3, column value: 'abc' is not a number", 3, "value"),
         ("key,step,value\nloss,0,1\nloss,1.5,2\n", "line 3, column step: '1.5' is not an integer", 3, "step"),
         ("key,step,value\nloss,0,1\nloss,,2\n", "line 3, column step: is missing", 3, "step"),
-        ("key,step,value\nloss,0,1\n\nloss,1,2\n", "line 3, column key: is missing", 3, "key"),
+        ("key,step,value\nloss,0,1\n,1,2\n", "line 3, column key: is missing", 3, "key"),  # a blank line is skipped
         ("key,step,value\nloss,0,1\nloss,1\n", "line 3: has 2 fields; the header has 3", 3, ""),
         (
             "key,step,value\nloss,0,1\n../up,1,2\n",
@@ -272,6 +272,13 @@ def test_gzip_csv_and_json_lines_are_read(run, upload_file):
     jsonl_upload = upload_file(gzip.compress(jsonl), run=run, file_name="m.jsonl.gz")
     assert (csv_upload.status, jsonl_upload.status) == ("done", "done"), jsonl_upload.error_message
     assert MetricPoint.objects.filter(run=run).count() == 3
+
+
+def test_a_json_lines_file_may_start_with_a_byte_order_mark_as_a_csv_may(run, upload_file):
+    upload = upload_file(
+        b'\xef\xbb\xbf{"key": "loss", "step": 1, "value": 0.5}\n', run=run, file_name="m.jsonl"
+    )
+    assert (upload.status, upload.points_inserted) == (BulkUpload.Status.DONE, 1)
 
 
 def test_a_bad_json_line_names_its_line(run, upload_file):

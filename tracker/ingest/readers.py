@@ -7,6 +7,7 @@ Text formats may be gzip-compressed; the magic bytes decide, not the file name.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -205,11 +206,14 @@ def _csv_batch(table: pa.Table, names: list[str], first_line: int, position: int
 
 @names_unreadable_files
 def read_jsonl(open_file: Any) -> Iterator[RawBatch]:
-    """One JSON object per line with the CSV's fields; blank lines are skipped."""
+    """One JSON object per line with the CSV's fields; blank lines are skipped, and a UTF-8 byte
+    order mark before the first line too (as the CSV reader does)."""
     stream, counter = _text_stream(open_file())
     columns: dict[str, list[Any]] = {}
     lines: list[int] = []
     for number, raw_line in enumerate(stream, start=1):
+        if number == 1:
+            raw_line = raw_line.removeprefix(codecs.BOM_UTF8)
         if not raw_line.strip():
             continue
         try:
