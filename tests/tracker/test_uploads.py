@@ -97,7 +97,7 @@ def test_nan_and_infinity_are_stored_as_mlflow_stores_them(run, upload_file):
         ("key,step,value\nloss,0,1\nloss,1,abc\n", "line 3, column value: 'abc' is not a number", 3, "value"),
         ("key,step,value\nloss,0,1\nloss,1.5,2\n", "line 3, column step: '1.5' is not an integer", 3, "step"),
         ("key,step,value\nloss,0,1\nloss,,2\n", "line 3, column step: is missing", 3, "step"),
-        ("key,step,value\nloss,0,1\n,1,2\n", "line 3, column key: is missing", 3, "key"),  # a blank line is skipped
+        ("key,step,value\nloss,0,1\n,1,2\n", "line 3, column key: is missing", 3, "key"),
         ("key,step,value\nloss,0,1\nloss,1\n", "line 3: has 2 fields; the header has 3", 3, ""),
         (
             "key,step,value\nloss,0,1\n../up,1,2\n",
