@@ -31,6 +31,12 @@ def viewer_client(client, viewer):
 
 
 @pytest.fixture
+def admin_client(client, admin):
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
 def make_experiment(contributor):
     def make(name: str = "digits-sweep", description: str = ""):
         return create_experiment(actor=contributor, name=name, description=description)

@@ -18,12 +18,6 @@ EVENTS = ["promotion.requested", "promotion.applied"]
 
 
 @pytest.fixture
-def admin_client(client, admin):
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def hook(admin):
     return create_webhook(actor=admin, name="ci", url="https://ci.example.org/hook", events=EVENTS)
 
