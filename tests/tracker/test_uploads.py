@@ -150,10 +150,11 @@ def test_a_bad_line_fails_the_upload_naming_line_and_column_and_stores_nothing(
     ("content", "file_name", "reason"),
     [
         (b"key,step,value\rloss,1,1\rloss,2,2\r", "mac.csv", "its lines end in a bare carriage return"),
-        (gzip.compress(b"key,step,value\nloss,1,1\n")[:-8], "cut.csv.gz", "its gzip data ends early"),
+        (gzip.compress(b"key,step,value\nloss,1,1\n", mtime=0)[:-8], "cut.csv.gz", "gzip data ends early"),
         (b"\x1f\x8b\x08\x00garbage-after-the-gzip-magic", "fake.csv.gz", "gzip"),
-        (gzip.compress(b'{"key": "loss", "step": 1, "value": 1}\n')[:-8], "cut.jsonl.gz", "ends early"),
+        (gzip.compress(b'{"key": "loss", "value": 1, "step": 1}\n', mtime=0)[:-8], "m.jsonl.gz", "early"),
     ],
+    ids=["bare-cr-line-endings", "cut-gzip", "not-gzip", "cut-gzip-jsonl"],  # ids the same on every worker
 )
 def test_a_file_that_cannot_be_read_fails_naming_why_instead_of_crashing_the_worker(
     run, upload_file, content, file_name, reason
