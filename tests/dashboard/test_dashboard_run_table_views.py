@@ -315,6 +315,18 @@ def test_a_saved_view_is_stored_audited_and_shown_to_the_team(client, contributo
     assert f'<a href="{table(experiment)}?x=1">best lr 0.1</a>' in page
 
 
+def test_a_view_whose_filter_does_not_parse_is_not_saved(client, contributor, sweep):
+    experiment, _ = sweep
+    client.force_login(contributor)
+    response = client.post(
+        reverse("dashboard:saved-view-save", args=[experiment.pk]),
+        {"name": "broken", "query": "filter=params.lr+%3D+%27"},
+        follow=True,
+    )
+    assert "query: its filter cannot be used: Syntax error at position" in response.content.decode()
+    assert not SavedView.objects.exists()
+
+
 def test_a_viewer_cannot_save_or_delete_views(viewer_client, contributor, sweep):
     experiment, _ = sweep
     response = viewer_client.post(

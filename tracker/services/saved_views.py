@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.db import transaction
 
 from audit.services import record_event
 from config.exceptions import InvalidInput
+from tracker import search
 from tracker.models import Experiment, Lifecycle, SavedView
 from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import validate_text
@@ -23,6 +25,11 @@ def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> S
     query = validate_text(query, field="query", max_length=MAX_VIEW_QUERY_LENGTH).lstrip("?")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
+    for text in parse_qs(query).get("filter", []):
+        try:  # a view is shared: one that opens on an error would be broken for the whole team
+            search.parse_filter(text)
+        except InvalidInput as error:
+            raise InvalidInput(f"its filter cannot be used: {error.message}", field="query") from None
     with transaction.atomic():
         # Locked so that two people saving the same name at once replace it one after the other.
         view = SavedView.objects.select_for_update().filter(experiment=experiment, name=name).first()
