@@ -284,6 +284,13 @@ class PromotionPolicy(models.Model):
             return label.name == Stage.PRODUCTION and "production" in self.protected_aliases
         return label.name in self.protected_aliases
 
+    def lookalike_of(self, alias: str) -> str | None:
+        """The protected alias that `alias` differs from only in case ("Production" beside a
+        protected "production"), if any: on a page or in a deployment's config it would pass for
+        the reviewed one."""
+        folded = alias.casefold()
+        return next((p for p in self.protected_aliases if p != alias and p.casefold() == folded), None)
+
 
 class PromotionRequest(models.Model):
     """A contributor's request to point a protected alias (or stage) at a version, decided by

@@ -6,27 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from config.exceptions import ApplicationError, InvalidInput, NotFound
+from config.exceptions import ApplicationError
 from registry import selectors, services
-from registry.models import RegisteredModel, Webhook
+from registry.models import Webhook
 
 from ..access import viewer_required
 from ..forms import WebhookForm
 from ..registry_pages import submit
-
-
-def _model_named(user: User, name: str) -> RegisteredModel | None:
-    if not name.strip():
-        return None
-    try:
-        return selectors.get_registered_model(user=user, name=name.strip())
-    except NotFound as error:
-        raise InvalidInput(error.message, field="model") from error
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:
@@ -44,7 +34,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
 
         def create(data: dict[str, Any]) -> Webhook:
-            model = _model_named(request.user, data["model"])
+            model = selectors.webhook_model(user=request.user, name=data["model"])
             return services.create_webhook(
                 actor=request.user, name=data["name"], url=data["url"], events=data["events"], model=model
             )
@@ -90,7 +80,7 @@ def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:
     form = WebhookForm(request.POST)
 
     def update(data: dict[str, Any]) -> Webhook:
-        model = _model_named(request.user, data["model"])
+        model = selectors.webhook_model(user=request.user, name=data["model"])
         return services.update_webhook(
             actor=request.user,
             webhook=webhook,

@@ -8,9 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from config.api import ApiView
-from config.exceptions import InvalidInput, NotFound
 from registry import selectors, services
-from registry.models import RegisteredModel, Webhook, WebhookDelivery
+from registry.models import Webhook, WebhookDelivery
 
 MAX_DELIVERIES_LISTED = 500
 
@@ -52,15 +51,6 @@ class WebhookInputSerializer(serializers.Serializer):
     active = serializers.BooleanField(required=False)
 
 
-def _model_named(user, name: str | None) -> RegisteredModel | None:
-    if name is None:
-        return None
-    try:
-        return selectors.get_registered_model(user=user, name=name)
-    except NotFound as error:
-        raise InvalidInput(error.message, field="model") from error
-
-
 def _events(data: dict) -> list[str] | None:
     """The chosen events in the catalogue's order (DRF hands them over as a set)."""
     if "events" not in data:
@@ -93,7 +83,7 @@ class WebhookCreateApi(ApiView):
             name=data["name"],
             url=data["url"],
             events=_events(data) or [],
-            model=_model_named(request.user, data.get("model")),
+            model=selectors.webhook_model(user=request.user, name=data.get("model")),
         )
         if data.get("active") is False:
             webhook = services.update_webhook(actor=request.user, webhook=webhook, is_active=False)
@@ -122,7 +112,7 @@ class WebhookUpdateApi(ApiView):
             name=data.get("name"),
             url=data.get("url"),
             events=_events(data),
-            model=_model_named(request.user, data.get("model")),
+            model=selectors.webhook_model(user=request.user, name=data.get("model")),
             all_models="model" in data and data["model"] is None,
             is_active=data.get("active"),
         )

@@ -54,7 +54,14 @@ from .promotions import (
     review_queue_for,
     review_refusal,
 )
-from .webhooks import DELIVERIES_SHOWN, get_delivery, get_webhook, list_webhooks, recent_deliveries
+from .webhooks import (
+    DELIVERIES_SHOWN,
+    get_delivery,
+    get_webhook,
+    list_webhooks,
+    recent_deliveries,
+    webhook_model,
+)
 
 __all__ = [
     "DELIVERIES_SHOWN", "SEARCH_MODELS_DEFAULT", "SEARCH_MODELS_MAX", "SEARCH_VERSIONS_DEFAULT",
@@ -68,5 +75,5 @@ __all__ = [
     "pending_review_count", "policy_for", "recent_deliveries", "registered_model_record",
     "registered_model_records", "review_queue_for", "review_refusal", "run_named_alone",
     "search_model_versions", "search_registered_models", "version_origin", "version_record_by_alias",
-    "version_records", "versions_of_run",
+    "version_records", "versions_of_run", "webhook_model",
 ]  # fmt: skip

@@ -6,8 +6,10 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Max, Q, QuerySet
 
 from accounts.roles import Role, require_role
-from config.exceptions import NotFound
-from registry.models import Webhook, WebhookDelivery
+from config.exceptions import InvalidInput, NotFound
+from registry.models import RegisteredModel, Webhook, WebhookDelivery
+
+from .catalog import get_registered_model
 
 DELIVERIES_SHOWN = 50
 
@@ -41,3 +43,14 @@ def get_delivery(*, user: User, delivery_id: int) -> WebhookDelivery:
     if delivery is None:
         raise NotFound(f"webhook delivery {delivery_id} does not exist", field="delivery")
     return delivery
+
+
+def webhook_model(*, user: User, name: str | None) -> RegisteredModel | None:
+    """The model a webhook is limited to, named as a form or a request body names it (blank or
+    None: every model); an unknown name is bad input about the field `model`, not a missing page."""
+    if name is None or not name.strip():
+        return None
+    try:
+        return get_registered_model(user=user, name=name.strip())
+    except NotFound as error:
+        raise InvalidInput(error.message, field="model") from error

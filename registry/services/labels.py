@@ -17,6 +17,7 @@ from registry.models import (
     Label,
     ModelAlias,
     ModelVersion,
+    PromotionPolicy,
     PromotionRequest,
     RegisteredModel,
     Stage,
@@ -81,10 +82,17 @@ def move_label(
         require_role(actor, Role.CONTRIBUTOR, action="Moving an alias or stage")
     if version is not None and version.model_id != model.pk:
         raise InvalidInput(f"version {version.version} belongs to another model", field="version")
-    if request is None and _touches_protected(model=model, label=label, version=version):
-        raise PermissionDenied(protected_label_message(model=model, label=label), field=_field(label))
-    if request is None and version is not None and label.kind == AliasHistory.Kind.ALIAS:
-        _refuse_lookalike(model=model, alias=label.name)
+    if request is None:
+        policy = policy_for(model=model)
+        if _touches_protected(policy=policy, label=label, version=version):
+            raise PermissionDenied(protected_label_message(model=model, label=label), field=_field(label))
+        lookalike = policy.lookalike_of(label.name) if label.kind == AliasHistory.Kind.ALIAS else None
+        if version is not None and lookalike is not None:  # removing one set earlier stays allowed
+            raise InvalidInput(
+                f"{label.name!r} differs from the protected alias {lookalike!r} only in case; "
+                f"use {lookalike!r}, which moves through a reviewed promotion request",
+                field="alias",
+            )
     with transaction.atomic():
         lock_model(model)
         now = timezone.now()
@@ -103,23 +111,9 @@ def move_label(
         RegisteredModel.all_objects.filter(pk=model.pk).update(updated_at=now)
 
 
-def _refuse_lookalike(*, model: RegisteredModel, alias: str) -> None:
-    """Refuse an alias that differs from a protected one only in case ("Production" beside a
-    protected "production"): on a page or in a deployment's config it would pass for the
-    reviewed one without any review. Removing such an alias stays allowed."""
-    for protected in policy_for(model=model).protected_aliases:
-        if alias != protected and alias.casefold() == protected.casefold():
-            raise InvalidInput(
-                f"{alias!r} differs from the protected alias {protected!r} only in case; "
-                f"use {protected!r}, which moves through a reviewed promotion request",
-                field="alias",
-            )
-
-
-def _touches_protected(*, model: RegisteredModel, label: Label, version: ModelVersion | None) -> bool:
+def _touches_protected(*, policy: PromotionPolicy, label: Label, version: ModelVersion | None) -> bool:
     """Whether this move changes who holds a protected label: moving a version into the
     Production stage, and moving the holder out of it, both do."""
-    policy = policy_for(model=model)
     leaves = label.kind == AliasHistory.Kind.STAGE and version is not None and version.stage != label.name
     if leaves and version is not None and policy.protects(Label.stage(version.stage)):
         return True

@@ -26,9 +26,21 @@ def test_an_admin_adds_a_webhook_and_resends_a_failed_delivery(
 ):
     versions = request.getfixturevalue("trained_versions")  # model "digits", production protected
     page = login(admin)
+    page.set_viewport_size({"width": 1440, "height": 900})
     page.click("nav.site-nav >> text=Webhooks")
     page.wait_for_url(f"{live_server.url}/webhooks/")
     assert "No webhooks yet." in page.locator("#webhooks").inner_text()
+
+    # A refused address is named beside its field, and the form keeps what was typed.
+    page.fill("#id_name", "ci")
+    page.fill("#id_url", "ftp://files.example.org/hook")
+    page.check("input[value='promotion.requested']")
+    page.click("#webhook-form button[type=submit]")
+    page.wait_for_selector(".field-error")
+    assert "Payload URL: must be an http:// or https:// address" in page.locator(".field-error").inner_text()
+    assert page.locator("#id_name").input_value() == "ci"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    _shot(page, "refused")
 
     page.fill("#id_name", HOSTILE_NAME)
     page.fill("#id_url", receiver.url)

@@ -198,9 +198,12 @@ def _csv_batch(table: pa.Table, names: list[str], first_line: int, position: int
     for column in table.columns:
         empty = pc.or_kleene(pc.is_null(column), pc.equal(column, ""))
         blank = empty if blank is None else pc.and_kleene(blank, empty)
-    if blank is not None and pc.any(blank).as_py():
-        keep = pc.invert(blank)
-        table, lines = table.filter(keep), lines[keep.to_numpy(zero_copy_only=False)]
+        if not pc.any(blank).as_py():
+            break  # the usual block: no row is blank, and the first column already says so
+    else:
+        if blank is not None:
+            keep = pc.invert(blank)
+            table, lines = table.filter(keep), lines[keep.to_numpy(zero_copy_only=False)]
     return RawBatch({name: table.column(i).combine_chunks() for i, name in enumerate(names)}, lines, position)
 
 
