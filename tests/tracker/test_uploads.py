@@ -100,6 +100,12 @@ def test_nan_and_infinity_are_stored_as_mlflow_stores_them(run, upload_file):
         ("key,step,value\nloss,0,1\n,1,2\n", "line 3, column key: is missing", 3, "key"),
         ("key,step,value\nloss,0,1\nloss,1\n", "line 3: has 2 fields; the header has 3", 3, ""),
         (
+            'key,step,value\nloss,0,1\n"lo\nss",1,2\nloss,x,3\n',
+            "line 3: has a quoted value that runs on to the next line; a value may not hold a line break",
+            3,
+            "",
+        ),
+        (
             "key,step,value\nloss,0,1\n../up,1,2\n",
             "line 3, column key: '../up' must be a normalised relative path (no '..', no leading '/')",
             3,
@@ -165,6 +171,36 @@ def test_a_file_that_cannot_be_read_fails_naming_why_instead_of_crashing_the_wor
     assert upload.error_message.startswith("file: cannot be read: ") and reason in upload.error_message
     assert (upload.error_line, upload.error_column, upload.attempts) == (None, "", 1)
     assert MetricPoint.objects.filter(run=run).count() == 0
+
+
+def test_whole_numbers_written_as_decimals_are_steps_and_timestamps_as_in_json_lines(run, upload_file):
+    """A float column written by pandas reads "3.0"; JSON Lines (and the JSON APIs) take 3.0."""
+    content = "key,step,value,timestamp\nloss,3.0,1,1.7e12\nloss, 4 ,2,1700000000001\n"
+    upload = upload_file(content, run=run)
+    assert upload.status == BulkUpload.Status.DONE, upload.error_message
+    assert list(MetricPoint.objects.filter(run=run).order_by("step").values_list("step", "timestamp")) == [
+        (3, 1_700_000_000_000),
+        (4, 1_700_000_000_001),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("step", "shown"),
+    [("1e300", "'1e300'"), ("9007199254740993.0", "'9007199254740993.0'"), ("nan", "'nan'")],
+)
+def test_a_decimal_step_that_is_not_exactly_a_whole_number_is_refused(run, upload_file, step, shown):
+    upload = upload_file(f"key,step,value\nloss,1,1\nloss,{step},2\n", run=run)
+    assert upload.error_message == f"line 3, column step: {shown} is not an integer"
+    assert MetricPoint.objects.filter(run=run).count() == 0
+
+
+def test_quoted_values_on_one_line_are_read(run, upload_file):
+    upload = upload_file('key,step,value\n"loss",1,"2.5"\n"loss","2",3\n', run=run)
+    assert upload.status == BulkUpload.Status.DONE, upload.error_message
+    assert list(MetricPoint.objects.filter(run=run).order_by("step").values_list("step", "value")) == [
+        (1, 2.5),
+        (2, 3.0),
+    ]
 
 
 def test_blank_lines_in_a_csv_are_skipped_and_later_lines_keep_their_numbers(run, upload_file):

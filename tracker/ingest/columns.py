@@ -77,7 +77,15 @@ def _converted(raw: RawBatch, name: str, target: pa.DataType) -> np.ndarray:
         raise _error_at(raw, 0, name, f"{_REASONS[name]}: {_shown(array, 0)}")
 
     def convert(part: pa.Array) -> pa.Array:
-        return pc.cast(pc.utf8_trim_whitespace(part) if pa.types.is_string(part.type) else part, target)
+        if not pa.types.is_string(part.type):
+            return pc.cast(part, target)
+        part = pc.utf8_trim_whitespace(part)
+        try:
+            return pc.cast(part, target)
+        except pa.ArrowInvalid:
+            if target != pa.int64():
+                raise
+            return _whole_numbers(part)
 
     try:
         converted = convert(array)
@@ -85,6 +93,16 @@ def _converted(raw: RawBatch, name: str, target: pa.DataType) -> np.ndarray:
         index = _first_failure(array, convert)
         raise _error_at(raw, index, name, f"{_shown(array, index)} {_REASONS[name]}") from None
     return converted.to_numpy(zero_copy_only=False)
+
+
+def _whole_numbers(text: pa.Array) -> pa.Array:
+    """Integers written as decimals ("3.0", "1.7e12", as a float column of pandas writes them),
+    which the JSON APIs and JSON Lines take too; a double is exact only below 2**53, so nothing beyond."""
+    numbers = pc.cast(text, pa.float64())
+    whole = pc.and_(pc.equal(pc.floor(numbers), numbers), pc.less(pc.abs(numbers), 2.0**53))
+    if not pc.all(whole).as_py():
+        raise pa.ArrowInvalid("not a whole number")
+    return pc.cast(numbers, pa.int64())
 
 
 def _names(raw: RawBatch, name: str) -> pa.DictionaryArray:

@@ -108,12 +108,20 @@ def check_header(names: list[str], *, unit: str = "line 1") -> None:
             raise RowError("is missing from the header", location=unit, column=name)
 
 
-def _first_bad_width(block: bytes, width: int) -> tuple[int, int]:
-    """(index of the first line in `block` whose field count is not `width`, its count)."""
+def _first_irregular_row(block: bytes, width: int) -> tuple[int, str]:
+    """(line offset in `block` of the first row Arrow could not take as one line, why): a row of
+    the wrong field count, or a quoted value that runs on to the next line."""
     text = io.StringIO(block.decode("utf-8", errors="replace"), newline="")
-    for index, row in enumerate(csv.reader(text)):
+    reader = csv.reader(text)
+    offset = 0
+    for row in reader:
         if len(row) != width:
-            return index, len(row)
+            return offset, f"has {len(row)} fields; the header has {width}"
+        if reader.line_num != offset + 1:
+            return offset, (
+                "has a quoted value that runs on to the next line; a value may not hold a line break"
+            )
+        offset = reader.line_num
     raise AssertionError("Arrow refused a row that the csv module reads as well-formed")
 
 
@@ -124,13 +132,14 @@ def _csv_header(stream: IO[bytes]) -> list[str]:
     return names
 
 
-def _parse_csv_block(block: bytes, names: list[str]) -> tuple[pa.Table, int | None]:
-    """Arrow parses one block of whole lines; also the index of a row of the wrong width, if any."""
-    bad = False
+def _parse_csv_block(block: bytes, names: list[str]) -> tuple[pa.Table, tuple[int, str] | None]:
+    """Arrow parses one block of whole lines; also where and why a row is not one line of the
+    header's width, if one is not (so every row keeps its line number)."""
+    irregular = False
 
     def on_invalid_row(row: Any) -> str:
-        nonlocal bad
-        bad = True
+        nonlocal irregular
+        irregular = True
         return "skip"
 
     table = pa_csv.read_csv(
@@ -141,7 +150,10 @@ def _parse_csv_block(block: bytes, names: list[str]) -> tuple[pa.Table, int | No
             column_types={name: pa.string() for name in names}, strings_can_be_null=False
         ),
     )
-    return table, (_first_bad_width(block, len(names))[0] if bad else None)
+    lines = block.count(b"\n") + (not block.endswith(b"\n"))
+    if irregular or table.num_rows != lines:
+        return table, _first_irregular_row(block, len(names))
+    return table, None
 
 
 def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -164,28 +176,24 @@ def read_csv(open_file: Any) -> Iterator[RawBatch]:
     One block at a time (not Arrow's streaming reader, which reads dozens of blocks ahead) keeps
     memory flat. Every cell is read as text, so the validator can name the exact cell that is not
     a number; rows keep their line numbers, and blank lines are skipped. A quoted value may not
-    span lines: no field of this format needs one.
+    span lines (no field of this format needs one), so a row is always one line.
     """
     stream, counter = _text_stream(open_file())
     names = _csv_header(stream)
     first_line = 2
     for block in _whole_lines(stream):
         try:
-            table, bad_index = _parse_csv_block(block, names)
+            table, irregular = _parse_csv_block(block, names)
         except (pa.ArrowInvalid, UnicodeDecodeError) as error:
             raise RowError(
                 f"cannot be read: {error}"[:300], location=f"line {first_line}", column=""
             ) from None
-        if bad_index is not None:
+        if irregular is not None:
             # The rows before it are checked first: an earlier bad cell is reported instead.
-            if bad_index:
-                yield _csv_batch(table.slice(0, bad_index), names, first_line, counter.count)
-            _, fields = _first_bad_width(block, len(names))
-            raise RowError(
-                f"has {fields} fields; the header has {len(names)}",
-                location=f"line {first_line + bad_index}",
-                column="",
-            )
+            offset, why = irregular
+            if offset:
+                yield _csv_batch(table.slice(0, offset), names, first_line, counter.count)
+            raise RowError(why, location=f"line {first_line + offset}", column="")
         yield _csv_batch(table, names, first_line, counter.count)
         first_line += table.num_rows
 
