@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import orjson
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.drainage import isolate_view_method
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -160,6 +161,14 @@ class ApiView(APIView):
     parser_classes = [FastJSONParser]
     renderer_classes = [JSONRenderer]
     schema = ApiSchema()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every answer is for the caller who asked, and some hold a secret shown once (a new
+        webhook's, a rotated one's): none is kept by a cache."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
 
 
 def route(**operations: type[APIView]) -> Callable:

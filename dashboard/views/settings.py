@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.selectors import list_api_tokens
@@ -14,6 +15,7 @@ from ..access import viewer_required
 from ..forms import TokenCreateForm
 
 
+@never_cache  # the answer may hold a new token: out of caches and the back/forward cache
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def settings_page(request: HttpRequest) -> HttpResponse:
@@ -29,10 +31,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "raw_token": raw_token,
         "tokens": list_api_tokens(user=request.user),
     }
-    response = render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
-    # The page may hold a credential: keep it out of caches and the back/forward cache.
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
 
 
 @require_POST

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from config.exceptions import ApplicationError
@@ -19,12 +20,7 @@ from ..forms import WebhookForm
 from ..registry_pages import submit
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
-    """A page that may hold a signing secret stays out of caches and the back/forward cache."""
-    response["Cache-Control"] = "no-store"
-    return response
-
-
+@never_cache  # the answer may hold a signing secret: out of caches and the back/forward cache
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def webhook_list(request: HttpRequest) -> HttpResponse:
@@ -43,7 +39,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
         if created is not None:
             form = WebhookForm()
     context = {"webhooks": list(webhooks), "form": form, "created": created}
-    return _no_store(render(request, "dashboard/webhooks.html", context, status=status))
+    return render(request, "dashboard/webhooks.html", context, status=status)
 
 
 def _detail_page(
@@ -68,9 +64,10 @@ def _detail_page(
         "shown": selectors.DELIVERIES_SHOWN,
         "show_secret": secret,
     }
-    return _no_store(render(request, "dashboard/webhook_detail.html", context, status=status))
+    return render(request, "dashboard/webhook_detail.html", context, status=status)
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 @viewer_required
 def webhook_detail(request: HttpRequest, webhook_id: int) -> HttpResponse:

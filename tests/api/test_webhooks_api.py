@@ -29,6 +29,7 @@ def test_an_admin_adds_reads_changes_and_deletes_a_webhook(admin_api, contributo
     body = created.json()
     hook = Webhook.objects.get()
     assert body["secret"] == hook.secret
+    assert "no-store" in created["Cache-Control"]  # the secret is in this answer only
     # The catalogue's order, whatever order they were sent in.
     assert body["events"] == ["promotion.requested", "promotion.applied"]
     assert (body["model"], body["active"], body["created_by"]) == (None, True, "ada-admin")
@@ -48,8 +49,8 @@ def test_an_admin_adds_reads_changes_and_deletes_a_webhook(admin_api, contributo
     widened = admin_api.patch(f"/api/v1/webhooks/{hook.pk}", {"model": None}, format="json").json()
     assert widened["model"] is None
 
-    rotated = admin_api.post(f"/api/v1/webhooks/{hook.pk}/rotate-secret").json()
-    assert rotated["secret"] != body["secret"]
+    rotation = admin_api.post(f"/api/v1/webhooks/{hook.pk}/rotate-secret")
+    assert rotation.json()["secret"] != body["secret"] and "no-store" in rotation["Cache-Control"]
     assert admin_api.delete(f"/api/v1/webhooks/{hook.pk}").status_code == 204
     assert not Webhook.objects.exists()
     assert admin_api.get(f"/api/v1/webhooks/{hook.pk}").status_code == 404

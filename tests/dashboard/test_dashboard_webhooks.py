@@ -36,7 +36,7 @@ def test_adding_a_webhook_shows_its_secret_once(admin_client, admin):
     data = {"name": "#ml-reviews", "url": "https://chat.example.org/hooks/abc", "model": "", "events": EVENTS}
     response = admin_client.post(reverse("dashboard:webhooks"), data)
     assert response.status_code == 200
-    assert response["Cache-Control"] == "no-store"
+    assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
     secret = re.search(r'id="webhook-secret-value">([\w-]+)</code>', page).group(1)
     hook = Webhook.objects.get()
