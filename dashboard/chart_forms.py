@@ -76,9 +76,16 @@ class ChartQueryForm(forms.Form):
         return None if lo is None or hi is None else (lo, hi)
 
 
+class ImportanceQueryForm(forms.Form):
+    """The runs whose params are weighed, and the metric they are weighed against."""
+
+    runs = ListField(max_items=MAX_CHART_RUNS, pattern=RUN_ID)
+    metric = forms.CharField(max_length=250)
+
+
 class CompareForm(forms.Form):
     """The compare page's state: runs, chosen metric keys, x-axis, smoothing, log scale, grouping,
-    the parallel-coordinates axes and the scatter's axes."""
+    the parallel-coordinates axes, the scatter's axes and the parameter importance's metric."""
 
     runs = ListField(max_items=MAX_CHART_RUNS, pattern=RUN_ID)
     keys = ListField(max_items=MAX_CHART_KEYS, required=False)
@@ -90,3 +97,4 @@ class CompareForm(forms.Form):
     pc_metric = forms.CharField(required=False, max_length=250)
     sx = forms.CharField(required=False, max_length=260)
     sy = forms.CharField(required=False, max_length=250)
+    im = forms.CharField(required=False, max_length=250)  # the parameter importance's metric

@@ -41,6 +41,7 @@ urlpatterns = [
     path("experiments/<int:experiment_id>/edit/<str:action>/", edits.experiment_edit, name="experiment-edit"),
     path("compare/", compare.compare, name="compare"),
     path("charts/series.json", runs.chart_data, name="chart-series"),
+    path("compare/importance.json", runs.importance_data, name="param-importance"),
     path("registry/", registry.registry, name="registry"),
     path("registry/<str:name>/", registry.model_detail, name="model-detail"),
     path("registry/<str:name>/policy/", registry.model_policy, name="model-policy"),

@@ -68,6 +68,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         "pcMetric": state["pc_metric"] if state["pc_metric"] in comparison.metric_keys else measure,
         "sx": state["sx"] or (f"params.{axes[0]}" if axes else ""),
         "sy": state["sy"] if state["sy"] in comparison.metric_keys else measure,
+        "importanceUrl": reverse("dashboard:param-importance"),
+        "im": state["im"] if state["im"] in comparison.metric_keys else measure,
     }
     context = {
         "form": form,

@@ -14,11 +14,12 @@ from config.exceptions import ApplicationError, InvalidInput
 from registry import selectors as registry_selectors
 from tracker import selectors
 from tracker.selectors.comparison import compared_runs, group_bands
+from tracker.selectors.importance import param_importance
 from tracker.selectors.previews import artifact_previews, image_type
 from tracker.services import PARENT_RUN_TAG
 
 from ..access import viewer_required
-from ..chart_forms import ChartQueryForm
+from ..chart_forms import ChartQueryForm, ImportanceQueryForm
 from ..charts import chart_configs, chart_payload
 from .audit import history_block
 from .edits import NOTE_TAG, failure_reason
@@ -81,7 +82,7 @@ def logged_model_artifact_download(
     )
 
 
-def _form_error(form: ChartQueryForm) -> JsonResponse:
+def _form_error(form: ChartQueryForm | ImportanceQueryForm) -> JsonResponse:
     field, errors = next(iter(form.errors.items()))
     error = InvalidInput(errors[0], field=None if field == "__all__" else field)
     return JsonResponse(error.as_dict(), status=error.http_status)
@@ -111,3 +112,29 @@ def chart_data(request: HttpRequest) -> JsonResponse:
         group_of = {data.run.uuid: data.params.get(query["group_by"], "") for data in runs}
         bands = group_bands(series=series, group_of=group_of)
     return JsonResponse(chart_payload(series=series, runs=[data.run for data in runs], bands=bands))
+
+
+@require_GET
+@viewer_required
+def importance_data(request: HttpRequest) -> JsonResponse:
+    """The compare page's parameter importance, fetched after the page is drawn (fitting the
+    forest is the slowest part of it)."""
+    form = ImportanceQueryForm(request.GET)
+    if not form.is_valid():
+        return _form_error(form)
+    try:
+        runs = compared_runs(run_ids=form.cleaned_data["runs"], user=request.user, minimum=1)
+    except ApplicationError as error:
+        return JsonResponse(error.as_dict(), status=error.http_status)
+    importance = param_importance(runs=runs, metric=form.cleaned_data["metric"])
+    return JsonResponse(
+        {
+            "metric": importance.metric,
+            "runsUsed": importance.runs_used,
+            "note": importance.note,
+            "params": [
+                {"key": p.key, "importance": p.importance, "correlation": p.correlation}
+                for p in importance.params
+            ],
+        }
+    )

@@ -427,6 +427,65 @@
     window.Plotly.react(element, traces, layout, C.plotConfig);
   }
 
+  // Parameter importance: fetched once the page is drawn (the server fits a random forest).
+  function meterCell(value, text, kind) {
+    var cell = document.createElement("td");
+    cell.className = "importance-cell";
+    if (value === null) {
+      cell.textContent = "—";
+      return cell;
+    }
+    var meter = document.createElement("meter");
+    meter.min = 0;
+    meter.max = 1;
+    meter.value = Math.abs(value);
+    meter.className = kind;
+    var number = document.createElement("span");
+    number.textContent = text;
+    cell.append(meter, number);
+    return cell;
+  }
+
+  function drawImportance() {
+    var status = document.getElementById("importance-status");
+    if (!status || !config.im) {
+      if (status) {
+        status.textContent = "No metric to weigh the params against.";
+      }
+      return;
+    }
+    var query = runIds().map(function (id) { return "runs=" + encodeURIComponent(id); });
+    query.push("metric=" + encodeURIComponent(config.im));
+    C.fetchJson(config.importanceUrl + "?" + query.join("&"))
+      .then(function (body) {
+        if (body.params.length === 0) {
+          status.textContent = "Nothing to weigh: " + body.note + ".";
+          return;
+        }
+        status.textContent = "For " + body.metric + ", over the " + body.runsUsed + " runs with a value for it.";
+        var rows = body.params.map(function (param) {
+          var row = document.createElement("tr");
+          var name = document.createElement("th");
+          name.scope = "row";
+          name.textContent = param.key;
+          var r = param.correlation;
+          row.append(
+            name,
+            meterCell(param.importance, param.importance.toFixed(2), "importance"),
+            meterCell(r, r === null ? "" : (r > 0 ? "+" : "") + r.toFixed(2), r !== null && r < 0 ? "negative" : "positive")
+          );
+          return row;
+        });
+        document.querySelector("#importance-table tbody").replaceChildren.apply(
+          document.querySelector("#importance-table tbody"), rows
+        );
+        document.getElementById("importance-container").hidden = false;
+      })
+      .catch(function (error) {
+        status.textContent = "Could not weigh the params: " + error.message;
+      });
+  }
+
   load(charts).then(function (body) {
     if (body) {
       poll(body.running);
@@ -434,4 +493,5 @@
   });
   drawParallel();
   drawScatter();
+  drawImportance();
 })();

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -192,6 +193,15 @@ def test_compare_draws_a_trace_per_run_diffs_smooths_logs_and_groups(
     # Parallel coordinates and the scatter are drawn too.
     assert page.locator("#parallel-chart .parcoords").count() == 1
     assert page.locator("#scatter-chart .scatterlayer .point").count() == 4
+
+    # Parameter importance for the loss: both params differ; only lr has a correlation.
+    page.wait_for_selector("#importance-table tbody tr")
+    rows = page.locator("#importance-table tbody tr")
+    assert sorted(rows.locator("th").all_inner_texts()) == ["lr", "opt"]
+    cells = {row.locator("th").inner_text(): row.locator("td").all_inner_texts() for row in rows.all()}
+    assert cells["opt"][1] == "—" and re.fullmatch(r"[+-]\d\.\d\d", cells["lr"][1])
+    assert page.locator("#importance-status").inner_text().startswith("For loss, over the 4 runs")
+    page.locator("#importance").screenshot(path=str(RESULTS / "compare-importance.png"))
     assert recorded.console_errors == []
 
 

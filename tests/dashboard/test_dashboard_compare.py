@@ -284,6 +284,45 @@ def test_where_no_param_differs_the_axes_start_on_the_first_params(viewer_client
     assert (config["pc"], config["sx"]) == (["a", "b", "c", "d"], "params.a")
 
 
+def importance_of(client, runs, metric):
+    query = "&".join([f"runs={run.uuid}" for run in runs] + [f"metric={metric}"])
+    return client.get(f"{reverse('dashboard:param-importance')}?{query}")
+
+
+def test_parameter_importance_weighs_the_params_that_differ_for_the_chosen_metric(
+    viewer_client, make_experiment, make_run
+):
+    experiment = make_experiment()
+    runs = [
+        make_run(
+            experiment,
+            f"r{i}",
+            params={"lr": str(lr), "seed": str(seed), "epochs": "10"},
+            metrics={"loss": 1 - lr, "val_acc": 0.5 + 0.01 * seed},
+        )
+        for i, (lr, seed) in enumerate(((0.1, 3), (0.2, 1), (0.3, 4), (0.4, 2), (0.5, 0)))
+    ]
+    config = config_of(viewer_client.get(compare_url(runs)).content.decode())
+    assert (config["im"], config["importanceUrl"]) == ("loss", reverse("dashboard:param-importance"))
+    assert config_of(viewer_client.get(compare_url(runs, im="val_acc")).content.decode())["im"] == "val_acc"
+
+    body = importance_of(viewer_client, runs, "loss").json()
+    assert (body["metric"], body["runsUsed"], body["note"]) == ("loss", 5, "")
+    assert [p["key"] for p in body["params"]] == ["lr", "seed"]
+    assert body["params"][0]["correlation"] == pytest.approx(-1.0)
+    by_seed = importance_of(viewer_client, runs, "val_acc").json()["params"]
+    assert by_seed[0]["key"] == "seed" and by_seed[0]["correlation"] == pytest.approx(1.0)
+    nothing = importance_of(viewer_client, runs[:3], "loss").json()
+    assert nothing["params"] == []
+    assert nothing["note"] == "needs at least 4 runs with a value for loss; 3 have one"
+
+
+def test_parameter_importance_refuses_a_request_without_a_metric_naming_the_field(viewer_client, sweep):
+    response = importance_of(viewer_client, sweep, "")
+    assert response.status_code == 400
+    assert response.json()["field"] == "metric"
+
+
 def test_hostile_names_and_values_are_escaped_everywhere_on_the_page(
     viewer_client, make_experiment, make_run
 ):

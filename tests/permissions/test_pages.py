@@ -34,8 +34,8 @@ from .conftest import (
 
 READS = {
     "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
-    "logged-model-artifact-download", "compare", "chart-series", "registry", "model-detail",
-    "model-timeline", "version-detail",
+    "logged-model-artifact-download", "compare", "chart-series", "param-importance", "registry",
+    "model-detail", "model-timeline", "version-detail",
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
     "webhooks", "webhook-detail",
@@ -202,6 +202,7 @@ PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] =
     ),
     "compare": (lambda w: [], lambda w: {"runs": [w.run.uuid, _second_run(w)]}),
     "chart-series": (lambda w: [], lambda w: {"runs": [w.run.uuid], "keys": ["acc"]}),
+    "param-importance": (lambda w: [], lambda w: {"runs": [w.run.uuid], "metric": "acc"}),
     "model-detail": (NAME, lambda w: {}),
     "model-timeline": (NAME, lambda w: {}),
     "version-detail": (lambda w: [w.model.name, 1], lambda w: {}),
