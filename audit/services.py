@@ -212,17 +212,22 @@ def request_verification(*, actor: User, full: bool = False) -> tuple[AuditVerif
 
 
 def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
-    """The newest checkpoint that an earlier successful check already walked past."""
+    """The newest checkpoint that an earlier successful check already walked past.
+
+    None (the whole chain) for a full check, and after a check that failed: a break found below
+    the anchor would otherwise be walked past by the next incremental check, which would then
+    pass and turn every page green over an event still edited. Only a passing walk of the whole
+    chain lets incremental checks resume.
+    """
     if verification.mode == AuditVerification.Mode.FULL:
         return None
-    last_ok = (
-        AuditVerification.objects.filter(status=AuditVerification.Status.DONE, ok=True)
-        .exclude(pk=verification.pk)
-        .order_by("-id")
-        .first()
-    )
-    if last_ok is None:
+    finished = AuditVerification.objects.filter(
+        status__in=(AuditVerification.Status.DONE, AuditVerification.Status.FAILED)
+    ).exclude(pk=verification.pk)
+    last = finished.order_by("-id").first()
+    if last is None or not last.ok:
         return None
+    last_ok = last
     return (
         AuditCheckpoint.objects.filter(sequence__lte=last_ok.through_sequence)
         .order_by("-sequence", "-id")

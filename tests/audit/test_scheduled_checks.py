@@ -83,6 +83,29 @@ def test_an_edit_below_the_anchor_is_left_to_the_full_check(contributor):
     assert (full.mode, full.ok, full.broken_sequence) == ("full", False, 2)
 
 
+def test_after_a_failed_check_every_check_walks_the_whole_chain_until_one_passes(contributor):
+    """A break found by the full walk is not hidden by the next incremental check."""
+    _log(contributor, "a", "b", "c")
+    make_checkpoint()
+    _run()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {AuditEvent._meta.db_table} SET action = 'forged' WHERE sequence = 2")
+    assert _run(full=True).ok is False
+    _log(contributor, "d")
+
+    again = _run()
+
+    assert (again.mode, again.anchor, again.from_sequence) == ("incremental", None, 1)
+    assert (again.ok, again.broken_sequence) == (False, 2)
+    assert latest_verification() == again
+    with connection.cursor() as cursor:  # the event put back as it was: the whole walk passes
+        cursor.execute(
+            f"UPDATE {AuditEvent._meta.db_table} SET action = 'experiment.created' WHERE sequence = 2"
+        )
+    assert _run().ok is True
+    assert _run().anchor is not None  # incremental again, from the last checkpoint
+
+
 def test_a_check_that_cannot_read_the_checkpoint_file_fails_with_the_reason(contributor, settings, tmp_path):
     settings.AUDIT_CHECKPOINT_FILE = str(tmp_path / "checkpoints.jsonl")
     (tmp_path / "checkpoints.jsonl").write_text("not json\n")
