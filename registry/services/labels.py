@@ -84,7 +84,15 @@ def move_label(
         raise InvalidInput(f"version {version.version} belongs to another model", field="version")
     if request is None:
         policy = policy_for(model=model)
-        if _touches_protected(policy=policy, label=label, version=version):
+        left = _protected_stage_left(policy=policy, label=label, version=version)
+        if left is not None and version is not None:
+            raise PermissionDenied(
+                f"version {version.version} holds {left.name!r}, a protected stage of registered model "
+                f"{model.name!r}: it leaves it when an approved promotion request moves another version "
+                "there, or by an admin's forced move",
+                field="stage",
+            )
+        if policy.protects(label):
             raise PermissionDenied(protected_label_message(model=model, label=label), field=_field(label))
         lookalike = policy.lookalike_of(label.name) if label.kind == AliasHistory.Kind.ALIAS else None
         if version is not None and lookalike is not None:  # removing one set earlier stays allowed
@@ -111,13 +119,15 @@ def move_label(
         RegisteredModel.all_objects.filter(pk=model.pk).update(updated_at=now)
 
 
-def _touches_protected(*, policy: PromotionPolicy, label: Label, version: ModelVersion | None) -> bool:
-    """Whether this move changes who holds a protected label: moving a version into the
-    Production stage, and moving the holder out of it, both do."""
-    leaves = label.kind == AliasHistory.Kind.STAGE and version is not None and version.stage != label.name
-    if leaves and version is not None and policy.protects(Label.stage(version.stage)):
-        return True
-    return policy.protects(label)
+def _protected_stage_left(
+    *, policy: PromotionPolicy, label: Label, version: ModelVersion | None
+) -> Label | None:
+    """The protected stage this move takes `version` out of, if any: moving the holder out of
+    Production changes who holds it as much as moving a version in does."""
+    if label.kind != AliasHistory.Kind.STAGE or version is None or version.stage == label.name:
+        return None
+    current = Label.stage(version.stage)
+    return current if policy.protects(current) else None
 
 
 def _close_history(

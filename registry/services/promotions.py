@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.roles import Role, require_role
@@ -151,6 +152,7 @@ def review_promotion(
         now = timezone.now()
         approvals = request.reviews.filter(decision=Review.Decision.APPROVE).count()
         required = policy_for(model=request.model).required_approvals
+        applies = decision == Review.Decision.APPROVE and approvals >= required
         if decision == Review.Decision.REJECT:
             request.status, request.decided_at = PromotionRequest.Status.REJECTED, now
             request.save(update_fields=["status", "decided_at"])
@@ -163,15 +165,16 @@ def review_promotion(
                 "comment": comment,
                 "approvals": approvals,
                 "required": required,
-                "status": request.status,
+                # What this review made of the request (the approval that completes it approves it).
+                "status": PromotionRequest.Status.APPROVED if applies else request.status,
             },
         )
-        if decision == Review.Decision.APPROVE and approvals >= required:
+        if applies:
             _apply(actor=actor, request=request, now=now, approvals=approvals)
     return request
 
 
-def _apply(*, actor: User, request: PromotionRequest, now: Any, approvals: int) -> None:
+def _apply(*, actor: User, request: PromotionRequest, now: Any, approvals: int, because: str = "") -> None:
     """Move the label for an approved (or forced) request, and supersede the other requests for
     the same label: they asked to replace a holder that is no longer there."""
     model, label = request.model, request.label
@@ -197,6 +200,7 @@ def _apply(*, actor: User, request: PromotionRequest, now: Any, approvals: int) 
             "replaced_version": replaced.version if replaced else None,
             "approvals": approvals,
             **({"reason": request.forced_reason} if request.forced else {}),
+            **({"because": because} if because else {}),
         },
     )
     others = (
@@ -284,10 +288,15 @@ def force_move(
     _live_version(version)
     with transaction.atomic():
         lock_model(model)
+        if not policy_for(model=model).protects(label):
+            # Break-glass is for what review guards; anything else moves directly, unmarked.
+            raise InvalidInput(
+                f"{label} of registered model {model.name!r} is not protected: move it directly",
+                field="label",
+            )
         holder = label_holder(model=model, label=label)
         if holder is not None and holder.pk == version.pk:
             raise Conflict(f"version {version.version} already holds {label}", field="version")
-        now = timezone.now()
         request = PromotionRequest.objects.create(
             model=model,
             version=version,
@@ -302,7 +311,8 @@ def force_move(
             # superseded below).
             status=PromotionRequest.Status.APPROVED,
         )
-        _apply(actor=actor, request=request, now=now, approvals=0)
+        # Decided and applied as it was made, never before it.
+        _apply(actor=actor, request=request, now=request.created_at, approvals=0)
     return request
 
 
@@ -332,6 +342,13 @@ def _validated_aliases(aliases: Any) -> list[str]:
     names: list[str] = []
     for index, alias in enumerate(aliases):
         name = validate_alias(alias, field=f"protected_aliases[{index}]")
+        twin = next((other for other in names if other != name and other.casefold() == name.casefold()), None)
+        if twin is not None:
+            # Either would pass for the other on a page: protect one name, as move_label expects.
+            raise InvalidInput(
+                f"{name!r} differs from {twin!r} only in case; protect one of them",
+                field=f"protected_aliases[{index}]",
+            )
         if name not in names:
             names.append(name)
     return names
@@ -382,16 +399,39 @@ def set_promotion_policy(
     with transaction.atomic():
         lock_model(model)  # a policy change and a review of the same model never interleave
         policy = policy_for(model=model)
-        before = _policy_snapshot(policy) if policy.pk else None
+        before = _policy_snapshot(policy)  # the default's, when the model had no policy of its own
         for field, value in changes.items():
             setattr(policy, field, value)
+        after = _policy_snapshot(policy)
+        if after == before and policy.pk:
+            return policy  # nothing changes: no write, no event
         policy.updated_by = actor
         policy.save()
         record_registry_event(
-            actor=actor,
-            action="promotion_policy.set",
-            target=model,
-            before=before,
-            after=_policy_snapshot(policy),
+            actor=actor, action="promotion_policy.set", target=model, before=before, after=after
         )
+        if policy.required_approvals < before["required_approvals"]:
+            _apply_now_approved(actor=actor, model=model, required=policy.required_approvals)
     return policy
+
+
+def _apply_now_approved(*, actor: User, model: RegisteredModel, required: int) -> None:
+    """Apply the pending requests that a lowered number of approvals now lets through, oldest
+    first: their reviewers already approved, and nothing else would ever decide them. Applying
+    one supersedes the others for its label."""
+    pending = (
+        PromotionRequest.objects.filter(model=model, status=PromotionRequest.Status.PENDING)
+        .annotate(approvals=Count("reviews", filter=Q(reviews__decision=Review.Decision.APPROVE)))
+        .filter(approvals__gte=required)
+        .order_by("created_at", "pk")
+    )
+    for candidate in pending:
+        request = _locked(candidate)
+        if request.status == PromotionRequest.Status.PENDING:  # not superseded by an earlier one
+            _apply(
+                actor=actor,
+                request=request,
+                now=timezone.now(),
+                approvals=candidate.approvals,
+                because=f"the policy now requires {required} approval{'s' if required > 1 else ''}",
+            )

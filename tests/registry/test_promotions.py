@@ -203,6 +203,24 @@ def test_a_forced_move_needs_an_admin_and_a_reason(
     assert not ModelAlias.objects.exists()
 
 
+def test_a_forced_move_is_for_protected_labels_only(admin, protected_model, trained_versions):
+    for label in (Label.alias("staging"), Label.stage("Archived")):
+        with pytest.raises(InvalidInput) as error:
+            force_move(
+                actor=admin, model=protected_model, label=label, version=trained_versions[0], reason="x"
+            )
+        assert error.value.field == "label" and "is not protected: move it directly" in str(error.value)
+    assert not PromotionRequest.objects.exists()
+
+
+def test_a_forced_request_is_decided_and_applied_when_it_is_made(admin, protected_model, trained_versions):
+    forced = force_move(
+        actor=admin, model=protected_model, label=PRODUCTION, version=trained_versions[0], reason="incident"
+    )
+    forced.refresh_from_db()
+    assert forced.created_at == forced.decided_at == forced.applied_at
+
+
 # Protected labels on every direct path ---------------------------------------------------------
 
 
@@ -257,7 +275,11 @@ def test_the_production_stage_is_protected_in_and_out(admin, contributor, protec
     )
     with pytest.raises(PermissionDenied) as leaving:
         transition_stage(actor=contributor, version=v1, stage="Archived")
-    assert str(leaving.value) == f"stage: {message.replace('Production', 'Archived', 1)}"
+    # It names the stage the version leaves, not the one it would go to (which is not protected).
+    assert str(leaving.value) == (
+        "stage: version 1 holds 'Production', a protected stage of registered model 'digits': it leaves "
+        "it when an approved promotion request moves another version there, or by an admin's forced move"
+    )
 
 
 def test_unprotected_aliases_and_stages_still_move_directly_and_audited(
@@ -340,6 +362,54 @@ def test_only_admins_change_a_policy_and_every_change_is_audited(admin, reviewer
     assert last.after["key_metrics"] == [{"key": "val_f1", "goal": "max"}, {"key": "val_loss", "goal": "min"}]
 
 
+def test_a_policy_change_that_changes_nothing_writes_nothing(admin, protected_model):
+    events = AuditEvent.objects.count()
+    set_promotion_policy(
+        actor=admin, model=protected_model, protected_aliases=["production"], required_approvals=1
+    )
+    assert AuditEvent.objects.count() == events
+
+
+def test_the_first_policy_of_a_model_records_the_default_it_replaces(admin, contributor):
+    model = create_registered_model(actor=contributor, name="fresh")
+    default = policy_for(model=model)
+    set_promotion_policy(actor=admin, model=model, required_approvals=2)
+    event = AuditEvent.objects.filter(action="promotion_policy.set").last()
+    assert event.before["required_approvals"] == 1 and event.after["required_approvals"] == 2
+    assert event.before["protected_aliases"] == default.protected_aliases
+
+
+def test_lowering_the_approvals_needed_applies_requests_that_now_have_enough(
+    admin, requester, reviewer, protected_model, trained_versions
+):
+    """Otherwise they stay pending for ever: their reviewers have already approved."""
+    set_promotion_policy(actor=admin, model=protected_model, required_approvals=2)
+    v1, v2, v3 = trained_versions
+    first = request_promotion(actor=requester, version=v2, label=PRODUCTION, justification="F1 +2%")
+    second = request_promotion(actor=requester, version=v3, label=PRODUCTION, justification="F1 +3%")
+    untouched = request_promotion(
+        actor=requester, version=v1, label=Label.stage("Production"), justification="x"
+    )
+    review_promotion(actor=reviewer, request=first, decision="approve")
+    review_promotion(actor=reviewer, request=second, decision="approve")
+
+    set_promotion_policy(actor=admin, model=protected_model, required_approvals=1)
+
+    for request in (first, second, untouched):
+        request.refresh_from_db()
+    assert (first.status, second.status, untouched.status) == ("approved", "superseded", "pending")
+    assert _holder(protected_model) == 2
+    applied = AuditEvent.objects.get(action="promotion.applied")
+    assert (applied.actor, applied.after["approvals"], applied.after["because"]) == (
+        admin, 1, "the policy now requires 1 approval"
+    )  # fmt: skip
+
+
+def test_the_approval_that_completes_a_request_records_it_approved(requester, reviewer, open_request):
+    review_promotion(actor=reviewer, request=open_request, decision="approve")
+    assert AuditEvent.objects.get(action="promotion.approved").after["status"] == "approved"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -353,6 +423,8 @@ def test_only_admins_change_a_policy_and_every_change_is_audited(admin, reviewer
         ({"key_metrics": [{"key": "f1", "goal": "up"}]}, "key_metrics[0].goal: 'up' is not one of max, min"),
         ({"key_metrics": [{"key": "f1", "goal": "max"}, {"key": "f1", "goal": "min"}]},
          "key_metrics[1].key: 'f1' is given more than once"),
+        ({"protected_aliases": ["production", "Production"]},
+         "protected_aliases[1]: 'Production' differs from 'production' only in case; protect one of them"),
     ],
 )  # fmt: skip
 def test_bad_policies_are_refused_naming_the_field(admin, protected_model, changes, message):
