@@ -245,7 +245,7 @@ def review_context(*, promotion: PromotionRequest, user: User, form: forms.Form)
         "current": current,
         # Evidence side by side only when the user may read both runs (a half comparison would
         # mislead a reviewer); the page says whose experiment is closed to them instead.
-        "evidence_hidden": [row.version.run.experiment.name for row in hidden],
+        "evidence_hidden": list(dict.fromkeys(row.version.run.experiment.name for row in hidden)),
         "comparison": None
         if hidden
         else compare_runs(

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 
-from accounts.permissions import Level, level_of, require_readable
+from accounts.permissions import Level, level_of, levels_of, require_readable
 from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.models import (
@@ -24,6 +24,7 @@ from registry.models import (
     ReviewRole,
 )
 from registry.permissions import readable_models_q
+from tracker.models import Experiment, Lifecycle
 
 
 def default_policy(*, model: RegisteredModel) -> PromotionPolicy:
@@ -161,6 +162,19 @@ def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError
         return PermissionDenied(
             f"reviewing promotions of registered model {request.model.name!r} needs READ permission "
             f"on it; you have {held.name}",
+            field="request",
+        )
+    if run.lifecycle != Lifecycle.ACTIVE:
+        return Conflict(
+            f"run {run.uuid}, the source of version {request.version.version}, is deleted: restore it "
+            "before the request is reviewed",
+            field="request",
+        )
+    # The run is the evidence: nobody approves (or rejects) what they cannot read.
+    if levels_of(user, Experiment, [run.experiment_id])[run.experiment_id] < Level.READ:
+        return PermissionDenied(
+            f"reviewing this request needs READ on the experiment where run {run.uuid}, its evidence, "
+            "was logged; its managers can grant it",
             field="request",
         )
     if request.reviews.filter(reviewer=user).exists():

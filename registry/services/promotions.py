@@ -39,6 +39,7 @@ from registry.models import (
 )
 from registry.permissions import Level, require_model_permission, require_version_permission
 from registry.selectors import canonical_stage, label_holder, policy_for, review_refusal
+from tracker.models import Lifecycle, Run
 from tracker.validation import validate_key, validate_text
 
 from .events import record_registry_event
@@ -77,6 +78,13 @@ def request_promotion(
     if not justification:
         raise InvalidInput("say why this version should be promoted", field="justification")
     model = _live_version(version).model
+    source = Run.objects.only("uuid", "lifecycle").get(pk=version.run_id)  # as it is now
+    if source.lifecycle != Lifecycle.ACTIVE:
+        raise Conflict(
+            f"run {source.uuid}, the source of version {version.version}, is deleted: restore it "
+            "before asking to promote the version",
+            field="version",
+        )
     if not policy_for(model=model).protects(label):
         raise InvalidInput(
             f"{label} of registered model {model.name!r} is not protected: move it directly", field="label"

@@ -26,7 +26,7 @@ from registry.services import (
     set_promotion_policy,
 )
 from tests.factories import UserFactory
-from tracker.services import DatasetSpec
+from tracker.services import DatasetSpec, delete_run
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
@@ -366,6 +366,14 @@ def test_the_requester_withdraws_and_others_cannot(client, requester, reviewer, 
 
 
 # Why this model? and the timeline -----------------------------------------------------------
+
+
+def test_why_this_model_says_when_the_source_run_is_deleted(client, viewer, admin, registered):
+    model, v1, _ = registered
+    url = version_url(model.name, v1, "version-lineage")
+    assert 'id="run-deleted"' not in login(client, viewer).get(url).content.decode()
+    delete_run(actor=admin, run=v1.run)
+    assert 'id="run-deleted"' in client.get(url).content.decode()
 
 
 def test_why_this_model_shows_the_run_the_decisions_the_holdings_and_the_audit_events(

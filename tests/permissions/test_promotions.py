@@ -21,6 +21,7 @@ from registry import services as registry_services
 from registry.models import Label, PromotionRequest
 from registry.permissions import set_model_permission
 from tests.factories import UserFactory
+from tracker.permissions import set_experiment_permission
 
 from .conftest import World, promotion_request
 
@@ -38,9 +39,13 @@ def pending(world: World) -> PromotionRequest:
 
 @pytest.fixture
 def readers(world: World) -> dict[str, Any]:
-    """A reviewer who may read the model and one who may not (NO_PERMISSIONS is the default here)."""
+    """A reviewer who may read the model and its version's evidence (the source run's
+    experiment), and one who may read neither (NO_PERMISSIONS is the default here)."""
     reading, blind = _reviewer("reading-reviewer"), _reviewer("blind-reviewer")
     set_model_permission(actor=world.user("owner"), model=world.model, grantee=reading, level=Level.READ)
+    set_experiment_permission(
+        actor=world.user("owner"), experiment=world.experiment, grantee=reading, level=Level.READ
+    )
     reading.__dict__.pop("_labledger_levels", None)
     return {"reading": reading, "blind": blind}
 
@@ -119,6 +124,19 @@ def test_a_reviewer_needs_read_to_see_and_review_a_request(world, pending, reade
     registry_services.review_promotion(actor=reading, request=pending, decision="approve")
     pending.refresh_from_db()
     assert pending.status == PromotionRequest.Status.APPROVED
+
+
+def test_a_reviewer_who_cannot_read_the_evidence_gets_no_review_form_and_is_refused(world, pending):
+    """Reading the model is not enough: nobody approves a run they cannot look at."""
+    model_only = _reviewer("model-only-reviewer")
+    set_model_permission(actor=world.user("owner"), model=world.model, grantee=model_only, level=Level.READ)
+    model_only.__dict__.pop("_labledger_levels", None)
+    page = _page(model_only, "request-detail", pending.pk).content.decode()
+    assert 'id="review-form"' not in page and "its evidence, was logged" in page
+    with pytest.raises(PermissionDenied, match="needs READ on the experiment where run"):
+        registry_services.review_promotion(actor=model_only, request=pending, decision="approve")
+    pending.refresh_from_db()
+    assert (pending.status, pending.reviews.count()) == (PromotionRequest.Status.PENDING, 0)
 
 
 def test_the_navigation_badge_counts_only_readable_requests(world, pending, readers):

@@ -181,6 +181,9 @@ def test_manage_on_a_model_never_moves_a_protected_alias_without_review(world: W
     with pytest.raises(PermissionDenied, match="needs READ permission"):
         registry_services.review_promotion(actor=reviewer, request=request, decision="approve")
     set_model_permission(actor=owner, model=world.model, grantee=reviewer, level=Level.READ)
+    with pytest.raises(PermissionDenied, match="needs READ on the experiment"):  # and its evidence
+        registry_services.review_promotion(actor=_fresh(reviewer), request=request, decision="approve")
+    set_experiment_permission(actor=owner, experiment=world.experiment, grantee=reviewer, level=Level.READ)
     registry_services.review_promotion(actor=_fresh(reviewer), request=request, decision="approve")
     assert registry_selectors.get_version_by_alias(model=world.model, alias="production") == world.version
 

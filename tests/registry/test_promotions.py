@@ -32,6 +32,7 @@ from registry.services import (
     withdraw_promotion,
 )
 from tests.factories import RunFactory
+from tracker.services import delete_run, restore_run
 
 pytestmark = pytest.mark.django_db
 
@@ -403,6 +404,23 @@ def test_lowering_the_approvals_needed_applies_requests_that_now_have_enough(
     assert (applied.actor, applied.after["approvals"], applied.after["because"]) == (
         admin, 1, "the policy now requires 1 approval"
     )  # fmt: skip
+
+
+def test_a_version_whose_source_run_is_deleted_is_neither_requested_nor_reviewed(
+    admin, requester, reviewer, open_request, trained_versions
+):
+    """The run is the evidence; its deletion stops the promotion until it is restored."""
+    delete_run(actor=admin, run=open_request.version.run)
+    with pytest.raises(Conflict, match="is deleted: restore it before the request is reviewed"):
+        review_promotion(actor=reviewer, request=open_request, decision="approve")
+    third = trained_versions[2]
+    delete_run(actor=admin, run=third.run)
+    with pytest.raises(Conflict, match="is deleted: restore it before asking to promote the version"):
+        request_promotion(actor=requester, version=third, label=PRODUCTION, justification="x")
+    restore_run(actor=admin, run=open_request.version.run)
+    review_promotion(actor=reviewer, request=open_request, decision="approve")
+    open_request.refresh_from_db()
+    assert open_request.status == PromotionRequest.Status.APPROVED
 
 
 def test_the_approval_that_completes_a_request_records_it_approved(requester, reviewer, open_request):
