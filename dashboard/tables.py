@@ -322,7 +322,8 @@ class AttributeColumn(SortableColumn):
             return format_html('<code title="{}">{}</code>', value.code_commit, value.code_commit[:10])
         if self.key == "run_id":
             return format_html("<code>{}</code>", value.uuid)
-        return cell_text(record, ColumnChoice("attr", self.key, True))
+        # The experiment's name and the user's are text anyone with a grant could have written.
+        return escape(cell_text(record, ColumnChoice("attr", self.key, True)))
 
 
 def _run_link(record: RunData) -> str:

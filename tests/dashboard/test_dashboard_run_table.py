@@ -71,6 +71,18 @@ def test_a_nan_metric_shows_as_nan(viewer_client, make_experiment, make_run):
     assert '<span title="NaN at step 1">NaN</span>' in content
 
 
+def test_a_hostile_experiment_name_is_escaped_in_the_experiment_column(
+    viewer_client, make_experiment, make_run
+):
+    hostile, plain = make_experiment(HOSTILE), make_experiment("plain")
+    make_run(hostile, "a")
+    make_run(plain, "b")
+    url = f"{reverse('dashboard:runs')}?experiments={hostile.pk}&experiments={plain.pk}"
+    content = viewer_client.get(url).content.decode()
+    assert HOSTILE not in content
+    assert f'<td class="attr-experiment">{ESCAPED}</td>' in content
+
+
 def test_hostile_run_names_and_params_are_escaped(viewer_client, make_experiment, make_run):
     experiment = make_experiment()
     make_run(experiment, HOSTILE, params={"note": HOSTILE}, tags={"team": HOSTILE})
