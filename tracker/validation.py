@@ -62,7 +62,24 @@ def validate_text(value: Any, *, field: str, max_length: int, allow_empty: bool 
         raise InvalidInput(f"is {len(value)} characters long; the limit is {max_length}", field=field)
     if "\x00" in value:
         raise InvalidInput("must not contain NUL characters", field=field)
+    if not is_unicode_text(value):
+        raise InvalidInput(LONE_SURROGATE, field=field)
     return value
+
+
+LONE_SURROGATE = "must not contain a lone surrogate (U+D800 to U+DFFF): it is not text any client can read"
+
+
+def is_unicode_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8: a JSON string may smuggle in a lone surrogate
+    ("\\ud800"), which no database, JSON encoder or client then takes back."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def coerce_metric_value(value: Any, *, field: str) -> float:
@@ -130,12 +147,16 @@ def validate_json_document(value: Any, *, field: str) -> Any:
             raise InvalidInput(f"nests deeper than {MAX_JSON_DEPTH} levels", field=field)
         if isinstance(item, str) and "\x00" in item:
             raise InvalidInput("must not contain NUL characters", field=where)
+        if isinstance(item, str) and not is_unicode_text(item):
+            raise InvalidInput(LONE_SURROGATE, field=where)
         if isinstance(item, float) and not math.isfinite(item):
             raise InvalidInput(f"{item} is not a finite number", field=where)
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str) or "\x00" in key:
                     raise InvalidInput("keys must not contain NUL characters", field=where)
+                if not is_unicode_text(key):
+                    raise InvalidInput(f"keys {LONE_SURROGATE}", field=where)
                 pending.append((child, f"{where}.{key}", depth + 1))
         elif isinstance(item, (list, tuple)):
             pending.extend((child, f"{where}[{index}]", depth + 1) for index, child in enumerate(item))
