@@ -166,6 +166,14 @@ def test_native_lists_show_only_what_the_user_may_read(world: World, api_client_
         assert len(models) == len(expected)
 
 
+def test_a_run_search_over_experiments_shows_no_keys_of_one_the_user_may_not_read(world, api_client_for):
+    url = f"/api/v1/runs?experiment_id={world.experiment.pk}"
+    read = api_client_for(world.user("reader")).get(url).json()
+    assert (len(read["runs"]), read["metric_keys"]) == (1, ["acc"])
+    blind = api_client_for(world.user("stranger")).get(url).json()
+    assert (blind["runs"], blind["param_keys"], blind["metric_keys"]) == ([], [], [])
+
+
 def test_manage_on_a_model_never_moves_a_protected_alias_without_review(world: World):
     owner = world.user("owner")
     with pytest.raises(PermissionDenied):

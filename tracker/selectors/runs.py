@@ -342,7 +342,9 @@ def search_runs(
     page, next_token = search.page_after(result, cursor=page_token, limit=max_results)
     key_sets = KeySets()
     if with_column_keys:
-        ids = [int(_id_of(e)) for e in experiment_ids]
+        # Of the experiments searched, those the user may read (the runs' own rule): the keys of
+        # an experiment closed to them are not theirs to see either.
+        ids = readable_experiment_ids(user, [int(_id_of(e)) for e in experiment_ids])
         key_sets = experiment_key_sets(experiment_ids=list(dict.fromkeys(ids)))
     total = None
     if page_token is None and next_token is None:
