@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 
@@ -36,9 +37,10 @@ def jsonl_lines(events: Iterable[ChainEvent]) -> Iterator[str]:
         yield canonical_json(export_record(event)) + "\n"
 
 
-def export_response(*, filters: EventFilter, fmt: str) -> StreamingHttpResponse:
-    """The streamed export download; shared with the audit page's export link."""
-    events = selectors.export_events(filters=filters)
+def export_response(*, filters: EventFilter, fmt: str, reader: Any) -> StreamingHttpResponse:
+    """The streamed export download of what `reader` may read; shared with the audit page's
+    export link."""
+    events = selectors.export_events(filters=filters, reader=reader)
     lines, content_type = (
         (csv_lines(events), "text/csv; charset=utf-8")
         if fmt == "csv"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
 from .chain import ChainEvent
 from .models import AuditCheckpoint, AuditEvent, AuditVerification
+from .visibility import visible_events
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,10 @@ class EventPage:
     next_before: int | None  # pass as `before` for the next (older) page; None on the last
 
 
-def filter_events(*, filters: EventFilter) -> QuerySet[AuditEvent]:
-    """Events matching every given filter; each filter has an index that leads with it."""
-    events = AuditEvent.objects.all()
+def filter_events(*, filters: EventFilter, reader: Any) -> QuerySet[AuditEvent]:
+    """Events matching every given filter that `reader` may read (audit.visibility); each
+    filter has an index that leads with it."""
+    events = visible_events(AuditEvent.objects.all(), reader=reader)
     if filters.actor:
         events = events.filter(actor_name=filters.actor)
     if filters.action:
@@ -52,14 +55,15 @@ def filter_events(*, filters: EventFilter) -> QuerySet[AuditEvent]:
     return events
 
 
-def events_after(*, filters: EventFilter, after_sequence: int) -> QuerySet[AuditEvent]:
+def events_after(*, filters: EventFilter, after_sequence: int, reader: Any) -> QuerySet[AuditEvent]:
     """Matching events in chain order after `after_sequence` (the API's oldest-first paging)."""
-    return filter_events(filters=filters).filter(sequence__gt=after_sequence).order_by("sequence")
+    events = filter_events(filters=filters, reader=reader)
+    return events.filter(sequence__gt=after_sequence).order_by("sequence")
 
 
-def event_page(*, filters: EventFilter, before: int | None, limit: int) -> EventPage:
+def event_page(*, filters: EventFilter, before: int | None, limit: int, reader: Any) -> EventPage:
     """Newest first, keyset-paged on sequence, so page 10,000 costs what page 1 does."""
-    events = filter_events(filters=filters)
+    events = filter_events(filters=filters, reader=reader)
     if before is not None:
         events = events.filter(sequence__lt=before)
     rows = list(events.order_by("-sequence")[: limit + 1])
@@ -75,13 +79,13 @@ def object_history(*, object_type: str, object_ids: Sequence[str], limit: int) -
     )
 
 
-def export_events(*, filters: EventFilter, batch_size: int = 2000) -> Iterator[ChainEvent]:
+def export_events(*, filters: EventFilter, reader: Any, batch_size: int = 2000) -> Iterator[ChainEvent]:
     """Matching sealed events in chain order, streamed from a cursor: never all in memory.
 
     Unsealed events have no hash to verify yet; the sealer covers them within seconds.
     """
     rows = (
-        filter_events(filters=filters)
+        filter_events(filters=filters, reader=reader)
         .filter(hash__isnull=False)
         .order_by("sequence")
         .values_list(*ChainEvent._fields)

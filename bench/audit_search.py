@@ -31,6 +31,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
+from accounts.permissions import SYSTEM_READER  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
 from audit.selectors import EventFilter, filter_events  # noqa: E402
 
@@ -65,7 +66,7 @@ CASES = {
 
 
 def explain(filters: EventFilter, before: int | None) -> tuple[float, str]:
-    events = filter_events(filters=filters)
+    events = filter_events(filters=filters, reader=SYSTEM_READER)
     if before is not None:
         events = events.filter(sequence__lt=before)
     sql, params = events.order_by("-sequence")[: PAGE + 1].query.sql_with_params()
@@ -89,7 +90,7 @@ def measure_export() -> dict:
 
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started, lines, size = time.perf_counter(), 0, 0
-    for line in jsonl_lines(export_events(filters=EventFilter())):
+    for line in jsonl_lines(export_events(filters=EventFilter(), reader=SYSTEM_READER)):
         lines += 1
         size += len(line)
     seconds = time.perf_counter() - started

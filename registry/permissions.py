@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 
 from accounts.permissions import (
     GrantKind,
@@ -23,7 +24,8 @@ from accounts.permissions import (
     require_level,
     set_grant,
 )
-from registry.models import ModelVersion, RegisteredModel, RegisteredModelPermission
+from audit.visibility import hide_unreadable
+from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, RegisteredModelPermission
 
 __all__ = [
     "MODEL_GRANTS",
@@ -89,3 +91,24 @@ def delete_model_permission(*, actor: Any, model: RegisteredModel, grantee: Any)
 MODEL_GRANTS = GrantKind(
     "model", list_model_permissions, get_model_permission, set_model_permission, delete_model_permission
 )
+
+
+# Audit events ----------------------------------------------------------------------------------
+# An event about a registered model or one of its versions (a promotion's included) is read with
+# the model (audit.visibility; registered in RegistryConfig.ready).
+
+
+def register_audit_visibility() -> None:
+    def unreadable_models(user: Any) -> QuerySet[RegisteredModel]:
+        return RegisteredModel.all_objects.exclude(readable_models_q(user))
+
+    def audit_ids(rows: QuerySet[Any]) -> QuerySet[Any]:
+        return rows.annotate(
+            event_object_id=Concat(Value(AUDIT_ID_PREFIX), Cast("pk", CharField()), output_field=CharField())
+        ).values("event_object_id")
+
+    hide_unreadable("registry.registeredmodel", lambda user: audit_ids(unreadable_models(user)))
+    hide_unreadable(
+        "registry.modelversion",
+        lambda user: audit_ids(ModelVersion.all_objects.filter(model__in=unreadable_models(user))),
+    )

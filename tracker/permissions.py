@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 
 from accounts.permissions import (
     SYSTEM_READER,
@@ -26,7 +27,8 @@ from accounts.permissions import (
     require_level,
     set_grant,
 )
-from tracker.models import Experiment, ExperimentPermission, LoggedModel, Run
+from audit.visibility import hide_unreadable
+from tracker.models import BulkUpload, Experiment, ExperimentPermission, LoggedModel, Run, SavedView
 
 __all__ = [
     "EXPERIMENT_GRANTS",
@@ -156,3 +158,49 @@ EXPERIMENT_GRANTS = GrantKind(
     set_experiment_permission,
     delete_experiment_permission,
 )
+
+
+# Audit events ----------------------------------------------------------------------------------
+# An event about an experiment, or about anything that carries an experiment's permission, is
+# read with that experiment (audit.visibility; registered in TrackerConfig.ready).
+
+
+def unreadable_experiments(user: Any) -> QuerySet[Experiment]:
+    return Experiment.objects.exclude(readable_q(user, ExperimentPermission))
+
+
+def _as_text(field: str) -> Cast:
+    return Cast(field, CharField())
+
+
+def _hidden_experiment_ids(user: Any) -> QuerySet[Any]:
+    return unreadable_experiments(user).annotate(event_object_id=_as_text("pk")).values("event_object_id")
+
+
+def _hidden_run_ids(user: Any) -> QuerySet[Any]:
+    return Run.objects.filter(experiment__in=unreadable_experiments(user)).values("uuid")
+
+
+def _hidden_logged_model_ids(user: Any) -> QuerySet[Any]:
+    return LoggedModel.objects.filter(experiment__in=unreadable_experiments(user)).values("model_id")
+
+
+def _hidden_saved_view_ids(user: Any) -> QuerySet[Any]:
+    views = SavedView.objects.filter(experiment__in=unreadable_experiments(user))
+    return views.annotate(event_object_id=Concat(_as_text("experiment_id"), Value("/"), "name")).values(
+        "event_object_id"
+    )
+
+
+def _hidden_upload_ids(user: Any) -> QuerySet[Any]:
+    closed = unreadable_experiments(user)
+    uploads = BulkUpload.objects.filter(Q(experiment__in=closed) | Q(run__experiment__in=closed))
+    return uploads.annotate(event_object_id=_as_text("pk")).values("event_object_id")
+
+
+def register_audit_visibility() -> None:
+    hide_unreadable("tracker.experiment", _hidden_experiment_ids)
+    hide_unreadable("tracker.run", _hidden_run_ids)
+    hide_unreadable("tracker.loggedmodel", _hidden_logged_model_ids)
+    hide_unreadable("tracker.savedview", _hidden_saved_view_ids)
+    hide_unreadable("tracker.bulkupload", _hidden_upload_ids)

@@ -93,6 +93,7 @@ class AuditEventListApi(ApiView):
         events = selectors.events_after(
             filters=EventFilterSerializer.to_filter(query.validated_data),
             after_sequence=query.validated_data["after_sequence"],
+            reader=request.user,
         )
         page = list(events[: limit + 1])
         next_after = page[limit - 1].sequence if len(page) > limit else None
@@ -124,7 +125,9 @@ class AuditEventExportApi(ApiView):
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return export_response(
-            filters=EventFilterSerializer.to_filter(query.validated_data), fmt=query.validated_data["format"]
+            filters=EventFilterSerializer.to_filter(query.validated_data),
+            fmt=query.validated_data["format"],
+            reader=request.user,
         )
 
 

@@ -104,7 +104,10 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     pending = selectors.pending_verification()
     if form.is_valid():
         page = selectors.event_page(
-            filters=form.to_filter(), before=form.cleaned_data["before"], limit=EVENTS_PER_PAGE
+            filters=form.to_filter(),
+            before=form.cleaned_data["before"],
+            limit=EVENTS_PER_PAGE,
+            reader=request.user,
         )
     context = {
         "form": form,
@@ -135,7 +138,9 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         field, errors = next(iter(form.errors.items()))
         return HttpResponse(f"{field}: {errors[0]}", status=400, content_type="text/plain; charset=utf-8")
     return export_response(
-        filters=form.to_filter(), fmt="jsonl" if request.GET.get("format") == "jsonl" else "csv"
+        filters=form.to_filter(),
+        fmt="jsonl" if request.GET.get("format") == "jsonl" else "csv",
+        reader=request.user,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from accounts.permissions import SYSTEM_READER
 from audit.checkpoint_format import MAIN_CHAIN, Head, public_key_pem, sign_heads
 from audit.checkpoints import public_key_text
 from audit.export import csv_lines, jsonl_lines
@@ -46,7 +47,8 @@ def _write_checkpoints(path: Path) -> None:
 
 def _export(path: Path, filters: EventFilter | None = None) -> None:
     lines = csv_lines if path.suffix == ".csv" else jsonl_lines
-    path.write_text("".join(lines(export_events(filters=filters or EventFilter()))), newline="")
+    events = export_events(filters=filters or EventFilter(), reader=SYSTEM_READER)
+    path.write_text("".join(lines(events)), newline="")
 
 
 def _verify(folder: Path, export: str = "export.jsonl") -> tuple[int, str]:

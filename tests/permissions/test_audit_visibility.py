@@ -1,0 +1,91 @@
+"""The audit trail shows a user the events about what they may read: an experiment closed to them
+(by the NO_PERMISSIONS default or by a grant) hides its own events and those of its runs, logged
+models, uploads and saved views; a closed model hides its versions' and promotions' events.
+Events about no such object stay everyone's, and admins read the whole trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.permissions import Level
+from accounts.roles import Role
+from accounts.services import assign_role
+from audit.sealing import seal_events
+from tests.factories import UserFactory
+from tracker import services
+from tracker.permissions import set_experiment_permission
+from tracker.services import uploads
+
+from .conftest import World, promotion_request, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _objects_seen(client: Any) -> set[tuple[str, str]]:
+    events, after = [], 0
+    while after is not None:
+        body = client.get(reverse("audit-api:events"), {"after_sequence": after, "limit": 500}).json()
+        events += body["events"]
+        after = body["next_after_sequence"]
+    return {(event["object_type"], event["object_id"]) for event in events}
+
+
+def _guarded_objects(world: World) -> set[tuple[str, str]]:
+    view = services.save_view(actor=world.user("owner"), experiment=world.experiment, name="mine", query="")
+    promotion_request(world)
+    ingested = upload(world)
+    uploads.ingest_upload(upload_id=ingested.pk)
+    return {
+        ("tracker.experiment", str(world.experiment.pk)),
+        ("tracker.run", world.run.uuid),
+        ("tracker.loggedmodel", world.logged_model.model_id),
+        ("tracker.savedview", view.audit_id),
+        ("tracker.bulkupload", str(ingested.pk)),
+        ("registry.registeredmodel", world.model.audit_id),
+        ("registry.modelversion", world.version.audit_id),
+    }
+
+
+def test_the_trail_leaves_out_events_of_objects_the_user_may_not_read(world, api_client_for):
+    guarded = _guarded_objects(world)
+    admin = UserFactory(username="audit-admin")
+    assign_role(user=admin, role=Role.ADMIN)
+
+    assert guarded <= _objects_seen(api_client_for(world.user("reader")))
+    assert guarded <= _objects_seen(api_client_for(admin))
+    stranger_sees = _objects_seen(api_client_for(world.user("stranger")))
+    assert not guarded & stranger_sees
+    assert ("auth.user", "audit-admin") in stranger_sees  # about no experiment or model: everyone's
+
+
+def test_a_grant_closing_one_experiment_hides_its_events_under_a_reading_default(world, api_client_for, settings):
+    """Helper-found: with the READ default, a NO_PERMISSIONS grant did not reach the trail."""
+    settings.DEFAULT_PERMISSION = "READ"
+    other = services.create_experiment(actor=world.user("owner"), name="open")
+    closed = UserFactory(username="closed-out")
+    assign_role(user=closed, role=Role.VIEWER)
+    set_experiment_permission(
+        actor=world.user("owner"), experiment=world.experiment, grantee=closed, level=Level.NO_PERMISSIONS
+    )
+    seen = _objects_seen(api_client_for(closed))
+    assert ("tracker.run", world.run.uuid) not in seen
+    assert ("tracker.experiment", str(world.experiment.pk)) not in seen
+    assert ("tracker.experiment", str(other.pk)) in seen
+
+
+def test_the_audit_page_and_the_export_follow_the_same_rule(world):
+    promotion_request(world)
+    seal_events()  # the export holds sealed events, as the sealer leaves them within seconds
+    client = Client()
+    client.force_login(world.user("stranger"))
+    page = client.get(reverse("dashboard:audit")).content.decode()
+    export = b"".join(client.get(reverse("dashboard:audit-export")).streaming_content).decode()
+    for text in (page, export):
+        assert world.run.uuid not in text and "promotion.requested" not in text
+    client.force_login(world.user("reader"))
+    export = b"".join(client.get(reverse("dashboard:audit-export")).streaming_content).decode()
+    assert world.run.uuid in export and "promotion.requested" in export
