@@ -62,8 +62,10 @@ def test_the_trail_leaves_out_events_of_objects_the_user_may_not_read(world, api
     assert ("auth.user", "audit-admin") in stranger_sees  # about no experiment or model: everyone's
 
 
-def test_a_grant_closing_one_experiment_hides_its_events_under_a_reading_default(world, api_client_for, settings):
-    """Helper-found: with the READ default, a NO_PERMISSIONS grant did not reach the trail."""
+def test_a_grant_closing_one_experiment_hides_its_events_under_a_reading_default(
+    world, api_client_for, settings
+):
+    """With the READ default, a NO_PERMISSIONS grant closes that experiment's events too."""
     settings.DEFAULT_PERMISSION = "READ"
     other = services.create_experiment(actor=world.user("owner"), name="open")
     closed = UserFactory(username="closed-out")
