@@ -95,6 +95,14 @@ def test_listing_under_a_folder_shows_only_its_files(viewer_api, contributor_api
     listing = viewer_api.get(f"/api/v1/runs/{run.uuid}/artifacts", {"path": "model"}).json()["artifacts"]
 
     assert [a["path"] for a in listing] == ["model/config.json", "model/weights.bin"]
+    trailing = viewer_api.get(f"/api/v1/runs/{run.uuid}/artifacts", {"path": "model/"}).json()["artifacts"]
+    assert trailing == listing
+
+
+@pytest.mark.parametrize("path", ["../", "..", "model/../..", "/etc"])
+def test_listing_a_folder_outside_the_run_is_a_400_as_uploading_there_is(viewer_api, run, path):
+    response = viewer_api.get(f"/api/v1/runs/{run.uuid}/artifacts", {"path": path})
+    assert (response.status_code, error(response)["field"]) == (400, "path")
 
 
 @pytest.mark.parametrize("path", ["../x", "%2e%2e/x", "a/../../x", "model/../../../etc/passwd"])

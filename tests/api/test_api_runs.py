@@ -83,6 +83,24 @@ def test_run_without_an_experiment_is_a_400(contributor_api, db):
     }
 
 
+def test_an_unknown_parent_run_is_a_404_naming_parent_run_id(contributor_api, experiment):
+    body = {"experiment_id": experiment.pk, "parent_run_id": "zz"}
+    response = contributor_api.post("/api/v1/runs", body, format="json")
+    assert (response.status_code, error(response)["field"]) == (404, "parent_run_id")
+
+
+def test_a_parent_run_and_a_parent_tag_that_differ_are_refused(contributor_api, experiment, run):
+    body = {
+        "experiment_id": experiment.pk,
+        "parent_run_id": run.uuid,
+        "tags": [{"key": "mlflow.parentRunId", "value": "0" * 32}],
+    }
+    response = contributor_api.post("/api/v1/runs", body, format="json")
+    assert (response.status_code, error(response)["field"]) == (400, "parent_run_id")
+    body["tags"][0]["value"] = run.uuid  # the same parent both ways is fine
+    assert contributor_api.post("/api/v1/runs", body, format="json").status_code == 201
+
+
 def test_unknown_run_is_a_404(viewer_api, db):
     response = viewer_api.get("/api/v1/runs/0123456789abcdef0123456789abcdef")
 

@@ -11,14 +11,18 @@ from django.db.models import QuerySet
 from config.exceptions import NotFound
 from tracker.models import Artifact, ArtifactOwner, Run
 from tracker.permissions import require_run_readable
+from tracker.validation import validate_artifact_path
 
 from .logged_models import get_logged_model
 
 
 def list_artifacts(*, run: Run, prefix: str = "") -> QuerySet[Artifact]:
+    """The run's files, or those under the folder `prefix` (a relative path inside the run's
+    artifacts, as uploads take: `..` is refused, not answered with an empty list)."""
     artifacts = Artifact.objects.filter(run=run)
     if prefix:
-        artifacts = artifacts.filter(path__startswith=prefix.rstrip("/") + "/")
+        folder = validate_artifact_path(prefix.rstrip("/") or prefix, field="path")
+        artifacts = artifacts.filter(path__startswith=folder + "/")
     return artifacts.order_by("path")
 
 

@@ -39,11 +39,12 @@ from tracker.permissions import (
 from .experiments import MAX_RESULTS_LIMIT, get_experiments
 
 
-def get_run(*, run_id: str, user: Any) -> Run:
-    """A run `user` may read (SYSTEM_READER for commands); an unreadable one is refused."""
+def get_run(*, run_id: str, user: Any, field: str = "run_id") -> Run:
+    """A run `user` may read (SYSTEM_READER for commands); an unreadable one is refused. An
+    unknown id is a 404 naming `field`, the input that gave it."""
     run = Run.objects.select_related("experiment", "user", "parent").filter(uuid=run_id).first()
     if run is None:
-        raise NotFound(f"run {run_id!r} does not exist", field="run_id")
+        raise NotFound(f"run {run_id!r} does not exist", field=field)
     require_run_readable(user, run, action="Reading a run")
     return run
 

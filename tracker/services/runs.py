@@ -113,7 +113,12 @@ def start_run(
     if RUN_NAME_TAG in tag_values:
         tag_values[RUN_NAME_TAG] = name
     if parent is not None:
-        tag_values.setdefault(PARENT_RUN_TAG, parent.uuid)
+        parent_tag = tag_values.setdefault(PARENT_RUN_TAG, parent.uuid)
+        if parent_tag != parent.uuid:  # the tag is what searches and the run page's links read
+            raise InvalidInput(
+                f"parent run {parent.uuid} and tag {PARENT_RUN_TAG} {parent_tag!r} differ; send one parent",
+                field="parent_run_id",
+            )
     with transaction.atomic():
         run = Run(
             experiment=experiment,

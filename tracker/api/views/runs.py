@@ -117,7 +117,7 @@ class RunCreateApi(ApiView):
         data = body.validated_data
         experiment = selectors.get_experiment(user=request.user, experiment_id=data["experiment_id"])
         parent = (
-            selectors.get_run(user=request.user, run_id=data["parent_run_id"])
+            selectors.get_run(user=request.user, run_id=data["parent_run_id"], field="parent_run_id")
             if "parent_run_id" in data
             else None
         )
