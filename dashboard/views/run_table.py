@@ -168,7 +168,11 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
             for view in selectors.list_saved_views(experiment_ids=[e.pk for e in experiments])
         ],
         "save_form": SavedViewForm(initial={"query": request.GET.urlencode()}),
-        "state": {"selected": data.get("selected", []), "compare_url": _compare_url()},
+        "state": {
+            "selected": data.get("selected", []),
+            "compare_url": _compare_url(),
+            "compare_max": selectors.MAX_CHART_RUNS,  # the compare page's limit
+        },
         # One experiment's table shows its audit history; a table of several has no one object.
         "history": None
         if several

@@ -73,7 +73,7 @@
       selected.forEach(function (runId) { runs.append("runs", runId); });
       compare.setAttribute("href", state.compare_url + "?" + runs.toString());
       compare.textContent = "Compare " + selected.length + " run" + (selected.length === 1 ? "" : "s");
-      if (selected.length < 2) {
+      if (selected.length < 2 || selected.length > state.compare_max) {
         compare.setAttribute("aria-disabled", "true");
       } else {
         compare.removeAttribute("aria-disabled");
@@ -133,11 +133,16 @@
   var compareButton = document.getElementById("compare-button");
   if (compareButton) {
     compareButton.addEventListener("click", function (event) {
+      var count = document.getElementById("selection-count");
       if (selected.length < 2) {
         event.preventDefault();
-        var count = document.getElementById("selection-count");
         if (count) {
           count.textContent = "Select at least two runs to compare";
+        }
+      } else if (selected.length > state.compare_max) {
+        event.preventDefault();
+        if (count) {
+          count.textContent = selected.length + " selected: compare at most " + state.compare_max + " at once";
         }
       }
     });

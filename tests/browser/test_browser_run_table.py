@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import RUN_TABLE_HOSTILE
+from tracker.services import create_experiment, start_run
 
 pytestmark = pytest.mark.browser
 
@@ -169,3 +170,26 @@ def test_grouping_by_a_param_summarises_a_metric_and_expands_a_group(
     assert expanded.count() == 10
     assert page.locator(".group-row.open a.group-toggle").get_attribute("aria-expanded") == "true"
     page.screenshot(path=str(SHOTS / "run-table-grouped.png"), full_page=True)
+
+
+def test_a_selection_past_the_compare_pages_limit_disables_compare_and_says_why(
+    login, viewer, contributor, live_server, transactional_db, recorded
+):
+    """The selection spans pages, so it can outgrow the 100 runs the compare page draws."""
+    experiment = create_experiment(actor=contributor, name="hundred-and-one")
+    for index in range(101):
+        start_run(actor=contributor, experiment=experiment, name=f"r{index:03d}")
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/?page_size=100")
+    page.check("input.select-page")
+    assert page.locator("#compare-button").text_content() == "Compare 100 runs"
+    expect(page.locator("#compare-button")).not_to_have_attribute("aria-disabled", "true")
+    page.click("a[rel=next]")
+    page.wait_for_url("**page_token=**")
+    page.check("input.run-select")
+    button = page.locator("#compare-button")
+    assert (button.text_content(), button.get_attribute("aria-disabled")) == ("Compare 101 runs", "true")
+    button.click(force=True)  # a link marked disabled can still be clicked: it must not navigate
+    expect(page.locator("#selection-count")).to_have_text("101 selected: compare at most 100 at once")
+    assert "/compare/" not in page.url
+    assert recorded.console_errors == []
