@@ -18,6 +18,7 @@
   }
   var config = JSON.parse(configElement.textContent);
   var POLL_MS = 3000;
+  var MAX_LEGEND_ENTRIES = 12;
   var HOVER =
     "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>value %{y:.6g}<br>%{customdata[1]}<extra></extra>";
   var runsById = {};
@@ -142,8 +143,11 @@
   function draw(chart) {
     var grouped = Boolean(state.groupBy);
     var traces = grouped ? bandTraces(chart) : runTraces(chart);
+    var entries = traces.filter(function (t) { return t.showlegend !== false; }).length;
     var layout = C.layout({
       yTitle: chart.key,
+      // Past a dozen entries a legend crowds out the plot; the run list above keys the colours.
+      showlegend: entries <= MAX_LEGEND_ENTRIES,
       xTitle: grouped ? "step" : xTitle(),
       xType: !grouped && state.x === "wall" ? "date" : undefined,
       integerX: grouped || state.x === "step",
@@ -164,6 +168,9 @@
       ? chart.bands.length + " groups by " + state.groupBy + ": mean line, min–max band on a common step grid."
       : "Showing " + drawnPoints.toLocaleString() + " of " + total.toLocaleString() + " points" +
         (downsampled ? " (downsampled; zoom in for detail)." : ".");
+    if (entries > MAX_LEGEND_ENTRIES) {
+      chart.note.textContent += " No legend for " + entries + " lines: the colours are the run list's; hover names a line.";
+    }
     chart.element.setAttribute("data-drawn", "1");
     if (!chart.drawn) {
       chart.drawn = true;
@@ -361,12 +368,22 @@
       return { label: C.escapeText(label), values: values.map(Number) };
     }
     var texts = values.map(function (v) { return v === null || v === undefined ? "—" : String(v); });
-    var categories = Array.from(new Set(texts)).sort();
+    // Numbers in numeric order (a param some runs lack is text here), then words, "—" last.
+    var categories = Array.from(new Set(texts)).sort(function (a, b) {
+      if ((a === "—") !== (b === "—")) {
+        return a === "—" ? 1 : -1;
+      }
+      var x = a === "" ? NaN : Number(a), y = b === "" ? NaN : Number(b);
+      if (isFinite(x) !== isFinite(y)) {
+        return isFinite(x) ? -1 : 1;
+      }
+      return isFinite(x) ? x - y : a.localeCompare(b, undefined, { numeric: true });
+    });
     return {
       label: C.escapeText(label),
       values: texts.map(function (t) { return categories.indexOf(t); }),
       tickvals: categories.map(function (_, i) { return i; }),
-      ticktext: categories.map(C.escapeText),
+      ticktext: categories,  // plain SVG text (unlike the label): escaping would show the entities
     };
   }
 

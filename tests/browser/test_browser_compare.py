@@ -227,6 +227,31 @@ def test_a_long_run_name_wraps_instead_of_pushing_the_other_runs_off_the_page(
     page.locator("#metric-table").screenshot(path=str(RESULTS / "compare-long-run-name.png"))
 
 
+def test_many_runs_draw_without_a_legend_and_parallel_ticks_show_text_as_written(
+    login, viewer, contributor, live_server, transactional_db, recorded
+):
+    """Fourteen legend entries took most of a chart's height; a categorical axis's ticks are
+    plain text, so an escaped value showed its entities."""
+    experiment = create_experiment(actor=contributor, name="many")
+    opts = ("<i>adam</i>", "sgd", "8", "64", "32")
+    runs = [
+        _run(contributor, experiment, f"r{i:02d}", opt=opts[i % 5], lr=0.01, version="2.1", minutes=i, steps=5)
+        for i in range(14)
+    ]
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(compare_url(live_server, runs, "&keys=loss&pc=opt&pc_metric=loss"))
+    wait_drawn(page, "compare-chart-0")
+    assert page.locator("#compare-chart-0 .legend").count() == 0
+    expect(page.locator("#compare-chart-0-note")).to_contain_text("No legend for 14 lines")
+    page.wait_for_selector("#parallel-chart .parcoords")
+    ticks = page.locator("#parallel-chart .parcoords .tick text").all_text_contents()
+    assert {t for t in ticks if t in opts} == set(opts)  # shown as written, not as "&lt;i&gt;…"
+    order = page.evaluate("document.getElementById('parallel-chart').data[0].dimensions[0].ticktext")
+    assert order == ["8", "32", "64", "<i>adam</i>", "sgd"]  # numbers in numeric order, then words
+    assert recorded.console_errors == []
+
+
 def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
     login, viewer, contributor, compared, live_server
 ):
