@@ -235,7 +235,7 @@ def test_many_runs_draw_without_a_legend_and_parallel_ticks_show_text_as_written
     experiment = create_experiment(actor=contributor, name="many")
     opts = ("<i>adam</i>", "sgd", "8", "64", "32")
     runs = [
-        _run(contributor, experiment, f"r{i:02d}", opt=opts[i % 5], lr=0.01, version="2.1", minutes=i, steps=5)
+        _run(contributor, experiment, f"r{i:02d}", opt=opts[i % 5], lr=0.01, version="2", minutes=i, steps=5)
         for i in range(14)
     ]
     page = login(viewer)
