@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.permissions import Level, level_of
 from accounts.roles import Role, role_of
 from registry import selectors, services
 from registry.models import PromotionRequest
@@ -115,7 +116,8 @@ def _version_page(
     policy = selectors.policy_for(model=model)
     targets = promotion_targets(policy)
     role = role_of(request.user)
-    may_request = role >= Role.CONTRIBUTOR and bool(targets)
+    # The form only for whom the service would take it from: a contributor who may edit the model.
+    may_request = role >= Role.CONTRIBUTOR and bool(targets) and level_of(request.user, model) >= Level.EDIT
     may_force = role >= Role.ADMIN and bool(targets)
     context = {
         "model": model,

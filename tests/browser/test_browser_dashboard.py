@@ -247,3 +247,35 @@ def test_a_parent_run_leads_to_its_children_and_a_run_to_the_models_it_logged(
     page.click("#child-runs >> text=Every child in the run table")
     page.wait_for_url("**/runs/?filter=*")
     assert sorted(run_names(page)) == ["fold-0", "fold-1", "fold-2"]
+
+
+def test_names_and_descriptions_without_spaces_wrap_instead_of_widening_registry_pages(
+    login, viewer, contributor, requester, live_server, transactional_db
+):
+    """A 250-character model name pushed the registry list's other columns off the screen, and a
+    1,200-character description made a model's page 9,754 px wide."""
+    from registry.models import Label
+    from registry.services import (
+        create_model_version,
+        create_registered_model,
+        request_promotion,
+        set_alias,
+    )
+    from tracker.services import start_run
+
+    name = "L" * 250
+    model = create_registered_model(actor=contributor, name=name, description="D" * 1200)
+    run = start_run(actor=contributor, experiment=create_experiment(actor=contributor, name="e"), name="r")
+    version = create_model_version(actor=contributor, model=model, run=run)
+    set_alias(actor=contributor, model=model, alias="a" * 200, version=version)
+    request_promotion(actor=requester, version=version, label=Label.alias("production"), justification="x")
+    page = login(viewer)
+    for width in (1440, 420):
+        page.set_viewport_size({"width": width, "height": 900})
+        for path in ("/registry/", f"/registry/{name}/", f"/registry/{name}/versions/1/", "/reviews/"):
+            page.goto(f"{live_server.url}{path}")
+            widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide on a {widths[1]} px screen"
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/registry/")
+    page.screenshot(path="test-results/registry-long-name.png", full_page=True)

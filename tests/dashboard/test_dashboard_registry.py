@@ -19,6 +19,7 @@ from registry.services import (
     create_model_version,
     create_registered_model,
     delete_model_version,
+    delete_registered_model,
     force_move,
     request_promotion,
     review_promotion,
@@ -234,6 +235,19 @@ def test_a_request_without_a_justification_is_refused_inline(client, requester, 
     assert response.status_code == 400
     assert "This field is required." in response.content.decode()
     assert not PromotionRequest.objects.filter(status="pending").exists()
+
+
+def test_a_request_of_a_deleted_model_names_it_without_a_dead_link(
+    client, viewer, contributor, requester, admin, make_experiment, make_run
+):
+    run = make_run(make_experiment("gone"), "r")
+    model = create_registered_model(actor=contributor, name="del-me")
+    version = create_model_version(actor=contributor, model=model, run=run)
+    request = request_promotion(actor=requester, version=version, label=PRODUCTION, justification="x")
+    delete_registered_model(actor=admin, model=model)
+    page = login(client, viewer).get(reverse("dashboard:request-detail", args=[request.pk])).content.decode()
+    assert 'href="/registry/del-me/"' not in page
+    assert "del-me <span class=\"chip\"" in page and "1 approval" not in page and "0 approvals." in page
 
 
 def test_a_viewer_gets_no_request_form_and_cannot_post_one(client, viewer, registered):

@@ -247,6 +247,15 @@ def test_comparing_a_readable_run_with_an_unreadable_one_is_refused(world):
         assert response.status_code == 403, (name, response.content[:300])
 
 
+def test_the_request_form_is_offered_only_to_who_may_edit_the_model(world):
+    """A reviewer with READ saw the form and got the 403 page on sending it."""
+    url = reverse("dashboard:version-detail", args=[world.model.name, world.version.version])
+    for persona, offered in (("reader", False), ("editor", True), ("owner", True)):
+        client = Client()
+        client.force_login(world.user(persona))
+        assert ('id="request-form"' in client.get(url).content.decode()) is offered, persona
+
+
 def test_model_pages_show_a_source_runs_evidence_only_to_its_experiments_readers(world):
     """READ on a model opens its versions, not the experiment their runs were logged to: the
     model, version, "why this model?" and request pages keep that run's data out."""
