@@ -7,8 +7,10 @@ from playwright.sync_api import expect
 
 from config.inputs import TagInput
 from config.listing import LIST_PAGE_SIZE
+from registry.models import Label
+from registry.services import create_model_version, create_registered_model, request_promotion, set_alias
 from tracker.models import Experiment
-from tracker.services import create_experiment, set_experiment_tag
+from tracker.services import create_experiment, set_experiment_tag, start_run
 
 pytestmark = pytest.mark.browser
 
@@ -254,15 +256,6 @@ def test_names_and_descriptions_without_spaces_wrap_instead_of_widening_registry
 ):
     """A 250-character model name pushed the registry list's other columns off the screen, and a
     1,200-character description made a model's page 9,754 px wide."""
-    from registry.models import Label
-    from registry.services import (
-        create_model_version,
-        create_registered_model,
-        request_promotion,
-        set_alias,
-    )
-    from tracker.services import start_run
-
     name = "L" * 250
     model = create_registered_model(actor=contributor, name=name, description="D" * 1200)
     run = start_run(actor=contributor, experiment=create_experiment(actor=contributor, name="e"), name="r")
@@ -274,7 +267,9 @@ def test_names_and_descriptions_without_spaces_wrap_instead_of_widening_registry
         page.set_viewport_size({"width": width, "height": 900})
         for path in ("/registry/", f"/registry/{name}/", f"/registry/{name}/versions/1/", "/reviews/"):
             page.goto(f"{live_server.url}{path}")
-            widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
             assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide on a {widths[1]} px screen"
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{live_server.url}/registry/")
