@@ -23,7 +23,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, parsers, renderers, serializers
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.json_values import json_safe
@@ -38,6 +39,20 @@ class JSONRenderer(renderers.JSONRenderer):
         except ValueError:
             # Only responses that hold a non-finite float pay for this second walk.
             return super().render(json_safe(data), accepted_media_type, renderer_context)
+
+
+class _NoFormatParameter:
+    """DRF's settings, less the `?format=` override: no /api/v1 answer comes in another format
+    by it (the export reads its own `format`), so `?format=jsonl` on a JSON list is not a 404."""
+
+    URL_FORMAT_OVERRIDE = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(api_settings, name)
+
+
+class JsonNegotiation(DefaultContentNegotiation):
+    settings = _NoFormatParameter()
 
 
 class IgnoreAcceptHeader(BaseContentNegotiation):
@@ -160,6 +175,7 @@ class ApiView(APIView):
     # permission_classes: DRF's DEFAULT_PERMISSION_CLASSES (accounts.authentication.HasViewerRole).
     parser_classes = [FastJSONParser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonNegotiation
     schema = ApiSchema()
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -137,11 +137,14 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         return HttpResponse(f"{field}: {errors[0]}", status=400, content_type="text/plain; charset=utf-8")
-    return export_response(
-        filters=form.to_filter(),
-        fmt="jsonl" if request.GET.get("format") == "jsonl" else "csv",
-        reader=request.user,
-    )
+    fmt = request.GET.get("format") or "csv"
+    if fmt not in ("csv", "jsonl"):  # as the API refuses it: a silent CSV would surprise a script
+        return HttpResponse(
+            f"format: {fmt[:40]!r} is not one of csv, jsonl",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    return export_response(filters=form.to_filter(), fmt=fmt, reader=request.user)
 
 
 @viewer_required

@@ -366,3 +366,15 @@ def test_the_schema_lists_the_audit_endpoints_with_their_errors(viewer_api, db):
         assert set(schema["paths"][path]["get"]["responses"]) == expected, path
     verify_path = schema["paths"]["/api/v1/audit/verify"]
     assert "202" in verify_path["post"]["responses"] and "404" in verify_path["get"]["responses"]
+
+
+def test_a_format_parameter_on_a_json_list_is_ignored_not_a_404(viewer_api, db):
+    response = viewer_api.get("/api/v1/audit/events", {"format": "jsonl"})
+    assert response.status_code == 200 and "events" in response.json()
+
+
+def test_the_audit_pages_export_refuses_an_unknown_format_as_the_api_does(client, viewer):
+    client.force_login(viewer)
+    response = client.get("/audit/export/", {"format": "xml"})
+    assert (response.status_code, response.content) == (400, b"format: 'xml' is not one of csv, jsonl")
+    assert client.get("/audit/export/", {"format": "jsonl"}).status_code == 200
