@@ -321,6 +321,13 @@ def _group_rows(query: QueryDict, data: dict[str, Any], result: TableResult) -> 
         params.setlist(
             "expand", [t for t in expanded if t != token] if token in expanded else [*expanded, token]
         )
+        # The group's runs as a table of their own: the expanded row shows only the first ones.
+        alone = query.copy()
+        for name in ("group_by", "group_metric", "expand", "page_token", "total"):
+            alone.pop(name, None)
+        alone["filter"] = selectors.group_filter(
+            filter_string=data["filter"], group_by=data["group_by"], values=group.values
+        )
         rows.append(
             {
                 "group": group,
@@ -330,6 +337,7 @@ def _group_rows(query: QueryDict, data: dict[str, Any], result: TableResult) -> 
                 "max": number_cell(group.max) if group.max is not None else "—",
                 "open": token in expanded,
                 "toggle_url": "?" + params.urlencode(),
+                "all_url": "?" + alone.urlencode(),
                 "table": result.expanded.get(index),
             }
         )

@@ -192,6 +192,23 @@ def test_the_grouped_table_expands_a_group_to_its_runs(viewer_client, sweep, dja
     assert sorted(re.findall(r">(run-\d)</a>", runs_row.group(1))) == ["run-0", "run-1", "run-2"]
 
 
+def test_an_expanded_group_larger_than_a_page_links_to_all_its_runs(viewer_client, make_experiment, make_run):
+    experiment = make_experiment("big-groups")
+    for index in range(27):
+        make_run(experiment, f"r{index:02d}", params={"opt": "it's adam" if index < 26 else "sgd"})
+    query = {"group_by": "opt", "filter": "attributes.status != 'KILLED'", "expand": '["it\'s adam"]'}
+    content = viewer_client.get(table(experiment), query).content.decode()
+    assert "The first 25 of 26 runs." in content
+    link = unescape(re.search(r'<a class="group-all" href="([^"]+)">All 26 in the table</a>', content).group(1))
+    params = parse_qs(urlsplit(link).query)
+    assert "group_by" not in params and "expand" not in params
+    assert params["filter"] == ["(attributes.status != 'KILLED') and params.opt = 'it''s adam'"]
+    response = viewer_client.get(table(experiment) + link)
+    assert response.context["filter_error"] is None
+    shown = re.findall(r">(r\d\d)</a>", response.content.decode())
+    assert len(shown) == 25 and "r26" not in shown  # a first page of the group's runs alone
+
+
 def test_hide_constant_drops_columns_that_are_the_same_in_every_run(viewer_client, sweep):
     experiment, _ = sweep
     shown = viewer_client.get(table(experiment)).content.decode()
