@@ -199,7 +199,8 @@ def test_an_expanded_group_larger_than_a_page_links_to_all_its_runs(viewer_clien
     query = {"group_by": "opt", "filter": "attributes.status != 'KILLED'", "expand": '["it\'s adam"]'}
     content = viewer_client.get(table(experiment), query).content.decode()
     assert "The first 25 of 26 runs." in content
-    link = unescape(re.search(r'<a class="group-all" href="([^"]+)">All 26 in the table</a>', content).group(1))
+    found = re.search(r'<a class="group-all" href="([^"]+)">All 26 in the table</a>', content)
+    link = unescape(found.group(1))
     params = parse_qs(urlsplit(link).query)
     assert "group_by" not in params and "expand" not in params
     assert params["filter"] == ["(attributes.status != 'KILLED') and params.opt = 'it''s adam'"]
