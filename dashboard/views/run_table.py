@@ -424,7 +424,11 @@ def _safe_filename(name: str) -> str:
 def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     form = SavedViewForm(request.POST)
-    query = request.POST.get("query", "")
+    # What the page was showing, less where it was in the paging: a view opens on its first page.
+    state = QueryDict(request.POST.get("query", ""), mutable=True)
+    for name in ("page_token", "total"):
+        state.pop(name, None)
+    query = state.urlencode()
     if form.is_valid():
         try:
             view = services.save_view(

@@ -20,7 +20,9 @@ from django.utils import timezone
 
 from accounts.permissions import SYSTEM_READER
 from audit.models import AuditEvent
+from config.exceptions import InvalidInput
 from dashboard.views import run_table as run_table_views
+from tracker import services
 from tracker.models import Param, Run, SavedView
 from tracker.selectors import count_runs, group_runs, iter_runs
 from tracker.services import DatasetSpec
@@ -341,8 +343,32 @@ def test_a_view_whose_filter_does_not_parse_is_not_saved(client, contributor, sw
         {"name": "broken", "query": "filter=params.lr+%3D+%27"},
         follow=True,
     )
-    assert "query: its filter cannot be used: Syntax error at position" in response.content.decode()
+    assert "query: it cannot be used: Syntax error at position" in response.content.decode()
     assert not SavedView.objects.exists()
+
+
+def test_a_view_whose_order_does_not_parse_is_not_saved(client, contributor, sweep):
+    experiment, _ = sweep
+    client.force_login(contributor)
+    response = client.post(
+        reverse("dashboard:saved-view-save", args=[experiment.pk]),
+        {"name": "broken", "query": "order_by=metrics.val_f1+SIDEWAYS"},
+        follow=True,
+    )
+    assert "query: it cannot be used: order_by[0]" in response.content.decode()
+    assert not SavedView.objects.exists()
+
+
+def test_a_view_saved_on_a_later_page_opens_on_its_first(client, contributor, sweep):
+    experiment, _ = sweep
+    client.force_login(contributor)
+    query = "filter=params.lr+%3D+%270.1%27&page_token=abc&total=40"
+    url = reverse("dashboard:saved-view-save", args=[experiment.pk])
+    response = client.post(url, {"name": "v", "query": query})
+    assert SavedView.objects.get().query == "filter=params.lr+%3D+%270.1%27"
+    assert client.get(response["Location"]).status_code == 200
+    with pytest.raises(InvalidInput, match="leave out page_token"):  # the service's own rule
+        services.save_view(actor=contributor, experiment=experiment, name="w", query="page_token=abc")
 
 
 def test_a_viewer_cannot_save_or_delete_views(viewer_client, contributor, sweep):

@@ -25,11 +25,15 @@ def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> S
     query = validate_text(query, field="query", max_length=MAX_VIEW_QUERY_LENGTH).lstrip("?")
     if experiment.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
-    for text in parse_qs(query).get("filter", []):
-        try:  # a view is shared: one that opens on an error would be broken for the whole team
+    state = parse_qs(query)
+    if "page_token" in state:  # a token is one page of one search: a view opens on its first page
+        raise InvalidInput("a view starts on its first page: leave out page_token", field="query")
+    try:  # a view is shared: one that opens on an error would be broken for the whole team
+        for text in state.get("filter", []):
             search.parse_filter(text)
-        except InvalidInput as error:
-            raise InvalidInput(f"its filter cannot be used: {error.message}", field="query") from None
+        search.parse_order_by(state.get("order_by", []))
+    except InvalidInput as error:
+        raise InvalidInput(f"it cannot be used: {error.message}", field="query") from None
     with transaction.atomic():
         # Locked so that two people saving the same name at once replace it one after the other.
         view = SavedView.objects.select_for_update().filter(experiment=experiment, name=name).first()
