@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from typing import TypeVar
 
 from django import forms
+from django.contrib import messages
+from django.http import HttpRequest
 
 from registry.services import WEBHOOK_EVENTS
+
+AnyForm = TypeVar("AnyForm", bound=forms.Form)
 
 PAGE_SIZES = (25, 50, 100)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -216,3 +222,17 @@ class WebhookForm(forms.Form):
         choices=list(WEBHOOK_EVENTS.items()), widget=forms.CheckboxSelectMultiple
     )
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+
+def with_defaults_for(form: AnyForm, fields: Collection[str], request: HttpRequest) -> AnyForm:
+    """The form again with each of `fields` that holds a bad value back at its default, and a
+    warning naming it: a display choice (a page size, an x-axis) from an older link or a
+    hand-edited URL should not blank the whole page. Other errors stay errors."""
+    bad = [name for name in form.errors if name in fields]
+    if not bad:
+        return form
+    data = form.data.copy()
+    for name in bad:
+        messages.warning(request, f"{name}: {form.errors[name][0]} Showing its default instead.")
+        data.pop(name, None)
+    return type(form)(data)

@@ -17,15 +17,18 @@ from tracker.selectors.comparison import compare_runs
 from ..access import viewer_required
 from ..chart_forms import X_AXES, CompareForm
 from ..charts import run_colour
+from ..forms import with_defaults_for
 
 DEFAULT_KEYS = 5  # charts drawn when no key is chosen: the first few metric keys
+# Everything but the runs: how they are drawn.
+DISPLAY_CHOICES = ("keys", "x", "smoothing", "log", "group_by", "pc", "pc_metric", "sx", "sy", "im")
 
 
 @require_GET
 @viewer_required
 @csp_update(PARALLEL_COORDINATES)  # only this page draws parallel coordinates (config/csp.py)
 def compare(request: HttpRequest) -> HttpResponse:
-    form = CompareForm(request.GET)
+    form = with_defaults_for(CompareForm(request.GET), DISPLAY_CHOICES, request)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         return render(request, "dashboard/compare.html", {"error": f"{field}: {errors[0]}"}, status=400)

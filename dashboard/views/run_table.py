@@ -22,7 +22,7 @@ from tracker.permissions import Level, require_experiment_permission, require_ex
 from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
-from ..forms import PAGE_SIZES, RunTableForm, SavedViewForm
+from ..forms import PAGE_SIZES, RunTableForm, SavedViewForm, with_defaults_for
 from ..tables import ColumnChoice, RunTable, cell_text, choose_columns, constant_columns, number_cell
 from .audit import history_block
 
@@ -105,7 +105,7 @@ def _run_page(
 
 
 def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpResponse:
-    form = RunTableForm(request.GET)
+    form = with_defaults_for(RunTableForm(request.GET), ("page_size", "group_metric", "total"), request)
     result = TableResult()
     several = len(experiments) > 1
     data: dict[str, Any] = {}

@@ -378,3 +378,17 @@ def test_anonymous_users_are_sent_to_log_in(client, sweep):
     response = client.get(compare_url(sweep))
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize(
+    ("choice", "field"),
+    [({"x": "bogus"}, "x"), ({"smoothing": "abc"}, "smoothing"), ({"smoothing": "5"}, "smoothing")],
+)
+def test_a_bad_display_choice_falls_back_to_its_default_with_a_warning(viewer_client, sweep, choice, field):
+    """An old link or a hand-edited URL should not blank the page with a hint about runs."""
+    response = viewer_client.get(compare_url(sweep, **choice))
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert f"{field}: " in content and "Showing its default instead." in content
+    config = config_of(content)
+    assert (config["x"], config["smoothing"]) == ("step", 0)
