@@ -52,7 +52,9 @@ class PromotionRequestListApi(ApiView):
         status = serializers.ChoiceField(choices=PromotionRequest.Status.choices, required=False)
         version = serializers.IntegerField(required=False, min_value=1, help_text="Needs `model`.")
         label = serializers.CharField(required=False, help_text="An alias or stage name.")
+        requester = serializers.CharField(required=False, help_text="The requester's user name.")
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LISTED, default=100)
+        page_token = serializers.CharField(required=False, help_text="next_page_token of the page before.")
 
         def validate(self, attrs):
             if "version" in attrs and "model" not in attrs:
@@ -61,6 +63,7 @@ class PromotionRequestListApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         requests = PromotionRequestSerializer(many=True)
+        next_page_token = serializers.CharField(allow_null=True, help_text="Null on the last page.")
 
     @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
@@ -79,8 +82,13 @@ class PromotionRequestListApi(ApiView):
             status=data.get("status"),
             version_id=version.pk if version else None,
             label_name=data.get("label"),
+            requester=data.get("requester"),
+            page_token=data.get("page_token"),
         ).prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer")))
-        return Response(self.OutputSerializer({"requests": requests[: data["limit"]]}).data)
+        limit = data["limit"]
+        page = list(requests[: limit + 1])
+        next_token = selectors.request_page_token(page[limit - 1]) if len(page) > limit else None
+        return Response(self.OutputSerializer({"requests": page[:limit], "next_page_token": next_token}).data)
 
 
 class PromotionRequestCreateApi(ApiView):

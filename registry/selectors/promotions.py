@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from registry.models import (
     ReviewRole,
 )
 from registry.permissions import readable_models_q
+from tracker import search
 from tracker.models import Experiment, Lifecycle
 
 
@@ -77,9 +79,17 @@ def list_promotion_requests(
     status: str | None = None,
     version_id: int | None = None,
     label_name: str | None = None,
+    requester: str | None = None,
+    page_token: str | None = None,
 ) -> QuerySet[PromotionRequest]:
-    """Requests of the models `user` may read, newest first, narrowed by any filter given."""
+    """Requests of the models `user` may read, newest first, narrowed by any filter given, and
+    after `page_token` (request_page_token of the last request of the page before)."""
     requests = PromotionRequest.objects.filter(readable_models_q(user, path="model_id"))
+    if requester:
+        requests = requests.filter(requester__username=requester)
+    if page_token:
+        created_at, pk = _request_cursor(page_token)
+        requests = requests.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
     if model is not None:
         requests = requests.filter(model=model)
     if status:
@@ -92,6 +102,24 @@ def list_promotion_requests(
     if label_name:
         requests = requests.filter(label_name=label_name)
     return _with_details(requests).order_by("-created_at", "-pk")
+
+
+def request_page_token(request: PromotionRequest) -> str:
+    """The token of the page after `request` in list_promotion_requests' order."""
+    return search.encode_cursor([request.created_at.astimezone(UTC).isoformat(), request.pk])
+
+
+def _request_cursor(token: str) -> tuple[datetime, int]:
+    values = search.decode_cursor(token)
+    if len(values) != 2 or not isinstance(values[0], str):
+        raise search.invalid_token()
+    try:
+        created_at = datetime.fromisoformat(values[0])
+    except ValueError:
+        raise search.invalid_token() from None
+    if created_at.tzinfo is None:
+        raise search.invalid_token()
+    return created_at, search.cursor_int(values[1])
 
 
 def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:

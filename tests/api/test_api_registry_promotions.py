@@ -201,6 +201,34 @@ def test_requests_are_listed_and_filtered_in_a_fixed_number_of_queries(
     assert error(api.get("/api/v1/promotion-requests", {"status": "open"}))["field"] == "status"
 
 
+def test_requests_page_newest_first_with_a_token_and_filter_by_requester(
+    api_client_for, viewer, requester, admin, model, pending
+):
+    for number in (1, 3):
+        request_promotion(
+            actor=requester, version=model.versions.get(version=number), label=Label.stage("Production"),
+            justification="stage",
+        )  # fmt: skip
+    forced = force_move(
+        actor=admin, model=model, label=Label.alias("production"), version=model.versions.get(version=1),
+        reason="incident",
+    )  # fmt: skip
+    api = api_client_for(viewer)
+    seen, token = [], None
+    while True:
+        body = api.get("/api/v1/promotion-requests", {"limit": 2, **({"page_token": token} if token else {})})
+        seen += [r["id"] for r in body.json()["requests"]]
+        token = body.json()["next_page_token"]
+        if token is None:
+            break
+    every = api.get("/api/v1/promotion-requests").json()
+    assert seen == [r["id"] for r in every["requests"]] and len(seen) == 4
+    assert every["next_page_token"] is None
+    mine = api.get("/api/v1/promotion-requests", {"requester": admin.username}).json()["requests"]
+    assert [r["id"] for r in mine] == [forced.pk]
+    assert error(api.get("/api/v1/promotion-requests", {"page_token": "bm9wZQ"}))["field"] == "page_token"
+
+
 # Policies -------------------------------------------------------------------------------------
 
 
