@@ -178,6 +178,10 @@ def _retire_version(*, actor: User, version: ModelVersion, now: Any, reason: str
     AliasHistory.objects.filter(version=version, removed_at__isnull=True).update(
         removed_at=now, removed_by=actor
     )
+    # Its stage holding ended here, so its stage did too: a restored version is in no stage,
+    # as its history says (the deletion's event keeps the stage it had).
+    ModelVersion.all_objects.filter(pk=version.pk).update(stage=Stage.NONE)
+    version.stage = Stage.NONE
     close_pending_requests(actor=actor, model=version.model, version=version, reason=reason)
     return aliases
 
@@ -476,16 +480,14 @@ def delete_model_version(*, actor: User, version: ModelVersion) -> None:
                 field="version",
             )
         now = timezone.now()
+        before = _version_snapshot(version)  # with the stage it had
         aliases = _retire_version(
             actor=actor, version=version, now=now, reason=f"version {version.version} was deleted"
         )
         version.deleted_at, version.deleted_by = now, actor
         version.save(update_fields=["deleted_at", "deleted_by", "updated_at"])
         record_registry_event(
-            actor=actor,
-            action="model_version.deleted",
-            target=version,
-            before={**_version_snapshot(version), "aliases": aliases},
+            actor=actor, action="model_version.deleted", target=version, before={**before, "aliases": aliases}
         )
 
 

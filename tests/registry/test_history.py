@@ -35,6 +35,7 @@ from registry.services import (
     restore_registered_model,
     review_promotion,
     set_alias,
+    transition_stage,
 )
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +62,21 @@ def test_a_deleted_version_is_hidden_but_its_history_stays(contributor, protecte
 def test_deleted_version_numbers_are_never_reused(contributor, run, protected_model, trained_versions):
     delete_model_version(actor=contributor, version=trained_versions[2])
     assert create_model_version(actor=contributor, model=protected_model, run=run).version == 4
+
+
+def test_a_version_restored_after_deletion_is_in_no_stage_as_its_history_says(
+    admin, contributor, trained_versions
+):
+    """Its stage holding ended at the deletion; the version said Archived all the same."""
+    version = trained_versions[0]
+    transition_stage(actor=contributor, version=version, stage="Archived")
+    delete_model_version(actor=contributor, version=version)
+    deleted = AuditEvent.objects.get(action="model_version.deleted")
+    assert deleted.before["stage"] == "Archived"  # the event keeps what it had
+    restored = restore_model_version(actor=admin, version=ModelVersion.all_objects.get(pk=version.pk))
+    assert restored.stage == "None"
+    holding = AliasHistory.objects.get(version=version, kind="stage", name="Archived")
+    assert holding.removed_at is not None
 
 
 def test_a_deleted_model_hides_its_versions_frees_its_name_and_an_admin_restores_it(
