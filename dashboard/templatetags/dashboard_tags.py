@@ -38,7 +38,7 @@ def number(value) -> str:
 @register.filter
 def pretty_json(value) -> str:
     """A JSON document indented with sorted keys (an environment, an audit event's data)."""
-    return json.dumps(value, indent=2, sort_keys=True)
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 @register.filter
@@ -50,7 +50,26 @@ def signed(value) -> str:
 @register.filter
 def compact_json(value) -> str:
     """JSON on one line with sorted keys, for a table cell (an audit event's data)."""
-    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+
+
+EVENT_DATA_SHOWN = 240  # characters of an event's data in a table cell; the rest opens below
+
+
+@register.filter
+def event_data(event) -> dict[str, object]:
+    """An audit event's data for a table cell: one line (before → after), cut at
+    EVENT_DATA_SHOWN characters, and the whole of it indented, to open when it was cut."""
+    parts = [
+        (name, value)
+        for name, value in (("before", event.before), ("after", event.after))
+        if value is not None
+    ]
+    line = " → ".join(compact_json(value) for _, value in parts)
+    if len(line) <= EVENT_DATA_SHOWN:
+        return {"line": line, "whole": ""}
+    whole = "\n".join(f"{name}: {pretty_json(value)}" for name, value in parts)
+    return {"line": line[: EVENT_DATA_SHOWN - 1] + "…", "whole": whole}
 
 
 @register.simple_tag(takes_context=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.db import connection
@@ -13,6 +14,7 @@ from audit.models import AuditEvent, AuditVerification
 from audit.sealing import seal_events
 from audit.services import make_checkpoint
 from audit.tasks import verify_audit_chain
+from config.inputs import TagInput
 from dashboard.views.audit import EVENTS_PER_PAGE, audit_page_url
 from tracker.services import create_experiment
 
@@ -138,6 +140,22 @@ def test_event_text_is_escaped(viewer_client, contributor):
 
     assert HOSTILE not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_long_event_data_is_cut_to_a_line_that_opens_to_all_of_it_and_text_reads_as_written(
+    viewer_client, contributor
+):
+    """Data past a line was cut with no way to read it, and "ünï" read "\\u00fcn\\u00ef"."""
+    note = "ünï " + "x" * 400 + " the end"
+    create_experiment(actor=contributor, name="long", tags=[TagInput("note", note)])
+    html = viewer_client.get(reverse("dashboard:audit")).content.decode()
+    opened = re.search(
+        r'<details class="event-data"><summary>(.*?)</summary><pre>(.*?)</pre></details>', html, re.S
+    )
+    assert opened is not None
+    assert opened.group(1).endswith("…") and "the end" not in opened.group(1)
+    assert "after: {" in opened.group(2) and "the end" in opened.group(2)
+    assert "ünï" in opened.group(2) and "\\u00fc" not in html
 
 
 def test_the_export_link_carries_the_filter_and_streams_csv(viewer_client, contributor):

@@ -382,7 +382,7 @@ def test_anonymous_users_are_sent_to_log_in(client, sweep):
 
 @pytest.mark.parametrize(
     ("choice", "field"),
-    [({"x": "bogus"}, "x"), ({"smoothing": "abc"}, "smoothing"), ({"smoothing": "5"}, "smoothing")],
+    [({"x": "bogus"}, "X"), ({"smoothing": "abc"}, "Smoothing"), ({"smoothing": "5"}, "Smoothing")],
 )
 def test_a_bad_display_choice_falls_back_to_its_default_with_a_warning(viewer_client, sweep, choice, field):
     """An old link or a hand-edited URL should not blank the page with a hint about runs."""

@@ -572,12 +572,3 @@ def test_a_filter_error_page_counts_the_unfiltered_runs_it_shows(viewer_client, 
     response = viewer_client.get(table(crowd), {"page_size": "25", "filter": "params.optimizer = "})
     assert response.status_code == 400
     assert f'data-count-url="/runs/count.json?experiments={crowd.pk}"' in response.content.decode()
-
-
-def test_a_page_size_that_is_not_offered_falls_back_to_the_default_with_a_warning(viewer_client, sweep):
-    experiment, _ = sweep
-    response = viewer_client.get(table(experiment), {"page_size": "1000"})
-    content = response.content.decode()
-    assert response.status_code == 200
-    assert "page_size: " in content and "Showing its default instead." in content
-    assert len(re.findall(r">(run-\d)</a>", content)) == 6
