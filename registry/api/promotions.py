@@ -34,7 +34,7 @@ class LabelInputSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if ("alias" in attrs) == ("stage" in attrs):
-            raise serializers.ValidationError("give either an alias or a stage")
+            raise serializers.ValidationError({"alias": "give either an alias or a stage"})
         return attrs
 
 
@@ -71,7 +71,9 @@ class PromotionRequestListApi(ApiView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         model = (
-            selectors.get_registered_model(user=request.user, name=data["model"]) if "model" in data else None
+            selectors.get_registered_model(user=request.user, name=data["model"], field="model")
+            if "model" in data
+            else None
         )
         version = (
             selectors.get_model_version(model=model, version=data["version"]) if "version" in data else None
@@ -106,7 +108,7 @@ class PromotionRequestCreateApi(ApiView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        model = selectors.get_registered_model(user=request.user, name=data["model"])
+        model = selectors.get_registered_model(user=request.user, name=data["model"], field="model")
         opened = services.request_promotion(
             actor=request.user,
             version=selectors.get_model_version(model=model, version=data["version"]),

@@ -62,12 +62,13 @@ def list_registered_models(*, user: Any, text: str = "", order: str = "name") ->
     return ordered(models, order, MODEL_ORDERS)
 
 
-def get_registered_model(*, name: str, user: Any) -> RegisteredModel:
+def get_registered_model(*, name: str, user: Any, field: str = "name") -> RegisteredModel:
     """A registered model `user` may read (SYSTEM_READER for commands); its versions, aliases and
-    lineage are reached through it, so they are checked here too."""
+    lineage are reached through it, so they are checked here too. An unknown name is a 404
+    naming `field`, the input that gave it."""
     model = get_with_grant(RegisteredModel, user, where="o.name = %s AND o.deleted_at IS NULL", params=[name])
     if model is None:
-        raise NotFound(f"registered model {name!r} does not exist", field="name")
+        raise NotFound(f"registered model {name!r} does not exist", field=field)
     require_readable(user, model, action="Reading a registered model")
     return model
 

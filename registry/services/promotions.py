@@ -51,11 +51,12 @@ MAX_KEY_METRICS = 20
 
 
 def normalized_label(label: Label) -> Label:
-    """An alias name checked, or a stage in MLflow's spelling ('production' → 'Production')."""
+    """An alias name checked, or a stage in MLflow's spelling ('production' → 'Production');
+    errors name the field by the label's kind, as requests give it (`alias` or `stage`)."""
     if label.kind == AliasHistory.Kind.ALIAS:
-        return Label.alias(validate_alias(label.name, field="label"))
+        return Label.alias(validate_alias(label.name, field="alias"))
     if label.kind == AliasHistory.Kind.STAGE:
-        return Label.stage(canonical_stage(label.name, field="label"))
+        return Label.stage(canonical_stage(label.name, field="stage"))
     raise InvalidInput(f"{label.kind!r} is not one of alias, stage", field="label_kind")
 
 
@@ -87,7 +88,7 @@ def request_promotion(
         )
     if not policy_for(model=model).protects(label):
         raise InvalidInput(
-            f"{label} of registered model {model.name!r} is not protected: move it directly", field="label"
+            f"{label} of registered model {model.name!r} is not protected: move it directly", field=label.kind
         )
     with transaction.atomic():
         lock_model(model)  # so the holder recorded below is the one reviewers will replace
@@ -300,7 +301,7 @@ def force_move(
             # Break-glass is for what review guards; anything else moves directly, unmarked.
             raise InvalidInput(
                 f"{label} of registered model {model.name!r} is not protected: move it directly",
-                field="label",
+                field=label.kind,
             )
         holder = label_holder(model=model, label=label)
         if holder is not None and holder.pk == version.pk:

@@ -248,6 +248,7 @@ def test_a_request_of_a_deleted_model_names_it_without_a_dead_link(
     page = login(client, viewer).get(reverse("dashboard:request-detail", args=[request.pk])).content.decode()
     assert 'href="/registry/del-me/"' not in page
     assert 'del-me <span class="chip"' in page and "1 approval" not in page and "0 approvals." in page
+    assert 'id="why-link"' not in page  # no page to lead to
 
 
 def test_a_viewer_gets_no_request_form_and_cannot_post_one(client, viewer, registered):
@@ -289,6 +290,10 @@ def test_the_request_page_sets_the_candidate_beside_the_current_holder(client, r
     _, v1, _v2 = registered
     response = login(client, reviewer).get(reverse("dashboard:request-detail", args=[pending.pk]))
     content = response.content.decode()
+    assert (
+        f'id="why-link" href="{version_url(pending.model.name, pending.version, "version-lineage")}"'
+        in content
+    )
     comparison = response.context["comparison"]
     assert response.context["current"].version == v1
     assert [(m.key, round(m.delta, 6), m.verdict) for m in comparison.metrics] == [
@@ -345,6 +350,22 @@ def test_two_approvals_move_the_alias(client, reviewer, second_reviewer, registe
     assert page.context["req"].status == "approved"
     assert page.context["current"].version.version == 1  # what it replaced
     assert "Approved" in page.content.decode()
+
+
+def test_a_decision_that_is_neither_approve_nor_reject_is_refused_saying_so(
+    client, reviewer, registered, pending
+):
+    """A crafted POST once got a 400 page with no error on it."""
+    response = login(client, reviewer).post(
+        reverse("dashboard:request-review", args=[pending.pk]), {"decision": "maybe", "comment": ""}
+    )
+    assert response.status_code == 400
+    assert (
+        "Decision: Select a valid choice. maybe is not one of the available choices."
+        in response.content.decode()
+    )
+    pending.refresh_from_db()
+    assert pending.status == "pending"
 
 
 def test_a_rejection_without_a_comment_is_refused_next_to_the_comment(client, reviewer, registered, pending):

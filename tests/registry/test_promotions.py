@@ -210,7 +210,7 @@ def test_a_forced_move_is_for_protected_labels_only(admin, protected_model, trai
             force_move(
                 actor=admin, model=protected_model, label=label, version=trained_versions[0], reason="x"
             )
-        assert error.value.field == "label" and "is not protected: move it directly" in str(error.value)
+        assert error.value.field == label.kind and "is not protected: move it directly" in str(error.value)
     assert not PromotionRequest.objects.exists()
 
 
