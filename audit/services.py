@@ -224,10 +224,9 @@ def _anchor_for(verification: AuditVerification) -> AuditCheckpoint | None:
     finished = AuditVerification.objects.filter(
         status__in=(AuditVerification.Status.DONE, AuditVerification.Status.FAILED)
     ).exclude(pk=verification.pk)
-    last = finished.order_by("-id").first()
-    if last is None or not last.ok:
+    last_ok = finished.order_by("-id").first()
+    if last_ok is None or not last_ok.ok:
         return None
-    last_ok = last
     return (
         AuditCheckpoint.objects.filter(sequence__lte=last_ok.through_sequence)
         .order_by("-sequence", "-id")

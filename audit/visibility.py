@@ -5,7 +5,7 @@ object (users, tokens, the chain's own checks) are everyone's, as is the whole t
 who read everything (admins).
 
 The audit app imports no app that owns objects: each registers, for its object types, the ids
-(as events name them) that a user may not read. Registration happens in the apps' `ready()`.
+(as events name them) that a user may read. Registration happens in the apps' `ready()`.
 """
 
 from __future__ import annotations
@@ -13,30 +13,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.permissions import reads_everything
 
 from .models import AuditEvent
 
-# The ids, as events name them, of this type's objects the user may not read (a one-column
-# queryset, evaluated inside the events' query), or None when none is closed to them.
-HiddenIds = Callable[[Any], QuerySet[Any] | None]
+# The ids, as events name them, of this type's objects the user may read (a one-column queryset,
+# evaluated inside the events' query).
+ReadableIds = Callable[[Any], QuerySet[Any]]
+# Whether anything of an app's objects is closed to the user (one small query at most).
+ClosesAny = Callable[[Any], bool]
 
-_HIDDEN: dict[str, HiddenIds] = {}
+_GROUPS: list[tuple[ClosesAny, dict[str, ReadableIds]]] = []
 
 
-def hide_unreadable(object_type: str, hidden_ids: HiddenIds) -> None:
-    """Register how to find the objects of `object_type` that a user may not read."""
-    _HIDDEN[object_type] = hidden_ids
+def show_readable(closes_any: ClosesAny, readable_ids: dict[str, ReadableIds]) -> None:
+    """Register an app's object types: how to find those of each that a user may read, and
+    whether any of them is closed to the user at all."""
+    _GROUPS.append((closes_any, readable_ids))
 
 
 def visible_events(events: QuerySet[AuditEvent], *, reader: Any) -> QuerySet[AuditEvent]:
-    """`events` less those about objects `reader` may not read."""
+    """`events` less those about objects `reader` may not read. Where nothing of an app is
+    closed to them (the usual case) its types cost nothing; otherwise only the objects they may
+    read now pass, so one deleted since, or named as older events named it, does not."""
     if reads_everything(reader):
         return events
-    for object_type, hidden_ids in _HIDDEN.items():
-        hidden = hidden_ids(reader)
-        if hidden is not None:
-            events = events.exclude(object_type=object_type, object_id__in=hidden)
+    for closes_any, readable_ids in _GROUPS:
+        if closes_any(reader):
+            for object_type, readable in readable_ids.items():
+                events = events.filter(~Q(object_type=object_type) | Q(object_id__in=readable(reader)))
     return events

@@ -52,6 +52,8 @@ class _NoFormatParameter:
 
 
 class JsonNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation by the Accept header, without `?format=`."""
+
     settings = _NoFormatParameter()
 
 

@@ -233,6 +233,7 @@ def with_defaults_for(form: AnyForm, fields: Collection[str], request: HttpReque
         return form
     data = form.data.copy()
     for name in bad:
-        messages.warning(request, f"{form[name].label}: {form.errors[name][0]} Showing its default instead.")
+        error = form.errors[name][0].rstrip(".")
+        messages.warning(request, f"{form[name].label}: {error}. Showing its default instead.")
         data.pop(name, None)
     return type(form)(data)

@@ -16,16 +16,18 @@ from django.db.models.functions import Cast, Concat
 from accounts.permissions import (
     GrantKind,
     Level,
+    default_level,
     delete_grant,
     get_grant,
     level_of,
     list_grants,
     readable_q,
+    reads_everything,
     require_level,
     set_grant,
 )
-from audit.visibility import hide_unreadable
-from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, RegisteredModelPermission
+from audit.visibility import show_readable
+from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, RegisteredModelPermission, Webhook
 
 __all__ = [
     "MODEL_GRANTS",
@@ -94,21 +96,50 @@ MODEL_GRANTS = GrantKind(
 
 
 # Audit events ----------------------------------------------------------------------------------
-# An event about a registered model or one of its versions (a promotion's included) is read with
-# the model (audit.visibility; registered in RegistryConfig.ready).
+# An event about a registered model, one of its versions (a promotion's included) or a webhook
+# scoped to it is read with the model (audit.visibility; registered in RegistryConfig.ready).
+# When some model is closed to a user, only the events of objects they may read now are shown:
+# a deleted object, or one older events named by name, is hidden too (fails closed).
+
+
+def closes_any_model(user: Any) -> bool:
+    """Whether some registered model is closed to `user`: by the default, or by a grant."""
+    if reads_everything(user):
+        return False
+    if default_level() < Level.READ:
+        return True
+    return RegisteredModelPermission.objects.filter(user=user, level__lt=Level.READ).exists()
+
+
+def _event_ids(rows: QuerySet[Any]) -> QuerySet[Any]:
+    return rows.annotate(
+        event_object_id=Concat(Value(AUDIT_ID_PREFIX), Cast("pk", CharField()), output_field=CharField())
+    ).values("event_object_id")
+
+
+def _readable_models(user: Any) -> QuerySet[RegisteredModel]:
+    return RegisteredModel.all_objects.filter(readable_models_q(user))
+
+
+def _readable_model_ids(user: Any) -> QuerySet[Any]:
+    return _event_ids(_readable_models(user))
+
+
+def _readable_version_ids(user: Any) -> QuerySet[Any]:
+    return _event_ids(ModelVersion.all_objects.filter(model__in=_readable_models(user)))
+
+
+def _readable_webhook_ids(user: Any) -> QuerySet[Any]:
+    return _event_ids(Webhook.objects.filter(Q(model__isnull=True) | Q(model__in=_readable_models(user))))
 
 
 def register_audit_visibility() -> None:
-    def unreadable_models(user: Any) -> QuerySet[RegisteredModel]:
-        return RegisteredModel.all_objects.exclude(readable_models_q(user))
-
-    def audit_ids(rows: QuerySet[Any]) -> QuerySet[Any]:
-        return rows.annotate(
-            event_object_id=Concat(Value(AUDIT_ID_PREFIX), Cast("pk", CharField()), output_field=CharField())
-        ).values("event_object_id")
-
-    hide_unreadable("registry.registeredmodel", lambda user: audit_ids(unreadable_models(user)))
-    hide_unreadable(
-        "registry.modelversion",
-        lambda user: audit_ids(ModelVersion.all_objects.filter(model__in=unreadable_models(user))),
+    """Tell the audit trail how to find the registry's objects a user may read."""
+    show_readable(
+        closes_any_model,
+        {
+            "registry.registeredmodel": _readable_model_ids,
+            "registry.modelversion": _readable_version_ids,
+            "registry.webhook": _readable_webhook_ids,
+        },
     )

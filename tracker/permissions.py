@@ -17,6 +17,7 @@ from accounts.permissions import (
     SYSTEM_READER,
     GrantKind,
     Level,
+    default_level,
     delete_grant,
     get_grant,
     level_of,
@@ -27,7 +28,7 @@ from accounts.permissions import (
     require_level,
     set_grant,
 )
-from audit.visibility import hide_unreadable
+from audit.visibility import show_readable
 from tracker.models import BulkUpload, Experiment, ExperimentPermission, LoggedModel, Run, SavedView
 
 __all__ = [
@@ -162,45 +163,62 @@ EXPERIMENT_GRANTS = GrantKind(
 
 # Audit events ----------------------------------------------------------------------------------
 # An event about an experiment, or about anything that carries an experiment's permission, is
-# read with that experiment (audit.visibility; registered in TrackerConfig.ready).
+# read with that experiment (audit.visibility; registered in TrackerConfig.ready). When some
+# experiment is closed to a user, only the events of objects they may read now are shown: an
+# object deleted since, or named the way older events named it, is hidden too (fails closed).
 
 
-def unreadable_experiments(user: Any) -> QuerySet[Experiment]:
-    return Experiment.objects.exclude(readable_q(user, ExperimentPermission))
+def closes_any_experiment(user: Any) -> bool:
+    """Whether some experiment is closed to `user`: by the NO_PERMISSIONS default, or a grant."""
+    if reads_everything(user):
+        return False
+    if default_level() < Level.READ:
+        return True
+    return ExperimentPermission.objects.filter(user=user, level__lt=Level.READ).exists()
 
 
 def _as_text(field: str) -> Cast:
     return Cast(field, CharField())
 
 
-def _hidden_experiment_ids(user: Any) -> QuerySet[Any]:
-    return unreadable_experiments(user).annotate(event_object_id=_as_text("pk")).values("event_object_id")
+def _readable_experiment_ids(user: Any) -> QuerySet[Any]:
+    return readable_experiments(user).annotate(event_object_id=_as_text("pk")).values("event_object_id")
 
 
-def _hidden_run_ids(user: Any) -> QuerySet[Any]:
-    return Run.objects.filter(experiment__in=unreadable_experiments(user)).values("uuid")
+def _readable_run_ids(user: Any) -> QuerySet[Any]:
+    return Run.objects.filter(experiment__in=readable_experiments(user)).values("uuid")
 
 
-def _hidden_logged_model_ids(user: Any) -> QuerySet[Any]:
-    return LoggedModel.objects.filter(experiment__in=unreadable_experiments(user)).values("model_id")
+def _readable_logged_model_ids(user: Any) -> QuerySet[Any]:
+    return LoggedModel.objects.filter(experiment__in=readable_experiments(user)).values("model_id")
 
 
-def _hidden_saved_view_ids(user: Any) -> QuerySet[Any]:
-    views = SavedView.objects.filter(experiment__in=unreadable_experiments(user))
+def _readable_saved_view_ids(user: Any) -> QuerySet[Any]:
+    views = SavedView.objects.filter(experiment__in=readable_experiments(user))
     return views.annotate(event_object_id=Concat(_as_text("experiment_id"), Value("/"), "name")).values(
         "event_object_id"
     )
 
 
-def _hidden_upload_ids(user: Any) -> QuerySet[Any]:
-    closed = unreadable_experiments(user)
-    uploads = BulkUpload.objects.filter(Q(experiment__in=closed) | Q(run__experiment__in=closed))
+def _readable_upload_ids(user: Any) -> QuerySet[Any]:
+    readable = readable_experiments(user)
+    uploads = BulkUpload.objects.filter(
+        Q(experiment__in=readable)
+        | Q(run__experiment__in=readable)
+        | Q(experiment__isnull=True, run__isnull=True, created_by=user)  # runs named in the file
+    )
     return uploads.annotate(event_object_id=_as_text("pk")).values("event_object_id")
 
 
 def register_audit_visibility() -> None:
-    hide_unreadable("tracker.experiment", _hidden_experiment_ids)
-    hide_unreadable("tracker.run", _hidden_run_ids)
-    hide_unreadable("tracker.loggedmodel", _hidden_logged_model_ids)
-    hide_unreadable("tracker.savedview", _hidden_saved_view_ids)
-    hide_unreadable("tracker.bulkupload", _hidden_upload_ids)
+    """Tell the audit trail how to find the tracker's objects a user may read."""
+    show_readable(
+        closes_any_experiment,
+        {
+            "tracker.experiment": _readable_experiment_ids,
+            "tracker.run": _readable_run_ids,
+            "tracker.loggedmodel": _readable_logged_model_ids,
+            "tracker.savedview": _readable_saved_view_ids,
+            "tracker.bulkupload": _readable_upload_ids,
+        },
+    )

@@ -6,6 +6,7 @@ from accounts.roles import Role, role_of
 from dashboard.tables import format_duration, format_metric, format_number
 from registry.selectors import pending_review_count
 from tracker.selectors import MetricValue
+from tracker.validation import is_unicode_text
 
 register = template.Library()
 
@@ -38,7 +39,7 @@ def number(value) -> str:
 @register.filter
 def pretty_json(value) -> str:
     """A JSON document indented with sorted keys (an environment, an audit event's data)."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return _readable(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False), value)
 
 
 @register.filter
@@ -50,7 +51,13 @@ def signed(value) -> str:
 @register.filter
 def compact_json(value) -> str:
     """JSON on one line with sorted keys, for a table cell (an audit event's data)."""
-    return json.dumps(value, sort_keys=True, separators=(", ", ": "), ensure_ascii=False)
+    return _readable(json.dumps(value, sort_keys=True, separators=(", ", ": "), ensure_ascii=False), value)
+
+
+def _readable(text: str, value) -> str:
+    """`text` as written, unless it holds what no page can carry (a lone surrogate stored before
+    such text was refused): then with escapes, as JSON spells it."""
+    return text if is_unicode_text(text) else json.dumps(value, sort_keys=True)
 
 
 EVENT_DATA_SHOWN = 240  # characters of an event's data in a table cell; the rest opens below

@@ -105,7 +105,7 @@ def _run_page(
 
 
 def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpResponse:
-    form = with_defaults_for(RunTableForm(request.GET), ("page_size", "group_metric", "total"), request)
+    form = with_defaults_for(RunTableForm(request.GET), ("page_size", "group_metric"), request)
     result = TableResult()
     several = len(experiments) > 1
     data: dict[str, Any] = {}

@@ -27,6 +27,7 @@ from registry.models import (
 from registry.permissions import readable_models_q
 from tracker import search
 from tracker.models import Experiment, Lifecycle
+from tracker.permissions import readable_experiments_q
 
 
 def default_policy(*, model: RegisteredModel) -> PromotionPolicy:
@@ -115,10 +116,11 @@ def _request_cursor(token: str) -> tuple[datetime, int]:
         raise search.invalid_token()
     try:
         created_at = datetime.fromisoformat(values[0])
-    except ValueError:
+        if created_at.tzinfo is None:
+            raise ValueError("a cursor time has an offset")
+        created_at = created_at.astimezone(UTC)  # a far offset on year 1 or 9999 overflows here
+    except (ValueError, OverflowError):
         raise search.invalid_token() from None
-    if created_at.tzinfo is None:
-        raise search.invalid_token()
     return created_at, search.cursor_int(values[1])
 
 
@@ -127,10 +129,14 @@ def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:
     if role < Role.REVIEWER:
         return PromotionRequest.objects.none()
     # A reviewer reviews only what they may read: the policy says who reviews, READ on the
-    # model is what lets them see the evidence at all (review_refusal says so for one request).
+    # model and on its source run's experiment (the evidence) is what lets them review it, and a
+    # deleted source run stops it (review_refusal says so for one request).
     requests = (
-        PromotionRequest.objects.filter(status=PromotionRequest.Status.PENDING)
+        PromotionRequest.objects.filter(
+            status=PromotionRequest.Status.PENDING, version__run__lifecycle=Lifecycle.ACTIVE
+        )
         .filter(readable_models_q(user, path="model_id"))
+        .filter(readable_experiments_q(user, path="version__run__experiment_id"))
         .exclude(Q(requester=user) | Q(version__run__user=user) | Q(reviews__reviewer=user))
     )
     if role < Role.ADMIN:

@@ -429,7 +429,10 @@ def _apply_now_approved(*, actor: User, model: RegisteredModel, required: int) -
     first: their reviewers already approved, and nothing else would ever decide them. Applying
     one supersedes the others for its label."""
     pending = (
-        PromotionRequest.objects.filter(model=model, status=PromotionRequest.Status.PENDING)
+        # A request whose source run is deleted waits for its restoring, as a review would.
+        PromotionRequest.objects.filter(
+            model=model, status=PromotionRequest.Status.PENDING, version__run__lifecycle=Lifecycle.ACTIVE
+        )
         .annotate(approvals=Count("reviews", filter=Q(reviews__decision=Review.Decision.APPROVE)))
         .filter(approvals__gte=required)
         .order_by("created_at", "pk")

@@ -11,6 +11,7 @@ from registry.models import Label, ModelAlias, PromotionRequest
 from registry.services import create_model_version, create_registered_model, force_move, request_promotion
 from tests.api.api_helpers import error, url
 from tests.factories import UserFactory
+from tracker.search import encode_cursor
 from tracker.services import start_run
 
 pytestmark = pytest.mark.django_db
@@ -227,7 +228,8 @@ def test_requests_page_newest_first_with_a_token_and_filter_by_requester(
     assert every["next_page_token"] is None
     mine = api.get("/api/v1/promotion-requests", {"requester": admin.username}).json()["requests"]
     assert [r["id"] for r in mine] == [forced.pk]
-    assert error(api.get("/api/v1/promotion-requests", {"page_token": "bm9wZQ"}))["field"] == "page_token"
+    for made_up in ("bm9wZQ", encode_cursor(["0001-01-01T00:00:00+01:00", 1]), encode_cursor(["x", 1])):
+        assert error(api.get("/api/v1/promotion-requests", {"page_token": made_up}))["field"] == "page_token"
 
 
 # Policies -------------------------------------------------------------------------------------

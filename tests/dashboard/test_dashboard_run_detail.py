@@ -429,3 +429,12 @@ def test_a_parent_on_this_server_is_a_link_and_an_unknown_one_plain_text(
     plain = viewer_client.get(reverse("dashboard:run-detail", args=[orphan.uuid])).content.decode()
     shown = f'<dd><span class="mono">{ESCAPED}</span> <span class="muted">(not on this server)</span>'
     assert f"<dt>Parent run</dt>{shown}" in plain
+
+
+def test_json_holding_a_lone_surrogate_stored_before_it_was_refused_is_shown_escaped():
+    """A run's environment could hold one on SQLite before such text was refused; written as
+    is, the page could not be encoded and answered 500."""
+    from dashboard.templatetags.dashboard_tags import compact_json, pretty_json
+
+    assert compact_json({"k": "ünï \ud800"}) == '{"k": "\\u00fcn\\u00ef \\ud800"}'
+    assert pretty_json({"k": "ünï"}) == '{\n  "k": "ünï"\n}'

@@ -5,16 +5,21 @@ Events about no such object stay everyone's, and admins read the whole trail."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.permissions import Level
 from accounts.roles import Role
 from accounts.services import assign_role
 from audit.sealing import seal_events
+from audit.services import record_event
+from registry.services import create_webhook
 from tests.factories import UserFactory
 from tracker import services
 from tracker.permissions import set_experiment_permission
@@ -60,6 +65,48 @@ def test_the_trail_leaves_out_events_of_objects_the_user_may_not_read(world, api
     stranger_sees = _objects_seen(api_client_for(world.user("stranger")))
     assert not guarded & stranger_sees
     assert ("auth.user", "audit-admin") in stranger_sees  # about no experiment or model: everyone's
+
+
+def test_events_of_objects_gone_or_named_the_old_way_stay_hidden_from_a_closed_out_user(
+    world, api_client_for, contributor
+):
+    """The rule fails closed: a purged run, a deleted saved view, a model event recorded under
+    the model's name (as older events were) and a webhook scoped to the model stay hidden."""
+    owner, admin = world.user("owner"), UserFactory(username="audit-admin")
+    assign_role(user=admin, role=Role.ADMIN)
+    view = services.save_view(actor=owner, experiment=world.experiment, name="gone", query="")
+    services.delete_view(actor=owner, view=view)
+    doomed = services.start_run(actor=owner, experiment=world.experiment, name="doomed")
+    services.delete_run(actor=owner, run=doomed)
+    services.purge_deleted_runs(actor=admin, older_than=timedelta(0))
+    record_event(
+        actor=owner, action="registered_model.created", object_type="registry.registeredmodel",
+        object_id=world.model.name, after={"justification": "secret"},
+    )  # fmt: skip
+    hook = create_webhook(
+        actor=admin,
+        name="hook",
+        url="https://example.org/h",
+        events=["promotion.requested"],
+        model=world.model,
+    )
+    gone = {
+        ("tracker.savedview", view.audit_id),
+        ("tracker.run", doomed.uuid),
+        ("registry.registeredmodel", world.model.name),
+        ("registry.webhook", hook.audit_id),
+    }
+    assert gone <= _objects_seen(api_client_for(admin))
+    assert not gone & _objects_seen(api_client_for(world.user("stranger")))
+
+
+def test_with_nothing_closed_the_trail_adds_no_subquery(api_client_for, viewer, settings):
+    """The usual case (the READ default, no closing grant) costs the page nothing."""
+    settings.DEFAULT_PERMISSION = "READ"
+    with CaptureQueriesContext(connection) as queries:
+        assert api_client_for(viewer).get(reverse("audit-api:events")).status_code == 200
+    events = [q["sql"] for q in queries.captured_queries if "audit_auditevent" in q["sql"]]
+    assert events and not any("IN (SELECT" in sql.upper() for sql in events)
 
 
 def test_a_grant_closing_one_experiment_hides_its_events_under_a_reading_default(

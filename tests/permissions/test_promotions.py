@@ -133,6 +133,8 @@ def test_a_reviewer_who_cannot_read_the_evidence_gets_no_review_form_and_is_refu
     model_only.__dict__.pop("_labledger_levels", None)
     page = _page(model_only, "request-detail", pending.pk).content.decode()
     assert 'id="review-form"' not in page and "its evidence, was logged" in page
+    assert list(selectors.review_queue_for(user=model_only)) == []
+    assert selectors.pending_review_count(user=model_only) == 0
     with pytest.raises(PermissionDenied, match="needs READ on the experiment where run"):
         registry_services.review_promotion(actor=model_only, request=pending, decision="approve")
     pending.refresh_from_db()

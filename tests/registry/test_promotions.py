@@ -410,9 +410,11 @@ def test_a_version_whose_source_run_is_deleted_is_neither_requested_nor_reviewed
     admin, requester, reviewer, open_request, trained_versions
 ):
     """The run is the evidence; its deletion stops the promotion until it is restored."""
+    assert list(review_queue_for(user=reviewer)) == [open_request]
     delete_run(actor=admin, run=open_request.version.run)
     with pytest.raises(Conflict, match="is deleted: restore it before the request is reviewed"):
         review_promotion(actor=reviewer, request=open_request, decision="approve")
+    assert list(review_queue_for(user=reviewer)) == []  # nor waits in the queue
     third = trained_versions[2]
     delete_run(actor=admin, run=third.run)
     with pytest.raises(Conflict, match="is deleted: restore it before asking to promote the version"):
@@ -421,6 +423,17 @@ def test_a_version_whose_source_run_is_deleted_is_neither_requested_nor_reviewed
     review_promotion(actor=reviewer, request=open_request, decision="approve")
     open_request.refresh_from_db()
     assert open_request.status == PromotionRequest.Status.APPROVED
+
+
+def test_lowering_the_approvals_leaves_a_request_whose_source_run_is_deleted_pending(
+    admin, reviewer, open_request
+):
+    set_promotion_policy(actor=admin, model=open_request.model, required_approvals=2)
+    review_promotion(actor=reviewer, request=open_request, decision="approve")
+    delete_run(actor=admin, run=open_request.version.run)
+    set_promotion_policy(actor=admin, model=open_request.model, required_approvals=1)
+    open_request.refresh_from_db()
+    assert open_request.status == "pending" and not ModelAlias.objects.exists()
 
 
 def test_the_approval_that_completes_a_request_records_it_approved(requester, reviewer, open_request):

@@ -99,6 +99,7 @@ def test_nan_and_infinity_are_stored_as_mlflow_stores_them(run, upload_file):
         ("key,step,value\nloss,0,1\nloss,,2\n", "line 3, column step: is missing", 3, "step"),
         ("key,step,value\nloss,0,1\n,1,2\n", "line 3, column key: is missing", 3, "key"),
         ("key,step,value\nloss,0,1\nloss,1\n", "line 3: has 2 fields; the header has 3", 3, ""),
+        ("key,step,value\nloss,0,1\n\nloss,1\n", "line 4: has 2 fields; the header has 3", 4, ""),
         (
             'key,step,value\nloss,0,1\n"lo\nss",1,2\nloss,x,3\n',
             "line 3: has a quoted value that runs on to the next line; a value may not hold a line break",

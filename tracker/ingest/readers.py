@@ -110,11 +110,16 @@ def check_header(names: list[str], *, unit: str = "line 1") -> None:
 
 def _first_irregular_row(block: bytes, width: int) -> tuple[int, str]:
     """(line offset in `block` of the first row Arrow could not take as one line, why): a row of
-    the wrong field count, or a quoted value that runs on to the next line."""
+    the wrong field count, or a quoted value that runs on to the next line; failing both, a
+    carriage return inside a line, which Arrow and the csv module end a row at and \n counting
+    does not."""
     text = io.StringIO(block.decode("utf-8", errors="replace"), newline="")
     reader = csv.reader(text)
     offset = 0
     for row in reader:
+        if not row:  # a blank line: skipped later, never the error
+            offset = reader.line_num
+            continue
         if len(row) != width:
             return offset, f"has {len(row)} fields; the header has {width}"
         if reader.line_num != offset + 1:
@@ -122,7 +127,12 @@ def _first_irregular_row(block: bytes, width: int) -> tuple[int, str]:
                 "has a quoted value that runs on to the next line; a value may not hold a line break"
             )
         offset = reader.line_num
-    raise AssertionError("Arrow refused a row that the csv module reads as well-formed")
+    bare = block.find(b"\r")
+    while bare >= 0 and block[bare + 1 : bare + 2] == b"\n":
+        bare = block.find(b"\r", bare + 1)
+    return max(block.count(b"\n", 0, max(bare, 0)), 0), (
+        "has a carriage return (\\r) inside the line; end lines with \\n or \\r\\n"
+    )
 
 
 def _csv_header(stream: IO[bytes]) -> list[str]:

@@ -24,6 +24,8 @@ FOREST_TREES = 50
 
 @dataclass(frozen=True)
 class ParamImportance:
+    """One param's weight for the metric."""
+
     key: str
     importance: float  # the param's share of the forest's decrease in squared error; sums to 1
     correlation: float | None  # Pearson's r with the metric; None for text or a single value
@@ -31,6 +33,8 @@ class ParamImportance:
 
 @dataclass(frozen=True)
 class Importance:
+    """The params weighed for one metric, or why none could be."""
+
     metric: str
     runs_used: int  # runs with a number for the metric
     params: list[ParamImportance]  # the most important first
