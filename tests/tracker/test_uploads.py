@@ -176,12 +176,15 @@ def test_a_file_that_cannot_be_read_fails_naming_why_instead_of_crashing_the_wor
 
 def test_whole_numbers_written_as_decimals_are_steps_and_timestamps_as_in_json_lines(run, upload_file):
     """A float column written by pandas reads "3.0"; JSON Lines (and the JSON APIs) take 3.0."""
-    content = "key,step,value,timestamp\nloss,3.0,1,1.7e12\nloss, 4 ,2,1700000000001\n"
+    content = (
+        "key,step,value,timestamp\nloss,3.0,1,1.7e12\nloss, 4 ,2,1700000000001\nloss,9007199254740993,3,1\n"
+    )
     upload = upload_file(content, run=run)
     assert upload.status == BulkUpload.Status.DONE, upload.error_message
     assert list(MetricPoint.objects.filter(run=run).order_by("step").values_list("step", "timestamp")) == [
         (3, 1_700_000_000_000),
         (4, 1_700_000_000_001),
+        (9_007_199_254_740_993, 1),  # an integer past 2**53 beside decimals keeps every digit
     ]
 
 

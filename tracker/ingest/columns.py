@@ -97,12 +97,15 @@ def _converted(raw: RawBatch, name: str, target: pa.DataType) -> np.ndarray:
 
 def _whole_numbers(text: pa.Array) -> pa.Array:
     """Integers written as decimals ("3.0", "1.7e12", as a float column of pandas writes them),
-    which the JSON APIs and JSON Lines take too; a double is exact only below 2**53, so nothing beyond."""
-    numbers = pc.cast(text, pa.float64())
+    which the JSON APIs and JSON Lines take too; a double is exact only below 2**53, so nothing
+    beyond. Cells written as integers are cast as integers, exactly, whatever their neighbours."""
+    integer = pc.match_substring_regex(text, r"^[+-]?\d+$")
+    integers = pc.cast(pc.if_else(integer, text, pa.scalar(None, pa.string())), pa.int64())
+    numbers = pc.cast(pc.if_else(integer, pa.scalar(None, pa.string()), text), pa.float64())
     whole = pc.and_(pc.equal(pc.floor(numbers), numbers), pc.less(pc.abs(numbers), 2.0**53))
-    if not pc.all(whole).as_py():
+    if not pc.all(whole).as_py():  # nulls (the integer cells) are skipped
         raise pa.ArrowInvalid("not a whole number")
-    return pc.cast(numbers, pa.int64())
+    return pc.coalesce(integers, pc.cast(numbers, pa.int64()))
 
 
 def _names(raw: RawBatch, name: str) -> pa.DictionaryArray:
