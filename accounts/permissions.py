@@ -268,6 +268,16 @@ def reads_everything(user: Any) -> bool:
     return user is SYSTEM_READER or role_of(user) >= Role.ADMIN
 
 
+def closes_any(user: Any, grant_model: type[models.Model]) -> bool:
+    """Whether some object of the grant's kind is closed to `user`: by a default below READ, or
+    by a grant (one small query at most)."""
+    if reads_everything(user):
+        return False
+    if default_level() < Level.READ:
+        return True
+    return grant_model.objects.filter(user=user, level__lt=Level.READ).exists()  # type: ignore[attr-defined]
+
+
 def readable_q(user: Any, grant_model: type[models.Model], *, path: str = "pk") -> Q:
     """A filter keeping the objects (reached through `path`) that the user may read.
 

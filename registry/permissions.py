@@ -16,13 +16,12 @@ from django.db.models.functions import Cast, Concat
 from accounts.permissions import (
     GrantKind,
     Level,
-    default_level,
+    closes_any,
     delete_grant,
     get_grant,
     level_of,
     list_grants,
     readable_q,
-    reads_everything,
     require_level,
     set_grant,
 )
@@ -103,12 +102,7 @@ MODEL_GRANTS = GrantKind(
 
 
 def closes_any_model(user: Any) -> bool:
-    """Whether some registered model is closed to `user`: by the default, or by a grant."""
-    if reads_everything(user):
-        return False
-    if default_level() < Level.READ:
-        return True
-    return RegisteredModelPermission.objects.filter(user=user, level__lt=Level.READ).exists()
+    return closes_any(user, RegisteredModelPermission)
 
 
 def _event_ids(rows: QuerySet[Any]) -> QuerySet[Any]:

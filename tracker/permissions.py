@@ -17,7 +17,7 @@ from accounts.permissions import (
     SYSTEM_READER,
     GrantKind,
     Level,
-    default_level,
+    closes_any,
     delete_grant,
     get_grant,
     level_of,
@@ -169,12 +169,7 @@ EXPERIMENT_GRANTS = GrantKind(
 
 
 def closes_any_experiment(user: Any) -> bool:
-    """Whether some experiment is closed to `user`: by the NO_PERMISSIONS default, or a grant."""
-    if reads_everything(user):
-        return False
-    if default_level() < Level.READ:
-        return True
-    return ExperimentPermission.objects.filter(user=user, level__lt=Level.READ).exists()
+    return closes_any(user, ExperimentPermission)
 
 
 def _as_text(field: str) -> Cast:

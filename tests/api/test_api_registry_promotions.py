@@ -180,14 +180,18 @@ def test_the_requester_withdraws_and_a_second_withdraw_is_a_409(api_client_for, 
     assert api.get("/api/v1/promotion-requests/999").status_code == 404
 
 
-def test_requests_are_listed_and_filtered_in_a_fixed_number_of_queries(
-    api_client_for, viewer, requester, model, pending, django_assert_max_num_queries
-):
-    for number in (1, 3):
+def _ask_for_production_stage(requester, model, *, versions):
+    for number in versions:
         request_promotion(
             actor=requester, version=model.versions.get(version=number), label=Label.stage("Production"),
             justification="stage",
         )  # fmt: skip
+
+
+def test_requests_are_listed_and_filtered_in_a_fixed_number_of_queries(
+    api_client_for, viewer, requester, model, pending, django_assert_max_num_queries
+):
+    _ask_for_production_stage(requester, model, versions=(1, 3))
     api = api_client_for(viewer)
     with django_assert_max_num_queries(6):
         every = api.get("/api/v1/promotion-requests").json()["requests"]
@@ -206,11 +210,7 @@ def test_requests_are_listed_and_filtered_in_a_fixed_number_of_queries(
 def test_requests_page_newest_first_with_a_token_and_filter_by_requester(
     api_client_for, viewer, requester, admin, model, pending
 ):
-    for number in (1, 3):
-        request_promotion(
-            actor=requester, version=model.versions.get(version=number), label=Label.stage("Production"),
-            justification="stage",
-        )  # fmt: skip
+    _ask_for_production_stage(requester, model, versions=(1, 3))
     forced = force_move(
         actor=admin, model=model, label=Label.alias("production"), version=model.versions.get(version=1),
         reason="incident",
