@@ -312,6 +312,17 @@ def _group_token(group: selectors.RunGroup) -> str:
     return json.dumps(list(group.values), separators=(",", ":"))
 
 
+PAGING_KEYS = ("page_token", "total")  # where a page is in its table's paging
+
+
+def _without(query: QueryDict, *names: str) -> QueryDict:
+    """A mutable copy of `query` without those parameters."""
+    kept = query.copy()
+    for name in names:
+        kept.pop(name, None)
+    return kept
+
+
 def _group_rows(query: QueryDict, data: dict[str, Any], result: TableResult) -> list[dict[str, Any]]:
     rows = []
     expanded = data["expand"]
@@ -322,9 +333,7 @@ def _group_rows(query: QueryDict, data: dict[str, Any], result: TableResult) -> 
             "expand", [t for t in expanded if t != token] if token in expanded else [*expanded, token]
         )
         # The group's runs as a table of their own: the expanded row shows only the first ones.
-        alone = query.copy()
-        for name in ("group_by", "group_metric", "expand", "page_token", "total"):
-            alone.pop(name, None)
+        alone = _without(query, "group_by", "group_metric", "expand", *PAGING_KEYS)
         alone["filter"] = selectors.group_filter(
             filter_string=data["filter"], group_by=data["group_by"], values=group.values
         )
@@ -425,10 +434,7 @@ def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     form = SavedViewForm(request.POST)
     # What the page was showing, less where it was in the paging: a view opens on its first page.
-    state = QueryDict(request.POST.get("query", ""), mutable=True)
-    for name in ("page_token", "total"):
-        state.pop(name, None)
-    query = state.urlencode()
+    query = _without(QueryDict(request.POST.get("query", "")), *PAGING_KEYS).urlencode()
     if form.is_valid():
         try:
             view = services.save_view(

@@ -260,22 +260,23 @@ def test_misses_and_clashes_are_in_mlflows_words(wire, run):
     register(wire)
     register(wire, "other")
     add_version(wire, run)
-    text = wire.error("GET", "model-versions/get", {"name": "digits", "version": "9"}, status=404,
-                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
-    assert text == "Model Version (name=digits, version=9) not found"
-    text = wire.error("GET", "model-versions/get", {"name": "nope", "version": "1"}, status=404,
-                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
-    assert text == "Registered Model with name=nope not found"
-    # MLflow answers an unset alias with 400 INVALID_PARAMETER_VALUE, and `models:/m@alias` loaders match it.
-    text = wire.error("GET", "registered-models/alias", {"name": "digits", "alias": "best"}, status=400,
-                      code="INVALID_PARAMETER_VALUE")  # fmt: skip
-    assert text == "Registered model alias best not found."
-    text = wire.error("GET", "registered-models/alias", {"name": "nope", "alias": "best"}, status=404,
-                      code="RESOURCE_DOES_NOT_EXIST")  # fmt: skip
-    assert text == "Registered Model with name=nope not found"
-    text = wire.error("POST", "registered-models/rename", {"name": "digits", "new_name": "other"}, status=400,
-                      code="RESOURCE_ALREADY_EXISTS")  # fmt: skip
-    assert text == "Registered Model (name=other) already exists."
+    missing, taken = (404, "RESOURCE_DOES_NOT_EXIST"), (400, "RESOURCE_ALREADY_EXISTS")
+    unset = (400, "INVALID_PARAMETER_VALUE")
+    cases = [
+        ("GET", "model-versions/get", {"name": "digits", "version": "9"}, missing,
+         "Model Version (name=digits, version=9) not found"),
+        ("GET", "model-versions/get", {"name": "nope", "version": "1"}, missing,
+         "Registered Model with name=nope not found"),
+        # MLflow answers an unset alias with 400 INVALID_PARAMETER_VALUE; `models:/m@alias` loaders match it.
+        ("GET", "registered-models/alias", {"name": "digits", "alias": "best"}, unset,
+         "Registered model alias best not found."),
+        ("GET", "registered-models/alias", {"name": "nope", "alias": "best"}, missing,
+         "Registered Model with name=nope not found"),
+        ("POST", "registered-models/rename", {"name": "digits", "new_name": "other"}, taken,
+         "Registered Model (name=other) already exists."),
+    ]  # fmt: skip
+    for method, endpoint, body, (status, code), expected in cases:
+        assert wire.error(method, endpoint, body, status=status, code=code) == expected, endpoint
 
 
 def test_a_name_with_spaces_is_kept_as_given_so_versions_register_under_it(wire, run):
