@@ -8,21 +8,16 @@ must go, and a POST to an unknown URL without a CSRF token.
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pytest
 from django.test import Client
 
 from tests.api.api_helpers import error, url
+from tests.page_tokens import forged_token, run_sort
 from tracker.models import Artifact
 
 pytestmark = pytest.mark.django_db
-
-
-def token(raw: str) -> str:
-    """A page token as the server writes them (base64url JSON, no padding), holding `raw`."""
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 # The tokens issue #11 lists, as JSON text: each would fit a sort's shape but holds a value
@@ -64,7 +59,8 @@ def assert_invalid_token(response) -> None:
 def test_run_list_refuses_a_page_token_holding_out_of_range_values(
     logged_run, contributor_api, raw, order_by
 ):
-    query = {"experiment_id": logged_run.experiment_id, "order_by": order_by, "page_token": token(raw)}
+    page_token = forged_token(raw, signature=run_sort(order_by))
+    query = {"experiment_id": logged_run.experiment_id, "order_by": order_by, "page_token": page_token}
     assert_invalid_token(contributor_api.get(url("runs"), query))
 
 
@@ -73,7 +69,7 @@ def test_experiment_run_list_refuses_a_page_token_holding_out_of_range_values(
     logged_run, contributor_api, raw
 ):
     path = url("experiments/{id}/runs", id=logged_run.experiment_id)
-    assert_invalid_token(contributor_api.get(path, {"page_token": token(raw)}))
+    assert_invalid_token(contributor_api.get(path, {"page_token": forged_token(raw, signature=run_sort())}))
 
 
 @pytest.mark.parametrize(
@@ -88,7 +84,7 @@ def test_experiment_run_list_refuses_a_page_token_holding_out_of_range_values(
 )
 def test_metric_history_refuses_a_page_token_holding_out_of_range_values(logged_run, contributor_api, raw):
     path = url("runs/{id}/metrics/{key}/history", id=logged_run.uuid, key="loss")
-    assert_invalid_token(contributor_api.get(path, {"page_token": token(raw)}))
+    assert_invalid_token(contributor_api.get(path, {"page_token": forged_token(raw)}))
 
 
 def test_a_page_token_holding_infinity_is_a_metric_value_not_an_error(logged_run, contributor_api):
@@ -96,7 +92,9 @@ def test_a_page_token_holding_infinity_is_a_metric_value_not_an_error(logged_run
     query = {
         "experiment_id": logged_run.experiment_id,
         "order_by": ["metrics.loss DESC"],
-        "page_token": token('[1e400, "2026-01-01T00:00:00+00:00", "x"]'),
+        "page_token": forged_token(
+            '[1e400, "2026-01-01T00:00:00+00:00", "x"]', signature=run_sort(["metrics.loss DESC"])
+        ),
     }
     response = contributor_api.get(url("runs"), query)
     assert response.status_code == 200, response.content
@@ -107,7 +105,8 @@ def test_dashboard_run_table_refuses_a_page_token_holding_out_of_range_values(lo
     client = Client()
     client.force_login(contributor)
     raw = '[86400000000000000000, "2026-01-01T00:00:00+00:00", "x"]'
-    query = {"order_by": "attributes.duration DESC", "page_token": token(raw)}
+    page_token = forged_token(raw, signature=run_sort(["attributes.duration DESC"]))
+    query = {"order_by": "attributes.duration DESC", "page_token": page_token}
     response = client.get(f"/experiments/{logged_run.experiment_id}/runs/", query)
     assert response.status_code == 400
     assert "Invalid page token" in response.content.decode()

@@ -22,6 +22,7 @@ from accounts.permissions import SYSTEM_READER
 from audit.models import AuditEvent
 from config.exceptions import InvalidInput
 from dashboard.views import run_table as run_table_views
+from tests.page_tokens import forged_token, run_sort
 from tracker import services
 from tracker.models import Param, Run, SavedView
 from tracker.selectors import count_runs, group_runs, iter_runs
@@ -467,7 +468,7 @@ def test_later_pages_show_the_first_pages_total_without_counting_again(viewer_cl
             {
                 "page_size": "25",
                 "filter": "params.seed = '7'",
-                "page_token": "WyIyMDI1LTAzLTAxVDEyOjA1OjAwKzAwOjAwIiwiMCJd",
+                "page_token": forged_token('["2025-03-01T12:05:00+00:00", "0"]', signature=run_sort()),
                 "total": "6",
             },
         )

@@ -6,21 +6,16 @@ impossible artifact path must be refused at once, with an error that names what 
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from tests.factories import ModelVersionFactory, RegisteredModelFactory
+from tests.page_tokens import experiment_sort, forged_token, run_sort
 from tracker.models import Artifact
 from tracker.services import create_logged_model, start_run
 
 pytestmark = pytest.mark.django_db
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
-
-
-def token(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 OUT_OF_RANGE_TOKENS = [
@@ -48,29 +43,36 @@ def mlflow_run(wire, contributor, experiment):
     return run
 
 
+RUN_ORDERS = [["attributes.duration DESC"], ["metrics.loss DESC"], ["attributes.start_time ASC"], []]
+EXPERIMENT_ORDERS = [["creation_time DESC"], []]
+
+
 def _searches(run):
+    """Every paged search: (method, endpoint, message, the signature its tokens start with)."""
     experiment = str(run.experiment_id)
     return [
-        ("POST", "runs/search", {"experiment_ids": [experiment], "order_by": ["attributes.duration DESC"]}),
-        ("POST", "runs/search", {"experiment_ids": [experiment], "order_by": ["metrics.loss DESC"]}),
-        ("POST", "runs/search", {"experiment_ids": [experiment], "order_by": ["attributes.start_time ASC"]}),
-        ("POST", "runs/search", {"experiment_ids": [experiment]}),
-        ("POST", "experiments/search", {"order_by": ["creation_time DESC"]}),
-        ("POST", "experiments/search", {}),
-        ("POST", "logged-models/search", {"experiment_ids": [experiment]}),
-        ("GET", "metrics/get-history", {"run_id": run.uuid, "metric_key": "loss"}),
-        ("GET", "registered-models/search", {}),
-        ("GET", "model-versions/search", {}),
+        *(
+            ("POST", "runs/search", {"experiment_ids": [experiment], "order_by": order}, run_sort(order))
+            for order in RUN_ORDERS
+        ),
+        *(
+            ("POST", "experiments/search", {"order_by": order}, experiment_sort(order))
+            for order in EXPERIMENT_ORDERS
+        ),
+        ("POST", "logged-models/search", {"experiment_ids": [experiment]}, None),
+        ("GET", "metrics/get-history", {"run_id": run.uuid, "metric_key": "loss"}, None),
+        ("GET", "registered-models/search", {}, None),
+        ("GET", "model-versions/search", {}, None),
     ]
 
 
 @pytest.mark.parametrize("raw", OUT_OF_RANGE_TOKENS)
 def test_every_paged_endpoint_refuses_a_page_token_holding_out_of_range_values(wire, mlflow_run, raw):
-    for method, endpoint, message in _searches(mlflow_run):
+    for method, endpoint, message, signature in _searches(mlflow_run):
         text = wire.error(
             method,
             endpoint,
-            {**message, "page_token": token(raw)},
+            {**message, "page_token": forged_token(raw, signature=signature)},
             status=400,
             code="INVALID_PARAMETER_VALUE",
         )

@@ -170,15 +170,23 @@ def test_bad_experiment_ids(wire, experiment_ids, status, code):
     assert "experiment_id" in text
 
 
-def test_a_page_token_made_for_another_order_is_refused(wire, sweep):
-    token = search(wire, [sweep.pk], max_results=1)["next_page_token"]
-    wire.error(
+@pytest.mark.parametrize(
+    "other_order",
+    [["metrics.acc"], ["metrics.loss DESC"], ["attributes.end_time DESC"], ["params.lr DESC"], []],
+    ids=["ascending", "another-metric", "an-attribute", "a-param", "default"],
+)
+def test_a_page_token_made_for_another_order_is_refused(wire, sweep, other_order):
+    """A token's values would fit several sorts (a number, a time, an id); read against another
+    sort they would skip runs without a word, so the token names its own."""
+    token = search(wire, [sweep.pk], order_by=["metrics.acc DESC"], max_results=1)["next_page_token"]
+    text = wire.error(
         "POST",
         "runs/search",
-        {"experiment_ids": [str(sweep.pk)], "order_by": ["metrics.acc"], "page_token": token},
+        {"experiment_ids": [str(sweep.pk)], "order_by": other_order, "page_token": token},
         status=400,
         code="INVALID_PARAMETER_VALUE",
     )
+    assert text == "page_token: Invalid page token"
 
 
 def test_the_page_query_joins_no_parent_run_or_experiment(wire, contributor, experiment):

@@ -632,13 +632,33 @@ def test_garbage_cursors_are_invalid_page_tokens(token):
     assert (error.field, error.message) == ("page_token", "Invalid page token")
 
 
-def test_a_cursor_from_another_sort_is_an_invalid_page_token(many_runs):
+@pytest.mark.parametrize(
+    "order_by", [["metrics.acc ASC"], ["metrics.loss DESC"], ["metrics.acc DESC", "params.lr"]]
+)
+def test_a_cursor_from_another_sort_is_an_invalid_page_token(many_runs, order_by):
+    by_accuracy = apply_search(Run.objects.all(), filter_string=None, order_by=["metrics.acc DESC"])
+    _, token = page_after(by_accuracy, cursor=None, limit=3)
+    other = apply_search(Run.objects.all(), filter_string=None, order_by=order_by)
+    error = error_of(lambda: page_after(other, cursor=token, limit=3))
+    assert (error.field, error.message) == ("page_token", "Invalid page token")
+
+
+def test_a_cursor_holding_values_its_sort_cannot_hold_is_an_invalid_page_token(many_runs):
     result = apply_search(Run.objects.all(), filter_string=None, order_by=["metrics.acc DESC"])
     for values in ([1.0, "x"], ["not a number", T0, "u"], [1.0, "not a date", "u"], [True, T0, "u"]):
-        with pytest.raises(InvalidInput) as caught:
-            page_after(result, cursor=encode_cursor(values), limit=3)
-        error = caught.value
+        cursor = encode_cursor([result.signature, *values])
+        error = error_of(lambda cursor=cursor: page_after(result, cursor=cursor, limit=3))
         assert (error.field, error.message) == ("page_token", "Invalid page token")
+
+
+def test_the_sort_signature_ignores_how_a_key_is_written(db):
+    def signature(order_by):
+        return apply_search(Run.objects.none(), filter_string=None, order_by=order_by).signature
+
+    assert (
+        signature(["attributes.start_time DESC"]) == signature(["attribute.start_time desc"]) == signature([])
+    )
+    assert signature(["metrics.`acc`"]) == signature(["metric.acc ASC"]) != signature(["metrics.acc DESC"])
 
 
 def test_runs_sort_by_duration_with_running_runs_last_and_pages_across_it(db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ class SearchResult:
     # the whole value (a param or tag sort), the first part is read a value at a time
     # (see _grouped_rows).
     value_prefix_length: int | None = None
+    # The sort a page token was made for (see sort_signature): a token of another sort is
+    # refused, even when its values would fit these columns.
+    signature: str = ""
 
 
 IdentifierParser = Callable[[str, str], tuple[str, str]]  # (text, field) -> (entity, key)
@@ -84,7 +88,18 @@ def sorted_result(
         annotations[name], kind = sort_expression(clause)
         columns.append(SortColumn(name, clause.descending, kind))
         ordering.append(_ordering(name, clause.descending, nulls_last=not not_null(clause)))
-    return SearchResult(queryset.annotate(**annotations).order_by(*ordering), tuple(columns))
+    return SearchResult(
+        queryset.annotate(**annotations).order_by(*ordering),
+        tuple(columns),
+        signature=sort_signature(clauses),
+    )
+
+
+def sort_signature(clauses: Sequence[OrderClause]) -> str:
+    """A short fingerprint of a sort, written into its page tokens: a cursor of `metrics.a`
+    read against `metrics.b` would give pages that silently skip runs."""
+    sort = json.dumps([[clause.entity, clause.key, clause.descending] for clause in clauses])
+    return hashlib.blake2b(sort.encode(), digest_size=6).hexdigest()
 
 
 def _ordering(name: str, descending: bool, *, nulls_last: bool = True) -> Any:
@@ -124,6 +139,7 @@ def split_result(
         result.columns,
         split=(having, missing.order_by(*order)),
         value_prefix_length=value_prefix_length,
+        signature=result.signature,
     )
 
 
@@ -203,11 +219,12 @@ def _restore(kind: str, value: Any) -> Any:
 
 
 def _cursor_values(result: SearchResult, token: str) -> list:
-    """Decode a cursor and restore each value's type, refusing one made for another sort."""
+    """Decode a cursor (the sort's signature, then a value per column) and restore each value's
+    type, refusing one made for another sort."""
     raw = decode_cursor(token)
-    if len(raw) != len(result.columns):
+    if len(raw) != len(result.columns) + 1 or raw[0] != result.signature:
         raise invalid_token()
-    return [_restore(column.kind, value) for column, value in zip(result.columns, raw, strict=True)]
+    return [_restore(column.kind, value) for column, value in zip(result.columns, raw[1:], strict=True)]
 
 
 def decode_offset(token: str, *, limit: int = 2**53) -> int:
@@ -302,4 +319,6 @@ def page_after(result: SearchResult, *, cursor: str | None, limit: int) -> tuple
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
-    return rows[:limit], encode_cursor([getattr(last, column.name) for column in result.columns])
+    return rows[:limit], encode_cursor(
+        [result.signature, *(getattr(last, column.name) for column in result.columns)]
+    )
