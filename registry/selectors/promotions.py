@@ -8,7 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 
 from accounts.permissions import Level, level_of, levels_of, require_readable
 from accounts.roles import Role, role_of
@@ -52,6 +53,10 @@ def _with_details(requests: QuerySet[PromotionRequest]) -> QuerySet[PromotionReq
         "model", "version", "version__run", "version__run__user", "requester", "previous_version"
     ).annotate(
         approvals=Count("reviews", filter=Q(reviews__decision=Review.Decision.APPROVE)),
+        # What the model's policy asks for now (a pending request is applied when it has them).
+        required_approvals=Coalesce(
+            F("model__promotion_policy__required_approvals"), Value(settings.REGISTRY_REQUIRED_APPROVALS)
+        ),
     )
 
 

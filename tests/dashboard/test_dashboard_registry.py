@@ -3,6 +3,7 @@ alias timeline, and the run page's "Registered as" block."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -277,6 +278,29 @@ def test_the_queue_lists_pending_requests_oldest_first_with_a_badge(
     stage_page = client.get(reverse("dashboard:request-detail", args=[newer.pk]))
     assert stage_page.context["current"] is None
     assert "nothing holds Production yet" in stage_page.content.decode()
+
+
+def approval_cells(page, table_id: str) -> list[str]:
+    table = page.content.decode().split(f'id="{table_id}"')[1].split("</table>")[0]
+    return re.findall(r'<td class="num">([^<]*)</td>', table)
+
+
+def test_the_request_tables_count_a_pending_requests_approvals_against_its_policy(
+    client, reviewer, second_reviewer, requester, registered, pending, settings
+):
+    """The model's policy asks for two approvals; a model without a policy, the default. A
+    decided request shows its count alone: the policy may have changed since."""
+    review_promotion(actor=reviewer, request=pending, decision="approve")
+    unpoliced = create_registered_model(actor=requester, name="unpoliced")
+    version = create_model_version(actor=requester, model=unpoliced, run=pending.version.run)
+    request_promotion(actor=requester, version=version, label=PRODUCTION, justification="x")
+    queue = login(client, second_reviewer).get(reverse("dashboard:review-queue"))
+    default = settings.REGISTRY_REQUIRED_APPROVALS
+    assert approval_cells(queue, "review-queue") == ["1 of 2", f"0 of {default}"]  # oldest first
+    assert approval_cells(queue, "open-requests") == [f"0 of {default}", "1 of 2"]  # newest first
+    review_promotion(actor=second_reviewer, request=pending, decision="approve")
+    version_page = client.get(version_url(pending.model.name, pending.version))
+    assert approval_cells(version_page, "version-requests") == ["2"]
 
 
 def test_a_requester_sees_no_badge_and_no_own_request_in_the_queue(client, requester, registered, pending):
