@@ -84,7 +84,10 @@ ERROR_RESPONSES = {
     404: "A resource in the path does not exist.",
 }
 WRITE_ERRORS = {409: "Conflicts with what is stored (a name taken, a param already logged)."}
-BODY_ERRORS = {413: "The request body (or the uploaded file) is larger than the server accepts."}
+BODY_ERRORS = {
+    413: "The request body (or the uploaded file) is larger than the server accepts.",
+    415: "The body's Content-Type is not one the operation reads (JSON; multipart for uploads).",
+}
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -125,7 +128,8 @@ class ApiSchema(AutoSchema):
     def error_codes(self) -> dict[int, str]:
         """The error statuses this operation can answer with. Any request can lack credentials
         (401) or the role (403), and carry bad input (400); a path parameter can name nothing
-        (404); a write can conflict with what is stored (409); a body can be too large (413)."""
+        (404); a write can conflict with what is stored (409); a body can be too large (413) or of a
+        type the operation does not read (415)."""
         codes = {code: ERROR_RESPONSES[code] for code in (400, 401, 403)}
         if "{" in self.path:
             codes[404] = ERROR_RESPONSES[404]

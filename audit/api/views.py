@@ -173,11 +173,11 @@ class AuditCheckpointFileApi(ApiView):
 
 
 class AuditCheckpointDownloadApi(ApiView):
-    """One signed checkpoint, as a one-line JSON file."""
+    """One signed checkpoint, as a one-line JSON lines file (the offline verifier's --checkpoints)."""
 
     content_negotiation_class = IgnoreAcceptHeader
 
-    @extend_schema(responses={(200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT)})
+    @extend_schema(responses={(200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR)})
     def get(self, request, checkpoint_id: int):
         row = selectors.get_checkpoint(checkpoint_id=checkpoint_id)
         if row is None:

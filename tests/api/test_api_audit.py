@@ -379,3 +379,27 @@ def test_the_audit_pages_export_refuses_an_unknown_format_as_the_api_does(client
     response = client.get("/audit/export/", {"format": "xml"})
     assert (response.status_code, response.content) == (400, b"format: 'xml' is not one of csv, jsonl")
     assert client.get("/audit/export/", {"format": "jsonl"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "schema_path"),
+    [
+        ("/api/v1/audit/events/export?format=csv", "/api/v1/audit/events/export"),
+        ("/api/v1/audit/events/export?format=jsonl", "/api/v1/audit/events/export"),
+        ("/api/v1/audit/checkpoints/download", "/api/v1/audit/checkpoints/download"),
+        ("/api/v1/audit/checkpoints/{id}", "/api/v1/audit/checkpoints/{checkpoint_id}"),
+        ("/api/v1/audit/public-key", "/api/v1/audit/public-key"),
+    ],
+)
+def test_the_audit_files_have_the_content_types_the_schema_documents(
+    viewer_api, contributor_api, path, schema_path
+):
+    _experiments(contributor_api, "one")
+    checkpoint = make_checkpoint()
+    schema = viewer_api.get("/api/schema/", {"format": "json"}).json()
+    documented = set(schema["paths"][schema_path]["get"]["responses"]["200"]["content"])
+
+    response = viewer_api.get(path.format(id=checkpoint.pk))
+
+    assert response.status_code == 200
+    assert response["Content-Type"].split(";")[0] in documented

@@ -30,7 +30,7 @@ def test_every_operation_documents_its_error_statuses_with_the_error_body(viewer
     for path, method, operation in operations:
         expected = {"400", "401", "403"}
         expected |= {"404"} if "{" in path else set()
-        expected |= {"409", "413"} if method in ("post", "put", "patch") else set()
+        expected |= {"409", "413", "415"} if method in ("post", "put", "patch") else set()
         responses = operation["responses"]
         for status in sorted(expected):
             body = responses.get(status, {}).get("content", {}).get("application/json", {})
