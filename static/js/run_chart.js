@@ -1,6 +1,6 @@
-// Run detail: one Plotly line chart per metric key, fed by the shared chart-data endpoint
-// (one request for all keys). Zooming asks the server for a finer sample of just the visible
-// step range.
+// Run detail: one Plotly line chart per metric key, fed by the shared chart-data endpoint.
+// Zooming asks the server for a finer sample of just the visible step range. While the run is
+// running, one request every few seconds brings every chart's points after its last step.
 (function () {
   "use strict";
 
@@ -10,6 +10,7 @@
     return;
   }
   var charts = JSON.parse(configElement.textContent);
+  var POLL_MS = 3000;
   var HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>value %{y:.6g}<br>%{customdata[1]}<extra></extra>";
 
   function setNote(chart, text) {
@@ -24,10 +25,14 @@
     this.element = document.getElementById(chart.elementId);
     this.controller = null;
     this.drawn = false;
+    this.series = null;
+    this.range = null;
   }
 
   ChartView.prototype.draw = function (series, range) {
     var self = this;
+    this.series = series;
+    this.range = range;
     var trace = {
       type: "scatter",
       mode: series.steps.length > 1 ? "lines" : "markers",
@@ -60,6 +65,35 @@
     }
   };
 
+  ChartView.prototype.lastStep = function () {
+    var steps = this.series ? this.series.steps : [];
+    return steps.length ? steps[steps.length - 1] : null;
+  };
+
+  // Adds the points of `fresh` after the last one drawn; a zoom keeps its window.
+  ChartView.prototype.extend = function (fresh) {
+    if (!this.series) {
+      return;
+    }
+    var after = this.lastStep();
+    var keep = fresh.steps.map(function (step) { return after === null || step > after; });
+    function kept(values) { return values.filter(function (_, i) { return keep[i]; }); }
+    var added = kept(fresh.steps).length;
+    if (added === 0) {
+      return;
+    }
+    this.draw(
+      {
+        steps: this.series.steps.concat(kept(fresh.steps)),
+        timestamps: this.series.timestamps.concat(kept(fresh.timestamps)),
+        values: this.series.values.concat(kept(fresh.values)),
+        totalPoints: this.series.totalPoints + added,
+        downsampled: this.series.downsampled || fresh.downsampled,
+      },
+      this.range
+    );
+  };
+
   ChartView.prototype.load = function (range) {
     var self = this;
     if (this.controller) {
@@ -72,9 +106,10 @@
       x_max: range ? range[1] : null,
     });
     setNote(this.chart, "Loading…");
-    C.fetchJson(url, this.controller ? this.controller.signal : undefined)
+    return C.fetchJson(url, this.controller ? this.controller.signal : undefined)
       .then(function (body) {
         self.draw(body.series[0], range);
+        return body;
       })
       .catch(function (error) {
         if (error && error.name !== "AbortError") {
@@ -83,10 +118,58 @@
       });
   };
 
-  charts.forEach(function (chart) {
-    var view = new ChartView(chart);
-    if (view.element) {
-      view.load(null);
+  function setLiveStatus(text, state) {
+    var status = document.getElementById("live-status");
+    if (status) {
+      status.textContent = text;
+      status.hidden = false;
     }
-  });
+    document.body.setAttribute("data-polling", state);
+  }
+
+  // While the run is running: every chart's new points, in one request for all keys, after the
+  // earliest last step any chart has drawn. Stops once the server says the run has ended.
+  function poll(views) {
+    var run = views[0].chart;
+    var timer = window.setInterval(function () {
+      var after = null;
+      views.forEach(function (view) {
+        var step = view.lastStep();
+        after = step === null ? after : after === null ? step : Math.min(after, step);
+      });
+      var keys = views.map(function (view) { return view.chart.key; });
+      var url = C.seriesUrl(run.seriesUrl, [run.runId], keys, {
+        max_points: C.pointsFor(views[0].element),
+        after_step: after,
+      });
+      C.fetchJson(url)
+        .then(function (body) {
+          body.series.forEach(function (fresh) {
+            views.forEach(function (view) {
+              if (view.chart.key === fresh.key) {
+                view.extend(fresh);
+              }
+            });
+          });
+          if (body.running.indexOf(run.runId) === -1) {
+            window.clearInterval(timer);
+            setLiveStatus("The run has ended: reload the page for its final summary.", "stopped");
+          }
+        })
+        .catch(function () { /* a missed poll is retried by the next */ });
+    }, POLL_MS);
+    setLiveStatus("Live: new points are added every " + POLL_MS / 1000 + " s while the run is running.", "on");
+  }
+
+  var views = charts
+    .map(function (chart) { return new ChartView(chart); })
+    .filter(function (view) { return view.element; });
+  var loads = views.map(function (view) { return view.load(null); });
+  if (views.length) {
+    loads[0].then(function (body) {
+      if (body && body.running.indexOf(views[0].chart.runId) !== -1) {
+        Promise.all(loads).then(function () { poll(views); });
+      }
+    });
+  }
 })();

@@ -3,6 +3,7 @@ log scale, group bands, a hostile run name shown as text, and a live run's chart
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -252,6 +253,32 @@ def test_many_runs_draw_without_a_legend_and_parallel_ticks_show_text_as_written
     assert recorded.console_errors == []
 
 
+@contextlib.contextmanager
+def logging_points(contributor, run, *, first_step: int):
+    """A training loop beside the test: a point of `loss` every 0.3 s until the block ends."""
+    stop = threading.Event()
+
+    def log_points() -> None:
+        step = first_step
+        try:
+            while not stop.is_set():
+                log_batch(
+                    actor=contributor, run=run, metrics=[MetricInput("loss", 0.5 - step / 1000, step, 1)]
+                )
+                step += 1
+                time.sleep(0.3)
+        finally:
+            connection.close()
+
+    logger = threading.Thread(target=log_points, daemon=True)
+    logger.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        logger.join()
+
+
 def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
     login, viewer, contributor, compared, live_server
 ):
@@ -274,35 +301,66 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
     assert before == 20
     assert page.evaluate("document.body.getAttribute('data-polling')") == "on"
 
-    stop = threading.Event()
-
-    def log_points() -> None:
-        step = 20
-        try:
-            while not stop.is_set():
-                log_batch(
-                    actor=contributor, run=live, metrics=[MetricInput("loss", 0.5 - step / 1000, step, 1)]
-                )
-                step += 1
-                time.sleep(0.3)
-        finally:
-            connection.close()
-
-    logger = threading.Thread(target=log_points, daemon=True)
-    logger.start()
-    try:
+    with logging_points(contributor, live, first_step=20):
         page.wait_for_function(
             "n => document.getElementById('compare-chart-0').data[1].x.length > n + 5",
             arg=before,
             timeout=20_000,
         )
-    finally:
-        stop.set()
-        logger.join()
     grown = traces(page, "compare-chart-0")[1]
     assert grown["n"] > before + 5
     finish_run(actor=contributor, run=live)
     page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
+
+
+def test_a_running_runs_page_adds_new_points_to_its_charts_and_stops_when_the_run_ends(
+    login, viewer, contributor, compared, live_server
+):
+    RESULTS.mkdir(exist_ok=True)
+    live = _run(
+        contributor,
+        compared[0].experiment,
+        "live-run",
+        opt="adam",
+        lr=0.01,
+        version="2.1",
+        minutes=9,
+        finished=False,
+        steps=20,
+    )
+    page = login(viewer)
+    page.goto(f"{live_server.url}/runs/{live.uuid}/")
+    page.wait_for_function("() => document.body.getAttribute('data-polling') === 'on'", timeout=15_000)
+    loss = next(
+        i for i, key in enumerate(page.locator(".chart-card figcaption").all_text_contents()) if key == "loss"
+    )
+    chart = f"metric-chart-{loss}"
+    assert traces(page, chart)[0]["n"] == 20
+    expect(page.locator("#live-status")).to_contain_text("Live: new points are added every 3 s")
+    with logging_points(contributor, live, first_step=20):
+        page.wait_for_function(
+            f"() => document.getElementById('{chart}').data[0].x.length > 25", timeout=20_000
+        )
+    page.screenshot(path=str(RESULTS / "run-detail-live.png"), full_page=True)
+    steps = page.evaluate(f"Array.from(document.getElementById('{chart}').data[0].x)")
+    assert steps == sorted(set(steps))  # each new point once, in order
+    expect(page.locator(f"#{chart}-note")).to_contain_text(f"Showing all {len(steps)} points")
+    finish_run(actor=contributor, run=live)
+    page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
+    expect(page.locator("#live-status")).to_have_text(
+        "The run has ended: reload the page for its final summary."
+    )
+
+
+def test_a_finished_runs_page_does_not_poll(login, viewer, compared, live_server):
+    page = login(viewer)
+    page.goto(f"{live_server.url}/runs/{compared[0].uuid}/")
+    page.wait_for_selector("#metric-chart-0.js-plotly-plot svg path.js-line", state="attached")
+    page.wait_for_function(  # every chart has its answer: polling would have begun by now
+        "() => [...document.querySelectorAll('.chart-note')].every(n => n.textContent !== 'Loading…')"
+    )
+    assert page.evaluate("document.body.getAttribute('data-polling')") is None
+    assert page.locator("#live-status").is_hidden()
 
 
 def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(
