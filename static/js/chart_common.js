@@ -143,6 +143,10 @@
     return series.steps.slice();
   }
 
+  // Every line's hover: the run, its step, the value and when it was logged (hoverData).
+  var HOVER =
+    "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>value %{y:.6g}<br>%{customdata[1]}<extra></extra>";
+
   function hoverData(series) {
     return series.steps.map(function (step, index) {
       return [step, new Date(series.timestamps[index]).toISOString().replace("T", " ").replace(".000Z", " UTC")];
@@ -202,6 +206,7 @@
     layout: layout,
     plotConfig: plotConfig,
     xValues: xValues,
+    HOVER: HOVER,
     hoverData: hoverData,
     ema: ema,
     describe: describe,

@@ -19,8 +19,6 @@
   var config = JSON.parse(configElement.textContent);
   var POLL_MS = 3000;
   var MAX_LEGEND_ENTRIES = 12;
-  var HOVER =
-    "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>value %{y:.6g}<br>%{customdata[1]}<extra></extra>";
   var runsById = {};
   config.runs.forEach(function (run) {
     runsById[run.id] = run;
@@ -92,7 +90,7 @@
         connectgaps: false,
         line: { width: 1.5, color: run.colour },
         marker: { color: run.colour },
-        hovertemplate: HOVER,
+        hovertemplate: C.HOVER,
       });
       if (smoothing) {
         var smoothed = C.ema(series.values, state.smoothing);
@@ -108,7 +106,7 @@
           legendgroup: run.id,
           connectgaps: false,
           line: { width: 2, color: run.colour },
-          hovertemplate: HOVER,
+          hovertemplate: C.HOVER,
         });
       }
       chart.traces[run.id] = entry;

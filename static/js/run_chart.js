@@ -11,7 +11,6 @@
   }
   var charts = JSON.parse(configElement.textContent);
   var POLL_MS = 3000;
-  var HOVER = "<b>%{fullData.name}</b><br>step %{customdata[0]}<br>value %{y:.6g}<br>%{customdata[1]}<extra></extra>";
 
   function setNote(chart, text) {
     var note = document.getElementById(chart.elementId + "-note");
@@ -42,7 +41,7 @@
       name: C.escapeText(this.chart.runName),
       connectgaps: false,
       line: { width: 1.5, color: "#2563eb" },
-      hovertemplate: HOVER,
+      hovertemplate: C.HOVER,
     };
     var layout = C.layout({
       yTitle: this.chart.key,
