@@ -59,6 +59,13 @@ def require_experiment_permission(user: Any, experiment: Experiment, level: Leve
     require_level(user, experiment, level, action=action)
 
 
+def can_change_saved_view(user: Any, view: SavedView) -> bool:
+    """A shared view is replaced or deleted by whoever saved it, or by a manager of its
+    experiment: saving under a taken name must not silently swap a colleague's view."""
+    level = experiment_level(user, view.experiment)
+    return level >= Level.MANAGE or (level >= Level.EDIT and view.created_by_id == user.pk)
+
+
 def require_run_permission(user: Any, run: Run | LoggedModel, level: Level, *, action: str) -> None:
     """A run (or a logged model, or an artifact of either) carries its experiment's permission.
 

@@ -18,7 +18,13 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError, InvalidInput, NotFound, PermissionDenied
 from tracker import search, selectors, services
 from tracker.models import Experiment
-from tracker.permissions import Level, require_experiment_permission, require_experiments_readable
+from tracker.permissions import (
+    Level,
+    can_change_saved_view,
+    experiment_level,
+    require_experiment_permission,
+    require_experiments_readable,
+)
 from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
@@ -164,9 +170,10 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "table_url": request.path,
         "export_url": _export_url(request.GET, experiments),
         "saved_views": [
-            (view, saved_view_url(view))
+            (view, saved_view_url(view), can_change_saved_view(request.user, view))
             for view in selectors.list_saved_views(experiment_ids=[e.pk for e in experiments])
         ],
+        "can_save_view": experiment_level(request.user, experiments[0]) >= Level.EDIT,
         "save_form": SavedViewForm(initial={"query": request.GET.urlencode()}),
         "state": {
             "selected": data.get("selected", []),

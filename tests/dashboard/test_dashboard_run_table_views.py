@@ -19,9 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.permissions import SYSTEM_READER
+from accounts.roles import Role
+from accounts.services import assign_role
 from audit.models import AuditEvent
 from config.exceptions import InvalidInput
 from dashboard.views import run_table as run_table_views
+from tests.factories import UserFactory
 from tests.page_tokens import forged_token, run_sort
 from tracker import services
 from tracker.models import Param, Run, SavedView
@@ -368,12 +371,53 @@ def test_a_view_saved_on_a_later_page_opens_on_its_first(client, contributor, sw
         services.save_view(actor=contributor, experiment=experiment, name="w", query="page_token=abc")
 
 
-def test_a_viewer_cannot_save_or_delete_views(viewer_client, contributor, sweep):
+def test_a_viewer_cannot_save_or_delete_views_and_is_offered_neither(viewer_client, contributor, sweep):
     experiment, _ = sweep
+    view = services.save_view(actor=contributor, experiment=experiment, name="theirs", query="a=1")
+    page = viewer_client.get(table(experiment)).content.decode()
+    assert 'id="save-view-form"' not in page
+    assert "Delete the view" not in page
+    assert ">theirs</a>" in page  # still listed, to open
     response = viewer_client.post(
         reverse("dashboard:saved-view-save", args=[experiment.pk]), {"name": "mine", "query": ""}, follow=True
     )
     assert "Saving a view needs the contributor role." in response.content.decode()
+    assert viewer_client.post(reverse("dashboard:saved-view-delete", args=[view.pk])).status_code == 403
+    assert list(SavedView.objects.values_list("name", flat=True)) == ["theirs"]
+
+
+def test_a_colleagues_view_is_neither_replaced_nor_deleted_but_a_manager_may(
+    client, contributor, admin, sweep, settings
+):
+    """Saving under a name someone else's view holds is refused, naming them; their view keeps
+    its query. An admin (MANAGE on every experiment) may replace or delete it."""
+    settings.DEFAULT_PERMISSION = "EDIT"
+    experiment, _ = sweep
+    colleague = UserFactory(username="cleo")
+    assign_role(user=colleague, role=Role.CONTRIBUTOR)
+    services.save_view(actor=contributor, experiment=experiment, name="best", query="a=1")
+    client.force_login(colleague)
+    page = client.get(table(experiment)).content.decode()
+    assert 'id="save-view-form"' in page
+    assert "Delete the view best" not in page
+    response = client.post(
+        reverse("dashboard:saved-view-save", args=[experiment.pk]),
+        {"name": "best", "query": "b=2"},
+        follow=True,
+    )
+    assert f"name: &#x27;best&#x27; is {contributor.username}&#x27;s view: save yours under another name" in (
+        response.content.decode()
+    )
+    view = SavedView.objects.get()
+    assert (view.query, view.created_by) == ("a=1", contributor)
+    assert client.post(reverse("dashboard:saved-view-delete", args=[view.pk])).status_code == 403
+    assert SavedView.objects.filter(pk=view.pk).exists()
+
+    client.force_login(admin)
+    assert "Delete the view best" in client.get(table(experiment)).content.decode()
+    client.post(reverse("dashboard:saved-view-save", args=[experiment.pk]), {"name": "best", "query": "c=3"})
+    assert SavedView.objects.get().query == "c=3"
+    client.post(reverse("dashboard:saved-view-delete", args=[view.pk]))
     assert not SavedView.objects.exists()
 
 

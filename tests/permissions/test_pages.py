@@ -61,7 +61,7 @@ def _saved_view(world: World) -> list[int]:
 Case = tuple[Callable[[World], list], Callable[[World], dict], Level | None]
 WRITES: dict[tuple[str, str], Case] = {
     ("saved-view-save", ""): (EXP, lambda w: {"name": "v", "query": ""}, Level.EDIT),
-    ("saved-view-delete", ""): (_saved_view, lambda w: {}, Level.EDIT),
+    ("saved-view-delete", ""): (_saved_view, lambda w: {}, Level.MANAGE),  # the owner's view
     ("run-edit", "rename"): (lambda w: RUN(w, "rename"), lambda w: {"name": "renamed"}, Level.EDIT),
     ("run-edit", "note"): (lambda w: RUN(w, "note"), lambda w: {"note": "n"}, Level.EDIT),
     ("run-edit", "tag"): (lambda w: RUN(w, "tag"), lambda w: {"key": "k", "value": "v"}, Level.EDIT),

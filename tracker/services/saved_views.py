@@ -8,18 +8,23 @@ from urllib.parse import parse_qs
 from django.db import transaction
 
 from audit.services import record_event
-from config.exceptions import InvalidInput
+from config.exceptions import Conflict, InvalidInput, PermissionDenied
 from tracker import search
 from tracker.models import Experiment, Lifecycle, SavedView
-from tracker.permissions import Level, require_experiment_permission
+from tracker.permissions import Level, can_change_saved_view, require_experiment_permission
 from tracker.validation import validate_text
 
 MAX_VIEW_NAME_LENGTH = 200
 MAX_VIEW_QUERY_LENGTH = 20_000
 
 
+def _saver(view: SavedView) -> str:
+    return view.created_by.get_username() if view.created_by else "someone"
+
+
 def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> SavedView:
-    """Create the named view, or replace the query of the view that has that name already."""
+    """Create the named view, or replace the query of the actor's own view of that name (a
+    manager of the experiment may replace anyone's)."""
     require_experiment_permission(actor, experiment, Level.EDIT, action="Saving a view")
     name = validate_text(name, field="name", max_length=MAX_VIEW_NAME_LENGTH, allow_empty=False).strip()
     query = validate_text(query, field="query", max_length=MAX_VIEW_QUERY_LENGTH).lstrip("?")
@@ -37,6 +42,8 @@ def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> S
     with transaction.atomic():
         # Locked so that two people saving the same name at once replace it one after the other.
         view = SavedView.objects.select_for_update().filter(experiment=experiment, name=name).first()
+        if view is not None and not can_change_saved_view(actor, view):
+            raise Conflict(f"{name!r} is {_saver(view)}'s view: save yours under another name", field="name")
         before = {"query": view.query} if view else None
         if view is None:
             view = SavedView.objects.create(experiment=experiment, name=name, query=query, created_by=actor)
@@ -56,6 +63,10 @@ def save_view(*, actor: Any, experiment: Experiment, name: str, query: str) -> S
 def delete_view(*, actor: Any, view: SavedView) -> None:
     """Remove a saved view; the audit event keeps its name and query."""
     require_experiment_permission(actor, view.experiment, Level.EDIT, action="Deleting a saved view")
+    if not can_change_saved_view(actor, view):
+        raise PermissionDenied(
+            f"{view.name!r} is {_saver(view)}'s view: deleting it needs MANAGE on the experiment"
+        )
     with transaction.atomic():
         record_event(
             actor=actor,
