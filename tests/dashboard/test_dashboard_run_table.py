@@ -359,3 +359,27 @@ def test_dataset_param_and_number_cells_escape_what_they_show():
         f'<span title="{escaped}">{escaped}</span>'
     )
     assert number_cell(float("nan"), "at <step>") == '<span title="NaN at &lt;step&gt;">NaN</span>'
+
+
+def group_table_spans(content: str) -> tuple[int, list[int]]:
+    """The group table's header cells, and the colspan of each cell that spans the whole table."""
+    table = re.search(r'<table class="data-table group-table">\s*<thead>(.*?)</thead>(.*)', content, re.S)
+    assert table is not None
+    headers = len(re.findall(r"<th[ >]", table.group(1)))
+    spans = [int(span) for span in re.findall(r'<tr class="group-runs"><td colspan="(\d+)"', table.group(2))]
+    spans += [int(span) for span in re.findall(r'<td colspan="(\d+)" class="empty">', table.group(2))]
+    return headers, spans
+
+
+@pytest.mark.parametrize(("metric", "columns"), [("", 4), ("val_f1", 7)])
+def test_an_expanded_group_and_no_groups_span_every_column_of_the_group_table(
+    viewer_client, sweep, metric, columns
+):
+    """The toggle, two params, the run count, and mean/min/max only when a metric is chosen."""
+    query = {"group_by": ["lr", "optimizer"], "group_metric": metric}
+    response = viewer_client.get(table_url(sweep), query)
+    toggle = response.context["group_rows"][0]["toggle_url"]
+    expanded = viewer_client.get(table_url(sweep) + toggle).content.decode()
+    assert group_table_spans(expanded) == (columns, [columns])
+    nothing = viewer_client.get(table_url(sweep), {**query, "filter": "params.lr = 'none'"}).content.decode()
+    assert group_table_spans(nothing) == (columns, [columns])
