@@ -274,3 +274,48 @@ def test_names_and_descriptions_without_spaces_wrap_instead_of_widening_registry
     page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{live_server.url}/registry/")
     page.screenshot(path="test-results/registry-long-name.png", full_page=True)
+
+
+FIRST_FOCUSABLE = """document.querySelector(
+    "a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex='-1'])"
+).className"""
+
+
+def test_every_page_starts_with_a_skip_link_that_shows_on_focus_and_moves_to_the_content(
+    page, live_server, viewer, sweep
+):
+    experiment, runs = sweep
+    paths = {
+        "login": "/accounts/login/",
+        "experiments": "/",
+        "run-table": f"/experiments/{experiment.pk}/runs/",
+        "run": f"/runs/{runs['0.1'].uuid}/",
+        "compare": f"/compare/?runs={runs['0.1'].uuid}&runs={runs['0.01'].uuid}",
+    }
+    for name, path in paths.items():
+        if name == "experiments":  # the rest need a session
+            page.fill("input[name=username]", viewer.username)
+            page.fill("input[name=password]", "correct horse battery staple")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}{path}")
+        skip = page.locator("a.skip-link")
+        assert skip.text_content() == "Skip to content"
+        target = skip.get_attribute("href")
+        assert target == "#main-content"
+        assert page.locator(f"main{target}").count() == 1, f"{path}: the skip link leads nowhere"
+        assert skip.bounding_box()["y"] + skip.bounding_box()["height"] <= 0, f"{path}: shown before focus"
+        first = page.evaluate(FIRST_FOCUSABLE)
+        assert first == "skip-link", f"{path}: {first} comes before the skip link"
+        if name == "login":
+            skip.focus()  # Django's login form puts focus in the username box
+        else:
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip-link", f"{path}: not the first stop"
+        assert skip.bounding_box()["y"] >= 0, f"{path}: still out of sight with focus"
+        if name == "run":
+            page.screenshot(path="test-results/skip-link-focused.png")
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main-content"
+        if name == "login":
+            page.goto(f"{live_server.url}/accounts/login/")
