@@ -10,7 +10,15 @@ from config.listing import LIST_PAGE_SIZE
 from registry.models import Label
 from registry.services import create_model_version, create_registered_model, request_promotion, set_alias
 from tracker.models import Experiment
-from tracker.services import create_experiment, set_experiment_tag, start_run
+from tracker.services import (
+    MetricInput,
+    ParamInput,
+    create_experiment,
+    finish_run,
+    log_batch,
+    set_experiment_tag,
+    start_run,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -319,3 +327,51 @@ def test_every_page_starts_with_a_skip_link_that_shows_on_focus_and_moves_to_the
         assert page.evaluate("document.activeElement.id") == "main-content"
         if name == "login":
             page.goto(f"{live_server.url}/accounts/login/")
+
+
+def test_a_failed_runs_page_with_long_texts_fits_a_420_px_screen(
+    login, contributor, live_server, transactional_db
+):
+    """Long words wrap and wide tables scroll inside their own box: the page never scrolls sideways."""
+    experiment = create_experiment(actor=contributor, name="narrow")
+    run = start_run(actor=contributor, experiment=experiment, name="narrow-run")
+    reason = (
+        "Traceback (most recent call last): File "
+        "/home/trainer/.venv/lib/python3.11/site-packages/torch/nn/modules/module.py, line 1532, in "
+        "_wrapped_call_impl: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB "
+        "(GPU 0; 79.15 GiB total capacity; 58.36 GiB already allocated; " + "x" * 160 + ")"
+    )
+    long_key = "dataloader.prefetch_factor_for_the_validation_split_of_the_digits_dataset"
+    log_batch(
+        actor=contributor,
+        run=run,
+        tags=[
+            TagInput("failure_reason", reason),
+            TagInput(long_key, "sha256:" + "0123456789abcdef" * 8),
+            TagInput("team", "vision"),
+        ],
+        params=[ParamInput(f"{long_key}_{k}", "0.0001") for k in range(2)],
+        metrics=[
+            MetricInput(f"validation/accuracy_top_{k}_of_the_held_out_split", 0.5 + k / 100, 9, 1)
+            for k in range(6)
+        ],
+    )
+    finish_run(actor=contributor, run=run, status="FAILED")
+    page = login(contributor)
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{live_server.url}/runs/{run.uuid}/")
+    page.wait_for_selector("#metric-chart-5.js-plotly-plot svg", state="attached")
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    page.screenshot(path="test-results/run-detail-420.png", full_page=True)
+    assert widths[0] <= 420, f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+    assert page.locator("#failure-reason pre").text_content() == reason
+    # A tag key breaks between words or at its dots, not a letter a line.
+    key_cell = page.get_by_role("rowheader", name=long_key, exact=True)
+    assert key_cell.bounding_box()["width"] > 80
+    # The metric table scrolls inside its card; its first number is in view beside the key.
+    metrics = page.locator("table:has(td.metric-key)")
+    assert metrics.evaluate(
+        "box => box.scrollWidth > box.clientWidth && box.getBoundingClientRect().right <= 420"
+    )
+    latest = page.locator("td.metric-key + td").first.bounding_box()
+    assert latest["x"] + latest["width"] <= 420
