@@ -2,7 +2,7 @@
 // survives paging, sorting and filtering, and a copied link reproduces it. Checking a box
 // rewrites the address, every link of the page that keeps the view, the filter form's hidden
 // fields, the saved-view form and the "Compare N runs" button. Shift-clicking a column header
-// adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
+// (or Shift+Enter on it) adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
 // and the column picker's state only goes into the URL once the user has opened the picker.
 // The number of matching runs, when the page does not know it, is fetched once it is shown.
 (function () {
@@ -176,24 +176,44 @@
       .catch(function () { /* the "Counting…" link still leads to the number */ });
   }
 
-  // Shift-click on a sortable header: keep the current sort keys and add this one after them.
-  document.querySelectorAll("a.sort-link[data-sort-key]").forEach(function (link) {
+  // Shift-click, or Shift+Enter on a focused header, on a sortable header: keep the current sort
+  // keys and add this one after them. The hint saying so is shown (and read with each header)
+  // only here, since without this script a header replaces the sort.
+  function addSortKey(link) {
+    var params = new URLSearchParams(window.location.search);
+    var key = link.getAttribute("data-sort-key");
+    var keys = params.getAll("order_by").filter(function (item) {
+      return item.replace(/\s+(asc|desc)\s*$/i, "").trim() !== key;
+    });
+    var firstDescending = link.getAttribute("data-descending-first") === "1";
+    keys.push(key + (firstDescending ? " DESC" : " ASC"));
+    params.delete("order_by");
+    params.delete("page_token");
+    keys.forEach(function (item) { params.append("order_by", item); });
+    window.location.search = params.toString();
+  }
+
+  var sortHint = document.getElementById("sort-hint");
+  var sortLinks = document.querySelectorAll("a.sort-link[data-sort-key]");
+  if (sortHint && sortLinks.length) {
+    sortHint.hidden = false;
+  }
+  sortLinks.forEach(function (link) {
+    if (sortHint) {
+      link.setAttribute("aria-describedby", "sort-hint");
+    }
     link.addEventListener("click", function (event) {
-      if (!event.shiftKey) {
-        return;
+      if (event.shiftKey) {
+        event.preventDefault();
+        addSortKey(link);
       }
-      event.preventDefault();
-      var params = new URLSearchParams(window.location.search);
-      var key = link.getAttribute("data-sort-key");
-      var keys = params.getAll("order_by").filter(function (item) {
-        return item.replace(/\s+(asc|desc)\s*$/i, "").trim() !== key;
-      });
-      var firstDescending = link.getAttribute("data-descending-first") === "1";
-      keys.push(key + (firstDescending ? " DESC" : " ASC"));
-      params.delete("order_by");
-      params.delete("page_token");
-      keys.forEach(function (item) { params.append("order_by", item); });
-      window.location.search = params.toString();
+    });
+    // Shift+Enter on a link would open it in a new window: taken here instead.
+    link.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();
+        addSortKey(link);
+      }
     });
   });
 })();

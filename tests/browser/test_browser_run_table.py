@@ -193,3 +193,24 @@ def test_a_selection_past_the_compare_pages_limit_disables_compare_and_says_why(
     expect(page.locator("#selection-count")).to_have_text("101 selected: compare at most 100 at once")
     assert "/compare/" not in page.url
     assert recorded.console_errors == []
+
+
+def test_shift_enter_on_a_focused_header_adds_it_as_the_next_sort_key(
+    login, viewer, run_table_sweep, live_server, recorded
+):
+    experiment, _, _ = run_table_sweep
+    page = login(viewer)
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/?order_by=metrics.val_f1+DESC")
+    hint = page.locator("#sort-hint")
+    expect(hint).to_be_visible()
+    assert "Shift+Enter" in hint.text_content()
+    header = page.locator("th a.sort-link:text-is('lr')")
+    assert header.get_attribute("aria-describedby") == "sort-hint"
+    header.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Shift+Enter")
+    assert parse_qs(urlsplit(page.url).query)["order_by"] == ["metrics.val_f1 DESC", "params.lr ASC"]
+    assert len(page.context.pages) == 1  # no new window
+    expect(page.locator(".sort-keys")).to_contain_text("then")
+    page.screenshot(path=str(SHOTS / "run-table-two-sort-keys.png"))
+    assert recorded.console_errors == []
