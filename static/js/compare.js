@@ -59,6 +59,10 @@
       url.searchParams.delete("group_by");
     }
     window.history.replaceState(null, "", url.toString());
+    var xNote = document.getElementById("x-axis-note");
+    if (xNote) {
+      xNote.hidden = !state.groupBy;
+    }
   }
 
   function xTitle() {
@@ -163,7 +167,8 @@
     var drawnPoints = shown.reduce(function (sum, s) { return sum + s.steps.length; }, 0);
     var downsampled = shown.some(function (s) { return s.downsampled; });
     chart.note.textContent = grouped
-      ? chart.bands.length + " groups by " + state.groupBy + ": mean line, min–max band on a common step grid."
+      ? chart.bands.length + " groups by " + state.groupBy + ": mean line, min–max band on a common step grid." +
+        " Grouped lines are drawn over steps" + (state.x === "step" ? "." : ", whatever the x-axis choice.")
       : "Showing " + drawnPoints.toLocaleString() + " of " + total.toLocaleString() + " points" +
         (downsampled ? " (downsampled; zoom in for detail)." : ".");
     if (entries > MAX_LEGEND_ENTRIES) {

@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.db import connection
@@ -400,3 +401,44 @@ def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(
     page.click("button:text('Rename')")
     page.wait_for_selector("text=Run renamed.")
     assert page.locator("h1.run-name").text_content().startswith("renamed-run")
+
+
+def test_grouping_says_its_lines_are_over_steps_and_marks_the_x_axis_unused(
+    login, viewer, compared, live_server, recorded
+):
+    """While grouped the x-axis choice is kept (and still sent) but marked as unused."""
+    RESULTS.mkdir(exist_ok=True)
+    page = login(viewer)
+    page.goto(compare_url(live_server, compared[:3], "&keys=loss&x=relative"))
+    wait_drawn(page, "compare-chart-0")
+    x_note = page.locator("#x-axis-note")
+    expect(x_note).to_be_hidden()
+    assert "over steps" not in page.locator("#compare-chart-0-note").text_content()
+
+    with page.expect_response(lambda response: "group_by=opt" in response.url):
+        page.select_option("#group-by", "opt")
+    page.wait_for_function(
+        "() => document.getElementById('compare-chart-0').data.some(t => t.fill === 'tonexty')"
+    )
+    expect(x_note).to_be_visible()
+    expect(x_note).to_have_text("Not used while grouped: groups are drawn over steps.")
+    assert page.locator("#x-axis").get_attribute("aria-describedby") == "x-axis-note"
+    assert page.locator("#x-axis").input_value() == "relative"
+    expect(page.locator("#compare-chart-0-note")).to_contain_text(
+        "Grouped lines are drawn over steps, whatever the x-axis choice."
+    )
+    assert page.evaluate("document.getElementById('compare-chart-0').layout.xaxis.title.text") == "step"
+    page.locator("#compare-form").screenshot(path=str(RESULTS / "compare-grouped-x-axis.png"))
+    page.locator("#compare-charts .chart-card").first.screenshot(
+        path=str(RESULTS / "compare-grouped-note.png")
+    )
+
+    # Drawn grouped from the start (a link), the page says so before any change.
+    with page.expect_navigation():
+        page.click("#compare-form button[type=submit]")
+    assert parse_qs(urlsplit(page.url).query)["group_by"] == ["opt"]
+    wait_drawn(page, "compare-chart-0")
+    expect(x_note).to_be_visible()
+    page.select_option("#group-by", "")
+    expect(x_note).to_be_hidden()
+    assert recorded.console_errors == []
