@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from csp.decorators import csp_update
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -22,6 +22,14 @@ from ..forms import with_defaults_for
 DEFAULT_KEYS = 5  # charts drawn when no key is chosen: the first few metric keys
 # Everything but the runs: how they are drawn.
 DISPLAY_CHOICES = ("keys", "x", "smoothing", "log", "group_by", "pc", "pc_metric", "sx", "sy", "im")
+# What each of the page's forms sets itself (every form sends the runs and the charted keys). Each
+# carries the other settings of the URL as hidden inputs, so pressing one keeps the rest.
+FORM_SETTINGS = {
+    "charts": ("x", "smoothing", "log", "group_by"),
+    "parallel": ("pc", "pc_metric"),
+    "scatter": ("sx", "sy"),
+    "importance": ("im",),
+}
 
 
 @require_GET
@@ -81,5 +89,17 @@ def compare(request: HttpRequest) -> HttpResponse:
         "keys": keys,
         "config": config,
         "x_axes": X_AXES,
+        "carried": _carried(form.data),
     }
     return render(request, "dashboard/compare.html", context)
+
+
+def _carried(query: QueryDict) -> dict[str, list[tuple[str, str]]]:
+    """Per form, the settings of the URL it does not set itself, as (name, value) pairs."""
+    settings = [
+        (name, value) for name in DISPLAY_CHOICES if name != "keys" for value in query.getlist(name) if value
+    ]
+    return {
+        form: [(name, value) for name, value in settings if name not in own]
+        for form, own in FORM_SETTINGS.items()
+    }

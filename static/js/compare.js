@@ -59,10 +59,36 @@
       url.searchParams.delete("group_by");
     }
     window.history.replaceState(null, "", url.toString());
+    carrySettings();
     var xNote = document.getElementById("x-axis-note");
     if (xNote) {
       xNote.hidden = !state.groupBy;
     }
+  }
+
+  // The page's other forms (parallel coordinates, scatter, importance) carry the chart settings
+  // as hidden inputs: kept in step with the controls here, so "Draw" or "Weigh" undoes none of them.
+  function carrySettings() {
+    var settings = {
+      x: state.x,
+      smoothing: String(state.smoothing),
+      log: state.log ? "1" : "",
+      group_by: state.groupBy,
+    };
+    document.querySelectorAll("form.plot-controls").forEach(function (form) {
+      Object.keys(settings).forEach(function (name) {
+        form.querySelectorAll("input[type=hidden][name='" + name + "']").forEach(function (input) {
+          input.remove();
+        });
+        if (settings[name]) {
+          var input = document.createElement("input");
+          input.type = "hidden";
+          input.name = name;
+          input.value = settings[name];
+          form.appendChild(input);
+        }
+      });
+    });
   }
 
   function xTitle() {

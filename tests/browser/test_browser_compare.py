@@ -442,3 +442,33 @@ def test_grouping_says_its_lines_are_over_steps_and_marks_the_x_axis_unused(
     page.select_option("#group-by", "")
     expect(x_note).to_be_hidden()
     assert recorded.console_errors == []
+
+
+def test_no_form_on_the_compare_page_drops_the_settings_the_others_set(login, viewer, compared, live_server):
+    """Each form carries the page's other settings, a change made live with the chart controls
+    (kept in the URL without a reload) among them."""
+    page = login(viewer)
+    page.goto(compare_url(live_server, compared[:3], "&keys=loss&x=relative&log=1&im=accuracy&sy=accuracy"))
+    wait_drawn(page, "compare-chart-0")
+    with page.expect_response(lambda response: "group_by=opt" in response.url):
+        page.select_option("#group-by", "opt")
+    page.select_option("#x-axis", "wall")
+
+    # "Weigh" keeps the charts' settings, the live ones included, and the scatter's.
+    page.select_option("#importance select[name=im]", "loss")
+    with page.expect_navigation():
+        page.click("#importance button[type=submit]")
+    query = parse_qs(urlsplit(page.url).query)
+    kept = {name: query.get(name) for name in ("im", "x", "log", "group_by", "keys", "sy")}
+    assert kept == {
+        "im": ["loss"], "x": ["wall"], "log": ["1"], "group_by": ["opt"], "keys": ["loss"],
+        "sy": ["accuracy"],
+    }  # fmt: skip
+
+    # "Apply" keeps the importance metric and the scatter's axis.
+    wait_drawn(page, "compare-chart-0")
+    page.uncheck("#log-scale")
+    with page.expect_navigation():
+        page.click("#compare-form button[type=submit]")
+    query = parse_qs(urlsplit(page.url).query)
+    assert (query["im"], query["sy"], query["x"], "log" in query) == (["loss"], ["accuracy"], ["wall"], False)

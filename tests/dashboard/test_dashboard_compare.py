@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
@@ -392,3 +393,77 @@ def test_a_bad_display_choice_falls_back_to_its_default_with_a_warning(viewer_cl
     assert f"{field}: " in content and "Showing its default instead." in content
     config = config_of(content)
     assert (config["x"], config["smoothing"]) == ("step", 0)
+
+
+class FormSubmissions(HTMLParser):
+    """What each GET form of a page sends as it stands: hidden inputs, checked boxes, range
+    values and each select's selected (or first) option, in document order."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[list[tuple[str, str]]] = []
+        self.select: tuple[str, list[tuple[str, bool]]] | None = None
+        self.option: tuple[str, bool] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and a.get("method") == "get":
+            self.forms.append([])
+        elif not self.forms:
+            return
+        elif tag == "input" and a.get("name"):
+            if a.get("type") in ("hidden", "range") or (a.get("type") == "checkbox" and "checked" in a):
+                self.forms[-1].append((a["name"], a.get("value", "on")))
+        elif tag == "select":
+            self.select = (a["name"], [])
+        elif tag == "option" and self.select is not None:
+            self.select[1].append((a["value"], "selected" in a))
+
+    def handle_endtag(self, tag):
+        if tag == "select" and self.select is not None and self.forms:
+            name, options = self.select
+            chosen = [value for value, selected in options if selected] or [options[0][0]]
+            self.forms[-1].append((name, chosen[0]))
+            self.select = None
+
+
+def submissions(content: str) -> list[dict[str, list[str]]]:
+    parser = FormSubmissions()
+    parser.feed(content)
+    sent = []
+    for pairs in parser.forms:
+        query: dict[str, list[str]] = {}
+        for name, value in pairs:
+            query.setdefault(name, []).append(value)
+        sent.append(query)
+    return sent
+
+
+def test_every_form_on_the_page_keeps_the_settings_the_others_set(viewer_client, sweep):
+    """Applying the charts keeps the importance metric; weighing keeps the x-axis, smoothing,
+    log scale and grouping; drawing one plot keeps the other's axes."""
+    settings = {
+        "keys": ["loss"],
+        "x": ["relative"],
+        "smoothing": ["0.5"],
+        "log": ["1"],
+        "group_by": ["lr"],
+        "pc": ["lr"],
+        "pc_metric": ["val_f1"],
+        "sx": ["params.optimizer"],
+        "sy": ["val_f1"],
+        "im": ["loss"],
+    }
+    query = "&".join(f"{name}={value}" for name, values in settings.items() for value in values)
+    content = viewer_client.get(f"{compare_url(sweep)}&{query}").content.decode()
+    forms = submissions(content)
+    assert len(forms) == 4  # the charts, parallel coordinates, the scatter, the importance
+    for sent in forms:
+        assert sent.pop("runs") == [run.uuid for run in sweep]
+        assert sent == settings
+
+
+def test_the_settings_a_form_carries_are_escaped(viewer_client, sweep):
+    content = viewer_client.get(compare_url(sweep, sx='"><b>x</b>')).content.decode()
+    assert '<input type="hidden" name="sx" value="&quot;&gt;&lt;b&gt;x&lt;/b&gt;">' in content
+    assert "<b>x</b>" not in content
