@@ -11,11 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
+from accounts.permissions import Level
+from accounts.roles import Role
+from accounts.services import assign_role
 from audit.models import AuditEvent
 from config.exceptions import Conflict, InvalidInput, PermissionDenied
-from tests.factories import RunFactory
+from tests.factories import RunFactory, UserFactory
 from tracker.models import BulkUpload, MetricPoint, MetricSummary, Run
-from tracker.services import uploads
+from tracker.permissions import delete_experiment_permission, set_experiment_permission
+from tracker.services import delete_experiment, delete_run, uploads
 from tracker.services.rollups import fold_all_stale_rollups
 
 pytestmark = pytest.mark.django_db
@@ -279,6 +283,68 @@ def test_the_same_file_for_the_same_target_returns_the_existing_upload(run, uplo
     assert upload_file("key,step,value\nloss,0,1\n", run=run).pk == first.pk
     other_run = RunFactory(experiment=run.experiment)
     assert upload_file("key,step,value\nloss,0,1\n", run=other_run).pk != first.pk
+
+
+def test_the_same_file_from_another_user_is_their_own_upload(run, upload_file, admin, experiment):
+    """Another user's upload of the same bytes is neither returned nor revealed (its file name,
+    its uploader), and theirs is checked against their own rights."""
+    text = "key,step,value,run_id\nsecret,1,42," + run.uuid + "\n"
+    first = upload_file(text, actor=admin, file_name="admin-secret.csv")
+    outsider = UserFactory(username="otto")
+    assign_role(user=outsider, role=Role.CONTRIBUTOR)
+    mine = upload_file(text, actor=outsider, file_name="mine.csv")
+    assert mine.pk != first.pk
+    assert (mine.created_by, mine.file_name) == (outsider, "mine.csv")
+
+
+@pytest.fixture
+def queued(contributor, django_capture_on_commit_callbacks):
+    """`queued(content, **options)` → an upload accepted and queued, its task not yet run."""
+
+    def send(content: str, **options) -> BulkUpload:
+        with django_capture_on_commit_callbacks(execute=False):
+            receipt = uploads.create_upload(
+                actor=contributor, content=io.BytesIO(content.encode()), file_name="m.csv", **options
+            )
+        return receipt.upload
+
+    return send
+
+
+def _ingested(upload: BulkUpload) -> BulkUpload:
+    return uploads.ingest_upload(upload_id=upload.pk)
+
+
+def test_a_run_deleted_after_its_upload_was_queued_gets_none_of_its_points(run, contributor, queued):
+    upload = queued("key,step,value\nloss,0,1\n", run=run)
+    delete_run(actor=contributor, run=run)
+    done = _ingested(upload)
+    assert (done.status, done.error_column) == ("failed", "run_id")
+    assert done.error_message == f"run_id: run {run.uuid} was deleted while the file was read"
+    assert not MetricPoint.objects.filter(run=run).exists()
+
+
+def test_a_grant_withdrawn_after_an_upload_was_queued_stops_it(
+    experiment, contributor, admin, queued, settings
+):
+    settings.DEFAULT_PERMISSION = "READ"
+    theirs = RunFactory(experiment=experiment, user=admin)
+    set_experiment_permission(actor=admin, experiment=experiment, grantee=contributor, level=Level.EDIT)
+    upload = queued("key,step,value\nloss,0,1\n", run=theirs)
+    delete_experiment_permission(actor=admin, experiment=experiment, grantee=contributor)
+    done = _ingested(upload)
+    assert done.status == "failed"
+    assert done.error_message == f"run_id: {contributor} may no longer write to run {theirs.uuid}"
+    assert not MetricPoint.objects.filter(run=theirs).exists()
+
+
+def test_an_experiment_deleted_after_an_upload_was_queued_stops_it(experiment, run, admin, queued):
+    upload = queued(f"run_id,key,step,value\n{run.uuid},loss,0,1\n", experiment=experiment)
+    delete_experiment(actor=admin, experiment=experiment)
+    done = _ingested(upload)
+    assert done.status == "failed"
+    assert "deleted" in done.error_message
+    assert not MetricPoint.objects.filter(run=run).exists()
 
 
 def test_a_failed_upload_does_not_block_the_same_file_later(upload_file, experiment):

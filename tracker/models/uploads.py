@@ -75,9 +75,10 @@ class BulkUpload(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="bulkupload_unique_idempotency_key",
             ),
-            # The same file for the same target is the same upload, unless that one failed.
+            # The same file from the same user for the same target is the same upload, unless
+            # that one failed. Another user's upload of it is theirs, checked against their rights.
             models.UniqueConstraint(
-                fields=["target_key", "sha256"],
+                fields=["created_by", "target_key", "sha256"],
                 condition=~Q(status="failed"),
                 name="bulkupload_unique_file_per_target",
             ),

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -36,10 +36,11 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.permissions import forget_levels
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.epoch import to_ms
-from config.exceptions import ApplicationError, Conflict, InvalidInput
+from config.exceptions import ApplicationError, Conflict, InvalidInput, PermissionDenied
 from tracker.ingest import readers, staging
 from tracker.ingest.columns import TypedBatch, typed_batch
 from tracker.ingest.errors import RowError
@@ -149,9 +150,10 @@ def _existing_upload(*, actor: Any, idempotency_key: str, target_key: str, sha25
                     field="Idempotency-Key",
                 )
             return found
-    return (
-        BulkUpload.objects.filter(target_key=target_key, sha256=sha256).exclude(status=Status.FAILED).first()
-    )
+    # The same file to the same target, by the same user only: another user's upload is not
+    # theirs to learn of, and was checked against the other user's rights, not these.
+    same_file = BulkUpload.objects.filter(created_by=actor, target_key=target_key, sha256=sha256)
+    return same_file.exclude(status=Status.FAILED).first()
 
 
 def create_upload(
@@ -276,6 +278,13 @@ class _Names:
         self.runs: dict[str, int] = {}
         self.keys: dict[str, int] = {}
         self.runs_created = 0
+
+    def run_ids_named(self) -> set[int]:
+        """Every run the file's points go to."""
+        if self.run_column:
+            return set(self.runs.values())
+        assert self.upload.run_id is not None  # a file without a run column goes to the upload's run
+        return {self.upload.run_id}
 
     def key_ids(self, batch: TypedBatch) -> np.ndarray:
         names = batch.keys.dictionary.to_pylist()
@@ -414,8 +423,8 @@ class _Packer:
             raise self.error
 
 
-def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[str, float]) -> int:
-    """Read, validate and spool every row; return the runs created."""
+def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[str, float]) -> _Names | None:
+    """Read, validate and spool every row; return the runs and keys it named (None: no rows)."""
     read = _READERS.get(upload.format)
     if read is None:
         raise InvalidInput(f"{upload.format!r} files are not supported yet", field="format")
@@ -457,7 +466,25 @@ def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[s
         timings["pack_wait"] += time.perf_counter() - started
         timings["pack"] += packer.seconds
     _report_progress(upload, token, rows=rows, position=upload.size_bytes)
-    return names.runs_created if names else 0
+    return names
+
+
+def _require_still_writable(upload: BulkUpload, run_ids: Collection[int]) -> None:
+    """The runs the file fills, checked again in the final transaction with their rows locked:
+    a run or experiment deleted, or a grant withdrawn, while the file was read stops the upload,
+    as it would stop a log-batch sent at that moment."""
+    uploader = upload.created_by
+    forget_levels(uploader)  # levels cached while the file was read may be stale now
+    runs = Run.objects.select_for_update(no_key=True, of=("self",)).select_related("experiment")
+    for run in runs.filter(pk__in=run_ids).order_by("pk"):
+        if run.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(f"run {run.uuid} was deleted while the file was read", field="run_id")
+        if run.experiment.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(
+                f"experiment {run.experiment_id} was deleted while the file was read", field="experiment_id"
+            )
+        if experiment_level(uploader, run.experiment) < Level.EDIT:
+            raise PermissionDenied(f"{uploader} may no longer write to run {run.uuid}", field="run_id")
 
 
 def _finish(
@@ -466,12 +493,13 @@ def _finish(
     spool: staging.Spool,
     table: str,
     *,
-    runs_created: int,
+    names: _Names | None,
     timings: dict[str, float],
 ) -> None:
     """The final transaction: the points by one COPY, the summary and rollup merges, the status,
     and the audit chain head taken last, so that other writers never wait for the COPY."""
     rows = spool.rows
+    runs_created = names.runs_created if names else 0
     with transaction.atomic():
         # Lock the row: the sweep skips locked rows, and a second attempt waits here, then sees DONE.
         held = (
@@ -481,6 +509,8 @@ def _finish(
         )
         if not held:
             raise LeaseLost
+        if names is not None:
+            _require_still_writable(upload, names.run_ids_named())
         hold_off_the_fold()  # its rollup merges add to buckets a fold would overwrite
         inserted = staging.move_spooled_points(spool, name=table, timings=timings)
         started = time.perf_counter()
@@ -537,9 +567,9 @@ def ingest_upload(*, upload_id: int) -> BulkUpload:
     try:
         staging.drop_staging_tables(upload_id=upload.pk, below_attempt=upload.attempts)
         started = time.perf_counter()
-        runs_created = _stage(upload, token, spool, timings)
+        names = _stage(upload, token, spool, timings)
         staged = time.perf_counter()
-        _finish(upload, token, spool, table, runs_created=runs_created, timings=timings)
+        _finish(upload, token, spool, table, names=names, timings=timings)
         # One line that shows where the time went (pack runs beside parse, on its own thread).
         logger.info(
             "upload %s: %s rows, staged in %.1f s, final transaction %.1f s (%s)",
