@@ -9,6 +9,7 @@ from csp.constants import HEADER
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
@@ -39,6 +40,35 @@ class RefuseNulCharacters:
             body = {"error_code": "INVALID_PARAMETER_VALUE", "message": message, "field": field}
             return JsonResponse(body, status=400)
         return HttpResponseBadRequest(message)
+
+
+class DatabaseBusy:
+    """A 503 with Retry-After, not a server error, when SQLite's single write lock stayed taken
+    past its busy timeout (the embedded default: a large upload's final transaction holds it).
+    The mlflow client and careful scripts retry a 503; PostgreSQL has no such lock."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not (isinstance(exception, OperationalError) and "database is locked" in str(exception)):
+            return None
+        message = (
+            "the database is busy with another write (SQLite takes one at a time); retry in a few seconds"
+        )
+        response: HttpResponse
+        if request.path.startswith(("/api/", "/ajax-api/")):
+            body = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": message, "field": None}
+            response = JsonResponse(body, status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        return response
 
 
 def _field_with_nul(request: HttpRequest) -> str | None:
