@@ -403,6 +403,29 @@ def test_parquet_files_are_read_by_batch(run, upload_file):
     assert MetricSummary.objects.get(run=run).min_value == 1.0
 
 
+@pytest.mark.parametrize(
+    "text_type",
+    [pa.large_string(), pa.dictionary(pa.int32(), pa.string()), pa.dictionary(pa.int8(), pa.large_string())],
+    ids=["large_string", "category", "category-of-large-strings"],
+)
+def test_parquet_text_columns_may_be_written_as_pandas_writes_them(run, upload_file, text_type):
+    """`astype("category")` and `string[pyarrow]` columns, as pandas' to_parquet writes them."""
+    table = pa.table(
+        {
+            "key": pa.array(["loss", "acc", "loss"]).cast(text_type),
+            "run_id": pa.array([run.uuid] * 3).cast(text_type),
+            "step": [0, 0, 1],
+            "value": [3.0, 0.5, 1.0],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    upload = upload_file(buffer.getvalue(), run=run, file_name="m.parquet")
+    assert upload.status == "done", upload.error_message
+    counts = dict(MetricSummary.objects.filter(run=run).values_list("key__name", "count"))
+    assert counts == {"loss": 2, "acc": 1}
+
+
 def test_a_viewer_cannot_upload(run, viewer, upload_file):
     with pytest.raises(PermissionDenied):
         upload_file("key,step,value\nloss,0,1\n", run=run, actor=viewer)

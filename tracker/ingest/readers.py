@@ -312,7 +312,22 @@ def read_parquet(open_file: Any) -> Iterator[RawBatch]:
         lines = np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)
         first_row += batch.num_rows
         position = size * (first_row - 1) // total
-        yield RawBatch({name: batch.column(i) for i, name in enumerate(names)}, lines, position, unit="row")
+        columns = {name: _plain_text(batch.column(i)) for i, name in enumerate(names)}
+        yield RawBatch(columns, lines, position, unit="row")
+
+
+def _plain_text(array: pa.Array) -> pa.Array:
+    """Text as pandas and pyarrow also write it (`large_string`, or a dictionary of strings, as a
+    category column becomes) read as plain strings; every other column as it is."""
+    kind = array.type
+    if pa.types.is_dictionary(kind) and (
+        pa.types.is_string(kind.value_type) or pa.types.is_large_string(kind.value_type)
+    ):
+        array = array.dictionary_decode()
+        kind = array.type
+    if pa.types.is_large_string(kind):
+        return array.cast(pa.string())
+    return array
 
 
 # TFRecord framing: a little-endian u64 length, its masked CRC, the record, the record's CRC.
