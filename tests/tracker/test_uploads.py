@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 from datetime import timedelta
 
 import pyarrow as pa
@@ -252,12 +253,52 @@ def test_a_run_name_unknown_in_the_experiment_fails_without_create_runs(experime
     )
 
 
-def test_a_file_without_runs_needs_a_run_given_with_it(upload_file):
+def test_a_file_without_runs_needs_a_run_given_with_it(upload_file, experiment):
     upload = upload_file("key,step,value\nloss,0,1\n")
     assert upload.error_message == (
-        "line 1, column run_id: is missing from the header; "
-        "give a run with the upload or name runs in the file"
+        "line 1, column run_id: is missing; give a run with the upload or name runs in the file by run_id"
     )
+    into_experiment = upload_file("key,step,value\nloss,0,1\n", experiment=experiment, create_runs=True)
+    assert into_experiment.error_message.endswith("by run_id (or run_name, with the experiment given)")
+
+
+def test_a_tensorboard_file_without_its_run_is_refused_at_once(upload_file, experiment):
+    with pytest.raises(InvalidInput) as refused:
+        upload_file(b"\x00" * 16, experiment=experiment, file_name="events.out.tfevents.1")
+    assert str(refused.value) == "run_id: a TensorBoard event file needs the run its scalars belong to"
+    assert not BulkUpload.objects.exists()
+
+
+def test_json_lines_may_hold_nan_and_infinity_as_pythons_json_writes_them(run, upload_file):
+    jsonl = (
+        '{"key": "loss", "step": 0, "value": NaN}\n'
+        '{"key": "loss", "step": 1, "value": Infinity}\n'
+        '{"key": "loss", "step": 2, "value": -Infinity}\n'
+        '{"key": "loss", "step": 3, "value": 1e999}\n'
+        '{"key": "loss", "step": 4, "value": 0.25}\n'
+    )
+    upload = upload_file(jsonl, run=run, file_name="m.jsonl")
+    assert upload.status == "done", upload.error_message
+    stored = [
+        ("nan" if point.is_nan else point.value)
+        for point in MetricPoint.objects.filter(run=run).order_by("step")
+    ]
+    assert stored == ["nan", math.inf, -math.inf, math.inf, 0.25]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"key": "loss", "step": 1, "value": NaN', "line 1: is not valid JSON"),
+        ('{"key": "\\ud800", "step": 1, "value": 1}', "line 1: is not valid JSON"),
+        ('{"key": "loss", "value": 1}', "line 1, column step: is missing from the object"),
+    ],
+    ids=["unclosed", "lone-surrogate", "missing-field"],
+)
+def test_a_json_line_python_cannot_read_either_is_refused_naming_it(run, upload_file, line, message):
+    upload = upload_file(line + "\n", run=run, file_name="m.jsonl")
+    assert upload.status == "failed"
+    assert upload.error_message.startswith(message), upload.error_message
 
 
 def test_the_same_idempotency_key_returns_the_first_upload_and_ingests_once(run, contributor, upload_file):

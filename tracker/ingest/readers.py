@@ -11,6 +11,7 @@ import codecs
 import csv
 import gzip
 import io
+import json
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -92,8 +93,9 @@ def names_unreadable_files(read: Callable[[Any], Iterator[RawBatch]]) -> Callabl
     return reading
 
 
-def check_header(names: list[str], *, unit: str = "line 1") -> None:
-    """Unknown or repeated columns are refused before any row is read."""
+def check_header(names: list[str], *, unit: str = "line 1", holder: str = "header") -> None:
+    """Unknown or repeated columns are refused before any row is read; `holder` says where the
+    names were (a CSV's header, a JSON object, a Parquet schema)."""
     seen: set[str] = set()
     for name in names:
         if name not in KNOWN_COLUMNS:
@@ -101,11 +103,11 @@ def check_header(names: list[str], *, unit: str = "line 1") -> None:
                 f"is not a known column; expected {', '.join(KNOWN_COLUMNS)}", location=unit, column=name
             )
         if name in seen:
-            raise RowError("appears twice in the header", location=unit, column=name)
+            raise RowError(f"appears twice in the {holder}", location=unit, column=name)
         seen.add(name)
     for name in ("key", "step", "value"):
         if name not in seen:
-            raise RowError("is missing from the header", location=unit, column=name)
+            raise RowError(f"is missing from the {holder}", location=unit, column=name)
 
 
 def _first_irregular_row(block: bytes, width: int) -> tuple[int, str]:
@@ -260,11 +262,13 @@ def _json_record(raw_line: bytes, number: int, columns: dict[str, list[Any]]) ->
     try:
         record = orjson.loads(raw_line)
     except orjson.JSONDecodeError as error:
-        raise RowError(f"is not valid JSON: {error}", location=f"line {number}", column="") from None
+        record = _python_json(raw_line)
+        if record is None:
+            raise RowError(f"is not valid JSON: {error}", location=f"line {number}", column="") from None
     if not isinstance(record, dict):
         raise RowError("must be a JSON object", location=f"line {number}", column="")
     if not columns:
-        check_header(list(record), unit=f"line {number}")
+        check_header(list(record), unit=f"line {number}", holder="object")
     elif record.keys() != columns.keys():
         missing = [name for name in columns if name not in record]
         extra = [name for name in record if name not in columns]
@@ -273,6 +277,17 @@ def _json_record(raw_line: bytes, number: int, columns: dict[str, list[Any]]) ->
             location=f"line {number}",
             column=(missing or extra)[0],
         )
+    return record
+
+
+def _python_json(raw_line: bytes) -> Any:
+    """A line as Python's json module writes it: `NaN`, `Infinity` and numbers past a double's
+    range (1e999) are not JSON, but `json.dumps` of a metric writes them. None if it is not that."""
+    try:
+        record = json.loads(raw_line)
+        json.dumps(record, ensure_ascii=False).encode()  # a lone surrogate (\ud800) is no text
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        return None
     return record
 
 
@@ -304,7 +319,7 @@ def read_parquet(open_file: Any) -> Iterator[RawBatch]:
     except (pa.ArrowInvalid, OSError) as error:
         raise RowError(f"is not a Parquet file: {error}"[:300], location="file", column="") from None
     names = parquet.schema_arrow.names
-    check_header(names, unit="schema")
+    check_header(names, unit="schema", holder="schema")
     first_row = 1
     total = parquet.metadata.num_rows or 1
     size = raw.seek(0, io.SEEK_END)

@@ -111,7 +111,9 @@ def _target_key(*, run: Run | None, experiment: Experiment | None, create_runs: 
     return "any"
 
 
-def _check_target(*, run: Run | None, experiment: Experiment | None, create_runs: bool) -> None:
+def _check_target(
+    *, run: Run | None, experiment: Experiment | None, create_runs: bool, file_format: str
+) -> None:
     if run is not None and experiment is not None:
         raise InvalidInput("give a run or an experiment, not both", field="experiment_id")
     if run is not None:
@@ -120,6 +122,8 @@ def _check_target(*, run: Run | None, experiment: Experiment | None, create_runs
         raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
     if create_runs and experiment is None:
         raise InvalidInput("creating runs needs the experiment to create them in", field="create_runs")
+    if file_format == Format.TENSORBOARD and run is None:  # its records name no run
+        raise InvalidInput("a TensorBoard event file needs the run its scalars belong to", field="run_id")
 
 
 def _spool(content: Upload, destination: IO[bytes]) -> tuple[int, str]:
@@ -170,7 +174,7 @@ def create_upload(
     """Store a metric file and queue its ingestion; a repeated key or file returns the first upload."""
     require_role(actor, Role.CONTRIBUTOR, action="Uploading metrics")
     file_format = upload_format(file_name=file_name, declared=format)
-    _check_target(run=run, experiment=experiment, create_runs=create_runs)
+    _check_target(run=run, experiment=experiment, create_runs=create_runs, file_format=file_format)
     if run is not None:
         require_run_permission(actor, run, Level.EDIT, action="Uploading metrics")
     if experiment is not None:
@@ -379,8 +383,9 @@ def _run_column(upload: BulkUpload, columns: dict[str, Any]) -> str | None:
     if "run_id" in columns:
         return "run_id"
     if upload.run_id is None:
+        by_name = " (or run_name, with the experiment given)" if upload.experiment_id is not None else ""
         raise RowError(
-            "is missing from the header; give a run with the upload or name runs in the file",
+            f"is missing; give a run with the upload or name runs in the file by run_id{by_name}",
             location="line 1",
             column="run_id",
         )
