@@ -19,7 +19,9 @@ from ..access import viewer_required
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV, JSON Lines or Parquet; .gz for compressed text.")
+    file = forms.FileField(
+        help_text="CSV, JSON Lines, Parquet or a TensorBoard event file; .gz for compressed text."
+    )
     run_id = forms.CharField(required=False, max_length=32, label="Run id", help_text="Every row goes to it.")
     experiment_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     create_runs = forms.BooleanField(required=False, label="Create runs named in a run_name column")

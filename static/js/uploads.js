@@ -31,8 +31,10 @@
       bar.value = status.bytes_done;
     }
     if (counts) {
-      counts.textContent = status.rows_done.toLocaleString("en") + " rows, " +
-        formatBytes(status.bytes_done) + " of " + formatBytes(status.size_bytes);
+      // Once every byte is read, the final transaction stores the points: say so, not "100%".
+      var stored = status.status === "running" && status.bytes_done >= status.size_bytes;
+      counts.textContent = status.rows_done.toLocaleString("en") + (status.rows_done === 1 ? " row, " : " rows, ") +
+        (stored ? "all read; storing them…" : formatBytes(status.bytes_done) + " of " + formatBytes(status.size_bytes));
     }
   }
 

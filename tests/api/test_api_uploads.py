@@ -33,11 +33,12 @@ def test_a_multipart_upload_answers_202_with_its_url(contributor_api, run, post_
     upload = BulkUpload.objects.get()
     assert body["url"] == f"/api/v1/uploads/{upload.pk}"
     assert response["Location"] == body["url"]
-    assert (body["status"], body["format"], body["file_name"], body["run_id"]) == (
+    assert (body["status"], body["format"], body["file_name"], body["run_id"], body["experiment_id"]) == (
         "queued",
         "csv",
         "metrics.csv",
         run.uuid,
+        run.experiment_id,  # an integer, as everywhere in the API
     )
 
 

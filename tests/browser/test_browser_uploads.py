@@ -39,7 +39,7 @@ def test_a_running_upload_s_bar_moves_by_polling_and_the_page_shows_the_counts_w
 
     BulkUpload.objects.filter(pk=upload.pk).update(status="done", rows_done=1000, points_inserted=1000)
     page.wait_for_selector(".badge.upload-done")
-    assert page.locator("[data-field=counts]").text_content().startswith("1000 rows, 1000 new points")
+    assert page.locator("[data-field=counts]").text_content().startswith("1,000 rows, 1,000 new points")
     page.screenshot(path=str(SCREENSHOTS / "upload-done.png"), full_page=True)
     assert recorded.dialogs == []
 

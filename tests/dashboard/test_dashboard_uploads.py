@@ -46,6 +46,36 @@ def test_the_form_uploads_a_file_and_leads_to_its_page(
     assert "2 rows, 2 new points" in page
 
 
+@pytest.mark.parametrize(
+    ("state", "shown"),
+    [
+        (
+            {"status": "running", "rows_done": 300_000, "bytes_done": 1024, "size_bytes": 4096},
+            "300,000 rows, 1.0\xa0KB of 4.0\xa0KB",
+        ),
+        ({"status": "running", "rows_done": 1, "bytes_done": "size"}, "1 row, all read; storing them…"),
+        (
+            {"status": "done", "rows_done": 1, "points_inserted": 1, "bytes_done": "size"},
+            "1 row, 1 new point",
+        ),
+        (
+            {"status": "done", "rows_done": 12_345, "points_inserted": 12_000, "bytes_done": "size"},
+            "12,345 rows, 12,000 new points",
+        ),
+    ],
+    ids=["reading", "storing", "one-row", "thousands"],
+)
+def test_an_uploads_counts_read_as_numbers_and_its_last_step_says_what_it_does(
+    contributor_client, contributor, run, state, shown
+):
+    upload = stored(contributor, run)
+    if state["bytes_done"] == "size":
+        state = {**state, "bytes_done": upload.size_bytes}
+    BulkUpload.objects.filter(pk=upload.pk).update(**state)
+    page = contributor_client.get(reverse("dashboard:upload-detail", args=[upload.pk])).content.decode()
+    assert shown in page
+
+
 def test_the_form_shows_a_bad_run_next_to_the_form_and_stores_nothing(contributor_client):
     response = contributor_client.post(
         reverse("dashboard:upload-new"),

@@ -33,7 +33,7 @@ class UploadSerializer(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     sha256 = serializers.CharField()
     run_id = serializers.CharField(source="run.uuid", allow_null=True, default=None)
-    experiment_id = serializers.CharField(allow_null=True)
+    experiment_id = serializers.IntegerField(allow_null=True)
     create_runs = serializers.BooleanField()
     idempotency_key = serializers.CharField()
     bytes_done = serializers.IntegerField()
