@@ -8,6 +8,7 @@ drf-spectacular's Redoc template loads web fonts from Google.
 from csp.decorators import csp_update
 from django.http import JsonResponse
 from django.urls import include, path, re_path
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -16,6 +17,7 @@ from config.csp import swagger_ui_policy
 
 
 @csrf_exempt
+@never_cache  # as every API answer (ApiView.finalize_response)
 def unknown_endpoint(request, *args, **kwargs):
     """An unmatched /api/v1 URL gets the API's JSON error shape, not Django's HTML 404 page, for
     every method: it changes nothing, so a POST without a CSRF token gets the same 404."""

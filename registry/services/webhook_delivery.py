@@ -142,7 +142,9 @@ def webhook_payload(delivery: WebhookDelivery) -> dict[str, Any]:
     if isinstance(request, int):
         links["request"] = _link("dashboard:request-detail", request)
     subject = f"{model} version {version}" if version is not None else str(model or event.object_id)
-    named_label = data.get("label") or data.get("alias") or data.get("stage")
+    # A new version's data names its stage ("None"); only a stage change moves it anywhere.
+    stage = data.get("stage") if event.action == "model_version.stage_changed" else None
+    named_label = data.get("label") or data.get("alias") or stage
     label = f" → {named_label}" if named_label else ""
     text = f"{WEBHOOK_EVENTS.get(event.action, event.action)}: {subject}{label}, by {event.actor_name}"
     if links.get("request") or links.get("version"):

@@ -398,6 +398,7 @@ def test_unknown_api_path_gets_404_as_json(viewer_api):
         "message": "There is no API endpoint at /api/v1/no-such-thing.",
         "field": None,
     }
+    assert "no-store" in response["Cache-Control"]  # as every API answer
 
 
 def test_method_an_endpoint_does_not_serve_gets_405_as_json(viewer_api):

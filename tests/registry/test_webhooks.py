@@ -134,6 +134,10 @@ def test_a_webhook_hears_only_its_events_and_its_model(admin, contributor, exper
         ("model_version.created", "churn"),
         ("model_alias.set", "churn"),
     ]
+    assert receiver.received[0].json["text"] == (  # a new version has moved to no label
+        "A model version was registered: churn version 1, by carl-contributor "
+        "(http://127.0.0.1:8000/registry/churn/versions/1/)"
+    )
     assert receiver.received[1].json["text"] == (
         "An alias was pointed at a version: churn version 1 → candidate, by carl-contributor "
         "(http://127.0.0.1:8000/registry/churn/versions/1/)"
