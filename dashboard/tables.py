@@ -105,6 +105,10 @@ METRIC_KINDS = {"metric": "latest", "metric_min": "min", "metric_max": "max"}
 # The order of the column groups in the table and the picker, and which show by default.
 KIND_ORDER = ("attr", "metric", "metric_min", "metric_max", "param", "tag", "dataset")
 SHOWN_BY_DEFAULT = {"metric", "param", "dataset"}
+# Keys of each kind shown before the picker is used: a run logging thousands of metrics would
+# otherwise make a table of thousands of columns (megabytes of HTML per page).
+DEFAULT_KEYS_SHOWN = 30
+_KIND_NAMES = {"metric": "metrics", "param": "params", "dataset": "datasets"}
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,8 @@ def choose_columns(
     """Every column the runs could show, marked shown when `chosen` names it.
 
     `chosen` is the URL's `columns` list, None when the user never used the picker: then the
-    usual attributes, latest metrics, params and datasets show, so a shared link shows exactly
-    the columns its author saw.
+    usual attributes and the first DEFAULT_KEYS_SHOWN latest metrics, params and datasets show,
+    so a shared link shows exactly the columns its author saw.
     """
     defaults = {f"attr:{name}" for name in DEFAULT_ATTRIBUTES}
     if several_experiments:
@@ -153,11 +157,29 @@ def choose_columns(
     picked = None if chosen is None else set(chosen)
     choices = []
     for kind in KIND_ORDER:
-        for key in keys_of[kind]:
+        for index, key in enumerate(keys_of[kind]):
             value = f"{kind}:{key}"
-            shown = value in picked if picked is not None else kind in SHOWN_BY_DEFAULT or value in defaults
+            if picked is not None:
+                shown = value in picked
+            else:
+                shown = (kind in SHOWN_BY_DEFAULT and index < DEFAULT_KEYS_SHOWN) or value in defaults
             choices.append(ColumnChoice(kind, key, shown))
     return choices
+
+
+def default_columns_note(*, key_sets: KeySets, chosen: list[str] | None) -> str:
+    """What the default columns leave out, when a kind has more keys than DEFAULT_KEYS_SHOWN."""
+    if chosen is not None:
+        return ""
+    keys_of = {"metric": key_sets.metrics, "param": key_sets.params, "dataset": key_sets.datasets}
+    left_out = [
+        f"{DEFAULT_KEYS_SHOWN} of {len(keys):,} {_KIND_NAMES[kind]}"
+        for kind, keys in keys_of.items()
+        if len(keys) > DEFAULT_KEYS_SHOWN
+    ]
+    if not left_out:
+        return ""
+    return f"Showing the first {' and '.join(left_out)}: pick others under Columns."
 
 
 def cell_text(data: RunData, choice: ColumnChoice, *, exact: bool = False) -> str:

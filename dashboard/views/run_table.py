@@ -29,7 +29,15 @@ from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
 from ..forms import PAGE_SIZES, RunTableForm, SavedViewForm, with_defaults_for
-from ..tables import ColumnChoice, RunTable, cell_text, choose_columns, constant_columns, number_cell
+from ..tables import (
+    ColumnChoice,
+    RunTable,
+    cell_text,
+    choose_columns,
+    constant_columns,
+    default_columns_note,
+    number_cell,
+)
 from .audit import history_block
 
 CSV_CHUNK = 1000  # runs read per keyset page while a CSV streams
@@ -157,6 +165,7 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "page_size": data.get("page_size", PAGE_SIZES[0]),
         "table": table,
         "column_choices": choices,
+        "default_columns_note": default_columns_note(key_sets=key_sets, chosen=data.get("columns")),
         "hidden_constant": sorted(hidden),
         "key_sets": key_sets,
         "selected": data.get("selected", []),

@@ -70,3 +70,23 @@ def test_an_empty_choice_hides_every_metric_and_param_column(viewer_client, cont
     html = viewer_client.get(url, {"columns_set": "1"}).content.decode()
     assert 'class="column-groups"' not in html and ">r1<" in html
     assert 'class="metric' not in html.split("<table")[1]
+
+
+@pytest.mark.django_db
+def test_a_run_of_many_metrics_shows_the_first_thirty_and_says_where_the_rest_are(
+    viewer_client, contributor, experiment
+):
+    """Thousands of metric columns made pages of tens of megabytes; the rest are one pick away."""
+    run = start_run(actor=contributor, experiment=experiment, name="r1")
+    names = [f"layer{i:03d}/grad_norm" for i in range(120)]
+    log_batch(actor=contributor, run=run, metrics=[MetricInput(name, 1.0) for name in names])
+    html = viewer_client.get(reverse("dashboard:run-table", args=[experiment.pk])).content.decode()
+    header = html.split("<table")[1].split("</thead>")[0]
+    assert [name for name in names if f">{name}<" in header] == names[:30]
+    assert "Showing the first 30 of 120 metrics: pick others under Columns." in html
+    assert '<input type="checkbox" name="columns" value="metric:layer119/grad_norm"> layer119/grad_norm' in html
+    picked = viewer_client.get(
+        reverse("dashboard:run-table", args=[experiment.pk]),
+        {"columns_set": "1", "columns": ["metric:layer119/grad_norm"]},
+    ).content.decode()
+    assert ">layer119/grad_norm<" in picked.split("<table")[1] and "default-columns-note" not in picked
