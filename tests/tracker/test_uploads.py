@@ -159,6 +159,24 @@ def test_a_bad_line_fails_the_upload_naming_line_and_column_and_stores_nothing(
 
 
 @pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"key,step,value\nloss,0,1\nlo\xffss,1,2\n", "line 3: is not UTF-8 text; save the file as UTF-8"),
+        (
+            "key,step,value\nloss,0,1\n".encode("utf-16"),
+            "line 1: is not UTF-8 text; save the file as UTF-8 (it looks like UTF-16)",
+        ),
+        (b"k\xe9y,step,value\nloss,0,1\n", "line 1: is not UTF-8 text; save the file as UTF-8"),
+    ],
+    ids=["latin-1-row", "utf-16", "latin-1-header"],
+)
+def test_a_csv_that_is_not_utf8_names_its_line_in_plain_words(run, upload_file, content, message):
+    upload = upload_file(content, run=run)
+    assert (upload.status, upload.error_message) == ("failed", message)
+    assert not MetricPoint.objects.filter(run=run).exists()
+
+
+@pytest.mark.parametrize(
     ("content", "file_name", "reason"),
     [
         (b"key,step,value\rloss,1,1\rloss,2,2\r", "mac.csv", "its lines end in a bare carriage return"),

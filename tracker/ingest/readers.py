@@ -137,8 +137,17 @@ def _first_irregular_row(block: bytes, width: int) -> tuple[int, str]:
     )
 
 
+NOT_UTF8 = "is not UTF-8 text; save the file as UTF-8"
+
+
 def _csv_header(stream: IO[bytes]) -> list[str]:
-    line = stream.readline().decode("utf-8-sig", errors="replace")
+    raw = stream.readline()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
+        raise RowError(f"{NOT_UTF8} (it looks like UTF-16)", location="line 1", column="")
+    try:
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RowError(NOT_UTF8, location="line 1", column="") from None
     names = [name.strip() for name in next(csv.reader([line]), [])]
     check_header(names)
     return names
@@ -166,6 +175,16 @@ def _parse_csv_block(block: bytes, names: list[str]) -> tuple[pa.Table, tuple[in
     if irregular or table.num_rows != lines:
         return table, _first_irregular_row(block, len(names))
     return table, None
+
+
+def _first_undecodable_line(block: bytes) -> int | None:
+    """The offset in `block` of its first line that is not UTF-8, None if every line is."""
+    for offset, line in enumerate(block.split(b"\n")):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return offset
+    return None
 
 
 def _whole_lines(stream: IO[bytes]) -> Iterator[bytes]:
@@ -197,6 +216,9 @@ def read_csv(open_file: Any) -> Iterator[RawBatch]:
         try:
             table, irregular = _parse_csv_block(block, names)
         except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+            undecodable = _first_undecodable_line(block)
+            if undecodable is not None:  # Arrow's own words name its internals, not the line
+                raise RowError(NOT_UTF8, location=f"line {first_line + undecodable}", column="") from None
             raise RowError(
                 f"cannot be read: {error}"[:300], location=f"line {first_line}", column=""
             ) from None
