@@ -169,6 +169,12 @@
   }
 
   function describe(series, range) {
+    var drawable = series.values.some(function (value) { return value !== null; });
+    if (series.steps.length && !drawable) {
+      // NaN and ±Infinity reach the page as null: a line has nothing to join.
+      return "Nothing to draw: " + (series.steps.length === 1 ? "the point is" : "every point shown is") +
+        " NaN or ±Infinity.";
+    }
     var shown = series.steps.length.toLocaleString();
     var total = series.totalPoints.toLocaleString();
     var where = range ? " in steps " + Math.floor(range[0]) + "–" + Math.ceil(range[1]) : "";

@@ -280,13 +280,12 @@ def logging_points(contributor, run, *, first_step: int):
         logger.join()
 
 
-def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
-    login, viewer, contributor, compared, live_server
-):
-    experiment = compared[0].experiment
-    live = _run(
+@pytest.fixture
+def live(contributor, compared):
+    """A run still running beside the compared ones, with 20 points of each metric so far."""
+    return _run(
         contributor,
-        experiment,
+        compared[0].experiment,
         "live-run",
         opt="adam",
         lr=0.01,
@@ -295,6 +294,11 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
         finished=False,
         steps=20,
     )
+
+
+def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_it_ends(
+    login, viewer, contributor, compared, live, live_server
+):
     page = login(viewer)
     page.goto(compare_url(live_server, [compared[0], live], "&keys=loss"))
     wait_drawn(page, "compare-chart-0")
@@ -315,20 +319,9 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
 
 
 def test_a_running_runs_page_adds_new_points_to_its_charts_and_stops_when_the_run_ends(
-    login, viewer, contributor, compared, live_server
+    login, viewer, contributor, live, live_server
 ):
     RESULTS.mkdir(exist_ok=True)
-    live = _run(
-        contributor,
-        compared[0].experiment,
-        "live-run",
-        opt="adam",
-        lr=0.01,
-        version="2.1",
-        minutes=9,
-        finished=False,
-        steps=20,
-    )
     page = login(viewer)
     page.goto(f"{live_server.url}/runs/{live.uuid}/")
     page.wait_for_function("() => document.body.getAttribute('data-polling') === 'on'", timeout=15_000)
@@ -378,6 +371,11 @@ def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(
     log_batch(
         actor=contributor, run=run, tags=[TagInput("failure_reason", "CUDA out of memory at step 1234")]
     )
+    diverged = [
+        MetricInput("z_diverged", value, step, 1_740_830_400_000)
+        for step, value in enumerate([math.nan, math.inf])
+    ]
+    log_batch(actor=contributor, run=run, metrics=diverged)
     for path, content in {
         "config.yaml": b"lr: 0.01\nopt: adam\n",
         "metrics.csv": b"step,loss\n0,0.9\n1,0.8\n",
@@ -395,6 +393,9 @@ def test_the_run_page_shows_a_failure_reason_previews_and_its_charts(
     assert HOSTILE in page.locator("pre.artifact-text").nth(2).text_content()
     # The spike survives the server's reduction of 3,000 points to the chart's width.
     assert page.evaluate("Math.max(...document.getElementById('metric-chart-0').data[0].y)") == 25.0
+    expect(page.locator("#metric-chart-1-note")).to_have_text(
+        "Nothing to draw: every point shown is NaN or ±Infinity."
+    )
     page.click("text=Edit run")
     page.screenshot(path=str(RESULTS / "run-detail.png"), full_page=True)
     page.fill("input[name=name]", "renamed-run")
