@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
+from django.utils.cache import add_never_cache_headers
 
 # What a view or decorator (csp_update, csp_replace, csp_exempt...) sets on a response to change
 # its policy; a response with none of them gets the settings' policy unchanged.
@@ -56,18 +57,23 @@ class DatabaseBusy:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not (isinstance(exception, OperationalError) and "database is locked" in str(exception)):
+        if not isinstance(exception, OperationalError) or not any(
+            words in str(exception) for words in ("database is locked", "database table is locked")
+        ):
             return None
         message = (
             "the database is busy with another write (SQLite takes one at a time); retry in a few seconds"
         )
         response: HttpResponse
-        if request.path.startswith(("/api/", "/ajax-api/")):
+        # The APIs, and the pages' own JSON (chart series, upload status, counts), answer in JSON.
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if wants_json or request.path.startswith(("/api/", "/ajax-api/")):
             body = {"error_code": "TEMPORARILY_UNAVAILABLE", "message": message, "field": None}
             response = JsonResponse(body, status=503)
         else:
             response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(self.RETRY_AFTER_SECONDS)
+        add_never_cache_headers(response)  # as every API answer
         return response
 
 

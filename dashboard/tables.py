@@ -135,12 +135,14 @@ def choose_columns(
     key_sets: KeySets,
     chosen: list[str] | None,
     several_experiments: bool = False,
+    keys_shown: int | None = DEFAULT_KEYS_SHOWN,
 ) -> list[ColumnChoice]:
     """Every column the runs could show, marked shown when `chosen` names it.
 
     `chosen` is the URL's `columns` list, None when the user never used the picker: then the
-    usual attributes and the first DEFAULT_KEYS_SHOWN latest metrics, params and datasets show,
-    so a shared link shows exactly the columns its author saw.
+    usual attributes and the first `keys_shown` latest metrics, params and datasets show (all
+    of them for None: a CSV export has no page to keep small), so a shared link shows exactly
+    the columns its author saw.
     """
     defaults = {f"attr:{name}" for name in DEFAULT_ATTRIBUTES}
     if several_experiments:
@@ -162,7 +164,8 @@ def choose_columns(
             if picked is not None:
                 shown = value in picked
             else:
-                shown = (kind in SHOWN_BY_DEFAULT and index < DEFAULT_KEYS_SHOWN) or value in defaults
+                capped = keys_shown is not None and index >= keys_shown
+                shown = (kind in SHOWN_BY_DEFAULT and not capped) or value in defaults
             choices.append(ColumnChoice(kind, key, shown))
     return choices
 

@@ -34,6 +34,16 @@ def test_an_api_request_that_met_the_lock_is_a_json_503_to_retry(
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json() == {"error_code": "TEMPORARILY_UNAVAILABLE", "message": BUSY, "field": None}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_a_pages_own_json_request_that_met_the_lock_gets_json(contributor, experiment, locked):
+    """The chart and status endpoints are read by fetch, which asks for JSON and parses it."""
+    client = Client()
+    client.force_login(contributor)
+    response = client.get(f"/experiments/{experiment.pk}/runs/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
 
 
 def test_a_page_that_met_the_lock_is_a_503_saying_so(contributor, experiment, locked):

@@ -389,7 +389,9 @@ def export_runs(request: HttpRequest) -> HttpResponse:
         return HttpResponse(str(error), status=400, content_type="text/plain; charset=utf-8")
     choices = [
         c
-        for c in choose_columns(key_sets=key_sets, chosen=data["columns"], several_experiments=len(ids) > 1)
+        for c in choose_columns(
+            key_sets=key_sets, chosen=data["columns"], several_experiments=len(ids) > 1, keys_shown=None
+        )
         if c.shown
     ]
     runs = selectors.iter_runs(

@@ -13,6 +13,7 @@ from accounts.roles import Role, role_of
 from config.exceptions import ApplicationError, InvalidInput
 from registry import selectors as registry_selectors
 from tracker import selectors
+from tracker.models import RunStatus
 from tracker.selectors.comparison import compared_runs, group_bands
 from tracker.selectors.importance import param_importance
 from tracker.selectors.previews import artifact_previews, image_type
@@ -41,6 +42,8 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "previews": artifact_previews(artifacts=list(selectors.list_artifacts(run=run))),
         "environment_json": json.dumps(run.environment, indent=2, sort_keys=True) if run.environment else "",
         "charts": chart_configs(run=run, metric_keys=list(data.metrics)),
+        # A running run's charts poll for new points, at most MAX_CHART_KEYS keys a request.
+        "live": {"running": run.status == RunStatus.RUNNING, "keysPerRequest": selectors.MAX_CHART_KEYS},
         "registered_as": registered_as,
         "children": selectors.child_runs(run=run, user=request.user),
         "child_filter": f"tags.{PARENT_RUN_TAG} = '{run.uuid}'",

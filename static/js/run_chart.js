@@ -126,49 +126,71 @@
     document.body.setAttribute("data-polling", state);
   }
 
-  // While the run is running: every chart's new points, in one request for all keys, after the
-  // earliest last step any chart has drawn. Stops once the server says the run has ended.
-  function poll(views) {
-    var run = views[0].chart;
+  // While the run is running, every few seconds: the new points of every chart not zoomed in
+  // (a zoomed chart shows a window; it reloads whole when zoomed out), in requests of at most
+  // `keysPerRequest` keys, each after the earliest last step of its keys. Charts are batched in
+  // order of their last steps, so a key that stopped logging early does not make every other
+  // key's tail be read again. Stops once the server says the run has ended.
+  function poll(views, live) {
+    var failures = 0;
     var timer = window.setInterval(function () {
-      var after = null;
-      views.forEach(function (view) {
-        var step = view.lastStep();
-        after = step === null ? after : after === null ? step : Math.min(after, step);
-      });
-      var keys = views.map(function (view) { return view.chart.key; });
-      var url = C.seriesUrl(run.seriesUrl, [run.runId], keys, {
-        max_points: C.pointsFor(views[0].element),
-        after_step: after,
-      });
-      C.fetchJson(url)
-        .then(function (body) {
-          body.series.forEach(function (fresh) {
-            views.forEach(function (view) {
-              if (view.chart.key === fresh.key) {
-                view.extend(fresh);
-              }
-            });
-          });
-          if (body.running.indexOf(run.runId) === -1) {
+      var open = views
+        .filter(function (view) { return view.series && view.range === null; })
+        .sort(function (a, b) { return (a.lastStep() || 0) - (b.lastStep() || 0); });
+      var requests = open.length ? [] : [fetchNew([views[0]])]; // still asks whether the run ended
+      for (var start = 0; start < open.length; start += live.keysPerRequest) {
+        requests.push(fetchNew(open.slice(start, start + live.keysPerRequest)));
+      }
+      Promise.all(requests)
+        .then(function (bodies) {
+          failures = 0;
+          var ended = bodies.some(function (body) { return body && body.running.indexOf(views[0].chart.runId) === -1; });
+          if (ended) {
             window.clearInterval(timer);
             setLiveStatus("The run has ended: reload the page for its final summary.", "stopped");
           }
         })
-        .catch(function () { /* a missed poll is retried by the next */ });
+        .catch(function (error) {
+          failures += 1; // one missed poll is retried by the next; a refusal that lasts is said
+          if (failures >= 3) {
+            window.clearInterval(timer);
+            setLiveStatus("Live updates stopped: " + error.message + " Reload the page to try again.", "stopped");
+          }
+        });
     }, POLL_MS);
     setLiveStatus("Live: new points are added every " + POLL_MS / 1000 + " s while the run is running.", "on");
+  }
+
+  function fetchNew(batch) {
+    var after = null;
+    batch.forEach(function (view) {
+      var step = view.lastStep();
+      after = step === null ? after : after === null ? step : Math.min(after, step);
+    });
+    var chart = batch[0].chart;
+    var url = C.seriesUrl(chart.seriesUrl, [chart.runId], batch.map(function (view) { return view.chart.key; }), {
+      max_points: C.pointsFor(batch[0].element),
+      after_step: after,
+    });
+    return C.fetchJson(url).then(function (body) {
+      body.series.forEach(function (fresh) {
+        batch.forEach(function (view) {
+          if (view.chart.key === fresh.key && view.range === null) {
+            view.extend(fresh);
+          }
+        });
+      });
+      return body;
+    });
   }
 
   var views = charts
     .map(function (chart) { return new ChartView(chart); })
     .filter(function (view) { return view.element; });
   var loads = views.map(function (view) { return view.load(null); });
-  if (views.length) {
-    loads[0].then(function (body) {
-      if (body && body.running.indexOf(views[0].chart.runId) !== -1) {
-        Promise.all(loads).then(function () { poll(views); });
-      }
-    });
+  var liveElement = document.getElementById("run-live-config");
+  var live = liveElement ? JSON.parse(liveElement.textContent) : { running: false };
+  if (views.length && live.running) {
+    Promise.all(loads).then(function () { poll(views, live); });
   }
 })();

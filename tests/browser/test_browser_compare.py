@@ -321,7 +321,11 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
 def test_a_running_runs_page_adds_new_points_to_its_charts_and_stops_when_the_run_ends(
     login, viewer, contributor, live, live_server
 ):
+    """With 24 keys: more than one chart-data request holds (20), so the poll is split."""
     RESULTS.mkdir(exist_ok=True)
+    log_batch(
+        actor=contributor, run=live, metrics=[MetricInput(f"extra{i:02d}", 0.0, 0, 1) for i in range(21)]
+    )
     page = login(viewer)
     page.goto(f"{live_server.url}/runs/{live.uuid}/")
     page.wait_for_function("() => document.body.getAttribute('data-polling') === 'on'", timeout=15_000)

@@ -1,5 +1,8 @@
 """The run table's column picker: which metric and param columns show, kept in the URL."""
 
+import csv
+import io
+
 import pytest
 from django.urls import reverse
 
@@ -91,3 +94,7 @@ def test_a_run_of_many_metrics_shows_the_first_thirty_and_says_where_the_rest_ar
         {"columns_set": "1", "columns": ["metric:layer119/grad_norm"]},
     ).content.decode()
     assert ">layer119/grad_norm<" in picked.split("<table")[1] and "default-columns-note" not in picked
+    # A CSV export has no page to keep small: without a pick it holds every key.
+    export = viewer_client.get(reverse("dashboard:run-export"), {"experiments": experiment.pk})
+    header = next(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert [name for name in names if f"metrics.{name}" in header] == names

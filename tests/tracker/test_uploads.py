@@ -310,11 +310,13 @@ def test_json_lines_may_hold_nan_and_infinity_as_pythons_json_writes_them(run, u
         ('{"key": "loss", "step": 1, "value": NaN', "line 1: is not valid JSON"),
         ('{"key": "\\ud800", "step": 1, "value": 1}', "line 1: is not valid JSON"),
         ('{"key": "loss", "value": 1}', "line 1, column step: is missing from the object"),
+        ('{"key": "loss", "step": 1, "value": NaN}'.encode("utf-16"), "line 1: is not valid JSON"),
     ],
-    ids=["unclosed", "lone-surrogate", "missing-field"],
+    ids=["unclosed", "lone-surrogate", "missing-field", "utf-16"],
 )
 def test_a_json_line_python_cannot_read_either_is_refused_naming_it(run, upload_file, line, message):
-    upload = upload_file(line + "\n", run=run, file_name="m.jsonl")
+    content = line + b"\n" if isinstance(line, bytes) else line + "\n"
+    upload = upload_file(content, run=run, file_name="m.jsonl")
     assert upload.status == "failed"
     assert upload.error_message.startswith(message), upload.error_message
 
@@ -344,16 +346,19 @@ def test_the_same_file_for_the_same_target_returns_the_existing_upload(run, uplo
     assert upload_file("key,step,value\nloss,0,1\n", run=other_run).pk != first.pk
 
 
-def test_the_same_file_from_another_user_is_their_own_upload(run, upload_file, admin, experiment):
+def test_the_same_file_from_another_user_is_their_own_upload(run, upload_file, admin, settings):
     """Another user's upload of the same bytes is neither returned nor revealed (its file name,
     its uploader), and theirs is checked against their own rights."""
+    settings.DEFAULT_PERMISSION = "READ"
     text = "key,step,value,run_id\nsecret,1,42," + run.uuid + "\n"
     first = upload_file(text, actor=admin, file_name="admin-secret.csv")
     outsider = UserFactory(username="otto")
     assign_role(user=outsider, role=Role.CONTRIBUTOR)
     mine = upload_file(text, actor=outsider, file_name="mine.csv")
     assert mine.pk != first.pk
-    assert (mine.created_by, mine.file_name) == (outsider, "mine.csv")
+    assert (mine.created_by, mine.file_name, mine.status) == (outsider, "mine.csv", "failed")
+    assert mine.error_message == f"line 2, column run_id: otto may not write to run '{run.uuid}'"
+    assert MetricPoint.objects.filter(run=run).count() == 1  # the admin's point alone
 
 
 @pytest.fixture
@@ -401,8 +406,10 @@ def test_an_experiment_deleted_after_an_upload_was_queued_stops_it(experiment, r
     upload = queued(f"run_id,key,step,value\n{run.uuid},loss,0,1\n", experiment=experiment)
     delete_experiment(actor=admin, experiment=experiment)
     done = _ingested(upload)
-    assert done.status == "failed"
-    assert "deleted" in done.error_message
+    assert (done.status, done.error_column) == ("failed", "experiment_id")
+    assert (
+        done.error_message == f"experiment_id: experiment {experiment.pk} was deleted while the file was read"
+    )
     assert not MetricPoint.objects.filter(run=run).exists()
 
 

@@ -303,12 +303,13 @@ def _json_record(raw_line: bytes, number: int, columns: dict[str, list[Any]]) ->
 
 
 def _python_json(raw_line: bytes) -> Any:
-    """A line as Python's json module writes it: `NaN`, `Infinity` and numbers past a double's
-    range (1e999) are not JSON, but `json.dumps` of a metric writes them. None if it is not that."""
+    """A line as Python's json module writes it: `json.dumps` of a metric writes `NaN` and
+    `Infinity`, which JSON has no spelling for; a number past a double's range (1e999) reads as
+    Infinity, as log-batch reads it. UTF-8 only, as every line. None if it is not that."""
     try:
-        record = json.loads(raw_line)
+        record = json.loads(raw_line.decode("utf-8"))
         json.dumps(record, ensure_ascii=False).encode()  # a lone surrogate (\ud800) is no text
-    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+    except (ValueError, RecursionError):  # Unicode{De,En}codeError are ValueErrors
         return None
     return record
 

@@ -140,7 +140,8 @@ def search_experiments(
 
 def list_saved_views(*, experiment_ids: Sequence[int]) -> QuerySet[SavedView]:
     """The team's saved run-table views of these experiments, by name."""
-    return SavedView.objects.filter(experiment_id__in=experiment_ids).select_related("created_by")
+    views = SavedView.objects.filter(experiment_id__in=experiment_ids)
+    return views.select_related("created_by", "experiment")  # the page shows both
 
 
 def get_saved_view(*, view_id: int) -> SavedView:

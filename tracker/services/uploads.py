@@ -30,13 +30,13 @@ from typing import IO, Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.permissions import forget_levels
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.epoch import to_ms
@@ -475,13 +475,18 @@ def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[s
 
 
 def _require_still_writable(upload: BulkUpload, run_ids: Collection[int]) -> None:
-    """The runs the file fills, checked again in the final transaction with their rows locked:
-    a run or experiment deleted, or a grant withdrawn, while the file was read stops the upload,
-    as it would stop a log-batch sent at that moment."""
-    uploader = upload.created_by
-    forget_levels(uploader)  # levels cached while the file was read may be stale now
-    runs = Run.objects.select_for_update(no_key=True, of=("self",)).select_related("experiment")
-    for run in runs.filter(pk__in=run_ids).order_by("pk"):
+    """The runs the file fills, checked again as the final transaction starts: a run or
+    experiment deleted, a grant or role withdrawn, while the file waited or was read fails the
+    upload, as it would fail a log-batch sent then. No row is locked for it: the final
+    transaction would hold such locks through the COPY, and a `log_param` or `set_terminated`
+    on the run would wait for all of it."""
+    uploader = None
+    if upload.created_by_id is not None:  # read afresh: its role and levels may have changed
+        uploader = User.objects.filter(pk=upload.created_by_id).first()
+    if uploader is None:
+        raise PermissionDenied("the account that sent the file was removed", field="file")
+    runs = Run.objects.select_related("experiment").filter(pk__in=run_ids).order_by("pk")
+    for run in runs:
         if run.lifecycle != Lifecycle.ACTIVE:
             raise InvalidInput(f"run {run.uuid} was deleted while the file was read", field="run_id")
         if run.experiment.lifecycle != Lifecycle.ACTIVE:
