@@ -148,7 +148,7 @@
     var traces = [];
     chart.bands.forEach(function (band, index) {
       var colour = runsById[band.runIds[0]] ? runsById[band.runIds[0]].colour : "#4e79a7";
-      var label = C.escapeText(state.groupBy + "=" + (band.label || "(none)") + " (" + band.runIds.length + " runs)");
+      var label = C.escapeText(state.groupBy + "=" + (band.label || "(none)") + " (" + band.runIds.length + (band.runIds.length === 1 ? " run)" : " runs)"));
       var group = "group-" + index;
       traces.push({
         type: "scatter", mode: "lines", x: band.steps, y: band.low, line: { width: 0, color: colour },

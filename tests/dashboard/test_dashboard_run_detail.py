@@ -102,9 +102,12 @@ def test_the_page_hands_chart_config_to_js_through_json_script(viewer_client, de
     assert '<script src="/static/plotly/plotly.min.js" defer></script>' in content
     assert '<script src="/static/js/chart_common.js" defer></script>' in content
     assert '<script src="/static/js/run_chart.js" defer></script>' in content
-    # No inline script: the only <script> without src is the JSON data block.
+    live = re.search(r'<script id="run-live-config" type="application/json">(.*?)</script>', content)
+    assert json.loads(live.group(1)) == {"running": False, "keysPerRequest": 20}  # a finished run
+    # No inline script: the only <script>s without src are the JSON data blocks.
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", content) == [
-        '<script id="run-chart-config" type="application/json">'
+        '<script id="run-chart-config" type="application/json">',
+        '<script id="run-live-config" type="application/json">',
     ]
 
 
