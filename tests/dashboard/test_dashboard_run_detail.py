@@ -388,6 +388,18 @@ def test_the_experiment_list_offers_delete_then_restore_to_a_contributor(contrib
     content = contributor_client.get(list_url).content.decode()
     restore = reverse("dashboard:experiment-edit", args=[experiment.pk, "restore"])
     assert "Deleted experiments" in content and f'action="{restore}"' in content
+    assert f'{experiment.name} <span class="muted">(1 run)</span>' in content  # the run it took along
+
+
+def test_a_run_deleted_with_its_experiment_says_so_and_offers_no_restore_of_its_own(
+    contributor_client, detailed_run
+):
+    contributor_client.post(reverse("dashboard:experiment-edit", args=[detailed_run.experiment.pk, "delete"]))
+    content = contributor_client.get(
+        reverse("dashboard:run-detail", args=[detailed_run.uuid])
+    ).content.decode()
+    assert "It was deleted with its experiment, and restoring the experiment restores it." in content
+    assert edit_url(detailed_run, "restore") not in content
 
 
 def test_the_default_experiment_offers_no_delete_button_since_it_cannot_be_deleted(

@@ -413,6 +413,30 @@ def test_delete_and_restore_a_run(wire, experiment):
     assert Run.objects.get().lifecycle == "active"
 
 
+def test_deleting_an_experiment_closes_its_runs_to_every_write_path(wire, experiment):
+    """MLflow deletes an experiment's runs with it; a training job still logging to one of them
+    is refused on every path, the single-statement ones included, and nothing is stored."""
+    run_id = create_run(wire, experiment)["info"]["run_id"]
+    wire.ok("POST", "experiments/delete", {"experiment_id": str(experiment.pk)})
+    assert get_run(wire, run_id)["info"]["lifecycle_stage"] == "deleted"
+    for endpoint, message in [
+        ("runs/log-metric", {"run_id": run_id, "key": "x", "value": 1, "timestamp": T0}),
+        ("runs/log-parameter", {"run_id": run_id, "key": "lr", "value": "1"}),
+        ("runs/log-batch", {"run_id": run_id, "metrics": [{"key": "x", "value": 1, "timestamp": T0}]}),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": "v"}),
+    ]:
+        text = wire.error("POST", endpoint, message, status=400, code="INVALID_PARAMETER_VALUE")
+        assert run_id in text, endpoint
+    text = wire.error("POST", "runs/restore", {"run_id": run_id}, status=400, code="INVALID_PARAMETER_VALUE")
+    assert f"deleted experiment {experiment.pk}" in text
+    assert not MetricPoint.objects.exists() and not Param.objects.exists()
+
+    wire.ok("POST", "experiments/restore", {"experiment_id": str(experiment.pk)})
+    assert get_run(wire, run_id)["info"]["lifecycle_stage"] == "active"
+    wire.ok("POST", "runs/log-metric", {"run_id": run_id, "key": "x", "value": 1, "timestamp": T0})
+    assert MetricPoint.objects.count() == 1
+
+
 def test_a_viewer_cannot_change_a_run(wire, viewer_wire, experiment):
     run_id = create_run(wire, experiment, run_name="r")["info"]["run_id"]
     events = AuditEvent.objects.count()

@@ -14,6 +14,7 @@ from tracker.models import (
     MetricPoint,
     MetricSummary,
     Param,
+    Run,
     Tag,
 )
 from tracker.selectors import metric_history, run_detail
@@ -28,6 +29,7 @@ from tracker.services import (
     finish_run,
     log_batch,
     log_inputs,
+    restore_experiment,
     restore_run,
     start_run,
     update_experiment,
@@ -397,13 +399,49 @@ def test_experiment_tags_are_upserted_and_audited(contributor, experiment):
 
 
 def test_deleted_experiment_refuses_new_runs_until_restored(contributor, experiment):
-    from tracker.services import restore_experiment
-
     delete_experiment(actor=contributor, experiment=experiment)
     with pytest.raises(InvalidInput, match=f"experiment {experiment.pk} is deleted"):
         start_run(actor=contributor, experiment=experiment)
     restore_experiment(actor=contributor, experiment=experiment)
     assert start_run(actor=contributor, experiment=experiment).experiment == experiment
+
+
+def test_deleting_an_experiment_takes_its_runs_and_restoring_it_brings_back_only_those(
+    contributor, experiment
+):
+    kept, also_kept, deleted_before = (start_run(actor=contributor, experiment=experiment) for _ in range(3))
+    delete_run(actor=contributor, run=deleted_before)
+
+    delete_experiment(actor=contributor, experiment=experiment)
+    lifecycles = dict(Run.objects.values_list("uuid", "lifecycle"))
+    assert set(lifecycles.values()) == {"deleted"}
+    kept.refresh_from_db()
+    with pytest.raises(InvalidInput, match=f"run {kept.uuid} is deleted"):
+        log_batch(actor=contributor, run=kept, metrics=[MetricInput("m", 1.0)])
+    with pytest.raises(InvalidInput, match=f"is in deleted experiment {experiment.pk}"):
+        restore_run(actor=contributor, run=kept)
+
+    restore_experiment(actor=contributor, experiment=experiment)
+    lifecycles = dict(Run.objects.values_list("uuid", "lifecycle"))
+    assert lifecycles == {kept.uuid: "active", also_kept.uuid: "active", deleted_before.uuid: "deleted"}
+    events = AuditEvent.objects.filter(action__startswith="experiment.").order_by("sequence")
+    assert [(e.action, e.after) for e in events] == [
+        ("experiment.deleted", {"lifecycle": "deleted", "runs": 2}),
+        ("experiment.restored", {"lifecycle": "active", "runs": 2}),
+    ]
+    restore_run(actor=contributor, run=deleted_before)  # its experiment is back: it may come back too
+    assert Run.objects.get(pk=deleted_before.pk).lifecycle == "active"
+
+
+def test_deleting_a_run_its_experiment_took_along_keeps_it_deleted_when_the_experiment_returns(
+    contributor, experiment
+):
+    run, other = (start_run(actor=contributor, experiment=experiment) for _ in range(2))
+    delete_experiment(actor=contributor, experiment=experiment)
+    delete_run(actor=contributor, run=run)
+    assert AuditEvent.objects.filter(action="run.deleted", object_id=run.uuid).count() == 1
+    restore_experiment(actor=contributor, experiment=experiment)
+    assert dict(Run.objects.values_list("uuid", "lifecycle")) == {run.uuid: "deleted", other.uuid: "active"}
 
 
 def test_the_mlflow_run_name_tag_names_a_run_but_may_not_contradict_its_name(contributor, experiment):

@@ -358,7 +358,9 @@ class RunImporter:
     # Deletions --------------------------------------------------------------------------------
 
     def finish(self) -> None:
-        """Delete what MLflow has deleted: called once the uploads are ingested."""
+        """Delete what MLflow has deleted: called once the uploads are ingested. An experiment
+        comes before its runs, so its deletion takes them along and restoring it here brings
+        them all back, as MLflow's restore would."""
         for target in self._deletions:
             target.refresh_from_db()
             if target.lifecycle == Lifecycle.DELETED:

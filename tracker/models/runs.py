@@ -34,6 +34,9 @@ class Run(models.Model):
     )
     artifact_uri = models.CharField(max_length=1000, blank=True)
     lifecycle = models.CharField(max_length=10, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    # Deleted because its experiment was: restoring the experiment restores exactly these runs,
+    # not those deleted on their own before.
+    deleted_with_experiment = models.BooleanField(default=False, db_default=False, editable=False)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
     )

@@ -104,8 +104,13 @@ def list_experiments(
         experiments = experiments.filter(lifecycle=lifecycle)
     experiments = containing_text(experiments, text, tag_model=ExperimentTag, owner="experiment")
     experiments = experiments.annotate(
-        # The runs its run table shows: a deleted run is not counted until it is restored.
-        run_count=Count("runs", filter=Q(runs__lifecycle=Lifecycle.ACTIVE), distinct=True),
+        # The runs its run table shows: a deleted run is not counted until it is restored. A
+        # deleted experiment counts the runs that restoring it brings back.
+        run_count=Count(
+            "runs",
+            filter=Q(runs__lifecycle=Lifecycle.ACTIVE) | Q(runs__deleted_with_experiment=True),
+            distinct=True,
+        ),
         last_activity=Max("runs__updated_at"),
     ).prefetch_related("tags")
     return ordered(experiments, order, EXPERIMENT_ORDERS)

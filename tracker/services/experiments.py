@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 
 from accounts.permissions import grant_creator
 from accounts.roles import Role, require_role
 from audit.services import record_event
 from config.exceptions import AlreadyExists, InvalidInput, NotFound
 from config.inputs import TagInput
-from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle
+from tracker.models import DEFAULT_EXPERIMENT_ID, Experiment, ExperimentTag, Lifecycle, Run
 from tracker.permissions import Level, require_experiment_permission
 from tracker.validation import (
     MAX_EXPERIMENT_NAME_LENGTH,
@@ -135,18 +136,33 @@ def delete_experiment_tag(*, actor: Any, experiment: Experiment, key: str) -> No
 
 
 def _set_lifecycle(*, actor: Any, experiment: Experiment, lifecycle: str, action: str) -> Experiment:
-    if experiment.lifecycle == lifecycle:
-        return experiment
+    """Delete or restore the experiment and, in the same transaction, its runs: deleting takes
+    its active runs with it (MLflow does the same, so nothing more can be logged to them), and
+    restoring brings back those runs only, not the ones deleted on their own before."""
     with transaction.atomic():
-        before = experiment.lifecycle
+        # Locked and read afresh: two deletions at once must not both take the runs along.
+        locked = Experiment.objects.select_for_update(no_key=True).filter(pk=experiment.pk)
+        before = locked.values_list("lifecycle", flat=True).get()
+        if before == lifecycle:
+            experiment.lifecycle = lifecycle
+            return experiment
         experiment.lifecycle = lifecycle
         experiment.save(update_fields=["lifecycle", "updated_at"])
+        runs = Run.objects.filter(experiment=experiment)
+        if lifecycle == Lifecycle.DELETED:
+            runs_changed = runs.filter(lifecycle=Lifecycle.ACTIVE).update(
+                lifecycle=Lifecycle.DELETED, deleted_with_experiment=True, updated_at=Now()
+            )
+        else:
+            runs_changed = runs.filter(lifecycle=Lifecycle.DELETED, deleted_with_experiment=True).update(
+                lifecycle=Lifecycle.ACTIVE, deleted_with_experiment=False, updated_at=Now()
+            )
         record_event(
             actor=actor,
             action=action,
             target=experiment,
             before={"lifecycle": before},
-            after={"lifecycle": lifecycle},
+            after={"lifecycle": lifecycle, "runs": runs_changed},
         )
     return experiment
 
@@ -162,6 +178,7 @@ def delete_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
 
 
 def restore_experiment(*, actor: Any, experiment: Experiment) -> Experiment:
+    """Bring back the experiment and the runs its deletion took with it."""
     require_experiment_permission(actor, experiment, Level.MANAGE, action="Restoring an experiment")
     return _set_lifecycle(
         actor=actor, experiment=experiment, lifecycle=Lifecycle.ACTIVE, action="experiment.restored"

@@ -203,11 +203,20 @@ def finish_run(
 
 def _set_run_lifecycle(*, actor: Any, run: Run, lifecycle: str, action: str) -> Run:
     with transaction.atomic():
-        run = Run.objects.select_for_update(no_key=True).get(pk=run.pk)
-        if run.lifecycle != lifecycle:
+        run = Run.objects.select_for_update(no_key=True).select_related("experiment").get(pk=run.pk)
+        if lifecycle == Lifecycle.ACTIVE and run.experiment.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(
+                f"run {run.uuid} is in deleted experiment {run.experiment.pk}; "
+                "restoring the experiment restores its runs",
+                field="run_id",
+            )
+        # A run its experiment's deletion took along, deleted again on its own, stays deleted
+        # when the experiment is restored.
+        if run.lifecycle != lifecycle or run.deleted_with_experiment:
             before = _run_snapshot(run)
             run.lifecycle = lifecycle
-            run.save(update_fields=["lifecycle", "updated_at"])
+            run.deleted_with_experiment = False
+            run.save(update_fields=["lifecycle", "deleted_with_experiment", "updated_at"])
             record_event(actor=actor, action=action, target=run, before=before, after=_run_snapshot(run))
     return run
 
