@@ -20,13 +20,14 @@ from ..registry_pages import review_context, submit
 @require_GET
 @viewer_required
 def review_queue(request: HttpRequest) -> HttpResponse:
-    """Pending requests the user may review, oldest first; below them every open request, so a
-    requester can follow theirs."""
+    """Pending requests the user may review; below them every open request, so a requester can
+    follow theirs. Both oldest first: the request waiting longest leads either list."""
+    open_requests = selectors.list_promotion_requests(
+        user=request.user, status=PromotionRequest.Status.PENDING
+    )
     context = {
         "queue": list(selectors.review_queue_for(user=request.user)),
-        "open": list(
-            selectors.list_promotion_requests(user=request.user, status=PromotionRequest.Status.PENDING)
-        ),
+        "open": list(open_requests.reverse()),
     }
     return render(request, "registry/review_queue.html", context)
 

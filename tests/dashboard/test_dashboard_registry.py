@@ -297,7 +297,7 @@ def test_the_request_tables_count_a_pending_requests_approvals_against_its_polic
     queue = login(client, second_reviewer).get(reverse("dashboard:review-queue"))
     default = settings.REGISTRY_REQUIRED_APPROVALS
     assert approval_cells(queue, "review-queue") == ["1 of 2", f"0 of {default}"]  # oldest first
-    assert approval_cells(queue, "open-requests") == [f"0 of {default}", "1 of 2"]  # newest first
+    assert approval_cells(queue, "open-requests") == ["1 of 2", f"0 of {default}"]  # in the same order
     review_promotion(actor=second_reviewer, request=pending, decision="approve")
     version_page = client.get(version_url(pending.model.name, pending.version))
     assert approval_cells(version_page, "version-requests") == ["2"]
