@@ -1,5 +1,6 @@
 // What the run page's and the compare page's charts share: escaping, fetching series, the
-// layout (mode bar above the plot area, integer step ticks), x values and EMA smoothing.
+// layout (mode bar above the plot area, integer step ticks), x values, EMA smoothing and polling
+// for the new points of running runs.
 (function () {
   "use strict";
 
@@ -15,9 +16,15 @@
       headers: { Accept: "application/json" },
       signal: signal,
     }).then(function (response) {
-      return response.json().then(function (body) {
+      if (response.redirected) {
+        throw new Error("You are no longer logged in."); // sent to the login page
+      }
+      return response.json().catch(function () { return null; }).then(function (body) {
         if (!response.ok) {
           throw new Error(body && body.message ? body.message : "HTTP " + response.status);
+        }
+        if (body === null) {
+          throw new Error("The answer was not JSON.");
         }
         return body;
       });
@@ -204,6 +211,49 @@
     return undefined;
   }
 
+  var POLL_MS = 3000;
+
+  function setLiveStatus(text, state) {
+    var status = document.getElementById("live-status");
+    if (status) {
+      status.textContent = text;
+      status.hidden = false;
+    }
+    document.body.setAttribute("data-polling", state);
+  }
+
+  // Live charts, on the run page and the compare page alike: `tick` fetches the new points and
+  // resolves to whether anything shown still runs. The next poll is asked for POLL_MS after the
+  // last one answered, so a slow answer never stacks requests. One failed poll is retried by the
+  // next; three in a row stop polling and say why. #live-status says what goes on, and
+  // <body data-polling> is "on" or "stopped".
+  function pollWhileRunning(tick, texts) {
+    var failures = 0;
+    function next() {
+      window.setTimeout(function () {
+        tick()
+          .then(function (running) {
+            failures = 0;
+            if (running) {
+              next();
+            } else {
+              setLiveStatus(texts.ended, "stopped");
+            }
+          })
+          .catch(function (error) {
+            failures += 1;
+            if (failures < 3) {
+              next();
+            } else {
+              setLiveStatus("Live updates stopped: " + error.message + " Reload the page to try again.", "stopped");
+            }
+          });
+      }, POLL_MS);
+    }
+    next();
+    setLiveStatus("Live: new points are added every " + POLL_MS / 1000 + " s while " + texts.running + ".", "on");
+  }
+
   window.LabLedgerCharts = {
     escapeText: escapeText,
     fetchJson: fetchJson,
@@ -217,5 +267,6 @@
     ema: ema,
     describe: describe,
     zoomWindow: zoomWindow,
+    pollWhileRunning: pollWhileRunning,
   };
 })();

@@ -17,7 +17,6 @@
     return;
   }
   var config = JSON.parse(configElement.textContent);
-  var POLL_MS = 3000;
   var MAX_LEGEND_ENTRIES = 12;
   var runsById = {};
   config.runs.forEach(function (run) {
@@ -265,7 +264,7 @@
   }
 
   // Live runs: ask only for points after the last step drawn, append them with extendTraces.
-  var pollTimer = null;
+  var running = [];
   function lastStep(chart, runId) {
     var series = chart.series[runId];
     return series && series.steps.length ? series.steps[series.steps.length - 1] : null;
@@ -312,39 +311,31 @@
     window.Plotly.extendTraces(chart.element, update, indices);
   }
 
-  function poll(running) {
-    if (pollTimer !== null || running.length === 0) {
-      return;
-    }
-    pollTimer = window.setInterval(function () {
-      var after = null;
-      charts.forEach(function (chart) {
-        running.forEach(function (runId) {
-          var step = lastStep(chart, runId);
-          after = step === null ? after : after === null ? step : Math.min(after, step);
+  // The new points of the running runs shown, after the earliest last step drawn of any of them;
+  // resolves to whether any still runs.
+  function fetchNewPoints() {
+    var after = null;
+    charts.forEach(function (chart) {
+      running.forEach(function (runId) {
+        var step = lastStep(chart, runId);
+        after = step === null ? after : after === null ? step : Math.min(after, step);
+      });
+    });
+    var url = C.seriesUrl(config.seriesUrl, running, config.keys, {
+      max_points: C.pointsFor(charts[0].element),
+      after_step: after,
+    });
+    return C.fetchJson(url).then(function (body) {
+      body.series.forEach(function (fresh) {
+        charts.forEach(function (chart) {
+          if (chart.key === fresh.key) {
+            extend(chart, fresh);
+          }
         });
       });
-      var url = C.seriesUrl(config.seriesUrl, running, config.keys, {
-        max_points: C.pointsFor(charts[0].element),
-        after_step: after,
-      });
-      C.fetchJson(url).then(function (body) {
-        body.series.forEach(function (fresh) {
-          charts.forEach(function (chart) {
-            if (chart.key === fresh.key) {
-              extend(chart, fresh);
-            }
-          });
-        });
-        running = body.running;
-        if (running.length === 0) {
-          window.clearInterval(pollTimer); // every shown run has ended
-          pollTimer = null;
-          document.body.setAttribute("data-polling", "stopped");
-        }
-      });
-    }, POLL_MS);
-    document.body.setAttribute("data-polling", "on");
+      running = body.running;
+      return running.length > 0;
+    });
   }
 
   // Controls: each change redraws without a reload and keeps the state in the URL.
@@ -533,8 +524,9 @@
   }
 
   load(charts).then(function (body) {
-    if (body) {
-      poll(body.running);
+    running = body ? body.running : [];
+    if (running.length) {
+      C.pollWhileRunning(fetchNewPoints, { running: "a run shown is running", ended: "Every run shown has ended." });
     }
   });
   drawParallel();

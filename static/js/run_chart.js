@@ -10,7 +10,6 @@
     return;
   }
   var charts = JSON.parse(configElement.textContent);
-  var POLL_MS = 3000;
 
   function setNote(chart, text) {
     var note = document.getElementById(chart.elementId + "-note");
@@ -117,48 +116,22 @@
       });
   };
 
-  function setLiveStatus(text, state) {
-    var status = document.getElementById("live-status");
-    if (status) {
-      status.textContent = text;
-      status.hidden = false;
+  // While the run is running: the new points of every chart not zoomed in (a zoomed chart shows
+  // a window; it reloads whole when zoomed out), in requests of at most `keysPerRequest` keys,
+  // each after the earliest last step of its keys. Charts are batched in order of their last
+  // steps, so a key that stopped logging early does not make every other key's tail be read
+  // again. Resolves to whether the run still runs.
+  function fetchNewPoints(views, live) {
+    var open = views
+      .filter(function (view) { return view.series && view.range === null; })
+      .sort(function (a, b) { return (a.lastStep() || 0) - (b.lastStep() || 0); });
+    var requests = open.length ? [] : [fetchNew([views[0]])]; // still asks whether the run ended
+    for (var start = 0; start < open.length; start += live.keysPerRequest) {
+      requests.push(fetchNew(open.slice(start, start + live.keysPerRequest)));
     }
-    document.body.setAttribute("data-polling", state);
-  }
-
-  // While the run is running, every few seconds: the new points of every chart not zoomed in
-  // (a zoomed chart shows a window; it reloads whole when zoomed out), in requests of at most
-  // `keysPerRequest` keys, each after the earliest last step of its keys. Charts are batched in
-  // order of their last steps, so a key that stopped logging early does not make every other
-  // key's tail be read again. Stops once the server says the run has ended.
-  function poll(views, live) {
-    var failures = 0;
-    var timer = window.setInterval(function () {
-      var open = views
-        .filter(function (view) { return view.series && view.range === null; })
-        .sort(function (a, b) { return (a.lastStep() || 0) - (b.lastStep() || 0); });
-      var requests = open.length ? [] : [fetchNew([views[0]])]; // still asks whether the run ended
-      for (var start = 0; start < open.length; start += live.keysPerRequest) {
-        requests.push(fetchNew(open.slice(start, start + live.keysPerRequest)));
-      }
-      Promise.all(requests)
-        .then(function (bodies) {
-          failures = 0;
-          var ended = bodies.some(function (body) { return body && body.running.indexOf(views[0].chart.runId) === -1; });
-          if (ended) {
-            window.clearInterval(timer);
-            setLiveStatus("The run has ended: reload the page for its final summary.", "stopped");
-          }
-        })
-        .catch(function (error) {
-          failures += 1; // one missed poll is retried by the next; a refusal that lasts is said
-          if (failures >= 3) {
-            window.clearInterval(timer);
-            setLiveStatus("Live updates stopped: " + error.message + " Reload the page to try again.", "stopped");
-          }
-        });
-    }, POLL_MS);
-    setLiveStatus("Live: new points are added every " + POLL_MS / 1000 + " s while the run is running.", "on");
+    return Promise.all(requests).then(function (bodies) {
+      return bodies.every(function (body) { return body.running.indexOf(views[0].chart.runId) !== -1; });
+    });
   }
 
   function fetchNew(batch) {
@@ -191,6 +164,11 @@
   var liveElement = document.getElementById("run-live-config");
   var live = liveElement ? JSON.parse(liveElement.textContent) : { running: false };
   if (views.length && live.running) {
-    Promise.all(loads).then(function () { poll(views, live); });
+    Promise.all(loads).then(function () {
+      C.pollWhileRunning(function () { return fetchNewPoints(views, live); }, {
+        running: "the run is running",
+        ended: "The run has ended: reload the page for its final summary.",
+      });
+    });
   }
 })();

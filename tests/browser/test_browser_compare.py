@@ -18,6 +18,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from config.inputs import TagInput
+from tracker.permissions import Level, set_experiment_permission
 from tracker.services import (
     DatasetSpec,
     MetricInput,
@@ -314,8 +315,30 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
         )
     grown = traces(page, "compare-chart-0")[1]
     assert grown["n"] > before + 5
+    expect(page.locator("#live-status")).to_have_text(
+        "Live: new points are added every 3 s while a run shown is running."
+    )
     finish_run(actor=contributor, run=live)
     page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
+    expect(page.locator("#live-status")).to_have_text("Every run shown has ended.")
+
+
+def test_live_updates_stop_and_say_why_once_the_polls_are_refused(
+    login, viewer, contributor, compared, live, live_server
+):
+    """The viewer loses the experiment while watching: one refused poll is retried, three in a
+    row stop polling and say why (the run page shares this poller)."""
+    page = login(viewer)
+    page.goto(compare_url(live_server, [compared[0], live], "&keys=loss"))
+    wait_drawn(page, "compare-chart-0")
+    assert page.evaluate("document.body.getAttribute('data-polling')") == "on"
+    set_experiment_permission(
+        actor=contributor, experiment=live.experiment, grantee=viewer, level=Level.NO_PERMISSIONS
+    )
+    page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=20_000)
+    status = page.locator("#live-status").text_content()
+    assert status.startswith("Live updates stopped: ") and status.endswith(" Reload the page to try again.")
+    assert "HTTP" not in status and "JSON" not in status  # the server's own words
 
 
 def test_a_running_runs_page_adds_new_points_to_its_charts_and_stops_when_the_run_ends(
