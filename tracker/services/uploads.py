@@ -487,12 +487,12 @@ def _require_still_writable(upload: BulkUpload, run_ids: Collection[int]) -> Non
         raise PermissionDenied("the account that sent the file was removed", field="file")
     runs = Run.objects.select_related("experiment").filter(pk__in=run_ids).order_by("pk")
     for run in runs:
-        if run.lifecycle != Lifecycle.ACTIVE:
-            raise InvalidInput(f"run {run.uuid} was deleted while the file was read", field="run_id")
-        if run.experiment.lifecycle != Lifecycle.ACTIVE:
+        if run.experiment.lifecycle != Lifecycle.ACTIVE:  # first: its deletion takes the runs along
             raise InvalidInput(
                 f"experiment {run.experiment_id} was deleted while the file was read", field="experiment_id"
             )
+        if run.lifecycle != Lifecycle.ACTIVE:
+            raise InvalidInput(f"run {run.uuid} was deleted while the file was read", field="run_id")
         if experiment_level(uploader, run.experiment) < Level.EDIT:
             raise PermissionDenied(f"{uploader} may no longer write to run {run.uuid}", field="run_id")
 
