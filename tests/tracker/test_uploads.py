@@ -388,6 +388,19 @@ def test_a_run_deleted_after_its_upload_was_queued_gets_none_of_its_points(run, 
     assert not MetricPoint.objects.filter(run=run).exists()
 
 
+def test_an_upload_to_a_run_whose_experiment_was_deleted_meanwhile_names_the_experiment(
+    experiment, run, admin, queued
+):
+    """The experiment's deletion took the run along: the experiment is the reason to name."""
+    upload = queued("key,step,value\nloss,0,1\n", run=run)
+    delete_experiment(actor=admin, experiment=experiment)
+    done = _ingested(upload)
+    assert (
+        done.error_message == f"experiment_id: experiment {experiment.pk} was deleted while the file waited"
+    )
+    assert not MetricPoint.objects.filter(run=run).exists()
+
+
 def test_a_grant_withdrawn_after_an_upload_was_queued_stops_it(
     experiment, contributor, admin, queued, settings
 ):
@@ -408,7 +421,7 @@ def test_an_experiment_deleted_after_an_upload_was_queued_stops_it(experiment, r
     done = _ingested(upload)
     assert (done.status, done.error_column) == ("failed", "experiment_id")
     assert (
-        done.error_message == f"experiment_id: experiment {experiment.pk} was deleted while the file was read"
+        done.error_message == f"experiment_id: experiment {experiment.pk} was deleted while the file waited"
     )
     assert not MetricPoint.objects.filter(run=run).exists()
 

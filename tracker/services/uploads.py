@@ -433,6 +433,11 @@ def _stage(upload: BulkUpload, token: str, spool: staging.Spool, timings: dict[s
     read = _READERS.get(upload.format)
     if read is None:
         raise InvalidInput(f"{upload.format!r} files are not supported yet", field="format")
+    experiment = upload.run.experiment if upload.run is not None else upload.experiment
+    if experiment is not None and experiment.lifecycle != Lifecycle.ACTIVE:  # it took its runs along
+        raise InvalidInput(
+            f"experiment {experiment.pk} was deleted while the file waited", field="experiment_id"
+        )
     default_timestamp = to_ms(upload.created_at)  # a retry yields the same points
     names: _Names | None = None
     rows = 0
