@@ -9,6 +9,8 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_credentials
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group, User
@@ -133,7 +135,8 @@ def user_for_password(username: str, password: str, *, request: HttpRequest) -> 
 
     An API token is accepted as the password too, so a CI job can use Basic auth without a
     person's password. Wrong passwords count towards the failed-login lockout of `request`'s
-    address (django-axes, accounts/lockouts.py), exactly as on the login page.
+    address (django-axes, accounts/lockouts.py), exactly as on the login page, and a locked-out
+    username is refused even with the right password, remembered or not.
     """
     if password.startswith(TOKEN_PREFIX):
         user = user_for_token(password)
@@ -141,6 +144,11 @@ def user_for_password(username: str, password: str, *, request: HttpRequest) -> 
     key = _credential_cache_key(username, password)
     remembered = cache.get(key)
     if remembered is not None:
+        # authenticate() would consult the lockout first; a remembered pair must not skip it, or
+        # a locked-out account would still be usable by whoever knows (or guessed) its password.
+        if not AxesProxyHandler.is_allowed(request, get_credentials(username=username)):
+            request.axes_locked_out = True  # type: ignore[attr-defined]  # as axes' backend marks it
+            return None
         user_pk, password_hash = remembered
         user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
         # A changed password changes the stored hash, which voids what was remembered.

@@ -143,3 +143,35 @@ def test_the_limit_comes_from_settings(settings, contributor):
     statuses = [_log_in(client, contributor.username, "wrong").status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_a_remembered_right_password_is_refused_while_the_username_is_locked_out(contributor):
+    client = Client()
+    search = "/api/2.0/mlflow/experiments/search"
+    before = client.get(search, headers=_basic(contributor.username, PASSWORD))  # remembered now
+    for _ in range(LIMIT):
+        client.get(search, headers=_basic(contributor.username, "wrong"))
+
+    right_password = client.get(search, headers=_basic(contributor.username, PASSWORD))
+
+    assert before.status_code == 200
+    assert right_password.status_code == 403
+    assert right_password.json() == {
+        "error_code": "PERMISSION_DENIED",
+        "message": (
+            f"Too many failed logins for {contributor.username!r} from this address: try again in 15 "
+            "minutes, or ask an administrator to unlock it."
+        ),
+    }
+    assert _log_in(client, contributor.username, PASSWORD).status_code == 429
+
+
+def test_a_remembered_right_password_works_again_once_the_lockout_is_lifted(contributor):
+    client = Client()
+    client.get(SERVER_INFO, headers=_basic(contributor.username, PASSWORD))
+    for _ in range(LIMIT):
+        client.get(SERVER_INFO, headers=_basic(contributor.username, "wrong"))
+
+    call_command("unlock_login", contributor.username)
+
+    assert client.get(SERVER_INFO, headers=_basic(contributor.username, PASSWORD)).status_code == 200
