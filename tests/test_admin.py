@@ -8,7 +8,7 @@ from tracker.services import MetricInput, ParamInput, log_batch
 
 pytestmark = pytest.mark.django_db
 
-APPS = {"tracker", "registry", "audit"}
+APPS = {"accounts", "tracker", "registry", "audit"}
 BROWSABLE = [model for model in admin.site._registry if model._meta.app_label in APPS]
 
 
