@@ -8,9 +8,10 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from accounts.roles import Role, role_of
-from config.exceptions import NotFound
+from config.exceptions import InvalidInput, NotFound
 from config.exceptions import PermissionDenied as DomainPermissionDenied
 
 NO_ROLE_MESSAGE = "Your account has no role yet. Ask an administrator to give you the viewer role."
@@ -19,8 +20,9 @@ NO_ROLE_MESSAGE = "Your account has no role yet. Ask an administrator to give yo
 def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Redirect anonymous users to the login page; answer 403 to users without a role.
 
-    Domain errors raised while the page is built become Django's 404 and 403 pages here, so
-    views stay three lines: parse, call the selector or service, render.
+    Domain errors raised while the page is built become Django's 404 and 403 pages here, and a
+    bad value in the address (`?experiment=abc`) a 400 page naming the field, so views stay three
+    lines: parse, call the selector or service, render.
     """
 
     @wraps(view)
@@ -33,5 +35,7 @@ def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
             raise Http404(str(error)) from error
         except DomainPermissionDenied as error:
             raise PermissionDenied(str(error)) from error
+        except InvalidInput as error:
+            return render(request, "dashboard/bad_request.html", {"exception": str(error)}, status=400)
 
     return login_required(wrapped)

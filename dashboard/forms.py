@@ -175,6 +175,9 @@ class GrantForm(forms.Form):
     remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
+_LAST_LISTED_PAGE = 2**31  # far past any list, and its OFFSET fits in 64 bits
+
+
 class ListForm(forms.Form):
     """A list page's state in the URL: the text searched for, the order and the page number.
     `orders` maps each order the list's selector knows to its label; the first is the default."""
@@ -198,6 +201,12 @@ class ListForm(forms.Form):
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or self.default_order
+
+    def clean_page(self) -> int | None:
+        # A page past the end shows the last one; a number past any list's end is cut down
+        # first, since its OFFSET would not fit the database's 64-bit integer.
+        page = self.cleaned_data["page"]
+        return None if page is None else min(page, _LAST_LISTED_PAGE)
 
 
 class WebhookForm(forms.Form):

@@ -126,6 +126,18 @@ def test_a_long_list_comes_in_pages_whose_links_keep_the_search_and_order(viewer
     assert listed(viewer_client.get(url, {"q": "sweep", "page": "9"})) == listed(second)
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999999", str(2**63)])
+def test_a_page_number_past_what_the_database_counts_shows_the_last_page(
+    viewer_client, make_experiment, page
+):
+    make_experiment("sweep")
+
+    response = viewer_client.get(reverse("dashboard:experiment-list"), {"page": page})
+
+    assert response.status_code == 200
+    assert listed(response) == ["Default", "sweep"]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [

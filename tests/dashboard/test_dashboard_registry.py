@@ -135,6 +135,7 @@ def test_the_model_list_searches_tags_and_descriptions_and_orders_by_versions(
     refused = client.get(url, {"sort": "stars"})
     assert refused.status_code == 400 and "Order: Select a valid choice." in refused.content.decode()
     assert model.name not in [m.name for m in refused.context["models"]]
+    assert names({"page": "99999999999999999999999"}) == ["aardvark", "digit-classifier", "Speech-tagger"]
 
 
 def test_the_model_page_shows_versions_protected_aliases_and_pending_requests(

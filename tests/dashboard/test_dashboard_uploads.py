@@ -166,3 +166,12 @@ def test_the_experiment_list_run_page_and_upload_list_link_to_the_form_for_contr
         assert f'href="{form}' not in viewer_client.get(url).content.decode(), name  # a viewer cannot upload
     assert f"{form}?run={run.uuid}" in client.get(pages["run"]).content.decode()
     assert reverse("dashboard:upload-list") in viewer_client.get(pages["experiments"]).content.decode()
+
+
+@pytest.mark.parametrize("name", ["upload-list", "upload-new"])
+def test_an_experiment_in_the_address_that_is_no_id_is_a_400_naming_the_field(viewer_client, name):
+    response = viewer_client.get(reverse(f"dashboard:{name}"), {"experiment": "abc"})
+
+    assert response.status_code == 400
+    assert "experiment_id: &#x27;abc&#x27; is not an experiment id" in response.content.decode()
+    assert "<h1>Bad request</h1>" in response.content.decode()
