@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -72,6 +72,12 @@ class Unauthenticated(ApplicationError):
     http_status = 401
 
 
+def refused_as_unsafe(exc: SuspiciousOperation) -> InvalidInput:
+    """Django's SuspiciousOperation (a file name that is only dots, a path leaving its folder, too
+    many fields) as a domain error. Its own message may hold a server path, so it is not repeated."""
+    return InvalidInput(f"the request was refused as unsafe ({type(exc).__name__})")
+
+
 def error_response(error: ApplicationError) -> Response:
     return Response(error.as_dict(), status=error.http_status)
 
@@ -102,6 +108,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
         message = f"the request body is larger than the {limit} MiB limit"
         return error_response(TooLarge(message, field="body"))
+    if isinstance(exc, SuspiciousOperation):  # Django's generic 400 would be an HTML page
+        return error_response(refused_as_unsafe(exc))
     if isinstance(exc, Http404):
         return error_response(NotFound("Not found."))
     if isinstance(exc, DjangoPermissionDenied):

@@ -137,3 +137,47 @@ def test_the_openapi_schema_describes_uploads_and_their_errors(viewer_api):
     assert {"200", "202", "400", "401", "403", "404", "409"} <= set(post["responses"])
     assert "multipart/form-data" in post["requestBody"]["content"]
     assert "/api/v1/uploads/{upload_id}" in schema["paths"]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "@@@", "runs/"])
+def test_a_file_name_storage_cannot_use_is_refused_naming_it(contributor_api, run, name):
+    response = contributor_api.generic(
+        "POST",
+        f"/api/v1/uploads?run_id={run.uuid}&file_format=csv&file_name={name}",
+        CSV,
+        content_type="application/octet-stream",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": f"file_name: {name!r} cannot name a stored file",
+        "field": "file_name",
+    }
+    assert not BulkUpload.objects.exists()
+
+
+def test_a_file_name_inside_folders_keeps_only_its_own_name(contributor_api, run, post_file):
+    response = contributor_api.generic(
+        "POST",
+        f"/api/v1/uploads?run_id={run.uuid}&file_format=csv&file_name=../../etc/loss.csv",
+        CSV,
+        content_type="application/octet-stream",
+    )
+
+    assert response.status_code == 202, response.json()
+    assert response.json()["file_name"] == "loss.csv"
+
+
+def test_a_request_django_refuses_as_suspicious_gets_the_json_error_shape(contributor_api, run, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 2
+    data = {"file": SimpleUploadedFile("metrics.csv", CSV), "run_id": run.uuid, "a": "1", "b": "2"}
+
+    response = contributor_api.post("/api/v1/uploads", data, format="multipart")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "the request was refused as unsafe (TooManyFieldsSent)",
+        "field": None,
+    }

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.core.exceptions import SuspiciousFileOperation
 from django.test import Client
 
 from tests.mlflow.conftest import MlflowWire
+from tracker import selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +140,18 @@ def test_a_nul_character_in_an_id_is_a_400_not_a_server_error(wire):
         "GET", "runs/get", {"run_id": "abc\x00def"}, status=400, code="INVALID_PARAMETER_VALUE"
     )
     assert "NUL" in message
+
+
+def test_a_request_django_refuses_as_suspicious_gets_mlflow_s_error_envelope(wire, monkeypatch):
+    def refuse(**_):  # as storage does for a path leaving its folder
+        raise SuspiciousFileOperation("The joined path (/srv/artifacts/..) is outside of the base path")
+
+    monkeypatch.setattr(selectors, "search_experiments", refuse)
+
+    response = wire.call("POST", "experiments/search", {"max_results": 5})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "the request was refused as unsafe (SuspiciousFileOperation)",
+    }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
@@ -42,6 +42,7 @@ from config.exceptions import (
     PermissionDenied,
     TooLarge,
     Unauthenticated,
+    refused_as_unsafe,
 )
 from config.http import authorization
 
@@ -381,6 +382,8 @@ def _view(endpoints: dict[str, Endpoint]) -> Callable[..., HttpResponseBase]:
                 raise
         except ApplicationError as error:
             return error_response(error)
+        except SuspiciousOperation as error:  # Django's generic 400 would be an HTML page
+            return error_response(refused_as_unsafe(error))
         return result if isinstance(result, HttpResponseBase) else json_response(result)
 
     return view

@@ -31,11 +31,13 @@ from typing import IO, Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from accounts.roles import Role, require_role
 from audit.services import record_event
@@ -160,6 +162,19 @@ def _existing_upload(*, actor: Any, idempotency_key: str, target_key: str, sha25
     return same_file.exclude(status=Status.FAILED).first()
 
 
+def _stored_file_name(file_name: str, file_format: str) -> str:
+    """The file's own name, without folders; one storage cannot use (only dots, or nothing left
+    once unsafe characters go) is refused, naming it."""
+    if not file_name:
+        return f"upload.{file_format}"
+    base_name = file_name.replace("\\", "/").rsplit("/", 1)[-1][:200]
+    try:
+        get_valid_filename(base_name)
+    except SuspiciousFileOperation:
+        raise InvalidInput(f"{file_name!r} cannot name a stored file", field="file_name") from None
+    return base_name
+
+
 def create_upload(
     *,
     actor: Any,
@@ -180,7 +195,7 @@ def create_upload(
     if experiment is not None:
         require_experiment_permission(actor, experiment, Level.EDIT, action="Uploading metrics")
     idempotency_key = validate_text(idempotency_key, field="Idempotency-Key", max_length=255).strip()
-    file_name = (file_name or f"upload.{file_format}").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    file_name = _stored_file_name(file_name, file_format)
     target_key = _target_key(run=run, experiment=experiment, create_runs=create_runs)
     # A named temporary file: the file-system storage moves it into place instead of copying it.
     with TemporaryUploadedFile(file_name, "application/octet-stream", None, None) as spooled:
