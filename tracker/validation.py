@@ -29,7 +29,7 @@ MAX_PATH_SEGMENT_BYTES = 240
 # How deep a JSON document kept in a JSON column may nest: Django serialises it recursively.
 MAX_JSON_DEPTH = 64
 
-_KEY_PATTERN = re.compile(r"^[/\w.\- :]*$")
+_KEY_PATTERN = re.compile(r"[/\w.\- :]*")  # fullmatch: `$` would let a trailing newline by
 
 
 def validate_key(key: Any, *, field: str) -> str:
@@ -38,7 +38,7 @@ def validate_key(key: Any, *, field: str) -> str:
         raise InvalidInput("must be a non-empty string", field=field)
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}", field=field)
-    if not _KEY_PATTERN.match(key):
+    if not _KEY_PATTERN.fullmatch(key):
         raise InvalidInput(
             f"{key!r} may only contain letters, digits, underscores, dashes, periods, spaces, "
             "colons and slashes",

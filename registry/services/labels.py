@@ -28,15 +28,15 @@ from tracker.validation import validate_text
 
 from .events import record_registry_event
 
-_ALIAS_PATTERN = re.compile(r"^[\w\-]+$")
-_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+_ALIAS_PATTERN = re.compile(r"[\w\-]+")  # fullmatch: `$` would let a trailing newline by
+_RESERVED_ALIAS = re.compile(r"latest|v\d+", re.IGNORECASE)
 
 
 def validate_alias(alias: Any, *, field: str = "alias") -> str:
     alias = validate_text(alias, field=field, max_length=255, allow_empty=False)
-    if not _ALIAS_PATTERN.match(alias):
+    if not _ALIAS_PATTERN.fullmatch(alias):
         raise InvalidInput(f"{alias!r} may only contain letters, digits, '_' and '-'", field=field)
-    if _RESERVED_ALIAS.match(alias):
+    if _RESERVED_ALIAS.fullmatch(alias):
         raise InvalidInput(f"{alias!r} is reserved ('latest' and 'v<number>' name versions)", field=field)
     return alias
 

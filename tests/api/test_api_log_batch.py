@@ -118,6 +118,12 @@ def test_param_logged_again_with_another_value_is_a_409_naming_both(contributor_
         ({"metrics": [{"value": 1.0}]}, "metrics[0].key", "metrics[0].key: is required"),
         ({"metrics": [{"key": "loss"}]}, "metrics[0].value", "metrics[0].value: is required"),
         (
+            {"metrics": [{"key": "loss\n", "value": 1.0}]},
+            "metrics[0].key",
+            "metrics[0].key: 'loss\\n' may only contain letters, digits, underscores, dashes, periods, "
+            "spaces, colons and slashes",
+        ),
+        (
             {"metrics": [*_points(12), {"key": "loss", "value": "high", "step": 1}]},
             "metrics[12].value",
             "metrics[12].value: must be a number, not 'high'",

@@ -137,6 +137,12 @@ def test_alias_is_set_read_moved_and_removed(contributor_api, two_versions):
             "alias: 'latest' is reserved ('latest' and 'v<number>' name versions)",
         ),
         ("prod!", {"version": 1}, 400, "alias: 'prod!' may only contain letters, digits, '_' and '-'"),
+        (
+            "production\n",
+            {"version": 1},
+            400,
+            "alias: 'production\\n' may only contain letters, digits, '_' and '-'",
+        ),
         ("prod", {"version": 7}, 404, f"version: registered model {MODEL!r} has no version 7"),
         ("prod", {"version": "two"}, 400, "version: A valid integer is required."),
         ("prod", {}, 400, "version: This field is required."),

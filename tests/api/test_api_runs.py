@@ -58,6 +58,7 @@ BAD_KEY = "may only contain letters, digits, underscores, dashes, periods, space
         ({"start_time": "soon"}, BAD_TIME),
         ({"tags": [{"key": "a"}]}, "tags[0].value: This field is required."),
         ({"tags": [{"key": "bad key!", "value": "x"}]}, f"tags[0].key: 'bad key!' {BAD_KEY}"),
+        ({"tags": [{"key": "team\n", "value": "x"}]}, f"tags[0].key: 'team\\n' {BAD_KEY}"),
         (
             {"environment": ["not", "an", "object"]},
             'environment: Expected a dictionary of items but got type "list".',

@@ -225,6 +225,8 @@ def test_deleting_an_alias_reads_a_json_body_and_ends_its_history(wire, run, con
         ("latest", "alias: 'latest' is reserved ('latest' and 'v<number>' name versions)"),
         ("v1", "alias: 'v1' is reserved ('latest' and 'v<number>' name versions)"),
         ("prod env!", "alias: 'prod env!' may only contain letters, digits, '_' and '-'"),
+        ("production\n", "alias: 'production\\n' may only contain letters, digits, '_' and '-'"),
+        ("latest\n", "alias: 'latest\\n' may only contain letters, digits, '_' and '-'"),
     ],
 )
 def test_invalid_aliases_are_refused_and_change_nothing(wire, run, alias, message):

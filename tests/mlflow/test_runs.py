@@ -511,6 +511,7 @@ def test_log_metric_without_step_or_timestamp_is_step_zero_now(wire, run_id, con
         ({"key": "loss", "value": 1, "timestamp": -1}, "timestamp"),
         ({"key": "a" * 251, "value": 1}, "key"),
         ({"key": "../up", "value": 1}, "key"),
+        ({"key": "loss\n", "value": 1}, "key"),  # `$` alone would match before the newline
     ],
 )
 def test_bad_metrics_name_the_field_and_store_nothing(wire, run_id, message, field):
@@ -548,6 +549,7 @@ def test_a_param_is_immutable_once_logged(wire, run_id):
         ({"value": "1"}, "key"),
         ({"key": "lr", "value": 0.1}, "value"),
         ({"key": "lr", "value": "x" * 6001}, "value"),
+        ({"key": "lr\n", "value": "1"}, "key"),
     ],
 )
 def test_bad_params_name_the_field(wire, run_id, message, field):
