@@ -128,6 +128,13 @@ def _link(name: str, *args: Any, query: str = "") -> str | None:
     return f"{settings.PUBLIC_URL.rstrip('/')}{path}{query}"
 
 
+def _chat_escaped(value: object) -> str:
+    """User text for a `text` line: Slack and Mattermost read `<!channel>`, `<@user>` and
+    `<url|label>` there as commands and links, so `&`, `<` and `>` go as their message formatting
+    asks (a model named `x <!channel>` must not ping a channel)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_payload(delivery: WebhookDelivery) -> dict[str, Any]:
     """The body a receiver gets: the event as the trail holds it, links to the pages about it,
     and a line of `text`, which chat tools whose incoming webhooks read `text` show as the message."""
@@ -145,10 +152,13 @@ def webhook_payload(delivery: WebhookDelivery) -> dict[str, Any]:
     # A new version's data names its stage ("None"); only a stage change moves it anywhere.
     stage = data.get("stage") if event.action == "model_version.stage_changed" else None
     named_label = data.get("label") or data.get("alias") or stage
-    label = f" → {named_label}" if named_label else ""
-    text = f"{WEBHOOK_EVENTS.get(event.action, event.action)}: {subject}{label}, by {event.actor_name}"
+    label = f" → {_chat_escaped(named_label)}" if named_label else ""
+    text = (
+        f"{WEBHOOK_EVENTS.get(event.action, event.action)}: {_chat_escaped(subject)}{label}, "
+        f"by {_chat_escaped(event.actor_name)}"
+    )
     if links.get("request") or links.get("version"):
-        text += f" ({links.get('request') or links.get('version')})"
+        text += f" ({_chat_escaped(links.get('request') or links.get('version'))})"
     return {
         "delivery": delivery.pk,
         "event": event.action,
@@ -215,7 +225,7 @@ def ping_webhook(*, actor: User, webhook: Webhook) -> PingResult:
     payload = {
         "delivery": None,
         "event": "webhook.ping",
-        "text": f"Lab Ledger: the webhook “{webhook.name}” reaches this receiver.",
+        "text": f"Lab Ledger: the webhook “{_chat_escaped(webhook.name)}” reaches this receiver.",
         "occurred_at": timezone.now().isoformat(),
         "webhook": {"id": webhook.pk, "name": webhook.name, "events": webhook.events},
         "links": {"webhook": _link("dashboard:webhook-detail", webhook.pk)},

@@ -243,3 +243,40 @@ def test_a_test_delivery_is_signed_and_reports_the_answer_without_recording(hook
     assert not WebhookDelivery.objects.exists()
     with pytest.raises(PermissionDenied, match="Testing a webhook needs the admin role"):
         ping_webhook(actor=reviewer, webhook=hook)
+
+
+def test_chat_commands_in_a_model_name_are_escaped_in_text_but_not_in_the_structured_fields(
+    admin, contributor, experiment, receiver
+):
+    name = "x <!channel> & <!here|boss>"
+    model = create_registered_model(actor=contributor, name=name)
+    create_webhook(
+        actor=admin, name="<!here>", url=receiver.url, events=["model_version.created"], model=model
+    )
+    create_model_version(
+        actor=contributor, model=model, run=start_run(actor=contributor, experiment=experiment)
+    )
+
+    dispatch_webhooks()
+
+    [delivered] = receiver.received
+    text = delivered.json["text"]
+    assert text.startswith(
+        "A model version was registered: x &lt;!channel&gt; &amp; &lt;!here|boss&gt; version 1, "
+        "by carl-contributor ("
+    )
+    assert "<" not in text and ">" not in text
+    assert "&" not in text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "")
+    assert delivered.json["after"]["model"] == name  # the structured fields hold the name as it is
+
+
+def test_a_test_delivery_escapes_the_webhook_s_name_in_text(admin, receiver):
+    from registry.services import ping_webhook
+
+    hook = create_webhook(actor=admin, name="<!channel> & co", url=receiver.url, events=REVIEW_EVENTS)
+
+    ping_webhook(actor=admin, webhook=hook)
+
+    [ping] = receiver.received
+    assert ping.json["text"] == "Lab Ledger: the webhook “&lt;!channel&gt; &amp; co” reaches this receiver."
+    assert ping.json["webhook"]["name"] == "<!channel> & co"
