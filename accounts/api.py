@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 
 from .permissions import LEVEL_NAMES, GrantKind, get_grantee, parse_level
 from .roles import Role, role_of
@@ -25,8 +25,8 @@ class MeApi(ApiView):
     """The authenticated user and the role the server gives them."""
 
     class OutputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        email = serializers.CharField()
+        username = StrictCharField()
+        email = StrictCharField()
         role = serializers.ChoiceField(choices=[r.group_name for r in Role if r is not Role.NONE])
         is_superuser = serializers.BooleanField()
 
@@ -46,8 +46,8 @@ class MeApi(ApiView):
 
 
 class GrantSerializer(serializers.Serializer):
-    username = serializers.CharField(source="user.username")
-    permission = serializers.CharField(source="level_name")
+    username = StrictCharField(source="user.username")
+    permission = StrictCharField(source="level_name")
     updated_at = serializers.DateTimeField()
 
 

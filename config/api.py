@@ -67,12 +67,52 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+def json_kind(value: object) -> str:
+    """How a wrong type is named in an error: "a number", "a list"…"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+class StrictCharField(serializers.CharField):
+    """The native API's text field: DRF's CharField turns 123 or 3.5 into "123" and "3.5", so a
+    number sent for a name or a description would be stored as text; a wrong type is refused,
+    naming the field, as docs/api.md says. Every serializer here uses it instead of CharField."""
+
+    default_error_messages = {"not_a_string": "must be a string, not {kind}"}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string", kind=json_kind(data))
+        return super().to_internal_value(data)
+
+
+class IdField(StrictCharField):
+    """An integer id (an experiment's), sent as a JSON integer or a numeric string, as docs/api.md
+    says; the service parses it. Any other type is refused like any text field's."""
+
+    default_error_messages = {"not_a_string": "must be an integer or a numeric string, not {kind}"}
+
+    def to_internal_value(self, data: object) -> str:
+        if isinstance(data, int) and not isinstance(data, bool):
+            data = str(data)
+        return super().to_internal_value(data)
+
+
 class ErrorSerializer(serializers.Serializer):
     """Every error: `message` starts with the field it is about, which `field` also names."""
 
-    error_code = serializers.CharField(help_text="e.g. INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST")
-    message = serializers.CharField()
-    field = serializers.CharField(allow_null=True, help_text="e.g. metrics[12].value; null if none")
+    error_code = StrictCharField(help_text="e.g. INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST")
+    message = StrictCharField()
+    field = StrictCharField(allow_null=True, help_text="e.g. metrics[12].value; null if none")
 
 
 # What each error status means, documented on every operation that can answer with it (see

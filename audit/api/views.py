@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from audit import selectors, services
 from audit.export import checkpoint_response, checkpoints_response, export_response, public_key_response
 from audit.selectors import EventFilter
-from config.api import ApiView, IgnoreAcceptHeader
+from config.api import ApiView, IgnoreAcceptHeader, StrictCharField
 from config.exceptions import NotFound
 
 MAX_EVENTS_PER_PAGE = 1000
@@ -23,19 +23,19 @@ MAX_CHECKPOINTS_PER_PAGE = 500
 class EventFilterSerializer(serializers.Serializer):
     """The filters every audit read shares: the list, the export and the audit page."""
 
-    object_type = serializers.CharField(
+    object_type = StrictCharField(
         required=False, max_length=50, help_text="e.g. tracker.run, registry.modelversion"
     )
     object_id = serializers.ListField(
-        child=serializers.CharField(max_length=255),
+        child=StrictCharField(max_length=255),
         required=False,
         max_length=50,
         help_text="e.g. a run id; repeat to find an object under each id it had.",
     )
-    action = serializers.CharField(
+    action = StrictCharField(
         required=False, max_length=100, help_text="e.g. run.batch_logged, model_alias.set"
     )
-    actor = serializers.CharField(required=False, max_length=150, help_text="Username.")
+    actor = StrictCharField(required=False, max_length=150, help_text="Username.")
     since = serializers.DateTimeField(required=False, help_text="Events at or after this time.")
     until = serializers.DateTimeField(required=False, help_text="Events before this time.")
 
@@ -59,14 +59,14 @@ class EventFilterSerializer(serializers.Serializer):
 class EventSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     created_at = serializers.DateTimeField()
-    actor = serializers.CharField(source="actor_name")
-    action = serializers.CharField()
-    object_type = serializers.CharField()
-    object_id = serializers.CharField()
+    actor = StrictCharField(source="actor_name")
+    action = StrictCharField()
+    object_type = StrictCharField()
+    object_id = StrictCharField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
-    previous_hash = serializers.CharField(allow_null=True, help_text="Null until the event is sealed.")
-    hash = serializers.CharField(allow_null=True, help_text="Null until the event is sealed.")
+    previous_hash = StrictCharField(allow_null=True, help_text="Null until the event is sealed.")
+    hash = StrictCharField(allow_null=True, help_text="Null until the event is sealed.")
     sealed = serializers.BooleanField(
         source="is_sealed", help_text="Linked into the chain; the sealer runs every few seconds."
     )
@@ -135,8 +135,8 @@ class CheckpointSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     sequence = serializers.IntegerField(help_text="The chain head's sequence it signed.")
-    hash = serializers.CharField(help_text="The chain head's hash it signed.")
-    key_id = serializers.CharField()
+    hash = StrictCharField(help_text="The chain head's hash it signed.")
+    key_id = StrictCharField()
     checkpoint = serializers.SerializerMethodField(
         help_text="The signed document, as in the checkpoint file."
     )
@@ -198,11 +198,11 @@ class AuditPublicKeyApi(ApiView):
 class VerificationSerializer(serializers.Serializer):
     class BreakSerializer(serializers.Serializer):
         sequence = serializers.IntegerField(allow_null=True)
-        reason = serializers.CharField()
+        reason = StrictCharField()
 
     id = serializers.IntegerField()
-    status = serializers.CharField(help_text="pending, running, done, or failed (the check could not run).")
-    mode = serializers.CharField(help_text="incremental (from the last verified checkpoint) or full.")
+    status = StrictCharField(help_text="pending, running, done, or failed (the check could not run).")
+    mode = StrictCharField(help_text="incremental (from the last verified checkpoint) or full.")
     ok = serializers.BooleanField(allow_null=True, help_text="null until the check has finished.")
     checked = serializers.IntegerField(help_text="Events whose hash and link held.")
     from_sequence = serializers.IntegerField()

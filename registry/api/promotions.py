@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 from registry import selectors, services
 from registry.api.serializers import (
     HoldingSerializer,
@@ -29,8 +29,8 @@ def _shown(request_id: int, user) -> dict:
 class LabelInputSerializer(serializers.Serializer):
     """A label is an alias or a legacy stage: exactly one of the two."""
 
-    alias = serializers.CharField(required=False)
-    stage = serializers.CharField(required=False, help_text="Only 'Production' can be protected.")
+    alias = StrictCharField(required=False)
+    stage = StrictCharField(required=False, help_text="Only 'Production' can be protected.")
 
     def validate(self, attrs):
         if ("alias" in attrs) == ("stage" in attrs):
@@ -48,13 +48,13 @@ class PromotionRequestListApi(ApiView):
     error_responses = {404: "The model (or its version) does not exist."}
 
     class FilterSerializer(serializers.Serializer):
-        model = serializers.CharField(required=False, help_text="A registered model's name.")
+        model = StrictCharField(required=False, help_text="A registered model's name.")
         status = serializers.ChoiceField(choices=PromotionRequest.Status.choices, required=False)
         version = serializers.IntegerField(required=False, min_value=1, help_text="Needs `model`.")
-        label = serializers.CharField(required=False, help_text="An alias or stage name.")
-        requester = serializers.CharField(required=False, help_text="The requester's user name.")
+        label = StrictCharField(required=False, help_text="An alias or stage name.")
+        requester = StrictCharField(required=False, help_text="The requester's user name.")
         limit = serializers.IntegerField(min_value=1, max_value=MAX_LISTED, default=100)
-        page_token = serializers.CharField(required=False, help_text="next_page_token of the page before.")
+        page_token = StrictCharField(required=False, help_text="next_page_token of the page before.")
 
         def validate(self, attrs):
             if "version" in attrs and "model" not in attrs:
@@ -63,7 +63,7 @@ class PromotionRequestListApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         requests = PromotionRequestSerializer(many=True)
-        next_page_token = serializers.CharField(allow_null=True, help_text="Null on the last page.")
+        next_page_token = StrictCharField(allow_null=True, help_text="Null on the last page.")
 
     @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
@@ -99,9 +99,9 @@ class PromotionRequestCreateApi(ApiView):
     error_responses = {404: "The model (or its version) does not exist."}
 
     class InputSerializer(LabelInputSerializer):
-        model = serializers.CharField()
+        model = StrictCharField()
         version = serializers.IntegerField(min_value=1)
-        justification = serializers.CharField(trim_whitespace=False, max_length=5000)
+        justification = StrictCharField(trim_whitespace=False, max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={201: PromotionRequestSerializer})
     def post(self, request):
@@ -142,7 +142,7 @@ class ReviewCreateApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=Review.Decision.choices)
-        comment = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=5000, default="")
+        comment = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=5000, default="")
 
     class OutputSerializer(serializers.Serializer):
         review = ReviewSerializer()
@@ -178,11 +178,9 @@ class PolicySetApi(ApiView):
     Fields left out keep their current value."""
 
     class InputSerializer(serializers.Serializer):
-        protected_aliases = serializers.ListField(
-            child=serializers.CharField(), required=False, max_length=100
-        )
+        protected_aliases = serializers.ListField(child=StrictCharField(), required=False, max_length=100)
         required_approvals = serializers.IntegerField(required=False)
-        review_role = serializers.CharField(required=False)
+        review_role = StrictCharField(required=False)
         key_metrics = serializers.JSONField(required=False, help_text='[{"key": "val_f1", "goal": "max"}]')
 
     @extend_schema(request=InputSerializer, responses=PolicySerializer)
@@ -203,7 +201,7 @@ class ForcedMoveApi(ApiView):
 
     class InputSerializer(LabelInputSerializer):
         version = serializers.IntegerField(min_value=1)
-        reason = serializers.CharField(trim_whitespace=False, max_length=5000)
+        reason = StrictCharField(trim_whitespace=False, max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={201: PromotionRequestSerializer})
     def post(self, request, name):
@@ -227,10 +225,10 @@ class LineageApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         version = ModelVersionSerializer()
-        run_id = serializers.CharField(source="run.uuid")
-        run_name = serializers.CharField(source="run.name")
-        run_user = serializers.CharField(source="run.user.username", allow_null=True)
-        registered_by = serializers.CharField(source="registered_by.username", allow_null=True)
+        run_id = StrictCharField(source="run.uuid")
+        run_name = StrictCharField(source="run.name")
+        run_user = StrictCharField(source="run.user.username", allow_null=True)
+        registered_by = StrictCharField(source="registered_by.username", allow_null=True)
         registered_at = serializers.DateTimeField()
         requests = PromotionRequestSerializer(many=True)
         holdings = HoldingSerializer(many=True)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from config.api import StrictCharField
 from registry.models import PromotionRequest, ReviewRole, Stage
 
 
 class RegisteredModelSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    description = serializers.CharField()
+    name = StrictCharField()
+    description = StrictCharField()
     tags = serializers.SerializerMethodField()
     aliases = serializers.SerializerMethodField(help_text="Alias name → version number.")
     created_at = serializers.DateTimeField()
@@ -24,16 +25,16 @@ class RegisteredModelSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.Serializer):
-    name = serializers.CharField(source="model.name")
+    name = StrictCharField(source="model.name")
     version = serializers.IntegerField()
-    run_id = serializers.CharField(source="run.uuid")
+    run_id = StrictCharField(source="run.uuid")
     experiment_id = serializers.IntegerField(source="run.experiment_id")
-    source = serializers.CharField()
-    description = serializers.CharField()
+    source = StrictCharField()
+    description = StrictCharField()
     stage = serializers.ChoiceField(choices=Stage.choices)
     aliases = serializers.SerializerMethodField()
     tags = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+    created_by = StrictCharField(source="created_by.username", allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -68,21 +69,21 @@ _TIMESTAMP = serializers.DateTimeField()  # formats as the declared fields do (s
 
 
 class ReviewSerializer(serializers.Serializer):
-    reviewer = serializers.CharField(source="reviewer.username")
+    reviewer = StrictCharField(source="reviewer.username")
     decision = serializers.ChoiceField(choices=["approve", "reject"])
-    comment = serializers.CharField()
+    comment = StrictCharField()
     created_at = serializers.DateTimeField()
 
 
 class PromotionRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    model = serializers.CharField(source="model.name")
+    model = StrictCharField(source="model.name")
     version = serializers.IntegerField(source="version.version")
     label_kind = serializers.ChoiceField(choices=["alias", "stage"])
-    label = serializers.CharField(source="label_name")
+    label = StrictCharField(source="label_name")
     status = serializers.ChoiceField(choices=PromotionRequest.Status.choices)
-    requester = serializers.CharField(source="requester.username")
-    justification = serializers.CharField()
+    requester = StrictCharField(source="requester.username")
+    justification = StrictCharField()
     previous_version = serializers.IntegerField(
         source="previous_version.version", allow_null=True, help_text="Who held the label when it was opened."
     )
@@ -90,19 +91,19 @@ class PromotionRequestSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     applied_at = serializers.DateTimeField(allow_null=True)
-    closed_reason = serializers.CharField(help_text="Why it ended unapplied (superseded, version deleted).")
+    closed_reason = StrictCharField(help_text="Why it ended unapplied (superseded, version deleted).")
     forced = serializers.BooleanField(help_text="An admin's break-glass move, without reviews.")
-    forced_reason = serializers.CharField()
+    forced_reason = StrictCharField()
     reviews = ReviewSerializer(many=True)
 
 
 class PolicySerializer(serializers.Serializer):
     class KeyMetricSerializer(serializers.Serializer):
-        key = serializers.CharField()
+        key = StrictCharField()
         goal = serializers.ChoiceField(choices=["max", "min"])
 
     protected_aliases = serializers.ListField(
-        child=serializers.CharField(), help_text="Protecting 'production' protects the stage 'Production'."
+        child=StrictCharField(), help_text="Protecting 'production' protects the stage 'Production'."
     )
     required_approvals = serializers.IntegerField(min_value=1)
     review_role = serializers.ChoiceField(choices=ReviewRole.choices)
@@ -116,11 +117,11 @@ class PolicySerializer(serializers.Serializer):
 
 
 class HoldingSerializer(serializers.Serializer):
-    kind = serializers.CharField(help_text="alias or stage")
-    name = serializers.CharField()
+    kind = StrictCharField(help_text="alias or stage")
+    name = StrictCharField()
     version = serializers.IntegerField(source="version.version")
     assigned_at = serializers.DateTimeField()
-    assigned_by = serializers.CharField(source="assigned_by.username", allow_null=True)
+    assigned_by = StrictCharField(source="assigned_by.username", allow_null=True)
     removed_at = serializers.DateTimeField(allow_null=True)
     request = serializers.IntegerField(source="request_id", allow_null=True)
     forced = serializers.SerializerMethodField()

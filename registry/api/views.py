@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import ChecksTokenInStatement
 from accounts.callers import user_of
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
 from registry.models import ModelAlias, ModelVersionTag
@@ -53,8 +53,8 @@ class ModelCreateApi(ApiView):
     """Register a model name; versions are added to it from runs."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(trim_whitespace=False)
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+        name = StrictCharField(trim_whitespace=False)
+        description = StrictCharField(allow_blank=True, trim_whitespace=False, default="")
         tags = KeyValueSerializer(many=True, default=list)
 
     @extend_schema(request=InputSerializer, responses={201: RegisteredModelSerializer})
@@ -83,8 +83,8 @@ class ModelUpdateApi(ApiView):
     """Change a model's description, rename it, or both."""
 
     class InputSerializer(serializers.Serializer):
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
-        new_name = serializers.CharField(trim_whitespace=False, required=False)
+        description = StrictCharField(allow_blank=True, trim_whitespace=False, required=False)
+        new_name = StrictCharField(trim_whitespace=False, required=False)
 
         def validate(self, attrs):
             if not attrs:
@@ -146,11 +146,11 @@ class ModelVersionCreateApi(ChecksTokenInStatement, ApiView):
     """Register a run's model as the model's next version; the run is its evidence."""
 
     class InputSerializer(serializers.Serializer):
-        run_id = serializers.CharField()
-        source = serializers.CharField(
+        run_id = StrictCharField()
+        source = StrictCharField(
             allow_blank=True, default="", help_text="Artifact path of the model; defaults to <run>/model."
         )
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+        description = StrictCharField(allow_blank=True, trim_whitespace=False, default="")
         tags = KeyValueSerializer(many=True, default=list)
 
     @extend_schema(request=InputSerializer, responses={201: ModelVersionSerializer})
@@ -226,7 +226,7 @@ class ModelVersionUpdateApi(ApiView):
     """Change a version's description."""
 
     class InputSerializer(serializers.Serializer):
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False)
+        description = StrictCharField(allow_blank=True, trim_whitespace=False)
 
     @extend_schema(request=InputSerializer, responses=ModelVersionSerializer)
     def patch(self, request, name, version):
@@ -265,7 +265,7 @@ class ModelVersionStageApi(ApiView):
     """Move a version to a legacy stage (None, Staging, Production, Archived)."""
 
     class InputSerializer(serializers.Serializer):
-        stage = serializers.CharField(help_text="Case-insensitive.")
+        stage = StrictCharField(help_text="Case-insensitive.")
         archive_existing_versions = serializers.BooleanField(
             default=False, help_text="Archive the versions now in that stage (Staging or Production)."
         )
@@ -288,7 +288,7 @@ class ModelAliasListApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
-            alias = serializers.CharField()
+            alias = StrictCharField()
             version = serializers.IntegerField(source="version.version")
             updated_at = serializers.DateTimeField()
 
@@ -344,13 +344,13 @@ class AliasHistoryApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
-            kind = serializers.CharField(help_text="alias or stage")
-            name = serializers.CharField()
+            kind = StrictCharField(help_text="alias or stage")
+            name = StrictCharField()
             version = serializers.IntegerField(source="version.version")
             assigned_at = serializers.DateTimeField()
-            assigned_by = serializers.CharField(source="assigned_by.username", allow_null=True)
+            assigned_by = StrictCharField(source="assigned_by.username", allow_null=True)
             removed_at = serializers.DateTimeField(allow_null=True)
-            removed_by = serializers.CharField(source="removed_by.username", allow_null=True)
+            removed_by = StrictCharField(source="removed_by.username", allow_null=True)
 
         history = ItemSerializer(many=True)
 

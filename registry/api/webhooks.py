@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 from registry import selectors, services
 from registry.models import Webhook, WebhookDelivery
 
@@ -15,8 +15,8 @@ MAX_DELIVERIES_LISTED = 500
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    model = serializers.CharField(source="model.name", allow_null=True, default=None)
-    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    model = StrictCharField(source="model.name", allow_null=True, default=None)
+    created_by = StrictCharField(source="created_by.username", allow_null=True, default=None)
     active = serializers.BooleanField(source="is_active")
 
     class Meta:
@@ -30,7 +30,7 @@ class WebhookWithSecretSerializer(WebhookSerializer):
 
 
 class DeliverySerializer(serializers.ModelSerializer):
-    event = serializers.CharField(source="event.action")
+    event = StrictCharField(source="event.action")
     sequence = serializers.IntegerField(source="event.sequence")
 
     class Meta:
@@ -42,9 +42,9 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 class WebhookInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    url = serializers.CharField(max_length=2000, help_text="An http:// or https:// address.")
-    model = serializers.CharField(
+    name = StrictCharField(max_length=100)
+    url = StrictCharField(max_length=2000, help_text="An http:// or https:// address.")
+    model = StrictCharField(
         required=False, allow_null=True, help_text="A registered model's name; null or absent: every model."
     )
     events = serializers.MultipleChoiceField(choices=list(services.WEBHOOK_EVENTS), allow_empty=False)
@@ -144,7 +144,7 @@ class WebhookPingApi(ApiView):
     class OutputSerializer(serializers.Serializer):
         delivered = serializers.BooleanField()
         status = serializers.IntegerField(allow_null=True)
-        answer = serializers.CharField(allow_blank=True)
+        answer = StrictCharField(allow_blank=True)
 
     @extend_schema(request=None, responses=OutputSerializer)
     def post(self, request, webhook_id):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.api.api_helpers import error
 from tests.factories import ExperimentFactory, RunFactory
 from tracker.models import Experiment, Lifecycle
@@ -42,6 +44,36 @@ def test_experiment_without_a_name_is_a_400(contributor_api):
         "message": "name: This field is required.",
         "field": "name",
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "kind"),
+    [
+        ({"name": 123456789}, "name", "a number"),
+        ({"name": "x", "description": 12345}, "description", "a number"),
+        ({"name": "x", "artifact_location": ["s3://bucket"]}, "artifact_location", "a list"),
+        ({"name": True}, "name", "a boolean"),
+    ],
+)
+def test_a_number_or_other_non_string_for_a_text_field_is_a_400_naming_it(contributor_api, body, field, kind):
+    response = contributor_api.post("/api/v1/experiments", body, format="json")
+
+    assert response.status_code == 400
+    assert error(response) == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": f"{field}: must be a string, not {kind}",
+        "field": field,
+    }
+    assert not Experiment.objects.exclude(name="Default").exists()
+
+
+def test_a_number_for_a_text_field_in_a_patch_is_a_400(contributor_api, experiment):
+    response = contributor_api.patch(f"/api/v1/experiments/{experiment.pk}", {"name": 42}, format="json")
+
+    assert response.status_code == 400
+    assert error(response)["message"] == "name: must be a string, not a number"
+    experiment.refresh_from_db()
+    assert experiment.name != "42"
 
 
 def test_malformed_json_body_is_a_400_naming_the_body(contributor_api):

@@ -29,7 +29,7 @@ def test_batch_logs_metrics_params_and_tags_and_says_what_it_stored(contributor_
         _batch_url(run),
         {
             "metrics": _points(3) + _points(2, key="val/acc"),
-            "params": [{"key": "lr", "value": "0.01"}, {"key": "epochs", "value": 10}],
+            "params": [{"key": "lr", "value": "0.01"}, {"key": "epochs", "value": "10"}],
             "tags": [{"key": "team", "value": "vision"}],
         },
         format="json",
@@ -118,6 +118,16 @@ def test_param_logged_again_with_another_value_is_a_409_naming_both(contributor_
         ({"metrics": [{"value": 1.0}]}, "metrics[0].key", "metrics[0].key: is required"),
         ({"metrics": [{"key": "loss"}]}, "metrics[0].value", "metrics[0].value: is required"),
         (
+            {"params": [{"key": "lr", "value": 0.1}]},
+            "params[0].value",
+            "params[0].value: must be a string, not a number",
+        ),
+        (
+            {"tags": [{"key": "team", "value": ["nlp"]}]},
+            "tags[0].value",
+            "tags[0].value: must be a string, not a list",
+        ),
+        (
             {"metrics": [{"key": "loss\n", "value": 1.0}]},
             "metrics[0].key",
             "metrics[0].key: 'loss\\n' may only contain letters, digits, underscores, dashes, periods, "
@@ -169,7 +179,7 @@ def test_param_logged_again_with_another_value_is_a_409_naming_both(contributor_
         (
             {"tags": [{"key": "team", "value": 3}]},
             "tags[0].value",
-            "tags[0].value: must be a string, not int",
+            "tags[0].value: must be a string, not a number",
         ),
         ({"metric": []}, "metric", "metric: is not a log-batch field (metrics, params, tags)"),
     ],

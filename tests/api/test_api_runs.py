@@ -64,6 +64,10 @@ BAD_KEY = "may only contain letters, digits, underscores, dashes, periods, space
             'environment: Expected a dictionary of items but got type "list".',
         ),
         ({"status": "DONE"}, "status: 'DONE' is not one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED"),
+        ({"run_name": 3.5}, "run_name: must be a string, not a number"),
+        ({"source": 7}, "source: must be a string, not a number"),
+        ({"tags": [{"key": "team", "value": 5}]}, "tags[0].value: must be a string, not a number"),
+        ({"experiment_id": 1.5}, "experiment_id: must be an integer or a numeric string, not a number"),
     ],
 )
 def test_bad_run_input_is_a_400_naming_the_field(contributor_api, experiment, body, message):

@@ -706,3 +706,25 @@ def test_a_bad_input_tag_is_refused_naming_it_and_nothing_is_stored(wire, logged
     )
     assert text == message
     assert not DatasetInput.objects.filter(name="refused").exists()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message", "field"),
+    [
+        ("experiments/create", {"name": 123456789}, "name"),
+        ("experiments/create", {"name": "sweep", "artifact_location": 5}, "artifact_location"),
+        ("runs/create", {"run_name": 3.5}, "run_name"),
+        ("runs/create", {"user_id": 3}, "user_id"),
+        ("runs/create", {"tags": [{"key": "team", "value": 1}]}, "tags[0].value"),
+        ("registered-models/create", {"name": 5}, "name"),
+        ("registered-models/create", {"name": "digits", "description": 5}, "description"),
+    ],
+)
+def test_a_number_where_mlflow_expects_a_string_is_invalid_parameter_value(
+    wire, experiment, endpoint, message, field
+):
+    if endpoint == "runs/create":
+        message = {"experiment_id": str(experiment.pk), **message}
+    text = wire.error("POST", endpoint, message, status=400, code="INVALID_PARAMETER_VALUE")
+    assert f"for parameter '{field}' supplied" in text
+    assert not Run.objects.exists()

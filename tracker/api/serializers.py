@@ -16,6 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import StrictCharField, json_kind
 from config.epoch import MAX_EPOCH_MS, from_ms, to_ms
 from config.exceptions import InvalidInput
 from config.inputs import TagInput
@@ -63,8 +64,8 @@ class MetricNumberField(serializers.Field):
 class KeyValueSerializer(serializers.Serializer):
     """A `{"key": ..., "value": ...}` pair; the services check key syntax and value limits."""
 
-    key = serializers.CharField(trim_whitespace=False)
-    value = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    key = StrictCharField(trim_whitespace=False)
+    value = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 def tag_inputs(items: Sequence[dict[str, str]] | None) -> list[TagInput]:
@@ -72,7 +73,7 @@ def tag_inputs(items: Sequence[dict[str, str]] | None) -> list[TagInput]:
 
 
 class MetricSummarySerializer(serializers.Serializer):
-    key = serializers.CharField()
+    key = StrictCharField()
     value = MetricNumberField(source="display_value", help_text="The newest point's value.")
     step = serializers.IntegerField()
     timestamp = serializers.IntegerField()
@@ -82,42 +83,42 @@ class MetricSummarySerializer(serializers.Serializer):
 
 
 class DatasetSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    digest = serializers.CharField()
-    version = serializers.CharField()
-    source_type = serializers.CharField()
-    source = serializers.CharField()
-    context = serializers.CharField()
+    name = StrictCharField()
+    digest = StrictCharField()
+    version = StrictCharField()
+    source_type = StrictCharField()
+    source = StrictCharField()
+    context = StrictCharField()
 
 
 class RunSerializer(serializers.Serializer):
     """A run with its params, tags, latest metrics and datasets (a `selectors.RunData`)."""
 
-    run_id = serializers.CharField(source="run.uuid")
-    run_name = serializers.CharField(source="run.name")
+    run_id = StrictCharField(source="run.uuid")
+    run_name = StrictCharField(source="run.name")
     experiment_id = serializers.IntegerField(source="run.experiment_id")
-    status = serializers.CharField(source="run.status")
-    lifecycle = serializers.CharField(source="run.lifecycle")
+    status = StrictCharField(source="run.status")
+    lifecycle = StrictCharField(source="run.lifecycle")
     start_time = EpochMillisField(source="run.start_time")
     end_time = EpochMillisField(source="run.end_time", allow_null=True)
-    user = serializers.CharField(source="run.user.username", allow_null=True)
-    parent_run_id = serializers.CharField(source="run.parent.uuid", allow_null=True)
-    artifact_uri = serializers.CharField(source="run.artifact_uri")
-    code_commit = serializers.CharField(source="run.code_commit")
-    source = serializers.CharField(source="run.source")
+    user = StrictCharField(source="run.user.username", allow_null=True)
+    parent_run_id = StrictCharField(source="run.parent.uuid", allow_null=True)
+    artifact_uri = StrictCharField(source="run.artifact_uri")
+    code_commit = StrictCharField(source="run.code_commit")
+    source = StrictCharField(source="run.source")
     environment = serializers.DictField(source="run.environment")
-    params = serializers.DictField(child=serializers.CharField())
-    tags = serializers.DictField(child=serializers.CharField())
+    params = serializers.DictField(child=StrictCharField())
+    tags = serializers.DictField(child=StrictCharField())
     metrics = serializers.DictField(child=MetricSummarySerializer())
     datasets = DatasetSerializer(many=True)
 
 
 class ExperimentSerializer(serializers.Serializer):
     experiment_id = serializers.IntegerField(source="pk")
-    name = serializers.CharField()
-    description = serializers.CharField()
-    artifact_location = serializers.CharField()
-    lifecycle = serializers.CharField()
+    name = StrictCharField()
+    description = StrictCharField()
+    artifact_location = StrictCharField()
+    lifecycle = StrictCharField()
     tags = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -127,9 +128,9 @@ class ExperimentSerializer(serializers.Serializer):
 
 
 class ArtifactSerializer(serializers.Serializer):
-    path = serializers.CharField()
+    path = StrictCharField()
     size = serializers.IntegerField()
-    sha256 = serializers.CharField()
+    sha256 = StrictCharField()
     created_at = serializers.DateTimeField()
     download_url = serializers.SerializerMethodField()
 
@@ -163,9 +164,13 @@ def _pairs(data: dict[str, Any], name: str, factory: type) -> list[Any]:
         if type(item) is not dict:
             raise InvalidInput("must be an object", field=f"{name}[{index}]")
         try:
-            pairs.append(factory(item["key"], item["value"]))
+            key, value = item["key"], item["value"]
         except KeyError as missing:
             raise InvalidInput("is required", field=f"{name}[{index}].{missing.args[0]}") from None
+        # A text field, as every text field of this API (log_batch itself takes numbers).
+        if value is not None and type(value) is not str:
+            raise InvalidInput(f"must be a string, not {json_kind(value)}", field=f"{name}[{index}].value")
+        pairs.append(factory(key, value))
     return pairs
 
 

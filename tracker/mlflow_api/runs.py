@@ -62,7 +62,9 @@ def create_run(call: Call) -> dict[str, Any]:
     # As MLflow's server does, every run created here carries its name in mlflow.runName.
     if not tags.get(services.RUN_NAME_TAG, "").strip():
         tags[services.RUN_NAME_TAG] = run_name or services.generate_run_name()
-    # The run belongs to the authenticated user whatever the client's user_id and mlflow.user say.
+    # The run belongs to the authenticated user whatever the client's user_id and mlflow.user say;
+    # user_id is still checked, as MLflow's schema check does (a number is refused).
+    call.string("user_id")
     tags[USER_TAG] = call.user.username
     parent_id = tags.get(services.PARENT_RUN_TAG)
     run = services.start_run(

@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from config.api import ApiView, IgnoreAcceptHeader
+from config.api import ApiView, IgnoreAcceptHeader, StrictCharField
 from config.http import declared_body_size
 from tracker import selectors, services
 from tracker.api.serializers import ArtifactSerializer
@@ -22,7 +22,7 @@ class ArtifactListApi(ApiView):
     """A run's files (recursively under `path` when given), with size and sha256."""
 
     class FilterSerializer(serializers.Serializer):
-        path = serializers.CharField(required=False, allow_blank=True, help_text="A folder prefix.")
+        path = StrictCharField(required=False, allow_blank=True, help_text="A folder prefix.")
 
     class OutputSerializer(serializers.Serializer):
         artifacts = ArtifactSerializer(many=True)
@@ -43,7 +43,7 @@ class ArtifactUploadApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True, use_url=False)
-        path = serializers.CharField(required=False, trim_whitespace=False)
+        path = StrictCharField(required=False, trim_whitespace=False)
 
     @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: ArtifactSerializer})
     def post(self, request, run_id):

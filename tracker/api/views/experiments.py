@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 from tracker import selectors, services
 from tracker.api.serializers import ExperimentSerializer, KeyValueSerializer, tag_inputs
 from tracker.models import Lifecycle
@@ -41,9 +41,9 @@ class ExperimentCreateApi(ApiView):
     """Create an experiment; its name must be unused, even by a deleted experiment."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(trim_whitespace=False)
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
-        artifact_location = serializers.CharField(allow_blank=True, max_length=1000, default="")
+        name = StrictCharField(trim_whitespace=False)
+        description = StrictCharField(allow_blank=True, trim_whitespace=False, default="")
+        artifact_location = StrictCharField(allow_blank=True, max_length=1000, default="")
         tags = KeyValueSerializer(many=True, default=list)
 
     @extend_schema(request=InputSerializer, responses={201: ExperimentSerializer})
@@ -74,8 +74,8 @@ class ExperimentUpdateApi(ApiView):
     """Rename an experiment or change its description (or both)."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(trim_whitespace=False, required=False)
-        description = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False)
+        name = StrictCharField(trim_whitespace=False, required=False)
+        description = StrictCharField(allow_blank=True, trim_whitespace=False, required=False)
 
         def validate(self, attrs):
             if not attrs:

@@ -13,7 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, StrictCharField
 from tracker import selectors
 from tracker.api.serializers import MetricNumberField, MetricSummarySerializer
 from tracker.selectors import DEFAULT_MAX_POINTS, MAX_RESULTS_LIMIT
@@ -39,7 +39,7 @@ class MetricHistoryApi(ApiView):
 
     class FilterSerializer(serializers.Serializer):
         max_results = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS_LIMIT, default=25_000)
-        page_token = serializers.CharField(required=False, allow_blank=True)
+        page_token = StrictCharField(required=False, allow_blank=True)
 
     class OutputSerializer(serializers.Serializer):
         class PointSerializer(serializers.Serializer):
@@ -47,9 +47,9 @@ class MetricHistoryApi(ApiView):
             timestamp = serializers.IntegerField()
             value = MetricNumberField()
 
-        key = serializers.CharField()
+        key = StrictCharField()
         points = PointSerializer(many=True)
-        next_page_token = serializers.CharField(allow_null=True)
+        next_page_token = StrictCharField(allow_null=True)
 
     @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request, run_id, key):
@@ -86,8 +86,8 @@ class MetricSeriesApi(ApiView):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
-        run_id = serializers.CharField()
-        key = serializers.CharField()
+        run_id = StrictCharField()
+        key = StrictCharField()
         steps = serializers.ListField(child=serializers.IntegerField())
         values = serializers.ListField(child=MetricNumberField())
         total_points = serializers.IntegerField(help_text="Points in the window before downsampling.")
@@ -132,13 +132,13 @@ class ChartSeriesApi(ApiView):
 
     class FilterSerializer(serializers.Serializer):
         run_ids = serializers.ListField(
-            child=serializers.CharField(max_length=32),
+            child=StrictCharField(max_length=32),
             min_length=1,
             max_length=selectors.MAX_CHART_RUNS,
             help_text="Repeatable.",
         )
         keys = serializers.ListField(
-            child=serializers.CharField(max_length=250),
+            child=StrictCharField(max_length=250),
             min_length=1,
             max_length=selectors.MAX_CHART_KEYS,
             help_text="Repeatable metric keys.",
@@ -159,8 +159,8 @@ class ChartSeriesApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         class SeriesSerializer(serializers.Serializer):
-            run_id = serializers.CharField()
-            key = serializers.CharField()
+            run_id = StrictCharField()
+            key = StrictCharField()
             steps = serializers.ListField(child=serializers.IntegerField())
             timestamps = serializers.ListField(child=serializers.IntegerField())
             values = serializers.ListField(child=MetricNumberField())

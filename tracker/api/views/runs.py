@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import ChecksTokenInStatement
 from accounts.callers import user_of
-from config.api import ApiView
+from config.api import ApiView, IdField, StrictCharField
 from tracker import selectors, services
 from tracker.api.serializers import (
     DatasetSerializer,
@@ -27,27 +27,27 @@ from tracker.selectors import MAX_RESULTS_LIMIT
 
 class RunPageSerializer(serializers.Serializer):
     runs = RunSerializer(many=True)
-    next_page_token = serializers.CharField(
+    next_page_token = StrictCharField(
         allow_null=True, help_text="Pass as page_token for the next page; null on the last page."
     )
-    param_keys = serializers.ListField(child=serializers.CharField())
-    metric_keys = serializers.ListField(child=serializers.CharField())
+    param_keys = serializers.ListField(child=StrictCharField())
+    metric_keys = serializers.ListField(child=StrictCharField())
 
 
 class RunSearchFilterSerializer(serializers.Serializer):
-    filter = serializers.CharField(
+    filter = StrictCharField(
         required=False,
         allow_blank=True,
         trim_whitespace=False,
         help_text="MLflow search syntax, e.g. `params.lr = '0.01' and metrics.val_f1 > 0.8`.",
     )
     order_by = serializers.ListField(
-        child=serializers.CharField(),
+        child=StrictCharField(),
         required=False,
         default=list,
         help_text="Repeatable: `metrics.val_f1 DESC`, `params.lr`, `attributes.start_time ASC`.",
     )
-    page_token = serializers.CharField(required=False, allow_blank=True)
+    page_token = StrictCharField(required=False, allow_blank=True)
     max_results = serializers.IntegerField(min_value=1, max_value=MAX_RESULTS_LIMIT, default=100)
     lifecycle = serializers.ChoiceField(choices=list(LIFECYCLE_FILTER), default="active")
 
@@ -72,9 +72,7 @@ class RunListApi(ApiView):
     error_responses = {404: "An experiment_id names no experiment."}
 
     class FilterSerializer(RunSearchFilterSerializer):
-        experiment_id = serializers.ListField(
-            child=serializers.CharField(), min_length=1, help_text="Repeatable."
-        )
+        experiment_id = serializers.ListField(child=StrictCharField(), min_length=1, help_text="Repeatable.")
 
     @extend_schema(parameters=[FilterSerializer], responses=RunPageSerializer)
     def get(self, request):
@@ -100,14 +98,14 @@ class RunCreateApi(ApiView):
     error_responses = {404: "experiment_id names no experiment."}
 
     class InputSerializer(serializers.Serializer):
-        experiment_id = serializers.CharField()
-        run_name = serializers.CharField(allow_blank=True, trim_whitespace=False, default="")
+        experiment_id = IdField()
+        run_name = StrictCharField(allow_blank=True, trim_whitespace=False, default="")
         start_time = EpochMillisField(required=False, help_text="Defaults to now.")
-        status = serializers.CharField(default=RunStatus.RUNNING)
+        status = StrictCharField(default=RunStatus.RUNNING)
         tags = KeyValueSerializer(many=True, default=list)
-        parent_run_id = serializers.CharField(required=False)
-        code_commit = serializers.CharField(allow_blank=True, default="")
-        source = serializers.CharField(allow_blank=True, default="")
+        parent_run_id = StrictCharField(required=False)
+        code_commit = StrictCharField(allow_blank=True, default="")
+        source = StrictCharField(allow_blank=True, default="")
         environment = serializers.DictField(default=dict)
 
     @extend_schema(request=InputSerializer, responses={201: RunSerializer})
@@ -150,9 +148,9 @@ class RunUpdateApi(ApiView):
     """Rename a run or change its status; FINISHED, FAILED or KILLED ends it (now, unless end_time)."""
 
     class InputSerializer(serializers.Serializer):
-        status = serializers.CharField(required=False)
+        status = StrictCharField(required=False)
         end_time = EpochMillisField(required=False)
-        run_name = serializers.CharField(trim_whitespace=False, required=False)
+        run_name = StrictCharField(trim_whitespace=False, required=False)
 
         def validate(self, attrs):
             if not attrs:
@@ -206,7 +204,7 @@ class RunLogBatchApi(ChecksTokenInStatement, ApiView):
     class InputSerializer(serializers.Serializer):
         # Documents the body for the schema; requests are parsed by LogBatchRequest (hot path).
         class MetricSerializer(serializers.Serializer):
-            key = serializers.CharField()
+            key = StrictCharField()
             value = serializers.JSONField(help_text='A number, or "NaN", "Infinity", "-Infinity".')
             step = serializers.IntegerField(default=0)
             timestamp = serializers.IntegerField(required=False, help_text="ms; defaults to now.")
@@ -216,12 +214,12 @@ class RunLogBatchApi(ChecksTokenInStatement, ApiView):
         tags = KeyValueSerializer(many=True, required=False)
 
     class OutputSerializer(serializers.Serializer):
-        run_id = serializers.CharField()
+        run_id = StrictCharField()
         points_received = serializers.IntegerField()
         points_inserted = serializers.IntegerField(help_text="Excludes points that were already stored.")
         params_logged = serializers.IntegerField()
         tags_set = serializers.IntegerField()
-        metric_keys = serializers.ListField(child=serializers.CharField())
+        metric_keys = serializers.ListField(child=StrictCharField())
 
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, run_id):
@@ -262,8 +260,8 @@ class RunDatasetListApi(ApiView):
 
     class OutputSerializer(serializers.Serializer):
         class ItemSerializer(DatasetSerializer):
-            schema = serializers.CharField()
-            profile = serializers.CharField()
+            schema = StrictCharField()
+            profile = StrictCharField()
 
         datasets = ItemSerializer(many=True)
 
@@ -278,14 +276,14 @@ class RunDatasetLogApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         class ItemSerializer(serializers.Serializer):
-            name = serializers.CharField(trim_whitespace=False)
-            digest = serializers.CharField(trim_whitespace=False)
-            version = serializers.CharField(allow_blank=True, default="")
-            source_type = serializers.CharField(allow_blank=True, default="")
-            source = serializers.CharField(allow_blank=True, default="")
-            context = serializers.CharField(allow_blank=True, default="", help_text="training, validation…")
-            schema = serializers.CharField(allow_blank=True, default="")
-            profile = serializers.CharField(allow_blank=True, default="")
+            name = StrictCharField(trim_whitespace=False)
+            digest = StrictCharField(trim_whitespace=False)
+            version = StrictCharField(allow_blank=True, default="")
+            source_type = StrictCharField(allow_blank=True, default="")
+            source = StrictCharField(allow_blank=True, default="")
+            context = StrictCharField(allow_blank=True, default="", help_text="training, validation…")
+            schema = StrictCharField(allow_blank=True, default="")
+            profile = StrictCharField(allow_blank=True, default="")
 
         datasets = ItemSerializer(many=True, allow_empty=False)
 

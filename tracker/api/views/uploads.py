@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from config.api import ApiView
+from config.api import ApiView, IdField, StrictCharField
 from tracker import selectors
 from tracker.models import BulkUpload
 from tracker.selectors.uploads import get_upload, list_uploads
@@ -19,9 +19,9 @@ from tracker.services.uploads import create_upload
 
 
 class UploadErrorSerializer(serializers.Serializer):
-    message = serializers.CharField(help_text="e.g. line 3, column value: 'abc' is not a number")
+    message = StrictCharField(help_text="e.g. line 3, column value: 'abc' is not a number")
     line = serializers.IntegerField(allow_null=True, help_text="Line (or row) of the file; 1 is the header.")
-    column = serializers.CharField()
+    column = StrictCharField()
 
 
 class UploadSerializer(serializers.Serializer):
@@ -29,20 +29,20 @@ class UploadSerializer(serializers.Serializer):
     url = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=BulkUpload.Status.choices)
     format = serializers.ChoiceField(choices=BulkUpload.Format.choices)
-    file_name = serializers.CharField()
+    file_name = StrictCharField()
     size_bytes = serializers.IntegerField()
-    sha256 = serializers.CharField()
-    run_id = serializers.CharField(source="run.uuid", allow_null=True, default=None)
+    sha256 = StrictCharField()
+    run_id = StrictCharField(source="run.uuid", allow_null=True, default=None)
     experiment_id = serializers.IntegerField(allow_null=True)
     create_runs = serializers.BooleanField()
-    idempotency_key = serializers.CharField()
+    idempotency_key = StrictCharField()
     bytes_done = serializers.IntegerField()
     rows_done = serializers.IntegerField()
     points_inserted = serializers.IntegerField(help_text="New points; a point already stored counts once.")
     runs_created = serializers.IntegerField()
     error = serializers.SerializerMethodField()
     attempts = serializers.IntegerField()
-    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_by = StrictCharField(source="created_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -83,9 +83,9 @@ class UploadCreateApi(ApiView):
         file_format = serializers.ChoiceField(
             choices=BulkUpload.Format.choices, required=False, help_text="By default, from the file name."
         )
-        file_name = serializers.CharField(required=False, max_length=255)
-        run_id = serializers.CharField(required=False, help_text="Every row goes to this run.")
-        experiment_id = serializers.CharField(required=False, help_text="Rows' runs must be in it.")
+        file_name = StrictCharField(required=False, max_length=255)
+        run_id = StrictCharField(required=False, help_text="Every row goes to this run.")
+        experiment_id = IdField(required=False, help_text="Rows' runs must be in it.")
         create_runs = serializers.BooleanField(
             default=False, help_text="Create runs named in a run_name column inside the experiment."
         )
@@ -133,8 +133,8 @@ class UploadListApi(ApiView):
     error_responses = {404: "run_id or experiment_id names nothing."}
 
     class FilterSerializer(serializers.Serializer):
-        experiment_id = serializers.CharField(required=False)
-        run_id = serializers.CharField(required=False)
+        experiment_id = IdField(required=False)
+        run_id = StrictCharField(required=False)
         limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
 
     class OutputSerializer(serializers.Serializer):
