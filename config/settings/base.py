@@ -242,6 +242,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # Bulk uploads: the largest file accepted (0: no limit), how long a worker may go silent before its
 # upload counts as abandoned, and how often beat looks for abandoned ones (tracker/tasks.py).
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=20 * 1024**3)
+# What a gzip-compressed upload may expand to (0: no limit): by default no more than the largest
+# uncompressed upload, so compression never buys more of a worker's time than a plain file could.
+MAX_UPLOAD_EXPANDED_BYTES = env.int("MAX_UPLOAD_EXPANDED_BYTES", default=MAX_UPLOAD_BYTES)
 UPLOAD_LEASE_SECONDS = env.int("UPLOAD_LEASE_SECONDS", default=120)
 # An upload whose ingest fails this many times with an unexpected error ends `failed`, naming it.
 UPLOAD_MAX_ATTEMPTS = env.int("UPLOAD_MAX_ATTEMPTS", default=5)

@@ -740,3 +740,46 @@ def test_a_file_of_only_a_header_is_done_with_no_points(run, upload_file):
     upload = upload_file("key,step,value\n", run=run)
     assert (upload.status, upload.rows_done, upload.points_inserted) == ("done", 0, 0)
     assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def _rows(count: int) -> bytes:
+    return b"key,step,value\n" + b"loss,1,0.5\n" * count
+
+
+@pytest.mark.parametrize(
+    ("content", "file_name"),
+    [
+        (gzip.compress(_rows(2_000)), "flood.csv.gz"),
+        (gzip.compress(b'{"key": "loss", "step": 1, "value": 0.5}\n' * 2_000), "flood.jsonl.gz"),
+    ],
+    ids=["csv", "jsonl"],
+)
+def test_a_gzip_upload_that_expands_past_the_limit_fails_naming_it_and_stores_nothing(
+    run, upload_file, settings, content, file_name
+):
+    settings.MAX_UPLOAD_EXPANDED_BYTES = 10_000  # the files hold 22 and 82 kB
+
+    upload = upload_file(content, run=run, file_name=file_name)
+
+    assert upload.status == BulkUpload.Status.FAILED
+    assert upload.error_message == (
+        "file: expands to more than 10,000 bytes when decompressed, the limit for a compressed "
+        "upload (MAX_UPLOAD_EXPANDED_BYTES); split it into smaller files"
+    )
+    assert (upload.error_line, upload.attempts) == (None, 1)
+    assert not MetricPoint.objects.filter(run=run).exists()
+    assert not MetricSummary.objects.filter(run=run).exists()
+
+
+def test_the_expansion_limit_leaves_smaller_gzip_files_and_uncompressed_ones_alone(
+    run, upload_file, settings
+):
+    settings.MAX_UPLOAD_EXPANDED_BYTES = 10_000
+    small = b"key,step,value\n" + b"".join(b"loss,%d,0.5\n" % step for step in range(500))  # 7.4 kB
+    plain = b"key,step,value\n" + b"".join(b"acc,%d,0.5\n" % step for step in range(2_000))  # 22 kB
+
+    compressed = upload_file(gzip.compress(small), run=run, file_name="small.csv.gz")
+    uncompressed = upload_file(plain, run=run, file_name="plain.csv")
+
+    assert (compressed.status, compressed.points_inserted) == ("done", 500)
+    assert (uncompressed.status, uncompressed.points_inserted) == ("done", 2_000)

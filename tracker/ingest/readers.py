@@ -24,6 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from django.conf import settings
 
 from .errors import RowError
 
@@ -60,11 +61,41 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
+class _ExpansionLimit(io.RawIOBase):
+    """A gzip stream that fails the file once it has given more than `limit` decompressed bytes:
+    MAX_UPLOAD_BYTES bounds only the stored (compressed) file, and a few kilobytes of gzip can
+    hold gigabytes of repeated rows, hours of a worker's time."""
+
+    def __init__(self, stream: io.BufferedIOBase, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        read = self.stream.readinto(buffer)
+        self.count += read
+        if self.count > self.limit:
+            raise RowError(
+                f"expands to more than {self.limit:,} bytes when decompressed, the limit for a "
+                "compressed upload (MAX_UPLOAD_EXPANDED_BYTES); split it into smaller files",
+                location="file",
+                column="",
+            )
+        return read
+
+
 def _text_stream(raw: IO[bytes]) -> tuple[IO[bytes], _CountingReader]:
     counter = _CountingReader(raw)
     buffered = io.BufferedReader(counter, buffer_size=1024 * 1024)
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb"), counter  # type: ignore[return-value]
+        gunzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
+        limit = settings.MAX_UPLOAD_EXPANDED_BYTES
+        if not limit:  # 0: no limit
+            return gunzipped, counter  # type: ignore[return-value]
+        return io.BufferedReader(_ExpansionLimit(gunzipped, limit), buffer_size=1024 * 1024), counter
     return buffered, counter
 
 
