@@ -326,7 +326,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Experiment tracking, reviewed model registry and audit trail.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The viewer-role gate of every /api/v1 view: the schema lists every endpoint, and a user
+    # without a role may use none of them.
+    "SERVE_PERMISSIONS": ["accounts.authentication.HasViewerRole"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

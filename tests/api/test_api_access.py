@@ -408,7 +408,7 @@ def test_method_an_endpoint_does_not_serve_gets_405_as_json(viewer_api):
     assert error(response)["error_code"] == "METHOD_NOT_ALLOWED"
 
 
-def test_openapi_schema_is_served_to_signed_in_users(viewer_api, anonymous_client):
+def test_openapi_schema_is_served_to_users_with_a_role(viewer_api, anonymous_client):
     response = viewer_api.get("/api/schema/", {"format": "json"})
 
     assert response.status_code == 200
@@ -417,6 +417,22 @@ def test_openapi_schema_is_served_to_signed_in_users(viewer_api, anonymous_clien
     assert schema["paths"]["/api/v1/runs/{run_id}/log-batch"]["post"]["operationId"] == "run_log_batch"
     assert "bearerAuth" in schema["components"]["securitySchemes"]
     assert anonymous_client.get("/api/schema/").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_the_schema_and_its_docs_page_need_the_viewer_role_as_every_endpoint_does(
+    client, api_client_for, outsider, path
+):
+    for response in (api_client_for(outsider).get(path), _logged_in(client, outsider).get(path)):
+        assert response.status_code == 403
+        assert b"/api/v1/runs" not in response.content and b"swagger-ui" not in response.content
+    schema = api_client_for(outsider).get("/api/schema/", {"format": "json"})
+    assert b"Using the API needs the viewer role." in schema.content
+
+
+def _logged_in(client, user):
+    client.force_login(user)  # the docs page is opened in a browser, with a session
+    return client
 
 
 def test_docs_page_loads_nothing_from_the_internet(client, viewer):
