@@ -31,7 +31,7 @@ from .edits import NOTE_TAG, failure_reason
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     run = selectors.get_run(user=request.user, run_id=run_id)
     data = selectors.run_detail(run=run)
-    registered_as = registry_selectors.versions_of_run(run=run)
+    registered_as = registry_selectors.versions_of_run(run=run, user=request.user)
     context = {
         "run": run,
         "data": data,

@@ -117,9 +117,14 @@ def get_model_version(*, model: RegisteredModel, version: int | str) -> ModelVer
         raise NotFound(f"registered model {model.name!r} has no version {version}", field="version") from None
 
 
-def versions_of_run(*, run: Run) -> list[ModelVersion]:
-    """The live versions registered from a run, with their models and aliases (its page says so)."""
-    versions = run.model_versions.select_related("model").prefetch_related("aliases")
+def versions_of_run(*, run: Run, user: Any) -> list[ModelVersion]:
+    """The live versions registered from a run, of the models `user` may read, with their models
+    and aliases (its page says so): reading the run does not open the models made from it."""
+    versions = (
+        run.model_versions.filter(readable_models_q(user, path="model_id"))
+        .select_related("model")
+        .prefetch_related("aliases")
+    )
     return list(versions.order_by("model__name", "version"))
 
 

@@ -17,9 +17,12 @@ from django.urls import get_resolver, reverse
 
 from accounts.permissions import Level
 from audit.models import AuditEvent
+from registry import selectors as registry_selectors
+from registry import services as registry_services
 from registry.permissions import set_model_permission
 from tracker import services
 from tracker.models import ExperimentPermission
+from tracker.permissions import set_experiment_permission
 
 from .conftest import (
     PERSONAS,
@@ -289,3 +292,25 @@ def test_exporting_runs_of_an_unreadable_experiment_is_refused_as_the_run_table_
     table = client.get(reverse("dashboard:run-table", args=[world.experiment.pk]))
     export = client.get(reverse("dashboard:run-export"), {"experiments": world.experiment.pk})
     assert (table.status_code, export.status_code) == (403, 403)
+
+
+def test_a_run_page_names_only_the_registered_models_the_user_may_read(world):
+    """READ on an experiment opens its runs, not the models registered from them: the run page's
+    "Registered as" and its logged models' versions leave out a model the user may not read."""
+    owner = world.user("owner")
+    closed = registry_services.create_registered_model(actor=owner, name="closed-model")
+    registry_services.create_model_version(
+        actor=owner, model=closed, run=world.run, logged_model=logged_model(world)
+    )
+    experiment_only = _user("experiment-only")
+    set_experiment_permission(
+        actor=owner, experiment=world.experiment, grantee=experiment_only, level=Level.READ
+    )
+    experiment_only.__dict__.pop("_labledger_levels", None)
+    for user, shown in ((experiment_only, False), (owner, True)):
+        client = Client()
+        client.force_login(user)
+        page = client.get(reverse("dashboard:run-detail", args=[world.run.uuid])).content.decode()
+        assert ("closed-model" in page) is shown, user
+        assert ("guarded-model" in page) is shown, user  # the world's model: closed to her too
+    assert registry_selectors.versions_of_run(run=world.run, user=experiment_only) == []

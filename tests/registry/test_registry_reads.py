@@ -204,7 +204,7 @@ def test_the_versions_of_a_run_leave_out_deleted_ones_and_carry_their_aliases(co
     set_alias(actor=contributor, model=beta, alias="staging", version=kept)
     delete_model_version(actor=contributor, version=dropped)
 
-    versions = versions_of_run(run=run)
+    versions = versions_of_run(run=run, user=contributor)
 
     assert [(v.model.name, v.version) for v in versions] == [("alpha", 2), ("beta", 1)]
     assert versions[0].pk == first_alpha.pk
