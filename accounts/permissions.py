@@ -162,8 +162,13 @@ def remember_grant(user: Any, model: type[models.Model], pk: Any, granted: int |
         _cache(user)[(model._meta.label_lower, pk)] = level
 
 
-def require_level(user: Any, obj: models.Model, level: Level, *, action: str) -> None:
-    """Raise unless the user holds at least `level` on `obj`; `action` ends up in the message."""
+def require_level(user: Any, obj: models.Model, level: Level, *, action: str, named: str = "") -> None:
+    """Raise unless the user holds at least `level` on `obj`; `action` ends up in the message.
+
+    The refusal goes to someone who may not read `obj`, so it names it only by what they gave or
+    may know: its kind and id, or `named` (a registered model by the name the caller typed) —
+    never its name when they reached it through something else (a run, an upload, a request),
+    since ids are sequential and every name could be listed by trying them one after another."""
     if user is None or not getattr(user, "is_authenticated", False):
         raise Unauthenticated("Authentication required.")
     if role_of(user) < Role.VIEWER:
@@ -172,10 +177,8 @@ def require_level(user: Any, obj: models.Model, level: Level, *, action: str) ->
         raise PermissionDenied(f"{action} needs the contributor role.")
     held = level_of(user, obj)
     if held < level:
-        kind = obj._meta.verbose_name
-        raise PermissionDenied(
-            f"{action} needs {level.name} permission on {kind} {obj}; you have {held.name}."
-        )
+        shown = named or f"{obj._meta.verbose_name} {obj.pk}"
+        raise PermissionDenied(f"{action} needs {level.name} permission on {shown}; you have {held.name}.")
 
 
 def role_needed(level: Level) -> Role:
@@ -254,14 +257,14 @@ class _SystemReader:
 SYSTEM_READER: Any = _SystemReader()
 
 
-def require_readable(user: Any, obj: models.Model, *, action: str) -> None:
+def require_readable(user: Any, obj: models.Model, *, action: str, named: str = "") -> None:
     """Refuse (403, as MLflow does) unless the user may read `obj`; SYSTEM_READER reads all.
 
     The single-object selectors call this, so opening one object by id or name on any path is
-    checked the way lists filter."""
+    checked the way lists filter. `named`: as in `require_level`."""
     if user is SYSTEM_READER:
         return
-    require_level(user, obj, Level.READ, action=action)
+    require_level(user, obj, Level.READ, action=action, named=named)
 
 
 def reads_everything(user: Any) -> bool:
@@ -353,13 +356,16 @@ def grant_creator(*, actor: Any, obj: models.Model) -> None:
         forget_levels(actor)
 
 
-def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action: str, only: str = "") -> Any:
+def set_grant(
+    *, actor: Any, obj: models.Model, user: Any, level: Level, action: str, only: str = "", named: str = ""
+) -> Any:
     """Give `user` exactly `level` on `obj`, audited; needs MANAGE on `obj`.
 
     `only="create"` refuses a user who holds a grant already, `only="update"` one who holds
-    none (MLflow's create and update calls); by default either is fine.
+    none (MLflow's create and update calls); by default either is fine. `named`: as in
+    `require_level`.
     """
-    require_level(actor, obj, Level.MANAGE, action=action)
+    require_level(actor, obj, Level.MANAGE, action=action, named=named)
     if not getattr(user, "is_active", False):
         raise InvalidInput(f"user {user} is not active", field="username")
     grant_model = _grant_model(obj)
@@ -388,9 +394,10 @@ def set_grant(*, actor: Any, obj: models.Model, user: Any, level: Level, action:
     return grant
 
 
-def delete_grant(*, actor: Any, obj: models.Model, user: Any, action: str) -> None:
-    """Remove `user`'s grant on `obj` (they fall back to the default), audited; needs MANAGE."""
-    require_level(actor, obj, Level.MANAGE, action=action)
+def delete_grant(*, actor: Any, obj: models.Model, user: Any, action: str, named: str = "") -> None:
+    """Remove `user`'s grant on `obj` (they fall back to the default), audited; needs MANAGE.
+    `named`: as in `require_level`."""
+    require_level(actor, obj, Level.MANAGE, action=action, named=named)
     with transaction.atomic():
         grant = get_grant(obj=obj, user=user)
         before = {"username": user.username, "permission": grant.level_name}

@@ -46,14 +46,27 @@ def model_level(user: Any, model: RegisteredModel) -> Level:
     return level_of(user, model)
 
 
-def require_model_permission(user: Any, model: RegisteredModel, level: Level, *, action: str) -> None:
-    """Raise PERMISSION_DENIED unless the user holds `level` on the model (roles included)."""
-    require_level(user, model, level, action=action)
+def require_model_permission(
+    user: Any, model: RegisteredModel, level: Level, *, action: str, via: str = ""
+) -> None:
+    """Raise PERMISSION_DENIED unless the user holds `level` on the model (roles included).
+
+    The refusal names the model as the caller addressed it: by the name they gave, or, when they
+    reached it through something else (`via`: "request #7"), as that thing's model, so a user who
+    may not read the model does not learn its name."""
+    named = f"the registered model of {via}" if via else model_named(model)
+    require_level(user, model, level, action=action, named=named)
+
+
+def model_named(model: RegisteredModel) -> str:
+    """How a refusal names a model the caller named: registered models are addressed by name."""
+    return f"registered model {model.name}"
 
 
 def require_version_permission(user: Any, version: ModelVersion, level: Level, *, action: str) -> None:
-    """A version carries its registered model's permission, as in MLflow."""
-    require_level(user, version.model, level, action=action)
+    """A version carries its registered model's permission, as in MLflow. Versions are addressed
+    by their model's name and their number, so the refusal names the model."""
+    require_level(user, version.model, level, action=action, named=model_named(version.model))
 
 
 def readable_models_q(user: Any, *, path: str = "pk") -> Q:
@@ -82,11 +95,18 @@ def set_model_permission(
         level=level,
         only=only,
         action="Granting a registered model permission",
+        named=model_named(model),
     )
 
 
 def delete_model_permission(*, actor: Any, model: RegisteredModel, grantee: Any) -> None:
-    delete_grant(actor=actor, obj=model, user=grantee, action="Removing a registered model permission")
+    delete_grant(
+        actor=actor,
+        obj=model,
+        user=grantee,
+        action="Removing a registered model permission",
+        named=model_named(model),
+    )
 
 
 MODEL_GRANTS = GrantKind(

@@ -70,13 +70,9 @@ def require_run_permission(user: Any, run: Run | LoggedModel, level: Level, *, a
     """A run (or a logged model, or an artifact of either) carries its experiment's permission.
 
     The experiment is not fetched for the check (a log_batch path stays one query shorter): a
-    stand-in with its id answers `level_of`, and names it in a refusal.
+    stand-in with its id answers `level_of`, and a refusal names it by that id.
     """
-    experiment = (
-        run.experiment
-        if type(run).experiment.is_cached(run)
-        else Experiment(pk=run.experiment_id, name=str(run.experiment_id))
-    )
+    experiment = run.experiment if type(run).experiment.is_cached(run) else Experiment(pk=run.experiment_id)
     require_level(user, experiment, level, action=action)
 
 
@@ -92,7 +88,7 @@ def require_runs_readable(user: Any, runs: Sequence[Run], *, action: str) -> Non
     if user is SYSTEM_READER:
         return
     ids = list(dict.fromkeys(run.experiment_id for run in runs))
-    require_experiments_readable(user, [Experiment(pk=pk, name=str(pk)) for pk in ids], action=action)
+    require_experiments_readable(user, [Experiment(pk=pk) for pk in ids], action=action)
 
 
 def readable_run_pks(user: Any, runs: Iterable[Run]) -> set[int]:
@@ -127,7 +123,7 @@ def require_experiments_readable(user: Any, experiments: Sequence[Experiment], *
     levels = levels_of(user, Experiment, [e.pk for e in experiments])
     for experiment in experiments:
         if levels[experiment.pk] < Level.READ:
-            require_level(user, experiment, Level.READ, action=action)  # raises, naming it
+            require_level(user, experiment, Level.READ, action=action)  # raises, naming its id
 
 
 def list_experiment_permissions(*, user: Any, experiment: Experiment) -> QuerySet[ExperimentPermission]:

@@ -27,7 +27,7 @@ from registry.models import (
     RegisteredModelTag,
     Stage,
 )
-from registry.permissions import readable_models_q
+from registry.permissions import model_named, readable_models_q
 from tracker.models import Lifecycle, LoggedModel, Run
 from tracker.search import decode_offset, encode_cursor
 from tracker.selectors import get_run_ref
@@ -69,7 +69,7 @@ def get_registered_model(*, name: str, user: Any, field: str = "name") -> Regist
     model = get_with_grant(RegisteredModel, user, where="o.name = %s AND o.deleted_at IS NULL", params=[name])
     if model is None:
         raise NotFound(f"registered model {name!r} does not exist", field=field)
-    require_readable(user, model, action="Reading a registered model")
+    require_readable(user, model, action="Reading a registered model", named=model_named(model))
     return model
 
 

@@ -74,7 +74,13 @@ def get_promotion_request(*, request_id: int | str, user: Any) -> PromotionReque
     )
     if found is None:
         raise NotFound(f"promotion request #{number} does not exist", field="request_id")
-    require_readable(user, found.model, action="Reading a promotion request")
+    # Request numbers are sequential: the refusal names the request, never its model.
+    require_readable(
+        user,
+        found.model,
+        action="Reading a promotion request",
+        named=f"the registered model of request #{number}",
+    )
     return found
 
 
@@ -188,19 +194,21 @@ def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError
             "and cannot review its promotion",
             field="request",
         )
+    # READ first: the request was reached by its number, so whoever may not read the model must
+    # not learn its name from the refusals below.
+    held = level_of(user, request.model)
+    if held < Level.READ:
+        return PermissionDenied(
+            f"reviewing request #{request.pk} needs READ permission on its registered model; "
+            f"you have {held.name}",
+            field="request",
+        )
     policy = policy_for(model=request.model)
     needed = Role.ADMIN if policy.review_role == ReviewRole.ADMIN else Role.REVIEWER
     if role_of(user) < needed:
         return PermissionDenied(
             f"reviewing promotions of registered model {request.model.name!r} "
             f"needs the {needed.group_name} role",
-            field="request",
-        )
-    held = level_of(user, request.model)
-    if held < Level.READ:
-        return PermissionDenied(
-            f"reviewing promotions of registered model {request.model.name!r} needs READ permission "
-            f"on it; you have {held.name}",
             field="request",
         )
     if run.lifecycle != Lifecycle.ACTIVE:

@@ -266,7 +266,13 @@ def withdraw_promotion(*, actor: User, request: PromotionRequest) -> PromotionRe
     with transaction.atomic():
         request = _locked(request)
         # The requester may have lost READ on the model since: they then no longer see it at all.
-        require_model_permission(actor, request.model, Level.READ, action="Withdrawing a promotion request")
+        require_model_permission(
+            actor,
+            request.model,
+            Level.READ,
+            action="Withdrawing a promotion request",
+            via=f"request #{request.pk}",
+        )
         if request.status != PromotionRequest.Status.PENDING:
             raise Conflict(f"request #{request.pk} is already {request.status}", field="request")
         if request.requester_id != actor.pk:

@@ -104,7 +104,7 @@ def test_turning_the_open_default_off_refuses_a_contributors_run(client, setting
     with pytest.raises(MlflowException) as refused:
         mlflow.start_run()
     assert refused.value.error_code == "PERMISSION_DENIED"
-    assert "EDIT permission on experiment Default" in refused.value.message
+    assert "Starting a run needs EDIT permission on experiment 0; you have READ." in refused.value.message
 
 
 def test_a_viewer_still_cannot_log_to_default(mlflow_as, viewer, settings):

@@ -115,8 +115,12 @@ def test_a_reviewer_needs_read_to_see_and_review_a_request(world, pending, reade
     assert selectors.pending_review_count(user=blind) == 0
     assert _page(blind, "review-queue").context["queue"] == []
     assert _page(blind, "request-detail", pending.pk).status_code == 403
-    with pytest.raises(PermissionDenied, match="needs READ permission on it; you have NO_PERMISSIONS"):
+    with pytest.raises(PermissionDenied) as refused:
         registry_services.review_promotion(actor=blind, request=pending, decision="approve")
+    assert str(refused.value) == (
+        f"request: reviewing request #{pending.pk} needs READ permission on its registered model; "
+        "you have NO_PERMISSIONS"
+    )
     with pytest.raises(CommandError, match="permission"):
         call_command("review_promotion", pending.pk, "--as", blind.username, "--approve")
     page = _page(reading, "request-detail", pending.pk)

@@ -65,7 +65,8 @@ def test_a_refusal_names_the_level_the_object_and_what_the_user_has(world: World
     with pytest.raises(PermissionDenied) as refused:
         services.delete_run(actor=world.user("editor"), run=world.run)
     assert (
-        str(refused.value) == "Deleting a run needs MANAGE permission on experiment guarded; you have EDIT."
+        str(refused.value)
+        == f"Deleting a run needs MANAGE permission on experiment {world.experiment.pk}; you have EDIT."
     )
 
 
@@ -217,7 +218,7 @@ def test_the_default_experiment_is_everyones_to_log_to(world: World, settings):
     assert level_of(stranger, default) is Level.EDIT
     assert default in selectors.list_experiments(user=stranger)
     services.start_run(actor=stranger, experiment=default, name="quick try")
-    with pytest.raises(PermissionDenied, match="needs MANAGE permission on experiment Default"):
+    with pytest.raises(PermissionDenied, match="needs MANAGE permission on experiment 0; you have EDIT"):
         services.delete_experiment(actor=stranger, experiment=default)
     viewer = UserFactory(username="default-viewer")
     assign_role(user=viewer, role=Role.VIEWER)

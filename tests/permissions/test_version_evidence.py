@@ -84,6 +84,10 @@ def test_reading_the_run_is_enough_beside_editing_the_model(world, model_editor,
 
 def test_the_service_refuses_before_writing(world, model_editor):
     before = _written(world)
-    with pytest.raises(PermissionDenied, match="READ permission on experiment"):
+    with pytest.raises(PermissionDenied) as refused:
         registry_services.create_model_version(actor=model_editor, model=world.model, run=world.run)
+    assert str(refused.value) == (
+        "Registering a model version from a run needs READ permission on experiment "
+        f"{world.experiment.pk}; you have NO_PERMISSIONS."
+    )
     assert _written(world) == before
