@@ -6,4 +6,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts, roles and API tokens"
 
     def ready(self) -> None:
-        from . import lockouts  # noqa: F401  (connects the lockout audit to django-axes' signal)
+        from audit.visibility import show_admins_only
+
+        from . import lockouts  # connects the lockout audit to django-axes' signal
+
+        show_admins_only(actions=lockouts.ACCOUNT_SECURITY_ACTIONS)

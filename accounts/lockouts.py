@@ -22,6 +22,10 @@ from django.shortcuts import render
 
 from audit.services import record_event
 
+# The events of account security: a lockout names the address that tried and the account it
+# tried, an unlock which account was under attack. Only admins read them (audit.visibility).
+ACCOUNT_SECURITY_ACTIONS = ("user.login_locked_out", "user.login_unlocked")
+
 # Paths whose adapters answer a lockout themselves, in their own error format.
 _API_PREFIXES = ("/api/", "/ajax-api/")
 

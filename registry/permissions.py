@@ -25,7 +25,7 @@ from accounts.permissions import (
     require_level,
     set_grant,
 )
-from audit.visibility import show_readable
+from audit.visibility import show_admins_only, show_readable
 from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, RegisteredModelPermission, Webhook
 
 __all__ = [
@@ -115,8 +115,8 @@ MODEL_GRANTS = GrantKind(
 
 
 # Audit events ----------------------------------------------------------------------------------
-# An event about a registered model, one of its versions (a promotion's included) or a webhook
-# scoped to it is read with the model (audit.visibility; registered in RegistryConfig.ready).
+# An event about a registered model or one of its versions (a promotion's included) is read with
+# the model; a webhook's events are the admins' alone (audit.visibility; registered in RegistryConfig.ready).
 # When some model is closed to a user, only the events of objects they may read now are shown:
 # a deleted object, or one older events named by name, is hidden too (fails closed).
 
@@ -143,10 +143,6 @@ def _readable_version_ids(user: Any) -> QuerySet[Any]:
     return _event_ids(ModelVersion.all_objects.filter(model__in=_readable_models(user)))
 
 
-def _readable_webhook_ids(user: Any) -> QuerySet[Any]:
-    return _event_ids(Webhook.objects.filter(Q(model__isnull=True) | Q(model__in=_readable_models(user))))
-
-
 def register_audit_visibility() -> None:
     """Tell the audit trail how to find the registry's objects a user may read."""
     show_readable(
@@ -154,6 +150,8 @@ def register_audit_visibility() -> None:
         {
             "registry.registeredmodel": _readable_model_ids,
             "registry.modelversion": _readable_version_ids,
-            "registry.webhook": _readable_webhook_ids,
         },
     )
+    # Webhooks are the admins' to manage, and so are their events: a webhook's URL names the
+    # host it calls (often an internal one), whether or not it is scoped to a model.
+    show_admins_only(object_types=[Webhook._meta.label_lower])

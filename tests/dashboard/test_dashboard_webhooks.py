@@ -149,11 +149,14 @@ def test_a_test_delivery_reports_the_receivers_answer(admin_client, admin, recei
     assert "The test delivery got no answer: ConnectionError" in page
 
 
-def test_the_audit_page_shows_webhook_changes_without_the_secret_or_path(admin_client, admin, viewer, client):
+def test_the_audit_page_shows_admins_webhook_changes_without_the_secret_or_path(admin, viewer, client):
     hook = create_webhook(
         actor=admin, name="chat", url="https://hooks.example.org/T0/B0/s3cr3t", events=EVENTS
     )
-    client.force_login(viewer)  # the trail is every reader's; the webhook itself is the admins'
+    client.force_login(admin)
     page = client.get(reverse("dashboard:audit"), {"action": "webhook.created"}).content.decode()
     assert "webhook.created" in page and "hooks.example.org" in page
     assert "s3cr3t" not in page and hook.secret not in page
+    client.force_login(viewer)  # webhooks are the admins', and so are their events
+    page = client.get(reverse("dashboard:audit"), {"action": "webhook.created"}).content.decode()
+    assert "hooks.example.org" not in page

@@ -1,7 +1,8 @@
 """The audit trail shows a user the events about what they may read: an experiment closed to them
 (by the NO_PERMISSIONS default or by a grant) hides its own events and those of its runs, logged
 models, uploads and saved views; a closed model hides its versions' and promotions' events.
-Events about no such object stay everyone's, and admins read the whole trail."""
+Events about no such object stay everyone's, except the admins' own (webhooks, account security),
+and admins read the whole trail."""
 
 from __future__ import annotations
 
@@ -138,3 +139,51 @@ def test_the_audit_page_and_the_export_follow_the_same_rule(world):
     client.force_login(world.user("reader"))
     export = b"".join(client.get(reverse("dashboard:audit-export")).streaming_content).decode()
     assert world.run.uuid in export and "promotion.requested" in export
+
+
+def test_webhook_and_account_security_events_are_the_admins_alone(world, api_client_for, settings):
+    """A webhook's events name its URL's host (often an internal one), a lockout's the client's
+    address and the account under attack: no one but an admin reads them, not even a reader of
+    everything else, through the API (filtered or not), the audit page or the export."""
+    settings.DEFAULT_PERMISSION = "READ"  # nothing closed: only the admins' rule hides them
+    admin = UserFactory(username="audit-admin")
+    assign_role(user=admin, role=Role.ADMIN)
+    hook = create_webhook(
+        actor=admin, name="ops-hook", url="https://deploy.internal.example/h", events=["promotion.requested"]
+    )
+    record_event(
+        actor=None, action="user.login_locked_out", object_type="auth.user", object_id="reader-user",
+        after={"ip_address": "10.20.30.40", "path": "/accounts/login/", "failures": 5},
+    )  # fmt: skip
+    record_event(
+        actor=admin, action="user.login_unlocked", object_type="auth.user", object_id="reader-user",
+        after={"attempts_removed": 5},
+    )  # fmt: skip
+    seal_events()
+    secrets = (
+        "deploy.internal.example",
+        "ops-hook",
+        "10.20.30.40",
+        "user.login_locked_out",
+        "user.login_unlocked",
+    )
+    for user, shown in ((world.user("reader"), False), (world.user("owner"), False), (admin, True)):
+        api = api_client_for(user)
+        answers = [
+            api.get(reverse("audit-api:events"), {"object_type": "registry.webhook"}).content,
+            api.get(reverse("audit-api:events"), {"action": "user.login_locked_out"}).content,
+            api.get(reverse("audit-api:events"), {"limit": 500}).content,
+            b"".join(api.get(reverse("audit-api:events-export")).streaming_content),
+        ]
+        client = Client()
+        client.force_login(user)
+        answers += [
+            client.get(reverse("dashboard:audit"), {"object_type": "registry.webhook"}).content,
+            client.get(reverse("dashboard:audit")).content,
+            b"".join(client.get(reverse("dashboard:audit-export")).streaming_content),
+        ]
+        text = b" ".join(answers).decode()
+        for secret in secrets:
+            assert (secret in text) is shown, (user.username, secret)
+    assert ("registry.webhook", hook.audit_id) in _objects_seen(api_client_for(admin))
+    assert ("auth.user", "audit-admin") in _objects_seen(api_client_for(world.user("reader")))
