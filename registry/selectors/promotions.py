@@ -8,11 +8,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from accounts.permissions import Level, level_of, levels_of, require_readable
 from accounts.roles import Role, role_of
+from audit.models import AuditEvent
 from config.exceptions import ApplicationError, Conflict, InvalidInput, NotFound, PermissionDenied
 from registry.models import (
     AliasHistory,
@@ -27,7 +28,7 @@ from registry.models import (
 )
 from registry.permissions import readable_models_q
 from tracker import search
-from tracker.models import Experiment, Lifecycle
+from tracker.models import Experiment, Lifecycle, Run
 from tracker.permissions import readable_experiments_q
 
 
@@ -135,6 +136,13 @@ def _request_cursor(token: str) -> tuple[datetime, int]:
     return created_at, search.cursor_int(values[1])
 
 
+def _writes_to_source_run(user: User) -> QuerySet[AuditEvent]:
+    """The audit events of runs with `user` as their actor: every write to a run is one (the
+    services record them in the write's transaction), so they say who shaped a run's evidence.
+    Narrowed by run id, this reads the (object_type, object_id, sequence) index."""
+    return AuditEvent.objects.filter(object_type=Run._meta.label_lower, actor_id=user.pk)
+
+
 def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:
     role = role_of(user)
     if role < Role.REVIEWER:
@@ -149,6 +157,8 @@ def _reviewable_by(user: User) -> QuerySet[PromotionRequest]:
         .filter(readable_models_q(user, path="model_id"))
         .filter(readable_experiments_q(user, path="version__run__experiment_id"))
         .exclude(Q(requester=user) | Q(version__run__user=user) | Q(reviews__reviewer=user))
+        # As review_refusal: nor a run the reviewer wrote to (one EXISTS, not a query per request).
+        .exclude(Exists(_writes_to_source_run(user).filter(object_id=OuterRef("version__run__uuid"))))
     )
     if role < Role.ADMIN:
         # Models whose policy (their own, or the settings' default) lets the reviewer role review.
@@ -192,6 +202,15 @@ def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError
         return PermissionDenied(
             f"{user.username} created run {run.uuid}, the source of version {request.version.version}, "
             "and cannot review its promotion",
+            field="request",
+        )
+    # Whoever wrote to the run (a metric, a tag, a rename) shaped the evidence as its creator did.
+    written = _writes_to_source_run(user).filter(object_id=run.audit_id).values_list("action", flat=True)
+    action = written.order_by("sequence").first()
+    if action is not None:
+        return PermissionDenied(
+            f"{user.username} wrote to run {run.uuid} ({action}), the source of version "
+            f"{request.version.version}, and cannot review its promotion",
             field="request",
         )
     # READ first: the request was reached by its number, so whoever may not read the model must

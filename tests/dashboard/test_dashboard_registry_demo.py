@@ -44,7 +44,9 @@ def other_reviewer(db):
         ("version-lineage", 21),
         ("model-timeline", 7),  # +1 likewise
         ("review-queue", 6),
-        ("request-detail", 18),  # +1: READ on the request's model; +1: on its runs' experiments
+        # +1: READ on the request's model; +1: on its runs' experiments; +1: whether the reviewer
+        # wrote to the source run (one lookup on the audit events' object index)
+        ("request-detail", 19),
     ],
 )
 def test_registry_pages_render_the_demo_within_a_query_budget(
