@@ -16,6 +16,7 @@ from .charts import (
     ChartSeries,
     chart_series,
 )
+from .column_keys import MAX_KEY_MATCHES, KeyMatches, find_experiment_keys
 from .experiments import (
     MAX_RESULTS_LIMIT,
     ExperimentPage,
@@ -81,6 +82,7 @@ __all__ = [
     "MAX_CHART_POINTS",
     "MAX_CHART_RUNS",
     "MAX_GROUPS",
+    "MAX_KEY_MATCHES",
     "MAX_RESULTS_LIMIT",
     "MAX_SAMPLED_RUNS",
     "MAX_SAMPLES_PER_RUN",
@@ -90,6 +92,7 @@ __all__ = [
     "ChildRuns",
     "ExperimentPage",
     "GroupPage",
+    "KeyMatches",
     "KeySets",
     "LoggedModelDetails",
     "LoggedModelPage",
@@ -106,6 +109,7 @@ __all__ = [
     "count_runs",
     "dataset_summaries",
     "experiment_key_sets",
+    "find_experiment_keys",
     "find_runs",
     "get_artifact",
     "get_artifact_owner",
