@@ -17,6 +17,7 @@ AnyForm = TypeVar("AnyForm", bound=forms.Form)
 PAGE_SIZES = (25, 50, 100)
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SELECTED = 100  # the compare page draws at most 100 runs
+COLUMN_SEARCH_LENGTH = 500  # as long as a key may be (ExperimentKey.key)
 
 
 class RunTableForm(forms.Form):
@@ -44,6 +45,8 @@ class RunTableForm(forms.Form):
     group_metric = forms.CharField(required=False, max_length=250)
     total = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)  # from page 1
     hide_constant = forms.BooleanField(required=False)
+    # The Columns picker's "Find a column", when submitted without the page's script.
+    find_column = forms.CharField(label="Find a column", required=False, max_length=COLUMN_SEARCH_LENGTH)
 
     def clean(self):
         cleaned = super().clean()
@@ -61,6 +64,12 @@ class RunTableForm(forms.Form):
             self.add_error(None, f"selected: at most {MAX_SELECTED} runs at once, not {len(selected)}")
         cleaned["selected"] = [run_id for run_id in selected if RUN_ID.fullmatch(run_id)][:MAX_SELECTED]
         return cleaned
+
+
+class ColumnSearchForm(forms.Form):
+    """runs/columns.json's query: the text "Find a column" holds (the experiments come apart)."""
+
+    q = forms.CharField(required=False, max_length=COLUMN_SEARCH_LENGTH)
 
 
 class SavedViewForm(forms.Form):

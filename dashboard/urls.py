@@ -30,6 +30,7 @@ urlpatterns = [
     path("runs/", run_table.runs_of_experiments, name="runs"),
     path("runs/export.csv", run_table.export_runs, name="run-export"),
     path("runs/count.json", run_table.run_count, name="run-count"),
+    path("runs/columns.json", run_table.column_keys, name="run-columns"),
     path("runs/<str:run_id>/", runs.run_detail, name="run-detail"),
     path("runs/<str:run_id>/artifacts/<path:path>", runs.artifact_download, name="artifact-download"),
     path(

@@ -28,7 +28,8 @@ from tracker.permissions import (
 from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 
 from ..access import viewer_required
-from ..forms import PAGE_SIZES, RunTableForm, SavedViewForm, with_defaults_for
+from ..column_picker import PICKER_KEYS_SHOWN, ColumnPicker, column_picker
+from ..forms import PAGE_SIZES, ColumnSearchForm, RunTableForm, SavedViewForm, with_defaults_for
 from ..tables import (
     ColumnChoice,
     RunTable,
@@ -135,6 +136,9 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
     page = result.page
     key_sets = result.key_sets or selectors.experiment_key_sets(experiment_ids=[e.pk for e in experiments])
     choices = choose_columns(key_sets=key_sets, chosen=data.get("columns"), several_experiments=several)
+    # The picker comes before hide_constant unchecks columns: one hidden for being the same in
+    # every run is still chosen, and pressing "Show these columns" must not drop it.
+    picker = _column_picker(experiments, choices, data.get("find_column", ""))
     hidden = set()
     if page is not None and data.get("hide_constant"):
         hidden = constant_columns(page.runs, choices)
@@ -164,7 +168,7 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "page_sizes": PAGE_SIZES,
         "page_size": data.get("page_size", PAGE_SIZES[0]),
         "table": table,
-        "column_choices": choices,
+        "picker": picker,
         "default_columns_note": default_columns_note(key_sets=key_sets, chosen=data.get("columns")),
         "hidden_constant": sorted(hidden),
         "key_sets": key_sets,
@@ -228,6 +232,44 @@ def run_count(request: HttpRequest) -> JsonResponse:
     except ApplicationError as error:  # a bad filter or experiment id, an unknown experiment
         return JsonResponse({"error": str(error), "field": error.field}, status=error.http_status)
     return JsonResponse({"total": total, "text": total_text(total)})
+
+
+def _column_picker(
+    experiments: Sequence[Experiment], choices: list[ColumnChoice], search: str
+) -> ColumnPicker:
+    """The Columns picker; a search submitted without the page's script is answered here."""
+    ids = [e.pk for e in experiments]
+    matches = None
+    if search:
+        matches = selectors.find_experiment_keys(experiment_ids=ids, text=search, limit=PICKER_KEYS_SHOWN)
+    params = QueryDict(mutable=True)
+    params.setlist("experiments", [str(pk) for pk in ids])
+    url = reverse("dashboard:run-columns") + "?" + params.urlencode()
+    return column_picker(choices=choices, search=search, matches=matches, url=url)
+
+
+@require_GET
+@viewer_required
+def column_keys(request: HttpRequest) -> JsonResponse:
+    """The keys "Find a column" matches, PICKER_KEYS_SHOWN per kind at most, as the user types."""
+    form = ColumnSearchForm(request.GET)
+    try:
+        experiments = _experiments_named(request.GET, request.user)
+        if not form.is_valid():
+            field_name, errors = next(iter(form.errors.items()))
+            raise InvalidInput(errors[0], field=field_name)
+        found = selectors.find_experiment_keys(
+            experiment_ids=[e.pk for e in experiments], text=form.cleaned_data["q"], limit=PICKER_KEYS_SHOWN
+        )
+    except ApplicationError as error:  # a bad experiment id or text, an unknown or closed experiment
+        return JsonResponse(error.as_dict(), status=error.http_status)
+    return JsonResponse(
+        {
+            "q": form.cleaned_data["q"],
+            "limit": PICKER_KEYS_SHOWN,
+            "kinds": {kind: {"keys": m.keys, "total": m.total} for kind, m in found.items()},
+        }
+    )
 
 
 def _caret(error: ApplicationError | None) -> dict[str, Any] | None:
@@ -451,8 +493,9 @@ def _safe_filename(name: str) -> str:
 def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     form = SavedViewForm(request.POST)
-    # What the page was showing, less where it was in the paging: a view opens on its first page.
-    query = _without(QueryDict(request.POST.get("query", "")), *PAGING_KEYS).urlencode()
+    # What the page was showing, less where it was in the paging (a view opens on its first page)
+    # and what the Columns picker was searching for.
+    query = _without(QueryDict(request.POST.get("query", "")), *PAGING_KEYS, "find_column").urlencode()
     if form.is_valid():
         try:
             view = services.save_view(

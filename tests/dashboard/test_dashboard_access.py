@@ -16,6 +16,7 @@ def urls(run):
         reverse("dashboard:run-detail", args=[run.uuid]),
         reverse("dashboard:artifact-download", args=[run.uuid, "model/weights.bin"]),
         reverse("dashboard:chart-series"),
+        reverse("dashboard:run-columns"),
         reverse("dashboard:compare"),
         reverse("dashboard:registry"),
         reverse("dashboard:settings"),

@@ -36,9 +36,9 @@ from .conftest import (
 )
 
 READS = {
-    "experiment-list", "run-table", "runs", "run-export", "run-count", "run-detail", "artifact-download",
-    "logged-model-artifact-download", "compare", "chart-series", "param-importance", "registry",
-    "model-detail", "model-timeline", "version-detail",
+    "experiment-list", "run-table", "runs", "run-export", "run-count", "run-columns", "run-detail",
+    "artifact-download", "logged-model-artifact-download", "compare", "chart-series", "param-importance",
+    "registry", "model-detail", "model-timeline", "version-detail",
     "version-lineage", "review-queue", "request-detail", "audit", "audit-export", "audit-checkpoints",
     "audit-checkpoint", "audit-public-key", "upload-list", "upload-detail", "upload-status",
     "webhooks", "webhook-detail",
@@ -197,6 +197,7 @@ def _second_run(world: World) -> str:
 # runs) needs READ on each; a page that also writes is read here with GET.
 PAGE_READS: dict[str, tuple[Callable[[World], list], Callable[[World], dict]]] = {
     "run-table": (EXP, lambda w: {}),
+    "run-columns": (lambda w: [], lambda w: {"experiments": [w.experiment.pk], "q": "a"}),
     "run-detail": (lambda w: [w.run.uuid], lambda w: {}),
     "artifact-download": (lambda w: [w.run.uuid, "notes/readme.txt"], lambda w: {}),
     "logged-model-artifact-download": (
