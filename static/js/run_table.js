@@ -3,7 +3,8 @@
 // rewrites the address, every link of the page that keeps the view, the filter form's hidden
 // fields, the saved-view form and the "Compare N runs" button. Shift-clicking a column header
 // (or Shift+Enter on it) adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
-// and the column picker's state only goes into the URL once the user has opened the picker.
+// and the column picker's state only goes into the URL once the user has opened the picker; its
+// "Find a column" box searches the experiments' keys as the user types.
 // The number of matching runs, when the page does not know it, is fetched once it is shown.
 (function () {
   "use strict";
@@ -21,13 +22,152 @@
   });
 
   var picker = document.querySelector("details.column-picker");
+  var findBox = document.getElementById("column-find");
   if (picker && form) {
     var pickedBefore = new URLSearchParams(window.location.search).has("columns_set");
     var touched = false;
-    picker.addEventListener("change", function () { touched = true; });
-    form.addEventListener("submit", function () {
-      if (!pickedBefore && !touched) {
+    picker.addEventListener("change", function (event) {
+      if (event.target !== findBox) {  // searching is not choosing
+        touched = true;
+      }
+    });
+    form.addEventListener("submit", function (event) {
+      // The Find button shows only when a search failed here: then the server searches.
+      var finding = event.submitter && event.submitter.id === "column-find-button";
+      if (!pickedBefore && !touched && !finding) {
         picker.querySelectorAll("input").forEach(function (input) { input.disabled = true; });
+      }
+    });
+  }
+
+  // "Find a column": as the user types, runs/columns.json answers the first matching keys of
+  // each kind, and each group of the picker lists those plus every checked box. A checked box
+  // that does not match is only hidden, so the form still sends it: no chosen column is lost.
+  // Keys are text nodes, never HTML. Without this script the Find button asks the server.
+  if (picker && findBox && window.fetch) {
+    var findButton = document.getElementById("column-find-button");
+    var findStatus = document.getElementById("column-find-status");
+    var findTimer = null;
+    var lastAsked = 0;
+    if (findButton) {
+      findButton.hidden = true;
+    }
+
+    var keyOf = function (box) { return box.value.slice(box.value.indexOf(":") + 1); };
+    var contains = function (text, needle) { return text.toLowerCase().indexOf(needle) >= 0; };
+
+    var newChoice = function (kind, key) {
+      var label = document.createElement("label");
+      label.className = "column-choice " + kind;
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "columns";
+      box.value = kind + ":" + key;
+      label.append(box, " " + key);
+      return label;
+    };
+
+    // One group: the run's attributes are filtered by their headers; a key group is rebuilt from
+    // its checked boxes and the answer's keys, in key order. Returns [visible, hidden] counts.
+    var showGroup = function (fieldset, answer, needle) {
+      var labels = Array.prototype.slice.call(fieldset.querySelectorAll("label.column-choice"));
+      var kind = fieldset.getAttribute("data-kind");
+      var moreNode = fieldset.querySelector(".column-more");
+      var visible = 0;
+      var outOfSight = 0;
+      if (kind === "attr") {
+        labels.forEach(function (label) {
+          label.hidden = !contains(label.textContent, needle);
+          visible += label.hidden ? 0 : 1;
+          outOfSight += label.hidden && label.querySelector("input").checked ? 1 : 0;
+        });
+        fieldset.hidden = visible === 0;
+        return [visible, outOfSight];
+      }
+      var found = answer.kinds[fieldset.getAttribute("data-keys")] || { keys: [], total: 0 };
+      var first = new Set(found.keys);
+      var byKey = new Map();
+      labels.forEach(function (label) {
+        var box = label.querySelector("input");
+        var key = keyOf(box);
+        if (box.checked || first.has(key)) {
+          label.hidden = !first.has(key) && !contains(key, needle);
+          byKey.set(key, label);
+        } else {
+          label.remove();
+        }
+      });
+      found.keys.forEach(function (key) {
+        if (!byKey.has(key)) {
+          byKey.set(key, newChoice(kind, key));
+        }
+      });
+      Array.from(byKey.keys()).sort().forEach(function (key) {
+        var label = byKey.get(key);
+        fieldset.insertBefore(label, moreNode);
+        visible += label.hidden ? 0 : 1;
+        outOfSight += label.hidden ? 1 : 0;
+      });
+      var more = Math.max(0, found.total - visible);
+      moreNode.hidden = more === 0;
+      moreNode.textContent = more === 0 ? "" : needle
+        ? "and " + more.toLocaleString("en-US") + " more matching — type more to narrow them"
+        : "and " + more.toLocaleString("en-US") + " more " + fieldset.getAttribute("data-noun") + " — type to find them";
+      fieldset.hidden = visible === 0 && more === 0;
+      return [visible, outOfSight];
+    };
+
+    var showAnswer = function (answer, text) {
+      var needle = text.toLowerCase();
+      var visible = 0;
+      var outOfSight = 0;
+      picker.querySelectorAll("fieldset[data-kind]").forEach(function (fieldset) {
+        var counts = showGroup(fieldset, answer, needle);
+        visible += counts[0];
+        outOfSight += counts[1];
+      });
+      var words = [];
+      if (!text && picker.querySelector(".column-more:not([hidden])")) {
+        words.push("Each list shows its first " + answer.limit + " keys and the chosen ones: type to find the others.");
+      }
+      if (text && visible === 0) {
+        words.push("No column matches “" + text + "”.");
+      }
+      if (outOfSight) {
+        words.push(outOfSight + " chosen column" + (outOfSight === 1 ? " not matching stays" : "s not matching stay") + " chosen.");
+      }
+      findStatus.textContent = words.join(" ");
+    };
+
+    var findColumns = function () {
+      var text = findBox.value.trim();
+      var asked = ++lastAsked;
+      var params = new URLSearchParams();
+      params.set("q", text);
+      fetch(findBox.getAttribute("data-url") + "&" + params.toString(), { headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+        .then(function (answer) {
+          if (asked === lastAsked) {  // an older, slower answer is dropped
+            showAnswer(answer, text);
+          }
+        })
+        .catch(function () {
+          findStatus.textContent = "The search failed: press Find to ask again.";
+          if (findButton) {
+            findButton.hidden = false;  // it submits the form: the server searches
+          }
+        });
+    };
+
+    findBox.addEventListener("input", function () {
+      window.clearTimeout(findTimer);
+      findTimer = window.setTimeout(findColumns, 250);
+    });
+    findBox.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {  // search now, rather than submit the whole form
+        event.preventDefault();
+        window.clearTimeout(findTimer);
+        findColumns();
       }
     });
   }

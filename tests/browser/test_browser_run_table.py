@@ -9,12 +9,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import RUN_TABLE_HOSTILE
-from tracker.services import create_experiment, start_run
+from tracker.services import DatasetSpec, MetricInput, create_experiment, log_batch, log_inputs, start_run
 
 pytestmark = pytest.mark.browser
 
 ROWS = ".run-table tbody tr"
 SHOTS = Path("test-results")
+LISTS_NOTE = "Each list shows its first 50 keys and the chosen ones: type to find the others."
 
 
 def run_names(page) -> list[str]:
@@ -213,4 +214,60 @@ def test_shift_enter_on_a_focused_header_adds_it_as_the_next_sort_key(
     assert len(page.context.pages) == 1  # no new window
     expect(page.locator(".sort-keys")).to_contain_text("then")
     page.screenshot(path=str(SHOTS / "run-table-two-sort-keys.png"))
+    assert recorded.console_errors == []
+
+
+def test_find_a_column_by_name_check_it_and_show_it(
+    login, viewer, contributor, live_server, transactional_db, recorded
+):
+    """300 metrics: the picker lists 50 of them and finds the others as the user types. A dataset
+    name is free text, so a hostile one is found too, as text."""
+    experiment = create_experiment(actor=contributor, name="many-metrics")
+    run = start_run(actor=contributor, experiment=experiment, name="deep-net")
+    names = [f"layer{i:03d}/grad_norm" for i in range(300)]
+    log_batch(actor=contributor, run=run, metrics=[MetricInput(n, float(i)) for i, n in enumerate(names)])
+    log_inputs(actor=contributor, run=run, datasets=[DatasetSpec(RUN_TABLE_HOSTILE, "0" * 64, "1")])
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.click("details.column-picker summary")
+    wanted = page.locator("input[name=columns][value='metric:layer273/grad_norm']")
+    assert wanted.count() == 0  # past the first 50
+    more = page.locator("fieldset.column-kind-metric .column-more")
+    expect(more).to_have_text("and 250 more metrics — type to find them")
+    expect(page.locator("#column-find-button")).to_be_hidden()  # the script searches as one types
+    status = page.locator("#column-find-status")
+    expect(status).to_have_text(LISTS_NOTE)
+    page.screenshot(path=str(SHOTS / "run-table-columns-picker.png"), full_page=False)
+
+    page.fill("#column-find", "LAYER27")
+    expect(wanted).to_have_count(1)
+    latest = page.locator("fieldset.column-kind-metric label.column-choice:not([hidden])")
+    expect(latest).to_have_count(10)  # layer270 to layer279
+    expect(more).to_be_hidden()
+    expect(status).to_have_text("35 chosen columns not matching stay chosen.")
+    wanted.check()
+    # The hostile name is found as text; the box checked before stays checked, out of sight.
+    page.fill("#column-find", "<img")
+    found = page.locator(".column-groups-picker label.column-choice:not([hidden])")
+    expect(found).to_have_count(1)
+    expect(found).to_have_text(RUN_TABLE_HOSTILE)
+    expect(wanted).to_be_hidden()
+    expect(wanted).to_be_checked()
+    # An empty search lists the first 50 again, and the box checked on the way.
+    page.fill("#column-find", "")
+    expect(status).to_have_text(LISTS_NOTE)
+    expect(more).to_have_text("and 249 more metrics — type to find them")
+    expect(wanted).to_be_visible()
+    page.fill("#column-find", "layer27")
+    expect(latest).to_have_count(10)
+    page.screenshot(path=str(SHOTS / "run-table-find-a-column.png"), full_page=False)
+
+    page.click("details.column-picker button:text('Show these columns')")
+    page.wait_for_url("**columns_set=1**")
+    headers = page.locator(".run-table thead tr:last-child th").all_text_contents()
+    assert {"layer273/grad_norm", "layer000/grad_norm", RUN_TABLE_HOSTILE} <= set(headers)
+    expect(page.locator("details.column-picker")).to_have_attribute("open", "")  # the search is still there
+    expect(page.locator("input[name=columns][value='metric:layer273/grad_norm']")).to_be_checked()
+    page.screenshot(path=str(SHOTS / "run-table-found-column-shown.png"), full_page=False)
     assert recorded.console_errors == []
