@@ -71,7 +71,10 @@ def update_registered_model(call: Call) -> dict[str, Any]:
 
 def rename_registered_model(call: Call) -> dict[str, Any]:
     new_name, model = call.string("new_name", required=True), _model(call)
-    with in_mlflow_words(AlreadyExists, "new_name", f"Registered Model (name={new_name}) already exists."):
+    with (
+        in_mlflow_words(AlreadyExists, "new_name", f"Registered Model (name={new_name}) already exists."),
+        wire.protected_label_denied(),
+    ):
         model = services.rename_registered_model(actor=call.user, model=model, name=new_name)
     return _shown(call.user, model.name)
 

@@ -55,8 +55,9 @@ def registered_model(record: RegisteredModelRecord) -> dict[str, Any]:
 
 @contextmanager
 def protected_label_denied() -> Iterator[None]:
-    """A deletion refused for a protected label reaches MLflow clients as PERMISSION_DENIED, like
-    every other way of moving that label without a review (the native API answers 409)."""
+    """A deletion or rename refused for a protected label reaches MLflow clients as
+    PERMISSION_DENIED, like every other way of moving that label without a review (the native
+    API answers 409)."""
     try:
         yield
     except ProtectedLabelHeld as error:

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from accounts.callers import in_statement, user_of
 from accounts.permissions import grant_creator
-from accounts.roles import Role, require_role
-from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound
+from accounts.roles import Role, require_role, role_of
+from config.exceptions import AlreadyExists, Conflict, InvalidInput, NotFound, PermissionDenied
 from config.inputs import TagInput
 from registry.models import (
     AliasHistory,
@@ -24,6 +24,7 @@ from registry.models import (
     ModelAlias,
     ModelVersion,
     ModelVersionTag,
+    PromotionPolicy,
     RegisteredModel,
     RegisteredModelTag,
     Stage,
@@ -41,7 +42,7 @@ from .version_insert import insert_named_version_with_event, insert_version, ins
 
 
 class ProtectedLabelHeld(Conflict):
-    """A deletion refused because what would be deleted holds a protected label."""
+    """A deletion or rename refused because the model or version holds a protected label."""
 
 
 MAX_MODEL_NAME_LENGTH = 250
@@ -137,6 +138,9 @@ def update_registered_model(
     before = {field: getattr(model, field) for field in changes}
     try:
         with transaction.atomic():
+            if "name" in changes:
+                lock_model(model)
+                _require_name_may_leave(actor, model, doing="renamed", field="new_name")
             for field, value in changes.items():
                 setattr(model, field, value)
             model.save(update_fields=[*changes, "updated_at"])
@@ -149,6 +153,24 @@ def update_registered_model(
 
 def rename_registered_model(*, actor: User, model: RegisteredModel, name: str) -> RegisteredModel:
     return update_registered_model(actor=actor, model=model, new_name=name)
+
+
+def _require_name_may_leave(actor: User, model: RegisteredModel, *, doing: str, field: str) -> None:
+    """A model's name is what deployments resolve (`models:/name@production`) and what its
+    reviewers know it by. It may not leave a model holding a protected label: the label would
+    stop resolving, unreviewed. And only an admin may take it from a model with a promotion
+    policy of its own: the policy stays with the model, and the name, registered again, would
+    get the default one. Called with the model locked."""
+    if held := _protected_holdings(model, model.versions.all()):
+        raise ProtectedLabelHeld(
+            f"registered model {model.name!r} cannot be {doing}: {'; '.join(held)}", field=field
+        )
+    if role_of(actor) < Role.ADMIN and PromotionPolicy.objects.filter(model=model).exists():
+        raise PermissionDenied(
+            f"registered model {model.name!r} has a promotion policy of its own: only an admin may rename "
+            "or delete it",
+            field=field,
+        )
 
 
 def _protected_holdings(model: RegisteredModel, versions: Any) -> list[str]:
@@ -194,11 +216,8 @@ def delete_registered_model(*, actor: User, model: RegisteredModel) -> None:
         raise NotFound(f"registered model {model.name!r} is deleted", field="name")
     with transaction.atomic():
         lock_model(model)
+        _require_name_may_leave(actor, model, doing="deleted", field="name")
         versions = model.versions.all()
-        if held := _protected_holdings(model, versions):
-            raise ProtectedLabelHeld(
-                f"registered model {model.name!r} cannot be deleted: {'; '.join(held)}", field="name"
-            )
         now = timezone.now()
         snapshots = [_version_snapshot(v) for v in versions.select_related("run", "logged_model")]
         aliases = dict(model.aliases.values_list("alias", "version__version"))

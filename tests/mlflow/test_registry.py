@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from registry.models import AliasHistory, Label, ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
-from registry.services import force_move
+from registry.services import force_move, rename_registered_model, set_promotion_policy
+from registry.services.catalog import ProtectedLabelHeld
 from tracker.services import start_run
 
 pytestmark = pytest.mark.django_db
@@ -623,6 +624,51 @@ def test_deleting_a_model_that_holds_a_protected_alias_is_permission_denied(wire
         "the protected alias 'production' points at version 1"
     )
     assert wire.ok("GET", "registered-models/get", {"name": "digits"})["registered_model"]["name"] == "digits"
+
+
+def test_a_model_holding_a_protected_label_keeps_its_name(wire, run, admin):
+    """Renamed away, `models:/digits@production` would stop resolving, and the name registered
+    again would take the default policy: a way around the review. Admins are refused too."""
+    register(wire)
+    add_version(wire, run)
+    model = RegisteredModel.objects.get()
+    force_move(
+        actor=admin, model=model, label=Label.alias("production"), version=model.versions.get(), reason="r"
+    )
+    rename = {"name": "digits", "new_name": "digits-archived"}
+    message = wire.error("POST", "registered-models/rename", rename, status=403, code="PERMISSION_DENIED")
+    assert message == (
+        "new_name: registered model 'digits' cannot be renamed: "
+        "the protected alias 'production' points at version 1"
+    )
+    assert RegisteredModel.objects.get().name == "digits"
+    with pytest.raises(ProtectedLabelHeld):
+        rename_registered_model(actor=admin, model=model, name="digits-archived")
+
+
+def test_only_an_admin_renames_or_deletes_a_model_with_a_policy_of_its_own(wire, run, admin):
+    """The policy stays with the model; the name it leaves could be registered again under the
+    default policy, so a model's own policy is set aside by an admin only."""
+    register(wire)
+    add_version(wire, run)
+    model = RegisteredModel.objects.get()
+    set_promotion_policy(actor=admin, model=model, required_approvals=3)
+    refused = (
+        "registered model 'digits' has a promotion policy of its own: only an admin may rename or delete it"
+    )
+    rename = {"name": "digits", "new_name": "digits-archived"}
+    assert (
+        wire.error("POST", "registered-models/rename", rename, status=403, code="PERMISSION_DENIED")
+        == f"new_name: {refused}"
+    )
+    assert wire.error(
+        "DELETE", "registered-models/delete", {"name": "digits"}, status=403, code="PERMISSION_DENIED"
+    ) == (f"name: {refused}")
+    assert wire.ok("PATCH", "registered-models/update", {"name": "digits", "description": "still editable"})
+    assert RegisteredModel.objects.get().name == "digits"
+
+    rename_registered_model(actor=admin, model=model, name="digits-archived")
+    assert RegisteredModel.objects.get().name == "digits-archived"
 
 
 def test_a_deleted_model_is_hidden_as_mlflow_hides_it_and_its_name_is_free_again(wire, run):

@@ -83,7 +83,7 @@ def test_a_deleted_model_hides_its_versions_frees_its_name_and_an_admin_restores
     admin, contributor, reviewer, protected_model, trained_versions, open_request
 ):
     delete_model_version(actor=contributor, version=trained_versions[0])
-    delete_registered_model(actor=contributor, model=protected_model)
+    delete_registered_model(actor=admin, model=protected_model)  # it has a policy of its own
 
     assert list(list_registered_models(user=SYSTEM_READER)) == []
     assert not ModelVersion.objects.exists()
@@ -228,12 +228,12 @@ def test_audit_history_follows_a_model_across_renames_including_events_named_by_
 
 
 def test_new_events_name_the_version_by_id_with_its_names_in_the_data(
-    contributor, requester, protected_model, trained_versions
+    admin, requester, protected_model, trained_versions
 ):
     request = request_promotion(
         actor=requester, version=trained_versions[0], label=PRODUCTION, justification="j"
     )
-    rename_registered_model(actor=contributor, model=protected_model, name="digits-v2")
+    rename_registered_model(actor=admin, model=protected_model, name="digits-v2")  # its policy: an admin
     event = AuditEvent.objects.get(action="promotion.requested")
     assert event.object_id == f"id:{trained_versions[0].pk}"
     assert (event.after["model"], event.after["version"], event.after["request"]) == ("digits", 1, request.pk)

@@ -87,8 +87,8 @@ def test_the_command_approves_and_rejects_as_a_reviewer(reviewer, open_request, 
     assert capsys.readouterr().out == f"Request #{open_request.pk} is approved (approve by rob-reviewer).\n"
 
 
-def test_the_admin_site_lists_deleted_models_and_restores_them(client, admin, contributor, protected_model):
-    delete_registered_model(actor=contributor, model=protected_model)
+def test_the_admin_site_lists_deleted_models_and_restores_them(client, admin, protected_model):
+    delete_registered_model(actor=admin, model=protected_model)
     _site_admin(client, admin)
     changelist = reverse("admin:registry_registeredmodel_changelist")
     assert b"digits" in client.get(changelist).content
