@@ -4,6 +4,7 @@ Every value comes from the environment (django-environ); the defaults are safe o
 one machine. `config.settings.production` refuses them.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -298,6 +299,14 @@ PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000")
 WEBHOOK_DISPATCH_SECONDS = env.float("WEBHOOK_DISPATCH_SECONDS", default=5.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+# Webhooks send only to public addresses, and to these networks (CIDR, comma-separated: an
+# office chat server's, say); registry.services.webhook_addresses says why. Parsed here, so a
+# mistyped network stops the server at start instead of every delivery.
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network.strip(), strict=False))
+    for network in env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+    if network.strip()
+]
 CELERY_BEAT_SCHEDULE["registry-dispatch-webhooks"] = {
     "task": "registry.dispatch_webhooks",
     "schedule": WEBHOOK_DISPATCH_SECONDS,

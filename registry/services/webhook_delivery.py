@@ -37,6 +37,7 @@ from audit.models import AuditChainHead, AuditEvent
 from audit.sealing import seal_events
 from registry.models import AUDIT_ID_PREFIX, ModelVersion, RegisteredModel, Webhook, WebhookDelivery
 
+from .webhook_addresses import resolved_address_refusal
 from .webhooks import WEBHOOK_EVENTS
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,8 @@ def _post(
         "X-LabLedger-Timestamp": timestamp,
         "X-LabLedger-Signature": signature(webhook.secret, timestamp, body),
     }
+    if refusal := resolved_address_refusal(webhook.url):
+        return None, refusal[:MAX_ANSWER_KEPT]
     try:
         # No redirects: a receiver that moved must be changed by an admin, not followed blindly.
         response = requests.post(

@@ -24,6 +24,8 @@ from config.exceptions import Conflict, InvalidInput
 from registry.models import RegisteredModel, Webhook, WebhookDelivery
 from tracker.validation import validate_text
 
+from .webhook_addresses import literal_address_refusal
+
 # The audit actions a webhook may subscribe to, with what each tells the receiver. The names are
 # the audit trail's own, so a delivery and the event it reports read the same.
 WEBHOOK_EVENTS: dict[str, str] = {
@@ -62,6 +64,8 @@ def validate_webhook_url(url: str) -> str:
         raise InvalidInput(f"{url!r} is not a valid address ({error})", field="url") from error
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidInput(f"must be an http:// or https:// address with a host, got {url!r}", field="url")
+    if refusal := literal_address_refusal(url):
+        raise InvalidInput(refusal, field="url")
     return url
 
 

@@ -57,6 +57,7 @@ def start_worker(redis_url: str, *, beat_schedule: Path | None = None, **env_ext
         "AUDIT_SIGNING_KEY_FILE": str(settings.AUDIT_SIGNING_KEY_FILE),
         "AUDIT_CHECKPOINT_FILE": settings.AUDIT_CHECKPOINT_FILE,
         "DEFAULT_PERMISSION": settings.DEFAULT_PERMISSION,  # the worker decides as the server does
+        "WEBHOOK_ALLOWED_NETWORKS": ",".join(settings.WEBHOOK_ALLOWED_NETWORKS),  # and sends where it does
         **env_extra,
     }
     beat = ["--beat", "--schedule", str(beat_schedule)] if beat_schedule else []

@@ -227,6 +227,45 @@ def test_the_trail_records_webhooks_without_their_secret_or_path(admin, receiver
     assert verify_chain().ok
 
 
+@override_settings(WEBHOOK_ALLOWED_NETWORKS=[])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:8000/admin/", "127.0.0.1"),
+        ("http://localhost:8000/", "localhost (127.0.0.1)"),
+        ("http://[::1]/", "::1"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("http://10.1.2.3/hook", "10.1.2.3"),
+        ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1 (127.0.0.1)"),
+    ],
+)
+def test_a_webhook_cannot_point_at_a_private_or_local_address(admin, url, shown):
+    """Its answer comes back to the admin: an address on the server's own machine or network
+    would let the webhook read what answers there."""
+    with pytest.raises(InvalidInput) as error:
+        create_webhook(actor=admin, name="hook", url=url, events=REVIEW_EVENTS)
+    assert (error.value.field, error.value.message) == (
+        "url",
+        f"{shown} is not a public address; webhooks send only to public addresses and to the networks "
+        "listed in WEBHOOK_ALLOWED_NETWORKS",
+    )
+    assert not Webhook.objects.exists()
+
+
+def test_an_address_refused_when_sent_to_is_not_called(hook, receiver, admin):
+    """A host name is resolved when a delivery is sent, so the rule holds then too: here the
+    receiver's network stops being allowed after the webhook was set."""
+    from registry.services import ping_webhook
+
+    with override_settings(WEBHOOK_ALLOWED_NETWORKS=[]):
+        result = ping_webhook(actor=admin, webhook=hook)
+    assert (result.delivered, result.status) == (False, None)
+    assert result.answer.startswith("127.0.0.1 is not a public address")
+    assert receiver.received == []
+    with override_settings(WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8"]):
+        assert ping_webhook(actor=admin, webhook=hook).delivered
+
+
 def test_a_test_delivery_is_signed_and_reports_the_answer_without_recording(hook, receiver, admin, reviewer):
     from registry.services import ping_webhook
 
