@@ -2,7 +2,8 @@
 
 An experiment may have logged tens of thousands of keys, three picker entries per metric; a
 checkbox for each made pages of megabytes. The picker lists every chosen column (so submitting it
-keeps them) and at most PICKER_KEYS_SHOWN keys per kind besides; "Find a column" narrows it by a
+keeps them) and at most PICKER_KEYS_SHOWN keys per kind besides (the rules of key_lists.py,
+which the Group picker shares); "Find a column" narrows it by a
 substring, on the server (the `find_column` parameter, without JavaScript) or through
 `runs/columns.json` as the user types (static/js/run_table.js applies the same rules).
 """
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 from tracker.selectors import KeyMatches
 
+from .key_lists import NOUNS, PICKER_KEYS_SHOWN, bounded_keys, contains, lists_note, more_text
 from .tables import KIND_ORDER, ColumnChoice
 
-# Keys of each kind the picker lists besides the chosen ones (a search's first matches).
-PICKER_KEYS_SHOWN = 50
+__all__ = ["PICKER_KEYS_SHOWN", "ColumnPicker", "PickerEntry", "PickerGroup", "column_picker"]
+
 LEGENDS = {
     "attr": "Run",
     "metric": "Metrics (latest)",
@@ -29,7 +31,6 @@ LEGENDS = {
 # The key set each group of the picker lists: a metric's three columns share the metric keys.
 KEY_KIND = {"metric": "metric", "metric_min": "metric", "metric_max": "metric", "param": "param",
             "tag": "tag", "dataset": "dataset"}  # fmt: skip
-NOUNS = {"metric": "metrics", "param": "params", "tag": "tags", "dataset": "datasets"}
 
 
 @dataclass(frozen=True)
@@ -66,9 +67,7 @@ class PickerGroup:
     @property
     def more_text(self) -> str:
         """The note under a group that lists only some of its keys (the script writes the same)."""
-        if self.searching:
-            return f"and {self.more:,} more matching — type more to narrow them"
-        return f"and {self.more:,} more {self.noun} — type to find them"
+        return more_text(self.more, noun=self.noun, searching=self.searching)
 
     @property
     def empty(self) -> bool:
@@ -93,15 +92,11 @@ class ColumnPicker:
         bottom of lists that scroll); the script writes the same."""
         if self.search or not any(group.more for group in self.groups):
             return ""
-        return f"Each list shows its first {self.limit} keys and the chosen ones: type to find the others."
+        return lists_note(self.limit)
 
     @property
     def nothing_found(self) -> bool:
         return bool(self.search) and all(group.empty for group in self.groups)
-
-
-def _matches(search: str, text: str) -> bool:
-    return search.casefold() in text.casefold()
 
 
 def column_picker(
@@ -127,20 +122,18 @@ def column_picker(
         if not of_kind:
             continue
         if kind == "attr":  # seven at most: all listed, those not matching out of sight
-            entries = [PickerEntry(c, hidden=bool(search) and not _matches(search, c.label)) for c in of_kind]
+            entries = [PickerEntry(c, hidden=bool(search) and not contains(search, c.label)) for c in of_kind]
             groups.append(PickerGroup(kind, entries, more=0, searching=bool(search)))
             continue
-        if not search or matches is None:
-            entries = [PickerEntry(c) for index, c in enumerate(of_kind) if c.shown or index < limit]
-            groups.append(PickerGroup(kind, entries, more=len(of_kind) - len(entries)))
-            continue
-        found = matches.get(KEY_KIND[kind], KeyMatches())
-        first = set(found.keys)
-        entries = [
-            PickerEntry(c, hidden=c.key not in first and not _matches(search, c.key))
-            for c in of_kind
-            if c.shown or c.key in first
-        ]
-        visible = sum(not entry.hidden for entry in entries)
-        groups.append(PickerGroup(kind, entries, more=max(0, found.total - visible), searching=True))
+        found = matches.get(KEY_KIND[kind], KeyMatches()) if search and matches is not None else None
+        listed = bounded_keys(
+            keys=[c.key for c in of_kind],
+            chosen={c.key for c in of_kind if c.shown},
+            search=search,
+            found=found,
+            limit=limit,
+        )
+        by_key = {c.key: c for c in of_kind}
+        entries = [PickerEntry(by_key[item.key], hidden=not item.matching) for item in listed.keys]
+        groups.append(PickerGroup(kind, entries, more=listed.more, searching=found is not None))
     return ColumnPicker(groups=groups, search=search, url=url, limit=limit)
