@@ -47,6 +47,10 @@ class RunTableForm(forms.Form):
     hide_constant = forms.BooleanField(required=False)
     # The Columns picker's "Find a column", when submitted without the page's script.
     find_column = forms.CharField(label="Find a column", required=False, max_length=COLUMN_SEARCH_LENGTH)
+    # The Group picker's "Find a param or metric", likewise.
+    find_group = forms.CharField(
+        label="Find a param or metric", required=False, max_length=COLUMN_SEARCH_LENGTH
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -67,7 +71,8 @@ class RunTableForm(forms.Form):
 
 
 class ColumnSearchForm(forms.Form):
-    """runs/columns.json's query: the text "Find a column" holds (the experiments come apart)."""
+    """runs/columns.json's query: the text "Find a column" (or the Group picker's "Find") holds;
+    the experiments and the kinds (`kind`, repeatable: all four without one) come apart."""
 
     q = forms.CharField(required=False, max_length=COLUMN_SEARCH_LENGTH)
 

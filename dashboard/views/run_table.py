@@ -30,6 +30,7 @@ from tracker.selectors.runs import COUNT_LIMIT, count_matching_runs
 from ..access import viewer_required
 from ..column_picker import PICKER_KEYS_SHOWN, ColumnPicker, column_picker
 from ..forms import PAGE_SIZES, ColumnSearchForm, RunTableForm, SavedViewForm, with_defaults_for
+from ..group_picker import GROUP_KEY_KINDS, GroupPicker, group_picker
 from ..tables import (
     ColumnChoice,
     RunTable,
@@ -138,7 +139,8 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
     choices = choose_columns(key_sets=key_sets, chosen=data.get("columns"), several_experiments=several)
     # The picker comes before hide_constant unchecks columns: one hidden for being the same in
     # every run is still chosen, and pressing "Show these columns" must not drop it.
-    picker = _column_picker(experiments, choices, data.get("find_column", ""))
+    keys_url = _keys_url(experiments)
+    picker = _column_picker(experiments, choices, data.get("find_column", ""), keys_url)
     hidden = set()
     if page is not None and data.get("hide_constant"):
         hidden = constant_columns(page.runs, choices)
@@ -169,6 +171,7 @@ def _render_table(request: HttpRequest, experiments: list[Experiment]) -> HttpRe
         "page_size": data.get("page_size", PAGE_SIZES[0]),
         "table": table,
         "picker": picker,
+        "group_picker": _group_picker(experiments, key_sets, form, data.get("find_group", ""), keys_url),
         "default_columns_note": default_columns_note(key_sets=key_sets, chosen=data.get("columns")),
         "hidden_constant": sorted(hidden),
         "key_sets": key_sets,
@@ -234,24 +237,52 @@ def run_count(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"total": total, "text": total_text(total)})
 
 
+def _keys_url(experiments: Sequence[Experiment]) -> str:
+    """runs/columns.json for these experiments, which the pickers' script searches as one types."""
+    params = QueryDict(mutable=True)
+    params.setlist("experiments", [str(e.pk) for e in experiments])
+    return reverse("dashboard:run-columns") + "?" + params.urlencode()
+
+
 def _column_picker(
-    experiments: Sequence[Experiment], choices: list[ColumnChoice], search: str
+    experiments: Sequence[Experiment], choices: list[ColumnChoice], search: str, url: str
 ) -> ColumnPicker:
     """The Columns picker; a search submitted without the page's script is answered here."""
-    ids = [e.pk for e in experiments]
     matches = None
     if search:
+        ids = [e.pk for e in experiments]
         matches = selectors.find_experiment_keys(experiment_ids=ids, text=search, limit=PICKER_KEYS_SHOWN)
-    params = QueryDict(mutable=True)
-    params.setlist("experiments", [str(pk) for pk in ids])
-    url = reverse("dashboard:run-columns") + "?" + params.urlencode()
     return column_picker(choices=choices, search=search, matches=matches, url=url)
+
+
+def _group_picker(
+    experiments: Sequence[Experiment], key_sets: selectors.KeySets, form: RunTableForm, search: str, url: str
+) -> GroupPicker:
+    """The Group picker, holding the grouping the URL asks for (read from the query itself, so an
+    error elsewhere in the form does not drop it); a search without the script is answered here."""
+    matches = None
+    if search:
+        ids = [e.pk for e in experiments]
+        matches = selectors.find_experiment_keys(
+            experiment_ids=ids, text=search, limit=PICKER_KEYS_SHOWN, kinds=GROUP_KEY_KINDS
+        )
+    params = QueryDict(mutable=True)
+    params.setlist("kind", GROUP_KEY_KINDS)
+    return group_picker(
+        key_sets=key_sets,
+        group_by=list(dict.fromkeys(key for key in form.data.getlist("group_by") if key.strip())),
+        metric=form["group_metric"].value() or "",
+        search=search,
+        matches=matches,
+        url=url + "&" + params.urlencode(),
+    )
 
 
 @require_GET
 @viewer_required
 def column_keys(request: HttpRequest) -> JsonResponse:
-    """The keys "Find a column" matches, PICKER_KEYS_SHOWN per kind at most, as the user types."""
+    """The keys "Find a column" (or the Group picker's "Find") matches, PICKER_KEYS_SHOWN per kind
+    at most, as the user types."""
     form = ColumnSearchForm(request.GET)
     try:
         experiments = _experiments_named(request.GET, request.user)
@@ -259,7 +290,10 @@ def column_keys(request: HttpRequest) -> JsonResponse:
             field_name, errors = next(iter(form.errors.items()))
             raise InvalidInput(errors[0], field=field_name)
         found = selectors.find_experiment_keys(
-            experiment_ids=[e.pk for e in experiments], text=form.cleaned_data["q"], limit=PICKER_KEYS_SHOWN
+            experiment_ids=[e.pk for e in experiments],
+            text=form.cleaned_data["q"],
+            limit=PICKER_KEYS_SHOWN,
+            kinds=request.GET.getlist("kind") or selectors.KEY_KINDS,
         )
     except ApplicationError as error:  # a bad experiment id or text, an unknown or closed experiment
         return JsonResponse(error.as_dict(), status=error.http_status)
@@ -391,7 +425,7 @@ def _group_rows(query: QueryDict, data: dict[str, Any], result: TableResult) -> 
             "expand", [t for t in expanded if t != token] if token in expanded else [*expanded, token]
         )
         # The group's runs as a table of their own: the expanded row shows only the first ones.
-        alone = _without(query, "group_by", "group_metric", "expand", *PAGING_KEYS)
+        alone = _without(query, "group_by", "group_metric", "find_group", "expand", *PAGING_KEYS)
         alone["filter"] = selectors.group_filter(
             filter_string=data["filter"], group_by=data["group_by"], values=group.values
         )
@@ -494,8 +528,9 @@ def save_view(request: HttpRequest, experiment_id: int) -> HttpResponse:
     experiment = selectors.get_experiment(user=request.user, experiment_id=experiment_id)
     form = SavedViewForm(request.POST)
     # What the page was showing, less where it was in the paging (a view opens on its first page)
-    # and what the Columns picker was searching for.
-    query = _without(QueryDict(request.POST.get("query", "")), *PAGING_KEYS, "find_column").urlencode()
+    # and what the Columns and Group pickers were searching for.
+    searches = ("find_column", "find_group")
+    query = _without(QueryDict(request.POST.get("query", "")), *PAGING_KEYS, *searches).urlencode()
     if form.is_valid():
         try:
             view = services.save_view(

@@ -4,7 +4,7 @@
 // fields, the saved-view form and the "Compare N runs" button. Shift-clicking a column header
 // (or Shift+Enter on it) adds it as the next sort key. Changing the page size or the "hide" switch applies at once,
 // and the column picker's state only goes into the URL once the user has opened the picker; its
-// "Find a column" box searches the experiments' keys as the user types.
+// "Find a column" box and the Group picker's "Find" search the experiments' keys as the user types.
 // The number of matching runs, when the page does not know it, is fetched once it is shown.
 (function () {
   "use strict";
@@ -40,21 +40,69 @@
     });
   }
 
-  // "Find a column": as the user types, runs/columns.json answers the first matching keys of
-  // each kind, and each group of the picker lists those plus every checked box. A checked box
-  // that does not match is only hidden, so the form still sends it: no chosen column is lost.
-  // Keys are text nodes, never HTML. Without this script the Find button asks the server.
-  if (picker && findBox && window.fetch) {
-    var findButton = document.getElementById("column-find-button");
-    var findStatus = document.getElementById("column-find-status");
-    var findTimer = null;
-    var lastAsked = 0;
-    if (findButton) {
-      findButton.hidden = true;
-    }
+  // What the Columns and Group pickers share (dashboard/key_lists.py writes the same notes).
+  var contains = function (text, needle) { return text.toLowerCase().indexOf(needle) >= 0; };
+  var listsNote = function (limit) {
+    return "Each list shows its first " + limit + " keys and the chosen ones: type to find the others.";
+  };
+  var moreText = function (more, needle, noun) {
+    return needle
+      ? "and " + more.toLocaleString("en-US") + " more matching — type more to narrow them"
+      : "and " + more.toLocaleString("en-US") + " more " + noun + " — type to find them";
+  };
+  var showMore = function (node, more, needle, noun) {
+    node.hidden = more === 0;
+    node.textContent = more === 0 ? "" : moreText(more, needle, noun);
+  };
 
+  // Searches runs/columns.json (the box's data-url plus `q`) as the user types into `box`:
+  // debounced, an answer older than the last question dropped, `show(answer, text)` lays it out.
+  // The Find button is for pages without this script (it submits the form: the server searches)
+  // and comes back when a search fails here.
+  function searchAsTyped(box, button, status, show) {
+    var timer = null;
+    var lastAsked = 0;
+    if (button) {
+      button.hidden = true;
+    }
+    var ask = function () {
+      var text = box.value.trim();
+      var asked = ++lastAsked;
+      var params = new URLSearchParams();
+      params.set("q", text);
+      fetch(box.getAttribute("data-url") + "&" + params.toString(), { headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+        .then(function (answer) {
+          if (asked === lastAsked) {  // an older, slower answer is dropped
+            show(answer, text);
+          }
+        })
+        .catch(function () {
+          status.textContent = "The search failed: press Find to ask again.";
+          if (button) {
+            button.hidden = false;
+          }
+        });
+    };
+    box.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, 250);
+    });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {  // search now, rather than submit the whole form
+        event.preventDefault();
+        window.clearTimeout(timer);
+        ask();
+      }
+    });
+  }
+
+  // "Find a column": each group of the picker lists the answer's first matching keys plus every
+  // checked box. A checked box that does not match is only hidden, so the form still sends it:
+  // no chosen column is lost. Keys are text nodes, never HTML.
+  if (picker && findBox && window.fetch) {
+    var findStatus = document.getElementById("column-find-status");
     var keyOf = function (box) { return box.value.slice(box.value.indexOf(":") + 1); };
-    var contains = function (text, needle) { return text.toLowerCase().indexOf(needle) >= 0; };
 
     var newChoice = function (kind, key) {
       var label = document.createElement("label");
@@ -72,7 +120,7 @@
     var showGroup = function (fieldset, answer, needle) {
       var labels = Array.prototype.slice.call(fieldset.querySelectorAll("label.column-choice"));
       var kind = fieldset.getAttribute("data-kind");
-      var moreNode = fieldset.querySelector(".column-more");
+      var moreNode = fieldset.querySelector(".key-more");
       var visible = 0;
       var outOfSight = 0;
       if (kind === "attr") {
@@ -109,15 +157,12 @@
         outOfSight += label.hidden ? 1 : 0;
       });
       var more = Math.max(0, found.total - visible);
-      moreNode.hidden = more === 0;
-      moreNode.textContent = more === 0 ? "" : needle
-        ? "and " + more.toLocaleString("en-US") + " more matching — type more to narrow them"
-        : "and " + more.toLocaleString("en-US") + " more " + fieldset.getAttribute("data-noun") + " — type to find them";
+      showMore(moreNode, more, needle, fieldset.getAttribute("data-noun"));
       fieldset.hidden = visible === 0 && more === 0;
       return [visible, outOfSight];
     };
 
-    var showAnswer = function (answer, text) {
+    searchAsTyped(findBox, document.getElementById("column-find-button"), findStatus, function (answer, text) {
       var needle = text.toLowerCase();
       var visible = 0;
       var outOfSight = 0;
@@ -127,8 +172,8 @@
         outOfSight += counts[1];
       });
       var words = [];
-      if (!text && picker.querySelector(".column-more:not([hidden])")) {
-        words.push("Each list shows its first " + answer.limit + " keys and the chosen ones: type to find the others.");
+      if (!text && picker.querySelector(".key-more:not([hidden])")) {
+        words.push(listsNote(answer.limit));
       }
       if (text && visible === 0) {
         words.push("No column matches “" + text + "”.");
@@ -137,39 +182,77 @@
         words.push(outOfSight + " chosen column" + (outOfSight === 1 ? " not matching stays" : "s not matching stay") + " chosen.");
       }
       findStatus.textContent = words.join(" ");
-    };
-
-    var findColumns = function () {
-      var text = findBox.value.trim();
-      var asked = ++lastAsked;
-      var params = new URLSearchParams();
-      params.set("q", text);
-      fetch(findBox.getAttribute("data-url") + "&" + params.toString(), { headers: { Accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-        .then(function (answer) {
-          if (asked === lastAsked) {  // an older, slower answer is dropped
-            showAnswer(answer, text);
-          }
-        })
-        .catch(function () {
-          findStatus.textContent = "The search failed: press Find to ask again.";
-          if (findButton) {
-            findButton.hidden = false;  // it submits the form: the server searches
-          }
-        });
-    };
-
-    findBox.addEventListener("input", function () {
-      window.clearTimeout(findTimer);
-      findTimer = window.setTimeout(findColumns, 250);
     });
-    findBox.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") {  // search now, rather than submit the whole form
-        event.preventDefault();
-        window.clearTimeout(findTimer);
-        findColumns();
+  }
+
+  // The Group picker's "Find": each select keeps its chosen options, first, and lists the
+  // answer's other keys after them, so a search never drops the grouping; a select's options
+  // are text, never HTML.
+  var groupFind = document.getElementById("group-find");
+  var groupPicker = document.querySelector("details.group-picker");
+  if (groupPicker && groupFind && window.fetch) {
+    var groupStatus = document.getElementById("group-find-status");
+
+    // Returns how many of the options listed match.
+    var showSelect = function (select, answer, needle) {
+      var found = answer.kinds[select.getAttribute("data-keys")] || { keys: [], total: 0 };
+      var first = new Set(found.keys);
+      var none = [];  // the metric's "(none)" stays first
+      var kept = [];
+      Array.prototype.slice.call(select.options).forEach(function (option) {
+        if (option.value === "") {
+          none.push(option);
+        } else if (option.selected) {
+          kept.push(option);
+        }
+      });
+      var keptKeys = new Set(kept.map(function (option) { return option.value; }));
+      var added = found.keys.filter(function (key) { return !keptKeys.has(key); }).map(function (key) {
+        var option = document.createElement("option");
+        option.value = key;
+        option.textContent = key;
+        return option;
+      });
+      var matching = found.keys.length + kept.filter(function (option) {
+        return !first.has(option.value) && contains(option.value, needle);
+      }).length;
+      var chosenNone = none.length && none[0].selected;
+      select.replaceChildren.apply(select, none.concat(kept, added));
+      // Moving options may reset a single select's choice: set it again.
+      kept.forEach(function (option) { option.selected = true; });
+      if (chosenNone && !kept.length) {
+        none[0].selected = true;
       }
+      var note = document.getElementById(select.getAttribute("aria-describedby"));
+      if (note) {
+        showMore(note, Math.max(0, found.total - matching), needle, select.getAttribute("data-noun"));
+      }
+      return matching;
+    };
+
+    var groupButton = document.getElementById("group-find-button");
+    searchAsTyped(groupFind, groupButton, groupStatus, function (answer, text) {
+      var needle = text.toLowerCase();
+      var matching = 0;
+      groupPicker.querySelectorAll("select[data-keys]").forEach(function (select) {
+        matching += showSelect(select, answer, needle);
+      });
+      var words = [];
+      if (!text && groupPicker.querySelector(".key-more:not([hidden])")) {
+        words.push(listsNote(answer.limit));
+      }
+      if (text && matching === 0) {
+        words.push("No param or metric matches “" + text + "”.");
+      }
+      groupStatus.textContent = words.join(" ");
     });
+    if (form) {
+      form.addEventListener("submit", function () {
+        if (!groupFind.value.trim()) {
+          groupFind.disabled = true;  // no empty find_group in the address
+        }
+      });
+    }
   }
 
   function withSelection(search) {

@@ -233,7 +233,7 @@ def test_find_a_column_by_name_check_it_and_show_it(
     page.click("details.column-picker summary")
     wanted = page.locator("input[name=columns][value='metric:layer273/grad_norm']")
     assert wanted.count() == 0  # past the first 50
-    more = page.locator("fieldset.column-kind-metric .column-more")
+    more = page.locator("fieldset.column-kind-metric .key-more")
     expect(more).to_have_text("and 250 more metrics — type to find them")
     expect(page.locator("#column-find-button")).to_be_hidden()  # the script searches as one types
     status = page.locator("#column-find-status")

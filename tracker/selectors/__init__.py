@@ -16,7 +16,7 @@ from .charts import (
     ChartSeries,
     chart_series,
 )
-from .column_keys import MAX_KEY_MATCHES, KeyMatches, find_experiment_keys
+from .column_keys import KEY_KINDS, MAX_KEY_MATCHES, KeyMatches, find_experiment_keys
 from .experiments import (
     MAX_RESULTS_LIMIT,
     ExperimentPage,
@@ -78,6 +78,7 @@ __all__ = [
     "CHILD_RUNS_SHOWN",
     "COUNT_LIMIT",
     "DEFAULT_MAX_POINTS",
+    "KEY_KINDS",
     "MAX_CHART_KEYS",
     "MAX_CHART_POINTS",
     "MAX_CHART_RUNS",
