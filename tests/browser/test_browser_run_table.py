@@ -9,7 +9,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import RUN_TABLE_HOSTILE
-from tracker.services import DatasetSpec, MetricInput, create_experiment, log_batch, log_inputs, start_run
+from tracker.services import (
+    DatasetSpec,
+    MetricInput,
+    ParamInput,
+    create_experiment,
+    log_batch,
+    log_inputs,
+    start_run,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -270,4 +278,77 @@ def test_find_a_column_by_name_check_it_and_show_it(
     expect(page.locator("details.column-picker")).to_have_attribute("open", "")  # the search is still there
     expect(page.locator("input[name=columns][value='metric:layer273/grad_norm']")).to_be_checked()
     page.screenshot(path=str(SHOTS / "run-table-found-column-shown.png"), full_page=False)
+    assert recorded.console_errors == []
+
+
+def test_find_a_param_in_the_group_picker_pick_it_and_group(
+    login, viewer, contributor, live_server, transactional_db, recorded
+):
+    """300 params and 300 metrics: each of the Group picker's selects lists 50 and finds the others
+    as the user types; a param chosen before the search stays chosen, and grouping works as ever."""
+    experiment = create_experiment(actor=contributor, name="many-params")
+    for number in range(3):
+        run = start_run(actor=contributor, experiment=experiment, name=f"r{number}")
+        value = "a" if number < 2 else "b"
+        for start in range(0, 300, 100):
+            params = [ParamInput(f"hp{i:03d}/lr", value) for i in range(start, start + 100)]
+            log_batch(actor=contributor, run=run, params=params)
+        metrics = [MetricInput(f"layer{i:03d}/grad_norm", float(number)) for i in range(300)]
+        log_batch(actor=contributor, run=run, metrics=metrics)
+        log_inputs(actor=contributor, run=run, datasets=[DatasetSpec(RUN_TABLE_HOSTILE, "0" * 64, "1")])
+    page = login(viewer)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{live_server.url}/experiments/{experiment.pk}/runs/")
+    page.click("details.group-picker summary")
+    group_by = page.locator("#group-by option")
+    metric = page.locator("#group-metric option")
+    expect(group_by).to_have_count(50)
+    expect(metric).to_have_count(51)  # and "(none)"
+    expect(page.locator("#group-by-more")).to_have_text("and 250 more params — type to find them")
+    expect(page.locator("#group-metric-more")).to_have_text("and 250 more metrics — type to find them")
+    expect(page.locator("#group-find-button")).to_be_hidden()
+    status = page.locator("#group-find-status")
+    expect(status).to_have_text(LISTS_NOTE)
+    page.screenshot(path=str(SHOTS / "run-table-group-picker.png"), full_page=False)
+    page.select_option("#group-by", ["hp001/lr"])
+
+    page.fill("#group-find", "273")
+    expect(group_by).to_have_count(2)  # the chosen param first, then the one found
+    assert group_by.all_text_contents() == ["hp001/lr", "hp273/lr"]
+    expect(metric).to_have_count(2)
+    assert metric.all_text_contents() == ["(none)", "layer273/grad_norm"]
+    expect(page.locator("#group-by-more")).to_be_hidden()
+    expect(status).to_have_text("")
+    page.select_option("#group-by", ["hp001/lr", "hp273/lr"])
+    page.select_option("#group-metric", "layer273/grad_norm")
+    page.screenshot(path=str(SHOTS / "run-table-find-a-group-key.png"), full_page=False)
+
+    # A search that finds nothing (the hostile dataset name is neither a param nor a metric)
+    # keeps the chosen keys listed and chosen.
+    page.fill("#group-find", "<img")
+    expect(status).to_have_text("No param or metric matches “<img”.")
+    expect(group_by).to_have_count(2)
+    selected = "select => Array.from(select.selectedOptions, option => option.value)"
+    assert page.locator("#group-by").evaluate(selected) == ["hp001/lr", "hp273/lr"]
+    assert page.locator("#group-metric").evaluate(selected) == ["layer273/grad_norm"]
+
+    page.fill("#group-find", "273")
+    expect(group_by).to_have_count(2)
+    with page.expect_navigation():
+        page.click("details.group-picker button[type=submit]")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["group_by"] == ["hp001/lr", "hp273/lr"]
+    assert (query["group_metric"], query["find_group"]) == (["layer273/grad_norm"], ["273"])
+    headers = page.locator(".group-table thead th").all_text_contents()
+    assert headers[1:] == ["hp001/lr", "hp273/lr", "Runs", "layer273/grad_norm mean", "min", "max"]
+    rows = page.locator(".group-table tbody tr.group-row")
+    expect(rows).to_have_count(2)
+    assert rows.nth(0).locator("td").all_text_contents()[1:4] == ["a", "a", "2"]
+    assert rows.nth(1).locator("td").all_text_contents()[1:4] == ["b", "b", "1"]
+    # The picker is open on the search, the grouping chosen in it.
+    expect(page.locator("details.group-picker")).to_have_attribute("open", "")
+    expect(page.locator("#group-find")).to_have_value("273")
+    assert page.locator("#group-by").evaluate(selected) == ["hp001/lr", "hp273/lr"]
+    page.screenshot(path=str(SHOTS / "run-table-grouped-by-a-found-param.png"), full_page=False)
+    assert recorded.dialogs == []
     assert recorded.console_errors == []
