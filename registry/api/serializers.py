@@ -25,6 +25,9 @@ class RegisteredModelSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.Serializer):
+    """A model version. `context={"bare": True}`: the version is known to have no aliases and no
+    tags (one this request has just made without tags), so the answer says so without asking."""
+
     name = StrictCharField(source="model.name")
     version = serializers.IntegerField()
     run_id = StrictCharField(source="run.uuid")
@@ -39,9 +42,13 @@ class ModelVersionSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_aliases(self, version) -> list[str]:
+        if self.context.get("bare"):
+            return []
         return sorted(alias.alias for alias in version.aliases.all())
 
     def get_tags(self, version) -> dict[str, str]:
+        if self.context.get("bare"):
+            return {}
         return {tag.key: tag.value for tag in version.tags.all()}
 
     def to_representation(self, version) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -14,7 +14,6 @@ from accounts.callers import user_of
 from config.api import ApiView, StrictCharField
 from registry import selectors, services
 from registry.api.serializers import ModelVersionSerializer, RegisteredModelSerializer
-from registry.models import ModelAlias, ModelVersionTag
 from tracker.api.serializers import KeyValueSerializer, tag_inputs
 from tracker.selectors import get_run_ref
 
@@ -173,14 +172,11 @@ class ModelVersionCreateApi(ChecksTokenInStatement, ApiView):
             description=data["description"],
             tags=tag_inputs(data["tags"]),
         )
-        if not data["tags"]:
-            # Known without asking: a version made just now has no aliases and no tags. Only this
-            # response sees the object, so the empty relations cannot go stale.
-            version._prefetched_objects_cache = {
-                "aliases": _known_empty(ModelAlias.objects.none()),
-                "tags": _known_empty(ModelVersionTag.objects.none()),
-            }
-        return Response(ModelVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        # Known without asking: a version made just now has no aliases, and no tags unless it
+        # was given some. (Empty querysets put in their place, and the related managers that
+        # handed them over, were 5 % of a registration's instructions.)
+        answer = ModelVersionSerializer(version, context={"bare": not data["tags"]})
+        return Response(answer.data, status=status.HTTP_201_CREATED)
 
 
 def _plain_version_body(data: Any) -> dict[str, Any] | None:
@@ -204,14 +200,6 @@ def _plain_version_body(data: Any) -> dict[str, Any] | None:
     if not run_id or run_id != run_id.strip() or source != source.strip():
         return None
     return {**fields, "tags": []}
-
-
-def _known_empty(queryset: QuerySet) -> QuerySet:
-    """An empty queryset already evaluated, as prefetch_related leaves its results: iterating
-    `.none()` itself still compiles a query (about 0.3 ms) only to learn it is empty."""
-    queryset._result_cache = []
-    queryset._prefetch_done = True
-    return queryset
 
 
 class ModelVersionGetApi(ApiView):

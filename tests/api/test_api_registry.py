@@ -276,3 +276,19 @@ def test_a_versions_written_out_answer_is_what_its_declared_fields_give(contribu
         walked = serializers.Serializer.to_representation(serializer, version)
         assert serializer.to_representation(version) == walked
         assert list(serializer.to_representation(version)) == list(walked)  # the same key order
+
+
+def test_a_new_versions_answer_is_the_one_a_read_gives(contributor_api, registered_model, run):
+    """A registration answers with its version's empty aliases and tags without reading them
+    (ModelVersionSerializer's `bare`), with tags it reads them: either way, as a read answers."""
+    path = url("models/{name}/versions", name=MODEL)
+    for body in ({"run_id": run.uuid}, {"run_id": run.uuid, "tags": [{"key": "k", "value": "v"}]}):
+        created = contributor_api.post(path, body, format="json")
+        assert created.status_code == 201
+        number = created.json()["version"]
+        read = contributor_api.get(url("models/{name}/versions/{v}", name=MODEL, v=number))
+        assert created.json() == read.json()
+        assert (read.json()["aliases"], read.json()["tags"]) == (
+            [],
+            {t["key"]: t["value"] for t in body.get("tags", [])},
+        )
