@@ -56,7 +56,8 @@ def _event_values(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """The columns a writer fills, by field name, as the event will hold them."""
+    """The columns a writer fills, by field name, as the event will hold them (`before` and
+    `after` as plain JSON; see `_as_stored` for the values a JSON column reads back)."""
     if target is not None:
         object_type = object_type or target._meta.label_lower
         object_id = object_id or str(getattr(target, "audit_id", target.pk))
@@ -69,10 +70,15 @@ def _event_values(
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
-        # Round-trip through JSON so the event holds exactly what the JSON column will return.
-        "before": json.loads(json.dumps(_json_safe(before))),
-        "after": json.loads(json.dumps(_json_safe(after))),
+        "before": _json_safe(before),
+        "after": _json_safe(after),
     }
+
+
+def _as_stored(data: Any) -> Any:
+    """Plain JSON data as the JSON column returns it (tuples as lists, enum members as their
+    values): what an event object built without reading it back must hold."""
+    return json.loads(json.dumps(data))
 
 
 def _insert_event(values: dict[str, Any]) -> AuditEvent:
@@ -122,6 +128,7 @@ def record_event(
         before=before,
         after=after,
     )
+    values["before"], values["after"] = _as_stored(values["before"]), _as_stored(values["after"])
     # No savepoint: a failure here must roll back the caller's change with it anyway.
     with transaction.atomic(savepoint=False):
         event = _insert_event(values)
@@ -157,7 +164,8 @@ def event_params(
 ) -> dict[str, Any]:
     """The parameters `event_insert_sql` names, prepared exactly as `record_event` prepares them
     (a target not inserted yet is named by `object_type` and a placeholder `object_id` that the
-    statement computes)."""
+    statement computes). No event object is built here, so `before` and `after` are not read
+    back through JSON first: they are sent as the same JSON text either way."""
     values = _event_values(
         actor=actor,
         action=action,
