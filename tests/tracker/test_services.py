@@ -433,6 +433,17 @@ def test_deleting_an_experiment_takes_its_runs_and_restoring_it_brings_back_only
     assert Run.objects.get(pk=deleted_before.pk).lifecycle == "active"
 
 
+def test_a_run_started_from_a_stale_experiment_after_its_deletion_is_refused(contributor, experiment):
+    """The caller's copy still says active (a long upload creating runs by name holds one): the
+    experiment is read again in the run's transaction, or the new run would escape the deletion."""
+    stale = Experiment.objects.get(pk=experiment.pk)
+    delete_experiment(actor=contributor, experiment=experiment)
+    assert stale.lifecycle == "active"
+    with pytest.raises(InvalidInput, match=f"experiment {experiment.pk} is deleted"):
+        start_run(actor=contributor, experiment=stale)
+    assert not Run.objects.exists()
+
+
 def test_deleting_a_run_its_experiment_took_along_keeps_it_deleted_when_the_experiment_returns(
     contributor, experiment
 ):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import record_event
@@ -62,6 +62,24 @@ def _run_snapshot(run: Run) -> dict[str, Any]:
 def ensure_run_writable(run: Run) -> None:
     if run.lifecycle != Lifecycle.ACTIVE:
         raise InvalidInput(f"run {run.uuid} is deleted; restore it before logging to it", field="run_id")
+
+
+def _require_experiment_still_active(experiment: Experiment) -> None:
+    """Read the experiment's lifecycle again, under a lock its deletion waits for: a run made
+    while the experiment is deleted would otherwise escape the deletion of its runs and stay
+    writable. FOR SHARE, so runs started at once in one experiment do not wait for each other
+    (SQLite writes one transaction at a time anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT lifecycle FROM tracker_experiment WHERE id = %s FOR SHARE", [experiment.pk]
+            )
+            row = cursor.fetchone()
+        lifecycle = row[0] if row else Lifecycle.DELETED
+    else:
+        lifecycle = Experiment.objects.filter(pk=experiment.pk).values_list("lifecycle", flat=True).first()
+    if lifecycle != Lifecycle.ACTIVE:
+        raise InvalidInput(f"experiment {experiment.pk} is deleted", field="experiment_id")
 
 
 def start_run(
@@ -120,6 +138,7 @@ def start_run(
                 field="parent_run_id",
             )
     with transaction.atomic():
+        _require_experiment_still_active(experiment)
         run = Run(
             experiment=experiment,
             name=name,
