@@ -232,8 +232,8 @@ def review_refusal(*, user: User, request: PromotionRequest) -> ApplicationError
         )
     if run.lifecycle != Lifecycle.ACTIVE:
         return Conflict(
-            f"run {run.uuid}, the source of version {request.version.version}, is deleted: restore it "
-            "before the request is reviewed",
+            f"run {run.uuid}, the source of version {request.version.version}, is deleted: "
+            f"{run.how_to_restore} before the request is reviewed",
             field="request",
         )
     # The run is the evidence: nobody approves (or rejects) what they cannot read.

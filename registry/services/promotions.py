@@ -79,11 +79,13 @@ def request_promotion(
     if not justification:
         raise InvalidInput("say why this version should be promoted", field="justification")
     model = _live_version(version).model
-    source = Run.objects.only("uuid", "lifecycle").get(pk=version.run_id)  # as it is now
+    source = Run.objects.only("uuid", "lifecycle", "experiment_id", "deleted_with_experiment").get(
+        pk=version.run_id
+    )  # as it is now
     if source.lifecycle != Lifecycle.ACTIVE:
         raise Conflict(
-            f"run {source.uuid}, the source of version {version.version}, is deleted: restore it "
-            "before asking to promote the version",
+            f"run {source.uuid}, the source of version {version.version}, is deleted: "
+            f"{source.how_to_restore} before asking to promote the version",
             field="version",
         )
     if not policy_for(model=model).protects(label):

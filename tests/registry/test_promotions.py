@@ -32,7 +32,7 @@ from registry.services import (
     withdraw_promotion,
 )
 from tests.factories import RunFactory
-from tracker.services import delete_run, restore_run
+from tracker.services import delete_experiment, delete_run, restore_run
 
 pytestmark = pytest.mark.django_db
 
@@ -404,6 +404,17 @@ def test_lowering_the_approvals_needed_applies_requests_that_now_have_enough(
     assert (applied.actor, applied.after["approvals"], applied.after["because"]) == (
         admin, 1, "the policy now requires 1 approval"
     )  # fmt: skip
+
+
+def test_a_source_run_deleted_with_its_experiment_names_the_experiment_to_restore(
+    admin, requester, reviewer, open_request
+):
+    """Restoring such a run alone is refused, so the advice is the experiment."""
+    experiment = open_request.version.run.experiment
+    delete_experiment(actor=admin, experiment=experiment)
+    advice = f"is deleted: restore experiment {experiment.pk} before the request is reviewed"
+    with pytest.raises(Conflict, match=advice):
+        review_promotion(actor=reviewer, request=open_request, decision="approve")
 
 
 def test_a_version_whose_source_run_is_deleted_is_neither_requested_nor_reviewed(

@@ -54,6 +54,11 @@ class Run(models.Model):
         return f"{self.name} ({self.uuid[:8]})"
 
     @property
+    def how_to_restore(self) -> str:
+        """What brings a deleted run back: restoring it, or the experiment it was deleted with."""
+        return f"restore experiment {self.experiment_id}" if self.deleted_with_experiment else "restore it"
+
+    @property
     def audit_id(self) -> str:
         return self.uuid
 
