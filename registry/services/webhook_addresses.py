@@ -21,15 +21,26 @@ from django.conf import settings
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# NAT64 (RFC 6052, 8215): on a network that has it, 64:ff9b::a9fe:a9fe reaches 169.254.169.254,
+# yet Python counts the well-known prefix as global; the local-use prefix is never public.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 def _parsed(text: str) -> Address:
-    """An address, an IPv4 one mapped into IPv6 (`::ffff:127.0.0.1`) as the IPv4 one it is."""
+    """An address; an IPv4 one carried in IPv6 (`::ffff:127.0.0.1`, NAT64's `64:ff9b::7f00:1`)
+    as the IPv4 one it reaches."""
     address = ipaddress.ip_address(text)
-    mapped = getattr(address, "ipv4_mapped", None)
-    return mapped if mapped is not None else address
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
 
 
 def _allowed(address: Address) -> bool:
-    if address.is_global:
+    if address.is_global and address not in _LOCAL_NAT64:
         return True
     return any(address in ipaddress.ip_network(network) for network in settings.WEBHOOK_ALLOWED_NETWORKS)
 

@@ -237,6 +237,8 @@ def test_the_trail_records_webhooks_without_their_secret_or_path(admin, receiver
         ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
         ("http://10.1.2.3/hook", "10.1.2.3"),
         ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1 (127.0.0.1)"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe (169.254.169.254)"),
+        ("http://[64:ff9b:1::1]/", "64:ff9b:1::1"),
     ],
 )
 def test_a_webhook_cannot_point_at_a_private_or_local_address(admin, url, shown):
