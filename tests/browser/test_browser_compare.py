@@ -318,6 +318,8 @@ def test_a_live_runs_chart_grows_while_points_are_logged_and_polling_stops_when_
     expect(page.locator("#live-status")).to_have_text(
         "Live: new points are added every 3 s while a run shown is running."
     )
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "compare-live.png"), full_page=True)
     finish_run(actor=contributor, run=live)
     page.wait_for_function("() => document.body.getAttribute('data-polling') === 'stopped'", timeout=15_000)
     expect(page.locator("#live-status")).to_have_text("Every run shown has ended.")
@@ -339,6 +341,8 @@ def test_live_updates_stop_and_say_why_once_the_polls_are_refused(
     status = page.locator("#live-status").text_content()
     assert status.startswith("Live updates stopped: ") and status.endswith(" Reload the page to try again.")
     assert "HTTP" not in status and "JSON" not in status  # the server's own words
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "compare-live-refused.png"))
 
 
 def test_a_running_runs_page_adds_new_points_to_its_charts_and_stops_when_the_run_ends(

@@ -375,3 +375,34 @@ def test_a_failed_runs_page_with_long_texts_fits_a_420_px_screen(
     )
     latest = page.locator("td.metric-key + td").first.bounding_box()
     assert latest["x"] + latest["width"] <= 420
+
+
+def test_deleting_an_experiment_takes_its_runs_along_and_their_pages_say_so(
+    login, contributor, live_server, transactional_db
+):
+    """From the experiment list: the deleted list counts the run restoring brings back, the run's
+    page says why it offers no Restore of its own, and a bad address value is a 400 page."""
+    experiment = create_experiment(actor=contributor, name="vision-team-sweep-to-retire")
+    run = start_run(actor=contributor, experiment=experiment, name="resnet-lr-0.1")
+    page = login(contributor)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.click(f"button[form=experiment-delete-{experiment.pk}]")
+    deleted = page.locator(".deleted-experiments li")
+    expect(deleted).to_have_count(1)
+    expect(deleted).to_contain_text("vision-team-sweep-to-retire (1 run)")
+    page.screenshot(path="test-results/experiment-list-deleted.png", full_page=True)
+
+    page.goto(f"{live_server.url}/runs/{run.uuid}/")
+    expect(page.locator(".form-error").first).to_have_text(
+        "This run is deleted; it no longer appears in searches. It was deleted with its "
+        "experiment, and restoring the experiment restores it."
+    )
+    page.click("details summary:has-text('Edit run')")
+    expect(page.locator("button:has-text('Restore run')")).to_have_count(0)
+    expect(page.locator("a:has-text('Upload metrics to this run')")).to_have_count(0)  # it would be refused
+    page.screenshot(path="test-results/run-deleted-with-experiment.png", full_page=True)
+
+    response = page.goto(f"{live_server.url}/uploads/?experiment=abc")
+    assert response.status == 400
+    expect(page.locator("main")).to_contain_text("experiment_id: 'abc' is not an experiment id")
+    page.screenshot(path="test-results/bad-address-400.png", full_page=True)
